@@ -1,0 +1,47 @@
+"""The referral domain: schema, lifecycle rules, commands, events and the decision.
+
+Pure: nothing here performs I/O, reads settings or a clock. The service shell feeds it
+stored referrals, decoded commands and the current time.
+"""
+
+from state.commands import MOVE_TARGETS, Command, CommandType
+from state.decide import Applied, Decision, Policy, ReferralRecord, decide, referral_id_for
+from state.enums import (
+    ReferralQualification,
+    ReferralStatus,
+    ReferralSubstatus,
+    ReferralType,
+    SolutionType,
+    TargetType,
+)
+from state.errors import FieldProblem, Rejected, RejectionCode
+from state.events import EventType, ReferralEvent
+from state.lifecycle import INITIAL_STATE, LEGAL_STATES, LifecycleState
+from state.model import Referral
+
+__all__ = [
+    "INITIAL_STATE",
+    "LEGAL_STATES",
+    "MOVE_TARGETS",
+    "Applied",
+    "Command",
+    "CommandType",
+    "Decision",
+    "EventType",
+    "FieldProblem",
+    "LifecycleState",
+    "Policy",
+    "Referral",
+    "ReferralEvent",
+    "ReferralQualification",
+    "ReferralRecord",
+    "ReferralStatus",
+    "ReferralSubstatus",
+    "ReferralType",
+    "Rejected",
+    "RejectionCode",
+    "SolutionType",
+    "TargetType",
+    "decide",
+    "referral_id_for",
+]

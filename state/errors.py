@@ -1,0 +1,45 @@
+"""Why the domain refuses a command.
+
+The domain never raises to its caller: ``decide`` returns a ``Rejected`` value. Inside the
+domain a refusal travels as the ``Refused`` exception, which ``decide`` turns into that
+value. The reason codes are Partner Center's error vocabulary:
+
+- ``invalidRequest``: the data is malformed; ``details`` lists every problem by path.
+- ``itemNotFound``: the referral does not exist.
+- ``preconditionFailed``: the ``ifmatch`` eTag is missing (replace) or stale.
+- ``conflict``: a create for a referral that already exists.
+- ``accessDenied``: the command's tenant does not own the referral.
+- ``illegalTransition``: the Status/Substatus table forbids the move.
+"""
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class RejectionCode(StrEnum):
+    INVALID_REQUEST = "invalidRequest"
+    ITEM_NOT_FOUND = "itemNotFound"
+    PRECONDITION_FAILED = "preconditionFailed"
+    CONFLICT = "conflict"
+    ACCESS_DENIED = "accessDenied"
+    ILLEGAL_TRANSITION = "illegalTransition"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    target: str  # JSON Pointer into the command data, e.g. /details/dealValue
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    code: RejectionCode
+    message: str
+    details: tuple[FieldProblem, ...] = field(default=())
+
+
+class Refused(Exception):
+    def __init__(self, code: RejectionCode, message: str, details: tuple[FieldProblem, ...] = ()):
+        super().__init__(message)
+        self.rejected = Rejected(code, message, details)

@@ -1,0 +1,55 @@
+"""Domain events: what happened to a referral, recorded by the decision, never published by it.
+
+Each applied change produces one event whose type names the lifecycle move (``won``,
+``accepted``...) or ``updated`` when the state stayed. ``version`` rises by one per event
+and the event id is derived from the referral id and version, so a re-published event is
+recognisably the same one.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from state.enums import ReferralStatus as Status
+from state.enums import ReferralSubstatus as Substatus
+from state.model import Referral
+
+
+class EventType(StrEnum):
+    CREATED = "referral.created"
+    UPDATED = "referral.updated"
+    RECEIVED = "referral.received"
+    ACCEPTED = "referral.accepted"
+    WON = "referral.won"
+    LOST = "referral.lost"
+    DECLINED = "referral.declined"
+    EXPIRED = "referral.expired"
+
+
+#: The event a move into each substatus emits; Pending has none of its own.
+ARRIVAL_EVENTS: dict[Substatus, EventType] = {
+    Substatus.RECEIVED: EventType.RECEIVED,
+    Substatus.ACCEPTED: EventType.ACCEPTED,
+    Substatus.WON: EventType.WON,
+    Substatus.LOST: EventType.LOST,
+    Substatus.DECLINED: EventType.DECLINED,
+    Substatus.EXPIRED: EventType.EXPIRED,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReferralEvent:
+    event_id: str
+    type: EventType
+    referral_id: str
+    version: int
+    etag: str
+    status: Status
+    substatus: Substatus
+    previous_status: Status | None
+    previous_substatus: Substatus | None
+    changed_paths: tuple[str, ...]
+    command_id: str
+    correlation_id: str | None
+    time: datetime
+    referral: Referral

@@ -1,0 +1,270 @@
+"""The referral schema of Partner Center as pydantic models.
+
+Documents are read in Partner Center's JSON (camelCase keys, PascalCase accepted too) and
+written back in camelCase. Fields the schema does not name are kept as they came, because
+Partner Center payloads carry many undocumented fields. The service-owned fields
+(timestamps, ``eTag``, ``version``) are part of the document so subscribers see them.
+"""
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AliasGenerator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel, to_pascal
+
+from state.catalogues import (
+    CUSTOMER_SIZES,
+    INDUSTRIES,
+    PRODUCTS,
+    SERVICES,
+    SOLUTIONS,
+    canonical_lookup,
+)
+from state.enums import (
+    ReferralQualification,
+    ReferralStatus,
+    ReferralSubstatus,
+    ReferralType,
+    SolutionType,
+    TargetType,
+)
+from state.fields import CountryCode, CurrencyCode, EmailAddress, UtcTimestamp
+
+
+def _camel_or_pascal(field_name: str) -> AliasChoices:
+    return AliasChoices(to_camel(field_name), to_pascal(field_name))
+
+
+def _alias(camel: str, *others: str) -> Any:
+    """A field whose wire name is not the plain camelCase of its Python name."""
+    return Field(
+        default=None, validation_alias=AliasChoices(camel, *others), serialization_alias=camel
+    )
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+        alias_generator=AliasGenerator(
+            validation_alias=_camel_or_pascal, serialization_alias=to_camel
+        ),
+        populate_by_name=True,
+        validate_default=False,
+        allow_inf_nan=False,
+    )
+
+
+def _in_catalogue(catalogue: tuple[str, ...], what: str) -> Any:
+    canonical = canonical_lookup(catalogue)
+
+    def check(value: str) -> str:
+        found = canonical.get(value.strip().casefold())
+        if found is None:
+            raise ValueError(f"'{value}' is not a known {what}")
+        return found
+
+    return check
+
+
+class ContactPreference(WireModel):
+    locale: str | None = None
+    disable_notifications: bool | None = None
+
+
+class Member(WireModel):
+    first_name: str | None = None
+    last_name: str | None = None
+    phone_number: str | None = None
+    email: EmailAddress | None = None
+    contact_preference: ContactPreference | None = None
+
+
+class Address(WireModel):
+    address_line1: str | None = None
+    address_line2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: CountryCode | None = None
+    region: str | None = None
+
+
+class CustomerProfileType(WireModel):
+    """External ids of the customer; Partner Center sends them as an object or as ``[]``."""
+
+    duns: str | None = None
+    external: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_list_form(cls, value: object) -> object:
+        if isinstance(value, list):
+            merged: dict[str, Any] = {}
+            for item in value:
+                if not isinstance(item, Mapping):
+                    raise ValueError("ids must be an object or a list of objects")
+                merged.update(item)
+            return merged
+        return value
+
+
+class CustomerProfile(WireModel):
+    name: str | None = None
+    address: Address | None = None
+    size: Annotated[str, AfterValidator(_in_catalogue(CUSTOMER_SIZES, "customer size"))] | None = (
+        None
+    )
+    team: list[Member] | None = None
+    ids: CustomerProfileType | None = _alias("ids", "IDs", "Ids")
+
+
+class Consent(WireModel):
+    consent_to_to_share_info_with_others: bool | None = None
+    consent_to_contact: bool | None = None
+
+
+class InvitedBy(WireModel):
+    organization_id: str | None = _alias("organizationId", "OrganizationID", "OrganizationId")
+    organization_name: str | None = None
+
+
+class InviteContext(WireModel):
+    notes: str | None = None
+    invited_by: InvitedBy | None = None
+
+
+class Tag(WireModel):
+    id: str | None = _alias("id", "ID", "Id")
+
+
+def _tag_in(catalogue: tuple[str, ...], what: str) -> Any:
+    check = _in_catalogue(catalogue, what)
+
+    def validate(tag: Tag) -> Tag:
+        if tag.id is not None:
+            tag.id = check(tag.id)
+        return tag
+
+    return AfterValidator(validate)
+
+
+class SolutionTag(WireModel):
+    id: str | None = _alias("id", "ID", "Id")
+    name: str | None = None
+    solution_type: SolutionType | None = None
+
+    @model_validator(mode="after")
+    def _category_from_catalogue(self) -> "SolutionTag":
+        if self.solution_type is SolutionType.CATEGORY:
+            check = _in_catalogue(SOLUTIONS, "solution category")
+            if self.name is not None:
+                self.name = check(self.name)
+            elif self.id is not None:
+                self.id = check(self.id)
+        return self
+
+
+class ReferralRequirements(WireModel):
+    industries: list[Annotated[Tag, _tag_in(INDUSTRIES, "industry")]] | None = None
+    products: list[Annotated[Tag, _tag_in(PRODUCTS, "product")]] | None = None
+    services: list[Annotated[Tag, _tag_in(SERVICES, "service")]] | None = None
+    solutions: list[SolutionTag] | None = None
+
+
+def _exact_decimal(value: object) -> object:
+    # A float has already lost digits; read it through its shortest repr instead.
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return value
+
+
+class ReferralDetails(WireModel):
+    notes: str | None = None
+    deal_value: Annotated[Decimal, BeforeValidator(_exact_decimal), Field(ge=0)] | None = None
+    currency: CurrencyCode | None = None
+    closing_date_time: UtcTimestamp | None = None
+    requirements: ReferralRequirements | None = None
+
+
+class Target(WireModel):
+    id: str | None = _alias("id", "ID", "Id")
+    type: TargetType | None = None
+
+
+class Referral(WireModel):
+    id: str | None = _alias("id", "ID", "Id")
+    engagement_id: str | None = _alias("engagementId", "EngagementID", "EngagementId")
+    name: str | None = None
+    external_reference_id: str | None = _alias(
+        "externalReferenceId", "ExternalReferenceID", "ExternalReferenceId"
+    )
+    created_date_time: UtcTimestamp | None = None
+    updated_date_time: UtcTimestamp | None = None
+    expiration_date_time: UtcTimestamp | None = None
+    accepted_date_time: UtcTimestamp | None = None
+    closed_date_time: UtcTimestamp | None = None
+    status: ReferralStatus | None = None
+    substatus: ReferralSubstatus | None = None
+    status_reason: str | None = None
+    type: ReferralType | None = _alias("type", "Type", "referralType", "ReferralType")
+    qualification: ReferralQualification | None = None
+    customer_profile: CustomerProfile | None = None
+    consent: Consent | None = None
+    details: ReferralDetails | None = None
+    team: list[Member] | None = None
+    invite_context: InviteContext | None = None
+    target: Target | None = None
+    e_tag: str | None = _alias("eTag", "ETag", "etag")
+    version: int | None = Field(default=None, ge=0)
+
+    def to_document(self) -> dict[str, Any]:
+        """The camelCase document, with exact decimals and unknown fields as they came."""
+        document = self.model_dump(by_alias=True, exclude_unset=True)
+        # The service clears a service-owned field by setting it to None; don't write it.
+        return {k: v for k, v in document.items() if v is not None or k not in _SERVICE_FIELDS}
+
+
+_SERVICE_FIELDS = frozenset(
+    {"createdDateTime", "updatedDateTime", "acceptedDateTime", "closedDateTime", "eTag", "version"}
+)
+
+
+def _canonical_names(*models: type[BaseModel]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for model in models:
+        for field in model.model_fields.values():
+            choices = field.validation_alias
+            if isinstance(choices, AliasChoices) and field.serialization_alias is not None:
+                for choice in choices.choices:
+                    if isinstance(choice, str):
+                        names[choice] = field.serialization_alias
+    return names
+
+
+#: Every accepted spelling of a known key, mapped to its camelCase wire name.
+CANONICAL_KEYS = _canonical_names(
+    ContactPreference,
+    Member,
+    Address,
+    CustomerProfileType,
+    CustomerProfile,
+    Consent,
+    InvitedBy,
+    InviteContext,
+    Tag,
+    SolutionTag,
+    ReferralRequirements,
+    ReferralDetails,
+    Target,
+    Referral,
+)

@@ -1,0 +1,140 @@
+"""JSON Patch (RFC 6902) as Partner Center's PATCH uses it: ``add`` and ``replace`` only.
+
+Paths are JSON Pointers (RFC 6901). A key is matched case-insensitively against the keys
+already in the document, so ``/Details/DealValue`` patches ``details.dealValue``.
+"""
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from state.errors import FieldProblem
+
+SUPPORTED_OPS = ("add", "replace")
+
+
+class PatchProblem(Exception):
+    def __init__(self, *problems: FieldProblem) -> None:
+        super().__init__(problems[0].message)
+        self.problems = problems
+
+
+def parse_pointer(pointer: str) -> list[str]:
+    if pointer == "":
+        return []
+    if not pointer.startswith("/"):
+        raise ValueError(f"path '{pointer}' is not a JSON Pointer (it must start with '/')")
+    return [part.replace("~1", "/").replace("~0", "~") for part in pointer[1:].split("/")]
+
+
+def escape_key(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def validate_operations(operations: object) -> list[tuple[str, list[str], Any]]:
+    """Check the shape of every operation; report all problems at once."""
+    if not isinstance(operations, list) or not operations:
+        raise PatchProblem(
+            FieldProblem("", "invalidValue", "data must be a non-empty JSON Patch array")
+        )
+    parsed: list[tuple[str, list[str], Any]] = []
+    problems: list[FieldProblem] = []
+    for index, operation in enumerate(operations):
+        where = f"/{index}"
+        if not isinstance(operation, Mapping):
+            problems.append(FieldProblem(where, "invalidValue", "operation must be an object"))
+            continue
+        op, path = operation.get("op"), operation.get("path")
+        if op not in SUPPORTED_OPS:
+            problems.append(
+                FieldProblem(
+                    f"{where}/op",
+                    "unsupportedOperation",
+                    f"op '{op}' is not supported; use one of {', '.join(SUPPORTED_OPS)}",
+                )
+            )
+        elif "value" not in operation:
+            problems.append(FieldProblem(f"{where}/value", "missing", "operation needs a value"))
+        try:
+            segments = parse_pointer(path) if isinstance(path, str) else None
+        except ValueError as error:
+            problems.append(FieldProblem(f"{where}/path", "invalidValue", str(error)))
+            continue
+        if not segments:
+            problems.append(
+                FieldProblem(f"{where}/path", "invalidValue", "path must point inside the referral")
+            )
+            continue
+        parsed.append((str(op), segments, operation.get("value")))
+    if problems:
+        raise PatchProblem(*problems)
+    return parsed
+
+
+def apply(
+    document: Mapping[str, Any], operations: list[tuple[str, list[str], Any]]
+) -> dict[str, Any]:
+    """Apply parsed operations to a copy of the document."""
+    patched = copy.deepcopy(dict(document))
+    for index, (op, segments, value) in enumerate(operations):
+        _apply_one(patched, op, segments, copy.deepcopy(value), f"/{index}/path")
+    return patched
+
+
+def _apply_one(
+    document: dict[str, Any], op: str, segments: list[str], value: Any, where: str
+) -> None:
+    parent: Any = document
+    for depth, segment in enumerate(segments[:-1]):
+        parent = _child(parent, segment, where, segments[: depth + 1])
+    last = segments[-1]
+    if isinstance(parent, dict):
+        key = _existing_key(parent, last)
+        if op == "replace" and key not in parent:
+            raise _missing(where, segments)
+        parent[key] = value
+    elif isinstance(parent, list):
+        if last == "-" and op == "add":
+            parent.append(value)
+            return
+        position = _index(last, len(parent) + (op == "add"), where)
+        if op == "add":
+            parent.insert(position, value)
+        else:
+            parent[position] = value
+    else:
+        raise _missing(where, segments)
+
+
+def _child(node: Any, segment: str, where: str, walked: list[str]) -> Any:
+    if isinstance(node, dict):
+        key = _existing_key(node, segment)
+        if key in node and isinstance(node[key], dict | list):
+            return node[key]
+        if key not in node or node[key] is None:
+            # Partner Center lets a patch add a field inside an absent object.
+            node[key] = {}
+            return node[key]
+    elif isinstance(node, list):
+        return node[_index(segment, len(node), where)]
+    raise _missing(where, walked)
+
+
+def _existing_key(node: dict[str, Any], segment: str) -> str:
+    if segment in node:
+        return segment
+    folded = segment.casefold()
+    return next((key for key in node if key.casefold() == folded), segment)
+
+
+def _index(segment: str, size: int, where: str) -> int:
+    if not segment.isdigit() or int(segment) >= size:
+        raise PatchProblem(
+            FieldProblem(where, "invalidValue", f"'{segment}' is not an index of the array")
+        )
+    return int(segment)
+
+
+def _missing(where: str, segments: list[str]) -> PatchProblem:
+    pointer = "/" + "/".join(escape_key(s) for s in segments)
+    return PatchProblem(FieldProblem(where, "pathNotFound", f"'{pointer}' does not exist"))
