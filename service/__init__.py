@@ -1,0 +1,1 @@
+"""The service shell around the referral domain: settings, Kafka, storage, metrics, HTTP, CLI."""

@@ -1,0 +1,232 @@
+"""The wire format on Kafka: CloudEvents 1.0 with its Kafka protocol binding.
+
+Commands are read in structured mode (the whole envelope as JSON) or binary mode (``ce_*``
+headers, ``data`` as the value). Events, rejections and dead letters are encoded here too,
+into ``OutgoingRecord``s that are stored in the outbox byte for byte, so a re-published
+record is identical to the first. JSON numbers are read and written as exact decimals.
+"""
+
+import base64
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+import orjson
+
+from state import Command, CommandType, ReferralEvent, Rejected, referral_id_for
+from state.fields import format_utc
+
+SPEC_VERSION: Final = "1.0"
+STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json"
+REJECTED_TYPE: Final = "referral.command.rejected"
+_REJECTION_IDS: Final = uuid.UUID("0b5f6f2e-0f7a-4c0e-8f0e-3d1b7c5a9e21")
+_COMMAND_TYPES: Final = {member.value: member for member in CommandType}
+
+Headers = Sequence[tuple[str, bytes]]
+
+
+class Undecodable(Exception):
+    """A record that is not a command at all; it goes to the dead-letter topic."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingRecord:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    kind: str  # the CloudEvents type, or "dead-letter"
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value, default=_exact_number)
+
+
+def _exact_number(value: object) -> Any:
+    if isinstance(value, Decimal):
+        return orjson.Fragment(str(value))
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def loads(raw: bytes | str) -> Any:
+    return json.loads(raw, parse_float=Decimal, parse_constant=_no_constants)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def decode_command(value: bytes | None, headers: Headers, max_bytes: int) -> Command:
+    """Read one command record; raises Undecodable when it cannot be a command."""
+    if value is not None and len(value) > max_bytes:
+        raise Undecodable("too-large", f"record of {len(value)} bytes exceeds {max_bytes} bytes")
+    attributes = _ce_headers(headers)
+    if "specversion" in attributes:
+        envelope: dict[str, Any] = {**attributes, "data": _json(value) if value else None}
+    else:
+        parsed = _json(value)
+        if not isinstance(parsed, Mapping) or "specversion" not in parsed:
+            raise Undecodable(
+                "not-cloudevent", "neither ce_* headers nor a structured CloudEvents envelope"
+            )
+        envelope = dict(parsed)
+        if "data_base64" in envelope and "data" not in envelope:
+            envelope["data"] = _json(base64.b64decode(str(envelope["data_base64"])))
+    return _command(envelope)
+
+
+def _json(value: bytes | None) -> Any:
+    if value is None:
+        raise Undecodable("not-json", "the record has no value")
+    try:
+        return loads(value)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise Undecodable("not-json", f"value is not JSON: {error}") from None
+
+
+def _ce_headers(headers: Headers) -> dict[str, str]:
+    attributes: dict[str, str] = {}
+    for name, raw in headers:
+        if name.startswith("ce_") and raw is not None:
+            try:
+                attributes[name[3:]] = raw.decode()
+            except UnicodeDecodeError:
+                raise Undecodable("not-cloudevent", f"header {name} is not UTF-8") from None
+    return attributes
+
+
+def _command(envelope: Mapping[str, Any]) -> Command:
+    if envelope.get("specversion") != SPEC_VERSION:
+        raise Undecodable(
+            "not-cloudevent", f"specversion {envelope.get('specversion')!r} is not 1.0"
+        )
+    missing = [name for name in ("id", "type", "source") if not _text(envelope.get(name))]
+    if missing:
+        raise Undecodable("not-cloudevent", f"missing CloudEvents attributes: {', '.join(missing)}")
+    command_type = _COMMAND_TYPES.get(str(envelope["type"]))
+    if command_type is None:
+        known = ", ".join(_COMMAND_TYPES)
+        raise Undecodable("unknown-type", f"type {envelope['type']!r} is not one of {known}")
+    command = Command(
+        type=command_type,
+        command_id=str(envelope["id"]),
+        referral_id=_text(envelope.get("subject")),
+        data=envelope.get("data"),
+        if_match=_text(envelope.get("ifmatch")),
+        correlation_id=_text(envelope.get("correlationid")),
+        tenant_id=_text(envelope.get("tenantid")),
+    )
+    if command.referral_id is None and command_type is not CommandType.CREATE:
+        raise Undecodable("not-cloudevent", f"{command_type} needs the referral id as subject")
+    return command
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def event_payload(event: ReferralEvent) -> dict[str, Any]:
+    return {
+        "referralId": event.referral_id,
+        "version": event.version,
+        "eTag": event.etag,
+        "status": event.status,
+        "substatus": event.substatus,
+        "previousStatus": event.previous_status,
+        "previousSubstatus": event.previous_substatus,
+        "changedPaths": list(event.changed_paths),
+        "commandId": event.command_id,
+        "correlationId": event.correlation_id,
+        "time": format_utc(event.time),
+        "referral": event.referral.to_document(),
+    }
+
+
+def encode_event(event: ReferralEvent, topic: str, source: str, structured: bool) -> OutgoingRecord:
+    attributes = {
+        "id": event.event_id,
+        "type": event.type.value,
+        "source": source,
+        "subject": event.referral_id,
+        "time": format_utc(event.time),
+        "causationid": event.command_id,
+        "correlationid": event.correlation_id,
+    }
+    return _cloudevent(topic, event.referral_id, attributes, event_payload(event), structured)
+
+
+def rejection_payload(command: Command, rejected: Rejected) -> dict[str, Any]:
+    return {
+        "commandId": command.command_id,
+        "commandType": command.type.value,
+        "referralId": referral_id_for(command),
+        "code": rejected.code.value,
+        "message": rejected.message,
+        "details": [
+            {"target": problem.target, "code": problem.code, "message": problem.message}
+            for problem in rejected.details
+        ],
+    }
+
+
+def encode_rejection(
+    command: Command, rejected: Rejected, topic: str, source: str, time: str, structured: bool
+) -> OutgoingRecord:
+    referral_id = referral_id_for(command)
+    attributes = {
+        "id": str(uuid.uuid5(_REJECTION_IDS, command.command_id)),
+        "type": REJECTED_TYPE,
+        "source": source,
+        "subject": referral_id,
+        "time": time,
+        "causationid": command.command_id,
+        "correlationid": command.correlation_id,
+    }
+    payload = rejection_payload(command, rejected)
+    return _cloudevent(topic, referral_id, attributes, payload, structured)
+
+
+def _cloudevent(
+    topic: str, key: str, attributes: Mapping[str, str | None], data: Any, structured: bool
+) -> OutgoingRecord:
+    present = {name: value for name, value in attributes.items() if value is not None}
+    kind = present["type"]
+    if structured:
+        envelope = {"specversion": SPEC_VERSION, **present, "datacontenttype": "application/json"}
+        value = dumps({**envelope, "data": data})
+        structured_headers = (("content-type", STRUCTURED_CONTENT_TYPE.encode()),)
+        return OutgoingRecord(topic, key.encode(), value, structured_headers, kind)
+    headers = (
+        ("ce_specversion", SPEC_VERSION.encode()),
+        *((f"ce_{name}", value.encode()) for name, value in present.items()),
+        ("content-type", b"application/json"),
+    )
+    return OutgoingRecord(topic, key.encode(), dumps(data), headers, kind)
+
+
+def encode_dead_letter(
+    *,
+    topic: str,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Iterable[tuple[str, bytes]],
+    error: Undecodable,
+    origin: tuple[str, int, int],
+) -> OutgoingRecord:
+    original_topic, partition, offset = origin
+    extra = (
+        ("x-error-code", error.code.encode()),
+        ("x-error-message", error.message.encode()),
+        ("x-original-topic", original_topic.encode()),
+        ("x-original-partition", str(partition).encode()),
+        ("x-original-offset", str(offset).encode()),
+    )
+    return OutgoingRecord(topic, key, value, (*headers, *extra), "dead-letter")

@@ -1,0 +1,102 @@
+"""Prometheus metrics of the pipeline and of the referral lifecycle.
+
+Everything lives on an injected ``CollectorRegistry`` so tests get a fresh one. The consume
+loop reports what happened through the small methods here; nothing else imports
+prometheus_client.
+"""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_LIFECYCLE_BUCKETS = tuple(
+    hours * 3600 for hours in (1, 4, 12, 24, 48, 96, 168, 336, 720, 1440, 2880)
+)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.commands = Counter(
+            "referrals_commands",
+            "Commands consumed, by CloudEvents type and outcome "
+            "(applied, noop, rejected, dead_lettered, duplicate); code is the rejection code.",
+            ["type", "outcome", "code"],
+            registry=registry,
+        )
+        self.transitions = Counter(
+            "referrals_transitions",
+            "Lifecycle moves applied, by previous and new status/substatus.",
+            ["from_status", "from_substatus", "to_status", "to_substatus"],
+            registry=registry,
+        )
+        self.events_published = Counter(
+            "referrals_events_published",
+            "Records acknowledged by Kafka, by CloudEvents type.",
+            ["type"],
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "referrals_dead_letters",
+            "Undecodable records sent to the dead-letter topic, by error code.",
+            ["reason"],
+            registry=registry,
+        )
+        self.batch_seconds = Histogram(
+            "referrals_batch_processing_seconds",
+            "Time to decide, store, publish and commit one polled batch.",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.command_to_event_seconds = Histogram(
+            "referrals_command_to_event_seconds",
+            "From the command's Kafka timestamp to its outcome being acknowledged by Kafka.",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.time_to_accept = Histogram(
+            "referrals_time_to_accept_seconds",
+            "Referral lifetime from creation to acceptance.",
+            buckets=_LIFECYCLE_BUCKETS,
+            registry=registry,
+        )
+        self.time_to_close = Histogram(
+            "referrals_time_to_close_seconds",
+            "Referral lifetime from creation to closing, by outcome.",
+            ["outcome"],
+            buckets=_LIFECYCLE_BUCKETS,
+            registry=registry,
+        )
+        self.referrals = Gauge(
+            "referrals_current",
+            "Referrals in the store, by status and substatus (read from the shared store).",
+            ["status", "substatus"],
+            registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            "referrals_consumer_lag",
+            "Records behind the partition's high watermark, per assigned partition.",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.outbox_backlog = Gauge(
+            "referrals_outbox_backlog",
+            "Stored events and rejections not yet acknowledged by Kafka.",
+            registry=registry,
+        )
+        self.rebalances = Counter(
+            "referrals_rebalances",
+            "Partition assignments and revocations seen by this replica.",
+            ["kind"],
+            registry=registry,
+        )
+        self.retries = Counter(
+            "referrals_retries",
+            "Retries after a store or broker failure, by the component that failed.",
+            ["component"],
+            registry=registry,
+        )
+        self.ready = Gauge(
+            "referrals_ready",
+            "1 when the replica is ready (partitions assigned, store and broker reachable).",
+            registry=registry,
+        )

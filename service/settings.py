@@ -1,0 +1,85 @@
+"""The one settings object, read once at start-up from ``REFERRALS_*`` environment variables.
+
+Secrets are ``SecretStr`` so they never show up in logs or reprs; ``describe()`` is the
+masked view the service logs at start.
+"""
+
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EventMode(StrEnum):
+    BINARY = "binary"
+    STRUCTURED = "structured"
+
+
+class SecurityProtocol(StrEnum):
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+
+
+class SaslMechanism(StrEnum):
+    PLAIN = "PLAIN"
+    SCRAM_SHA_256 = "SCRAM-SHA-256"
+    SCRAM_SHA_512 = "SCRAM-SHA-512"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REFERRALS_", frozen=True, extra="ignore")
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_client_id: str = "referral-lifecycle"
+    kafka_security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
+    kafka_sasl_mechanism: SaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+
+    consumer_group: str = "referral-lifecycle"
+    commands_topic: str = "referral-commands"
+    events_topic: str = "referral-events"
+    rejections_topic: str = "referral-rejections"
+    dlq_topic: str = "referral-commands-dlq"
+    topic_partitions: int = Field(default=4, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
+
+    fetch_max_wait_ms: int = Field(default=100, ge=0, le=60_000)
+    max_batch_size: int = Field(default=500, ge=1)
+    max_command_bytes: int = Field(default=1_048_576, ge=1024)
+    event_mode: EventMode = EventMode.BINARY
+    event_source: str = "urn:referral-lifecycle"
+
+    database_url: SecretStr = SecretStr("sqlite:///./referrals.db")
+    default_expiry: timedelta = timedelta(days=14)
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    retry_initial_seconds: float = Field(default=0.2, gt=0)
+    retry_max_seconds: float = Field(default=10.0, gt=0)
+    stall_seconds: float = Field(default=60.0, gt=0)
+    shutdown_timeout_seconds: float = Field(default=25.0, gt=0)
+    log_level: str = "INFO"
+
+    def describe(self) -> dict[str, Any]:
+        """Settings safe to log: secrets masked, credentials stripped from the database URL."""
+        shown = self.model_dump(mode="json")
+        shown["database_url"] = _without_password(self.database_url.get_secret_value())
+        return shown
+
+
+def _without_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}"

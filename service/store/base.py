@@ -1,0 +1,71 @@
+"""The storage port: what the pipeline needs from a database, whichever backend serves it.
+
+A batch is written in ONE transaction: the changed referrals (each guarded by the version
+it was loaded at), the processed-command records that make redelivery harmless, and the
+outbox rows to publish. Every backend passes the same contract suite.
+"""
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from service.codec import OutgoingRecord
+from state import ReferralRecord
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralWrite:
+    record: ReferralRecord
+    expected_version: int  # 0 for a referral that did not exist when loaded
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessedCommand:
+    command_id: str
+    referral_id: str | None
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    source_partition: int
+    record: OutgoingRecord
+    seq: int = 0  # assigned by the store
+
+
+@dataclass(slots=True)
+class BatchWrite:
+    referrals: list[ReferralWrite] = field(default_factory=list)
+    processed: list[ProcessedCommand] = field(default_factory=list)
+    outbox: list[OutboxEntry] = field(default_factory=list)
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None: ...
+
+    async def load(self, referral_ids: Collection[str]) -> dict[str, ReferralRecord]: ...
+
+    async def seen(self, command_ids: Collection[str]) -> set[str]: ...
+
+    async def write(self, batch: BatchWrite) -> list[OutboxEntry]:
+        """Commit the batch atomically; return its outbox entries with their sequence numbers.
+
+        Raises StaleWrite when a referral's stored version is not the expected one.
+        """
+        ...
+
+    async def pending(self, partitions: Collection[int] | None = None) -> list[OutboxEntry]:
+        """Unpublished outbox entries, oldest first; ``None`` means every partition."""
+        ...
+
+    async def mark_published(self, seqs: Collection[int]) -> None: ...
+
+    async def get(self, referral_id: str) -> ReferralRecord | None: ...
+
+    async def count_by_state(self) -> dict[tuple[str, str], int]: ...
+
+    async def outbox_backlog(self) -> int: ...

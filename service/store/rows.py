@@ -1,0 +1,43 @@
+"""How referrals and outbox records become database rows, the same for every backend."""
+
+import base64
+from typing import Any
+
+from service.codec import OutgoingRecord, dumps, loads
+from state import Referral, ReferralRecord
+from state.fields import format_utc
+
+
+def referral_document(record: ReferralRecord) -> bytes:
+    return dumps(record.referral.to_document())
+
+
+def referral_from_row(document: bytes | str, tenant_id: str | None) -> ReferralRecord:
+    return ReferralRecord(Referral.model_validate(loads(document)), tenant_id)
+
+
+def expiration_of(record: ReferralRecord) -> str | None:
+    expires = record.referral.expiration_date_time
+    return format_utc(expires) if expires is not None else None
+
+
+def headers_to_text(headers: tuple[tuple[str, bytes], ...]) -> str:
+    encoded = [[name, base64.b64encode(value).decode()] for name, value in headers]
+    return dumps(encoded).decode()
+
+
+def headers_from_text(text: str) -> tuple[tuple[str, bytes], ...]:
+    pairs: list[Any] = loads(text)
+    return tuple((str(name), base64.b64decode(value)) for name, value in pairs)
+
+
+def outgoing_from_row(
+    topic: str, key: bytes | None, value: bytes | None, headers: str, kind: str
+) -> OutgoingRecord:
+    return OutgoingRecord(
+        topic,
+        bytes(key) if key is not None else None,
+        bytes(value) if value is not None else None,
+        headers_from_text(headers),
+        kind,
+    )

@@ -1,0 +1,244 @@
+"""The embedded SQLite store: one file, one replica.
+
+sqlite3 is synchronous, so every call runs on one dedicated thread that owns the
+connection; a batch is one function call there, hence one transaction. WAL journal with
+``synchronous=FULL`` so a committed batch survives a crash of the process or the host.
+"""
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from service.errors import StaleWrite, StoreUnavailable
+from service.store.base import BatchWrite, OutboxEntry
+from service.store.rows import (
+    expiration_of,
+    headers_to_text,
+    outgoing_from_row,
+    referral_document,
+    referral_from_row,
+)
+from state import ReferralRecord
+
+T = TypeVar("T")
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS referrals (
+    id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    substatus TEXT NOT NULL,
+    tenant_id TEXT,
+    expiration TEXT,
+    document BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS processed_commands (
+    command_id TEXT PRIMARY KEY,
+    referral_id TEXT,
+    outcome TEXT NOT NULL,
+    processed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    source_partition INTEGER NOT NULL,
+    topic TEXT NOT NULL,
+    key BLOB,
+    value BLOB,
+    headers TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_by_partition ON outbox (source_partition, seq);
+"""
+
+
+def sqlite_path(url: str) -> Path:
+    """``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``."""
+    return Path(url.removeprefix("sqlite://").removeprefix("/"))
+
+
+class SqliteStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._connection: sqlite3.Connection | None = None
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        def call() -> T:
+            if self._connection is None:
+                raise StoreUnavailable("the SQLite store is not open")
+            try:
+                return work(self._connection)
+            except sqlite3.Error as error:
+                if self._connection.in_transaction:
+                    self._connection.rollback()
+                raise StoreUnavailable(f"SQLite failed: {error}") from error
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def open(self) -> None:
+        def connect() -> None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.execute("PRAGMA busy_timeout=5000")
+            connection.executescript(_SCHEMA)
+            if connection.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
+                connection.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            self._connection = connection
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+        except sqlite3.Error as error:
+            raise StoreUnavailable(f"cannot open SQLite store {self.path}: {error}") from error
+
+    async def close(self) -> None:
+        def disconnect() -> None:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, disconnect)
+        self._executor.shutdown(wait=True)
+
+    async def ping(self) -> None:
+        await self._run(lambda db: db.execute("SELECT 1").fetchone())
+
+    async def load(self, referral_ids: Collection[str]) -> dict[str, ReferralRecord]:
+        ids = list(referral_ids)
+
+        def query(db: sqlite3.Connection) -> dict[str, ReferralRecord]:
+            found: dict[str, ReferralRecord] = {}
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT id, document, tenant_id FROM referrals WHERE id IN ({marks})"
+                for referral_id, document, tenant_id in db.execute(sql, chunk):
+                    found[referral_id] = referral_from_row(document, tenant_id)
+            return found
+
+        return await self._run(query)
+
+    async def seen(self, command_ids: Collection[str]) -> set[str]:
+        ids = list(command_ids)
+
+        def query(db: sqlite3.Connection) -> set[str]:
+            seen: set[str] = set()
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT command_id FROM processed_commands WHERE command_id IN ({marks})"
+                seen.update(row[0] for row in db.execute(sql, chunk))
+            return seen
+
+        return await self._run(query)
+
+    async def write(self, batch: BatchWrite) -> list[OutboxEntry]:
+        return await self._run(lambda db: _write(db, batch))
+
+    async def pending(self, partitions: Collection[int] | None = None) -> list[OutboxEntry]:
+        wanted = None if partitions is None else set(partitions)
+
+        def query(db: sqlite3.Connection) -> list[OutboxEntry]:
+            rows = db.execute(
+                "SELECT seq, source_partition, topic, key, value, headers, kind"
+                " FROM outbox ORDER BY seq"
+            )
+            return [
+                OutboxEntry(partition, outgoing_from_row(*rest), seq)
+                for seq, partition, *rest in rows
+                if wanted is None or partition in wanted
+            ]
+
+        return await self._run(query)
+
+    async def mark_published(self, seqs: Collection[int]) -> None:
+        ordered = list(seqs)
+
+        def delete(db: sqlite3.Connection) -> None:
+            for chunk in _chunks(ordered):
+                marks = ",".join("?" * len(chunk))
+                db.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk)
+
+        await self._run(delete)
+
+    async def get(self, referral_id: str) -> ReferralRecord | None:
+        return (await self.load([referral_id])).get(referral_id)
+
+    async def count_by_state(self) -> dict[tuple[str, str], int]:
+        def query(db: sqlite3.Connection) -> dict[tuple[str, str], int]:
+            sql = "SELECT status, substatus, count(*) FROM referrals GROUP BY status, substatus"
+            return {(status, sub): count for status, sub, count in db.execute(sql)}
+
+        return await self._run(query)
+
+    async def outbox_backlog(self) -> int:
+        return await self._run(
+            lambda db: int(db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        )
+
+
+def _write(db: sqlite3.Connection, batch: BatchWrite) -> list[OutboxEntry]:
+    now = time.time()
+    db.execute("BEGIN IMMEDIATE")
+    for write in batch.referrals:
+        record = write.record
+        row = (
+            record.version,
+            str(record.state.status),
+            str(record.state.substatus),
+            record.tenant_id,
+            expiration_of(record),
+            referral_document(record),
+        )
+        if write.expected_version == 0:
+            try:
+                db.execute(
+                    "INSERT INTO referrals (version, status, substatus, tenant_id, expiration,"
+                    " document, id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (*row, record.referral_id),
+                )
+            except sqlite3.IntegrityError:
+                db.rollback()
+                raise StaleWrite(f"referral {record.referral_id} was created meanwhile") from None
+        else:
+            updated = db.execute(
+                "UPDATE referrals SET version = ?, status = ?, substatus = ?, tenant_id = ?,"
+                " expiration = ?, document = ? WHERE id = ? AND version = ?",
+                (*row, record.referral_id, write.expected_version),
+            )
+            if updated.rowcount != 1:
+                db.rollback()
+                raise StaleWrite(
+                    f"referral {record.referral_id} moved past {write.expected_version}"
+                )
+    try:
+        db.executemany(
+            "INSERT INTO processed_commands (command_id, referral_id, outcome, processed_at)"
+            " VALUES (?, ?, ?, ?)",
+            [(p.command_id, p.referral_id, p.outcome, now) for p in batch.processed],
+        )
+    except sqlite3.IntegrityError:
+        db.rollback()
+        raise StaleWrite("a command of the batch was processed meanwhile") from None
+    stored = []
+    for entry in batch.outbox:
+        out = entry.record
+        cursor = db.execute(
+            "INSERT INTO outbox (source_partition, topic, key, value, headers, kind, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (entry.source_partition, out.topic, out.key, out.value, headers_to_text(out.headers),
+             out.kind, now),
+        )  # fmt: skip
+        assert cursor.lastrowid is not None
+        stored.append(OutboxEntry(entry.source_partition, out, cursor.lastrowid))
+    db.execute("COMMIT")
+    return stored
+
+
+def _chunks(items: list[T], size: int = 500) -> list[list[T]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
