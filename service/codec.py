@@ -46,8 +46,8 @@ class OutgoingRecord:
     kind: str  # the CloudEvents type, or "dead-letter"
 
 
-def dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=_exact_number)
+def dumps(value: Any, *, pretty: bool = False) -> bytes:
+    return orjson.dumps(value, default=_exact_number, option=orjson.OPT_INDENT_2 if pretty else 0)
 
 
 def _exact_number(value: object) -> Any:

@@ -1,0 +1,114 @@
+"""The composition root: builds every part from the settings and runs the service.
+
+Nothing connects at import time. ``serve`` retries the store and the broker until they
+answer, so a replica can start before its dependencies; readiness stays false meanwhile.
+"""
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import CollectorRegistry
+
+from service.errors import ServiceError
+from service.health import Health
+from service.http import HttpServer
+from service.kafka import ensure_topics, make_consumer, make_producer
+from service.metrics import Metrics
+from service.pipeline import Pipeline
+from service.settings import Settings
+from service.store import Store, open_store
+
+log = logging.getLogger(__name__)
+GAUGE_REFRESH_SECONDS = 5.0
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until ``stop`` is set or SIGTERM/SIGINT arrives; then shut down cleanly."""
+    stop = stop or asyncio.Event()
+    _on_signals(stop)
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    health = Health(stall_seconds=settings.stall_seconds)
+    http = HttpServer(settings.http_host, settings.http_port, registry, health)
+    await http.start()
+    log.info("service starting", extra={"settings": settings.describe(), "http_port": http.port})
+    store = open_store(settings.database_url.get_secret_value())
+    try:
+        await _until_up("store", store.open, settings, stop)
+        health.store_ok = True
+        await _until_up("broker", lambda: ensure_topics(settings), settings, stop)
+        health.broker_ok = True
+        if not stop.is_set():
+            await _consume(settings, store, metrics, health, stop)
+    finally:
+        await store.close()
+        await http.stop()
+        log.info("service stopped")
+
+
+async def _consume(
+    settings: Settings, store: Store, metrics: Metrics, health: Health, stop: asyncio.Event
+) -> None:
+    consumer, producer = make_consumer(settings), make_producer(settings)
+    pipeline = Pipeline(settings, store, consumer, producer, metrics, health)
+    await producer.start()
+    pipeline.subscribe()
+    await consumer.start()
+    gauges = asyncio.create_task(_refresh_gauges(store, metrics, health))
+    running = asyncio.create_task(pipeline.run())
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        pipeline.stop()
+        try:
+            await asyncio.wait_for(running, settings.shutdown_timeout_seconds)
+        except TimeoutError:
+            log.error("batch did not finish in time; its offsets stay uncommitted")
+        except ServiceError as error:
+            log.error("stopped while retrying", extra={"error": str(error)})
+    finally:
+        for task in (gauges, stopping, running):
+            task.cancel()
+        health.assigned = False
+        await consumer.stop()  # leaves the group, so the partitions move on at once
+        await producer.stop()
+
+
+async def _until_up(
+    what: str, connect: Callable[[], Awaitable[None]], settings: Settings, stop: asyncio.Event
+) -> None:
+    delay = settings.retry_initial_seconds
+    while not stop.is_set():
+        try:
+            await connect()
+            return
+        except Exception as error:  # any failure to reach a dependency is retried
+            log.warning(f"{what} not reachable, retrying", extra={"error": str(error)})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, settings.retry_max_seconds)
+
+
+async def _refresh_gauges(store: Store, metrics: Metrics, health: Health) -> None:
+    while True:
+        try:
+            counts = await store.count_by_state()
+            metrics.referrals.clear()
+            for (status, substatus), count in counts.items():
+                metrics.referrals.labels(status, substatus).set(count)
+            metrics.outbox_backlog.set(await store.outbox_backlog())
+            health.store_ok = True
+        except ServiceError:
+            health.store_ok = False
+        metrics.ready.set(1 if health.ready else 0)
+        await asyncio.sleep(GAUGE_REFRESH_SECONDS)  # a periodic refresh, not a synchronisation
+
+
+def _on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)

@@ -1,0 +1,127 @@
+"""Deciding one polled batch: decode, dedupe, load, decide, and what to write.
+
+Pure apart from the store reads the caller passes in; the consume loop owns the I/O.
+The result is the one transaction to write and the outcomes to report as metrics.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from service.codec import (
+    OutgoingRecord,
+    Undecodable,
+    encode_dead_letter,
+    encode_event,
+    encode_rejection,
+)
+from service.settings import EventMode, Settings
+from service.store import BatchWrite, OutboxEntry, ProcessedCommand, ReferralWrite
+from state import Applied, Command, Policy, ReferralEvent, ReferralRecord, decide, referral_id_for
+from state.fields import format_utc
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One consumed record, decoded or not."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    command: Command | None
+    error: Undecodable | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    command_type: str
+    outcome: str  # applied, noop, rejected, duplicate, dead_lettered
+    code: str = ""
+    events: tuple[ReferralEvent, ...] = ()
+
+
+@dataclass(slots=True)
+class DecidedBatch:
+    write: BatchWrite = field(default_factory=BatchWrite)
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+def referral_ids(incoming: list[Incoming]) -> set[str]:
+    return {referral_id_for(item.command) for item in incoming if item.command is not None}
+
+
+def command_ids(incoming: list[Incoming]) -> set[str]:
+    return {item.command.command_id for item in incoming if item.command is not None}
+
+
+def decide_batch(
+    incoming: list[Incoming],
+    current: Mapping[str, ReferralRecord],
+    seen: set[str],
+    now: datetime,
+    settings: Settings,
+    policy: Policy,
+) -> DecidedBatch:
+    decided = DecidedBatch()
+    latest = dict(current)
+    changed: set[str] = set()
+    seen = set(seen)
+    structured = settings.event_mode is EventMode.STRUCTURED
+    for item in incoming:
+        command = item.command
+        if command is None:
+            assert item.error is not None
+            dead = encode_dead_letter(
+                topic=settings.dlq_topic,
+                key=item.key,
+                value=item.value,
+                headers=item.headers,
+                error=item.error,
+                origin=(item.topic, item.partition, item.offset),
+            )
+            decided.write.outbox.append(OutboxEntry(item.partition, dead))
+            decided.outcomes.append(Outcome("", "dead_lettered", item.error.code))
+            continue
+        if command.command_id in seen:
+            decided.outcomes.append(Outcome(command.type.value, "duplicate"))
+            continue
+        seen.add(command.command_id)
+        referral_id = referral_id_for(command)
+        decision = decide(latest.get(referral_id), command, now, policy)
+        if isinstance(decision, Applied):
+            outcome = "applied" if decision.events else "noop"
+            if decision.events:
+                latest[referral_id] = decision.record
+                changed.add(referral_id)
+            for event in decision.events:
+                record = encode_event(
+                    event, settings.events_topic, settings.event_source, structured
+                )
+                _queue(decided, item, record)
+            decided.outcomes.append(Outcome(command.type.value, outcome, events=decision.events))
+        else:
+            rejection = encode_rejection(
+                command,
+                decision,
+                settings.rejections_topic,
+                settings.event_source,
+                format_utc(now),
+                structured,
+            )
+            _queue(decided, item, rejection)
+            decided.outcomes.append(Outcome(command.type.value, "rejected", decision.code.value))
+        processed = ProcessedCommand(command.command_id, referral_id, decided.outcomes[-1].outcome)
+        decided.write.processed.append(processed)
+    decided.write.referrals = [
+        ReferralWrite(latest[rid], current[rid].version if rid in current else 0)
+        for rid in sorted(changed)
+    ]
+    return decided
+
+
+def _queue(decided: DecidedBatch, item: Incoming, record: OutgoingRecord) -> None:
+    decided.write.outbox.append(OutboxEntry(item.partition, record))

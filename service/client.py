@@ -1,0 +1,167 @@
+"""The client side of the contract, for the CLI: send a command and wait for its outcome,
+and read events back in a readable form.
+
+An outcome is whatever the service produced for the command: events and rejections carry
+the command id as ``causationid``; a dead letter names the command's partition and offset.
+A command that changed nothing produces no record, so the wait also ends when the
+service's consumer group has committed past the command.
+"""
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from service.codec import STRUCTURED_CONTENT_TYPE, dumps, loads
+from service.kafka import client_options
+from service.settings import Settings
+
+
+@dataclass
+class Outcome:
+    command_id: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+    rejection: dict[str, Any] | None = None
+    dead_letter: dict[str, str] | None = None
+    acknowledged: bool = False
+
+    @property
+    def settled(self) -> bool:
+        return self.acknowledged or self.rejection is not None or self.dead_letter is not None
+
+
+def envelope_for(document: Any, command_type: str | None, subject: str | None) -> dict[str, Any]:
+    """A structured CloudEvent: the given envelope, or a command built around bare data."""
+    if isinstance(document, Mapping) and "specversion" in document:
+        return dict(document)
+    kind = command_type or "referral.create"
+    if kind == "referral.create" and subject is None and isinstance(document, Mapping):
+        subject = str(document.get("id") or uuid.uuid4())
+    envelope: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "type": kind,
+        "source": "urn:referrals-cli",
+        "data": document,
+    }
+    if subject:
+        envelope["subject"] = subject
+    return envelope
+
+
+async def send_and_wait(
+    settings: Settings, envelope: Mapping[str, Any], wait_seconds: float
+) -> Outcome:
+    outcome = Outcome(str(envelope["id"]))
+    watched = [settings.events_topic, settings.rejections_topic, settings.dlq_topic]
+    reader = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    offsets = AIOKafkaConsumer(**client_options(settings), group_id=settings.consumer_group)
+    producer = AIOKafkaProducer(**client_options(settings), acks="all")
+    await asyncio.gather(reader.start(), offsets.start(), producer.start())
+    try:
+        partitions = await _partitions(reader, watched)
+        reader.assign(partitions)
+        await reader.seek_to_end(*partitions)
+        for tp in partitions:
+            await reader.position(tp)
+        key = str(envelope.get("subject") or "").encode() or None
+        sent = await producer.send_and_wait(
+            settings.commands_topic,
+            value=dumps(envelope),
+            key=key,
+            headers=[("content-type", STRUCTURED_CONTENT_TYPE.encode())],
+        )
+        command_tp = TopicPartition(settings.commands_topic, sent.partition)
+        deadline = time.monotonic() + wait_seconds
+        while not outcome.settled and time.monotonic() < deadline:
+            for records in (await reader.getmany(timeout_ms=200)).values():
+                for record in records:
+                    _match(outcome, record, sent.partition, sent.offset, settings)
+            committed = await offsets.committed(command_tp)
+            outcome.acknowledged = committed is not None and committed > sent.offset
+        if outcome.acknowledged:  # its events were published before the commit
+            for records in (await reader.getmany(timeout_ms=200)).values():
+                for record in records:
+                    _match(outcome, record, sent.partition, sent.offset, settings)
+        return outcome
+    finally:
+        await asyncio.gather(reader.stop(), offsets.stop(), producer.stop())
+
+
+async def _partitions(reader: AIOKafkaConsumer, topics: list[str]) -> list[TopicPartition]:
+    await reader.topics()  # refreshes the metadata the lookups below read
+    return [
+        TopicPartition(topic, p)
+        for topic in topics
+        for p in sorted(reader.partitions_for_topic(topic) or ())
+    ]
+
+
+def _match(outcome: Outcome, record: Any, partition: int, offset: int, settings: Settings) -> None:
+    headers = {name: value.decode(errors="replace") for name, value in record.headers or ()}
+    if record.topic == settings.dlq_topic:
+        origin = (headers.get("x-original-partition"), headers.get("x-original-offset"))
+        if origin == (str(partition), str(offset)):
+            outcome.dead_letter = headers
+        return
+    event = readable_event(record.value, headers)
+    if event.get("causationid") != outcome.command_id:
+        return
+    if record.topic == settings.rejections_topic:
+        outcome.rejection = event
+    else:
+        outcome.events.append(event)
+
+
+def readable_event(value: bytes | None, headers: Mapping[str, str]) -> dict[str, Any]:
+    """The CloudEvents attributes and data of an event record, in either mode."""
+    body = loads(value) if value else None
+    if headers.get("content-type", "").startswith(STRUCTURED_CONTENT_TYPE):
+        return dict(body) if isinstance(body, Mapping) else {}
+    attributes: dict[str, Any] = {k[3:]: v for k, v in headers.items() if k.startswith("ce_")}
+    attributes["data"] = body
+    return attributes
+
+
+def describe_event(event: Mapping[str, Any]) -> str:
+    data = event.get("data") or {}
+    kind = event.get("type", "?")
+    if kind == "referral.command.rejected":
+        return (
+            f"{event.get('time', '')}  {kind}  {data.get('referralId')}  {data.get('code')}: "
+            f"{data.get('message')}"
+        )
+    before = f"{data.get('previousStatus')}/{data.get('previousSubstatus')}"
+    after = f"{data.get('status')}/{data.get('substatus')}"
+    move = after if data.get("previousStatus") is None else f"{before} -> {after}"
+    changed = ", ".join(data.get("changedPaths") or [])
+    return (
+        f"{event.get('time', '')}  {kind:<18} {data.get('referralId')}  v{data.get('version')}  "
+        f"{move}  changed: {changed}"
+    )
+
+
+async def follow_events(settings: Settings, follow: bool) -> AsyncIterator[dict[str, Any]]:
+    reader = AIOKafkaConsumer(
+        **client_options(settings), enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await reader.start()
+    try:
+        partitions = await _partitions(reader, [settings.events_topic])
+        reader.assign(partitions)
+        await reader.seek_to_beginning(*partitions)
+        ends = await reader.end_offsets(partitions)
+        while True:
+            polled = await reader.getmany(timeout_ms=500)
+            for records in polled.values():
+                for record in records:
+                    headers = {n: v.decode(errors="replace") for n, v in record.headers or ()}
+                    yield readable_event(record.value, headers)
+            if not follow and all([await reader.position(tp) >= ends[tp] for tp in partitions]):
+                return
+    finally:
+        await reader.stop()

@@ -1,0 +1,92 @@
+"""Kafka clients built from the settings: consumer, producer and topic creation.
+
+Security (SASL PLAIN/SCRAM, TLS with CA and client certificates) is translated into
+aiokafka options in one place. The producer is neither idempotent nor transactional: the
+delivery guarantee comes from the outbox and the processed-command records instead.
+"""
+
+import logging
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.helpers import create_ssl_context
+
+from service.settings import SecurityProtocol, Settings
+
+log = logging.getLogger(__name__)
+
+#: Largest record the producer sends; the dead-letter topic must take oversized commands.
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "client_id": settings.kafka_client_id,
+        "security_protocol": settings.kafka_security_protocol.value,
+    }
+    if settings.kafka_security_protocol in (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL):
+        options["ssl_context"] = create_ssl_context(
+            cafile=settings.kafka_ssl_cafile,
+            certfile=settings.kafka_ssl_certfile,
+            keyfile=settings.kafka_ssl_keyfile,
+            password=_secret(settings.kafka_ssl_key_password),
+        )
+    if settings.kafka_sasl_mechanism is not None:
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism.value
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        options["sasl_plain_password"] = _secret(settings.kafka_sasl_password)
+    return options
+
+
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def make_consumer(settings: Settings) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        **client_options(settings),
+        group_id=settings.consumer_group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        max_partition_fetch_bytes=max(settings.max_command_bytes * 2, 1_048_576),
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=3_000,
+    )
+
+
+def make_producer(settings: Settings) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        **client_options(settings),
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=2,
+        max_request_size=MAX_RECORD_BYTES,
+        request_timeout_ms=15_000,
+    )
+
+
+async def ensure_topics(settings: Settings) -> None:
+    """Create the service's topics that do not exist yet."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            settings.commands_topic,
+            settings.events_topic,
+            settings.rejections_topic,
+            settings.dlq_topic,
+        ]
+        missing = [
+            NewTopic(name, settings.topic_partitions, settings.topic_replication_factor)
+            for name in dict.fromkeys(wanted)
+            if name not in existing
+        ]
+        if missing:
+            await admin.create_topics(missing)
+            log.info("created topics", extra={"topics": [topic.name for topic in missing]})
+    finally:
+        await admin.close()
