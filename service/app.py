@@ -25,10 +25,13 @@ log = logging.getLogger(__name__)
 GAUGE_REFRESH_SECONDS = 5.0
 
 
-async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+async def serve(
+    settings: Settings, stop: asyncio.Event | None = None, *, handle_signals: bool = True
+) -> None:
     """Run until ``stop`` is set or SIGTERM/SIGINT arrives; then shut down cleanly."""
     stop = stop or asyncio.Event()
-    _on_signals(stop)
+    if handle_signals:
+        _on_signals(stop)
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     health = Health(stall_seconds=settings.stall_seconds)

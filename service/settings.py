@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(default=4, ge=1)
     topic_replication_factor: int = Field(default=1, ge=1)
 
+    session_timeout_ms: int = Field(default=10_000, ge=1000)
     fetch_max_wait_ms: int = Field(default=100, ge=0, le=60_000)
     max_batch_size: int = Field(default=500, ge=1)
     max_command_bytes: int = Field(default=1_048_576, ge=1024)

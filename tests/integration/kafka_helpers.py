@@ -1,0 +1,149 @@
+"""Test helpers that speak the Kafka contract: publish commands, collect what came out."""
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from service.codec import STRUCTURED_CONTENT_TYPE, dumps, loads
+from service.settings import Settings
+
+
+def command(
+    kind: str, subject: str | None, data: Any = None, command_id: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    envelope: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": command_id or str(uuid.uuid4()),
+        "type": kind,
+        "source": "urn:test",
+        **extra,
+    }
+    if subject is not None:
+        envelope["subject"] = subject
+    if data is not None:
+        envelope["data"] = data
+    return envelope
+
+
+@dataclass(frozen=True)
+class Received:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+
+    def header(self, name: str) -> str:
+        return self.headers[name].decode()
+
+    @property
+    def json(self) -> Any:
+        assert self.value is not None
+        return loads(self.value)
+
+
+class Producer:
+    def __init__(self, settings: Settings) -> None:
+        self._producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+        self.topic = settings.commands_topic
+
+    async def __aenter__(self) -> "Producer":
+        await self._producer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._producer.stop()
+
+    async def structured(self, envelope: dict[str, Any]) -> None:
+        key = envelope.get("subject")
+        await self.raw(
+            dumps(envelope),
+            key.encode() if key else None,
+            [("content-type", STRUCTURED_CONTENT_TYPE.encode())],
+        )
+
+    async def binary(self, envelope: dict[str, Any]) -> None:
+        headers = [
+            (f"ce_{name}", str(value).encode())
+            for name, value in envelope.items()
+            if name != "data"
+        ]
+        value = dumps(envelope["data"]) if "data" in envelope else None
+        key = envelope.get("subject")
+        await self.raw(value, key.encode() if key else None, headers)
+
+    async def raw(
+        self, value: bytes | None, key: bytes | None = None, headers: list[Any] | None = None
+    ) -> None:
+        await self._producer.send_and_wait(self.topic, value=value, key=key, headers=headers or [])
+
+
+async def collect(
+    settings: Settings,
+    topics: list[str],
+    until: Callable[[list[Received]], bool],
+    within: float = 60.0,
+) -> list[Received]:
+    """Read the topics from the beginning until ``until(records)`` holds; fail on timeout."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
+    )
+    await consumer.start()
+    received: list[Received] = []
+    try:
+        await consumer.topics()
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        assert partitions, f"topics {topics} do not exist"
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        deadline = time.monotonic() + within
+        while not until(received):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"condition not met within {within}s; got {len(received)}")
+            polled = await consumer.getmany(timeout_ms=int(min(remaining, 1.0) * 1000))
+            for records in polled.values():
+                received.extend(
+                    Received(r.topic, r.partition, r.offset, r.key, r.value, dict(r.headers or ()))
+                    for r in records
+                )
+        return received
+    finally:
+        await consumer.stop()
+
+
+async def wait_ready(port: int, within: float = 60.0) -> None:
+    """Poll /readyz until it answers 200 (how an orchestrator sees readiness)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if await http_status(port, "/readyz") == 200:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"service on port {port} not ready within {within}s")
+
+
+async def http_get(port: int, path: str) -> tuple[int, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+    await writer.drain()
+    response = await reader.read()
+    writer.close()
+    head, _, body = response.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), body
+
+
+async def http_status(port: int, path: str) -> int | None:
+    try:
+        return (await http_get(port, path))[0]
+    except OSError:
+        return None
