@@ -118,13 +118,24 @@ def move(source: LifecycleState, target: LifecycleState) -> LifecycleState:
 
 
 def mermaid_diagram() -> str:
-    """A Mermaid state diagram of every legal move, generated from the table."""
-    lines = ["stateDiagram-v2", f"    [*] --> {_node(INITIAL_STATE)}"]
-    for transition in _transitions():
-        for source in transition["source"]:
-            lines.append(f"    {_node(_BY_NAME[source])} --> {_node(_BY_NAME[transition['dest']])}")
+    """A Mermaid state diagram generated from the table: statuses holding their substatuses."""
+    lines = ["stateDiagram-v2", f"    [*] --> {INITIAL_STATE.status.value}"]
+    for status, substatuses in SUBSTATUSES.items():
+        lines.append(f"    state {status.value} {{")
+        if status is INITIAL_STATE.status:
+            lines.append(f"        [*] --> {INITIAL_STATE.substatus.value}")
+        lines += [f"        {substatus.value}" for substatus in substatuses]
+        if len(substatuses) == 2:
+            first, second = substatuses
+            lines += [
+                f"        {first.value} --> {second.value}",
+                f"        {second.value} --> {first.value}",
+            ]
+        lines.append("    }")
+        if len(substatuses) > 2:
+            lines.append(f"    note right of {status.value}: the substatus may change to any other")
+    for source, targets in MAY_MOVE_TO.items():
+        lines += [
+            f"    {source.value} --> {target.value}" for target in targets if target != source
+        ]
     return "\n".join(lines) + "\n"
-
-
-def _node(state: LifecycleState) -> str:
-    return f"{state.status.value}_{state.substatus.value}"
