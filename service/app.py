@@ -22,7 +22,7 @@ from service.settings import Settings
 from service.store import Store, open_store
 
 log = logging.getLogger(__name__)
-GAUGE_REFRESH_SECONDS = 5.0
+GAUGE_REFRESH_SECONDS = 3.0
 
 
 async def serve(
@@ -60,7 +60,7 @@ async def _consume(
     await producer.start()
     pipeline.subscribe()
     await consumer.start()
-    gauges = asyncio.create_task(_refresh_gauges(store, metrics, health))
+    gauges = asyncio.create_task(_watch(store, pipeline, metrics, health))
     running = asyncio.create_task(pipeline.run())
     stopping = asyncio.create_task(stop.wait())
     try:
@@ -95,8 +95,10 @@ async def _until_up(
             delay = min(delay * 2, settings.retry_max_seconds)
 
 
-async def _refresh_gauges(store: Store, metrics: Metrics, health: Health) -> None:
+async def _watch(store: Store, pipeline: Pipeline, metrics: Metrics, health: Health) -> None:
+    """Refresh the store-wide gauges and probe the store and the broker, periodically."""
     while True:
+        await pipeline.probe_broker()
         try:
             counts = await store.count_by_state()
             metrics.referrals.clear()

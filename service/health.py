@@ -1,7 +1,8 @@
 """What readiness is made of, updated by the consume loop and read by the HTTP server.
 
-Ready means: partitions assigned, the store and the broker answered on their last use,
-and the consumer is not stalled (lag with no progress for ``stall_seconds``).
+Ready means: partitions assigned, the store and the broker answered on their last use, no
+batch is retrying after a failure, and the consumer is not stalled (lag with no progress
+for ``stall_seconds``).
 """
 
 import time
@@ -15,6 +16,7 @@ class Health:
     broker_ok: bool = False
     assigned: bool = False
     lag: int = 0
+    retrying: str | None = None  # the component a batch is waiting for, while it retries
     last_progress: float = field(default_factory=time.monotonic)
 
     def progressed(self) -> None:
@@ -26,6 +28,8 @@ class Health:
             found.append("store unreachable")
         if not self.broker_ok:
             found.append("broker unreachable")
+        if self.retrying is not None:
+            found.append(f"retrying a batch: {self.retrying} failing")
         if not self.assigned:
             found.append("no partitions assigned")
         if self.lag > 0 and time.monotonic() - self.last_progress > self.stall_seconds:

@@ -30,6 +30,7 @@ from state import EventType, Policy, ReferralEvent
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+BROKER_PROBE_SECONDS = 5.0
 
 
 def utc_now() -> datetime:
@@ -86,6 +87,7 @@ class Pipeline:
             try:
                 await self._drain_outbox_if_needed()
                 await self._process(incoming)
+                self.health.retrying = None
                 break
             except ServiceError as error:
                 if not error.retriable or self._stopping.is_set():
@@ -167,8 +169,7 @@ class Pipeline:
 
     def _note_failure(self, error: ServiceError) -> None:
         component = "broker" if isinstance(error, BrokerUnavailable) else "store"
-        if component == "store":
-            self.health.store_ok = False
+        self.health.retrying = component
         self.metrics.retries.labels(component).inc()
         log.warning("batch failed, retrying", extra={"component": component, "error": str(error)})
 
@@ -198,6 +199,14 @@ class Pipeline:
             total += lag
             self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
         self.health.lag = total
+
+    async def probe_broker(self) -> None:
+        """Ask the cluster for its metadata; getmany alone hides a broker that went away."""
+        try:
+            await asyncio.wait_for(self.consumer.topics(), BROKER_PROBE_SECONDS)
+            self.health.broker_ok = True
+        except (KafkaError, TimeoutError):
+            self.health.broker_ok = False
 
     def assigned(self, partitions: Collection[TopicPartition]) -> None:
         self.metrics.rebalances.labels("assigned").inc()

@@ -60,15 +60,15 @@ class Producer:
     async def __aexit__(self, *exc: object) -> None:
         await self._producer.stop()
 
-    async def structured(self, envelope: dict[str, Any]) -> None:
+    async def structured(self, envelope: dict[str, Any]) -> Any:
         key = envelope.get("subject")
-        await self.raw(
+        return await self.raw(
             dumps(envelope),
             key.encode() if key else None,
             [("content-type", STRUCTURED_CONTENT_TYPE.encode())],
         )
 
-    async def binary(self, envelope: dict[str, Any]) -> None:
+    async def binary(self, envelope: dict[str, Any]) -> Any:
         headers = [
             (f"ce_{name}", str(value).encode())
             for name, value in envelope.items()
@@ -76,12 +76,15 @@ class Producer:
         ]
         value = dumps(envelope["data"]) if "data" in envelope else None
         key = envelope.get("subject")
-        await self.raw(value, key.encode() if key else None, headers)
+        return await self.raw(value, key.encode() if key else None, headers)
 
     async def raw(
         self, value: bytes | None, key: bytes | None = None, headers: list[Any] | None = None
-    ) -> None:
-        await self._producer.send_and_wait(self.topic, value=value, key=key, headers=headers or [])
+    ) -> Any:
+        """Publish one record; returns its metadata (partition, offset)."""
+        return await self._producer.send_and_wait(
+            self.topic, value=value, key=key, headers=headers or []
+        )
 
 
 async def collect(
@@ -147,3 +150,18 @@ async def http_status(port: int, path: str) -> int | None:
         return (await http_get(port, path))[0]
     except OSError:
         return None
+
+
+async def committed_offset(settings: Settings, partition: int) -> int | None:
+    """The service group's committed offset of one commands-topic partition."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=settings.consumer_group
+    )
+    await consumer.start()
+    try:
+        committed: int | None = await consumer.committed(
+            TopicPartition(settings.commands_topic, partition)
+        )
+        return committed
+    finally:
+        await consumer.stop()
