@@ -1,0 +1,286 @@
+{{/*
+Names, labels and the small decisions several templates share. Validation of combinations
+the schema cannot express lives in "referral-service.validate", included by the Deployment.
+*/}}
+
+{{- define "referral-service.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name: <release>-<chart>, or the release name when it already contains the chart name. */}}
+{{- define "referral-service.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "referral-service.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Selector labels: immutable once a Deployment exists, so only name and instance. */}}
+{{- define "referral-service.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "referral-service.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Recommended Kubernetes labels, put on every resource of the service. */}}
+{{- define "referral-service.labels" -}}
+{{ include "referral-service.selectorLabels" . }}
+app.kubernetes.io/component: consumer
+{{ include "referral-service.releaseLabels" . }}
+{{- end }}
+
+{{/* The recommended labels that do not identify the workload (shared with the test pod). */}}
+{{- define "referral-service.releaseLabels" -}}
+helm.sh/chart: {{ include "referral-service.chart" . }}
+app.kubernetes.io/version: {{ include "referral-service.imageTag" . | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: {{ .Values.partOf }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* metadata.annotations block content shared by every resource (may be empty). */}}
+{{- define "referral-service.annotations" -}}
+{{- with .Values.commonAnnotations }}
+{{- toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "referral-service.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "referral-service.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "referral-service.imageTag" -}}
+{{- default .Chart.AppVersion .Values.image.tag }}
+{{- end }}
+
+{{/* registry/repository:tag, or @digest when a digest is given. */}}
+{{- define "referral-service.renderImage" -}}
+{{- $repository := .image.repository }}
+{{- if .image.registry }}
+{{- $repository = printf "%s/%s" .image.registry .image.repository }}
+{{- end }}
+{{- if .image.digest }}
+{{- printf "%s@%s" $repository .image.digest }}
+{{- else }}
+{{- printf "%s:%s" $repository (toString .tag) }}
+{{- end }}
+{{- end }}
+
+{{- define "referral-service.image" -}}
+{{- include "referral-service.renderImage" (dict "image" .Values.image "tag" (include "referral-service.imageTag" .)) }}
+{{- end }}
+
+{{- define "referral-service.testImage" -}}
+{{- include "referral-service.renderImage" (dict "image" .Values.tests.image "tag" .Values.tests.image.tag) }}
+{{- end }}
+
+{{/* Name of the chart's own (fallback) Secret. */}}
+{{- define "referral-service.secretName" -}}
+{{- printf "%s-secrets" (include "referral-service.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "referral-service.isPostgresql" -}}
+{{- if eq .Values.store.mode "postgresql" }}true{{ end }}
+{{- end }}
+
+{{- define "referral-service.saslEnabled" -}}
+{{- if has .Values.kafka.securityProtocol (list "SASL_PLAINTEXT" "SASL_SSL") }}true{{ end }}
+{{- end }}
+
+{{- define "referral-service.tlsEnabled" -}}
+{{- if has .Values.kafka.securityProtocol (list "SSL" "SASL_SSL") }}true{{ end }}
+{{- end }}
+
+{{/* The TLS Secret is mounted only when TLS is on and a Secret is named. */}}
+{{- define "referral-service.tlsMounted" -}}
+{{- $tls := .Values.kafka.tls }}
+{{- if and (include "referral-service.tlsEnabled" .) $tls.existingSecret (or $tls.caKey $tls.certKey) }}true{{ end }}
+{{- end }}
+
+{{/* Chart Secret keys holding plaintext fallbacks; empty when no Secret is needed. */}}
+{{- define "referral-service.secretData" -}}
+{{- if and (include "referral-service.isPostgresql" .) (not .Values.store.postgresql.existingSecret) .Values.store.postgresql.url }}
+database-url: {{ .Values.store.postgresql.url | b64enc | quote }}
+{{- end }}
+{{- if and (include "referral-service.saslEnabled" .) (not .Values.kafka.sasl.existingSecret) }}
+kafka-sasl-username: {{ .Values.kafka.sasl.username | b64enc | quote }}
+kafka-sasl-password: {{ .Values.kafka.sasl.password | b64enc | quote }}
+{{- end }}
+{{- end }}
+
+{{/* SASL credentials: the user's Secret when given, else the chart's. Returns YAML. */}}
+{{- define "referral-service.saslCredentials" -}}
+{{- if .Values.kafka.sasl.existingSecret }}
+secret: {{ .Values.kafka.sasl.existingSecret }}
+usernameKey: {{ .Values.kafka.sasl.usernameKey }}
+passwordKey: {{ .Values.kafka.sasl.passwordKey }}
+{{- else }}
+secret: {{ include "referral-service.secretName" . }}
+usernameKey: kafka-sasl-username
+passwordKey: kafka-sasl-password
+{{- end }}
+{{- end }}
+
+{{/* Number of replicas the workload can reach (for the PDB and the NOTES). */}}
+{{- define "referral-service.maxReplicas" -}}
+{{- if .Values.autoscaling.keda.enabled }}
+{{- .Values.autoscaling.keda.maxReplicaCount }}
+{{- else if .Values.autoscaling.hpa.enabled }}
+{{- .Values.autoscaling.hpa.maxReplicas }}
+{{- else }}
+{{- .Values.replicaCount }}
+{{- end }}
+{{- end }}
+
+{{/* PromQL matchers selecting this release's series (the monitors set job=<full name>). */}}
+{{- define "referral-service.metricSelector" -}}
+{{- default (printf "job=%q,namespace=%q" (include "referral-service.fullname" .) .Release.Namespace) .Values.metrics.prometheusRule.selector }}
+{{- end }}
+
+{{/* KEDA's name for a SASL mechanism. */}}
+{{- define "referral-service.kedaSasl" -}}
+{{- get (dict "PLAIN" "plaintext" "SCRAM-SHA-256" "scram_sha256" "SCRAM-SHA-512" "scram_sha512") .Values.kafka.sasl.mechanism }}
+{{- end }}
+
+{{/* Whether KEDA needs a TriggerAuthentication (credentials or TLS files to read). */}}
+{{- define "referral-service.kedaNeedsAuth" -}}
+{{- if or (include "referral-service.saslEnabled" .) (include "referral-service.tlsMounted" .) }}true{{ end }}
+{{- end }}
+
+{{/*
+Combinations values.schema.json cannot express. Each failure says what to change.
+*/}}
+{{- define "referral-service.validate" -}}
+{{- $v := .Values }}
+{{- if not $v.kafka.bootstrapServers }}
+{{- fail "kafka.bootstrapServers is required (host:port[,host:port])" }}
+{{- end }}
+{{- if and $v.autoscaling.hpa.enabled $v.autoscaling.keda.enabled }}
+{{- fail "autoscaling.hpa.enabled and autoscaling.keda.enabled are mutually exclusive: both would drive the Deployment's replicas; enable one" }}
+{{- end }}
+{{- if eq $v.store.mode "sqlite" }}
+{{- if gt (int $v.replicaCount) 1 }}
+{{- fail (printf "store.mode=sqlite runs exactly one replica (one SQLite writer), but replicaCount=%d; use store.mode=postgresql to scale out" (int $v.replicaCount)) }}
+{{- end }}
+{{- if or $v.autoscaling.hpa.enabled $v.autoscaling.keda.enabled }}
+{{- fail "store.mode=sqlite runs exactly one replica and cannot autoscale; use store.mode=postgresql with autoscaling" }}
+{{- end }}
+{{- else }}
+{{- if not (or $v.store.postgresql.existingSecret $v.store.postgresql.url) }}
+{{- fail "store.mode=postgresql needs the database URL: set store.postgresql.existingSecret (preferred) or store.postgresql.url" }}
+{{- end }}
+{{- end }}
+{{- $partitions := int $v.kafka.topics.partitions }}
+{{- if and $v.autoscaling.keda.enabled (gt (int $v.autoscaling.keda.maxReplicaCount) $partitions) }}
+{{- fail (printf "autoscaling.keda.maxReplicaCount=%d exceeds kafka.topics.partitions=%d: consumers beyond the partition count sit idle" (int $v.autoscaling.keda.maxReplicaCount) $partitions) }}
+{{- end }}
+{{- if and $v.autoscaling.keda.enabled (gt (int $v.autoscaling.keda.minReplicaCount) (int $v.autoscaling.keda.maxReplicaCount)) }}
+{{- fail "autoscaling.keda.minReplicaCount must not exceed autoscaling.keda.maxReplicaCount" }}
+{{- end }}
+{{- if and $v.autoscaling.hpa.enabled (gt (int $v.autoscaling.hpa.maxReplicas) $partitions) }}
+{{- fail (printf "autoscaling.hpa.maxReplicas=%d exceeds kafka.topics.partitions=%d: consumers beyond the partition count sit idle" (int $v.autoscaling.hpa.maxReplicas) $partitions) }}
+{{- end }}
+{{- if and $v.autoscaling.hpa.enabled (gt (int $v.autoscaling.hpa.minReplicas) (int $v.autoscaling.hpa.maxReplicas)) }}
+{{- fail "autoscaling.hpa.minReplicas must not exceed autoscaling.hpa.maxReplicas" }}
+{{- end }}
+{{- if and $v.autoscaling.hpa.enabled (not (or $v.autoscaling.hpa.targetCPUUtilizationPercentage $v.autoscaling.hpa.targetMemoryUtilizationPercentage)) }}
+{{- fail "autoscaling.hpa needs targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage" }}
+{{- end }}
+{{- if include "referral-service.saslEnabled" . }}
+{{- if not $v.kafka.sasl.mechanism }}
+{{- fail (printf "kafka.securityProtocol=%s needs kafka.sasl.mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)" $v.kafka.securityProtocol) }}
+{{- end }}
+{{- if not (or $v.kafka.sasl.existingSecret (and $v.kafka.sasl.username $v.kafka.sasl.password)) }}
+{{- fail "SASL needs credentials: set kafka.sasl.existingSecret (preferred) or kafka.sasl.username and kafka.sasl.password" }}
+{{- end }}
+{{- end }}
+{{- if ne (empty $v.kafka.tls.certKey) (empty $v.kafka.tls.keyKey) }}
+{{- fail "kafka.tls.certKey and kafka.tls.keyKey go together (mutual TLS needs both the certificate and its key)" }}
+{{- end }}
+{{- if and (include "referral-service.tlsEnabled" .) (not $v.kafka.tls.existingSecret) (or $v.kafka.tls.certKey $v.kafka.tls.keyPasswordKey) }}
+{{- fail "kafka.tls.certKey/keyPasswordKey name keys of kafka.tls.existingSecret, which is empty" }}
+{{- end }}
+{{- if and $v.metrics.serviceMonitor.enabled $v.metrics.podMonitor.enabled }}
+{{- fail "metrics.serviceMonitor and metrics.podMonitor would scrape every pod twice; enable one" }}
+{{- end }}
+{{- $needed := add (int $v.preStopSleepSeconds) (int $v.config.shutdownTimeoutSeconds) }}
+{{- if and (empty $v.lifecycleHooks) (lt (int $v.terminationGracePeriodSeconds) (int $needed)) }}
+{{- fail (printf "terminationGracePeriodSeconds=%d is shorter than preStopSleepSeconds + config.shutdownTimeoutSeconds = %d: the pod would be killed before it commits and leaves the consumer group" (int $v.terminationGracePeriodSeconds) (int $needed)) }}
+{{- end }}
+{{- end }}
+
+{{/* An HTTP probe on the named port from {path, initialDelaySeconds, periodSeconds, ...}. */}}
+{{- define "referral-service.httpProbe" -}}
+httpGet:
+  path: {{ .path }}
+  port: http
+initialDelaySeconds: {{ .initialDelaySeconds }}
+periodSeconds: {{ .periodSeconds }}
+timeoutSeconds: {{ .timeoutSeconds }}
+failureThreshold: {{ .failureThreshold }}
+successThreshold: {{ .successThreshold }}
+{{- end }}
+
+{{/* Keys of kafka.tls.existingSecret -> file names under kafka.tls.mountPath. Returns YAML. */}}
+{{- define "referral-service.tlsFiles" -}}
+{{- with .Values.kafka.tls.caKey }}
+{{ . | quote }}: ca.crt
+{{- end }}
+{{- with .Values.kafka.tls.certKey }}
+{{ . | quote }}: client.crt
+{{- end }}
+{{- with .Values.kafka.tls.keyKey }}
+{{ . | quote }}: client.key
+{{- end }}
+{{- end }}
+
+{{/* Environment variables read from Secrets (secretKeyRef, never whole-Secret envFrom). */}}
+{{- define "referral-service.secretEnv" -}}
+{{- if include "referral-service.isPostgresql" . }}
+- name: REFERRALS_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      {{- if .Values.store.postgresql.existingSecret }}
+      name: {{ .Values.store.postgresql.existingSecret }}
+      key: {{ .Values.store.postgresql.existingSecretKey }}
+      {{- else }}
+      name: {{ include "referral-service.secretName" . }}
+      key: database-url
+      {{- end }}
+{{- end }}
+{{- if include "referral-service.saslEnabled" . }}
+{{- $sasl := include "referral-service.saslCredentials" . | fromYaml }}
+- name: REFERRALS_KAFKA_SASL_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ $sasl.secret }}
+      key: {{ $sasl.usernameKey }}
+- name: REFERRALS_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $sasl.secret }}
+      key: {{ $sasl.passwordKey }}
+{{- end }}
+{{- if and (include "referral-service.tlsMounted" .) .Values.kafka.tls.keyPasswordKey }}
+- name: REFERRALS_KAFKA_SSL_KEY_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.kafka.tls.existingSecret }}
+      key: {{ .Values.kafka.tls.keyPasswordKey }}
+{{- end }}
+{{- end }}
