@@ -1,21 +1,35 @@
 """Store backends behind one port, chosen by the database URL."""
 
 from service.errors import ConfigurationError
-from service.store.base import BatchWrite, OutboxEntry, ProcessedCommand, ReferralWrite, Store
+from service.store.base import (
+    BatchWrite,
+    ExpiryCandidate,
+    OutboxEntry,
+    ProcessedCommand,
+    ReferralWrite,
+    Store,
+)
+from service.store.postgres import PostgresStore
 from service.store.sqlite import SqliteStore, sqlite_path
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, pool_size: int = 5) -> Store:
     """The backend for a ``REFERRALS_DATABASE_URL``; call ``await store.open()`` next."""
     if url.startswith("sqlite://"):
         return SqliteStore(sqlite_path(url))
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(url, pool_size)
     scheme = url.partition("://")[0] or url
-    raise ConfigurationError(f"unsupported database URL scheme '{scheme}' (use sqlite://)")
+    raise ConfigurationError(
+        f"unsupported database URL scheme '{scheme}' (use sqlite:// or postgresql://)"
+    )
 
 
 __all__ = [
     "BatchWrite",
+    "ExpiryCandidate",
     "OutboxEntry",
+    "PostgresStore",
     "ProcessedCommand",
     "ReferralWrite",
     "SqliteStore",

@@ -7,7 +7,8 @@ outbox rows to publish. Every backend passes the same contract suite.
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import datetime
+from typing import Protocol, Self
 
 from service.codec import OutgoingRecord
 from state import ReferralRecord
@@ -31,6 +32,19 @@ class OutboxEntry:
     source_partition: int
     record: OutgoingRecord
     seq: int = 0  # assigned by the store
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryCandidate:
+    """A referral still New past its expiration, as the expiry scheduler needs it."""
+
+    referral_id: str
+    etag: str
+    tenant_id: str | None
+
+    @classmethod
+    def of(cls, record: ReferralRecord) -> Self:
+        return cls(record.referral_id, record.referral.e_tag or "", record.tenant_id)
 
 
 @dataclass(slots=True)
@@ -69,3 +83,11 @@ class Store(Protocol):
     async def count_by_state(self) -> dict[tuple[str, str], int]: ...
 
     async def outbox_backlog(self) -> int: ...
+
+    async def due_for_expiry(self, now: datetime, limit: int) -> list[ExpiryCandidate]:
+        """Referrals still New whose expiration is at or before ``now``, oldest first."""
+        ...
+
+    async def forget_processed(self, before: datetime) -> int:
+        """Drop processed-command records older than ``before``; returns how many."""
+        ...

@@ -10,11 +10,12 @@ import sqlite3
 import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
 from service.errors import StaleWrite, StoreUnavailable
-from service.store.base import BatchWrite, OutboxEntry
+from service.store.base import BatchWrite, ExpiryCandidate, OutboxEntry
 from service.store.rows import (
     expiration_of,
     headers_to_text,
@@ -23,6 +24,7 @@ from service.store.rows import (
     referral_from_row,
 )
 from state import ReferralRecord
+from state.fields import format_utc
 
 T = TypeVar("T")
 SCHEMA_VERSION = 1
@@ -54,6 +56,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_by_partition ON outbox (source_partition, seq);
+CREATE INDEX IF NOT EXISTS referrals_due ON referrals (expiration) WHERE status = 'New';
+CREATE INDEX IF NOT EXISTS processed_commands_age ON processed_commands (processed_at);
 """
 
 
@@ -180,6 +184,26 @@ class SqliteStore:
         return await self._run(
             lambda db: int(db.execute("SELECT count(*) FROM outbox").fetchone()[0])
         )
+
+    async def due_for_expiry(self, now: datetime, limit: int) -> list[ExpiryCandidate]:
+        def query(db: sqlite3.Connection) -> list[ExpiryCandidate]:
+            rows = db.execute(
+                "SELECT document, tenant_id FROM referrals WHERE status = 'New'"
+                " AND expiration <= ? ORDER BY expiration LIMIT ?",
+                (format_utc(now), limit),
+            )
+            return [ExpiryCandidate.of(referral_from_row(doc, tenant)) for doc, tenant in rows]
+
+        return await self._run(query)
+
+    async def forget_processed(self, before: datetime) -> int:
+        def delete(db: sqlite3.Connection) -> int:
+            cutoff = before.timestamp()
+            return db.execute(
+                "DELETE FROM processed_commands WHERE processed_at < ?", (cutoff,)
+            ).rowcount
+
+        return await self._run(delete)
 
 
 def _write(db: sqlite3.Connection, batch: BatchWrite) -> list[OutboxEntry]:

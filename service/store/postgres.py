@@ -1,0 +1,282 @@
+"""The PostgreSQL store: many replicas share one database.
+
+asyncpg with a connection pool. A batch is one transaction of set-based statements (one
+round trip per table, whatever the batch size); referral updates are guarded by the
+version they were loaded at, so a replica that lost its partition cannot overwrite the
+new owner's work. The schema is migrated at start under an advisory lock, so replicas
+starting together migrate once.
+"""
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from service.errors import StaleWrite, StoreUnavailable
+from service.store.base import BatchWrite, ExpiryCandidate, OutboxEntry
+from service.store.rows import (
+    headers_to_text,
+    outgoing_from_row,
+    referral_document,
+    referral_from_row,
+)
+from state import ReferralRecord
+
+_MIGRATION_LOCK = 0x5EF3_22A1
+#: Append-only: each entry upgrades the schema by one version.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE referrals (
+            id text PRIMARY KEY,
+            version bigint NOT NULL,
+            status text NOT NULL,
+            substatus text NOT NULL,
+            tenant_id text,
+            expiration timestamptz,
+            document bytea NOT NULL
+        )""",
+        "CREATE INDEX referrals_due ON referrals (expiration) WHERE status = 'New'",
+        """CREATE TABLE processed_commands (
+            command_id text PRIMARY KEY,
+            referral_id text,
+            outcome text NOT NULL,
+            processed_at timestamptz NOT NULL DEFAULT now()
+        )""",
+        "CREATE INDEX processed_commands_age ON processed_commands (processed_at)",
+        """CREATE TABLE outbox (
+            seq bigserial PRIMARY KEY,
+            source_partition integer NOT NULL,
+            topic text NOT NULL,
+            key bytea,
+            value bytea,
+            headers text NOT NULL,
+            kind text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now()
+        )""",
+        "CREATE INDEX outbox_by_partition ON outbox (source_partition, seq)",
+    ),
+)
+
+_FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+class PostgresStore:
+    def __init__(self, url: str, pool_size: int = 5) -> None:
+        self.url = url
+        self.pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.url, min_size=1, max_size=self.pool_size, command_timeout=30
+            )
+            async with self._pool.acquire() as db:
+                await migrate(db)
+        except _FAILURES as error:
+            await self.close()
+            raise StoreUnavailable(f"cannot open PostgreSQL store: {error}") from error
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    def _connection(self) -> Any:
+        if self._pool is None:
+            raise StoreUnavailable("the PostgreSQL store is not open")
+        return self._pool.acquire()
+
+    async def ping(self) -> None:
+        await self._fetch("SELECT 1")
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
+        try:
+            async with self._connection() as db:
+                return list(await db.fetch(sql, *args))
+        except _FAILURES as error:
+            raise StoreUnavailable(f"PostgreSQL failed: {error}") from error
+
+    async def load(self, referral_ids: Collection[str]) -> dict[str, ReferralRecord]:
+        rows = await self._fetch(
+            "SELECT id, document, tenant_id FROM referrals WHERE id = ANY($1::text[])",
+            list(referral_ids),
+        )
+        return {row["id"]: referral_from_row(row["document"], row["tenant_id"]) for row in rows}
+
+    async def seen(self, command_ids: Collection[str]) -> set[str]:
+        rows = await self._fetch(
+            "SELECT command_id FROM processed_commands WHERE command_id = ANY($1::text[])",
+            list(command_ids),
+        )
+        return {row["command_id"] for row in rows}
+
+    async def write(self, batch: BatchWrite) -> list[OutboxEntry]:
+        try:
+            async with self._connection() as db, db.transaction():
+                await _write_referrals(db, batch)
+                await _write_processed(db, batch)
+                return await _write_outbox(db, batch)
+        except StaleWrite:
+            raise
+        except _FAILURES as error:
+            raise StoreUnavailable(f"PostgreSQL failed: {error}") from error
+
+    async def pending(self, partitions: Collection[int] | None = None) -> list[OutboxEntry]:
+        rows = await self._fetch(
+            "SELECT seq, source_partition, topic, key, value, headers, kind FROM outbox"
+            " WHERE $1::int[] IS NULL OR source_partition = ANY($1::int[]) ORDER BY seq",
+            None if partitions is None else list(partitions),
+        )
+        return [
+            OutboxEntry(
+                row["source_partition"],
+                outgoing_from_row(
+                    row["topic"], row["key"], row["value"], row["headers"], row["kind"]
+                ),
+                row["seq"],
+            )
+            for row in rows
+        ]
+
+    async def mark_published(self, seqs: Collection[int]) -> None:
+        await self._fetch("DELETE FROM outbox WHERE seq = ANY($1::bigint[])", list(seqs))
+
+    async def get(self, referral_id: str) -> ReferralRecord | None:
+        return (await self.load([referral_id])).get(referral_id)
+
+    async def count_by_state(self) -> dict[tuple[str, str], int]:
+        rows = await self._fetch(
+            "SELECT status, substatus, count(*) AS n FROM referrals GROUP BY status, substatus"
+        )
+        return {(row["status"], row["substatus"]): row["n"] for row in rows}
+
+    async def outbox_backlog(self) -> int:
+        rows = await self._fetch("SELECT count(*) AS n FROM outbox")
+        return int(rows[0]["n"])
+
+    async def due_for_expiry(self, now: datetime, limit: int) -> list[ExpiryCandidate]:
+        rows = await self._fetch(
+            "SELECT id, document, tenant_id FROM referrals WHERE status = 'New'"
+            " AND expiration <= $1 ORDER BY expiration LIMIT $2",
+            now,
+            limit,
+        )
+        return [
+            ExpiryCandidate.of(referral_from_row(row["document"], row["tenant_id"])) for row in rows
+        ]
+
+    async def forget_processed(self, before: datetime) -> int:
+        rows = await self._fetch(
+            "WITH gone AS (DELETE FROM processed_commands WHERE processed_at < $1 RETURNING 1)"
+            " SELECT count(*) AS n FROM gone",
+            before,
+        )
+        return int(rows[0]["n"])
+
+
+async def migrate(db: Any) -> int:
+    """Bring the schema to the latest version; returns that version."""
+    async with db.transaction():
+        await db.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        current = await db.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations")
+        for version, statements in enumerate(MIGRATIONS, start=1):
+            if version > current:
+                for statement in statements:
+                    await db.execute(statement)
+                await db.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+    return len(MIGRATIONS)
+
+
+async def _write_referrals(db: Any, batch: BatchWrite) -> None:
+    new = [w for w in batch.referrals if w.expected_version == 0]
+    changed = [w for w in batch.referrals if w.expected_version != 0]
+    if new:
+        inserted = await db.fetch(
+            "INSERT INTO referrals"
+            " (id, version, status, substatus, tenant_id, expiration, document) SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],"
+            " $6::timestamptz[], $7::bytea[]) ON CONFLICT (id) DO NOTHING RETURNING id",
+            *_columns(w.record for w in new),
+        )
+        if len(inserted) != len(new):
+            raise StaleWrite("a referral of the batch was created meanwhile")
+    if changed:
+        updated = await db.fetch(
+            "UPDATE referrals r SET version = u.version, status = u.status,"
+            " substatus = u.substatus, tenant_id = u.tenant_id, expiration = u.expiration,"
+            " document = u.document"
+            " FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],"
+            " $6::timestamptz[], $7::bytea[], $8::bigint[])"
+            " AS u(id, version, status, substatus, tenant_id, expiration, document, expected)"
+            " WHERE r.id = u.id AND r.version = u.expected RETURNING r.id",
+            *_columns(w.record for w in changed),
+            [w.expected_version for w in changed],
+        )
+        if len(updated) != len(changed):
+            raise StaleWrite("a referral of the batch moved on meanwhile (another replica)")
+
+
+def _columns(records: Any) -> list[list[Any]]:
+    rows = [
+        (
+            r.referral_id,
+            r.version,
+            r.state.status.value,
+            r.state.substatus.value,
+            r.tenant_id,
+            r.referral.expiration_date_time,
+            referral_document(r),
+        )
+        for r in records
+    ]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+async def _write_processed(db: Any, batch: BatchWrite) -> None:
+    if not batch.processed:
+        return
+    inserted = await db.fetch(
+        "INSERT INTO processed_commands (command_id, referral_id, outcome)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
+        " ON CONFLICT (command_id) DO NOTHING RETURNING command_id",
+        [p.command_id for p in batch.processed],
+        [p.referral_id for p in batch.processed],
+        [p.outcome for p in batch.processed],
+    )
+    if len(inserted) != len(batch.processed):
+        raise StaleWrite("a command of the batch was processed meanwhile (another replica)")
+
+
+async def _write_outbox(db: Any, batch: BatchWrite) -> list[OutboxEntry]:
+    if not batch.outbox:
+        return []
+    # Sequence numbers are taken first so each entry knows its own, in batch order.
+    seqs = sorted(
+        row[0]
+        for row in await db.fetch(
+            "SELECT nextval(pg_get_serial_sequence('outbox', 'seq')) FROM generate_series(1, $1)",
+            len(batch.outbox),
+        )
+    )
+    records = [entry.record for entry in batch.outbox]
+    await db.execute(
+        "INSERT INTO outbox (seq, source_partition, topic, key, value, headers, kind)"
+        " SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::bytea[], $5::bytea[],"
+        " $6::text[], $7::text[])",
+        seqs,
+        [entry.source_partition for entry in batch.outbox],
+        [r.topic for r in records],
+        [r.key for r in records],
+        [r.value for r in records],
+        [headers_to_text(r.headers) for r in records],
+        [r.kind for r in records],
+    )
+    return [
+        OutboxEntry(entry.source_partition, entry.record, seq)
+        for entry, seq in zip(batch.outbox, seqs, strict=True)
+    ]

@@ -1,0 +1,179 @@
+"""One contract for every store backend, run against real SQLite files and real PostgreSQL."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from service.codec import OutgoingRecord
+from service.errors import StaleWrite
+from service.store import (
+    BatchWrite,
+    OutboxEntry,
+    PostgresStore,
+    ProcessedCommand,
+    ReferralWrite,
+    SqliteStore,
+    Store,
+)
+from service.store.postgres import MIGRATIONS, migrate
+from state import Applied, Command, CommandType, ReferralRecord, decide
+from tests.conftest import fresh_postgres_database
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    async with contextlib.AsyncExitStack() as stack:
+        backend: Store
+        if request.param == "sqlite":
+            backend = SqliteStore(tmp_path / "contract.db")
+        else:
+            backend = PostgresStore(await stack.enter_async_context(fresh_postgres_database()))
+        await backend.open()
+        stack.push_async_callback(backend.close)
+        yield backend
+
+
+def created(referral_id: str, tenant: str | None = None, **data: object) -> ReferralRecord:
+    command = Command(
+        type=CommandType.CREATE,
+        command_id=f"create-{referral_id}",
+        referral_id=referral_id,
+        data={"name": referral_id, **data},
+        tenant_id=tenant,
+    )
+    decision = decide(None, command, NOW)
+    assert isinstance(decision, Applied)
+    return decision.record
+
+
+def moved(record: ReferralRecord, kind: CommandType) -> ReferralRecord:
+    command = Command(type=kind, command_id=f"{kind}-{record.referral_id}",
+                      referral_id=record.referral_id, tenant_id=record.tenant_id)  # fmt: skip
+    decision = decide(record, command, NOW)
+    assert isinstance(decision, Applied)
+    return decision.record
+
+
+def outgoing(n: int, key: bytes | None = b"k", value: bytes | None = b"v") -> OutgoingRecord:
+    headers = (("ce_id", f"id-{n}".encode()), ("raw", bytes([0, 255, n % 256])))
+    return OutgoingRecord("events", key, value, headers, "referral.created")
+
+
+async def test_a_written_referral_loads_back_equal(store: Store) -> None:
+    record = created("r1", tenant="org-a", details={"dealValue": "12.30", "currency": "EUR"})
+
+    await store.write(BatchWrite(referrals=[ReferralWrite(record, 0)]))
+
+    loaded = await store.load(["r1", "unknown"])
+    assert list(loaded) == ["r1"]
+    assert loaded["r1"].referral.to_document() == record.referral.to_document()
+    assert loaded["r1"].tenant_id == "org-a"
+    assert await store.get("r1") == loaded["r1"]
+
+
+async def test_processed_commands_are_seen_and_a_repeat_is_a_stale_write(store: Store) -> None:
+    await store.write(BatchWrite(processed=[ProcessedCommand("c1", "r1", "applied")]))
+
+    assert await store.seen(["c1", "c2"]) == {"c1"}
+    with pytest.raises(StaleWrite):
+        await store.write(BatchWrite(processed=[ProcessedCommand("c1", "r1", "applied")]))
+
+
+async def test_an_update_from_a_stale_version_fails_and_writes_nothing(store: Store) -> None:
+    record = created("r1")
+    await store.write(BatchWrite(referrals=[ReferralWrite(record, 0)]))
+    accepted = moved(record, CommandType.ACCEPT)
+    await store.write(BatchWrite(referrals=[ReferralWrite(accepted, 1)]))
+    late = moved(record, CommandType.DECLINE)  # decided by a replica that still saw version 1
+
+    with pytest.raises(StaleWrite):
+        await store.write(
+            BatchWrite(
+                referrals=[ReferralWrite(created("r2"), 0), ReferralWrite(late, 1)],
+                processed=[ProcessedCommand("late", "r1", "applied")],
+                outbox=[OutboxEntry(0, outgoing(1))],
+            )
+        )
+
+    assert (await store.load(["r1"]))["r1"].state == accepted.state
+    assert await store.load(["r2"]) == {}
+    assert await store.seen(["late"]) == set()
+    assert await store.pending() == []
+
+
+async def test_creating_an_existing_referral_is_a_stale_write(store: Store) -> None:
+    await store.write(BatchWrite(referrals=[ReferralWrite(created("r1"), 0)]))
+
+    with pytest.raises(StaleWrite):
+        await store.write(BatchWrite(referrals=[ReferralWrite(created("r1"), 0)]))
+
+
+async def test_outbox_keeps_bytes_order_and_partition_until_published(store: Store) -> None:
+    entries = [
+        OutboxEntry(2, outgoing(1)),
+        OutboxEntry(0, outgoing(2, key=None)),
+        OutboxEntry(2, outgoing(3, value=None)),
+    ]
+
+    stored = await store.write(BatchWrite(outbox=entries))
+
+    assert [e.record for e in stored] == [e.record for e in entries]
+    assert [e.seq for e in stored] == sorted(e.seq for e in stored)
+    assert [e.record for e in await store.pending()] == [e.record for e in entries]
+    assert [e.seq for e in await store.pending([2])] == [stored[0].seq, stored[2].seq]
+    assert await store.outbox_backlog() == 3
+    await store.mark_published([stored[0].seq, stored[1].seq])
+    assert [e.seq for e in await store.pending()] == [stored[2].seq]
+
+
+async def test_counts_referrals_by_status_and_substatus(store: Store) -> None:
+    first, second, third = created("r1"), created("r2"), created("r3")
+    await store.write(BatchWrite(referrals=[ReferralWrite(r, 0) for r in (first, second, third)]))
+    await store.write(BatchWrite(referrals=[ReferralWrite(moved(first, CommandType.WIN), 1)]))
+
+    assert await store.count_by_state() == {("New", "Pending"): 2, ("Closed", "Won"): 1}
+
+
+async def test_finds_referrals_still_new_past_their_expiration(store: Store) -> None:
+    due = created("due", tenant="org", expirationDateTime="2026-11-24T11:59:59Z")
+    later = created("later", expirationDateTime="2026-11-24T12:00:01Z")
+    accepted = moved(created("accepted", expirationDateTime="2026-11-01T00:00:00Z"),
+                     CommandType.ACCEPT)  # fmt: skip
+    await store.write(BatchWrite(referrals=[ReferralWrite(r, 0) for r in (due, later, accepted)]))
+
+    candidates = await store.due_for_expiry(NOW, limit=10)
+
+    assert [(c.referral_id, c.etag, c.tenant_id) for c in candidates] == [
+        ("due", due.referral.e_tag, "org")
+    ]
+    assert await store.due_for_expiry(NOW + timedelta(seconds=2), limit=1) != []
+    assert len(await store.due_for_expiry(NOW + timedelta(seconds=2), limit=10)) == 2
+
+
+async def test_forgets_processed_commands_older_than_the_retention(store: Store) -> None:
+    await store.write(BatchWrite(processed=[ProcessedCommand("old", None, "applied")]))
+    cutoff = datetime.now(UTC) + timedelta(seconds=1)
+
+    assert await store.forget_processed(cutoff) == 1
+    assert await store.seen(["old"]) == set()
+    assert await store.forget_processed(cutoff) == 0
+
+
+async def test_replicas_starting_together_migrate_the_schema_once(postgres_url: str) -> None:
+    connections = [await asyncpg.connect(postgres_url) for _ in range(4)]
+    try:
+        versions = await asyncio.gather(*(migrate(db) for db in connections))
+        applied = await connections[0].fetchval("SELECT count(*) FROM schema_migrations")
+    finally:
+        for db in connections:
+            await db.close()
+
+    assert versions == [len(MIGRATIONS)] * 4
+    assert applied == len(MIGRATIONS)
