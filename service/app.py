@@ -10,14 +10,16 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
+from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
 from service.errors import ServiceError
+from service.expiry import ExpiryScheduler
 from service.health import Health
 from service.http import HttpServer
 from service.kafka import ensure_topics, make_consumer, make_producer
 from service.metrics import Metrics
-from service.pipeline import Pipeline
+from service.pipeline import Pipeline, utc_now
 from service.settings import Settings
 from service.store import Store, open_store
 
@@ -38,7 +40,7 @@ async def serve(
     http = HttpServer(settings.http_host, settings.http_port, registry, health)
     await http.start()
     log.info("service starting", extra={"settings": settings.describe(), "http_port": http.port})
-    store = open_store(settings.database_url.get_secret_value())
+    store = open_store(settings.database_url.get_secret_value(), settings.database_pool_size)
     try:
         await _until_up("store", store.open, settings, stop)
         health.store_ok = True
@@ -60,7 +62,9 @@ async def _consume(
     await producer.start()
     pipeline.subscribe()
     await consumer.start()
+    expiry = ExpiryScheduler(settings, store, producer, utc_now)
     gauges = asyncio.create_task(_watch(store, pipeline, metrics, health))
+    housekeeping = asyncio.create_task(_housekeeping(settings, store, expiry))
     running = asyncio.create_task(pipeline.run())
     stopping = asyncio.create_task(stop.wait())
     try:
@@ -73,7 +77,7 @@ async def _consume(
         except ServiceError as error:
             log.error("stopped while retrying", extra={"error": str(error)})
     finally:
-        for task in (gauges, stopping, running):
+        for task in (gauges, housekeeping, stopping, running):
             task.cancel()
         health.assigned = False
         await consumer.stop()  # leaves the group, so the partitions move on at once
@@ -110,6 +114,17 @@ async def _watch(store: Store, pipeline: Pipeline, metrics: Metrics, health: Hea
             health.store_ok = False
         metrics.ready.set(1 if health.ready else 0)
         await asyncio.sleep(GAUGE_REFRESH_SECONDS)  # a periodic refresh, not a synchronisation
+
+
+async def _housekeeping(settings: Settings, store: Store, expiry: ExpiryScheduler) -> None:
+    """Expire due referrals and forget processed commands past the retention window."""
+    while True:
+        try:
+            await expiry.request_due()
+            await store.forget_processed(utc_now() - settings.processed_retention)
+        except (ServiceError, KafkaError) as error:
+            log.warning("housekeeping failed; next round retries", extra={"error": str(error)})
+        await asyncio.sleep(settings.expiry_interval_seconds)  # a schedule, not a sync
 
 
 def _on_signals(stop: asyncio.Event) -> None:

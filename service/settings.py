@@ -60,7 +60,10 @@ class Settings(BaseSettings):
     event_source: str = "urn:referral-lifecycle"
 
     database_url: SecretStr = SecretStr("sqlite:///./referrals.db")
+    database_pool_size: int = Field(default=5, ge=1)
     default_expiry: timedelta = timedelta(days=14)
+    expiry_interval_seconds: float = Field(default=30.0, gt=0)
+    processed_retention: timedelta = timedelta(days=7)
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)

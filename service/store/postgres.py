@@ -199,7 +199,8 @@ async def _write_referrals(db: Any, batch: BatchWrite) -> None:
     if new:
         inserted = await db.fetch(
             "INSERT INTO referrals"
-            " (id, version, status, substatus, tenant_id, expiration, document) SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],"
+            " (id, version, status, substatus, tenant_id, expiration, document)"
+            " SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],"
             " $6::timestamptz[], $7::bytea[]) ON CONFLICT (id) DO NOTHING RETURNING id",
             *_columns(w.record for w in new),
         )

@@ -1,0 +1,160 @@
+"""Building blocks of the chaos scenarios: a seeded command stream, its replay through the
+pure core, the service as a child process, and checks on what came out."""
+
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from service.codec import dumps, loads
+from service.settings import Settings
+from state import Applied, Command, CommandType, ReferralRecord, decide
+from tests.integration.kafka_helpers import Received, command, http_get
+
+#: What came out for one referral: (event id, type, version), in version order.
+Timeline = list[tuple[str, str, int]]
+
+
+def command_stream(rng: random.Random, ids: list[str], total: int) -> list[dict[str, Any]]:
+    """A realistic mix over many referrals: creates first, then edits, moves and repeats."""
+    stream = [
+        command("referral.create", rid, {"name": f"Referral {rid}", "details": {"notes": "0"}})
+        for rid in ids
+    ]
+    moves = ["referral.accept", "referral.decline", "referral.win", "referral.lose"]
+    while len(stream) < total:
+        rid = rng.choice(ids)
+        roll = rng.random()
+        if roll < 0.45:
+            note = [{"op": "replace", "path": "/details/notes", "value": str(rng.randint(0, 9))}]
+            stream.append(command("referral.patch", rid, note))
+        elif roll < 0.75:
+            stream.append(command(rng.choice(moves), rid))
+        elif roll < 0.85:
+            substatus = rng.choice(["Received", "Pending"])
+            edit = [{"op": "replace", "path": "/substatus", "value": substatus}]
+            stream.append(command("referral.patch", rid, edit))
+        else:  # a producer retry: the very same command again
+            earlier = [c for c in stream if c.get("subject") == rid]
+            stream.append(rng.choice(earlier))
+    return stream
+
+
+def replay(stream: list[dict[str, Any]]) -> tuple[dict[str, Timeline], set[str]]:
+    """What the pure core says must come out: events per referral, and rejected command ids."""
+    now = datetime(2026, 11, 24, tzinfo=UTC)
+    records: dict[str, ReferralRecord] = {}
+    events: dict[str, Timeline] = defaultdict(list)
+    rejected: set[str] = set()
+    seen: set[str] = set()
+    for envelope in stream:
+        if envelope["id"] in seen:
+            continue
+        seen.add(envelope["id"])
+        cmd = Command(
+            type=CommandType(envelope["type"]),
+            command_id=envelope["id"],
+            referral_id=envelope["subject"],
+            data=loads(dumps(envelope["data"])) if "data" in envelope else None,
+        )
+        decision = decide(records.get(envelope["subject"]), cmd, now)
+        if isinstance(decision, Applied):
+            records[decision.record.referral_id] = decision.record
+            for event in decision.events:
+                events[event.referral_id].append((event.event_id, event.type.value, event.version))
+        else:
+            rejected.add(cmd.command_id)
+    return dict(events), rejected
+
+
+class ServiceProcess:
+    """``referrals run`` as a child process, configured like production: by environment."""
+
+    def __init__(self, settings: Settings, log: Path) -> None:
+        self.settings = settings
+        self.env = {**os.environ, **environment(settings)}
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "service.cli", "run"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def terminate(self, grace: float) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(grace)
+
+    def ensure_stopped(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.kill()
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    values = settings.model_dump(mode="json")
+    values["database_url"] = settings.database_url.get_secret_value()
+    return {f"REFERRALS_{k.upper()}": str(v) for k, v in values.items() if v is not None}
+
+
+async def processed_at_least(port: int, commands: int, within: float = 120) -> None:
+    """Wait until the replica on ``port`` has consumed ``commands`` commands since it started."""
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        status, body = None, b""
+        with contextlib.suppress(OSError):  # still starting after the previous kill
+            status, body = await http_get(port, "/metrics")
+        if status == 200 and commands_total(body) >= commands:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the service did not process {commands} commands within {within}s")
+
+
+def commands_total(metrics: bytes) -> float:
+    return sum(
+        float(line.rsplit(b" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith(b"referrals_commands_total{")
+    )
+
+
+def distinct_ids(records: list[Received]) -> int:
+    return len({r.headers["ce_id"] for r in records})
+
+
+def timelines(events: list[Received]) -> dict[str, Timeline]:
+    """Each referral's events once each (duplicates dropped by event id), in arrival order."""
+    seen: set[bytes] = set()
+    by_referral: dict[str, Timeline] = defaultdict(list)
+    for event in events:
+        if event.headers["ce_id"] in seen:
+            continue
+        seen.add(event.headers["ce_id"])
+        data = event.json
+        by_referral[data["referralId"]].append(
+            (event.header("ce_id"), event.header("ce_type"), data["version"])
+        )
+    return dict(by_referral)
+
+
+def assert_duplicates_are_identical(events: list[Received]) -> None:
+    by_id: dict[bytes, set[bytes | None]] = defaultdict(set)
+    for event in events:
+        by_id[event.headers["ce_id"]].add(event.value)
+    assert all(len(values) == 1 for values in by_id.values())
