@@ -35,8 +35,12 @@ fmt: install ## Format and auto-fix the code
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+.PHONY: postgres
+postgres: ## Make sure the local PostgreSQL the tests use is running
+	./scripts/ensure-postgres
+
 .PHONY: test
-test: lint ## Run the linters and the whole test suite
+test: lint postgres ## Run the linters and the whole test suite (needs PostgreSQL, started if down)
 	$(BIN)/python -m pytest
 
 .PHONY: bench
