@@ -53,7 +53,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     REFERRALS_DATABASE_URL=sqlite:////data/referrals.db
 
 # A numeric, home-less system user; /data is the only directory it owns (SQLite database
-# and its journal). Kubernetes mounts a volume there; without one the image still works.
+# and its journal). Mount a volume there (the Helm chart does) to keep the data.
 RUN groupadd --system --gid "${APP_GID}" referrals \
  && useradd --system --uid "${APP_UID}" --gid "${APP_GID}" --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin referrals \
@@ -64,7 +64,6 @@ COPY --from=builder /opt/venv /opt/venv
 WORKDIR /data
 USER ${APP_UID}:${APP_GID}
 EXPOSE 8080
-VOLUME ["/data"]
 
 # /healthz only says the process is alive (it never depends on Kafka or the database).
 HEALTHCHECK --interval=30s --timeout=3s --start-period=30s --retries=3 \
