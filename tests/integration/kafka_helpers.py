@@ -135,6 +135,15 @@ async def wait_ready(port: int, within: float = 60.0) -> None:
     raise AssertionError(f"service on port {port} not ready within {within}s")
 
 
+async def wait_status(port: int, path: str, expected: int, within: float = 30.0) -> None:
+    """Poll ``path`` until it answers ``expected``; fail after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while await http_status(port, path) != expected:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} did not answer {expected} within {within}s")
+        await asyncio.sleep(0.1)
+
+
 async def http_get(port: int, path: str) -> tuple[int, bytes]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())

@@ -1,7 +1,6 @@
 """Store outages: the batch is retried with backoff, nothing is skipped or committed early,
 and readiness reports not-ready until the store is back."""
 
-import asyncio
 import sqlite3
 import uuid
 
@@ -14,18 +13,10 @@ from tests.integration.kafka_helpers import (
     command,
     committed_offset,
     http_get,
-    http_status,
+    wait_status,
 )
 
 pytestmark = pytest.mark.broker
-
-
-async def wait_status(port: int, path: str, expected: int, within: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while await http_status(port, path) != expected:
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{path} did not answer {expected} within {within}s")
-        await asyncio.sleep(0.1)
 
 
 async def test_a_locked_store_is_retried_without_skipping_or_committing(

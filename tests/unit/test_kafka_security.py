@@ -1,0 +1,89 @@
+"""Kafka security settings reach aiokafka: SASL PLAIN/SCRAM and TLS with client certificates."""
+
+import ssl
+import subprocess
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from service.kafka import client_options
+from service.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "client.pem", folder / "client.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=referrals-test", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_plaintext_is_the_default_and_carries_no_credentials() -> None:
+    options = client_options(Settings(kafka_bootstrap_servers="kafka:9092"))
+
+    assert options["security_protocol"] == "PLAINTEXT"
+    assert "ssl_context" not in options
+    assert "sasl_mechanism" not in options
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_sasl_mechanisms_pass_username_and_password(mechanism: str) -> None:
+    settings = Settings(
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_mechanism=mechanism,
+        kafka_sasl_username="referrals",
+        kafka_sasl_password="s3cret",
+    )
+
+    options = client_options(settings)
+
+    assert options["sasl_mechanism"] == mechanism
+    assert options["sasl_plain_username"] == "referrals"
+    assert options["sasl_plain_password"] == "s3cret"
+    assert "s3cret" not in repr(settings)
+    assert "s3cret" not in str(settings.describe())
+
+
+def test_tls_builds_a_context_with_the_ca_and_the_client_certificate(
+    certificate: tuple[Path, Path],
+) -> None:
+    cert, key = certificate
+    settings = Settings(
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="referrals",
+        kafka_sasl_password="s3cret",
+        kafka_ssl_cafile=str(cert),
+        kafka_ssl_certfile=str(cert),
+        kafka_ssl_keyfile=str(key),
+    )
+
+    context = client_options(settings)["ssl_context"]
+
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode is ssl.CERT_REQUIRED
+    assert len(context.get_ca_certs()) == 1
+
+
+def test_a_missing_ca_file_is_refused_at_start() -> None:
+    settings = Settings(kafka_security_protocol="SSL", kafka_ssl_cafile="/nonexistent/ca.pem")
+
+    with pytest.raises(FileNotFoundError):
+        client_options(settings)
+
+
+def test_an_unknown_mechanism_is_a_settings_error() -> None:
+    with pytest.raises(ValidationError, match="kafka_sasl_mechanism"):
+        Settings(kafka_sasl_mechanism="GSSAPI")
+
+
+def test_database_credentials_are_masked_when_settings_are_described() -> None:
+    settings = Settings(database_url="postgresql://referrals:hunter2@db:5432/referrals")
+
+    assert settings.describe()["database_url"] == "postgresql://referrals:***@db:5432/referrals"
+    assert "hunter2" not in repr(settings)
