@@ -122,3 +122,8 @@ def test_pdb_min_available_replaces_max_unavailable() -> None:
     spec = rendered.one("PodDisruptionBudget")["spec"]
     assert spec["minAvailable"] == 1
     assert "maxUnavailable" not in spec
+
+
+def test_a_pdb_without_min_available_or_max_unavailable_fails_to_render() -> None:
+    with pytest.raises(HelmRenderError, match=re.escape("pdb.minAvailable or pdb.maxUnavailable")):
+        render({"pdb": {"maxUnavailable": ""}})

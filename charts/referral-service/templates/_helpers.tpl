@@ -215,6 +215,9 @@ Combinations values.schema.json cannot express. Each failure says what to change
 {{- if and (include "referral-service.tlsEnabled" .) (not $v.kafka.tls.existingSecret) (or $v.kafka.tls.certKey $v.kafka.tls.keyPasswordKey) }}
 {{- fail "kafka.tls.certKey/keyPasswordKey name keys of kafka.tls.existingSecret, which is empty" }}
 {{- end }}
+{{- if and $v.pdb.create (eq (toString $v.pdb.minAvailable) "") (eq (toString $v.pdb.maxUnavailable) "") }}
+{{- fail "pdb.create needs pdb.minAvailable or pdb.maxUnavailable" }}
+{{- end }}
 {{- if and $v.metrics.serviceMonitor.enabled $v.metrics.podMonitor.enabled }}
 {{- fail "metrics.serviceMonitor and metrics.podMonitor would scrape every pod twice; enable one" }}
 {{- end }}
