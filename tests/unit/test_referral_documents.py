@@ -1,0 +1,501 @@
+"""Partner Center referral documents: round trips, exact decimals, timestamps and field errors."""
+
+import copy
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from state import CommandType, Referral, RejectionCode, decide
+from tests.unit.builders import NOW, command, rejected
+
+ETAG = '"2800a4e8-0000-0800-0000-65a1f3c20000"'
+
+
+def contoso_referral() -> dict[str, Any]:
+    """A referral as Partner Center sends it, in canonical form, with undocumented fields."""
+    return {
+        "id": "5f0c6a3e-2b8d-4c1e-9a7f-3d2e1b0c9a84",
+        "engagementId": "b3e2d1c0-9f8e-4d7c-8b6a-5e4f3d2c1b0a",
+        "name": "Contoso - Azure landing zone and data platform",
+        "externalReferenceId": "D365-OPP-0042117",
+        "createdDateTime": "2026-01-12T09:15:02.1234560Z",
+        "updatedDateTime": "2026-01-13T17:40:11.0000000Z",
+        "expirationDateTime": "2026-01-26T09:15:02.1234560Z",
+        "status": "New",
+        "substatus": "Received",
+        "statusReason": "",
+        "type": "Independent",
+        "qualification": "SalesQualified",
+        "customerProfile": {
+            "name": "Contoso Ltd",
+            "address": {
+                "addressLine1": "1 Contoso Way",
+                "addressLine2": "Building 7",
+                "city": "Redmond",
+                "state": "WA",
+                "postalCode": "98052",
+                "country": "US",
+                "region": "North America",
+                "buildingCode": "B7-N",
+            },
+            "size": "1001to5000employees",
+            "team": [
+                {
+                    "firstName": "Ana",
+                    "lastName": "Silva",
+                    "phoneNumber": "+1 425 555 0100",
+                    "email": "ana.silva@contoso.com",
+                    "contactPreference": {"locale": "en-US", "disableNotifications": False},
+                    "jobTitle": "CIO",
+                }
+            ],
+            "ids": {"duns": "081466849", "external": "CRM-ACCT-7781"},
+            "segment": "Enterprise",
+        },
+        "consent": {"consentToToShareInfoWithOthers": True, "consentToContact": True},
+        "details": {
+            "notes": "Wants a landing zone before the fiscal year ends.",
+            "dealValue": Decimal("1234567.89"),
+            "currency": "USD",
+            "closingDateTime": "2026-06-30T00:00:00.0000000Z",
+            "requirements": {
+                "industries": [{"id": "Financial Services"}],
+                "products": [{"id": "Azure"}, {"id": "DynamicsAX,GP,NAV,SL"}],
+                "services": [{"id": "DeploymentOrMigration"}, {"id": "CustomSolution(ISV)"}],
+                "solutions": [
+                    {"id": "sol-1", "name": "CloudMigration", "solutionType": "Category"},
+                    {"id": "sol-2", "name": "Contoso Data Mesh", "solutionType": "Name"},
+                ],
+                "priority": "high",
+            },
+            "dealCategory": {"code": "STRAT", "weight": 3},
+        },
+        "team": [
+            {
+                "firstName": "Bo",
+                "lastName": "Chen",
+                "email": "bo.chen@fabrikam.example",
+                "contactPreference": {"locale": "fr-FR", "disableNotifications": True},
+            }
+        ],
+        "inviteContext": {
+            "notes": "Please co-sell with us on the migration.",
+            "invitedBy": {
+                "organizationId": "3c9a1f2e-0d4b-4e8a-b7c6-1a2b3c4d5e6f",
+                "organizationName": "Fabrikam Consulting",
+                "tenantRegion": "EU",
+            },
+            "invitedOn": "2026-01-12T09:15:02Z",
+        },
+        "target": {"id": "target-88", "type": "SolutionProfile"},
+        "eTag": ETAG,
+        "trackingInfo": {"source": "marketplace", "campaign": {"code": "FY26-Q3", "wave": 2}},
+        "lastModifiedBy": "svc-crm-sync",
+        "tags": ["priority", {"kind": "region", "value": "NA"}],
+    }
+
+
+def fabrikam_referral_in_pascal_case() -> dict[str, Any]:
+    return {
+        "ID": "a1b2c3d4-0000-4000-8000-000000000001",
+        "EngagementID": "e-0001",
+        "Name": "Fabrikam Teams rollout",
+        "ExternalReferenceID": "SF-0006Q00000X1",
+        "CreatedDateTime": "2026-02-01T08:00:00Z",
+        "Status": "active",
+        "Substatus": "ACCEPTED",
+        "StatusReason": "Qualified by phone",
+        "ReferralType": "Shared",
+        "Qualification": "marketingqualified",
+        "CustomerProfile": {
+            "Name": "Fabrikam Inc",
+            "Address": {"AddressLine1": "Rue 1", "City": "Paris", "Country": "fr", "Floor": 3},
+            "Size": "51to250EMPLOYEES",
+            "Team": [{"FirstName": "Léa", "Email": "lea@fabrikam.fr", "Nickname": "L"}],
+            "IDs": [],
+        },
+        "Consent": {"ConsentToToShareInfoWithOthers": False, "ConsentToContact": True},
+        "Details": {
+            "DealValue": "0.1",
+            "Currency": "eur",
+            "ClosingDateTime": "2026-09-30T23:59:59.5Z",
+            "Requirements": {
+                "Industries": [{"ID": "retail & consumer goods"}],
+                "Products": [{"ID": "Teams"}, {"ID": "microsoft365"}],
+                "Services": [{"ID": "ManagedServices"}],
+                "Solutions": [{"ID": "s", "Name": "chatbot", "SolutionType": "Category"}],
+            },
+        },
+        "InviteContext": {"InvitedBy": {"OrganizationID": "org-9", "OrganizationName": "Tailspin"}},
+        "Target": {"ID": "t-1", "Type": "BusinessProfileLocation"},
+        "ETag": '"0a1b"',
+        "Version": 4,
+        "PartnerScore": 87,
+        "Audit": {"CreatedBy": "importer", "Trail": [1, 2, 3]},
+    }
+
+
+FABRIKAM_CANONICAL = {
+    "id": "a1b2c3d4-0000-4000-8000-000000000001",
+    "engagementId": "e-0001",
+    "name": "Fabrikam Teams rollout",
+    "externalReferenceId": "SF-0006Q00000X1",
+    "createdDateTime": "2026-02-01T08:00:00.0000000Z",
+    "status": "Active",
+    "substatus": "Accepted",
+    "statusReason": "Qualified by phone",
+    "type": "Shared",
+    "qualification": "MarketingQualified",
+    "customerProfile": {
+        "name": "Fabrikam Inc",
+        "address": {"addressLine1": "Rue 1", "city": "Paris", "country": "FR", "Floor": 3},
+        "size": "51to250employees",
+        "team": [{"firstName": "Léa", "email": "lea@fabrikam.fr", "Nickname": "L"}],
+        "ids": {},
+    },
+    "consent": {"consentToToShareInfoWithOthers": False, "consentToContact": True},
+    "details": {
+        "dealValue": Decimal("0.1"),
+        "currency": "EUR",
+        "closingDateTime": "2026-09-30T23:59:59.5000000Z",
+        "requirements": {
+            "industries": [{"id": "Retail & Consumer Goods"}],
+            "products": [{"id": "Teams"}, {"id": "Microsoft365"}],
+            "services": [{"id": "ManagedServices"}],
+            "solutions": [{"id": "s", "name": "Chatbot", "solutionType": "Category"}],
+        },
+    },
+    "inviteContext": {"invitedBy": {"organizationId": "org-9", "organizationName": "Tailspin"}},
+    "target": {"id": "t-1", "type": "BusinessProfileLocation"},
+    "eTag": '"0a1b"',
+    "version": 4,
+    "PartnerScore": 87,
+    "Audit": {"CreatedBy": "importer", "Trail": [1, 2, 3]},
+}
+
+
+def _round_trip(document: dict[str, Any]) -> dict[str, Any]:
+    return Referral.model_validate(document).to_document()
+
+
+def _as_json(document: dict[str, Any]) -> Any:
+    """What a subscriber reading the JSON would see (decimals written as their exact text)."""
+    return json.loads(json.dumps(document, default=str))
+
+
+def _set(document: dict[str, Any], pointer: str, value: Any) -> dict[str, Any]:
+    changed = copy.deepcopy(document)
+    *parents, last = pointer.strip("/").split("/")
+    node: Any = changed
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return changed
+
+
+def _problems(document: dict[str, Any]) -> dict[str, str]:
+    decision = rejected(decide(None, command(CommandType.CREATE, document, referral_id=None), NOW))
+    assert decision.code is RejectionCode.INVALID_REQUEST
+    return {problem.target: problem.message for problem in decision.details}
+
+
+# --- round trips ---------------------------------------------------------------------------
+
+
+def test_a_canonical_partner_center_document_round_trips_unchanged() -> None:
+    document = contoso_referral()
+
+    assert _round_trip(document) == document
+
+
+def test_a_round_trip_is_stable() -> None:
+    once = _round_trip(contoso_referral())
+
+    assert _round_trip(once) == once
+
+
+def test_unknown_fields_survive_at_the_top_level_and_nested() -> None:
+    out = _round_trip(contoso_referral())
+
+    assert out["trackingInfo"] == {
+        "source": "marketplace",
+        "campaign": {"code": "FY26-Q3", "wave": 2},
+    }
+    assert out["lastModifiedBy"] == "svc-crm-sync"
+    assert out["tags"] == ["priority", {"kind": "region", "value": "NA"}]
+    assert out["customerProfile"]["segment"] == "Enterprise"
+    assert out["customerProfile"]["address"]["buildingCode"] == "B7-N"
+    assert out["customerProfile"]["team"][0]["jobTitle"] == "CIO"
+    assert out["details"]["dealCategory"] == {"code": "STRAT", "weight": 3}
+    assert out["details"]["requirements"]["priority"] == "high"
+    assert out["inviteContext"]["invitedOn"] == "2026-01-12T09:15:02Z"
+    assert out["inviteContext"]["invitedBy"]["tenantRegion"] == "EU"
+
+
+def test_a_pascal_case_document_is_written_back_in_camel_case() -> None:
+    out = _round_trip(fabrikam_referral_in_pascal_case())
+
+    assert out == FABRIKAM_CANONICAL
+
+
+def test_a_pascal_case_document_keeps_its_unknown_fields_as_they_came() -> None:
+    out = _round_trip(fabrikam_referral_in_pascal_case())
+
+    assert out["PartnerScore"] == 87
+    assert out["Audit"] == {"CreatedBy": "importer", "Trail": [1, 2, 3]}
+    assert out["customerProfile"]["address"]["Floor"] == 3
+
+
+def test_the_referral_type_is_the_json_key_type() -> None:
+    referral = Referral.model_validate({"type": "Shared"})
+
+    assert referral.to_document() == {"type": "Shared"}
+    assert Referral.model_validate({"referralType": "Independent"}).to_document() == {
+        "type": "Independent"
+    }
+
+
+def test_consent_to_share_keeps_its_two_tos() -> None:
+    out = _round_trip({"consent": {"consentToToShareInfoWithOthers": True}})
+
+    assert out == {"consent": {"consentToToShareInfoWithOthers": True}}
+
+
+def test_the_etag_is_kept_as_a_quoted_string() -> None:
+    out = _round_trip(contoso_referral())
+
+    assert out["eTag"] == ETAG
+    assert _as_json(out)["eTag"].startswith('"')
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [
+        ({"status": "closed", "substatus": "won"}, {"status": "Closed", "substatus": "Won"}),
+        ({"qualification": "SALESQUALIFIED"}, {"qualification": "SalesQualified"}),
+        ({"type": "independent"}, {"type": "Independent"}),
+        ({"target": {"type": "solutionprofile"}}, {"target": {"type": "SolutionProfile"}}),
+        (
+            {"customerProfile": {"size": "MORETHAN20000EMPLOYEES"}},
+            {"customerProfile": {"size": "Morethan20000employees"}},
+        ),
+    ],
+)
+def test_enum_values_are_written_in_pascal_case_whatever_case_they_came_in(
+    raw: dict[str, Any], canonical: dict[str, Any]
+) -> None:
+    assert _as_json(_round_trip(raw)) == canonical
+
+
+@pytest.mark.parametrize("ids", [[], {}])
+def test_customer_profile_ids_may_be_an_empty_array_or_an_empty_object(ids: Any) -> None:
+    out = _round_trip({"customerProfile": {"name": "Contoso", "ids": ids}})
+
+    assert out["customerProfile"]["ids"] == {}
+
+
+def test_customer_profile_ids_as_a_list_of_objects_are_read() -> None:
+    referral = Referral.model_validate(
+        {"customerProfile": {"IDs": [{"Duns": "081466849"}, {"External": "CRM-1"}]}}
+    )
+
+    assert referral.customer_profile is not None
+    assert referral.customer_profile.ids is not None
+    assert referral.customer_profile.ids.duns == "081466849"
+    assert referral.customer_profile.ids.external == "CRM-1"
+
+
+# --- exact decimals ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "exact"),
+    [
+        ("1234567.89", Decimal("1234567.89")),
+        (1234567.89, Decimal("1234567.89")),
+        (0.1, Decimal("0.1")),
+        ("0.1", Decimal("0.1")),
+        (0.3, Decimal("0.3")),
+        (1500, Decimal("1500")),
+        ("0", Decimal("0")),
+        (Decimal("98765432109876543210.0123456789"), Decimal("98765432109876543210.0123456789")),
+    ],
+)
+def test_deal_value_is_held_as_an_exact_decimal(raw: Any, exact: Decimal) -> None:
+    value = _round_trip({"details": {"dealValue": raw}})["details"]["dealValue"]
+
+    assert isinstance(value, Decimal)
+    assert value == exact
+    assert str(value) == str(exact)
+
+
+def test_deal_values_read_from_json_floats_add_up_exactly() -> None:
+    first, second = (
+        _round_trip(json.loads(text))["details"]["dealValue"]
+        for text in ('{"details": {"dealValue": 0.1}}', '{"details": {"dealValue": 0.2}}')
+    )
+
+    assert first + second == Decimal("0.3")
+
+
+def test_deal_value_parsed_from_json_text_as_decimal_keeps_every_digit() -> None:
+    text = '{"details": {"dealValue": 98765432109876543210.0123456789, "currency": "JPY"}}'
+
+    out = _round_trip(json.loads(text, parse_float=Decimal))
+
+    assert out["details"]["dealValue"] == Decimal("98765432109876543210.0123456789")
+
+
+# --- timestamps ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("digits", range(8))
+def test_timestamps_with_zero_to_seven_fraction_digits_are_written_with_seven(digits: int) -> None:
+    fraction = "1234560"[:digits]
+    text = f"2026-01-12T09:15:02{'.' + fraction if digits else ''}Z"
+
+    out = _round_trip({"createdDateTime": text})["createdDateTime"]
+
+    assert out == f"2026-01-12T09:15:02.{fraction.ljust(7, '0')}Z"
+
+
+def test_timestamps_are_read_as_utc() -> None:
+    referral = Referral.model_validate(
+        {
+            "createdDateTime": "2026-01-12T09:15:02.5Z",
+            "details": {"closingDateTime": "2026-06-30T00:00:00+00:00"},
+        }
+    )
+
+    assert referral.created_date_time == datetime(2026, 1, 12, 9, 15, 2, 500000, tzinfo=UTC)
+    assert referral.details is not None
+    assert referral.details.closing_date_time == datetime(2026, 6, 30, tzinfo=UTC)
+    assert referral.to_document()["details"]["closingDateTime"] == "2026-06-30T00:00:00.0000000Z"
+
+
+def test_a_seventh_fraction_digit_is_held_to_the_microsecond() -> None:
+    # Documented in state/fields.py: datetimes hold microseconds, the 100 ns digit is dropped.
+    out = _round_trip({"createdDateTime": "2026-01-12T09:15:02.8234527Z"})
+
+    assert out["createdDateTime"] == "2026-01-12T09:15:02.8234520Z"
+
+
+# --- invalid documents ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pointer", "value", "target"),
+    [
+        ("/customerProfile/address/country", "XX", "/customerProfile/address/country"),
+        ("/details/currency", "ABC", "/details/currency"),
+        (
+            "/customerProfile/team/0/email",
+            "ana.silva(at)contoso.com",
+            "/customerProfile/team/0/email",
+        ),
+        ("/team/0/email", "bo chen@fabrikam", "/team/0/email"),
+        ("/details/dealValue", -1, "/details/dealValue"),
+        ("/details/dealValue", "-0.01", "/details/dealValue"),
+        ("/details/dealValue", "a lot", "/details/dealValue"),
+        (
+            "/details/requirements/products/0/id",
+            "AzureStackEdge",
+            "/details/requirements/products/0/id",
+        ),
+        (
+            "/details/requirements/industries/0/id",
+            "Mining",
+            "/details/requirements/industries/0/id",
+        ),
+        ("/details/requirements/services/0/id", "Catering", "/details/requirements/services/0/id"),
+        ("/customerProfile/size", "5000plus", "/customerProfile/size"),
+        ("/qualification", "Lukewarm", "/qualification"),
+        ("/type", "Exclusive", "/type"),
+        ("/status", "Open", "/status"),
+        ("/target/type", "Person", "/target/type"),
+        (
+            "/details/requirements/solutions/1/solutionType",
+            "Other",
+            "/details/requirements/solutions/1/solutionType",
+        ),
+        ("/details/closingDateTime", "2026-01-01T10:00:00+02:00", "/details/closingDateTime"),
+        ("/expirationDateTime", "2026-01-01T10:00:00", "/expirationDateTime"),
+        ("/expirationDateTime", "next tuesday", "/expirationDateTime"),
+        ("/expirationDateTime", "2026-02-30T00:00:00Z", "/expirationDateTime"),
+        ("/consent/consentToContact", "maybe", "/consent/consentToContact"),
+    ],
+)
+def test_an_invalid_field_is_rejected_with_a_pointer_to_it(
+    pointer: str, value: Any, target: str
+) -> None:
+    problems = _problems(_set(contoso_referral(), pointer, value))
+
+    assert list(problems) == [target]
+
+
+@pytest.mark.parametrize(
+    "timestamp", ["2026-01-01T10:00:00+02:00", "2026-01-01T10:00:00", "garbage", "2026-01-01"]
+)
+def test_a_timestamp_that_is_not_utc_iso_8601_is_refused_with_a_reason(timestamp: str) -> None:
+    problems = _problems({"details": {"closingDateTime": timestamp}})
+
+    assert timestamp in problems["/details/closingDateTime"]
+
+
+def test_a_document_with_several_problems_lists_all_of_them() -> None:
+    document = contoso_referral()
+    document["customerProfile"]["address"]["country"] = "XX"
+    document["customerProfile"]["team"][0]["email"] = "not-an-email"
+    document["customerProfile"]["size"] = "huge"
+    document["details"]["currency"] = "ABC"
+    document["details"]["dealValue"] = "-5"
+    document["details"]["closingDateTime"] = "2026-01-01T10:00:00+02:00"
+    document["createdDateTime"] = "2026-01-01T10:00:00"
+    document["expirationDateTime"] = "garbage"
+    document["qualification"] = "Hot"
+
+    problems = _problems(document)
+
+    assert set(problems) == {
+        "/customerProfile/address/country",
+        "/customerProfile/team/0/email",
+        "/customerProfile/size",
+        "/details/currency",
+        "/details/dealValue",
+        "/details/closingDateTime",
+        "/createdDateTime",
+        "/expirationDateTime",
+        "/qualification",
+    }
+
+
+def test_the_problems_of_a_pascal_case_document_are_pointed_at_in_camel_case() -> None:
+    document = fabrikam_referral_in_pascal_case()
+    document["CustomerProfile"]["Address"]["Country"] = "XX"
+    document["Details"]["DealValue"] = -1
+    document["Details"]["Currency"] = "ABC"
+    document["InviteContext"]["InvitedBy"]["OrganizationID"] = 42
+
+    problems = _problems(document)
+
+    assert set(problems) == {
+        "/customerProfile/address/country",
+        "/details/dealValue",
+        "/details/currency",
+        "/inviteContext/invitedBy/organizationId",
+    }
+
+
+def test_a_rejection_message_names_the_bad_values() -> None:
+    problems = _problems(
+        {"customerProfile": {"address": {"country": "XX"}}, "details": {"currency": "ABC"}}
+    )
+
+    assert "XX" in problems["/customerProfile/address/country"]
+    assert "ABC" in problems["/details/currency"]
