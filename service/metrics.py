@@ -91,7 +91,8 @@ class Metrics:
         )
         self.retries = Counter(
             "referrals_retries",
-            "Retries after a store or broker failure, by the component that failed.",
+            "Batch retries, by cause: store or broker failure, or a conflict with another"
+            " replica's write.",
             ["component"],
             registry=registry,
         )

@@ -21,7 +21,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from service.batch import Incoming, Outcome, command_ids, decide_batch, referral_ids
 from service.codec import Undecodable, decode_command
-from service.errors import BrokerUnavailable, ServiceError
+from service.errors import BrokerUnavailable, ServiceError, StaleWrite
 from service.health import Health
 from service.metrics import Metrics
 from service.settings import Settings
@@ -69,24 +69,23 @@ class Pipeline:
     async def run(self) -> None:
         """Consume until ``stop()``; the batch in hand is finished first."""
         while not self._stopping.is_set():
-            await self._drain_outbox_if_needed()
             polled = await self.consumer.getmany(
                 timeout_ms=500, max_records=self.settings.max_batch_size
             )
-            self.health.broker_ok = True
-            if polled:
-                async with self._batch_lock:
-                    await self._handle(polled)
+            async with self._batch_lock:
+                await self._handle(polled)
             await self._update_lag()
 
     async def _handle(self, polled: dict[TopicPartition, list[object]]) -> None:
+        """Publish any outbox backlog, then process the batch; retry both until they succeed."""
         started = time.monotonic()
         incoming = [self._decode(record) for records in polled.values() for record in records]
         delay = self.settings.retry_initial_seconds
         while True:
             try:
                 await self._drain_outbox_if_needed()
-                await self._process(incoming)
+                if incoming:
+                    await self._process(incoming)
                 self.health.retrying = None
                 break
             except ServiceError as error:
@@ -96,9 +95,10 @@ class Pipeline:
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # backoff, not a sync
                 delay = min(delay * 2, self.settings.retry_max_seconds)
                 self._to_drain = None
-        await self._commit(polled)
-        self.health.progressed()
-        self.metrics.batch_seconds.observe(time.monotonic() - started)
+        if polled:
+            await self._commit(polled)
+            self.health.progressed()
+            self.metrics.batch_seconds.observe(time.monotonic() - started)
 
     def _decode(self, record: object) -> Incoming:
         topic, partition, offset = record.topic, record.partition, record.offset  # type: ignore[attr-defined]
@@ -168,8 +168,12 @@ class Pipeline:
             )
 
     def _note_failure(self, error: ServiceError) -> None:
-        component = "broker" if isinstance(error, BrokerUnavailable) else "store"
-        self.health.retrying = component
+        if isinstance(error, StaleWrite):
+            # Another replica wrote one of the referrals: decide the batch again, no outage.
+            component = "conflict"
+        else:
+            component = "broker" if isinstance(error, BrokerUnavailable) else "store"
+            self.health.retrying = component
         self.metrics.retries.labels(component).inc()
         log.warning("batch failed, retrying", extra={"component": component, "error": str(error)})
 
