@@ -96,11 +96,26 @@ def referral_id_for(command: Command) -> str:
     """The referral a command is about: its subject, the document's id, or a derived one."""
     if command.referral_id:
         return command.referral_id
-    if isinstance(command.data, Mapping):
+    return _document_id(command.data) or str(uuid.uuid5(_IDS, f"referral:{command.command_id}"))
+
+
+def _document_id(data: object) -> str | None:
+    """The id a referral document names, in any accepted spelling."""
+    if isinstance(data, Mapping):
         for key in ("id", "ID", "Id"):
-            if isinstance(command.data.get(key), str) and command.data[key]:
-                return str(command.data[key])
-    return str(uuid.uuid5(_IDS, f"referral:{command.command_id}"))
+            if isinstance(data.get(key), str) and data[key]:
+                return str(data[key])
+    return None
+
+
+def _refuse_other_id(data: Mapping[str, Any], referral_id: str) -> None:
+    named = _document_id(data)
+    if named is not None and named != referral_id:
+        raise Refused(
+            RejectionCode.INVALID_REQUEST,
+            f"the document's id '{named}' is not the referral '{referral_id}'",
+            (FieldProblem("/id", "mismatch", f"expected '{referral_id}'"),),
+        )
 
 
 def _create(
@@ -108,12 +123,7 @@ def _create(
 ) -> Applied:
     data = _document(command)
     referral_id = referral_id_for(command)
-    if command.referral_id and data.get("id", referral_id) != referral_id:
-        raise Refused(
-            RejectionCode.INVALID_REQUEST,
-            "subject and data.id name different referrals",
-            (FieldProblem("/id", "mismatch", f"expected '{referral_id}'"),),
-        )
+    _refuse_other_id(data, referral_id)
     if current is not None:
         raise Refused(RejectionCode.CONFLICT, f"referral '{referral_id}' already exists")
     referral = validate_referral(data)
@@ -121,7 +131,7 @@ def _create(
     owned = {
         "id": referral_id,
         "created_date_time": now,
-        "accepted_date_time": now if state.status is not Status.NEW else None,
+        "accepted_date_time": now if state.status is Status.ACTIVE else None,
         "closed_date_time": now if state.status is Status.CLOSED else None,
         "status": state.status,
         "substatus": state.substatus,
@@ -147,7 +157,12 @@ def _patch(
             RejectionCode.INVALID_REQUEST, "the patch cannot be applied", problem.problems
         ) from None
     patched = validate_referral(document)
-    target = _patched_state(record.state, patched)
+    named = {segments[0].casefold() for _, segments, _ in operations if len(segments) == 1}
+    target = _requested_state(
+        record.state,
+        patched.status if "status" in named else None,
+        patched.substatus if "substatus" in named else None,
+    )
     return _change(record, patched, target, command, now)
 
 
@@ -158,15 +173,13 @@ def _replace(
     if command.if_match is None:
         raise Refused(RejectionCode.PRECONDITION_FAILED, "a replace needs the ifmatch eTag")
     data = _document(command)
-    if data.get("id", record.referral_id) != record.referral_id:
-        raise Refused(
-            RejectionCode.INVALID_REQUEST,
-            "data.id names a different referral",
-            (FieldProblem("/id", "mismatch", f"expected '{record.referral_id}'"),),
-        )
+    _refuse_other_id(data, record.referral_id)
     replacement = validate_referral(data)
-    given = (replacement.status, replacement.substatus)
-    target = record.state if given == (None, None) else _patched_state(record.state, replacement)
+    if replacement.expiration_date_time is None:
+        # A document without an expiration must not make the referral unexpirable.
+        expiration = record.referral.expiration_date_time
+        replacement = replacement.model_copy(update={"expiration_date_time": expiration})
+    target = _requested_state(record.state, replacement.status, replacement.substatus)
     return _change(record, replacement, target, command, now)
 
 
@@ -175,9 +188,9 @@ def _move(
 ) -> Applied:
     record = _existing(current, command)
     target = MOVE_TARGETS[command.type]
+    reason = _status_reason(command.data)
     if record.state == target:
         return Applied(record, ())
-    reason = _status_reason(command.data)
     referral = record.referral
     if reason is not None:
         referral = referral.model_copy(update={"status_reason": reason})
@@ -300,19 +313,23 @@ def _initial_state(referral: Referral) -> LifecycleState:
     return state
 
 
-def _patched_state(source: LifecycleState, referral: Referral) -> LifecycleState:
-    """The state a patch or replace asks for; a lone status or substatus fills in the other."""
-    status = referral.status or source.status
-    substatus = referral.substatus or source.substatus
-    if substatus not in SUBSTATUSES.get(status, ()):
-        if (
-            status != source.status
-            and substatus == source.substatus
-            and status in _DEFAULT_SUBSTATUS
-        ):
-            substatus = _DEFAULT_SUBSTATUS[status]
-        elif status == source.status and substatus != source.substatus and substatus in _STATUS_OF:
-            status = _STATUS_OF[substatus]
+def _requested_state(
+    source: LifecycleState, status: Status | None, substatus: Substatus | None
+) -> LifecycleState:
+    """The state a patch or replace names; a lone status or substatus fills in the other.
+
+    Both named: exactly that pair. Only the status: the current substatus if it belongs to
+    it, else the status's only sensible one. Only the substatus: the status it belongs to.
+    """
+    if status is None and substatus is None:
+        return source
+    if substatus is None:
+        assert status is not None
+        keeps = source.substatus in SUBSTATUSES.get(status, ())
+        substatus = source.substatus if keeps else _DEFAULT_SUBSTATUS.get(status, Substatus.NONE)
+    elif status is None:
+        keeps = substatus in SUBSTATUSES[source.status]
+        status = source.status if keeps else _STATUS_OF.get(substatus, Status.NONE)
     target = LifecycleState(status, substatus)
     if not is_legal(target):
         raise Refused(

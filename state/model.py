@@ -8,7 +8,7 @@ Partner Center payloads carry many undocumented fields. The service-owned fields
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AfterValidator,
@@ -18,6 +18,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel, to_pascal
@@ -64,16 +66,18 @@ class WireModel(BaseModel):
     )
 
 
-def _in_catalogue(catalogue: tuple[str, ...], what: str) -> Any:
-    canonical = canonical_lookup(catalogue)
+def _canonical(catalogue: dict[str, str], value: str, what: str) -> str:
+    found = catalogue.get(value.strip().casefold())
+    if found is None:
+        raise ValueError(f"'{value}' is not a known {what}")
+    return found
 
-    def check(value: str) -> str:
-        found = canonical.get(value.strip().casefold())
-        if found is None:
-            raise ValueError(f"'{value}' is not a known {what}")
-        return found
 
-    return check
+_CUSTOMER_SIZES = canonical_lookup(CUSTOMER_SIZES)
+
+
+def _customer_size(value: str) -> str:
+    return _canonical(_CUSTOMER_SIZES, value, "customer size")
 
 
 class ContactPreference(WireModel):
@@ -121,9 +125,7 @@ class CustomerProfileType(WireModel):
 class CustomerProfile(WireModel):
     name: str | None = None
     address: Address | None = None
-    size: Annotated[str, AfterValidator(_in_catalogue(CUSTOMER_SIZES, "customer size"))] | None = (
-        None
-    )
+    size: Annotated[str, AfterValidator(_customer_size)] | None = None
     team: list[Member] | None = None
     ids: CustomerProfileType | None = _alias("ids", "IDs", "Ids")
 
@@ -147,37 +149,66 @@ class Tag(WireModel):
     id: str | None = _alias("id", "ID", "Id")
 
 
-def _tag_in(catalogue: tuple[str, ...], what: str) -> Any:
-    check = _in_catalogue(catalogue, what)
+class _CatalogueTag(Tag):
+    """A tag whose id must be a value of one catalogue (matched case-insensitively)."""
 
-    def validate(tag: Tag) -> Tag:
-        if tag.id is not None:
-            tag.id = check(tag.id)
-        return tag
+    catalogue: ClassVar[dict[str, str]]
+    what: ClassVar[str]
 
-    return AfterValidator(validate)
+    @field_validator("id")
+    @classmethod
+    def _known_id(cls, value: str | None) -> str | None:
+        return None if value is None else _canonical(cls.catalogue, value, cls.what)
+
+
+class IndustryTag(_CatalogueTag):
+    catalogue = canonical_lookup(INDUSTRIES)
+    what = "industry"
+
+
+class ProductTag(_CatalogueTag):
+    catalogue = canonical_lookup(PRODUCTS)
+    what = "product"
+
+
+class ServiceTag(_CatalogueTag):
+    catalogue = canonical_lookup(SERVICES)
+    what = "service"
+
+
+_SOLUTIONS = canonical_lookup(SOLUTIONS)
 
 
 class SolutionTag(WireModel):
-    id: str | None = _alias("id", "ID", "Id")
-    name: str | None = None
-    solution_type: SolutionType | None = None
+    """A solution; a Category solution names a value of the solutions catalogue.
 
-    @model_validator(mode="after")
-    def _category_from_catalogue(self) -> "SolutionTag":
-        if self.solution_type is SolutionType.CATEGORY:
-            check = _in_catalogue(SOLUTIONS, "solution category")
-            if self.name is not None:
-                self.name = check(self.name)
-            elif self.id is not None:
-                self.id = check(self.id)
-        return self
+    ``solutionType`` is declared first so the name and id checks can see it.
+    """
+
+    solution_type: SolutionType | None = None
+    name: str | None = None
+    id: str | None = _alias("id", "ID", "Id")
+
+    @field_validator("name")
+    @classmethod
+    def _category_name(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or info.data.get("solution_type") is not SolutionType.CATEGORY:
+            return value
+        return _canonical(_SOLUTIONS, value, "solution category")
+
+    @field_validator("id")
+    @classmethod
+    def _category_id(cls, value: str | None, info: ValidationInfo) -> str | None:
+        category = info.data.get("solution_type") is SolutionType.CATEGORY
+        if value is None or not category or info.data.get("name") is not None:
+            return value
+        return _canonical(_SOLUTIONS, value, "solution category")
 
 
 class ReferralRequirements(WireModel):
-    industries: list[Annotated[Tag, _tag_in(INDUSTRIES, "industry")]] | None = None
-    products: list[Annotated[Tag, _tag_in(PRODUCTS, "product")]] | None = None
-    services: list[Annotated[Tag, _tag_in(SERVICES, "service")]] | None = None
+    industries: list[IndustryTag] | None = None
+    products: list[ProductTag] | None = None
+    services: list[ServiceTag] | None = None
     solutions: list[SolutionTag] | None = None
 
 

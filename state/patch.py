@@ -60,7 +60,7 @@ def validate_operations(operations: object) -> list[tuple[str, list[str], Any]]:
         except ValueError as error:
             problems.append(FieldProblem(f"{where}/path", "invalidValue", str(error)))
             continue
-        if not segments:
+        if not segments or not segments[0]:
             problems.append(
                 FieldProblem(f"{where}/path", "invalidValue", "path must point inside the referral")
             )
@@ -128,7 +128,8 @@ def _existing_key(node: dict[str, Any], segment: str) -> str:
 
 
 def _index(segment: str, size: int, where: str) -> int:
-    if not segment.isdigit() or int(segment) >= size:
+    canonical = segment.isascii() and segment.isdigit() and (segment == "0" or segment[0] != "0")
+    if not canonical or int(segment) >= size:
         raise PatchProblem(
             FieldProblem(where, "invalidValue", f"'{segment}' is not an index of the array")
         )

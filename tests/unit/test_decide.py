@@ -681,3 +681,38 @@ def test_a_create_with_an_expiration_keeps_it() -> None:
     record = created({"expirationDateTime": "2026-04-01T00:00:00Z"})
 
     assert record.referral.to_document()["expirationDateTime"] == "2026-04-01T00:00:00.0000000Z"
+
+
+def test_a_replace_without_an_expiration_keeps_the_stored_one() -> None:
+    record = created({"name": "before", "expirationDateTime": "2026-04-01T00:00:00Z"})
+
+    replaced = applied(
+        decide(record, command(CommandType.REPLACE, {"name": "after"}, if_match="*"), LATER)
+    ).record
+
+    assert replaced.referral.name == "after"
+    assert replaced.referral.expiration_date_time == record.referral.expiration_date_time
+
+
+@pytest.mark.parametrize("path", ["/team/01", "/team/-1", "/"])
+def test_a_patch_path_that_is_no_canonical_pointer_is_an_invalid_request(path: str) -> None:
+    record = created({"team": [{"firstName": "A"}, {"firstName": "B"}]})
+
+    refusal = rejected(
+        decide(
+            record,
+            command(CommandType.PATCH, [{"op": "replace", "path": path, "value": {}}]),
+            LATER,
+        )
+    )
+
+    assert refusal.code is RejectionCode.INVALID_REQUEST
+    assert refusal.details[0].target == "/0/path"
+
+
+def test_bad_data_on_a_move_is_refused_even_when_the_move_would_change_nothing() -> None:
+    record = created_in("Active/Accepted")
+
+    refusal = rejected(decide(record, command(CommandType.ACCEPT, {"statusReason": 7}), LATER))
+
+    assert refusal.code is RejectionCode.INVALID_REQUEST
