@@ -8,7 +8,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     stall_seconds: float = Field(default=60.0, gt=0)
     shutdown_timeout_seconds: float = Field(default=25.0, gt=0)
     log_level: str = "INFO"
+
+    @field_validator("default_expiry", "processed_retention", mode="before")
+    @classmethod
+    def _seconds_or_iso_duration(cls, value: object) -> object:
+        # Environment variables arrive as text; "1209600" means seconds, like "P14D" days.
+        if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        return value
 
     def describe(self) -> dict[str, Any]:
         """Settings safe to log: secrets masked, credentials stripped from the database URL."""

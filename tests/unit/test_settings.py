@@ -1,4 +1,4 @@
-"""Kafka security settings reach aiokafka: SASL PLAIN/SCRAM and TLS with client certificates."""
+"""Settings from the environment: Kafka security, masked secrets, durations."""
 
 import ssl
 import subprocess
@@ -87,3 +87,16 @@ def test_database_credentials_are_masked_when_settings_are_described() -> None:
 
     assert settings.describe()["database_url"] == "postgresql://referrals:***@db:5432/referrals"
     assert "hunter2" not in repr(settings)
+
+
+@pytest.mark.parametrize(("text", "days"), [("P14D", 14), ("1209600", 14), ("P1DT12H", 1.5)])
+def test_durations_read_as_iso_8601_or_seconds(
+    monkeypatch: pytest.MonkeyPatch, text: str, days: float
+) -> None:
+    monkeypatch.setenv("REFERRALS_DEFAULT_EXPIRY", text)
+    monkeypatch.setenv("REFERRALS_PROCESSED_RETENTION", text)
+
+    settings = Settings()
+
+    assert settings.default_expiry.total_seconds() == days * 86400
+    assert settings.processed_retention == settings.default_expiry
