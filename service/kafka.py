@@ -62,7 +62,7 @@ def make_producer(settings: Settings) -> AIOKafkaProducer:
         **client_options(settings),
         acks="all",
         enable_idempotence=False,
-        linger_ms=2,
+        linger_ms=0,  # a batch queues all its sends before awaiting them; lingering only delays
         max_request_size=MAX_RECORD_BYTES,
         request_timeout_ms=15_000,
     )
