@@ -13,6 +13,7 @@ from service.app import serve
 from service.broker import EmbeddedBroker
 from service.client import describe_event, envelope_for, follow_events, send_and_wait
 from service.codec import dumps, loads
+from service.contract import asyncapi, json_schemas
 from service.settings import Settings
 from service.store import open_store
 
@@ -66,6 +67,14 @@ def _parser() -> argparse.ArgumentParser:
     events.add_argument("--follow", "-f", action="store_true", help="keep waiting for more")
     events.add_argument("--json", action="store_true", help="print each event as JSON")
     events.set_defaults(handler=_events)
+
+    contract = commands.add_parser(
+        "contract", help="print the AsyncAPI document, or write the JSON Schemas"
+    )
+    contract.add_argument(
+        "--schemas", type=Path, metavar="DIR", help="write one JSON Schema file per message"
+    )
+    contract.set_defaults(handler=_contract)
 
     show = commands.add_parser("show", help="print the stored referral")
     show.add_argument("referral_id")
@@ -157,6 +166,17 @@ def _show(args: argparse.Namespace) -> int:
         print(f"referral {args.referral_id} not found", file=sys.stderr)
         return EXIT_NOT_FOUND
     print(dumps(record.referral.to_document(), pretty=True).decode())
+    return 0
+
+
+def _contract(args: argparse.Namespace) -> int:
+    if args.schemas is None:
+        print(dumps(asyncapi(Settings()), pretty=True).decode())
+        return 0
+    args.schemas.mkdir(parents=True, exist_ok=True)
+    for name, schema in json_schemas().items():
+        (args.schemas / f"{name}.schema.json").write_bytes(dumps(schema, pretty=True) + b"\n")
+    print(f"wrote {len(json_schemas())} schemas to {args.schemas}")
     return 0
 
 

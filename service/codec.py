@@ -15,8 +15,18 @@ from decimal import Decimal
 from typing import Any, Final
 
 import orjson
+from typing_extensions import TypedDict  # pydantic reads it for the contract on Python 3.11
 
-from state import Command, CommandType, ReferralEvent, Rejected, referral_id_for
+from state import (
+    Command,
+    CommandType,
+    ReferralEvent,
+    ReferralStatus,
+    ReferralSubstatus,
+    Rejected,
+    RejectionCode,
+    referral_id_for,
+)
 from state.fields import format_utc
 
 SPEC_VERSION: Final = "1.0"
@@ -133,7 +143,41 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def event_payload(event: ReferralEvent) -> dict[str, Any]:
+class EventPayload(TypedDict):
+    """The value of an event record (binary mode) or its ``data`` (structured mode)."""
+
+    referralId: str
+    version: int
+    eTag: str
+    status: ReferralStatus
+    substatus: ReferralSubstatus
+    previousStatus: ReferralStatus | None
+    previousSubstatus: ReferralSubstatus | None
+    changedPaths: list[str]
+    commandId: str
+    correlationId: str | None
+    time: str
+    referral: dict[str, Any]  # the referral document (its schema is the Referral model's)
+
+
+class FieldProblemPayload(TypedDict):
+    target: str
+    code: str
+    message: str
+
+
+class RejectionPayload(TypedDict):
+    """The value of a ``referral.command.rejected`` record."""
+
+    commandId: str
+    commandType: str
+    referralId: str
+    code: RejectionCode
+    message: str
+    details: list[FieldProblemPayload]
+
+
+def event_payload(event: ReferralEvent) -> EventPayload:
     return {
         "referralId": event.referral_id,
         "version": event.version,
@@ -163,12 +207,12 @@ def encode_event(event: ReferralEvent, topic: str, source: str, structured: bool
     return _cloudevent(topic, event.referral_id, attributes, event_payload(event), structured)
 
 
-def rejection_payload(command: Command, rejected: Rejected) -> dict[str, Any]:
+def rejection_payload(command: Command, rejected: Rejected) -> RejectionPayload:
     return {
         "commandId": command.command_id,
         "commandType": command.type.value,
         "referralId": referral_id_for(command),
-        "code": rejected.code.value,
+        "code": rejected.code,
         "message": rejected.message,
         "details": [
             {"target": problem.target, "code": problem.code, "message": problem.message}

@@ -7,11 +7,14 @@ becomes a rejection that names every problem instead of an exception.
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from state.enums import ReferralStatus as Status
 from state.enums import ReferralSubstatus as Substatus
 from state.lifecycle import LifecycleState
+from state.model import Referral
 
 
 class CommandType(StrEnum):
@@ -44,3 +47,28 @@ class Command:
     if_match: str | None = None
     correlation_id: str | None = None
     tenant_id: str | None = None
+
+
+class PatchOperation(BaseModel):
+    """One operation of a ``referral.patch``: JSON Patch ``add`` or ``replace``."""
+
+    model_config = ConfigDict(extra="forbid")
+    op: Literal["add", "replace"]
+    path: str = Field(pattern="^/", description="JSON Pointer into the referral document")
+    value: Any
+
+
+class LifecycleMoveData(BaseModel):
+    """The optional data of accept, decline, win, lose and expire."""
+
+    model_config = ConfigDict(extra="forbid")
+    status_reason: str | None = Field(default=None, alias="statusReason")
+
+
+#: The shape of each command's ``data``, for the published contract.
+DATA_SHAPES: dict[CommandType, Any] = {
+    CommandType.CREATE: Referral,
+    CommandType.PATCH: list[PatchOperation],
+    CommandType.REPLACE: Referral,
+    **{move: LifecycleMoveData | None for move in MOVE_TARGETS},
+}
