@@ -57,6 +57,8 @@ class Tracker:
     output_bytes: int = 0
     expected: int = 0
     last_seen: float = 0.0
+    #: Every record of the phase is sent: ``expected`` is final.
+    closed: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def expect(self, command_id: str, at: float) -> None:
@@ -75,7 +77,17 @@ class Tracker:
         self.by_topic[topic] += 1
         self.output_bytes += size
         self.last_seen = at
-        if len(self.latencies) >= self.expected:
+        self._settle()
+
+    def close(self) -> None:
+        """No more records to expect; done once the last expected one is seen."""
+        self.closed = True
+        self._settle()
+
+    def _settle(self) -> None:
+        # Only once closed: at a paced rate the reader often catches up with the records
+        # sent so far, which is not the end of the phase.
+        if self.closed and len(self.latencies) >= self.expected:
             self.done.set()
 
 
@@ -213,8 +225,7 @@ async def run_phase(
                 topic, value=record.value, key=record.key, headers=list(record.headers)
             )
         )
-    if tracker.expected == 0:
-        tracker.done.set()
+    tracker.close()
     await asyncio.wait_for(asyncio.gather(*deliveries), max(deadline - time.monotonic(), 1))
     produced = time.monotonic() - started
     while not tracker.done.is_set():

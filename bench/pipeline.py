@@ -1,22 +1,26 @@
 """Benchmark: the referral service against a raw Kafka passthrough, on one embedded broker.
 
-``python -m bench.pipeline`` (``make bench``) starts a Tansu broker, then
+``python -m bench.pipeline`` (``make bench``) checks that the PostgreSQL server answers
+(unless ``--no-postgres``), starts a Tansu broker, then
 
 1. the service (``python -m service.cli run``, SQLite in a temporary directory) and feeds
    it a realistic command mix: a throughput phase (a backlog, produced at once) and a
    latency phase (a fixed, modest rate); each command is timed from its send to the read
    of its outcome record (event or rejection, matched by ``causationid``);
-2. the passthrough (``python -m bench.passthrough``: consume, re-produce unchanged,
+2. the service again, on a fresh PostgreSQL database created for the run and dropped
+   after it (``bench.postgres``), fed the same records, measured the same way;
+3. the passthrough (``python -m bench.passthrough``: consume, re-produce unchanged,
    commit per batch, the service's consumer and producer settings) fed the same records,
    measured the same way;
 
 then prints a table and rewrites docs/benchmarks.md. Every child process and the broker
-are stopped on the way out, whatever happens.
+are stopped, and the database dropped, on the way out, whatever happens.
 """
 
 import argparse
 import asyncio
 import contextlib
+import inspect
 import signal
 import sys
 import tempfile
@@ -27,10 +31,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
+from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.measure import COMMAND_ID, OUTCOME_ID, Identify, OutcomeReader, run_phase
+from bench.postgres import (
+    ADMIN_URL_VARIABLE,
+    DEFAULT_ADMIN_URL,
+    PostgresUnavailable,
+    Server,
+    admin_url,
+    fresh_database,
+    probe,
+)
 from bench.processes import Child, environment, http_get, wait_until
 from bench.report import RunResult, machine, markdown, rows, text_table
 from bench.workload import DUPLICATE_SHARE, REJECTED_SHARE, Record, command_stream, summary
@@ -41,6 +56,7 @@ from service.settings import EventMode, Settings
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 WARMUP, THROUGHPUT, LATENCY = "warm-up", "throughput", "latency"
 READY_TIMEOUT = 60.0
+NO_POSTGRES = "the service on PostgreSQL (`--no-postgres`)"
 
 
 @dataclass(frozen=True)
@@ -56,6 +72,8 @@ class Options:
     seed: int
     output: Path | None
     workdir: Path | None
+    #: Admin connection of the PostgreSQL server; None with ``--no-postgres``.
+    postgres_url: str | None
 
 
 def parse(argv: Sequence[str] | None) -> Options:
@@ -121,6 +139,19 @@ def parse(argv: Sequence[str] | None) -> Options:
     )
     add("--no-write", action="store_true", help="print the table only")
     add(
+        "--postgres-url",
+        default=admin_url(),
+        help=(
+            "admin connection of the PostgreSQL server, where the PostgreSQL run creates and "
+            f"drops its database (default: ${ADMIN_URL_VARIABLE}, else {DEFAULT_ADMIN_URL})"
+        ),
+    )
+    add(
+        "--no-postgres",
+        action="store_true",
+        help="skip the service run on PostgreSQL (the report says it was skipped)",
+    )
+    add(
         "--workdir",
         type=Path,
         help="keep the logs and the SQLite file here (default: a temporary directory)",
@@ -143,16 +174,20 @@ def parse(argv: Sequence[str] | None) -> Options:
         seed=args.seed,
         output=None if args.no_write else args.output,
         workdir=args.workdir,
+        postgres_url=None if args.no_postgres else args.postgres_url,
     )
 
 
-def settings_for(label: str, bootstrap: str, workdir: Path, options: Options) -> Settings:
-    """The run's own topics, group, store and port; the shared consumer settings."""
+def settings_for(
+    label: str, bootstrap: str, workdir: Path, options: Options, database_url: str | None = None
+) -> Settings:
+    """The run's own topics, group, store and port; the shared consumer settings. The store
+    is a new SQLite file in ``workdir`` unless ``database_url`` is given."""
     suffix = uuid.uuid4().hex[:8]
     return Settings.model_validate({
         "kafka_bootstrap_servers": bootstrap,
         "kafka_client_id": f"referrals-bench-{label}",
-        "database_url": f"sqlite:///{workdir / f'{label}-{suffix}.db'}",
+        "database_url": database_url or f"sqlite:///{workdir / f'{label}-{suffix}.db'}",
         "consumer_group": f"bench-{label}-{suffix}",
         "commands_topic": f"bench-{label}-commands-{suffix}",
         "events_topic": f"bench-{label}-events-{suffix}",
@@ -208,7 +243,7 @@ async def _measure(
             )
             child.check_alive()
             print(
-                f"  {result.name:<12} {phase:<10} {measured.records:>6} records "
+                f"  {result.name:<20} {phase:<10} {measured.records:>6} records "
                 f"in {measured.seconds:6.2f} s  {measured.per_second:9,.0f}/s  "
                 f"p50 {measured.percentile_ms(50):7.1f} ms  "
                 f"p99 {measured.percentile_ms(99):7.1f} ms",
@@ -307,13 +342,13 @@ def _check(
     settings: Settings,
 ) -> None:
     """Did each command get the outcome the mix planned for it?"""
+    if result.store is None:
+        return  # the passthrough: nothing planned but a copy of each record
     expected = summary(stream)
-    if result.name != "service":
-        return
     seen = (by_topic.get(settings.events_topic, 0), by_topic.get(settings.rejections_topic, 0))
     if seen != (expected["event"], expected["rejection"]):
         result.notes.append(
-            f"service {phase}: {seen[0]} events and {seen[1]} rejections read, "
+            f"{result.name} {phase}: {seen[0]} events and {seen[1]} rejections read, "
             f"expected {expected['event']} and {expected['rejection']}"
         )
     if stats:
@@ -323,23 +358,31 @@ def _check(
         planned = (expected["event"], expected["rejection"], expected["duplicate"])
         if counted != planned:
             result.notes.append(
-                f"service {phase}: /metrics counted applied/rejected/duplicate {counted}, "
+                f"{result.name} {phase}: /metrics counted applied/rejected/duplicate {counted}, "
                 f"planned {planned}"
             )
 
 
 def run_service(
-    bootstrap: str, workdir: Path, streams: dict[str, list[Record]], options: Options
+    bootstrap: str,
+    workdir: Path,
+    streams: dict[str, list[Record]],
+    options: Options,
+    store: str,
+    database_url: str | None = None,
 ) -> tuple[RunResult, Settings]:
-    settings = settings_for("service", bootstrap, workdir, options)
-    child = Child("service", ["service.cli", "run"], environment(settings), workdir / "service.log")
+    """The service on ``store``: SQLite in ``workdir``, or the database at ``database_url``."""
+    label = f"service-{store.lower()}"
+    settings = settings_for(label, bootstrap, workdir, options, database_url)
+    name = f"service ({store})"
+    child = Child(name, ["service.cli", "run"], environment(settings), workdir / f"{label}.log")
     port = settings.http_port
 
     async def ready() -> bool:
         answer = await http_get(port, "/readyz")
         return answer is not None and answer[0] == 200
 
-    result = RunResult("service")
+    result = RunResult(name, store=store)
     child.start()
     try:
         _run(
@@ -359,7 +402,7 @@ def run_service(
     finally:
         status = child.stop()
     if status not in (0, None):
-        result.notes.append(f"the service exited with status {status} on SIGTERM")
+        result.notes.append(f"the {name} exited with status {status} on SIGTERM")
     return result, settings
 
 
@@ -449,47 +492,111 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     if not streams[WARMUP]:
         del streams[WARMUP]
-    with _workdir(options.workdir) as workdir:
-        broker = EmbeddedBroker(log_path=workdir / "tansu.log")
-        try:
-            broker.start()
-            print(f"broker on {broker.bootstrap_servers}; logs in {workdir}", file=sys.stderr)
-            service, settings = run_service(broker.bootstrap_servers, workdir, streams, options)
-            passthrough = run_passthrough(broker.bootstrap_servers, workdir, streams, options)
-        finally:
-            broker.stop()
+    try:
+        server = None if options.postgres_url is None else probe(options.postgres_url)
+        with _workdir(options.workdir) as workdir:
+            services, settings, passthrough = _run_all(workdir, streams, options, server)
+    except PostgresUnavailable as error:
+        print(
+            f"bench: error: {error}\nStart the server (`make postgres`), point "
+            f"{ADMIN_URL_VARIABLE} or --postgres-url at one, or pass --no-postgres.",
+            file=sys.stderr,
+        )
+        return 2
     runtime = time.monotonic() - clock
-    table = rows(service, passthrough)
+    skipped = [] if server is not None else [NO_POSTGRES]
     print()
-    print(text_table(table))
+    print(text_table(rows(services, passthrough)))
+    for reason in skipped:
+        print(f"not measured: {reason}")
     print(f"\nruntime {runtime:.1f} s")
     if options.output is not None:
         report = markdown(
             started=started,
             runtime_seconds=runtime,
             host=host,
-            settings=_settings_shown(settings),
+            settings=_settings_shown(settings, server),
             workload=_workload_shown(streams, options),
-            service=service,
+            services=services,
             passthrough=passthrough,
+            skipped=skipped,
         )
         options.output.parent.mkdir(parents=True, exist_ok=True)
         options.output.write_text(report)
         print(f"wrote {options.output}")
-    return 1 if service.notes or passthrough.notes else 0
+    return 1 if any(run.notes for run in (*services, passthrough)) else 0
 
 
-def _settings_shown(settings: Settings) -> dict[str, str]:
+def _run_all(
+    workdir: Path, streams: dict[str, list[Record]], options: Options, server: Server | None
+) -> tuple[list[RunResult], Settings, RunResult]:
+    """The service on SQLite, on PostgreSQL (with a server), then the passthrough, all on
+    one broker; returns the service runs, the SQLite run's settings and the passthrough."""
+    broker = EmbeddedBroker(log_path=workdir / "tansu.log")
+    try:
+        broker.start()
+        bootstrap = broker.bootstrap_servers
+        print(f"broker on {bootstrap}; logs in {workdir}", file=sys.stderr)
+        sqlite, settings = run_service(bootstrap, workdir, streams, options, "SQLite")
+        services = [sqlite]
+        if server is not None and options.postgres_url is not None:
+            with fresh_database(options.postgres_url) as (name, url):
+                print(
+                    f"PostgreSQL {server.version} at {server.address}: database {name}",
+                    file=sys.stderr,
+                )
+                postgres, _ = run_service(bootstrap, workdir, streams, options, "PostgreSQL", url)
+            services.append(postgres)
+        passthrough = run_passthrough(bootstrap, workdir, streams, options)
+    finally:
+        broker.stop()
+    return services, settings, passthrough
+
+
+def _settings_shown(settings: Settings, server: Server | None) -> dict[str, str]:
+    if server is None:
+        postgres = "not measured (`--no-postgres`)"
+    else:
+        postgres = (
+            f"PostgreSQL {server.version} at {server.address}, a fresh database for the run, "
+            f"dropped after it; pool of {settings.database_pool_size} connections "
+            f"(database_pool_size); server synchronous_commit={server.synchronous_commit}, "
+            f"fsync={server.fsync}"
+        )
     return {
         "fetch_max_wait_ms": str(settings.fetch_max_wait_ms),
         "max_batch_size": f"{settings.max_batch_size} (records per getmany)",
         "topic_partitions": str(settings.topic_partitions),
         "event_mode": settings.event_mode.value,
         "session_timeout_ms": str(settings.session_timeout_ms),
-        "producer": "acks=all, no idempotence, linger_ms=2 (service.kafka.make_producer)",
-        "store": "SQLite, WAL, synchronous=FULL (the service's embedded default)",
+        "producer": f"{_producer_shown(settings)} (service.kafka.make_producer)",
+        "store (SQLite)": "a file in the run's temporary directory, WAL, synchronous=FULL "
+        "(the service's embedded default)",
+        "store (PostgreSQL)": postgres,
         "log_level": settings.log_level,
     }
+
+
+def _producer_shown(settings: Settings) -> str:
+    """What ``make_producer`` passes to ``AIOKafkaProducer``, aiokafka's default otherwise:
+    the options are caught on their way in, so the report follows the code."""
+    passed: dict[str, Any] = {}
+
+    def catch(**options: Any) -> None:
+        passed.update(options)
+
+    with mock.patch("service.kafka.AIOKafkaProducer", catch):
+        make_producer(settings)
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(AIOKafkaProducer).parameters.items()
+    }
+
+    def option(name: str) -> Any:
+        return passed.get(name, defaults.get(name))
+
+    idempotence = "idempotent" if option("enable_idempotence") else "no idempotence"
+    return f"acks={option('acks')}, {idempotence}, linger_ms={option('linger_ms')}"
 
 
 def _workload_shown(streams: dict[str, list[Record]], options: Options) -> dict[str, str]:

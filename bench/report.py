@@ -17,32 +17,43 @@ HEADER = """\
 
 **Generated file: every `make bench` overwrites it.** To reproduce, run `make bench`
 (that is `.venv/bin/python -m bench.pipeline`; `--help` lists the options for sizes,
-rate and fetch wait).
+rate, fetch wait and the PostgreSQL server).
 
-One run starts one embedded Tansu broker and measures, on it, with the same consumer
-settings (`fetch_max_wait_ms`, `max_batch_size` records per `getmany`, a manual offset
-commit per batch, acks=all producer without idempotence):
+One run starts one embedded Tansu broker and measures, on it, three runs fed the very same
+records, each with its own topics and consumer group, all with the same consumer settings
+(`fetch_max_wait_ms`, `max_batch_size` records per `getmany`, a manual offset commit per
+batch) and the service's own producer (`service.kafka.make_producer`, settings below):
 
-- **service**: `python -m service.cli run` as a child process (SQLite store in a temporary
-  directory) fed a realistic mix of referral commands (create, two JSON-patch edits,
-  accept, then win/lose/decline; ~5% refused commands; ~2% duplicates by command id;
-  structured and binary CloudEvents mixed; key = referral id). A command is done when its
-  outcome record (event or rejection, matched by `causationid`) is read back.
+- **service (SQLite)**: `python -m service.cli run` as a child process with its embedded
+  store (a SQLite file in a temporary directory) fed a realistic mix of referral commands
+  (create, two JSON-patch edits, accept, then win/lose/decline; ~5% refused commands; ~2%
+  duplicates by command id; structured and binary CloudEvents mixed; key = referral id).
+  A command is done when its outcome record (event or rejection, matched by `causationid`)
+  is read back.
+- **service (PostgreSQL)**: the same service, measured the same way, after the SQLite run,
+  with `REFERRALS_DATABASE_URL` pointing at a fresh database `referrals_bench_<hex>` that
+  the benchmark creates on the PostgreSQL server of `REFERRALS_BENCH_POSTGRES_URL` (the
+  admin connection; default `postgresql://postgres@127.0.0.1:5432/test`) and drops
+  afterwards. `--no-postgres` skips this run (the report then says so); without it, an
+  unreachable server fails the benchmark before anything is measured.
 - **passthrough**: a raw aiokafka consume-and-re-produce loop (`bench/passthrough.py`,
   also a child process) fed the very same records; a record is done when its copy is
   read back from the output topic.
 
-Two phases each: **throughput** (every record produced at once, a backlog; rate = records
-from the first send to the last outcome read) and **latency** (records produced at a modest
-fixed rate so latency is not queueing). Latency = send call to the outcome being read by
-the benchmark's reader, which uses the same fetch wait; p50/p99 are nearest-rank.
-The benchmark process, the child and the broker share the machine's cores.
+Two phases each, after a warm-up: **throughput** (every record produced at once, a
+backlog; rate = records from the first send to the last outcome read) and **latency**
+(records produced at a modest fixed rate so latency is not queueing). Latency = send call
+to the outcome being read by the benchmark's reader, which uses the same fetch wait;
+p50/p99 are nearest-rank. The benchmark process, the child, the broker and PostgreSQL
+share the machine's cores.
 """
 
 
 @dataclass
 class RunResult:
     name: str
+    #: The service's store ("SQLite", "PostgreSQL"); None for the passthrough.
+    store: str | None = None
     phases: dict[str, PhaseResult] = field(default_factory=dict)
     #: Per phase: figures scraped from the child's /metrics (the service only).
     stats: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -63,6 +74,7 @@ def machine() -> dict[str, str]:
         "cpu": cpu,
         "python": platform.python_version(),
         "aiokafka": _version("aiokafka"),
+        "asyncpg": _version("asyncpg"),
         "broker": _broker_version(),
         "kernel": platform.release(),
         "commit": _git_commit(),
@@ -112,20 +124,24 @@ def _ratio(a: float, b: float) -> str:
     return "n/a" if b == 0 or math.isnan(a) or math.isnan(b) else f"{a / b:.2f}x"
 
 
+RATIO_SUFFIX = " / passthrough"
 COLUMNS = (
     "run", "phase", "records", "out B", "send s", "records/s", "p50 ms", "p99 ms", "max ms"
 )  # fmt: skip
 
 
-def rows(service: RunResult, passthrough: RunResult) -> list[tuple[str, ...]]:
+def rows(services: Sequence[RunResult], passthrough: RunResult) -> list[tuple[str, ...]]:
+    """Per phase: each service run, the passthrough, then each service run over it."""
     table: list[tuple[str, ...]] = []
-    for phase in service.phases:
-        ours, base = service.phases[phase], passthrough.phases.get(phase)
-        for name, result in ((service.name, ours), (passthrough.name, base)):
+    phases = dict.fromkeys(phase for run in (*services, passthrough) for phase in run.phases)
+    for phase in phases:
+        base = passthrough.phases.get(phase)
+        for run in (*services, passthrough):
+            result = run.phases.get(phase)
             if result is None:
                 continue
             table.append((
-                name,
+                run.name,
                 phase,
                 str(result.records),
                 _fmt(result.mean_output_bytes, 0),
@@ -135,9 +151,12 @@ def rows(service: RunResult, passthrough: RunResult) -> list[tuple[str, ...]]:
                 _fmt(result.percentile_ms(99)),
                 _fmt(result.percentile_ms(100)),
             ))  # fmt: skip
-        if base is not None:
+        for run in services:
+            ours = run.phases.get(phase)
+            if ours is None or base is None:
+                continue
             table.append((
-                "service / passthrough",
+                f"{run.name}{RATIO_SUFFIX}",
                 phase,
                 "",
                 _ratio(ours.mean_output_bytes, base.mean_output_bytes),
@@ -170,7 +189,7 @@ def markdown_table(table: Sequence[Sequence[str]]) -> str:
         "|" + "|".join(["---", "---", *["---:"] * (len(COLUMNS) - 2)]) + "|",
     ]
     for row in table:
-        bold = row[0] == "service / passthrough"
+        bold = row[0].endswith(RATIO_SUFFIX)
         cells = [f"**{cell}**" if bold and cell else cell for cell in row]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -183,9 +202,11 @@ def markdown(
     host: Mapping[str, str],
     settings: Mapping[str, str],
     workload: Mapping[str, str],
-    service: RunResult,
+    services: Sequence[RunResult],
     passthrough: RunResult,
+    skipped: Sequence[str] = (),
 ) -> str:
+    """The report; ``skipped`` says which runs were not measured, and why."""
     parts = [HEADER, "## Latest run", ""]
     parts.append(f"- Date: {started.astimezone(UTC).strftime('%Y-%m-%d %H:%M UTC')}")
     parts.append(f"- Runtime of `python -m bench.pipeline`: {runtime_seconds:.0f} s")
@@ -195,21 +216,23 @@ def markdown(
     )
     parts.append(
         f"- Software: Python {host['python']}, aiokafka {host['aiokafka']}, "
-        f"broker {host['broker']}, code at `{host['commit']}`"
+        f"asyncpg {host['asyncpg']}, broker {host['broker']}, code at `{host['commit']}`"
     )
-    parts += ["", "Settings (service and passthrough alike):", ""]
+    parts += ["", "Settings (the same for every run; each store only for its service run):", ""]
     parts += [f"- `{name}`: {value}" for name, value in settings.items()]
     parts += ["", "Workload:", ""]
     parts += [f"- {name}: {value}" for name, value in workload.items()]
-    parts += ["", "## Results", "", markdown_table(rows(service, passthrough)), ""]
+    parts += ["", "## Results", ""]
+    parts += [f"**Not measured: {reason}.**\n" for reason in skipped]
+    parts += [markdown_table(rows(services, passthrough)), ""]
     parts.append(
         "records/s counts every record sent (duplicates included) over the time from the "
         "first send to the last outcome read; send s is how long the benchmark took to send "
         "them (a bound on the throughput it can see); out B is the mean size of an output "
-        "record (key, value and headers; a service event carries the whole referral); the "
-        "ratio row divides service by passthrough."
+        "record (key, value and headers; a service event carries the whole referral); a "
+        "ratio row divides that service run by the passthrough."
     )
-    for run in (service, passthrough):
+    for run in (*services, passthrough):
         for phase, result in run.phases.items():
             if phase != "latency" and result.produce_seconds > 0.5 * result.seconds:
                 parts.append(
@@ -217,17 +240,18 @@ def markdown(
                     f"{result.seconds:.2f} s, so this rate is mostly the benchmark's send rate: "
                     f"a lower bound of what the {run.name} can do."
                 )
-    if service.stats:
+    if any(run.stats for run in services):
         parts += [
             "",
             "Service batches, from its `/metrics` (difference over each phase; a batch is timed "
             "from the poll's return to the offset commit):",
             "",
         ]
-        for phase, stats in service.stats.items():
-            shown = ", ".join(f"{name} {_number(value)}" for name, value in stats.items())
-            parts.append(f"- {phase}: {shown}")
-    notes = service.notes + passthrough.notes
+        for run in services:
+            for phase, stats in run.stats.items():
+                shown = ", ".join(f"{name} {_number(value)}" for name, value in stats.items())
+                parts.append(f"- {run.name}, {phase}: {shown}")
+    notes = [note for run in (*services, passthrough) for note in run.notes]
     if notes:
         parts += ["", "## Checks that failed", ""]
         parts += [f"- {note}" for note in notes]
