@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from state.enums import ReferralStatus as Status
 from state.enums import ReferralSubstatus as Substatus
@@ -62,7 +62,11 @@ class LifecycleMoveData(BaseModel):
     """The optional data of accept, decline, win, lose and expire."""
 
     model_config = ConfigDict(extra="forbid")
-    status_reason: str | None = Field(default=None, alias="statusReason")
+    status_reason: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("statusReason", "StatusReason"),
+        serialization_alias="statusReason",
+    )
 
 
 #: The shape of each command's ``data``, for the published contract.

@@ -12,7 +12,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from state.commands import MOVE_TARGETS, Command, CommandType
+from pydantic import ValidationError
+
+from state.commands import MOVE_TARGETS, Command, CommandType, LifecycleMoveData
 from state.enums import ReferralStatus as Status
 from state.enums import ReferralSubstatus as Substatus
 from state.errors import FieldProblem, Refused, Rejected, RejectionCode
@@ -20,7 +22,7 @@ from state.events import ARRIVAL_EVENTS, EventType, ReferralEvent
 from state.lifecycle import INITIAL_STATE, SUBSTATUSES, IllegalMove, LifecycleState, is_legal, move
 from state.model import Referral
 from state.patch import PatchProblem, apply, escape_key, validate_operations
-from state.validation import validate_referral
+from state.validation import problems_from, validate_referral
 
 _IDS: Final = uuid.UUID("6f1c4a52-7f0e-4f5e-9a43-0c8d2b7e9a10")
 
@@ -274,17 +276,17 @@ def _document(command: Command) -> dict[str, Any]:
 
 
 def _status_reason(data: object) -> str | None:
+    """The move's data, checked against the same model the published contract is built from."""
     if data is None:
         return None
-    if isinstance(data, Mapping) and set(data) <= {"statusReason", "StatusReason"}:
-        reason = data.get("statusReason", data.get("StatusReason"))
-        if reason is None or isinstance(reason, str):
-            return reason
-    raise Refused(
-        RejectionCode.INVALID_REQUEST,
-        'data must be absent or {"statusReason": "..."}',
-        (FieldProblem("/statusReason", "invalidValue", "statusReason must be a string"),),
-    )
+    try:
+        return LifecycleMoveData.model_validate(data).status_reason
+    except ValidationError as error:
+        raise Refused(
+            RejectionCode.INVALID_REQUEST,
+            'data must be absent or {"statusReason": "..."}',
+            problems_from(error),
+        ) from None
 
 
 def _refuse_service_owned(first_segment: str, where: str) -> None:
