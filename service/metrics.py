@@ -41,6 +41,14 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
+        self.poison_records = Counter(
+            "referrals_poison_records",
+            "Records that failed on their own after isolation and bounded attempts, and were"
+            " dead-lettered (processing-failed) or, for outgoing records the broker refused,"
+            " rerouted to the dead-letter topic; by stage (decide, store, publish).",
+            ["stage"],
+            registry=registry,
+        )
         self.batch_seconds = Histogram(
             "referrals_batch_processing_seconds",
             "Time to decide, store, publish and commit one polled batch.",

@@ -6,10 +6,13 @@ masked view the service logs at start.
 
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final, Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Room an event needs around its referral document (attributes, paths, previous state).
+EVENT_OVERHEAD_BYTES: Final = 65_536
 
 
 class EventMode(StrEnum):
@@ -56,6 +59,14 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int = Field(default=100, ge=0, le=60_000)
     max_batch_size: int = Field(default=500, ge=1)
     max_command_bytes: int = Field(default=1_048_576, ge=1024)
+    max_json_depth: int = Field(default=64, ge=4, le=1000)
+    max_patch_operations: int = Field(default=100, ge=1)
+    max_document_bytes: int = Field(default=262_144, ge=4096)
+    max_array_items: int = Field(default=1000, ge=1)
+    max_string_length: int = Field(default=32_768, ge=64)
+    max_attribute_length: int = Field(default=256, ge=36, le=2000)
+    max_record_bytes: int = Field(default=1_000_000, ge=65_536)
+    poison_attempts: int = Field(default=3, ge=1, le=20)
     event_mode: EventMode = EventMode.BINARY
     event_source: str = "urn:referral-lifecycle"
 
@@ -80,6 +91,17 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
             return float(value)
         return value
+
+    @model_validator(mode="after")
+    def _events_fit_in_a_record(self) -> Self:
+        # An event carries the whole referral; it must always fit in one outgoing record.
+        if self.max_document_bytes + EVENT_OVERHEAD_BYTES > self.max_record_bytes:
+            raise ValueError(
+                f"max_document_bytes ({self.max_document_bytes}) plus {EVENT_OVERHEAD_BYTES}"
+                f" bytes of event envelope must not exceed max_record_bytes"
+                f" ({self.max_record_bytes})"
+            )
+        return self
 
     def describe(self) -> dict[str, Any]:
         """Settings safe to log: secrets masked, credentials stripped from the database URL."""
