@@ -10,10 +10,9 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
-from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
-from service.errors import ServiceError
+from service.errors import ServiceError, backoff
 from service.expiry import ExpiryScheduler
 from service.health import Health
 from service.http import HttpServer
@@ -87,7 +86,7 @@ async def _consume(
 async def _until_up(
     what: str, connect: Callable[[], Awaitable[None]], settings: Settings, stop: asyncio.Event
 ) -> None:
-    delay = settings.retry_initial_seconds
+    delays = backoff(settings.retry_initial_seconds, settings.retry_max_seconds)
     while not stop.is_set():
         try:
             await connect()
@@ -95,8 +94,7 @@ async def _until_up(
         except Exception as error:  # any failure to reach a dependency is retried
             log.warning(f"{what} not reachable, retrying", extra={"error": str(error)})
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-            delay = min(delay * 2, settings.retry_max_seconds)
+                await asyncio.wait_for(stop.wait(), next(delays))
 
 
 async def _watch(store: Store, pipeline: Pipeline, metrics: Metrics, health: Health) -> None:
@@ -122,7 +120,7 @@ async def _housekeeping(settings: Settings, store: Store, expiry: ExpirySchedule
         try:
             await expiry.request_due()
             await store.forget_processed(utc_now() - settings.processed_retention)
-        except (ServiceError, KafkaError) as error:
+        except ServiceError as error:
             log.warning("housekeeping failed; next round retries", extra={"error": str(error)})
         await asyncio.sleep(settings.expiry_interval_seconds)  # a schedule, not a sync
 

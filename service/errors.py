@@ -1,16 +1,49 @@
-"""Errors of the service shell, and whether retrying can help.
+"""Errors of the service shell, the one table that translates foreign errors into them,
+and how long to wait before trying again.
 
 - ``ServiceError``: the root.
-  - ``StoreUnavailable`` (retriable): the database could not be reached or failed mid-way.
+  - ``StoreUnavailable`` (retriable): the database could not be reached, or failed in a way
+    that says nothing about the data (locked, out of space, shutting down, I/O).
+  - ``StoreRefused`` (not an outage): the database refused what it was asked to hold (a
+    value it cannot store, a limit, a constraint). Possibly caused by one record.
   - ``BrokerUnavailable`` (retriable): Kafka did not acknowledge a publish or a commit.
+  - ``BrokerRefused`` (retried, not an outage): Kafka refused one record for what it is
+    (too large, invalid). The outbox publisher reroutes a record refused repeatedly to the
+    dead-letter topic, so retrying always ends.
   - ``StaleWrite`` (retriable after reloading): a referral's stored version moved on
     since it was loaded, i.e. another replica wrote it; the batch is decided again.
   - ``ConfigurationError`` (fatal): the settings cannot work, e.g. an unknown database URL.
 
 Domain refusals are not errors here: they are ``state.Rejected`` values. Records that are
-not commands raise ``service.codec.Undecodable``. The consume loop alone decides what to
-retry, reject or dead-letter.
+not commands raise ``service.codec.Undecodable``. Driver and client exceptions become
+service errors only through ``translated()``. The consume loop alone decides what to
+retry, reject or dead-letter: it retries outages, and isolates a record when anything
+else goes wrong (see ``service.pipeline``).
 """
+
+import contextlib
+import random
+import sqlite3
+from collections.abc import Callable, Iterator
+from typing import Literal
+
+import asyncpg
+from aiokafka import errors as kafka
+
+Component = Literal["store", "broker"]
+#: PostgreSQL error classes (SQLSTATE's first two characters) that mean an outage:
+#: connection, transaction rollback, object in use, insufficient resources, operator
+#: intervention, system error, read-only transaction.
+_POSTGRES_OUTAGE_CLASSES = frozenset({"08", "25", "40", "53", "55", "57", "58", "XX"})
+#: Kafka errors that refuse one record for what it is, not the broker being away.
+_KAFKA_RECORD_REFUSALS = (
+    kafka.MessageSizeTooLargeError,
+    kafka.RecordListTooLargeError,
+    kafka.RecordTooLargeError,
+    kafka.CorruptRecordException,
+    kafka.InvalidMessageError,
+    kafka.InvalidTimestampError,
+)
 
 
 class ServiceError(Exception):
@@ -21,7 +54,15 @@ class StoreUnavailable(ServiceError):
     retriable = True
 
 
+class StoreRefused(ServiceError):
+    pass
+
+
 class BrokerUnavailable(ServiceError):
+    retriable = True
+
+
+class BrokerRefused(ServiceError):
     retriable = True
 
 
@@ -31,3 +72,65 @@ class StaleWrite(ServiceError):
 
 class ConfigurationError(ServiceError):
     pass
+
+
+def _postgres(error: asyncpg.PostgresError) -> ServiceError:
+    sqlstate = str(getattr(error, "sqlstate", "") or "")
+    outage = sqlstate[:2] in _POSTGRES_OUTAGE_CLASSES
+    return (StoreUnavailable if outage else StoreRefused)(f"PostgreSQL failed: {error}")
+
+
+_Kinds = type[BaseException] | tuple[type[BaseException], ...]
+_Make = Callable[[BaseException], ServiceError]
+
+#: Driver and client exception -> the service error it means; the first matching row wins.
+_TABLE: tuple[tuple[_Kinds, _Make], ...] = (
+    ((sqlite3.OperationalError, sqlite3.InternalError),
+     lambda e: StoreUnavailable(f"SQLite failed: {e}")),
+    (sqlite3.Error, lambda e: StoreRefused(f"SQLite refused: {e}")),
+    (asyncpg.exceptions._base.DataError, lambda e: StoreRefused(f"PostgreSQL refused: {e}")),
+    (asyncpg.PostgresError, _postgres),
+    (asyncpg.InterfaceError, lambda e: StoreUnavailable(f"PostgreSQL failed: {e}")),
+    (_KAFKA_RECORD_REFUSALS, lambda e: BrokerRefused(f"Kafka refused the record: {e}")),
+    (kafka.KafkaError, lambda e: BrokerUnavailable(f"Kafka failed: {e}")),
+)  # fmt: skip
+#: Network errors that carry no driver name: an outage of whichever part was being used.
+_UNREACHABLE: dict[Component, type[ServiceError]] = {
+    "store": StoreUnavailable,
+    "broker": BrokerUnavailable,
+}
+
+
+def translate(error: BaseException, component: Component) -> ServiceError | None:
+    """The service error a driver or client exception means; None for any other exception."""
+    if isinstance(error, ServiceError):
+        return error
+    for kinds, make in _TABLE:
+        if isinstance(error, kinds):
+            return make(error)
+    if isinstance(error, OSError | TimeoutError):
+        return _UNREACHABLE[component](f"the {component} is unreachable: {error}")
+    return None
+
+
+@contextlib.contextmanager
+def translated(component: Component) -> Iterator[None]:
+    """Re-raise driver and client exceptions as service errors; let anything else through."""
+    try:
+        yield
+    except ServiceError:
+        raise
+    except Exception as error:
+        service_error = translate(error, component)
+        if service_error is None:
+            raise
+        raise service_error from error
+
+
+def backoff(initial: float, maximum: float) -> Iterator[float]:
+    """Delays before each retry: doubling up to ``maximum``, with jitter so that replicas
+    failing together do not retry together."""
+    delay = initial
+    while True:
+        yield delay * random.uniform(0.5, 1.0)
+        delay = min(delay * 2, maximum)

@@ -16,7 +16,9 @@ from typing import Any, Final
 
 from aiokafka import AIOKafkaProducer
 
-from service.codec import STRUCTURED_CONTENT_TYPE, dumps
+from service.codec import STRUCTURED_CONTENT_TYPE
+from service.errors import translated
+from service.jsonio import dumps
 from service.settings import Settings
 from service.store import ExpiryCandidate, Store
 
@@ -61,17 +63,18 @@ class ExpiryScheduler:
         due = await self.store.due_for_expiry(self.clock(), BATCH_LIMIT)
         commands = [expire_command(c, self.settings.event_source) for c in due]
         fresh = [c for c in commands if c["id"] not in self._requested]
-        acks = [
-            await self.producer.send(
-                self.settings.commands_topic,
-                value=dumps(envelope),
-                key=envelope["subject"].encode(),
-                headers=[("content-type", STRUCTURED_CONTENT_TYPE.encode())],
-            )
-            for envelope in fresh
-        ]
-        for ack in acks:
-            await ack
+        with translated("broker"):
+            acks = [
+                await self.producer.send(
+                    self.settings.commands_topic,
+                    value=dumps(envelope),
+                    key=envelope["subject"].encode(),
+                    headers=[("content-type", STRUCTURED_CONTENT_TYPE.encode())],
+                )
+                for envelope in fresh
+            ]
+            for ack in acks:
+                await ack
         if len(self._requested) > _REMEMBERED:
             self._requested.clear()
         self._requested.update(c["id"] for c in fresh)

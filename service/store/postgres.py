@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from service.errors import StaleWrite, StoreUnavailable
+from service.errors import StaleWrite, StoreUnavailable, translated
 from service.store.base import BatchWrite, ExpiryCandidate, OutboxEntry
 from service.store.rows import (
     headers_to_text,
@@ -58,8 +58,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 
-_FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
-
 
 class PostgresStore:
     def __init__(self, url: str, pool_size: int = 5) -> None:
@@ -69,14 +67,15 @@ class PostgresStore:
 
     async def open(self) -> None:
         try:
-            self._pool = await asyncpg.create_pool(
-                self.url, min_size=1, max_size=self.pool_size, command_timeout=30
-            )
-            async with self._pool.acquire() as db:
-                await migrate(db)
-        except _FAILURES as error:
+            with translated("store"):
+                self._pool = await asyncpg.create_pool(
+                    self.url, min_size=1, max_size=self.pool_size, command_timeout=30
+                )
+                async with self._pool.acquire() as db:
+                    await migrate(db)
+        except BaseException:
             await self.close()
-            raise StoreUnavailable(f"cannot open PostgreSQL store: {error}") from error
+            raise
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -92,11 +91,9 @@ class PostgresStore:
         await self._fetch("SELECT 1")
 
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
-        try:
+        with translated("store"):
             async with self._connection() as db:
                 return list(await db.fetch(sql, *args))
-        except _FAILURES as error:
-            raise StoreUnavailable(f"PostgreSQL failed: {error}") from error
 
     async def load(self, referral_ids: Collection[str]) -> dict[str, ReferralRecord]:
         rows = await self._fetch(
@@ -113,15 +110,11 @@ class PostgresStore:
         return {row["command_id"] for row in rows}
 
     async def write(self, batch: BatchWrite) -> list[OutboxEntry]:
-        try:
+        with translated("store"):
             async with self._connection() as db, db.transaction():
                 await _write_referrals(db, batch)
                 await _write_processed(db, batch)
                 return await _write_outbox(db, batch)
-        except StaleWrite:
-            raise
-        except _FAILURES as error:
-            raise StoreUnavailable(f"PostgreSQL failed: {error}") from error
 
     async def pending(self, partitions: Collection[int] | None = None) -> list[OutboxEntry]:
         rows = await self._fetch(

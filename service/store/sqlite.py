@@ -6,15 +6,16 @@ connection; a batch is one function call there, hence one transaction. WAL journ
 """
 
 import asyncio
+import contextlib
 import sqlite3
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from service.errors import StaleWrite, StoreUnavailable
+from service.errors import StaleWrite, StoreUnavailable, translated
 from service.store.base import BatchWrite, ExpiryCandidate, OutboxEntry
 from service.store.rows import (
     expiration_of,
@@ -76,12 +77,8 @@ class SqliteStore:
         def call() -> T:
             if self._connection is None:
                 raise StoreUnavailable("the SQLite store is not open")
-            try:
+            with translated("store"):
                 return work(self._connection)
-            except sqlite3.Error as error:
-                if self._connection.in_transaction:
-                    self._connection.rollback()
-                raise StoreUnavailable(f"SQLite failed: {error}") from error
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
@@ -97,10 +94,8 @@ class SqliteStore:
                 connection.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
             self._connection = connection
 
-        try:
+        with translated("store"):
             await asyncio.get_running_loop().run_in_executor(self._executor, connect)
-        except sqlite3.Error as error:
-            raise StoreUnavailable(f"cannot open SQLite store {self.path}: {error}") from error
 
     async def close(self) -> None:
         def disconnect() -> None:
@@ -206,9 +201,26 @@ class SqliteStore:
         return await self._run(delete)
 
 
-def _write(db: sqlite3.Connection, batch: BatchWrite) -> list[OutboxEntry]:
-    now = time.time()
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction: committed when the block ends, rolled back on any exception."""
     db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.rollback()
+        raise
+    db.execute("COMMIT")
+
+
+def _write(db: sqlite3.Connection, batch: BatchWrite) -> list[OutboxEntry]:
+    with _transaction(db):
+        _write_referrals(db, batch)
+        _write_processed(db, batch)
+        return _write_outbox(db, batch)
+
+
+def _write_referrals(db: sqlite3.Connection, batch: BatchWrite) -> None:
     for write in batch.referrals:
         record = write.record
         row = (
@@ -227,7 +239,6 @@ def _write(db: sqlite3.Connection, batch: BatchWrite) -> list[OutboxEntry]:
                     (*row, record.referral_id),
                 )
             except sqlite3.IntegrityError:
-                db.rollback()
                 raise StaleWrite(f"referral {record.referral_id} was created meanwhile") from None
         else:
             updated = db.execute(
@@ -236,10 +247,13 @@ def _write(db: sqlite3.Connection, batch: BatchWrite) -> list[OutboxEntry]:
                 (*row, record.referral_id, write.expected_version),
             )
             if updated.rowcount != 1:
-                db.rollback()
                 raise StaleWrite(
                     f"referral {record.referral_id} moved past {write.expected_version}"
                 )
+
+
+def _write_processed(db: sqlite3.Connection, batch: BatchWrite) -> None:
+    now = time.time()
     try:
         db.executemany(
             "INSERT INTO processed_commands (command_id, referral_id, outcome, processed_at)"
@@ -247,8 +261,11 @@ def _write(db: sqlite3.Connection, batch: BatchWrite) -> list[OutboxEntry]:
             [(p.command_id, p.referral_id, p.outcome, now) for p in batch.processed],
         )
     except sqlite3.IntegrityError:
-        db.rollback()
         raise StaleWrite("a command of the batch was processed meanwhile") from None
+
+
+def _write_outbox(db: sqlite3.Connection, batch: BatchWrite) -> list[OutboxEntry]:
+    now = time.time()
     stored = []
     for entry in batch.outbox:
         out = entry.record
@@ -260,7 +277,6 @@ def _write(db: sqlite3.Connection, batch: BatchWrite) -> list[OutboxEntry]:
         )  # fmt: skip
         assert cursor.lastrowid is not None
         stored.append(OutboxEntry(entry.source_partition, out, cursor.lastrowid))
-    db.execute("COMMIT")
     return stored
 
 
