@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from service.codec import STRUCTURED_CONTENT_TYPE, dumps
+from service.codec import STRUCTURED_CONTENT_TYPE
+from service.jsonio import dumps
 
 Headers = tuple[tuple[str, bytes], ...]
 

@@ -8,17 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from service.codec import (
-    OutgoingRecord,
-    Undecodable,
-    encode_dead_letter,
-    encode_event,
-    encode_rejection,
-)
+from service.codec import OutgoingRecord, Undecodable, encode_event, encode_rejection
+from service.dead_letters import encode_dead_letter
 from service.settings import EventMode, Settings
 from service.store import BatchWrite, OutboxEntry, ProcessedCommand, ReferralWrite
 from state import Applied, Command, Policy, ReferralEvent, ReferralRecord, decide, referral_id_for
 from state.fields import format_utc
+from state.limits import identifier_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +46,10 @@ class DecidedBatch:
     outcomes: list[Outcome] = field(default_factory=list)
 
 
-def referral_ids(incoming: list[Incoming]) -> set[str]:
-    return {referral_id_for(item.command) for item in incoming if item.command is not None}
+def referral_ids(incoming: list[Incoming], max_length: int) -> set[str]:
+    """The referrals to load: only ids of a shape the store can hold (others are refused)."""
+    named = (referral_id_for(item.command) for item in incoming if item.command is not None)
+    return {rid for rid in named if identifier_problem(rid, max_length) is None}
 
 
 def command_ids(incoming: list[Incoming]) -> set[str]:
@@ -80,8 +78,10 @@ def decide_batch(
                 key=item.key,
                 value=item.value,
                 headers=item.headers,
-                error=item.error,
+                code=item.error.code,
+                message=item.error.message,
                 origin=(item.topic, item.partition, item.offset),
+                max_bytes=settings.max_record_bytes,
             )
             decided.write.outbox.append(OutboxEntry(item.partition, dead))
             decided.outcomes.append(Outcome("", "dead_lettered", item.error.code))
@@ -114,7 +114,10 @@ def decide_batch(
             )
             _queue(decided, item, rejection)
             decided.outcomes.append(Outcome(command.type.value, "rejected", decision.code.value))
-        processed = ProcessedCommand(command.command_id, referral_id, decided.outcomes[-1].outcome)
+        storable = identifier_problem(referral_id, settings.max_attribute_length) is None
+        processed = ProcessedCommand(
+            command.command_id, referral_id if storable else None, decided.outcomes[-1].outcome
+        )
         decided.write.processed.append(processed)
     decided.write.referrals = [
         ReferralWrite(latest[rid], current[rid].version if rid in current else 0)

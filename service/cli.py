@@ -12,8 +12,8 @@ from service import logs
 from service.app import serve
 from service.broker import EmbeddedBroker
 from service.client import describe_event, envelope_for, follow_events, send_and_wait
-from service.codec import dumps, loads
 from service.contract import asyncapi, json_schemas
+from service.jsonio import dumps, loads
 from service.settings import Settings
 from service.store import open_store
 

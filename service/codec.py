@@ -7,16 +7,15 @@ record is identical to the first. JSON numbers are read and written as exact dec
 """
 
 import base64
-import json
+import binascii
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Final
 
-import orjson
 from typing_extensions import TypedDict  # pydantic reads it for the contract on Python 3.11
 
+from service.jsonio import JsonRefused, dumps, loads
 from state import (
     Command,
     CommandType,
@@ -28,12 +27,16 @@ from state import (
     referral_id_for,
 )
 from state.fields import format_utc
+from state.limits import identifier_problem
 
 SPEC_VERSION: Final = "1.0"
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json"
 REJECTED_TYPE: Final = "referral.command.rejected"
 _REJECTION_IDS: Final = uuid.UUID("0b5f6f2e-0f7a-4c0e-8f0e-3d1b7c5a9e21")
 _COMMAND_TYPES: Final = {member.value: member for member in CommandType}
+#: Attributes that are stored or used as keys; a string of the service's shape or absent.
+_IDENTIFYING_ATTRIBUTES: Final = ("id", "subject", "tenantid", "correlationid", "ifmatch")
+_MESSAGE_LENGTH: Final = 500
 
 Headers = Sequence[tuple[str, bytes]]
 
@@ -44,7 +47,7 @@ class Undecodable(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
-        self.message = message
+        self.message = message[:_MESSAGE_LENGTH]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,41 +59,54 @@ class OutgoingRecord:
     kind: str  # the CloudEvents type, or "dead-letter"
 
 
-def dumps(value: Any, *, pretty: bool = False) -> bytes:
-    return orjson.dumps(value, default=_exact_number, option=orjson.OPT_INDENT_2 if pretty else 0)
+@dataclass(frozen=True, slots=True)
+class WireLimits:
+    """What a record must respect to be read as a command at all."""
+
+    max_bytes: int = 1_048_576
+    max_attribute_length: int = 256
 
 
-def _exact_number(value: object) -> Any:
-    if isinstance(value, Decimal):
-        return orjson.Fragment(str(value))
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+def decode_command(value: bytes | None, headers: Headers, limits: WireLimits) -> Command:
+    """Read one command record; raises Undecodable when it cannot be a command.
 
-
-def loads(raw: bytes | str) -> Any:
-    return json.loads(raw, parse_float=Decimal, parse_constant=_no_constants)
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def decode_command(value: bytes | None, headers: Headers, max_bytes: int) -> Command:
-    """Read one command record; raises Undecodable when it cannot be a command."""
-    if value is not None and len(value) > max_bytes:
-        raise Undecodable("too-large", f"record of {len(value)} bytes exceeds {max_bytes} bytes")
+    The ``content-type`` header decides the mode, as the Kafka binding says: structured
+    for ``application/cloudevents*``, else binary when ``ce_specversion`` is present, else
+    a structured envelope without the header.
+    """
+    if value is not None and len(value) > limits.max_bytes:
+        raise Undecodable(
+            "too-large", f"record of {len(value)} bytes exceeds {limits.max_bytes} bytes"
+        )
     attributes = _ce_headers(headers)
-    if "specversion" in attributes:
+    if "specversion" in attributes and not _is_structured(headers):
         envelope: dict[str, Any] = {**attributes, "data": _json(value) if value else None}
     else:
-        parsed = _json(value)
-        if not isinstance(parsed, Mapping) or "specversion" not in parsed:
-            raise Undecodable(
-                "not-cloudevent", "neither ce_* headers nor a structured CloudEvents envelope"
-            )
-        envelope = dict(parsed)
-        if "data_base64" in envelope and "data" not in envelope:
-            envelope["data"] = _json(base64.b64decode(str(envelope["data_base64"])))
-    return _command(envelope)
+        envelope = _structured(value)
+    return _command(envelope, limits)
+
+
+def _is_structured(headers: Headers) -> bool:
+    for name, raw in headers:
+        if name.lower() == "content-type" and raw is not None:
+            return raw.strip().lower().startswith(b"application/cloudevents")
+    return False
+
+
+def _structured(value: bytes | None) -> dict[str, Any]:
+    parsed = _json(value)
+    if not isinstance(parsed, Mapping) or "specversion" not in parsed:
+        raise Undecodable(
+            "not-cloudevent", "neither ce_* headers nor a structured CloudEvents envelope"
+        )
+    envelope = dict(parsed)
+    if "data_base64" in envelope and "data" not in envelope:
+        encoded = envelope["data_base64"]
+        try:
+            envelope["data"] = _json(base64.b64decode(str(encoded), validate=True))
+        except (binascii.Error, ValueError):
+            raise Undecodable("not-json", "data_base64 is not base64") from None
+    return envelope
 
 
 def _json(value: bytes | None) -> Any:
@@ -98,8 +114,8 @@ def _json(value: bytes | None) -> Any:
         raise Undecodable("not-json", "the record has no value")
     try:
         return loads(value)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise Undecodable("not-json", f"value is not JSON: {error}") from None
+    except JsonRefused as error:
+        raise Undecodable("not-json", f"value is {error}") from None
 
 
 def _ce_headers(headers: Headers) -> dict[str, str]:
@@ -109,22 +125,24 @@ def _ce_headers(headers: Headers) -> dict[str, str]:
             try:
                 attributes[name[3:]] = raw.decode()
             except UnicodeDecodeError:
-                raise Undecodable("not-cloudevent", f"header {name} is not UTF-8") from None
+                raise Undecodable("not-cloudevent", f"header {name[:64]} is not UTF-8") from None
     return attributes
 
 
-def _command(envelope: Mapping[str, Any]) -> Command:
+def _command(envelope: Mapping[str, Any], limits: WireLimits) -> Command:
     if envelope.get("specversion") != SPEC_VERSION:
-        raise Undecodable(
-            "not-cloudevent", f"specversion {envelope.get('specversion')!r} is not 1.0"
-        )
+        raise Undecodable("not-cloudevent", "specversion is not 1.0")
     missing = [name for name in ("id", "type", "source") if not _text(envelope.get(name))]
     if missing:
         raise Undecodable("not-cloudevent", f"missing CloudEvents attributes: {', '.join(missing)}")
     command_type = _COMMAND_TYPES.get(str(envelope["type"]))
     if command_type is None:
         known = ", ".join(_COMMAND_TYPES)
-        raise Undecodable("unknown-type", f"type {envelope['type']!r} is not one of {known}")
+        raise Undecodable("unknown-type", f"type is not one of {known}")
+    for name in _IDENTIFYING_ATTRIBUTES:
+        problem = identifier_problem(envelope.get(name), limits.max_attribute_length)
+        if problem is not None:
+            raise Undecodable("invalid-attribute", f"attribute {name} {problem}")
     command = Command(
         type=command_type,
         command_id=str(envelope["id"]),
@@ -254,23 +272,3 @@ def _cloudevent(
         ("content-type", b"application/json"),
     )
     return OutgoingRecord(topic, key.encode(), dumps(data), headers, kind)
-
-
-def encode_dead_letter(
-    *,
-    topic: str,
-    key: bytes | None,
-    value: bytes | None,
-    headers: Iterable[tuple[str, bytes]],
-    error: Undecodable,
-    origin: tuple[str, int, int],
-) -> OutgoingRecord:
-    original_topic, partition, offset = origin
-    extra = (
-        ("x-error-code", error.code.encode()),
-        ("x-error-message", error.message.encode()),
-        ("x-original-topic", original_topic.encode()),
-        ("x-original-partition", str(partition).encode()),
-        ("x-original-offset", str(offset).encode()),
-    )
-    return OutgoingRecord(topic, key, value, (*headers, *extra), "dead-letter")

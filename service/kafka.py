@@ -16,8 +16,8 @@ from service.settings import SecurityProtocol, Settings
 
 log = logging.getLogger(__name__)
 
-#: Largest record the producer sends; the dead-letter topic must take oversized commands.
-MAX_RECORD_BYTES = 64 * 1024 * 1024
+#: Slack over ``max_record_bytes`` for the framing the service's own size count leaves out.
+RECORD_FRAMING_BYTES = 16_384
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
@@ -63,7 +63,7 @@ def make_producer(settings: Settings) -> AIOKafkaProducer:
         acks="all",
         enable_idempotence=False,
         linger_ms=0,  # a batch queues all its sends before awaiting them; lingering only delays
-        max_request_size=MAX_RECORD_BYTES,
+        max_request_size=settings.max_record_bytes + RECORD_FRAMING_BYTES,
         request_timeout_ms=15_000,
     )
 

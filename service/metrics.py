@@ -5,8 +5,15 @@ loop reports what happened through the small methods here; nothing else imports
 prometheus_client.
 """
 
+import time
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from service.batch import Outcome
+from state import EventType, ReferralEvent
+
+_CLOSINGS = frozenset({EventType.WON, EventType.LOST, EventType.DECLINED, EventType.EXPIRED})
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _LIFECYCLE_BUCKETS = tuple(
     hours * 3600 for hours in (1, 4, 12, 24, 48, 96, 168, 336, 720, 1440, 2880)
@@ -37,7 +44,8 @@ class Metrics:
         )
         self.dead_letters = Counter(
             "referrals_dead_letters",
-            "Undecodable records sent to the dead-letter topic, by error code.",
+            "Records sent to the dead-letter topic, by error code (not-json, not-cloudevent,"
+            " unknown-type, too-large, invalid-attribute, processing-failed, publish-refused).",
             ["reason"],
             registry=registry,
         )
@@ -109,3 +117,32 @@ class Metrics:
             "1 when the replica is ready (partitions assigned, store and broker reachable).",
             registry=registry,
         )
+
+    def report(self, outcomes: Iterable[Outcome], oldest_timestamp_ms: int | None) -> None:
+        """Count a processed batch: its outcomes, lifecycle moves and command-to-event time."""
+        for outcome in outcomes:
+            if outcome.outcome == "dead_lettered":
+                self.dead_letters.labels(outcome.code).inc()
+                if outcome.code == "processing-failed":
+                    self.poison_records.labels("decide").inc()
+            self.commands.labels(outcome.command_type, outcome.outcome, outcome.code).inc()
+            for event in outcome.events:
+                self._report_event(event)
+        if oldest_timestamp_ms is not None:
+            latency = max(time.time() - oldest_timestamp_ms / 1000, 0.0)
+            self.command_to_event_seconds.observe(latency)
+
+    def _report_event(self, event: ReferralEvent) -> None:
+        previous = (event.previous_status, event.previous_substatus)
+        if event.previous_status is not None and previous != (event.status, event.substatus):
+            self.transitions.labels(*previous, event.status, event.substatus).inc()
+        referral = event.referral
+        created = referral.created_date_time
+        if created is None:
+            return
+        if event.type is EventType.ACCEPTED and referral.accepted_date_time is not None:
+            self.time_to_accept.observe((referral.accepted_date_time - created).total_seconds())
+        if event.type in _CLOSINGS and event.previous_status != event.status:
+            assert referral.closed_date_time is not None
+            lifetime = (referral.closed_date_time - created).total_seconds()
+            self.time_to_close.labels(event.substatus.value.lower()).observe(lifetime)

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int = Field(default=100, ge=0, le=60_000)
     max_batch_size: int = Field(default=500, ge=1)
     max_command_bytes: int = Field(default=1_048_576, ge=1024)
-    max_json_depth: int = Field(default=64, ge=4, le=1000)
+    max_json_depth: int = Field(default=64, ge=4, le=256)
     max_patch_operations: int = Field(default=100, ge=1)
     max_document_bytes: int = Field(default=262_144, ge=4096)
     max_array_items: int = Field(default=1000, ge=1)

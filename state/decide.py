@@ -20,6 +20,7 @@ from state.enums import ReferralSubstatus as Substatus
 from state.errors import FieldProblem, Refused, Rejected, RejectionCode
 from state.events import ARRIVAL_EVENTS, EventType, ReferralEvent
 from state.lifecycle import INITIAL_STATE, SUBSTATUSES, IllegalMove, LifecycleState, is_legal, move
+from state.limits import DEFAULT_LIMITS, Limits, data_problem, identifier_problem
 from state.model import Referral
 from state.patch import PatchProblem, apply, escape_key, validate_operations
 from state.validation import problems_from, validate_referral
@@ -79,6 +80,7 @@ class Applied:
 @dataclass(frozen=True, slots=True)
 class Policy:
     default_expiry: timedelta = timedelta(days=14)
+    limits: Limits = DEFAULT_LIMITS
 
 
 Decision = Applied | Rejected
@@ -89,9 +91,36 @@ def decide(
     current: ReferralRecord | None, command: Command, now: datetime, policy: Policy = Policy()
 ) -> Decision:
     try:
+        _refuse_over_limits(command, policy.limits)
         return _HANDLERS[command.type](current, command, now, policy)
     except Refused as refusal:
         return refusal.rejected
+
+
+def _refuse_over_limits(command: Command, limits: Limits) -> None:
+    problem = data_problem(command.data, limits)
+    if problem is not None:
+        raise Refused(
+            RejectionCode.INVALID_REQUEST, f"data is over a limit: {problem.message}", (problem,)
+        )
+    if command.referral_id is None:
+        named = _document_id(command.data)
+        shape = identifier_problem(named, limits.max_id_length)
+        if shape is not None:
+            raise Refused(
+                RejectionCode.INVALID_REQUEST,
+                f"the referral id {shape}",
+                (FieldProblem("/id", "invalidValue", f"the referral id {shape}"),),
+            )
+
+
+def _refuse_oversized(document: Mapping[str, Any], limits: Limits) -> None:
+    size = limits.document_bytes(document)
+    if size > limits.max_document_bytes:
+        message = f"the referral would be {size} bytes, over {limits.max_document_bytes}"
+        raise Refused(
+            RejectionCode.INVALID_REQUEST, message, (FieldProblem("", "tooLarge", message),)
+        )
 
 
 def referral_id_for(command: Command) -> str:
@@ -141,7 +170,9 @@ def _create(
     if referral.expiration_date_time is None:
         owned["expiration_date_time"] = now + policy.default_expiry
     created = _stamp(referral.model_copy(update=owned), 1, now)
-    event = _event(EventType.CREATED, created, None, _top_level_paths(created), command, now)
+    document = created.to_document()
+    _refuse_oversized(document, policy.limits)
+    event = _event(EventType.CREATED, created, None, _top_level_paths(document), command, now)
     return Applied(ReferralRecord(created, command.tenant_id), (event,))
 
 
@@ -150,10 +181,10 @@ def _patch(
 ) -> Applied:
     record = _existing(current, command)
     try:
-        operations = validate_operations(command.data)
+        operations = validate_operations(command.data, policy.limits)
         for index, (_, segments, _) in enumerate(operations):
             _refuse_service_owned(segments[0], f"/{index}/path")
-        document = apply(record.referral.to_document(), operations)
+        document = apply(record.referral.to_document(), operations, policy.limits)
     except PatchProblem as problem:
         raise Refused(
             RejectionCode.INVALID_REQUEST, "the patch cannot be applied", problem.problems
@@ -165,7 +196,7 @@ def _patch(
         patched.status if "status" in named else None,
         patched.substatus if "substatus" in named else None,
     )
-    return _change(record, patched, target, command, now)
+    return _change(record, patched, target, command, now, policy)
 
 
 def _replace(
@@ -182,7 +213,7 @@ def _replace(
         expiration = record.referral.expiration_date_time
         replacement = replacement.model_copy(update={"expiration_date_time": expiration})
     target = _requested_state(record.state, replacement.status, replacement.substatus)
-    return _change(record, replacement, target, command, now)
+    return _change(record, replacement, target, command, now, policy)
 
 
 def _move(
@@ -196,7 +227,7 @@ def _move(
     referral = record.referral
     if reason is not None:
         referral = referral.model_copy(update={"status_reason": reason})
-    return _change(record, referral, target, command, now)
+    return _change(record, referral, target, command, now, policy)
 
 
 def _change(
@@ -205,6 +236,7 @@ def _change(
     target: LifecycleState,
     command: Command,
     now: datetime,
+    policy: Policy,
 ) -> Applied:
     """Put a changed referral through the machine and record the event, or a no-op."""
     source = record.state
@@ -230,9 +262,11 @@ def _change(
     if target.status is Status.CLOSED and source.status is not Status.CLOSED:
         kept["closed_date_time"] = now
     candidate = referral.model_copy(update=kept)
-    changed = _changed_paths(before.to_document(), candidate.to_document())
+    document = candidate.to_document()
+    changed = _changed_paths(before.to_document(), document)
     if not changed:
         return Applied(record, ())
+    _refuse_oversized(document, policy.limits)
     changed_referral = _stamp(candidate, record.version + 1, now)
     kind = EventType.UPDATED
     if target != source:
@@ -395,8 +429,8 @@ def _event(
     )
 
 
-def _top_level_paths(referral: Referral) -> tuple[str, ...]:
-    return tuple(f"/{escape_key(key)}" for key in referral.to_document() if key not in _BOOKKEEPING)
+def _top_level_paths(document: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(f"/{escape_key(key)}" for key in document if key not in _BOOKKEEPING)
 
 
 def _changed_paths(before: Any, after: Any, prefix: str = "") -> list[str]:

@@ -39,7 +39,34 @@ class Rejected:
     details: tuple[FieldProblem, ...] = field(default=())
 
 
+#: A rejection stays small whatever the command held: it is published as one record.
+MAX_DETAILS = 100
+MAX_MESSAGE_LENGTH = 1000
+MAX_DETAIL_MESSAGE_LENGTH = 300
+
+
 class Refused(Exception):
     def __init__(self, code: RejectionCode, message: str, details: tuple[FieldProblem, ...] = ()):
         super().__init__(message)
-        self.rejected = Rejected(code, message, details)
+        self.rejected = Rejected(
+            code, _bounded(message, MAX_MESSAGE_LENGTH), _bounded_details(details)
+        )
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _bounded_details(details: tuple[FieldProblem, ...]) -> tuple[FieldProblem, ...]:
+    kept = tuple(
+        FieldProblem(
+            _bounded(problem.target, MAX_DETAIL_MESSAGE_LENGTH),
+            problem.code,
+            _bounded(problem.message, MAX_DETAIL_MESSAGE_LENGTH),
+        )
+        for problem in details[:MAX_DETAILS]
+    )
+    if len(details) > MAX_DETAILS:
+        more = len(details) - MAX_DETAILS
+        kept += (FieldProblem("", "moreProblems", f"{more} more problems not listed"),)
+    return kept

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from state.errors import FieldProblem
+from state.limits import DEFAULT_LIMITS, Limits, nesting_depth
 
 SUPPORTED_OPS = ("add", "replace")
 
@@ -31,11 +32,21 @@ def escape_key(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
-def validate_operations(operations: object) -> list[tuple[str, list[str], Any]]:
+def validate_operations(
+    operations: object, limits: Limits = DEFAULT_LIMITS
+) -> list[tuple[str, list[str], Any]]:
     """Check the shape of every operation; report all problems at once."""
     if not isinstance(operations, list) or not operations:
         raise PatchProblem(
             FieldProblem("", "invalidValue", "data must be a non-empty JSON Patch array")
+        )
+    if len(operations) > limits.max_patch_operations:
+        raise PatchProblem(
+            FieldProblem(
+                "",
+                "tooManyOperations",
+                f"{len(operations)} operations, more than {limits.max_patch_operations}",
+            )
         )
     parsed: list[tuple[str, list[str], Any]] = []
     problems: list[FieldProblem] = []
@@ -65,24 +76,37 @@ def validate_operations(operations: object) -> list[tuple[str, list[str], Any]]:
                 FieldProblem(f"{where}/path", "invalidValue", "path must point inside the referral")
             )
             continue
-        parsed.append((str(op), segments, operation.get("value")))
+        value = operation.get("value")
+        if len(segments) + nesting_depth(value) > limits.max_depth:
+            problems.append(
+                FieldProblem(
+                    f"{where}/value",
+                    "tooDeep",
+                    f"the value would sit deeper than {limits.max_depth} levels",
+                )
+            )
+            continue
+        parsed.append((str(op), segments, value))
     if problems:
         raise PatchProblem(*problems)
     return parsed
 
 
 def apply(
-    document: Mapping[str, Any], operations: list[tuple[str, list[str], Any]]
+    document: Mapping[str, Any],
+    operations: list[tuple[str, list[str], Any]],
+    limits: Limits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
     """Apply parsed operations to a copy of the document."""
     patched = copy.deepcopy(dict(document))
     for index, (op, segments, value) in enumerate(operations):
-        _apply_one(patched, op, segments, copy.deepcopy(value), f"/{index}/path")
+        where = f"/{index}/path"
+        _apply_one(patched, op, segments, copy.deepcopy(value), where, limits.max_array_items)
     return patched
 
 
 def _apply_one(
-    document: dict[str, Any], op: str, segments: list[str], value: Any, where: str
+    document: dict[str, Any], op: str, segments: list[str], value: Any, where: str, max_items: int
 ) -> None:
     parent: Any = document
     for depth, segment in enumerate(segments[:-1]):
@@ -94,6 +118,10 @@ def _apply_one(
             raise _missing(where, segments)
         parent[key] = value
     elif isinstance(parent, list):
+        if op == "add" and len(parent) >= max_items:
+            raise PatchProblem(
+                FieldProblem(where, "tooManyItems", f"the array already has {max_items} items")
+            )
         if last == "-" and op == "add":
             parent.append(value)
             return

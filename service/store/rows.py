@@ -3,7 +3,8 @@
 import base64
 from typing import Any
 
-from service.codec import OutgoingRecord, dumps, loads
+from service.codec import OutgoingRecord
+from service.jsonio import dumps, loads
 from state import Referral, ReferralRecord
 from state.fields import format_utc
 

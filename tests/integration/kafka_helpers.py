@@ -9,7 +9,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from service.codec import STRUCTURED_CONTENT_TYPE, dumps, loads
+from service.codec import STRUCTURED_CONTENT_TYPE
+from service.jsonio import dumps, loads
 from service.settings import Settings
 
 

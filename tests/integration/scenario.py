@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from service.codec import dumps, loads
+from service.jsonio import dumps, loads
 from service.settings import Settings
 from state import Applied, Command, CommandType, ReferralRecord, decide
 from tests.integration.kafka_helpers import Received, command, http_get

@@ -28,6 +28,7 @@ ALLOWED = frozenset(
         "functools",
         "hashlib",
         "itertools",
+        "json",
         "re",
         "typing",
         "uuid",

@@ -1,0 +1,144 @@
+"""Publishing outbox entries to Kafka and deleting what Kafka acknowledged.
+
+Every entry of a call is sent before any is awaited, so one call is one round of produce
+requests. An entry that fails because the broker is away keeps its row; the caller retries.
+An entry the broker refuses for what it is (too large, invalid) is counted; once refused
+``attempts`` times it is rerouted to the dead-letter topic (``x-error-code:
+publish-refused``, cut to fit) and its row deleted, so it never holds up the rows behind it.
+"""
+
+import asyncio
+import logging
+from collections import Counter
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+
+from service.codec import OutgoingRecord
+from service.dead_letters import encode_dead_letter
+from service.errors import BrokerRefused, BrokerUnavailable, ServiceError, translate
+from service.health import Health
+from service.metrics import Metrics
+from service.store import OutboxEntry, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RerouteSettings:
+    dlq_topic: str
+    max_record_bytes: int
+    attempts: int
+
+
+class OutboxPublisher:
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        store: Store,
+        reroute: RerouteSettings,
+        metrics: Metrics,
+        health: Health,
+    ) -> None:
+        self.producer = producer
+        self.store = store
+        self.reroute = reroute
+        self.metrics = metrics
+        self.health = health
+        self._refusals: Counter[int] = Counter()
+
+    async def publish(self, entries: list[OutboxEntry]) -> None:
+        """Publish the entries; raises BrokerUnavailable or BrokerRefused for what is left."""
+        if not entries:
+            return
+        results = await self.send([entry.record for entry in entries])
+        done = [entry for entry, error in zip(entries, results, strict=True) if error is None]
+        failed = [(entry, error) for entry, error in zip(entries, results, strict=True) if error]
+        given_up = [entry for entry, error in failed if self._refused_enough(entry, error)]
+        rerouted = await self._reroute(given_up)
+        await self._forget(done + rerouted)
+        for entry in done:
+            self.metrics.events_published.labels(entry.record.kind).inc()
+        self.health.broker_ok = not any(isinstance(e, BrokerUnavailable) for _, e in failed)
+        remaining = [error for entry, error in failed if entry not in given_up]
+        if remaining:
+            raise remaining[0]
+
+    async def send(self, records: list[OutgoingRecord]) -> list[ServiceError | None]:
+        """Send every record, then await each; the outcome of each, in order."""
+        sent: list[asyncio.Future[object] | ServiceError] = []
+        for record in records:
+            try:
+                sent.append(
+                    await self.producer.send(
+                        record.topic,
+                        value=record.value,
+                        key=record.key,
+                        headers=list(record.headers),
+                    )
+                )
+            except Exception as error:
+                sent.append(_as_service_error(error))
+        results: list[ServiceError | None] = []
+        for item in sent:
+            if isinstance(item, ServiceError):
+                results.append(item)
+                continue
+            try:
+                await item
+                results.append(None)
+            except Exception as error:
+                results.append(_as_service_error(error))
+        return results
+
+    def _refused_enough(self, entry: OutboxEntry, error: ServiceError) -> bool:
+        if not isinstance(error, BrokerRefused):
+            return False
+        self._refusals[entry.seq] += 1
+        log.warning(
+            "the broker refused an outgoing record",
+            extra={"topic": entry.record.topic, "kind": entry.record.kind, "error": str(error)},
+        )
+        return self._refusals[entry.seq] >= self.reroute.attempts
+
+    async def _reroute(self, entries: list[OutboxEntry]) -> list[OutboxEntry]:
+        if not entries:
+            return []
+        dead = [
+            encode_dead_letter(
+                topic=self.reroute.dlq_topic,
+                key=entry.record.key,
+                value=entry.record.value,
+                headers=entry.record.headers,
+                code="publish-refused",
+                message=f"the broker refused this {entry.record.kind} record",
+                origin=(entry.record.topic, None, None),
+                max_bytes=self.reroute.max_record_bytes,
+            )
+            for entry in entries
+        ]
+        results = await self.send(dead)
+        rerouted = [entry for entry, error in zip(entries, results, strict=True) if error is None]
+        for entry in rerouted:
+            self.metrics.poison_records.labels("publish").inc()
+            self.metrics.dead_letters.labels("publish-refused").inc()
+            self.metrics.events_published.labels("dead-letter").inc()
+            log.error(
+                "outgoing record rerouted to the dead-letter topic",
+                extra={"topic": entry.record.topic, "kind": entry.record.kind},
+            )
+        return rerouted
+
+    async def _forget(self, done: list[OutboxEntry]) -> None:
+        if not done:
+            return
+        await self.store.mark_published([entry.seq for entry in done])
+        for entry in done:
+            self._refusals.pop(entry.seq, None)
+
+
+def _as_service_error(error: Exception) -> ServiceError:
+    """A send that failed for a reason Kafka does not name counts as a refusal of the record:
+    it is retried and, if it keeps failing, rerouted instead of blocking the outbox."""
+    translated = translate(error, "broker")
+    return translated or BrokerRefused(f"{type(error).__name__} while sending the record")

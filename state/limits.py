@@ -1,0 +1,92 @@
+"""Limits on what a command may carry, so that no input costs unbounded time or space.
+
+A command's data is walked once, iteratively (no recursion, whatever the nesting), and the
+first place over a limit is reported by its JSON Pointer. Identifiers (command ids,
+referral ids, tenants) have a shape of their own because they become keys and columns.
+"""
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from state.errors import FieldProblem
+
+
+def _json_bytes(document: Mapping[str, Any]) -> int:
+    text = json.dumps(document, default=str, ensure_ascii=False, separators=(",", ":"))
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_depth: int = 64
+    max_patch_operations: int = 100
+    max_document_bytes: int = 262_144
+    max_array_items: int = 1000
+    max_string_length: int = 32_768
+    max_id_length: int = 256
+    #: Size of a referral document as compact JSON; the shell passes its own encoder's.
+    document_bytes: Callable[[Mapping[str, Any]], int] = _json_bytes
+
+
+DEFAULT_LIMITS: Final = Limits()
+_CONTROL_OR_SURROGATE: Final = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def identifier_problem(value: object, max_length: int) -> str | None:
+    """Why ``value`` cannot be an identifier, or None when it can (or is absent)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        return "must be a string"
+    if len(value) > max_length:
+        return f"is longer than {max_length} characters"
+    if _CONTROL_OR_SURROGATE.search(value):
+        return "contains control characters or lone surrogates"
+    return None
+
+
+def data_problem(data: object, limits: Limits) -> FieldProblem | None:
+    """The first place in a command's data that is over a limit, or None."""
+    stack: list[tuple[object, tuple[str, ...]]] = [(data, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            if len(node) > limits.max_string_length:
+                return _problem(path, "tooLong", f"longer than {limits.max_string_length} chars")
+            continue
+        if not isinstance(node, Mapping | list):
+            continue
+        if len(path) >= limits.max_depth:
+            return _problem(path, "tooDeep", f"nested deeper than {limits.max_depth} levels")
+        if len(node) > limits.max_array_items:
+            return _problem(path, "tooManyItems", f"more than {limits.max_array_items} items")
+        if isinstance(node, list):
+            stack.extend((child, (*path, str(index))) for index, child in enumerate(node))
+            continue
+        for key, child in node.items():
+            if len(key) > limits.max_string_length:
+                return _problem(path, "tooLong", f"a key longer than {limits.max_string_length}")
+            stack.append((child, (*path, key)))
+    return None
+
+
+def nesting_depth(value: object) -> int:
+    """How many arrays and objects deep ``value`` goes (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, Mapping):
+            node = list(node.values())
+        if isinstance(node, list):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in node)
+    return deepest
+
+
+def _problem(path: tuple[str, ...], code: str, message: str) -> FieldProblem:
+    pointer = "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in path)
+    return FieldProblem(pointer[:1024], code, message)

@@ -1,0 +1,172 @@
+"""No record can break the pipeline: hostile records of every family, decode to store.
+
+Each record goes through what the consume loop does with it: decode, decide (against a
+stored referral), encode, one store transaction, and a read back. Whatever it holds, it
+must end in exactly one documented outcome (applied, no-op, rejection with a known code,
+dead letter with a known code), nothing else may be raised, every outgoing record must
+fit in ``max_record_bytes``, what is applied must come back from the store and through
+the codec unchanged, and no record may take long. Seeded and bounded (hypothesis).
+"""
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import strategies as st
+
+from service.batch import DecidedBatch, Incoming, decide_batch
+from service.codec import Undecodable, WireLimits, decode_command, encode_event
+from service.dead_letters import record_bytes
+from service.jsonio import dumps, loads
+from service.pipeline import policy_of
+from service.settings import Settings
+from service.store import BatchWrite, ReferralWrite, SqliteStore, Store
+from state import Applied, Command, CommandType, ReferralRecord, RejectionCode, decide
+from tests.fuzz.hostile import BASE_DOCUMENT, REFERRAL_ID, Record, hostile_records
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+SETTINGS = Settings(max_command_bytes=1_048_576)
+POLICY = policy_of(SETTINGS)
+WIRE = WireLimits(SETTINGS.max_command_bytes, SETTINGS.max_attribute_length)
+DEAD_LETTER_CODES = {
+    "not-json",
+    "not-cloudevent",
+    "unknown-type",
+    "too-large",
+    "invalid-attribute",
+    "processing-failed",
+}
+REJECTION_CODES = {code.value for code in RejectionCode}
+#: Wall time one record may take through decode, decide and encode, on a slow machine.
+BOUND_SECONDS = 2.0
+
+
+def stored_referral() -> ReferralRecord:
+    create = Command(
+        type=CommandType.CREATE, command_id="seed", referral_id=REFERRAL_ID, data=BASE_DOCUMENT
+    )
+    decision = decide(None, create, NOW, POLICY)
+    assert isinstance(decision, Applied), decision
+    return decision.record
+
+
+BASE = stored_referral()
+
+
+def incoming(record: Record) -> Incoming:
+    value, headers = record
+    command: Command | None = None
+    error: Undecodable | None = None
+    try:
+        command = decode_command(value, tuple(headers), WIRE)
+    except Undecodable as undecodable:
+        error = undecodable
+    return Incoming("commands", 0, 7, 0, b"k", value, tuple(headers), command, error)
+
+
+def decided_for(record: Record) -> tuple[Incoming, DecidedBatch]:
+    started = time.perf_counter()
+    item = incoming(record)
+    decided = decide_batch([item], {REFERRAL_ID: BASE}, set(), NOW, SETTINGS, POLICY)
+    assert time.perf_counter() - started < BOUND_SECONDS
+    return item, decided
+
+
+def assert_one_documented_outcome(item: Incoming, decided: DecidedBatch) -> None:
+    assert len(decided.outcomes) == 1
+    outcome = decided.outcomes[0]
+    outbox = decided.write.outbox
+    if item.command is None:
+        assert outcome.outcome == "dead_lettered"
+        assert outcome.code in DEAD_LETTER_CODES
+        assert [entry.record.kind for entry in outbox] == ["dead-letter"]
+        headers = dict(outbox[0].record.headers)
+        assert headers["x-error-code"].decode() == outcome.code
+        if "x-truncated" not in headers:
+            assert outbox[0].record.value == item.value
+    elif outcome.outcome == "rejected":
+        assert outcome.code in REJECTION_CODES
+        assert [entry.record.kind for entry in outbox] == ["referral.command.rejected"]
+    elif outcome.outcome == "applied":
+        assert len(outcome.events) == 1
+        assert len(decided.write.referrals) == 1
+    else:
+        assert outcome.outcome == "noop"
+        assert outbox == []
+        assert decided.write.referrals == []
+    for entry in outbox:
+        record = entry.record
+        assert record_bytes(record.key, record.value, record.headers) <= SETTINGS.max_record_bytes
+
+
+def assert_event_round_trips(decided: DecidedBatch) -> None:
+    for outcome in decided.outcomes:
+        for event in outcome.events:
+            encoded = encode_event(event, "events", "urn:s", structured=False)
+            assert encoded.value is not None
+            assert loads(encoded.value)["referral"] == loads(dumps(event.referral.to_document()))
+
+
+FUZZ = settings(
+    max_examples=2500,
+    deadline=None,  # time is asserted per record above, with a bound for slow machines
+    derandomize=True,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
+    database=None,
+)
+
+
+@FUZZ
+@seed(20261124)
+@given(record=hostile_records)
+def test_every_hostile_record_ends_in_one_documented_outcome(record: Record) -> None:
+    item, decided = decided_for(record)
+    assert_one_documented_outcome(item, decided)
+    assert_event_round_trips(decided)
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    running = asyncio.new_event_loop()
+    yield running
+    running.close()
+
+
+async def write_and_read_back(store: Store, decided: DecidedBatch) -> None:
+    await store.write(BatchWrite(referrals=[ReferralWrite(BASE, 0)]))
+    await store.write(decided.write)
+    for write in decided.write.referrals:
+        stored = await store.get(write.record.referral_id)
+        assert stored is not None
+        assert dumps(stored.referral.to_document()) == dumps(write.record.referral.to_document())
+    pending = await store.pending()
+    assert [entry.record for entry in pending] == [entry.record for entry in decided.write.outbox]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])  # fmt: skip
+@seed(20261125)
+@given(record=hostile_records, number=st.integers(0, 10**9))
+def test_what_a_hostile_record_leaves_round_trips_through_sqlite(
+    record: Record, number: int, tmp_path: Path, loop: asyncio.AbstractEventLoop
+) -> None:
+    _, decided = decided_for(record)
+
+    async def scenario() -> None:
+        store = SqliteStore(tmp_path / f"fuzz-{number}-{time.monotonic_ns()}.db")
+        await store.open()
+        try:
+            await write_and_read_back(store, decided)
+        finally:
+            await store.close()
+
+    loop.run_until_complete(scenario())
