@@ -1,0 +1,152 @@
+# ruff: noqa: E501  (one hostile record per line reads best)
+"""No record stops the service: hostile records and poison records on a real broker.
+
+Every record here shares one key, hence one partition, so a record that stalled the
+partition would hold up every good command published after it.
+"""
+
+import uuid
+from typing import Any
+
+import pytest
+
+from service.jsonio import dumps
+from service.settings import Settings
+from state import Command
+from tests.integration.conftest import running
+from tests.integration.kafka_helpers import Producer, Received, collect, command, http_get
+
+pytestmark = pytest.mark.broker
+
+KEY = b"one-partition"
+STRUCTURED = [("content-type", b"application/cloudevents+json")]
+DOCUMENT = {"name": "Contoso", "details": {"dealValue": 10, "currency": "USD"}}
+
+
+def raw_envelope(kind: str, subject: str, data: bytes, command_id: str) -> bytes:
+    """An envelope written as text; ``subject`` goes in as written (escapes included)."""
+    head = dumps({"specversion": "1.0", "id": command_id, "type": kind, "source": "urn:t"})
+    return head[:-1] + b',"subject":"' + subject.encode() + b'","data":' + data + b"}"
+
+
+def deep(depth: int) -> bytes:
+    return b"[" * depth + b"1" + b"]" * depth
+
+
+def hostile_records(rid: str) -> list[tuple[str, bytes, list[tuple[str, bytes]]]]:
+    """(expected outcome, value, headers): a member of each family that used to crash or stall,
+    aimed at the existing referral ``rid``."""
+    doc_with = lambda extra: b'{"name":"n","extra":' + extra + b"}"  # noqa: E731
+    patch_with = lambda value: b'[{"op":"add","path":"/extra","value":' + value + b"}]"  # noqa: E731
+    return [
+        ("dead", raw_envelope("referral.create", rid, deep(5000), "h-deep-envelope"), STRUCTURED),
+        ("rejected", raw_envelope("referral.create", rid, doc_with(deep(300)), "h-deep-doc"), STRUCTURED),
+        ("rejected", raw_envelope("referral.patch", rid, patch_with(deep(300)), "h-deep-patch"), STRUCTURED),
+        ("dead", raw_envelope("referral.accept", "\\ud800", b"null", "h-surrogate-subject"), STRUCTURED),
+        ("dead", raw_envelope("referral.create", rid, doc_with(b'"\\ud800"'), "h-surrogate-doc"), STRUCTURED),
+        ("dead", raw_envelope("referral.create", rid, doc_with(b'"\xff\xfe"'), "h-bad-utf8"), STRUCTURED),
+        ("dead", raw_envelope("referral.accept", "a\\u0000b", b"null", "h-nul-subject"), STRUCTURED),
+        ("applied", raw_envelope("referral.create", f"{rid}-n", doc_with(b"1" * 40), "h-big-int"), STRUCTURED),
+        ("dead", raw_envelope("referral.create", rid, doc_with(b"1e400"), "h-huge-number"), STRUCTURED),
+        ("rejected", raw_envelope("referral.create", rid, doc_with(b'"' + b"x" * 40_000 + b'"'), "h-long"), STRUCTURED),
+        ("rejected", raw_envelope("referral.patch", rid, b"[" + b",".join([b'{"op":"add","path":"/a","value":1}'] * 150) + b"]", "h-ops"), STRUCTURED),
+        ("dead", b'{"specversion":"1.0","id":"h-b64","type":"referral.create","source":"u","data_base64":"%%%"}', STRUCTURED),
+        ("dead", b"\x00\x01 not json", []),
+        ("dead", b'{"specversion":"1.0","id":"h-dup","id":' + b'"x' * 200 + b'"}', STRUCTURED),
+    ]  # fmt: skip
+
+
+def outcomes_of(records: list[Received]) -> list[str]:
+    return [record.headers.get("ce_type", b"dead-letter").decode() for record in records]
+
+
+async def test_hostile_records_get_an_outcome_each_and_the_good_commands_behind_them_apply(
+    settings: Settings,
+) -> None:
+    target = f"target-{uuid.uuid4()}"
+    hostile = hostile_records(target)
+    good = [f"good-{uuid.uuid4()}" for _ in hostile]
+    expected = {kind: sum(1 for outcome, _, _ in hostile if outcome == kind) for kind in
+                ("dead", "rejected", "applied")}  # fmt: skip
+    async with running(settings), Producer(settings) as producer:
+        await producer.raw(dumps(command("referral.create", target, DOCUMENT)), KEY, STRUCTURED)
+        for (_, value, headers), rid in zip(hostile, good, strict=True):
+            await producer.raw(value, KEY, headers)
+            await producer.raw(dumps(command("referral.create", rid, DOCUMENT)), KEY, STRUCTURED)
+        total_events = len(good) + 1 + expected["applied"]
+        events = await collect(
+            settings, [settings.events_topic], lambda got: len(got) >= total_events
+        )
+        dead = await collect(
+            settings, [settings.dlq_topic], lambda got: len(got) >= expected["dead"]
+        )
+        rejected = await collect(
+            settings, [settings.rejections_topic], lambda got: len(got) >= expected["rejected"]
+        )
+        status, _ = await http_get(settings.http_port, "/readyz")
+
+    assert status == 200
+    assert set(good) <= {e.json["referralId"] for e in events}
+    assert len(events) == total_events
+    assert len(dead) == expected["dead"]
+    assert len(rejected) == expected["rejected"]
+    assert {r.json["code"] for r in rejected} == {"invalidRequest"}
+    hostile_values = {value for outcome, value, _ in hostile if outcome == "dead"}
+    assert {d.value for d in dead} == hostile_values
+    assert all(d.header("x-error-code") for d in dead)
+
+
+def failing_for_poison(real: Any, calls: list[str]) -> Any:
+    """A stand-in for ``decide`` that fails the way a bug would, for the command named poison."""
+
+    def fake(current: Any, command_: Command, *rest: Any) -> Any:
+        if isinstance(command_.data, dict) and command_.data.get("name") == "poison":
+            calls.append("poison")
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(current, command_, *rest)
+
+    return fake
+
+
+@pytest.mark.parametrize("stage", ["decide", "store"])
+async def test_a_record_that_makes_the_code_fail_is_isolated_and_dead_lettered(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, stage: str
+) -> None:
+    import service.batch
+    import service.store.sqlite
+
+    calls: list[str] = []
+    if stage == "decide":
+        monkeypatch.setattr(
+            service.batch, "decide", failing_for_poison(service.batch.decide, calls)
+        )
+    else:
+        real = service.store.sqlite.referral_document
+
+        def document(record: Any) -> bytes:
+            if record.referral.name == "poison":
+                calls.append("poison")
+                raise RecursionError("maximum recursion depth exceeded")
+            return real(record)
+
+        monkeypatch.setattr(service.store.sqlite, "referral_document", document)
+    before, after = f"before-{uuid.uuid4()}", f"after-{uuid.uuid4()}"
+    poison = dumps(command("referral.create", f"poison-{uuid.uuid4()}", {"name": "poison"}))
+    async with running(settings), Producer(settings) as producer:
+        await producer.raw(dumps(command("referral.create", before, DOCUMENT)), KEY, STRUCTURED)
+        await producer.raw(poison, KEY, STRUCTURED)
+        await producer.raw(dumps(command("referral.create", after, DOCUMENT)), KEY, STRUCTURED)
+        events = await collect(settings, [settings.events_topic], lambda got: len(got) >= 2)
+        dead = await collect(settings, [settings.dlq_topic], lambda got: len(got) >= 1)
+        _, metrics = await http_get(settings.http_port, "/metrics")
+
+    assert sorted(e.json["referralId"] for e in events) == sorted([before, after])
+    assert [d.value for d in dead] == [poison]
+    letter = dead[0]
+    assert letter.header("x-error-code") == "processing-failed"
+    assert "RecursionError" in letter.header("x-error-message")
+    assert f"in the {stage} stage" in letter.header("x-error-message")
+    assert "maximum recursion" not in letter.header("x-error-message")  # no exception text
+    assert f'referrals_poison_records_total{{stage="{stage}"}} 1.0' in metrics.decode()
+    # Once in its batch, then alone for each of the bounded attempts; never again.
+    assert len(calls) == 1 + settings.poison_attempts
