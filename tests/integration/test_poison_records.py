@@ -150,3 +150,39 @@ async def test_a_record_that_makes_the_code_fail_is_isolated_and_dead_lettered(
     assert f'referrals_poison_records_total{{stage="{stage}"}} 1.0' in metrics.decode()
     # Once in its batch, then alone for each of the bounded attempts; never again.
     assert len(calls) == 1 + settings.poison_attempts
+
+
+async def test_an_outgoing_record_the_broker_refuses_is_rerouted_and_the_rows_behind_it_publish(
+    settings: Settings,
+) -> None:
+    """An outbox row too large for any broker (left by an older version, or a broker whose
+    limit shrank) would be retried forever; it is rerouted, cut to fit, after bounded tries."""
+    from service.codec import OutgoingRecord
+    from service.store import BatchWrite, OutboxEntry, open_store
+
+    huge = OutgoingRecord(
+        settings.events_topic, b"k", b"v" * 3_000_000, (("a", b"1"),), "referral.updated"
+    )
+    behind = OutgoingRecord(settings.events_topic, b"k", b'{"after": true}', (), "referral.updated")
+    store = open_store(settings.database_url.get_secret_value())
+    await store.open()
+    try:
+        await store.write(BatchWrite(outbox=[OutboxEntry(0, huge), OutboxEntry(0, behind)]))
+    finally:
+        await store.close()
+
+    async with running(settings):
+        events = await collect(settings, [settings.events_topic], lambda got: len(got) >= 1)
+        dead = await collect(settings, [settings.dlq_topic], lambda got: len(got) >= 1)
+        _, metrics = await http_get(settings.http_port, "/metrics")
+
+    assert [e.value for e in events] == [b'{"after": true}']
+    letter = dead[0]
+    assert letter.header("x-error-code") == "publish-refused"
+    assert letter.header("x-original-topic") == settings.events_topic
+    assert letter.header("x-truncated") == "true"
+    assert int(letter.header("x-original-size")) == 3_000_000
+    assert letter.headers["a"] == b"1"
+    assert letter.value is not None
+    assert 0 < len(letter.value) <= settings.max_record_bytes
+    assert 'referrals_poison_records_total{stage="publish"} 1.0' in metrics.decode()

@@ -1,0 +1,127 @@
+"""Every limit on a command gives a rejection naming the place and the limit."""
+
+from typing import Any
+
+import pytest
+
+from state import Applied, CommandType, Policy, Rejected, RejectionCode, decide
+from state.limits import Limits, data_problem, identifier_problem, nesting_depth
+from tests.unit.builders import NOW, REFERRAL_ID, command
+
+LIMITS = Limits(
+    max_depth=8,
+    max_patch_operations=3,
+    max_document_bytes=4096,
+    max_array_items=5,
+    max_string_length=50,
+    max_id_length=20,
+)
+POLICY = Policy(limits=LIMITS)
+
+
+def nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = {"n": value}
+    return value
+
+
+def created() -> Any:
+    decision = decide(None, command(CommandType.CREATE, {"name": "Contoso"}), NOW, POLICY)
+    assert isinstance(decision, Applied)
+    return decision.record
+
+
+def rejection(current: Any, kind: CommandType, data: Any, **extra: Any) -> Rejected:
+    decision = decide(current, command(kind, data, **extra), NOW, POLICY)
+    assert isinstance(decision, Rejected), decision
+    assert decision.code is RejectionCode.INVALID_REQUEST
+    return decision
+
+
+@pytest.mark.parametrize(
+    ("data", "target", "code"),
+    [
+        ({"name": "Contoso", "extra": nested(8)}, "/extra/n/n/n/n/n/n/n", "tooDeep"),
+        ({"team": [{}] * 6}, "/team", "tooManyItems"),
+        ({"x": {str(i): i for i in range(6)}}, "/x", "tooManyItems"),
+        ({"customerProfile": {"name": "x" * 51}}, "/customerProfile/name", "tooLong"),
+        ({"a/b~c": "y" * 51}, "/a~1b~0c", "tooLong"),
+    ],
+)
+def test_a_create_over_a_limit_is_rejected_at_the_offending_place(
+    data: Any, target: str, code: str
+) -> None:
+    refused = rejection(None, CommandType.CREATE, data)
+    assert [(d.target, d.code) for d in refused.details] == [(target, code)]
+
+
+def test_a_patch_with_too_many_operations_is_rejected() -> None:
+    operations = [{"op": "add", "path": f"/n{i}", "value": i} for i in range(4)]
+    refused = rejection(created(), CommandType.PATCH, operations)
+    assert [d.code for d in refused.details] == ["tooManyOperations"]
+
+
+def test_a_patch_value_that_would_sit_too_deep_is_rejected_at_its_operation() -> None:
+    operation = {"op": "add", "path": "/a/b/c/d", "value": nested(5)}
+    refused = rejection(created(), CommandType.PATCH, [operation])
+    assert [(d.target, d.code) for d in refused.details] == [("/0/value", "tooDeep")]
+
+
+def test_a_patch_adding_to_a_full_array_is_rejected() -> None:
+    record = decide(None, command(CommandType.CREATE, {"team": [{}] * 5}), NOW, POLICY)
+    assert isinstance(record, Applied)
+    refused = rejection(
+        record.record, CommandType.PATCH, [{"op": "add", "path": "/team/-", "value": {}}]
+    )
+    assert [(d.target, d.code) for d in refused.details] == [("/0/path", "tooManyItems")]
+
+
+def test_patches_cannot_grow_a_referral_past_the_document_limit() -> None:
+    record = created()
+    for index in range(200):
+        operation = {"op": "add", "path": f"/note{index}", "value": "n" * 40}
+        decision = decide(record, command(CommandType.PATCH, [operation]), NOW, POLICY)
+        if isinstance(decision, Rejected):
+            assert [(d.target, d.code) for d in decision.details] == [("", "tooLarge")]
+            assert LIMITS.document_bytes(record.referral.to_document()) <= LIMITS.max_document_bytes
+            return
+        assert isinstance(decision, Applied)
+        record = decision.record
+    pytest.fail("the referral grew past the document limit")
+
+
+@pytest.mark.parametrize("bad_id", ["i" * 21, "a\x00b", "tab\there", "\ud800"])
+def test_a_create_naming_an_id_the_store_cannot_hold_is_rejected_at_id(bad_id: str) -> None:
+    refused = rejection(None, CommandType.CREATE, {"id": bad_id}, referral_id=None)
+    assert [d.target for d in refused.details] == ["/id"]
+
+
+def test_a_rejection_lists_at_most_a_hundred_details_and_says_how_many_more() -> None:
+    team = [{"email": f"not-an-email-{i}"} for i in range(150)]
+    decision = decide(None, command(CommandType.CREATE, {"team": team}), NOW)
+    assert isinstance(decision, Rejected)
+    assert len(decision.details) == 101
+    assert decision.details[-1].message == "50 more problems not listed"
+    assert len(decision.message) <= 1000
+
+
+def test_limits_are_measured_without_recursion_at_any_depth() -> None:
+    value: Any = 1
+    for _ in range(50_000):
+        value = [value]
+    assert nesting_depth(value) == 50_000
+    problem = data_problem(value, LIMITS)
+    assert problem is not None
+    assert problem.code == "tooDeep"
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [(None, True), ("", True), ("8c1f2a7e-5b3d", True), (REFERRAL_ID[:20], True), (7, False),
+     ("x" * 21, False), ("a\nb", False), ("\x7f", False), ("é-ü-中", True)],
+)  # fmt: skip
+def test_identifiers_are_strings_of_bounded_length_without_control_characters(
+    value: object, ok: bool
+) -> None:
+    assert (identifier_problem(value, 20) is None) == ok
