@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
@@ -24,8 +25,9 @@ from service.dead_letters import record_bytes
 from service.jsonio import dumps, loads
 from service.pipeline import policy_of
 from service.settings import Settings
-from service.store import BatchWrite, ReferralWrite, SqliteStore, Store
+from service.store import BatchWrite, PostgresStore, ReferralWrite, SqliteStore, Store
 from state import Applied, Command, CommandType, ReferralRecord, RejectionCode, decide
+from tests.conftest import fresh_postgres_database
 from tests.fuzz.hostile import BASE_DOCUMENT, REFERRAL_ID, Record, hostile_records
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -170,3 +172,49 @@ def test_what_a_hostile_record_leaves_round_trips_through_sqlite(
             await store.close()
 
     loop.run_until_complete(scenario())
+
+
+@pytest.mark.postgres
+@settings(max_examples=150, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])  # fmt: skip
+@seed(20261126)
+@given(record=hostile_records)
+def test_what_a_hostile_record_leaves_round_trips_through_postgresql(
+    record: Record, postgres_store: tuple[Store, asyncio.AbstractEventLoop]
+) -> None:
+    store, loop = postgres_store
+    _, decided = decided_for(record)
+
+    async def scenario() -> None:
+        await store.forget_processed(datetime.max.replace(tzinfo=UTC))
+        for stored in await store.pending():
+            await store.mark_published([stored.seq])
+        await wipe_referrals(store)
+        await write_and_read_back(store, decided)
+
+    loop.run_until_complete(scenario())
+
+
+async def wipe_referrals(store: Store) -> None:
+    assert isinstance(store, PostgresStore)
+    connection = await asyncpg.connect(store.url)
+    try:
+        await connection.execute("TRUNCATE referrals")
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+def postgres_store(
+    loop: asyncio.AbstractEventLoop,
+) -> Iterator[tuple[Store, asyncio.AbstractEventLoop]]:
+    database = fresh_postgres_database()
+    url = loop.run_until_complete(database.__aenter__())
+    store = PostgresStore(url)
+    loop.run_until_complete(store.open())
+    try:
+        yield store, loop
+    finally:
+        loop.run_until_complete(store.close())
+        loop.run_until_complete(database.__aexit__(None, None, None))
