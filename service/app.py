@@ -10,8 +10,10 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
+from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 
+from service.consumer_health import probe_broker
 from service.errors import ServiceError, backoff
 from service.expiry import ExpiryScheduler
 from service.health import Health
@@ -62,7 +64,7 @@ async def _consume(
     pipeline.subscribe()
     await consumer.start()
     expiry = ExpiryScheduler(settings, store, producer, utc_now)
-    gauges = asyncio.create_task(_watch(store, pipeline, metrics, health))
+    gauges = asyncio.create_task(_watch(store, consumer, metrics, health))
     housekeeping = asyncio.create_task(_housekeeping(settings, store, expiry))
     running = asyncio.create_task(pipeline.run())
     stopping = asyncio.create_task(stop.wait())
@@ -97,10 +99,12 @@ async def _until_up(
                 await asyncio.wait_for(stop.wait(), next(delays))
 
 
-async def _watch(store: Store, pipeline: Pipeline, metrics: Metrics, health: Health) -> None:
+async def _watch(
+    store: Store, consumer: AIOKafkaConsumer, metrics: Metrics, health: Health
+) -> None:
     """Refresh the store-wide gauges and probe the store and the broker, periodically."""
     while True:
-        await pipeline.probe_broker()
+        await probe_broker(consumer, health)
         try:
             counts = await store.count_by_state()
             metrics.referrals.clear()

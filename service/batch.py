@@ -4,17 +4,27 @@ Pure apart from the store reads the caller passes in; the consume loop owns the 
 The result is the one transaction to write and the outcomes to report as metrics.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
-from service.codec import OutgoingRecord, Undecodable, encode_event, encode_rejection
+from service.codec import (
+    OutgoingRecord,
+    Undecodable,
+    WireLimits,
+    decode_command,
+    encode_event,
+    encode_rejection,
+)
 from service.dead_letters import encode_dead_letter
+from service.errors import RecordFailed
+from service.jsonio import dumps
 from service.settings import EventMode, Settings
 from service.store import BatchWrite, OutboxEntry, ProcessedCommand, ReferralWrite
 from state import Applied, Command, Policy, ReferralEvent, ReferralRecord, decide, referral_id_for
 from state.fields import format_utc
-from state.limits import identifier_problem
+from state.limits import Limits, identifier_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +54,42 @@ class Outcome:
 class DecidedBatch:
     write: BatchWrite = field(default_factory=BatchWrite)
     outcomes: list[Outcome] = field(default_factory=list)
+
+
+class ConsumedRecord(Protocol):
+    """What the consume loop reads of a record polled from Kafka."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]] | None
+
+
+def read_record(record: ConsumedRecord, limits: WireLimits) -> Incoming:
+    """Decode one polled record; never raises (a record that cannot be read is kept as such)."""
+    headers = tuple(record.headers or ())
+    command: Command | None = None
+    error: Undecodable | None = None
+    try:
+        command = decode_command(record.value, headers, limits)
+    except Undecodable as undecodable:
+        error = undecodable
+    except Exception as unexpected:  # decoding is pure: the record alone is to blame
+        error = Undecodable("processing-failed", RecordFailed("decode", unexpected).describe())
+    return Incoming(
+        record.topic,
+        record.partition,
+        record.offset,
+        record.timestamp,
+        record.key,
+        record.value,
+        headers,
+        command,
+        error,
+    )
 
 
 def referral_ids(incoming: list[Incoming], max_length: int) -> set[str]:
@@ -128,3 +174,17 @@ def decide_batch(
 
 def _queue(decided: DecidedBatch, item: Incoming, record: OutgoingRecord) -> None:
     decided.write.outbox.append(OutboxEntry(item.partition, record))
+
+
+def policy_of(settings: Settings) -> Policy:
+    """The domain's policy from the settings; documents are measured by the wire encoder."""
+    limits = Limits(
+        max_depth=settings.max_json_depth,
+        max_patch_operations=settings.max_patch_operations,
+        max_document_bytes=settings.max_document_bytes,
+        max_array_items=settings.max_array_items,
+        max_string_length=settings.max_string_length,
+        max_id_length=settings.max_attribute_length,
+        document_bytes=lambda document: len(dumps(document)),
+    )
+    return Policy(default_expiry=settings.default_expiry, limits=limits)

@@ -13,6 +13,8 @@ and how long to wait before trying again.
   - ``StaleWrite`` (retriable after reloading): a referral's stored version moved on
     since it was loaded, i.e. another replica wrote it; the batch is decided again.
   - ``ConfigurationError`` (fatal): the settings cannot work, e.g. an unknown database URL.
+- ``RecordFailed``: what the consume loop raises to itself when processing failed for a
+  reason that is not an outage, with the stage it failed in; its records get isolated.
 
 Domain refusals are not errors here: they are ``state.Rejected`` values. Records that are
 not commands raise ``service.codec.Undecodable``. Driver and client exceptions become
@@ -24,7 +26,9 @@ else goes wrong (see ``service.pipeline``).
 import contextlib
 import random
 import sqlite3
+import traceback
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Literal
 
 import asyncpg
@@ -72,6 +76,24 @@ class StaleWrite(ServiceError):
 
 class ConfigurationError(ServiceError):
     pass
+
+
+class RecordFailed(Exception):
+    """Processing failed for a reason that is not an outage; its records get isolated."""
+
+    def __init__(self, stage: str, error: BaseException) -> None:
+        super().__init__(f"{type(error).__name__} in the {stage} stage")
+        self.stage = stage
+        self.error = error
+
+    def describe(self) -> str:
+        """Class names and the place it happened; no message, so no data from the record."""
+        names = [type(self.error).__name__]
+        if self.error.__cause__ is not None:
+            names.append(type(self.error.__cause__).__name__)
+        frames = traceback.extract_tb(self.error.__traceback__)
+        where = f" at {Path(frames[-1].filename).stem}.{frames[-1].name}" if frames else ""
+        return f"{' from '.join(names)} in the {self.stage} stage{where}"
 
 
 def _postgres(error: asyncpg.PostgresError) -> ServiceError:

@@ -132,6 +132,11 @@ class Metrics:
             latency = max(time.time() - oldest_timestamp_ms / 1000, 0.0)
             self.command_to_event_seconds.observe(latency)
 
+    def report_poison(self, stage: str, command_type: str) -> None:
+        self.poison_records.labels(stage).inc()
+        self.dead_letters.labels("processing-failed").inc()
+        self.commands.labels(command_type, "dead_lettered", "processing-failed").inc()
+
     def _report_event(self, event: ReferralEvent) -> None:
         previous = (event.previous_status, event.previous_substatus)
         if event.previous_status is not None and previous != (event.status, event.substatus):

@@ -19,89 +19,48 @@ import asyncio
 import contextlib
 import logging
 import time
-import traceback
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from service.batch import Incoming, command_ids, decide_batch, referral_ids
-from service.codec import Undecodable, WireLimits, decode_command
+from service.batch import (
+    ConsumedRecord,
+    Incoming,
+    command_ids,
+    decide_batch,
+    policy_of,
+    read_record,
+    referral_ids,
+)
+from service.codec import WireLimits
+from service.consumer_health import report_lag
 from service.dead_letters import encode_dead_letter
 from service.errors import (
     BrokerRefused,
     BrokerUnavailable,
+    RecordFailed,
     ServiceError,
     StaleWrite,
     StoreRefused,
     backoff,
 )
 from service.health import Health
-from service.jsonio import dumps
 from service.metrics import Metrics
 from service.publisher import OutboxPublisher, RerouteSettings
 from service.settings import Settings
 from service.store import BatchWrite, OutboxEntry, Store
-from state import Command, Policy
-from state.limits import Limits
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-BROKER_PROBE_SECONDS = 5.0
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def policy_of(settings: Settings) -> Policy:
-    """The domain's policy from the settings; documents are measured by the wire encoder."""
-    limits = Limits(
-        max_depth=settings.max_json_depth,
-        max_patch_operations=settings.max_patch_operations,
-        max_document_bytes=settings.max_document_bytes,
-        max_array_items=settings.max_array_items,
-        max_string_length=settings.max_string_length,
-        max_id_length=settings.max_attribute_length,
-        document_bytes=lambda document: len(dumps(document)),
-    )
-    return Policy(default_expiry=settings.default_expiry, limits=limits)
-
-
-class ConsumedRecord(Protocol):
-    """What the consume loop reads of a record polled from Kafka."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[tuple[str, bytes]] | None
-
-
 Polled = Mapping[TopicPartition, Sequence[ConsumedRecord]]
-
-
-class RecordFailed(Exception):
-    """Processing failed for a reason that is not an outage; its records get isolated."""
-
-    def __init__(self, stage: str, error: BaseException) -> None:
-        super().__init__(f"{type(error).__name__} in the {stage} stage")
-        self.stage = stage
-        self.error = error
-
-    def describe(self) -> str:
-        """Class names and the place it happened; no message, so no data from the record."""
-        names = [type(self.error).__name__]
-        if self.error.__cause__ is not None:
-            names.append(type(self.error.__cause__).__name__)
-        frames = traceback.extract_tb(self.error.__traceback__)
-        where = f" at {Path(frames[-1].filename).stem}.{frames[-1].name}" if frames else ""
-        return f"{' from '.join(names)} in the {self.stage} stage{where}"
 
 
 class Pipeline:
@@ -146,13 +105,17 @@ class Pipeline:
             )
             async with self._batch_lock:
                 await self._handle(polled)
-            await self._update_lag()
+            await report_lag(self.consumer, self.metrics, self.health)
 
     async def _handle(self, polled: Polled) -> None:
         """Publish any outbox backlog, then process the batch; every record ends with an
         outcome before the offsets are committed."""
         started = time.monotonic()
-        incoming = [self._decode(record) for records in polled.values() for record in records]
+        incoming = [
+            read_record(record, self.wire_limits)
+            for records in polled.values()
+            for record in records
+        ]
         try:
             await self._until_done(lambda: self._attempt(incoming))
         except RecordFailed as failure:
@@ -211,28 +174,6 @@ class Pipeline:
         if incoming:
             await self._process(incoming)
 
-    def _decode(self, record: ConsumedRecord) -> Incoming:
-        headers = tuple(record.headers or ())
-        command: Command | None = None
-        error: Undecodable | None = None
-        try:
-            command = decode_command(record.value, headers, self.wire_limits)
-        except Undecodable as undecodable:
-            error = undecodable
-        except Exception as unexpected:  # decoding is pure: the record alone is to blame
-            error = Undecodable("processing-failed", RecordFailed("decode", unexpected).describe())
-        return Incoming(
-            record.topic,
-            record.partition,
-            record.offset,
-            record.timestamp,
-            record.key,
-            record.value,
-            headers,
-            command,
-            error,
-        )
-
     async def _process(self, incoming: list[Incoming]) -> None:
         self._stage = "store"
         current = await self.store.load(referral_ids(incoming, self.settings.max_attribute_length))
@@ -263,9 +204,7 @@ class Pipeline:
         self._stage = "publish"
         await self.publisher.publish(stored)
         command_type = item.command.type.value if item.command else ""
-        self.metrics.poison_records.labels(failure.stage).inc()
-        self.metrics.dead_letters.labels("processing-failed").inc()
-        self.metrics.commands.labels(command_type, "dead_lettered", "processing-failed").inc()
+        self.metrics.report_poison(failure.stage, command_type)
         log.error(
             "poison record dead-lettered",
             extra={
@@ -310,29 +249,6 @@ class Pipeline:
             self.health.retrying = component
         self.metrics.retries.labels(component).inc()
         log.warning("batch failed, retrying", extra={"component": component, "error": str(error)})
-
-    async def _update_lag(self) -> None:
-        total = 0
-        for tp in self.consumer.assignment():
-            highwater = self.consumer.highwater(tp)
-            if highwater is None:
-                continue
-            try:
-                position = await self.consumer.position(tp)
-            except IllegalStateError:
-                continue
-            lag = max(highwater - position, 0)
-            total += lag
-            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
-        self.health.lag = total
-
-    async def probe_broker(self) -> None:
-        """Ask the cluster for its metadata; getmany alone hides a broker that went away."""
-        try:
-            await asyncio.wait_for(self.consumer.topics(), BROKER_PROBE_SECONDS)
-            self.health.broker_ok = True
-        except (KafkaError, TimeoutError):
-            self.health.broker_ok = False
 
     def assigned(self, partitions: Collection[TopicPartition]) -> None:
         self.metrics.rebalances.labels("assigned").inc()

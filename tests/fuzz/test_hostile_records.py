@@ -19,11 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from service.batch import DecidedBatch, Incoming, decide_batch
+from service.batch import DecidedBatch, Incoming, decide_batch, policy_of
 from service.codec import Undecodable, WireLimits, decode_command, encode_event
 from service.dead_letters import record_bytes
 from service.jsonio import dumps, loads
-from service.pipeline import policy_of
 from service.settings import Settings
 from service.store import BatchWrite, PostgresStore, ReferralWrite, SqliteStore, Store
 from state import Applied, Command, CommandType, ReferralRecord, RejectionCode, decide
