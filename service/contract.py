@@ -9,6 +9,7 @@ from typing import Any, Final
 
 from pydantic import TypeAdapter
 
+from service import dead_letters
 from service.codec import REJECTED_TYPE, SPEC_VERSION, EventPayload, RejectionPayload
 from service.settings import Settings
 from state import CommandType, EventType, Referral
@@ -120,19 +121,21 @@ def asyncapi(settings: Settings) -> dict[str, Any]:
     }
     messages["deadLetter"] = {
         "name": "dead letter",
-        "summary": "The undecodable record byte for byte, with x-error-* and x-original-* headers.",
+        "summary": "A record the service could not take, byte for byte (cut to fit the record"
+        " size limit, and then marked x-truncated), with x-error-* and x-original-* headers.",
         "headers": {
             "type": "object",
             "properties": {
-                name: {"type": "string"}
-                for name in (
-                    "x-error-code",
-                    "x-error-message",
-                    "x-original-topic",
-                    "x-original-partition",
-                    "x-original-offset",
-                )
+                **{name: {"type": "string"} for name in dead_letters.HEADERS},
+                "x-error-code": {
+                    "type": "string",
+                    "enum": list(dead_letters.ERROR_CODES),
+                    "description": "; ".join(
+                        f"{code}: {meaning}" for code, meaning in dead_letters.ERROR_CODES.items()
+                    ),
+                },
             },
+            "required": ["x-error-code", "x-error-message", "x-original-topic"],
         },
         "payload": {},
     }

@@ -15,6 +15,29 @@ from typing import Final
 from service.codec import OutgoingRecord
 
 KIND: Final = "dead-letter"
+#: Every ``x-error-code`` a dead letter may carry.
+ERROR_CODES: Final = {
+    "not-json": "the value (or data_base64) is not JSON the service reads",
+    "not-cloudevent": "neither a structured envelope nor ce_* headers of CloudEvents 1.0",
+    "unknown-type": "the type is not one of the commands",
+    "too-large": "the record is larger than the command size limit",
+    "invalid-attribute": "an id, subject, tenantid, correlationid or ifmatch of the wrong shape",
+    "processing-failed": "a poison record: processing failed on it alone, attempt after attempt",
+    "publish-refused": "an outgoing record of the service that the broker refused repeatedly",
+}
+#: Headers a dead letter adds to the original ones; the x-original-* place is absent for
+#: publish-refused, the x-truncated group only when the copy was cut to fit.
+HEADERS: Final = (
+    "x-error-code",
+    "x-error-message",
+    "x-original-topic",
+    "x-original-partition",
+    "x-original-offset",
+    "x-truncated",
+    "x-original-size",
+    "x-original-sha256",
+    "x-original-headers-dropped",
+)
 KEY_BYTES: Final = 4096
 #: Framing of one Kafka record and of each header, counted generously.
 _RECORD_OVERHEAD: Final = 256

@@ -19,3 +19,9 @@ def test_readme_documents_every_setting() -> None:
         if f"`REFERRALS_{name.upper()}`" not in README
     ]
     assert missing == []
+
+
+def test_readme_documents_every_dead_letter_code() -> None:
+    from service.dead_letters import ERROR_CODES
+
+    assert [code for code in ERROR_CODES if f"| `{code}` |" not in README] == []
