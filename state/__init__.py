@@ -5,7 +5,7 @@ stored referrals, decoded commands and the current time.
 """
 
 from state.commands import MOVE_TARGETS, Command, CommandType
-from state.decide import Applied, Decision, Policy, ReferralRecord, decide, referral_id_for
+from state.decide import decide
 from state.enums import (
     ReferralQualification,
     ReferralStatus,
@@ -18,6 +18,7 @@ from state.errors import FieldProblem, Rejected, RejectionCode
 from state.events import EventType, ReferralEvent
 from state.lifecycle import INITIAL_STATE, LEGAL_STATES, LifecycleState
 from state.model import Referral
+from state.record import Applied, Decision, Policy, ReferralRecord, referral_id_for
 
 __all__ = [
     "INITIAL_STATE",

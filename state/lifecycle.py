@@ -16,6 +16,7 @@ from transitions import Machine, MachineError
 
 from state.enums import ReferralStatus as Status
 from state.enums import ReferralSubstatus as Substatus
+from state.errors import FieldProblem
 
 #: Which statuses each status may move to (the seed's "Allowed Status Transition").
 MAY_MOVE_TO: Final[dict[Status, tuple[Status, ...]]] = {
@@ -115,6 +116,51 @@ def move(source: LifecycleState, target: LifecycleState) -> LifecycleState:
     except MachineError:
         raise IllegalMove(source, target) from None
     return _BY_NAME[cursor.state]
+
+
+#: The substatus a lone status implies, where one alone makes sense.
+DEFAULT_SUBSTATUS: Final = {Status.NEW: Substatus.PENDING, Status.ACTIVE: Substatus.ACCEPTED}
+#: The status each substatus belongs to.
+STATUS_OF: Final = {sub: status for status, subs in SUBSTATUSES.items() for sub in subs}
+
+
+def named_state(
+    status: Status | None, substatus: Substatus | None, current: LifecycleState | None
+) -> LifecycleState:
+    """The state a document names, completed from ``current`` (None for a create).
+
+    Both named: exactly that pair. Neither: the current state, or the initial one. Only the
+    status: the current substatus if it belongs to it, else its default. Only the substatus:
+    the current status if it belongs to it, else the status it belongs to. The result may be
+    illegal (``is_legal`` tells).
+    """
+    if status is None and substatus is None:
+        return current or INITIAL_STATE
+    if substatus is None:
+        assert status is not None
+        keeps = current is not None and current.substatus in SUBSTATUSES.get(status, ())
+        fallback = DEFAULT_SUBSTATUS.get(status, Substatus.NONE)
+        substatus = current.substatus if current is not None and keeps else fallback
+    elif status is None:
+        keeps = current is not None and substatus in SUBSTATUSES[current.status]
+        fallback_status = STATUS_OF.get(substatus, Status.NONE)
+        status = current.status if current is not None and keeps else fallback_status
+    return LifecycleState(status, substatus)
+
+
+def state_problem(state: LifecycleState) -> FieldProblem:
+    """Why ``state`` is not one of the seven, as a detail of a rejection."""
+    allowed = ", ".join(s.value for s in SUBSTATUSES.get(state.status, ()))
+    if not allowed:
+        return FieldProblem(
+            "/status", "invalidValue", f"status {state.status} is not a lifecycle status"
+        )
+    return FieldProblem(
+        "/substatus",
+        "invalidValue",
+        f"substatus {state.substatus} is not allowed with status {state.status}"
+        f" (allowed: {allowed})",
+    )
 
 
 def mermaid_diagram() -> str:

@@ -1,0 +1,78 @@
+"""What the decision works on and returns: the stored referral, the outcome, the policy.
+
+A referral's id comes from the command's subject, else from the document, else it is
+derived from the command id, so that replaying the same commands yields the same ids.
+"""
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Final
+
+from state.commands import Command
+from state.errors import Rejected
+from state.events import ReferralEvent
+from state.lifecycle import LifecycleState
+from state.limits import DEFAULT_LIMITS, Limits
+from state.model import Referral
+
+#: Namespace of the ids the domain derives (referral ids, event ids).
+DERIVED_IDS: Final = uuid.UUID("6f1c4a52-7f0e-4f5e-9a43-0c8d2b7e9a10")
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralRecord:
+    """A stored referral and the tenant (organization) that owns it, if any."""
+
+    referral: Referral
+    tenant_id: str | None = None
+
+    @property
+    def referral_id(self) -> str:
+        assert self.referral.id is not None
+        return self.referral.id
+
+    @property
+    def version(self) -> int:
+        return self.referral.version or 0
+
+    @property
+    def state(self) -> LifecycleState:
+        assert self.referral.status is not None
+        assert self.referral.substatus is not None
+        return LifecycleState(self.referral.status, self.referral.substatus)
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """The command was accepted; ``events`` is empty when it changed nothing."""
+
+    record: ReferralRecord
+    events: tuple[ReferralEvent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    default_expiry: timedelta = timedelta(days=14)
+    limits: Limits = DEFAULT_LIMITS
+
+
+Decision = Applied | Rejected
+
+
+def referral_id_for(command: Command) -> str:
+    """The referral a command is about: its subject, the document's id, or a derived one."""
+    if command.referral_id:
+        return command.referral_id
+    derived = str(uuid.uuid5(DERIVED_IDS, f"referral:{command.command_id}"))
+    return document_id(command.data) or derived
+
+
+def document_id(data: object) -> str | None:
+    """The id a referral document names, in any accepted spelling."""
+    if isinstance(data, Mapping):
+        for key in ("id", "ID", "Id"):
+            if isinstance(data.get(key), str) and data[key]:
+                return str(data[key])
+    return None

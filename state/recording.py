@@ -1,0 +1,105 @@
+"""Recording an applied change: the fields the service owns, the stamp, the event.
+
+The service owns a referral's id, its timestamps, ``eTag`` and ``version``: a patch or a
+replace may not set them, and every change carries them over from the stored referral
+before the new ones are stamped. ``eTag`` and the event id are derived from the referral
+id and version, so replaying the same commands yields the same events.
+"""
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from state.commands import Command
+from state.enums import ReferralStatus as Status
+from state.events import EventType, ReferralEvent
+from state.lifecycle import LifecycleState
+from state.model import Referral
+from state.owned import SERVICE_OWNED
+from state.patch import escape_key
+from state.record import DERIVED_IDS
+
+#: Owned fields that change on every applied change and so say nothing about what changed.
+BOOKKEEPING: Final = frozenset({"updatedDateTime", "eTag", "version"})
+#: Python names of the owned fields carried over from the stored referral.
+_CARRIED: Final = ("id", "created_date_time", "accepted_date_time", "closed_date_time",
+                   "e_tag", "updated_date_time", "version")  # fmt: skip
+
+
+def is_service_owned(key: str) -> bool:
+    folded = key.casefold()
+    return any(folded == owned.casefold() for owned in SERVICE_OWNED)
+
+
+def owned_fields(
+    before: Referral | None, source: LifecycleState | None, target: LifecycleState, now: datetime
+) -> dict[str, Any]:
+    """The owned fields of a referral moving from ``source`` (None: a create) to ``target``."""
+    fields = {name: getattr(before, name) if before else None for name in _CARRIED}
+    fields |= {"status": target.status, "substatus": target.substatus}
+    if before is None:
+        fields["created_date_time"] = now
+    for status, name in (
+        (Status.ACTIVE, "accepted_date_time"),
+        (Status.CLOSED, "closed_date_time"),
+    ):
+        if target.status is status and (source is None or source.status is not status):
+            fields[name] = now
+    return fields
+
+
+def stamp(referral: Referral, version: int, now: datetime) -> Referral:
+    assert referral.id is not None
+    digest = hashlib.sha256(f"{referral.id}\x00{version}".encode()).hexdigest()[:24]
+    return referral.model_copy(
+        update={"version": version, "e_tag": f'"{digest}"', "updated_date_time": now}
+    )
+
+
+def event(
+    kind: EventType,
+    referral: Referral,
+    source: LifecycleState | None,
+    changed: tuple[str, ...],
+    command: Command,
+    now: datetime,
+) -> ReferralEvent:
+    assert referral.id is not None
+    assert referral.version is not None
+    assert referral.e_tag is not None
+    assert referral.status is not None
+    assert referral.substatus is not None
+    return ReferralEvent(
+        event_id=str(uuid.uuid5(DERIVED_IDS, f"event:{referral.id}:{referral.version}")),
+        type=kind,
+        referral_id=referral.id,
+        version=referral.version,
+        etag=referral.e_tag,
+        status=referral.status,
+        substatus=referral.substatus,
+        previous_status=source.status if source else None,
+        previous_substatus=source.substatus if source else None,
+        changed_paths=changed,
+        command_id=command.command_id,
+        correlation_id=command.correlation_id,
+        time=now,
+        referral=referral,
+    )
+
+
+def top_level_paths(document: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(f"/{escape_key(key)}" for key in document if key not in BOOKKEEPING)
+
+
+def changed_paths(before: Any, after: Any, prefix: str = "") -> list[str]:
+    """JSON Pointers of what differs; recursion is bounded by the depth limit on documents."""
+    if isinstance(before, Mapping) and isinstance(after, Mapping):
+        changed: list[str] = []
+        for key in [*before, *(k for k in after if k not in before)]:
+            if not prefix and key in BOOKKEEPING:
+                continue
+            changed += changed_paths(before.get(key), after.get(key), f"{prefix}/{escape_key(key)}")
+        return changed
+    return [] if before == after else [prefix]
