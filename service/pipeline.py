@@ -48,6 +48,7 @@ from service.errors import (
 )
 from service.health import Health
 from service.metrics import Metrics
+from service.ownership import Partitions
 from service.publisher import OutboxPublisher, RerouteSettings
 from service.settings import Settings
 from service.store import BatchWrite, OutboxEntry, Store
@@ -87,7 +88,7 @@ class Pipeline:
         )
         self.publisher = OutboxPublisher(producer, store, reroute, metrics, health)
         self._batch_lock = asyncio.Lock()
-        self._to_drain: set[int] | None = set()  # None: every partition
+        self.partitions = Partitions()
         self._stopping = asyncio.Event()
         self._stage = "decide"
 
@@ -145,7 +146,7 @@ class Pipeline:
                     raise RecordFailed(self._stage, error) from error
                 self._note_failure(error)
                 await asyncio.sleep(next(delays))  # backoff, not a synchronisation
-                self._to_drain = None
+                self.partitions.failed()
 
     async def _process_alone(self, item: Incoming) -> None:
         """Process one record of a failed batch; after ``poison_attempts`` failures of its
@@ -216,15 +217,15 @@ class Pipeline:
         )
 
     async def _drain_outbox_if_needed(self) -> None:
-        partitions = self._to_drain
-        if partitions is not None and not partitions:
+        partitions = set(self.partitions.to_drain)
+        if not partitions:
             return
         pending = await self.store.pending(partitions)
         self.health.store_ok = True
         if pending:
             log.info("publishing outbox backlog", extra={"records": len(pending)})
         await self.publisher.publish(pending)
-        self._to_drain = set()
+        self.partitions.drained(partitions)
 
     async def _commit(self, polled: Polled) -> None:
         offsets = {tp: records[-1].offset + 1 for tp, records in polled.items()}
@@ -253,8 +254,7 @@ class Pipeline:
     def assigned(self, partitions: Collection[TopicPartition]) -> None:
         self.metrics.rebalances.labels("assigned").inc()
         self.health.assigned = bool(self.consumer.assignment())
-        if self._to_drain is not None:
-            self._to_drain |= {tp.partition for tp in partitions}
+        self.partitions.assign(tp.partition for tp in partitions)
 
     async def revoked(self, partitions: Collection[TopicPartition]) -> None:
         self.metrics.rebalances.labels("revoked").inc()
@@ -269,6 +269,7 @@ class Pipeline:
             self._batch_lock.release()
         except TimeoutError:
             log.warning("revoking partitions while a batch is still retrying")
+        self.partitions.revoke(tp.partition for tp in partitions)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

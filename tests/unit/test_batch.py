@@ -1,0 +1,97 @@
+"""Deciding a polled batch without Kafka or a store: outcomes, what to write, in order."""
+
+from datetime import UTC, datetime
+
+from service.batch import Incoming, command_ids, decide_batch, policy_of, read_record, referral_ids
+from service.codec import WireLimits
+from service.jsonio import dumps
+from service.ownership import Partitions
+from service.settings import Settings
+
+SETTINGS = Settings()
+POLICY = policy_of(SETTINGS)
+NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
+STRUCTURED = [("content-type", b"application/cloudevents+json")]
+
+
+class Polled:
+    """A record as the consumer hands it over."""
+
+    def __init__(self, offset: int, value: bytes | None, partition: int = 0) -> None:
+        self.topic, self.partition, self.offset, self.timestamp = "commands", partition, offset, 0
+        self.key: bytes | None = b"k"
+        self.value = value
+        self.headers = STRUCTURED
+
+
+def envelope(kind: str, subject: str | None, data: object = None, command_id: str = "") -> bytes:
+    value = {"specversion": "1.0", "id": command_id or f"{kind}-{subject}", "type": kind,
+             "source": "u", "subject": subject, "data": data}  # fmt: skip
+    return dumps({k: v for k, v in value.items() if v is not None})
+
+
+def read(*values: bytes | None) -> list[Incoming]:
+    limits = WireLimits(SETTINGS.max_command_bytes, SETTINGS.max_attribute_length)
+    return [read_record(Polled(offset, value), limits) for offset, value in enumerate(values)]
+
+
+def test_a_batch_applies_in_order_and_later_commands_see_earlier_ones() -> None:
+    batch = read(
+        envelope("referral.create", "r-1", {"name": "Contoso"}),
+        envelope("referral.accept", "r-1"),
+        envelope("referral.win", "r-1"),
+    )
+    decided = decide_batch(batch, {}, set(), NOW, SETTINGS, POLICY)
+    assert [o.outcome for o in decided.outcomes] == ["applied"] * 3
+    assert [e.record.kind for e in decided.write.outbox] == [
+        "referral.created", "referral.accepted", "referral.won",
+    ]  # fmt: skip
+    assert [(w.record.version, w.expected_version) for w in decided.write.referrals] == [(3, 0)]
+    assert [p.command_id for p in decided.write.processed] == [
+        "referral.create-r-1", "referral.accept-r-1", "referral.win-r-1",
+    ]  # fmt: skip
+
+
+def test_duplicates_within_and_across_batches_have_no_effect_and_write_nothing() -> None:
+    create = envelope("referral.create", "r-2", {"name": "x"}, command_id="same")
+    decided = decide_batch(read(create, create), {}, {"seen-before"}, NOW, SETTINGS, POLICY)
+    assert [o.outcome for o in decided.outcomes] == ["applied", "duplicate"]
+    again = decide_batch(read(create), {}, {"same"}, NOW, SETTINGS, POLICY)
+    assert [o.outcome for o in again.outcomes] == ["duplicate"]
+    assert (again.write.outbox, again.write.processed, again.write.referrals) == ([], [], [])
+
+
+def test_undecodable_records_and_refusals_each_get_one_outgoing_record_in_batch_order() -> None:
+    batch = read(b"not json", envelope("referral.accept", "missing"), None)
+    decided = decide_batch(batch, {}, set(), NOW, SETTINGS, POLICY)
+    assert [(o.outcome, o.code) for o in decided.outcomes] == [
+        ("dead_lettered", "not-json"), ("rejected", "itemNotFound"), ("dead_lettered", "not-json"),
+    ]  # fmt: skip
+    assert [e.record.topic for e in decided.write.outbox] == [
+        SETTINGS.dlq_topic, SETTINGS.rejections_topic, SETTINGS.dlq_topic,
+    ]  # fmt: skip
+    assert [p.outcome for p in decided.write.processed] == ["rejected"]
+
+
+def test_only_ids_the_store_can_hold_are_loaded_and_recorded() -> None:
+    bad = "a\u0001b"
+    batch = read(envelope("referral.create", None, {"id": bad, "name": "x"}, command_id="c-bad"))
+    assert referral_ids(batch, SETTINGS.max_attribute_length) == set()
+    assert command_ids(batch) == {"c-bad"}
+    decided = decide_batch(batch, {}, set(), NOW, SETTINGS, POLICY)
+    assert [p.referral_id for p in decided.write.processed] == [None]
+    assert [o.code for o in decided.outcomes] == ["invalidRequest"]
+
+
+def test_an_owned_partition_is_drained_when_assigned_and_after_a_failure_only() -> None:
+    partitions = Partitions()
+    partitions.assign([0, 1])
+    assert partitions.to_drain == {0, 1}
+    partitions.drained([0, 1])
+    assert partitions.to_drain == set()
+    partitions.failed()
+    assert partitions.to_drain == {0, 1}
+    partitions.revoke([1])
+    partitions.drained([0])
+    partitions.failed()
+    assert partitions.to_drain == {0}
