@@ -7,6 +7,7 @@ The result is the one transaction to write and the outcomes to report as metrics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 from service.codec import (
@@ -42,10 +43,20 @@ class Incoming:
     error: Undecodable | None
 
 
+class OutcomeKind(StrEnum):
+    """What became of one consumed record (the ``outcome`` label of the commands metric)."""
+
+    APPLIED = "applied"
+    NOOP = "noop"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+    DEAD_LETTERED = "dead_lettered"
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     command_type: str
-    outcome: str  # applied, noop, rejected, duplicate, dead_lettered
+    outcome: OutcomeKind
     code: str = ""
     events: tuple[ReferralEvent, ...] = ()
 
@@ -130,16 +141,16 @@ def decide_batch(
                 max_bytes=settings.max_record_bytes,
             )
             decided.write.outbox.append(OutboxEntry(item.partition, dead))
-            decided.outcomes.append(Outcome("", "dead_lettered", item.error.code))
+            decided.outcomes.append(Outcome("", OutcomeKind.DEAD_LETTERED, item.error.code))
             continue
         if command.command_id in seen:
-            decided.outcomes.append(Outcome(command.type.value, "duplicate"))
+            decided.outcomes.append(Outcome(command.type.value, OutcomeKind.DUPLICATE))
             continue
         seen.add(command.command_id)
         referral_id = referral_id_for(command)
         decision = decide(latest.get(referral_id), command, now, policy)
         if isinstance(decision, Applied):
-            outcome = "applied" if decision.events else "noop"
+            outcome = OutcomeKind.APPLIED if decision.events else OutcomeKind.NOOP
             if decision.events:
                 latest[referral_id] = decision.record
                 changed.add(referral_id)
@@ -159,10 +170,14 @@ def decide_batch(
                 structured,
             )
             _queue(decided, item, rejection)
-            decided.outcomes.append(Outcome(command.type.value, "rejected", decision.code.value))
+            decided.outcomes.append(
+                Outcome(command.type.value, OutcomeKind.REJECTED, decision.code.value)
+            )
         storable = identifier_problem(referral_id, settings.max_attribute_length) is None
         processed = ProcessedCommand(
-            command.command_id, referral_id if storable else None, decided.outcomes[-1].outcome
+            command.command_id,
+            referral_id if storable else None,
+            decided.outcomes[-1].outcome.value,
         )
         decided.write.processed.append(processed)
     decided.write.referrals = [

@@ -7,6 +7,15 @@ for ``stall_seconds``).
 
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Component(StrEnum):
+    """A dependency a batch can be waiting for (the ``component`` label of retries)."""
+
+    STORE = "store"
+    BROKER = "broker"
+    CONFLICT = "conflict"  # another replica wrote the same referral: not an outage
 
 
 @dataclass
@@ -16,7 +25,7 @@ class Health:
     broker_ok: bool = False
     assigned: bool = False
     lag: int = 0
-    retrying: str | None = None  # the component a batch is waiting for, while it retries
+    retrying: Component | None = None  # what a batch is waiting for, while it retries
     last_progress: float = field(default_factory=time.monotonic)
 
     def progressed(self) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from service.batch import Outcome
+from service.batch import Outcome, OutcomeKind
 from state import EventType, ReferralEvent
 
 _CLOSINGS = frozenset({EventType.WON, EventType.LOST, EventType.DECLINED, EventType.EXPIRED})
@@ -121,7 +121,7 @@ class Metrics:
     def report(self, outcomes: Iterable[Outcome], oldest_timestamp_ms: int | None) -> None:
         """Count a processed batch: its outcomes, lifecycle moves and command-to-event time."""
         for outcome in outcomes:
-            if outcome.outcome == "dead_lettered":
+            if outcome.outcome is OutcomeKind.DEAD_LETTERED:
                 self.dead_letters.labels(outcome.code).inc()
                 if outcome.code == "processing-failed":
                     self.poison_records.labels("decide").inc()
@@ -135,7 +135,7 @@ class Metrics:
     def report_poison(self, stage: str, command_type: str) -> None:
         self.poison_records.labels(stage).inc()
         self.dead_letters.labels("processing-failed").inc()
-        self.commands.labels(command_type, "dead_lettered", "processing-failed").inc()
+        self.commands.labels(command_type, OutcomeKind.DEAD_LETTERED, "processing-failed").inc()
 
     def _report_event(self, event: ReferralEvent) -> None:
         previous = (event.previous_status, event.previous_substatus)

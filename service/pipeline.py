@@ -46,7 +46,7 @@ from service.errors import (
     StoreRefused,
     backoff,
 )
-from service.health import Health
+from service.health import Component, Health
 from service.metrics import Metrics
 from service.ownership import Partitions
 from service.publisher import OutboxPublisher, RerouteSettings
@@ -243,10 +243,10 @@ class Pipeline:
     def _note_failure(self, error: ServiceError) -> None:
         if isinstance(error, StaleWrite):
             # Another replica wrote one of the referrals: decide the batch again, no outage.
-            component = "conflict"
+            component = Component.CONFLICT
         else:
             broker = isinstance(error, BrokerUnavailable | BrokerRefused)
-            component = "broker" if broker else "store"
+            component = Component.BROKER if broker else Component.STORE
             self.health.retrying = component
         self.metrics.retries.labels(component).inc()
         log.warning("batch failed, retrying", extra={"component": component, "error": str(error)})
