@@ -272,7 +272,7 @@ class Pipeline:
         self.partitions.revoke(tp.partition for tp in partitions)
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Rebalance(ConsumerRebalanceListener):
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
 
