@@ -16,13 +16,12 @@ keeps retrying as for an outage.
 """
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from service.batch import (
@@ -48,7 +47,7 @@ from service.errors import (
 )
 from service.health import Component, Health
 from service.metrics import Metrics
-from service.ownership import Partitions
+from service.ownership import Partitions, Rebalance
 from service.publisher import OutboxPublisher, RerouteSettings
 from service.settings import Settings
 from service.store import BatchWrite, OutboxEntry, Store
@@ -93,7 +92,15 @@ class Pipeline:
         self._stage = "decide"
 
     def subscribe(self) -> None:
-        self.consumer.subscribe([self.settings.commands_topic], listener=_Rebalance(self))
+        listener = Rebalance(
+            self.partitions,
+            self.consumer,
+            self._batch_lock,
+            self.metrics,
+            self.health,
+            self.settings.shutdown_timeout_seconds,
+        )
+        self.consumer.subscribe([self.settings.commands_topic], listener=listener)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -250,34 +257,3 @@ class Pipeline:
             self.health.retrying = component
         self.metrics.retries.labels(component).inc()
         log.warning("batch failed, retrying", extra={"component": component, "error": str(error)})
-
-    def assigned(self, partitions: Collection[TopicPartition]) -> None:
-        self.metrics.rebalances.labels("assigned").inc()
-        self.health.assigned = bool(self.consumer.assignment())
-        self.partitions.assign(tp.partition for tp in partitions)
-
-    async def revoked(self, partitions: Collection[TopicPartition]) -> None:
-        self.metrics.rebalances.labels("revoked").inc()
-        for tp in partitions:
-            with contextlib.suppress(KeyError):
-                self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
-        try:
-            # Let the batch in hand finish (stored, published, committed) before letting go.
-            await asyncio.wait_for(
-                self._batch_lock.acquire(), self.settings.shutdown_timeout_seconds
-            )
-            self._batch_lock.release()
-        except TimeoutError:
-            log.warning("revoking partitions while a batch is still retrying")
-        self.partitions.revoke(tp.partition for tp in partitions)
-
-
-class _Rebalance(ConsumerRebalanceListener):
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
-
-    async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
-        await self.pipeline.revoked(revoked)
-
-    async def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
-        self.pipeline.assigned(assigned)
