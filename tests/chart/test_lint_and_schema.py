@@ -76,6 +76,12 @@ BAD_VALUES = {
         "/kafka/bootstrapServers",
     ),
     "zero partitions": ({"kafka": {"topics": {"partitions": 0}}}, "/kafka/topics/partitions"),
+    "json depth beyond the exact parser": (
+        {"config": {"limits": {"jsonDepth": 300}}},
+        "/config/limits/jsonDepth",
+    ),
+    "typo in the limits": ({"config": {"limits": {"maxDepth": 10}}}, "maxDepth"),
+    "no poison attempt": ({"config": {"poisonAttempts": 0}}, "/config/poisonAttempts"),
     "invalid topic name": (
         {"kafka": {"topics": {"commands": "bad topic"}}},
         "/kafka/topics/commands",

@@ -37,6 +37,7 @@ EXPECTED_ALERTS = {
     "ReferralsConsumerStalled",
     "ReferralsOutboxBacklogGrowing",
     "ReferralsReplicaNotReady",
+    "ReferralsPoisonRecords",
 }
 
 
@@ -100,7 +101,7 @@ def test_pod_monitor_is_the_alternative_to_the_service_monitor() -> None:
         render({"metrics": {"podMonitor": {"enabled": True}, "serviceMonitor": {"enabled": True}}})
 
 
-def test_alert_rules_cover_lag_dead_letters_rejections_stalls_outbox_and_readiness(
+def test_alert_rules_cover_lag_dead_letters_rejections_stalls_outbox_readiness_and_poison(
     rule_groups: list[dict[str, Any]],
 ) -> None:
     alerts = _alerts(rule_groups)
@@ -162,6 +163,7 @@ def test_dashboard_shows_throughput_funnel_outcomes_latency_lag_outbox_and_dead_
     assert "referrals_consumer_lag" in exprs["Consumer lag by partition"]
     assert "referrals_outbox_backlog" in exprs["Outbox backlog"]
     assert "referrals_dead_letters_total" in exprs["Dead-lettered records by reason"]
+    assert "referrals_poison_records_total" in exprs["Dead-lettered records by reason"]
 
 
 def test_dashboard_configmap_carries_the_file_and_the_sidecar_label(
@@ -297,6 +299,20 @@ _ALERT_TESTS: list[dict[str, Any]] = [
             _fires("ReferralsDeadLettering", "20m", reason="notCloudEvent"),
             _fires("ReferralsOutboxBacklogGrowing", "35m"),
             _fires("ReferralsReplicaNotReady", "20m", pod="p-1"),
+            _quiet("ReferralsPoisonRecords", "20m"),
+        ],
+    },
+    {
+        # One poison record at minute 10: the alert fires with its stage, then clears.
+        "interval": "1m",
+        "input_series": [
+            _series("referrals_poison_records_total", "0x10 1x40", stage="decide"),
+            _series("referrals_poison_records_total", "0x50", stage="store"),
+        ],
+        "alert_rule_test": [
+            _quiet("ReferralsPoisonRecords", "5m"),
+            _fires("ReferralsPoisonRecords", "12m", stage="decide"),
+            _quiet("ReferralsPoisonRecords", "40m"),
         ],
     },
 ]

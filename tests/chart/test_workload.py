@@ -350,3 +350,27 @@ def test_notes_explain_how_to_reach_health_and_metrics() -> None:
     assert f"port-forward service/{FULLNAME}" in notes
     assert "/readyz" in notes
     assert "helm test demo" in notes
+
+
+def test_limits_and_poison_attempts_reach_the_service_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    limits = {"jsonDepth": 32, "patchOperations": 20, "documentBytes": 100_000,
+              "arrayItems": 50, "stringLength": 4096, "attributeLength": 128,
+              "recordBytes": 500_000}  # fmt: skip
+    rendered = render({"config": {"limits": limits, "poisonAttempts": 5}})
+    for name in list(Settings.model_fields):
+        monkeypatch.delenv(f"REFERRALS_{name.upper()}", raising=False)
+    for name, value in _service_env(rendered).items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert (settings.max_json_depth, settings.max_patch_operations) == (32, 20)
+    assert (settings.max_document_bytes, settings.max_record_bytes) == (100_000, 500_000)
+    assert (settings.max_array_items, settings.max_string_length) == (50, 4096)
+    assert (settings.max_attribute_length, settings.poison_attempts) == (128, 5)
+
+
+def test_a_document_limit_that_leaves_no_room_for_the_event_fails_to_render() -> None:
+    limits = {"documentBytes": 990_000, "recordBytes": 1_000_000}
+    with pytest.raises(HelmRenderError, match="documentBytes \\+ 65536 must not exceed"):
+        render({"config": {"limits": limits}})
