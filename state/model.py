@@ -6,7 +6,6 @@ Partner Center payloads carry many undocumented fields. The service-owned fields
 (timestamps, ``eTag``, ``version``) are part of the document so subscribers see them.
 """
 
-from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 
@@ -17,11 +16,12 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
+from pydantic import Tag as UnionTag
 from pydantic.alias_generators import to_camel, to_pascal
 
 from state.catalogues import (
@@ -77,7 +77,8 @@ _CUSTOMER_SIZES = canonical_lookup(CUSTOMER_SIZES)
 
 
 def _customer_size(value: str) -> str:
-    return _canonical(_CUSTOMER_SIZES, value, "customer size")
+    # Partner Center sends "" for a size nobody filled in.
+    return value if not value.strip() else _canonical(_CUSTOMER_SIZES, value, "customer size")
 
 
 class ContactPreference(WireModel):
@@ -103,23 +104,28 @@ class Address(WireModel):
     region: str | None = None
 
 
+def _form(value: object) -> str:
+    # The tags carry brackets, which error pointers leave out like pydantic's own markers.
+    return "list[]" if isinstance(value, list) else "one[]"
+
+
+#: An object or a list of them, chosen by the input's shape so a refusal names one form.
+_BY_FORM = Discriminator(_form)
+_ONE, _LIST = UnionTag("one[]"), UnionTag("list[]")
+
+
 class CustomerProfileType(WireModel):
-    """External ids of the customer; Partner Center sends them as an object or as ``[]``."""
+    """External ids of the customer, as the reference table names them."""
 
     duns: str | None = None
     external: str | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _accept_list_form(cls, value: object) -> object:
-        if isinstance(value, list):
-            merged: dict[str, Any] = {}
-            for item in value:
-                if not isinstance(item, Mapping):
-                    raise ValueError("ids must be an object or a list of objects")
-                merged.update(item)
-            return merged
-        return value
+
+class CustomerProfileId(WireModel):
+    """One external id in the list form Partner Center sends: ``{"profileType", "id"}``."""
+
+    profile_type: str | None = None
+    id: str | None = _alias("id", "ID", "Id")
 
 
 class CustomerProfile(WireModel):
@@ -127,7 +133,14 @@ class CustomerProfile(WireModel):
     address: Address | None = None
     size: Annotated[str, AfterValidator(_customer_size)] | None = None
     team: list[Member] | None = None
-    ids: CustomerProfileType | None = _alias("ids", "IDs", "Ids")
+    # The table names one object; Partner Center also sends a list, kept as it came.
+    ids: (
+        Annotated[
+            Annotated[CustomerProfileType, _ONE] | Annotated[list[CustomerProfileId], _LIST],
+            _BY_FORM,
+        ]
+        | None
+    ) = _alias("ids", "IDs", "Ids")
 
 
 class Consent(WireModel):
@@ -254,7 +267,10 @@ class Referral(WireModel):
     details: ReferralDetails | None = None
     team: list[Member] | None = None
     invite_context: InviteContext | None = None
-    target: Target | None = None
+    # The table names one target; Partner Center sends a list. Either is kept as it came.
+    target: Annotated[Annotated[Target, _ONE] | Annotated[list[Target], _LIST], _BY_FORM] | None = (
+        None
+    )
     e_tag: str | None = _alias("eTag", "ETag", "etag")
     version: int | None = Field(default=None, ge=0)
 
@@ -288,6 +304,7 @@ CANONICAL_KEYS = _canonical_names(
     Member,
     Address,
     CustomerProfileType,
+    CustomerProfileId,
     CustomerProfile,
     Consent,
     InvitedBy,

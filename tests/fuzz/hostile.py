@@ -46,7 +46,7 @@ BASE_DOCUMENT: dict[str, Any] = {
         "requirements": {"products": [{"id": "Azure"}]},
     },
     "team": [{"firstName": "Bo", "email": "bo@fabrikam.example"}],
-    "target": {"type": "SolutionProfile", "id": "sp-1"},
+    "target": [{"type": "SolutionProfile", "id": "sp-1"}],
 }
 
 

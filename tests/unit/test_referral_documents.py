@@ -154,7 +154,7 @@ FABRIKAM_CANONICAL = {
         "address": {"addressLine1": "Rue 1", "city": "Paris", "country": "FR", "Floor": 3},
         "size": "51to250employees",
         "team": [{"firstName": "Léa", "email": "lea@fabrikam.fr", "Nickname": "L"}],
-        "ids": {},
+        "ids": [],  # sent as "IDs": [], kept as a list
     },
     "consent": {"consentToToShareInfoWithOthers": False, "consentToContact": True},
     "details": {
@@ -294,21 +294,25 @@ def test_enum_values_are_written_in_pascal_case_whatever_case_they_came_in(
 
 
 @pytest.mark.parametrize("ids", [[], {}])
-def test_customer_profile_ids_may_be_an_empty_array_or_an_empty_object(ids: Any) -> None:
+def test_customer_profile_ids_may_be_an_empty_array_or_an_empty_object_kept_as_sent(
+    ids: Any,
+) -> None:
     out = _round_trip({"customerProfile": {"name": "Contoso", "ids": ids}})
 
-    assert out["customerProfile"]["ids"] == {}
+    assert out["customerProfile"]["ids"] == ids
 
 
-def test_customer_profile_ids_as_a_list_of_objects_are_read() -> None:
-    referral = Referral.model_validate(
-        {"customerProfile": {"IDs": [{"Duns": "081466849"}, {"External": "CRM-1"}]}}
-    )
+def test_customer_profile_ids_as_a_list_of_profile_ids_are_read_and_kept_as_a_list() -> None:
+    sent = [{"profileType": "Duns", "id": "081466849"}, {"ProfileType": "External", "ID": "CRM-1"}]
+    referral = Referral.model_validate({"customerProfile": {"IDs": sent}})
 
     assert referral.customer_profile is not None
-    assert referral.customer_profile.ids is not None
-    assert referral.customer_profile.ids.duns == "081466849"
-    assert referral.customer_profile.ids.external == "CRM-1"
+    assert isinstance(referral.customer_profile.ids, list)
+    assert [i.id for i in referral.customer_profile.ids] == ["081466849", "CRM-1"]
+    assert referral.to_document()["customerProfile"]["ids"] == [
+        {"profileType": "Duns", "id": "081466849"},
+        {"profileType": "External", "id": "CRM-1"},
+    ]
 
 
 # --- exact decimals ------------------------------------------------------------------------
