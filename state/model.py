@@ -41,6 +41,7 @@ from state.enums import (
     TargetType,
 )
 from state.fields import CountryCode, CurrencyCode, EmailAddress, UtcTimestamp
+from state.owned import SERVICE_OWNED
 
 
 def _camel_or_pascal(field_name: str) -> AliasChoices:
@@ -281,9 +282,8 @@ class Referral(WireModel):
         return {k: v for k, v in document.items() if v is not None or k not in _SERVICE_FIELDS}
 
 
-_SERVICE_FIELDS = frozenset(
-    {"createdDateTime", "updatedDateTime", "acceptedDateTime", "closedDateTime", "eTag", "version"}
-)
+#: Owned fields the service clears by setting None (the id is never cleared).
+_SERVICE_FIELDS = SERVICE_OWNED - {"id"}
 
 
 def _canonical_names(*models: type[BaseModel]) -> dict[str, str]:
