@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from service.codec import STRUCTURED_CONTENT_TYPE
-from service.jsonio import dumps
+from service.codec import command_record
 
 Headers = tuple[tuple[str, bytes], ...]
 
@@ -138,17 +137,10 @@ def _encode(
         "subject": referral_id,
         "correlationid": f"bench-{referral_id}",
     }
-    key = referral_id.encode()
-    if rng.random() < 0.5:  # structured mode: the whole envelope is the value
-        if data is not None:
-            envelope["data"] = data
-        headers: Headers = (("content-type", STRUCTURED_CONTENT_TYPE.encode()),)
-        return Record(command_id, kind, key, dumps(envelope), headers, outcome)
-    headers = tuple((f"ce_{name}", str(value).encode()) for name, value in envelope.items())
-    if data is None:
-        return Record(command_id, kind, key, None, headers, outcome)
-    headers += (("content-type", b"application/json"),)
-    return Record(command_id, kind, key, dumps(data), headers, outcome)
+    if data is not None:
+        envelope["data"] = data
+    record = command_record(envelope, structured=rng.random() < 0.5)
+    return Record(command_id, kind, record.key, record.value, record.headers, outcome)
 
 
 def command_stream(seed: int, referrals: int, prefix: str, in_flight: int = 100) -> list[Record]:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from service import logs
+from service import dead_letters, logs
 from service.app import serve
 from service.broker import EmbeddedBroker
 from service.client import describe_event, envelope_for, follow_events, send_and_wait
@@ -130,8 +130,8 @@ def _send(args: argparse.Namespace) -> int:
             print(f"    {detail.get('target')}: {detail.get('message')}")
         return EXIT_REJECTED
     if outcome.dead_letter is not None:
-        print(f"dead-lettered: {outcome.dead_letter.get('x-error-code')}: "
-              f"{outcome.dead_letter.get('x-error-message')}")  # fmt: skip
+        print(f"dead-lettered: {outcome.dead_letter.get(dead_letters.ERROR_CODE)}: "
+              f"{outcome.dead_letter.get(dead_letters.ERROR_MESSAGE)}")  # fmt: skip
         return EXIT_DEAD_LETTERED
     if not outcome.settled:
         print(

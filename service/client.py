@@ -16,8 +16,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from service.codec import STRUCTURED_CONTENT_TYPE
-from service.jsonio import dumps, loads
+from service.codec import SPEC_VERSION, STRUCTURED_CONTENT_TYPE, command_record
+from service.dead_letters import ORIGINAL_OFFSET, ORIGINAL_PARTITION
+from service.jsonio import loads
 from service.kafka import client_options
 from service.settings import Settings
 
@@ -43,7 +44,7 @@ def envelope_for(document: Any, command_type: str | None, subject: str | None) -
     if kind == "referral.create" and subject is None and isinstance(document, Mapping):
         subject = str(document.get("id") or uuid.uuid4())
     envelope: dict[str, Any] = {
-        "specversion": "1.0",
+        "specversion": SPEC_VERSION,
         "id": str(uuid.uuid4()),
         "type": kind,
         "source": "urn:referrals-cli",
@@ -69,12 +70,12 @@ async def send_and_wait(
         await reader.seek_to_end(*partitions)
         for tp in partitions:
             await reader.position(tp)
-        key = str(envelope.get("subject") or "").encode() or None
+        record = command_record(envelope)
         sent = await producer.send_and_wait(
             settings.commands_topic,
-            value=dumps(envelope),
-            key=key,
-            headers=[("content-type", STRUCTURED_CONTENT_TYPE.encode())],
+            value=record.value,
+            key=record.key,
+            headers=list(record.headers),
         )
         command_tp = TopicPartition(settings.commands_topic, sent.partition)
         deadline = time.monotonic() + wait_seconds
@@ -105,7 +106,7 @@ async def _partitions(reader: AIOKafkaConsumer, topics: list[str]) -> list[Topic
 def _match(outcome: Outcome, record: Any, partition: int, offset: int, settings: Settings) -> None:
     headers = {name: value.decode(errors="replace") for name, value in record.headers or ()}
     if record.topic == settings.dlq_topic:
-        origin = (headers.get("x-original-partition"), headers.get("x-original-offset"))
+        origin = (headers.get(ORIGINAL_PARTITION), headers.get(ORIGINAL_OFFSET))
         if origin == (str(partition), str(offset)):
             outcome.dead_letter = headers
         return

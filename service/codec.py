@@ -13,17 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from typing_extensions import TypedDict  # pydantic reads it for the contract on Python 3.11
-
 from service.jsonio import JsonRefused, dumps, loads
+from service.payloads import event_payload, rejection_payload
 from state import (
     Command,
     CommandType,
     ReferralEvent,
-    ReferralStatus,
-    ReferralSubstatus,
     Rejected,
-    RejectionCode,
     referral_id_for,
 )
 from state.fields import format_utc
@@ -31,6 +27,7 @@ from state.limits import identifier_problem
 
 SPEC_VERSION: Final = "1.0"
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json"
+JSON_CONTENT_TYPE_HEADER: Final = ("content-type", b"application/json")
 REJECTED_TYPE: Final = "referral.command.rejected"
 _REJECTION_IDS: Final = uuid.UUID("0b5f6f2e-0f7a-4c0e-8f0e-3d1b7c5a9e21")
 _COMMAND_TYPES: Final = {member.value: member for member in CommandType}
@@ -161,57 +158,6 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-class EventPayload(TypedDict):
-    """The value of an event record (binary mode) or its ``data`` (structured mode)."""
-
-    referralId: str
-    version: int
-    eTag: str
-    status: ReferralStatus
-    substatus: ReferralSubstatus
-    previousStatus: ReferralStatus | None
-    previousSubstatus: ReferralSubstatus | None
-    changedPaths: list[str]
-    commandId: str
-    correlationId: str | None
-    time: str
-    referral: dict[str, Any]  # the referral document (its schema is the Referral model's)
-
-
-class FieldProblemPayload(TypedDict):
-    target: str
-    code: str
-    message: str
-
-
-class RejectionPayload(TypedDict):
-    """The value of a ``referral.command.rejected`` record."""
-
-    commandId: str
-    commandType: str
-    referralId: str
-    code: RejectionCode
-    message: str
-    details: list[FieldProblemPayload]
-
-
-def event_payload(event: ReferralEvent) -> EventPayload:
-    return {
-        "referralId": event.referral_id,
-        "version": event.version,
-        "eTag": event.etag,
-        "status": event.status,
-        "substatus": event.substatus,
-        "previousStatus": event.previous_status,
-        "previousSubstatus": event.previous_substatus,
-        "changedPaths": list(event.changed_paths),
-        "commandId": event.command_id,
-        "correlationId": event.correlation_id,
-        "time": format_utc(event.time),
-        "referral": event.referral.to_document(),
-    }
-
-
 def encode_event(event: ReferralEvent, topic: str, source: str, structured: bool) -> OutgoingRecord:
     attributes = {
         "id": event.event_id,
@@ -223,20 +169,6 @@ def encode_event(event: ReferralEvent, topic: str, source: str, structured: bool
         "correlationid": event.correlation_id,
     }
     return _cloudevent(topic, event.referral_id, attributes, event_payload(event), structured)
-
-
-def rejection_payload(command: Command, rejected: Rejected) -> RejectionPayload:
-    return {
-        "commandId": command.command_id,
-        "commandType": command.type.value,
-        "referralId": referral_id_for(command),
-        "code": rejected.code,
-        "message": rejected.message,
-        "details": [
-            {"target": problem.target, "code": problem.code, "message": problem.message}
-            for problem in rejected.details
-        ],
-    }
 
 
 def encode_rejection(
@@ -269,6 +201,29 @@ def _cloudevent(
     headers = (
         ("ce_specversion", SPEC_VERSION.encode()),
         *((f"ce_{name}", value.encode()) for name, value in present.items()),
-        ("content-type", b"application/json"),
+        JSON_CONTENT_TYPE_HEADER,
     )
     return OutgoingRecord(topic, key.encode(), dumps(data), headers, kind)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    """A command as a Kafka record, keyed by its subject (the referral id)."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+
+
+def command_record(envelope: Mapping[str, Any], *, structured: bool = True) -> CommandRecord:
+    """A command's CloudEvents envelope (attributes and ``data``) as a record, in either mode."""
+    attributes = {"specversion": SPEC_VERSION, **{k: v for k, v in envelope.items() if k != "data"}}
+    subject = attributes.get("subject")
+    key = str(subject).encode() if subject else None
+    if structured:
+        value = dumps({**attributes, **({"data": envelope["data"]} if "data" in envelope else {})})
+        return CommandRecord(key, value, (("content-type", STRUCTURED_CONTENT_TYPE.encode()),))
+    headers = tuple((f"ce_{name}", str(value).encode()) for name, value in attributes.items())
+    if envelope.get("data") is None:
+        return CommandRecord(key, None, headers)
+    return CommandRecord(key, dumps(envelope["data"]), (*headers, JSON_CONTENT_TYPE_HEADER))

@@ -10,7 +10,8 @@ from typing import Any, Final
 from pydantic import TypeAdapter
 
 from service import dead_letters
-from service.codec import REJECTED_TYPE, SPEC_VERSION, EventPayload, RejectionPayload
+from service.codec import REJECTED_TYPE, SPEC_VERSION
+from service.payloads import EventPayload, RejectionPayload
 from service.settings import Settings
 from state import CommandType, EventType, Referral
 from state.commands import DATA_SHAPES
@@ -127,7 +128,7 @@ def asyncapi(settings: Settings) -> dict[str, Any]:
             "type": "object",
             "properties": {
                 **{name: {"type": "string"} for name in dead_letters.HEADERS},
-                "x-error-code": {
+                dead_letters.ERROR_CODE: {
                     "type": "string",
                     "enum": list(dead_letters.ERROR_CODES),
                     "description": "; ".join(
@@ -135,7 +136,11 @@ def asyncapi(settings: Settings) -> dict[str, Any]:
                     ),
                 },
             },
-            "required": ["x-error-code", "x-error-message", "x-original-topic"],
+            "required": [
+                dead_letters.ERROR_CODE,
+                dead_letters.ERROR_MESSAGE,
+                dead_letters.ORIGINAL_TOPIC,
+            ],
         },
         "payload": {},
     }

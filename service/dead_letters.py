@@ -25,14 +25,19 @@ ERROR_CODES: Final = {
     "processing-failed": "a poison record: processing failed on it alone, attempt after attempt",
     "publish-refused": "an outgoing record of the service that the broker refused repeatedly",
 }
+ERROR_CODE: Final = "x-error-code"
+ERROR_MESSAGE: Final = "x-error-message"
+ORIGINAL_TOPIC: Final = "x-original-topic"
+ORIGINAL_PARTITION: Final = "x-original-partition"
+ORIGINAL_OFFSET: Final = "x-original-offset"
 #: Headers a dead letter adds to the original ones; the x-original-* place is absent for
 #: publish-refused, the x-truncated group only when the copy was cut to fit.
 HEADERS: Final = (
-    "x-error-code",
-    "x-error-message",
-    "x-original-topic",
-    "x-original-partition",
-    "x-original-offset",
+    ERROR_CODE,
+    ERROR_MESSAGE,
+    ORIGINAL_TOPIC,
+    ORIGINAL_PARTITION,
+    ORIGINAL_OFFSET,
     "x-truncated",
     "x-original-size",
     "x-original-sha256",
@@ -58,12 +63,12 @@ def encode_dead_letter(
     max_bytes: int,
 ) -> OutgoingRecord:
     original_topic, partition, offset = origin
-    why = [("x-error-code", code.encode()), ("x-error-message", message.encode()[:1000])]
-    where = [("x-original-topic", original_topic.encode())]
+    why = [(ERROR_CODE, code.encode()), (ERROR_MESSAGE, message.encode()[:1000])]
+    where = [(ORIGINAL_TOPIC, original_topic.encode())]
     if partition is not None and offset is not None:
         where += [
-            ("x-original-partition", str(partition).encode()),
-            ("x-original-offset", str(offset).encode()),
+            (ORIGINAL_PARTITION, str(partition).encode()),
+            (ORIGINAL_OFFSET, str(offset).encode()),
         ]
     original = tuple(headers)
     copy = OutgoingRecord(topic, key, value, (*original, *why, *where), KIND)

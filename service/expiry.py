@@ -16,9 +16,8 @@ from typing import Any, Final
 
 from aiokafka import AIOKafkaProducer
 
-from service.codec import STRUCTURED_CONTENT_TYPE
+from service.codec import SPEC_VERSION, command_record
 from service.errors import translated
-from service.jsonio import dumps
 from service.settings import Settings
 from service.store import ExpiryCandidate, Store
 
@@ -31,7 +30,7 @@ REASON: Final = "Expired: not answered before its expirationDateTime"
 
 def expire_command(candidate: ExpiryCandidate, source: str) -> dict[str, Any]:
     envelope: dict[str, Any] = {
-        "specversion": "1.0",
+        "specversion": SPEC_VERSION,
         "id": str(uuid.uuid5(_EXPIRY_IDS, f"{candidate.referral_id}\x00{candidate.etag}")),
         "type": "referral.expire",
         "source": source,
@@ -63,15 +62,16 @@ class ExpiryScheduler:
         due = await self.store.due_for_expiry(self.clock(), BATCH_LIMIT)
         commands = [expire_command(c, self.settings.event_source) for c in due]
         fresh = [c for c in commands if c["id"] not in self._requested]
+        records = [command_record(envelope) for envelope in fresh]
         with translated("broker"):
             acks = [
                 await self.producer.send(
                     self.settings.commands_topic,
-                    value=dumps(envelope),
-                    key=envelope["subject"].encode(),
-                    headers=[("content-type", STRUCTURED_CONTENT_TYPE.encode())],
+                    value=record.value,
+                    key=record.key,
+                    headers=list(record.headers),
                 )
-                for envelope in fresh
+                for record in records
             ]
             for ack in acks:
                 await ack

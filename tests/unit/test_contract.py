@@ -9,10 +9,11 @@ import pytest
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from service.codec import encode_event, encode_rejection, event_payload
+from service.codec import encode_event, encode_rejection
 from service.contract import asyncapi, json_schemas
 from service.expiry import expire_command
 from service.jsonio import dumps
+from service.payloads import event_payload
 from service.settings import Settings
 from service.store import ExpiryCandidate
 from state import Applied, Command, CommandType, Rejected, decide
