@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 
 from service.consumer_health import probe_broker
-from service.errors import ServiceError, backoff
+from service.errors import ConfigurationError, ServiceError, backoff
 from service.expiry import ExpiryScheduler
 from service.health import Health
 from service.http import HttpServer
@@ -93,6 +93,8 @@ async def _until_up(
         try:
             await connect()
             return
+        except ConfigurationError:
+            raise  # retrying cannot help: the settings or the data must change
         except Exception as error:  # any failure to reach a dependency is retried
             log.warning(f"{what} not reachable, retrying", extra={"error": str(error)})
             with contextlib.suppress(TimeoutError):

@@ -13,6 +13,7 @@ from service.app import serve
 from service.broker import EmbeddedBroker
 from service.client import describe_event, envelope_for, follow_events, send_and_wait
 from service.contract import asyncapi, json_schemas
+from service.errors import ConfigurationError
 from service.jsonio import dumps, loads
 from service.settings import Settings
 from service.store import open_store
@@ -35,10 +36,18 @@ Ctrl-C stops the service and the broker.
 """
 
 
+#: Exit status when the settings or the data cannot work (sysexits' EX_CONFIG).
+EXIT_CONFIGURATION = 78
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        return int(args.handler(args) or 0)
+        try:
+            return int(args.handler(args) or 0)
+        except ConfigurationError as error:
+            print(f"referrals: {error}", file=sys.stderr)
+            return EXIT_CONFIGURATION
     return 130
 
 

@@ -15,6 +15,7 @@ import asyncpg
 
 from service.errors import StaleWrite, StoreUnavailable, translated
 from service.store.base import BatchWrite, ExpiryCandidate, OutboxEntry
+from service.store.migrations import migrate
 from service.store.rows import (
     headers_to_text,
     outgoing_from_row,
@@ -22,41 +23,6 @@ from service.store.rows import (
     referral_from_row,
 )
 from state import ReferralRecord
-
-_MIGRATION_LOCK = 0x5EF3_22A1
-#: Append-only: each entry upgrades the schema by one version.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        """CREATE TABLE referrals (
-            id text PRIMARY KEY,
-            version bigint NOT NULL,
-            status text NOT NULL,
-            substatus text NOT NULL,
-            tenant_id text,
-            expiration timestamptz,
-            document bytea NOT NULL
-        )""",
-        "CREATE INDEX referrals_due ON referrals (expiration) WHERE status = 'New'",
-        """CREATE TABLE processed_commands (
-            command_id text PRIMARY KEY,
-            referral_id text,
-            outcome text NOT NULL,
-            processed_at timestamptz NOT NULL DEFAULT now()
-        )""",
-        "CREATE INDEX processed_commands_age ON processed_commands (processed_at)",
-        """CREATE TABLE outbox (
-            seq bigserial PRIMARY KEY,
-            source_partition integer NOT NULL,
-            topic text NOT NULL,
-            key bytea,
-            value bytea,
-            headers text NOT NULL,
-            kind text NOT NULL,
-            created_at timestamptz NOT NULL DEFAULT now()
-        )""",
-        "CREATE INDEX outbox_by_partition ON outbox (source_partition, seq)",
-    ),
-)
 
 
 class PostgresStore:
@@ -86,9 +52,6 @@ class PostgresStore:
         if self._pool is None:
             raise StoreUnavailable("the PostgreSQL store is not open")
         return self._pool.acquire()
-
-    async def ping(self) -> None:
-        await self._fetch("SELECT 1")
 
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         with translated("store"):
@@ -167,23 +130,6 @@ class PostgresStore:
             before,
         )
         return int(rows[0]["n"])
-
-
-async def migrate(db: Any) -> int:
-    """Bring the schema to the latest version; returns that version."""
-    async with db.transaction():
-        await db.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-        await db.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations"
-            " (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        current = await db.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations")
-        for version, statements in enumerate(MIGRATIONS, start=1):
-            if version > current:
-                for statement in statements:
-                    await db.execute(statement)
-                await db.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
-    return len(MIGRATIONS)
 
 
 async def _write_referrals(db: Any, batch: BatchWrite) -> None:

@@ -24,42 +24,11 @@ from service.store.rows import (
     referral_document,
     referral_from_row,
 )
+from service.store.sqlite_schema import prepare
 from state import ReferralRecord
 from state.fields import format_utc
 
 T = TypeVar("T")
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS referrals (
-    id TEXT PRIMARY KEY,
-    version INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    substatus TEXT NOT NULL,
-    tenant_id TEXT,
-    expiration TEXT,
-    document BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS processed_commands (
-    command_id TEXT PRIMARY KEY,
-    referral_id TEXT,
-    outcome TEXT NOT NULL,
-    processed_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    source_partition INTEGER NOT NULL,
-    topic TEXT NOT NULL,
-    key BLOB,
-    value BLOB,
-    headers TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS outbox_by_partition ON outbox (source_partition, seq);
-CREATE INDEX IF NOT EXISTS referrals_due ON referrals (expiration) WHERE status = 'New';
-CREATE INDEX IF NOT EXISTS processed_commands_age ON processed_commands (processed_at);
-"""
 
 
 def sqlite_path(url: str) -> Path:
@@ -89,9 +58,11 @@ class SqliteStore:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA busy_timeout=5000")
-            connection.executescript(_SCHEMA)
-            if connection.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
-                connection.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            try:
+                prepare(connection, self.path)
+            except BaseException:
+                connection.close()
+                raise
             self._connection = connection
 
         with translated("store"):
@@ -105,9 +76,6 @@ class SqliteStore:
 
         await asyncio.get_running_loop().run_in_executor(self._executor, disconnect)
         self._executor.shutdown(wait=True)
-
-    async def ping(self) -> None:
-        await self._run(lambda db: db.execute("SELECT 1").fetchone())
 
     async def load(self, referral_ids: Collection[str]) -> dict[str, ReferralRecord]:
         ids = list(referral_ids)

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,7 +11,7 @@ import asyncpg
 import pytest
 
 from service.codec import OutgoingRecord
-from service.errors import StaleWrite
+from service.errors import ConfigurationError, StaleWrite
 from service.store import (
     BatchWrite,
     OutboxEntry,
@@ -20,7 +21,7 @@ from service.store import (
     SqliteStore,
     Store,
 )
-from service.store.postgres import MIGRATIONS, migrate
+from service.store.migrations import MIGRATIONS, migrate
 from state import Applied, Command, CommandType, ReferralRecord, decide
 from tests.conftest import fresh_postgres_database
 
@@ -177,3 +178,29 @@ async def test_replicas_starting_together_migrate_the_schema_once(postgres_url: 
 
     assert versions == [len(MIGRATIONS)] * 4
     assert applied == len(MIGRATIONS)
+
+
+async def test_a_sqlite_file_from_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "newer.db"
+    store = SqliteStore(path)
+    await store.open()
+    await store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE schema_version SET version = 99")
+    newer = SqliteStore(path)
+    with pytest.raises(ConfigurationError, match="schema version 99"):
+        await newer.open()
+    await newer.close()
+
+
+async def test_a_postgresql_database_from_a_newer_schema_is_refused(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url)
+    await store.open()
+    await store.close()
+    db = await asyncpg.connect(postgres_url)
+    try:
+        await db.execute("INSERT INTO schema_migrations (version) VALUES (99)")
+    finally:
+        await db.close()
+    with pytest.raises(ConfigurationError, match="schema version 99"):
+        await PostgresStore(postgres_url).open()
