@@ -96,7 +96,7 @@ class RecordFailed(Exception):
         return f"{' from '.join(names)} in the {self.stage} stage{where}"
 
 
-def _postgres(error: asyncpg.PostgresError) -> ServiceError:
+def _postgres(error: BaseException) -> ServiceError:
     sqlstate = str(getattr(error, "sqlstate", "") or "")
     outage = sqlstate[:2] in _POSTGRES_OUTAGE_CLASSES
     return (StoreUnavailable if outage else StoreRefused)(f"PostgreSQL failed: {error}")

@@ -2,9 +2,18 @@
 so replicas starting together migrate once. A database migrated by a newer version of the
 service is refused rather than used."""
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from service.errors import ConfigurationError
+
+if TYPE_CHECKING:  # the stubs' generics are not subscriptable at run time
+    from asyncpg import Connection, Record
+    from asyncpg.pool import PoolConnectionProxy
+
+    #: A connection, held directly or lent by the pool.
+    Db = Connection[Record] | PoolConnectionProxy[Record]
 
 _MIGRATION_LOCK = 0x5EF3_22A1
 #: Append-only: each entry upgrades the schema by one version.
@@ -42,7 +51,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 
 
-async def migrate(db: Any) -> int:
+async def migrate(db: Db) -> int:
     """Bring the schema to the latest version; returns that version."""
     async with db.transaction():
         await db.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)

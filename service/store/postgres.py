@@ -7,9 +7,11 @@ new owner's work. The schema is migrated at start under an advisory lock, so rep
 starting together migrate once.
 """
 
-from collections.abc import Collection
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -24,12 +26,18 @@ from service.store.rows import (
 )
 from state import ReferralRecord
 
+if TYPE_CHECKING:  # the stubs' generics are not subscriptable at run time
+    from asyncpg import Record
+    from asyncpg.pool import Pool, PoolAcquireContext
+
+    from service.store.migrations import Db
+
 
 class PostgresStore:
     def __init__(self, url: str, pool_size: int = 5) -> None:
         self.url = url
         self.pool_size = pool_size
-        self._pool: asyncpg.Pool | None = None
+        self._pool: Pool[Record] | None = None
 
     async def open(self) -> None:
         try:
@@ -48,12 +56,12 @@ class PostgresStore:
             await self._pool.close()
             self._pool = None
 
-    def _connection(self) -> Any:
+    def _connection(self) -> PoolAcquireContext[Record]:
         if self._pool is None:
             raise StoreUnavailable("the PostgreSQL store is not open")
         return self._pool.acquire()
 
-    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
+    async def _fetch(self, sql: str, *args: object) -> list[Record]:
         with translated("store"):
             async with self._connection() as db:
                 return list(await db.fetch(sql, *args))
@@ -132,7 +140,7 @@ class PostgresStore:
         return int(rows[0]["n"])
 
 
-async def _write_referrals(db: Any, batch: BatchWrite) -> None:
+async def _write_referrals(db: Db, batch: BatchWrite) -> None:
     new = [w for w in batch.referrals if w.expected_version == 0]
     changed = [w for w in batch.referrals if w.expected_version != 0]
     if new:
@@ -161,7 +169,7 @@ async def _write_referrals(db: Any, batch: BatchWrite) -> None:
             raise StaleWrite("a referral of the batch moved on meanwhile (another replica)")
 
 
-def _columns(records: Any) -> list[list[Any]]:
+def _columns(records: Iterable[ReferralRecord]) -> list[list[object]]:
     rows = [
         (
             r.referral_id,
@@ -177,7 +185,7 @@ def _columns(records: Any) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)]
 
 
-async def _write_processed(db: Any, batch: BatchWrite) -> None:
+async def _write_processed(db: Db, batch: BatchWrite) -> None:
     if not batch.processed:
         return
     inserted = await db.fetch(
@@ -192,7 +200,7 @@ async def _write_processed(db: Any, batch: BatchWrite) -> None:
         raise StaleWrite("a command of the batch was processed meanwhile (another replica)")
 
 
-async def _write_outbox(db: Any, batch: BatchWrite) -> list[OutboxEntry]:
+async def _write_outbox(db: Db, batch: BatchWrite) -> list[OutboxEntry]:
     if not batch.outbox:
         return []
     # Sequence numbers are taken first so each entry knows its own, in batch order.
