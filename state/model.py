@@ -7,29 +7,20 @@ Partner Center payloads carry many undocumented fields. The service-owned fields
 """
 
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
     AliasChoices,
-    AliasGenerator,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Discriminator,
     Field,
-    ValidationInfo,
-    field_validator,
 )
 from pydantic import Tag as UnionTag
-from pydantic.alias_generators import to_camel, to_pascal
 
 from state.catalogues import (
     CUSTOMER_SIZES,
-    INDUSTRIES,
-    PRODUCTS,
-    SERVICES,
-    SOLUTIONS,
     canonical_lookup,
 )
 from state.enums import (
@@ -37,49 +28,23 @@ from state.enums import (
     ReferralStatus,
     ReferralSubstatus,
     ReferralType,
-    SolutionType,
     TargetType,
 )
 from state.fields import CountryCode, CurrencyCode, EmailAddress, UtcTimestamp
 from state.owned import SERVICE_OWNED
-
-
-def _camel_or_pascal(field_name: str) -> AliasChoices:
-    return AliasChoices(to_camel(field_name), to_pascal(field_name))
-
-
-def _alias(camel: str, *others: str) -> Any:
-    """A field whose wire name is not the plain camelCase of its Python name."""
-    return Field(
-        default=None, validation_alias=AliasChoices(camel, *others), serialization_alias=camel
-    )
-
-
-class WireModel(BaseModel):
-    model_config = ConfigDict(
-        extra="allow",
-        alias_generator=AliasGenerator(
-            validation_alias=_camel_or_pascal, serialization_alias=to_camel
-        ),
-        populate_by_name=True,
-        validate_default=False,
-        allow_inf_nan=False,
-    )
-
-
-def _canonical(catalogue: dict[str, str], value: str, what: str) -> str:
-    found = catalogue.get(value.strip().casefold())
-    if found is None:
-        raise ValueError(f"'{value}' is not a known {what}")
-    return found
-
+from state.requirements import (
+    ReferralRequirements,
+    SolutionTag,
+    Tag,
+)
+from state.wire_model import WireModel, alias, canonical
 
 _CUSTOMER_SIZES = canonical_lookup(CUSTOMER_SIZES)
 
 
 def _customer_size(value: str) -> str:
     # Partner Center sends "" for a size nobody filled in.
-    return value if not value.strip() else _canonical(_CUSTOMER_SIZES, value, "customer size")
+    return value if not value.strip() else canonical(_CUSTOMER_SIZES, value, "customer size")
 
 
 class ContactPreference(WireModel):
@@ -126,7 +91,7 @@ class CustomerProfileId(WireModel):
     """One external id in the list form Partner Center sends: ``{"profileType", "id"}``."""
 
     profile_type: str | None = None
-    id: str | None = _alias("id", "ID", "Id")
+    id: str | None = alias("id", "ID", "Id")
 
 
 class CustomerProfile(WireModel):
@@ -141,7 +106,7 @@ class CustomerProfile(WireModel):
             _BY_FORM,
         ]
         | None
-    ) = _alias("ids", "IDs", "Ids")
+    ) = alias("ids", "IDs", "Ids")
 
 
 class Consent(WireModel):
@@ -150,80 +115,13 @@ class Consent(WireModel):
 
 
 class InvitedBy(WireModel):
-    organization_id: str | None = _alias("organizationId", "OrganizationID", "OrganizationId")
+    organization_id: str | None = alias("organizationId", "OrganizationID", "OrganizationId")
     organization_name: str | None = None
 
 
 class InviteContext(WireModel):
     notes: str | None = None
     invited_by: InvitedBy | None = None
-
-
-class Tag(WireModel):
-    id: str | None = _alias("id", "ID", "Id")
-
-
-class _CatalogueTag(Tag):
-    """A tag whose id must be a value of one catalogue (matched case-insensitively)."""
-
-    catalogue: ClassVar[dict[str, str]]
-    what: ClassVar[str]
-
-    @field_validator("id")
-    @classmethod
-    def _known_id(cls, value: str | None) -> str | None:
-        return None if value is None else _canonical(cls.catalogue, value, cls.what)
-
-
-class IndustryTag(_CatalogueTag):
-    catalogue = canonical_lookup(INDUSTRIES)
-    what = "industry"
-
-
-class ProductTag(_CatalogueTag):
-    catalogue = canonical_lookup(PRODUCTS)
-    what = "product"
-
-
-class ServiceTag(_CatalogueTag):
-    catalogue = canonical_lookup(SERVICES)
-    what = "service"
-
-
-_SOLUTIONS = canonical_lookup(SOLUTIONS)
-
-
-class SolutionTag(WireModel):
-    """A solution; a Category solution names a value of the solutions catalogue.
-
-    ``solutionType`` is declared first so the name and id checks can see it.
-    """
-
-    solution_type: SolutionType | None = None
-    name: str | None = None
-    id: str | None = _alias("id", "ID", "Id")
-
-    @field_validator("name")
-    @classmethod
-    def _category_name(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None or info.data.get("solution_type") is not SolutionType.CATEGORY:
-            return value
-        return _canonical(_SOLUTIONS, value, "solution category")
-
-    @field_validator("id")
-    @classmethod
-    def _category_id(cls, value: str | None, info: ValidationInfo) -> str | None:
-        category = info.data.get("solution_type") is SolutionType.CATEGORY
-        if value is None or not category or info.data.get("name") is not None:
-            return value
-        return _canonical(_SOLUTIONS, value, "solution category")
-
-
-class ReferralRequirements(WireModel):
-    industries: list[IndustryTag] | None = None
-    products: list[ProductTag] | None = None
-    services: list[ServiceTag] | None = None
-    solutions: list[SolutionTag] | None = None
 
 
 def _exact_decimal(value: object) -> object:
@@ -242,15 +140,15 @@ class ReferralDetails(WireModel):
 
 
 class Target(WireModel):
-    id: str | None = _alias("id", "ID", "Id")
+    id: str | None = alias("id", "ID", "Id")
     type: TargetType | None = None
 
 
 class Referral(WireModel):
-    id: str | None = _alias("id", "ID", "Id")
-    engagement_id: str | None = _alias("engagementId", "EngagementID", "EngagementId")
+    id: str | None = alias("id", "ID", "Id")
+    engagement_id: str | None = alias("engagementId", "EngagementID", "EngagementId")
     name: str | None = None
-    external_reference_id: str | None = _alias(
+    external_reference_id: str | None = alias(
         "externalReferenceId", "ExternalReferenceID", "ExternalReferenceId"
     )
     created_date_time: UtcTimestamp | None = None
@@ -261,7 +159,7 @@ class Referral(WireModel):
     status: ReferralStatus | None = None
     substatus: ReferralSubstatus | None = None
     status_reason: str | None = None
-    type: ReferralType | None = _alias("type", "Type", "referralType", "ReferralType")
+    type: ReferralType | None = alias("type", "Type", "referralType", "ReferralType")
     qualification: ReferralQualification | None = None
     customer_profile: CustomerProfile | None = None
     consent: Consent | None = None
@@ -272,7 +170,7 @@ class Referral(WireModel):
     target: Annotated[Annotated[Target, _ONE] | Annotated[list[Target], _LIST], _BY_FORM] | None = (
         None
     )
-    e_tag: str | None = _alias("eTag", "ETag", "etag")
+    e_tag: str | None = alias("eTag", "ETag", "etag")
     version: int | None = Field(default=None, ge=0)
 
     def to_document(self) -> dict[str, Any]:
