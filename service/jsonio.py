@@ -1,21 +1,23 @@
 """JSON in and out, bounded whatever the input, with numbers kept as exact decimals.
 
-Reading is two-step. orjson parses first: it is linear in the input, refuses invalid
-UTF-8, lone surrogates, NaN and nesting beyond 1024 levels, and never recurses in Python.
-Only a value that holds a float (a fraction, or an integer beyond 64 bits: precision may
-have been lost) and that is at most ``EXACT_DEPTH`` deep is parsed again by the standard
-library, which reads every such number as an exact ``Decimal`` but recurses once per
-level.
+Reading uses the standard library's C parser, which is linear in the input and reads every
+fraction as an exact ``Decimal``; its nesting is bounded by the interpreter's recursion
+limit, and going deeper ends in a ``RecursionError`` that is turned into a refusal like
+any other. Integers beyond 64 bits stay exact as ``Decimal`` (the encoder writes those).
+Text must be UTF-8 (strictly: no encoded surrogates). Escaped surrogates, which the
+standard parser lets through unpaired, are checked when present: a string holding an
+unpaired one could never be written out again. ``NaN`` and ``Infinity`` are refused.
 """
 
 import json
+import re
 from decimal import Decimal
 from typing import Any, Final
 
 import orjson
 
-#: Deepest value the exact second parse takes on; deeper values are refused by the limits.
-EXACT_DEPTH: Final = 256
+#: An escaped UTF-16 surrogate (paired or not); rare, so checked only when present.
+_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class JsonRefused(ValueError):
@@ -35,20 +37,27 @@ def _exact_number(value: object) -> Any:
 def loads(raw: bytes | str) -> Any:
     """Parse JSON text; raises ``JsonRefused`` with a message that quotes nothing of it."""
     try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise JsonRefused(f"not JSON: {_reason(error)}") from None
-    depth, fractional = shape(value)
-    if fractional and depth <= EXACT_DEPTH:
-        return json.loads(
-            raw, parse_float=Decimal, parse_int=_exact_int, parse_constant=_no_constants
-        )
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw  # strict: no surrogates
+        value = json.loads(text, parse_float=Decimal, parse_int=_exact_int, parse_constant=_nan)
+    except RecursionError:
+        raise JsonRefused("not JSON the service reads: nested too deep") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise JsonRefused(f"not JSON: {_plain(error)}") from None
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            dumps(value)  # refuses a string holding an unpaired surrogate
+        except orjson.JSONEncodeError:
+            raise JsonRefused("not JSON: a string holds an unpaired UTF-16 surrogate") from None
     return value
 
 
-def _reason(error: orjson.JSONDecodeError) -> str:
-    # orjson's messages name the problem and its position, never the offending text.
-    return str(error.msg)[:200] + f" at character {error.pos}"
+def _plain(error: Exception) -> str:
+    # The standard parser's messages name the problem and its position, never the text.
+    if isinstance(error, UnicodeDecodeError):
+        return f"invalid UTF-8 at byte {error.start}"
+    if isinstance(error, json.JSONDecodeError):
+        return f"{error.msg} at character {error.pos}"
+    return str(error)[:200]
 
 
 def _exact_int(text: str) -> int | Decimal:
@@ -59,24 +68,5 @@ def _exact_int(text: str) -> int | Decimal:
     return int(wide) if -(2**63) <= wide < 2**64 else wide
 
 
-def _no_constants(name: str) -> Any:
-    raise JsonRefused(f"{name} is not a JSON number")
-
-
-def shape(value: Any) -> tuple[int, bool]:
-    """The nesting depth of a parsed value (a scalar is 0) and whether it holds a float.
-
-    Iterative, so any depth is measured without recursion.
-    """
-    deepest, fractional = 0, False
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            node = node.values()
-        elif not isinstance(node, list):
-            fractional = fractional or isinstance(node, float)
-            continue
-        deepest = max(deepest, depth + 1)
-        stack.extend((child, depth + 1) for child in node)
-    return deepest, fractional
+def _nan(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")

@@ -43,7 +43,9 @@ def parse_utc(value: object) -> datetime:
 
 
 def format_utc(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+    # isoformat is several times cheaper than strftime, and this runs many times a command.
+    utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "0Z"
 
 
 def _country(value: object) -> object:

@@ -50,6 +50,40 @@ def identifier_problem(value: object, max_length: int) -> str | None:
 
 def data_problem(data: object, limits: Limits) -> FieldProblem | None:
     """The first place in a command's data that is over a limit, or None."""
+    if _within(data, limits):
+        return None
+    return _first_problem(data, limits)
+
+
+def _within(data: object, limits: Limits) -> bool:
+    """The common case, fast: every node within the limits (no paths kept)."""
+    longest, most, deepest = limits.max_string_length, limits.max_array_items, limits.max_depth
+    stack: list[tuple[object, int]] = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            if depth >= deepest or len(node) > most:
+                return False
+            for key, child in node.items():
+                if len(key) > longest or (isinstance(child, str) and len(child) > longest):
+                    return False
+                if isinstance(child, dict | list):
+                    stack.append((child, depth + 1))
+        elif isinstance(node, list):
+            if depth >= deepest or len(node) > most:
+                return False
+            for child in node:
+                if isinstance(child, str) and len(child) > longest:
+                    return False
+                if isinstance(child, dict | list):
+                    stack.append((child, depth + 1))
+        elif isinstance(node, str) and len(node) > longest:
+            return False
+    return True
+
+
+def _first_problem(data: object, limits: Limits) -> FieldProblem | None:
+    """The slow path, once something is over a limit: walk again keeping each path."""
     stack: list[tuple[object, tuple[str, ...]]] = [(data, ())]
     while stack:
         node, path = stack.pop()
