@@ -63,7 +63,7 @@ async def _consume(
     await producer.start()
     pipeline.subscribe()
     await consumer.start()
-    expiry = ExpiryScheduler(settings, store, producer, utc_now)
+    expiry = ExpiryScheduler(settings, store, pipeline.publisher, utc_now)
     gauges = asyncio.create_task(_watch(store, consumer, metrics, health))
     housekeeping = asyncio.create_task(_housekeeping(settings, store, expiry))
     running = asyncio.create_task(pipeline.run())

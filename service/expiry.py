@@ -14,10 +14,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
 
-from aiokafka import AIOKafkaProducer
-
-from service.codec import SPEC_VERSION, command_record
-from service.errors import translated
+from service.codec import SPEC_VERSION, OutgoingRecord, command_record
+from service.publisher import OutboxPublisher
 from service.settings import Settings
 from service.store import ExpiryCandidate, Store
 
@@ -48,12 +46,12 @@ class ExpiryScheduler:
         self,
         settings: Settings,
         store: Store,
-        producer: AIOKafkaProducer,
+        publisher: OutboxPublisher,
         clock: Callable[[], datetime],
     ) -> None:
         self.settings = settings
         self.store = store
-        self.producer = producer
+        self.publisher = publisher
         self.clock = clock
         self._requested: set[str] = set()
 
@@ -62,19 +60,14 @@ class ExpiryScheduler:
         due = await self.store.due_for_expiry(self.clock(), BATCH_LIMIT)
         commands = [expire_command(c, self.settings.event_source) for c in due]
         fresh = [c for c in commands if c["id"] not in self._requested]
+        topic = self.settings.commands_topic
         records = [command_record(envelope) for envelope in fresh]
-        with translated("broker"):
-            acks = [
-                await self.producer.send(
-                    self.settings.commands_topic,
-                    value=record.value,
-                    key=record.key,
-                    headers=list(record.headers),
-                )
-                for record in records
-            ]
-            for ack in acks:
-                await ack
+        outgoing = [
+            OutgoingRecord(topic, r.key, r.value, r.headers, "referral.expire") for r in records
+        ]
+        failures = [error for error in await self.publisher.send(outgoing) if error is not None]
+        if failures:
+            raise failures[0]  # the next round asks again: the command ids are the same
         if len(self._requested) > _REMEMBERED:
             self._requested.clear()
         self._requested.update(c["id"] for c in fresh)
