@@ -75,8 +75,11 @@ async def _consume(
             await asyncio.wait_for(running, settings.shutdown_timeout_seconds)
         except TimeoutError:
             log.error("batch did not finish in time; its offsets stay uncommitted")
-        except ServiceError as error:
-            log.error("stopped while retrying", extra={"error": str(error)})
+        except Exception as error:
+            if not stop.is_set():
+                raise  # the loop itself failed: end the process so it is restarted
+            # Stopping: the batch in hand stays uncommitted and is redelivered.
+            log.error("stopped while a batch was failing", extra={"error": type(error).__name__})
     finally:
         for task in (gauges, housekeeping, stopping, running):
             task.cancel()
