@@ -47,7 +47,7 @@ def hostile_records(rid: str) -> list[tuple[str, bytes, list[tuple[str, bytes]]]
         ("dead", raw_envelope("referral.create", rid, doc_with(b'"\xff\xfe"'), "h-bad-utf8"), STRUCTURED),
         ("dead", raw_envelope("referral.accept", "a\\u0000b", b"null", "h-nul-subject"), STRUCTURED),
         ("applied", raw_envelope("referral.create", f"{rid}-n", doc_with(b"1" * 40), "h-big-int"), STRUCTURED),
-        ("dead", raw_envelope("referral.create", rid, doc_with(b"1e400"), "h-huge-number"), STRUCTURED),
+        ("applied", raw_envelope("referral.create", f"{rid}-e", doc_with(b"1e400"), "h-huge-number"), STRUCTURED),
         ("rejected", raw_envelope("referral.create", rid, doc_with(b'"' + b"x" * 40_000 + b'"'), "h-long"), STRUCTURED),
         ("rejected", raw_envelope("referral.patch", rid, b"[" + b",".join([b'{"op":"add","path":"/a","value":1}'] * 150) + b"]", "h-ops"), STRUCTURED),
         ("dead", b'{"specversion":"1.0","id":"h-b64","type":"referral.create","source":"u","data_base64":"%%%"}', STRUCTURED),
