@@ -119,6 +119,8 @@ async def _watch(
             health.store_ok = True
         except ServiceError:
             health.store_ok = False
+        except Exception as error:  # the gauges must keep refreshing whatever one round met
+            log.error("gauge refresh failed", extra={"error": type(error).__name__})
         metrics.ready.set(1 if health.ready else 0)
         await asyncio.sleep(GAUGE_REFRESH_SECONDS)  # a periodic refresh, not a synchronisation
 
@@ -131,6 +133,8 @@ async def _housekeeping(settings: Settings, store: Store, expiry: ExpirySchedule
             await store.forget_processed(utc_now() - settings.processed_retention)
         except ServiceError as error:
             log.warning("housekeeping failed; next round retries", extra={"error": str(error)})
+        except Exception as error:  # never let one round end expiry for good
+            log.error("housekeeping failed unexpectedly", extra={"error": type(error).__name__})
         await asyncio.sleep(settings.expiry_interval_seconds)  # a schedule, not a sync
 
 

@@ -19,6 +19,7 @@ from service.errors import StaleWrite, StoreUnavailable, translated
 from service.store.base import BatchWrite, ExpiryCandidate, OutboxEntry
 from service.store.migrations import migrate
 from service.store.rows import (
+    expiry_candidate,
     headers_to_text,
     outgoing_from_row,
     referral_document,
@@ -127,9 +128,7 @@ class PostgresStore:
             now,
             limit,
         )
-        return [
-            ExpiryCandidate.of(referral_from_row(row["document"], row["tenant_id"])) for row in rows
-        ]
+        return [expiry_candidate(row["document"], row["tenant_id"]) for row in rows]
 
     async def forget_processed(self, before: datetime) -> int:
         rows = await self._fetch(

@@ -5,6 +5,7 @@ from typing import Any
 
 from service.codec import OutgoingRecord
 from service.jsonio import dumps, loads
+from service.store.base import ExpiryCandidate
 from state import Referral, ReferralRecord
 from state.fields import format_utc
 
@@ -15,6 +16,13 @@ def referral_document(record: ReferralRecord) -> bytes:
 
 def referral_from_row(document: bytes | str, tenant_id: str | None) -> ReferralRecord:
     return ReferralRecord(Referral.model_validate(loads(document)), tenant_id)
+
+
+def expiry_candidate(document: bytes | str, tenant_id: str | None) -> ExpiryCandidate:
+    """What expiry needs of a stored referral, read without validating all of it: one
+    document an older version stored and this one would refuse must not stop expiry."""
+    raw = loads(document)
+    return ExpiryCandidate(str(raw["id"]), str(raw.get("eTag") or ""), tenant_id)
 
 
 def expiration_of(record: ReferralRecord) -> str | None:

@@ -19,6 +19,7 @@ from service.errors import StaleWrite, StoreUnavailable, translated
 from service.store.base import BatchWrite, ExpiryCandidate, OutboxEntry
 from service.store.rows import (
     expiration_of,
+    expiry_candidate,
     headers_to_text,
     outgoing_from_row,
     referral_document,
@@ -155,7 +156,7 @@ class SqliteStore:
                 " AND expiration <= ? ORDER BY expiration LIMIT ?",
                 (format_utc(now), limit),
             )
-            return [ExpiryCandidate.of(referral_from_row(doc, tenant)) for doc, tenant in rows]
+            return [expiry_candidate(doc, tenant) for doc, tenant in rows]
 
         return await self._run(query)
 

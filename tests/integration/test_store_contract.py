@@ -204,3 +204,25 @@ async def test_a_postgresql_database_from_a_newer_schema_is_refused(postgres_url
         await db.close()
     with pytest.raises(ConfigurationError, match="schema version 99"):
         await PostgresStore(postgres_url).open()
+
+
+async def test_a_stored_document_this_version_would_refuse_does_not_stop_expiry(
+    tmp_path: Path,
+) -> None:
+    """An older version wrote years below 1000 as '1-01-01T…', which no longer parses."""
+    path = tmp_path / "legacy.db"
+    store = SqliteStore(path)
+    await store.open()
+    due = created("legacy", expirationDateTime="2026-11-24T11:00:00Z",
+                  details={"closingDateTime": "0001-01-01T00:00:00Z"})  # fmt: skip
+    await store.write(BatchWrite(referrals=[ReferralWrite(due, 0)]))
+    await store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE referrals SET document = replace(document, '0001-01-01', '1-01-01')")
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        candidates = await store.due_for_expiry(NOW, limit=10)
+    finally:
+        await store.close()
+    assert [(c.referral_id, c.etag) for c in candidates] == [("legacy", due.referral.e_tag)]
