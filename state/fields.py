@@ -14,7 +14,7 @@ from pydantic import BeforeValidator, PlainSerializer
 from state.catalogues import COUNTRIES, CURRENCIES
 
 _TIMESTAMP = re.compile(
-    r"^(?P<base>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(?P<fraction>\d{1,7}))?"
+    r"^(?P<year>\d{1,4})(?P<base>-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(?P<fraction>\d{1,7}))?"
     r"(?P<zone>Z|[+-]\d{2}:\d{2})?$",
     re.IGNORECASE,
 )
@@ -36,7 +36,9 @@ def parse_utc(value: object) -> datetime:
         raise ValueError(f"timestamp '{value}' must be in UTC and end with Z")
     fraction = (match["fraction"] or "").ljust(6, "0")[:6]
     try:
-        parsed = datetime.fromisoformat(f"{match['base'].upper()}.{fraction}")
+        # Years below 1000 were once written unpadded ("1-01-01T…"); stored ones stay readable.
+        year = match["year"].zfill(4)
+        parsed = datetime.fromisoformat(f"{year}{match['base'].upper()}.{fraction}")
     except ValueError as error:
         raise ValueError(f"'{value}' is not a valid date and time: {error}") from None
     return parsed.replace(tzinfo=UTC)

@@ -503,3 +503,12 @@ def test_a_rejection_message_names_the_bad_values() -> None:
 
     assert "XX" in problems["/customerProfile/address/country"]
     assert "ABC" in problems["/details/currency"]
+
+
+def test_a_year_below_1000_is_written_with_four_digits_and_the_old_unpadded_form_still_reads() -> (
+    None
+):
+    early = Referral.model_validate({"details": {"closingDateTime": "0999-12-31T23:59:59Z"}})
+    assert early.to_document()["details"]["closingDateTime"] == "0999-12-31T23:59:59.0000000Z"
+    legacy = Referral.model_validate({"details": {"closingDateTime": "1-01-01T00:00:00.0000000Z"}})
+    assert legacy.to_document()["details"]["closingDateTime"] == "0001-01-01T00:00:00.0000000Z"
