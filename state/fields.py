@@ -1,23 +1,29 @@
-"""Field types shared by the referral schema: UTC timestamps, codes and e-mail addresses.
+"""Field types shared by the referral schema: UTC timestamps, decimals, codes and e-mail.
 
 Timestamps follow Partner Center: ISO 8601 in UTC with a trailing ``Z`` and 0 to 7
-fractional digits. They are held to the microsecond (a seventh digit is dropped) and
-written back with seven digits, the way Partner Center writes them.
+fractional digits, written back with seven digits, the way Partner Center writes them.
+A ``datetime`` stops at the microsecond; a seventh digit (.NET's 100 ns tick) rides along
+on an ``Instant`` so a client's timestamp is written back exactly as precise as it came.
+Decimals are exact: JSON numbers arrive as ``Decimal`` or ``int``, and a number sent as a
+string (Partner Center's PATCH sends ``"dealValue": "10000"``) is read as the number it spells.
 """
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated
+from decimal import Decimal
+from typing import Annotated, Any, SupportsIndex
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 from state.catalogues import COUNTRIES, CURRENCIES
 
 _TIMESTAMP = re.compile(
     r"^(?P<year>\d{1,4})(?P<base>-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(?P<fraction>\d{1,7}))?"
     r"(?P<zone>Z|[+-]\d{2}:\d{2})?$",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
+#: A number as JSON spells it, with the leniency .NET's decimal parsing allows ("+5", ".5").
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
 
@@ -25,7 +31,7 @@ def parse_utc(value: object) -> datetime:
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() != UTC.utcoffset(None):
             raise ValueError("timestamp must be in UTC")
-        return value.astimezone(UTC)
+        return value if value.tzinfo is UTC else with_ticks(value.astimezone(UTC), _ticks(value))
     if not isinstance(value, str):
         raise ValueError("timestamp must be an ISO 8601 string in UTC, e.g. 2026-01-31T09:30:00Z")
     match = _TIMESTAMP.match(value.strip())
@@ -34,20 +40,65 @@ def parse_utc(value: object) -> datetime:
     zone = (match["zone"] or "").upper()
     if zone not in ("Z", "+00:00", "-00:00"):
         raise ValueError(f"timestamp '{value}' must be in UTC and end with Z")
-    fraction = (match["fraction"] or "").ljust(6, "0")[:6]
+    fraction = (match["fraction"] or "").ljust(7, "0")
     try:
         # Years below 1000 were once written unpadded ("1-01-01T…"); stored ones stay readable.
         year = match["year"].zfill(4)
-        parsed = datetime.fromisoformat(f"{year}{match['base'].upper()}.{fraction}")
+        parsed = datetime.fromisoformat(f"{year}{match['base'].upper()}.{fraction[:6]}")
     except ValueError as error:
         raise ValueError(f"'{value}' is not a valid date and time: {error}") from None
-    return parsed.replace(tzinfo=UTC)
+    return with_ticks(parsed.replace(tzinfo=UTC), int(fraction[6]))
+
+
+class Instant(datetime):
+    """A datetime that also holds the 100 ns digit past the microsecond it was written with.
+
+    Only the text form uses ``ticks``: arithmetic and comparison stay to the microsecond,
+    as for any datetime, and a result computed from an ``Instant`` has no ticks.
+    """
+
+    ticks: int = 0
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[Any, ...]:
+        # datetime copies and pickles without instance attributes; carry the ticks along.
+        return with_ticks, (datetime.combine(self.date(), self.timetz()), self.ticks)
+
+
+def with_ticks(moment: datetime, ticks: int) -> datetime:
+    """``moment`` with a seventh fractional digit; a plain datetime when that digit is 0."""
+    if not ticks:
+        return moment
+    instant = Instant.combine(moment.date(), moment.timetz())
+    instant.ticks = ticks
+    return instant
 
 
 def format_utc(value: datetime) -> str:
     # isoformat is several times cheaper than strftime, and this runs many times a command.
     utc = value if value.tzinfo is UTC else value.astimezone(UTC)
-    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "0Z"
+    return f"{utc.replace(tzinfo=None).isoformat(timespec='microseconds')}{_ticks(value)}Z"
+
+
+def _ticks(value: datetime) -> int:
+    return value.ticks if isinstance(value, Instant) else 0
+
+
+def _decimal(value: object) -> object:
+    if isinstance(value, float):
+        # A float has already lost digits; read it through its shortest repr instead.
+        return Decimal(repr(value))
+    if isinstance(value, str):
+        # Partner Center sends numbers as strings too; read the number, never a float.
+        if not _DECIMAL.fullmatch(value.strip()):
+            raise ValueError(f"'{value}' is not a decimal number such as 10000 or 1234.56")
+        return Decimal(value.strip())
+    return value
+
+
+def _not_negative(value: Decimal) -> Decimal:
+    if value < 0:
+        raise ValueError(f"{value} is negative; it must be 0 or more")
+    return value
 
 
 def _country(value: object) -> object:
@@ -76,6 +127,12 @@ def _email(value: object) -> object:
 
 UtcTimestamp = Annotated[
     datetime, BeforeValidator(parse_utc), PlainSerializer(format_utc, return_type=str)
+]
+NonNegativeDecimal = Annotated[
+    Decimal,
+    BeforeValidator(_decimal),
+    AfterValidator(_not_negative),
+    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]}),
 ]
 CountryCode = Annotated[str, BeforeValidator(_country)]
 CurrencyCode = Annotated[str, BeforeValidator(_currency)]

@@ -6,14 +6,12 @@ Partner Center payloads carry many undocumented fields. The service-owned fields
 (timestamps, ``eTag``, ``version``) are part of the document so subscribers see them.
 """
 
-from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
     AliasChoices,
     BaseModel,
-    BeforeValidator,
     Discriminator,
     Field,
 )
@@ -30,7 +28,13 @@ from state.enums import (
     ReferralType,
     TargetType,
 )
-from state.fields import CountryCode, CurrencyCode, EmailAddress, UtcTimestamp
+from state.fields import (
+    CountryCode,
+    CurrencyCode,
+    EmailAddress,
+    NonNegativeDecimal,
+    UtcTimestamp,
+)
 from state.owned import SERVICE_OWNED
 from state.requirements import (
     ReferralRequirements,
@@ -124,16 +128,9 @@ class InviteContext(WireModel):
     invited_by: InvitedBy | None = None
 
 
-def _exact_decimal(value: object) -> object:
-    # A float has already lost digits; read it through its shortest repr instead.
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    return value
-
-
 class ReferralDetails(WireModel):
     notes: str | None = None
-    deal_value: Annotated[Decimal, BeforeValidator(_exact_decimal), Field(ge=0)] | None = None
+    deal_value: NonNegativeDecimal | None = None
     currency: CurrencyCode | None = None
     closing_date_time: UtcTimestamp | None = None
     requirements: ReferralRequirements | None = None

@@ -2,13 +2,15 @@
 
 import copy
 import json
-from datetime import UTC, datetime
+import pickle
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from state import CommandType, Referral, RejectionCode, decide
+from state.fields import format_utc, parse_utc
 from tests.unit.builders import NOW, command, rejected
 
 ETAG = '"2800a4e8-0000-0800-0000-65a1f3c20000"'
@@ -339,6 +341,39 @@ def test_deal_value_is_held_as_an_exact_decimal(raw: Any, exact: Decimal) -> Non
     assert str(value) == str(exact)
 
 
+@pytest.mark.parametrize(
+    ("sent", "exact"),
+    [("10000", "10000"), (" 250.50 ", "250.50"), ("+5", "5"), (".5", "0.5"), ("1e3", "1E+3")],
+)
+def test_a_deal_value_sent_as_a_string_is_read_as_the_exact_number_it_spells(
+    sent: str, exact: str
+) -> None:
+    value = _round_trip({"details": {"dealValue": sent}})["details"]["dealValue"]
+
+    assert (type(value), str(value)) == (Decimal, exact)
+
+
+@pytest.mark.parametrize(
+    ("sent", "message"),
+    [
+        ("-0.01", "-0.01 is negative; it must be 0 or more"),
+        (-5, "-5 is negative; it must be 0 or more"),
+        ("a lot", "'a lot' is not a decimal number such as 10000 or 1234.56"),
+        ("10,000", "'10,000' is not a decimal number such as 10000 or 1234.56"),
+        ("10_000", "'10_000' is not a decimal number such as 10000 or 1234.56"),
+        ("\u0661\u0660", "'\u0661\u0660' is not a decimal number such as 10000 or 1234.56"),
+        ("NaN", "'NaN' is not a decimal number such as 10000 or 1234.56"),
+        ("", "'' is not a decimal number such as 10000 or 1234.56"),
+    ],
+)
+def test_a_negative_or_non_numeric_deal_value_is_refused_with_a_clear_message(
+    sent: Any, message: str
+) -> None:
+    problems = _problems({"details": {"dealValue": sent}})
+
+    assert problems == {"/details/dealValue": message}
+
+
 def test_deal_values_read_from_json_floats_add_up_exactly() -> None:
     first, second = (
         _round_trip(json.loads(text))["details"]["dealValue"]
@@ -383,11 +418,34 @@ def test_timestamps_are_read_as_utc() -> None:
     assert referral.to_document()["details"]["closingDateTime"] == "2026-06-30T00:00:00.0000000Z"
 
 
-def test_a_seventh_fraction_digit_is_held_to_the_microsecond() -> None:
-    # Documented in state/fields.py: datetimes hold microseconds, the 100 ns digit is dropped.
-    out = _round_trip({"createdDateTime": "2026-01-12T09:15:02.8234527Z"})
+@pytest.mark.parametrize(
+    ("pointer", "timestamp"),
+    [
+        ("/expirationDateTime", "2026-01-12T09:15:39.4263417Z"),
+        ("/createdDateTime", "2026-01-12T09:15:02.8234527Z"),
+        ("/details/closingDateTime", "9999-12-31T23:59:59.9999999Z"),
+    ],
+)
+def test_a_seventh_fraction_digit_comes_back_exactly(pointer: str, timestamp: str) -> None:
+    document = _set({"details": {}}, pointer, timestamp)
 
-    assert out["createdDateTime"] == "2026-01-12T09:15:02.8234520Z"
+    out = _round_trip(_round_trip(document))
+
+    assert out == document
+
+
+def test_a_timestamp_keeps_its_seventh_digit_through_a_copy_and_a_pickle() -> None:
+    instant = parse_utc("2026-01-12T09:15:39.4263417Z")
+
+    for copied in (copy.copy(instant), copy.deepcopy(instant), pickle.loads(pickle.dumps(instant))):
+        assert format_utc(copied) == "2026-01-12T09:15:39.4263417Z"
+
+
+def test_a_timestamp_with_a_seventh_digit_is_still_a_utc_datetime_to_the_microsecond() -> None:
+    instant = parse_utc("2026-01-12T09:15:39.4263417Z")
+
+    assert instant == datetime(2026, 1, 12, 9, 15, 39, 426341, tzinfo=UTC)
+    assert instant + timedelta(days=1) == datetime(2026, 1, 13, 9, 15, 39, 426341, tzinfo=UTC)
 
 
 # --- invalid documents ---------------------------------------------------------------------
