@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from service.codec import command_record
+from service.codec import command_envelope, command_record
 
 Headers = tuple[tuple[str, bytes], ...]
 
@@ -129,16 +129,9 @@ def _lifecycle(rng: random.Random, referral_id: str, number: int) -> list[tuple[
 def _encode(
     rng: random.Random, command_id: str, kind: str, referral_id: str, data: Any, outcome: str
 ) -> Record:
-    envelope: dict[str, Any] = {
-        "specversion": "1.0",
-        "id": command_id,
-        "type": kind,
-        "source": SOURCE,
-        "subject": referral_id,
-        "correlationid": f"bench-{referral_id}",
-    }
-    if data is not None:
-        envelope["data"] = data
+    envelope = command_envelope(
+        kind, command_id, SOURCE, referral_id, data, correlationid=f"bench-{referral_id}"
+    )
     record = command_record(envelope, structured=rng.random() < 0.5)
     return Record(command_id, kind, record.key, record.value, record.headers, outcome)
 

@@ -12,6 +12,7 @@ from service import dead_letters, logs
 from service.app import serve
 from service.broker import EmbeddedBroker
 from service.client import describe_event, envelope_for, follow_events, send_and_wait
+from service.codec import STRUCTURED_CONTENT_TYPE
 from service.contract import asyncapi, json_schemas
 from service.errors import ConfigurationError
 from service.jsonio import dumps, loads
@@ -27,7 +28,7 @@ referral lifecycle service (embedded): broker {bootstrap}, store {database}
     referrals send examples/referral.json
     referrals send --type referral.accept --subject <referral id>
   with any Kafka client: produce a CloudEvents JSON envelope to '{commands}' with the header
-    content-type: application/cloudevents+json   (see examples/create-command.json)
+    content-type: {content_type}   (see examples/create-command.json)
   follow events:   referrals events --follow
   show a referral: referrals show <referral id>
   metrics:         http://{http_host}:{http_port}/metrics   readiness: /readyz
@@ -109,6 +110,7 @@ def _dev(args: argparse.Namespace) -> int:
                 bootstrap=broker.bootstrap_servers,
                 database=settings.describe()["database_url"],
                 commands=settings.commands_topic,
+                content_type=STRUCTURED_CONTENT_TYPE,
                 http_host=settings.http_host,
                 http_port=settings.http_port,
             ),
@@ -122,14 +124,12 @@ def _dev(args: argparse.Namespace) -> int:
 def _send(args: argparse.Namespace) -> int:
     settings = Settings()
     document = _read_json(args.file) if args.file else None
-    envelope = envelope_for(document, args.type, args.subject)
-    for attribute, value in (
-        ("ifmatch", args.if_match),
-        ("tenantid", args.tenant),
-        ("correlationid", args.correlation_id),
-    ):
-        if value:
-            envelope[attribute] = value
+    extensions = {
+        "ifmatch": args.if_match,
+        "tenantid": args.tenant,
+        "correlationid": args.correlation_id,
+    }
+    envelope = envelope_for(document, args.type, args.subject, extensions)
     outcome = asyncio.run(send_and_wait(settings, envelope, args.timeout))
     for event in outcome.events:
         print(describe_event(event))

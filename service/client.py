@@ -16,11 +16,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from service.codec import SPEC_VERSION, STRUCTURED_CONTENT_TYPE, command_record
+from service.codec import REJECTED_TYPE, command_envelope, command_record, read_cloudevent
 from service.dead_letters import ORIGINAL_OFFSET, ORIGINAL_PARTITION
-from service.jsonio import loads
 from service.kafka import client_options
 from service.settings import Settings
+from state import CommandType
 
 
 @dataclass
@@ -36,23 +36,24 @@ class Outcome:
         return self.acknowledged or self.rejection is not None or self.dead_letter is not None
 
 
-def envelope_for(document: Any, command_type: str | None, subject: str | None) -> dict[str, Any]:
-    """A structured CloudEvent: the given envelope, or a command built around bare data."""
+def envelope_for(
+    document: Any,
+    command_type: str | None,
+    subject: str | None,
+    extensions: Mapping[str, str | None],
+) -> dict[str, Any]:
+    """A structured CloudEvent: the given envelope, or a command built around bare data.
+
+    The extension attributes given (``ifmatch``, ``tenantid``, ...) are set on either.
+    """
     if isinstance(document, Mapping) and "specversion" in document:
-        return dict(document)
-    kind = command_type or "referral.create"
-    if kind == "referral.create" and subject is None and isinstance(document, Mapping):
+        return {**document, **{name: value for name, value in extensions.items() if value}}
+    kind = command_type or CommandType.CREATE.value
+    if kind == CommandType.CREATE and subject is None and isinstance(document, Mapping):
         subject = str(document.get("id") or uuid.uuid4())
-    envelope: dict[str, Any] = {
-        "specversion": SPEC_VERSION,
-        "id": str(uuid.uuid4()),
-        "type": kind,
-        "source": "urn:referrals-cli",
-        "data": document,
-    }
-    if subject:
-        envelope["subject"] = subject
-    return envelope
+    return command_envelope(
+        kind, str(uuid.uuid4()), "urn:referrals-cli", subject, document, **extensions
+    )
 
 
 async def send_and_wait(
@@ -104,13 +105,13 @@ async def _partitions(reader: AIOKafkaConsumer, topics: list[str]) -> list[Topic
 
 
 def _match(outcome: Outcome, record: Any, partition: int, offset: int, settings: Settings) -> None:
-    headers = {name: value.decode(errors="replace") for name, value in record.headers or ()}
     if record.topic == settings.dlq_topic:
+        headers = {name: value.decode(errors="replace") for name, value in record.headers or ()}
         origin = (headers.get(ORIGINAL_PARTITION), headers.get(ORIGINAL_OFFSET))
         if origin == (str(partition), str(offset)):
             outcome.dead_letter = headers
         return
-    event = readable_event(record.value, headers)
+    event = read_cloudevent(record.value, record.headers or ())
     if event.get("causationid") != outcome.command_id:
         return
     if record.topic == settings.rejections_topic:
@@ -119,20 +120,10 @@ def _match(outcome: Outcome, record: Any, partition: int, offset: int, settings:
         outcome.events.append(event)
 
 
-def readable_event(value: bytes | None, headers: Mapping[str, str]) -> dict[str, Any]:
-    """The CloudEvents attributes and data of an event record, in either mode."""
-    body = loads(value) if value else None
-    if headers.get("content-type", "").startswith(STRUCTURED_CONTENT_TYPE):
-        return dict(body) if isinstance(body, Mapping) else {}
-    attributes: dict[str, Any] = {k[3:]: v for k, v in headers.items() if k.startswith("ce_")}
-    attributes["data"] = body
-    return attributes
-
-
 def describe_event(event: Mapping[str, Any]) -> str:
     data = event.get("data") or {}
     kind = event.get("type", "?")
-    if kind == "referral.command.rejected":
+    if kind == REJECTED_TYPE:
         return (
             f"{event.get('time', '')}  {kind}  {data.get('referralId')}  {data.get('code')}: "
             f"{data.get('message')}"
@@ -161,8 +152,7 @@ async def follow_events(settings: Settings, follow: bool) -> AsyncIterator[dict[
             polled = await reader.getmany(timeout_ms=500)
             for records in polled.values():
                 for record in records:
-                    headers = {n: v.decode(errors="replace") for n, v in record.headers or ()}
-                    yield readable_event(record.value, headers)
+                    yield read_cloudevent(record.value, record.headers or ())
             if not follow and all([await reader.position(tp) >= ends[tp] for tp in partitions]):
                 return
     finally:

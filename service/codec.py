@@ -1,9 +1,10 @@
 """The wire format on Kafka: CloudEvents 1.0 with its Kafka protocol binding.
 
 Commands are read in structured mode (the whole envelope as JSON) or binary mode (``ce_*``
-headers, ``data`` as the value). Events, rejections and dead letters are encoded here too,
-into ``OutgoingRecord``s that are stored in the outbox byte for byte, so a re-published
-record is identical to the first. JSON numbers are read and written as exact decimals.
+headers, ``data`` as the value), and written for the service's own producers (expiry, the
+CLI, the benchmark). Events and rejections are encoded into ``OutgoingRecord``s that are
+stored in the outbox byte for byte, so a re-published record is identical to the first,
+and read back for the CLI. JSON numbers are read and written as exact decimals.
 """
 
 import base64
@@ -206,6 +207,23 @@ def _cloudevent(
     return OutgoingRecord(topic, key.encode(), dumps(data), headers, kind)
 
 
+def command_envelope(
+    command_type: str,
+    command_id: str,
+    source: str,
+    subject: str | None = None,
+    data: Any = None,
+    **extensions: str | None,
+) -> dict[str, Any]:
+    """A command's structured envelope; an empty subject, data or extension is left out."""
+    optional = {"subject": subject, **extensions}
+    envelope: dict[str, Any] = {
+        **{"specversion": SPEC_VERSION, "id": command_id, "type": command_type, "source": source},
+        **{name: value for name, value in optional.items() if value},
+    }
+    return envelope if data is None else {**envelope, "data": data}
+
+
 @dataclass(frozen=True, slots=True)
 class CommandRecord:
     """A command as a Kafka record, keyed by its subject (the referral id)."""
@@ -227,3 +245,15 @@ def command_record(envelope: Mapping[str, Any], *, structured: bool = True) -> C
     if envelope.get("data") is None:
         return CommandRecord(key, None, headers)
     return CommandRecord(key, dumps(envelope["data"]), (*headers, JSON_CONTENT_TYPE_HEADER))
+
+
+def read_cloudevent(value: bytes | None, headers: Headers) -> dict[str, Any]:
+    """The attributes and ``data`` of a record the service wrote, in either mode."""
+    body = loads(value) if value else None
+    if _is_structured(headers):
+        return dict(body) if isinstance(body, Mapping) else {}
+    attributes: dict[str, Any] = {
+        name[3:]: raw.decode(errors="replace") for name, raw in headers if name.startswith("ce_")
+    }
+    attributes["data"] = body
+    return attributes

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
 
-from service.codec import SPEC_VERSION, OutgoingRecord, command_record
+from service.codec import OutgoingRecord, command_envelope, command_record
 from service.publisher import OutboxPublisher
 from service.settings import Settings
 from service.store import ExpiryCandidate, Store
+from state import CommandType
 
 log = logging.getLogger(__name__)
 _EXPIRY_IDS: Final = uuid.UUID("3c8f0a4e-5b1d-4e2a-9f6c-7d0b8a1e2f34")
@@ -27,18 +28,15 @@ REASON: Final = "Expired: not answered before its expirationDateTime"
 
 
 def expire_command(candidate: ExpiryCandidate, source: str) -> dict[str, Any]:
-    envelope: dict[str, Any] = {
-        "specversion": SPEC_VERSION,
-        "id": str(uuid.uuid5(_EXPIRY_IDS, f"{candidate.referral_id}\x00{candidate.etag}")),
-        "type": "referral.expire",
-        "source": source,
-        "subject": candidate.referral_id,
-        "ifmatch": candidate.etag,
-        "data": {"statusReason": REASON},
-    }
-    if candidate.tenant_id is not None:
-        envelope["tenantid"] = candidate.tenant_id
-    return envelope
+    return command_envelope(
+        CommandType.EXPIRE.value,
+        str(uuid.uuid5(_EXPIRY_IDS, f"{candidate.referral_id}\x00{candidate.etag}")),
+        source,
+        candidate.referral_id,
+        {"statusReason": REASON},
+        ifmatch=candidate.etag,
+        tenantid=candidate.tenant_id,
+    )
 
 
 class ExpiryScheduler:
@@ -63,7 +61,8 @@ class ExpiryScheduler:
         topic = self.settings.commands_topic
         records = [command_record(envelope) for envelope in fresh]
         outgoing = [
-            OutgoingRecord(topic, r.key, r.value, r.headers, "referral.expire") for r in records
+            OutgoingRecord(topic, r.key, r.value, r.headers, CommandType.EXPIRE.value)
+            for r in records
         ]
         failures = [error for error in await self.publisher.send(outgoing) if error is not None]
         if failures:
