@@ -1,10 +1,11 @@
-"""The command partitions this replica owns, and which of them have outbox rows to publish
-before their next records are processed; kept in step with the consumer group.
+"""The command partitions this replica owns, and whether the outbox may hold rows to
+publish before the next records are processed; kept in step with the consumer group.
 
-A newly assigned partition may carry rows another replica stored but did not publish (it
-crashed or lost the partition); after a failed attempt, rows of this replica's own
-partitions may be left unpublished. Rows of partitions owned by others are never this
-replica's to publish: their owners publish them, in order.
+A newly assigned partition may come with rows another replica stored but did not publish
+(it crashed or lost the partition); after a failed attempt, this replica's own rows may be
+left unpublished. Whichever replica publishes a row takes it under the store's lock for its
+referral (``Store.publish_in_order``), so the backlog may be drained by any replica
+without reordering a referral's events.
 """
 
 import asyncio
@@ -22,25 +23,22 @@ log = logging.getLogger(__name__)
 
 class Partitions:
     def __init__(self) -> None:
-        self.owned: set[int] = set()
-        self.to_drain: set[int] = set()
+        self.owned: set[TopicPartition] = set()
+        self.backlog_possible = False
 
-    def assign(self, partitions: Iterable[int]) -> None:
-        new = set(partitions)
-        self.owned |= new
-        self.to_drain |= new
+    def assign(self, partitions: Iterable[TopicPartition]) -> None:
+        self.owned |= set(partitions)
+        self.backlog_possible = True
 
-    def revoke(self, partitions: Iterable[int]) -> None:
-        gone = set(partitions)
-        self.owned -= gone
-        self.to_drain -= gone
+    def revoke(self, partitions: Iterable[TopicPartition]) -> None:
+        self.owned -= set(partitions)
 
     def failed(self) -> None:
-        """An attempt failed part-way: every owned partition may have rows left behind."""
-        self.to_drain = set(self.owned)
+        """An attempt failed part-way: rows may have been left behind."""
+        self.backlog_possible = True
 
-    def drained(self, partitions: Iterable[int]) -> None:
-        self.to_drain -= set(partitions)
+    def drained(self) -> None:
+        self.backlog_possible = False
 
 
 class Rebalance(ConsumerRebalanceListener):
@@ -66,7 +64,7 @@ class Rebalance(ConsumerRebalanceListener):
     async def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
         self.metrics.rebalances.labels("assigned").inc()
         self.health.assigned = bool(self.consumer.assignment())
-        self.partitions.assign(tp.partition for tp in assigned)
+        self.partitions.assign(assigned)
 
     async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
         self.metrics.rebalances.labels("revoked").inc()
@@ -78,4 +76,4 @@ class Rebalance(ConsumerRebalanceListener):
             self.batch_lock.release()
         except TimeoutError:
             log.warning("revoking partitions while a batch is still retrying")
-        self.partitions.revoke(tp.partition for tp in revoked)
+        self.partitions.revoke(revoked)

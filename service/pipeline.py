@@ -224,15 +224,11 @@ class Pipeline:
         )
 
     async def _drain_outbox_if_needed(self) -> None:
-        partitions = set(self.partitions.to_drain)
-        if not partitions:
+        if not self.partitions.backlog_possible:
             return
-        pending = await self.store.pending(partitions)
+        await self.publisher.publish(None)
         self.health.store_ok = True
-        if pending:
-            log.info("publishing outbox backlog", extra={"records": len(pending)})
-        await self.publisher.publish(pending)
-        self.partitions.drained(partitions)
+        self.partitions.drained()
 
     async def _commit(self, polled: Polled) -> None:
         offsets = {tp: records[-1].offset + 1 for tp, records in polled.items()}

@@ -1,10 +1,14 @@
 """Publishing outbox entries to Kafka and deleting what Kafka acknowledged.
 
-Every entry of a call is sent before any is awaited, so one call is one round of produce
-requests. An entry that fails because the broker is away keeps its row; the caller retries.
-An entry the broker refuses for what it is (too large, invalid) is counted; once refused
-``attempts`` times it is rerouted to the dead-letter topic (``x-error-code:
-publish-refused``, cut to fit) and its row deleted, so it never holds up the rows behind it.
+The store hands over a referral's entries only with every older unpublished entry of the
+same referral, and while no other replica publishes them (``Store.publish_in_order``), so
+events reach the topic in version order whoever stored them. Every entry of a call is
+sent before any is awaited, so one call is one round of produce requests; records of one
+key go to one partition, which the producer sends to in order. An entry that fails because
+the broker is away keeps its row; the caller retries. An entry the broker refuses for what
+it is (too large, invalid) is counted; once refused ``attempts`` times it is rerouted to
+the dead-letter topic (``x-error-code: publish-refused``, cut to fit) and its row deleted,
+so it never holds up the rows behind it.
 """
 
 import asyncio
@@ -47,22 +51,41 @@ class OutboxPublisher:
         self.health = health
         self._refusals: Counter[int] = Counter()
 
-    async def publish(self, entries: list[OutboxEntry]) -> None:
-        """Publish the entries; raises BrokerUnavailable or BrokerRefused for what is left."""
+    async def publish(self, entries: list[OutboxEntry] | None) -> None:
+        """Publish the entries (``None``: the whole outbox backlog), each after the older
+        unpublished entries of its referral; raises BrokerUnavailable or BrokerRefused for
+        what is left."""
+        left: list[ServiceError] = []
+
+        async def settle(batch: list[OutboxEntry]) -> list[int]:
+            if entries is None and batch:
+                log.info("publishing outbox backlog", extra={"records": len(batch)})
+            published, errors = await self._publish_now(batch)
+            left.extend(errors)
+            return published
+
+        await self.store.publish_in_order(entries, settle)
+        if left:
+            raise left[0]
+
+    async def _publish_now(
+        self, entries: list[OutboxEntry]
+    ) -> tuple[list[int], list[ServiceError]]:
+        """Send the entries; the seqs published or rerouted, and the errors of the rest."""
         if not entries:
-            return
+            return [], []
         results = await self.send([entry.record for entry in entries])
         done = [entry for entry, error in zip(entries, results, strict=True) if error is None]
         failed = [(entry, error) for entry, error in zip(entries, results, strict=True) if error]
         given_up = [entry for entry, error in failed if self._refused_enough(entry, error)]
         rerouted = await self._reroute(given_up)
-        await self._forget(done + rerouted)
         for entry in done:
             self.metrics.events_published.labels(entry.record.kind).inc()
+        for entry in done + rerouted:
+            self._refusals.pop(entry.seq, None)
         self.health.broker_ok = not any(isinstance(e, BrokerUnavailable) for _, e in failed)
         remaining = [error for entry, error in failed if entry not in given_up]
-        if remaining:
-            raise remaining[0]
+        return [entry.seq for entry in done + rerouted], remaining
 
     async def send(self, records: list[OutgoingRecord]) -> list[ServiceError | None]:
         """Send every record, then await each; the outcome of each, in order."""
@@ -128,13 +151,6 @@ class OutboxPublisher:
                 extra={"topic": entry.record.topic, "kind": entry.record.kind},
             )
         return rerouted
-
-    async def _forget(self, done: list[OutboxEntry]) -> None:
-        if not done:
-            return
-        await self.store.mark_published([entry.seq for entry in done])
-        for entry in done:
-            self._refusals.pop(entry.seq, None)
 
 
 def _as_service_error(error: Exception) -> ServiceError:

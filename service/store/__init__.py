@@ -6,6 +6,7 @@ from service.store.base import (
     ExpiryCandidate,
     OutboxEntry,
     ProcessedCommand,
+    Publish,
     ReferralWrite,
     Store,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "OutboxEntry",
     "PostgresStore",
     "ProcessedCommand",
+    "Publish",
     "ReferralWrite",
     "SqliteStore",
     "Store",

@@ -5,7 +5,7 @@ it was loaded at), the processed-command records that make redelivery harmless, 
 outbox rows to publish. Every backend passes the same contract suite.
 """
 
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, Self
@@ -34,6 +34,11 @@ class OutboxEntry:
     seq: int = 0  # assigned by the store
 
 
+def entry_keys(entries: Iterable[OutboxEntry]) -> set[bytes]:
+    """The record keys (referral ids) of entries; an entry without a key has only itself."""
+    return {entry.record.key for entry in entries if entry.record.key is not None}
+
+
 @dataclass(frozen=True, slots=True)
 class ExpiryCandidate:
     """A referral still New past its expiration, as the expiry scheduler needs it."""
@@ -52,6 +57,10 @@ class BatchWrite:
     referrals: list[ReferralWrite] = field(default_factory=list)
     processed: list[ProcessedCommand] = field(default_factory=list)
     outbox: list[OutboxEntry] = field(default_factory=list)
+
+
+#: Publishes outbox entries, oldest first; returns the sequence numbers now published.
+Publish = Callable[[list[OutboxEntry]], Awaitable[Collection[int]]]
 
 
 class Store(Protocol):
@@ -75,6 +84,17 @@ class Store(Protocol):
         ...
 
     async def mark_published(self, seqs: Collection[int]) -> None: ...
+
+    async def publish_in_order(
+        self, entries: Sequence[OutboxEntry] | None, publish: Publish
+    ) -> None:
+        """Hand ``publish`` the entries together with every unpublished entry of the same
+        keys (``None``: the whole backlog, a page at a time), oldest first, and delete what
+        it reports published. Meanwhile no other replica publishes entries of those keys:
+        one referral's events reach Kafka in the order they were stored, whichever replica
+        stored them, and an entry is published by one replica at a time.
+        """
+        ...
 
     async def get(self, referral_id: str) -> ReferralRecord | None: ...
 

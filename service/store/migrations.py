@@ -48,6 +48,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX outbox_by_partition ON outbox (source_partition, seq)",
     ),
+    # A publisher locks the unpublished rows of the referrals it publishes, by key.
+    ("CREATE INDEX outbox_by_key ON outbox (key, seq)",),
 )
 
 

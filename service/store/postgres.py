@@ -9,14 +9,14 @@ starting together migrate once.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import asyncpg
 
 from service.errors import StaleWrite, StoreUnavailable, translated
-from service.store.base import BatchWrite, ExpiryCandidate, OutboxEntry
+from service.store.base import BatchWrite, ExpiryCandidate, OutboxEntry, Publish, entry_keys
 from service.store.migrations import migrate
 from service.store.rows import (
     expiry_candidate,
@@ -33,6 +33,13 @@ if TYPE_CHECKING:  # the stubs' generics are not subscriptable at run time
 
     from service.store.migrations import Db
 
+#: How long a statement waits for a row another replica holds (a write or a publish in
+#: flight) before the attempt fails and is retried: a stalled replica cannot block others.
+LOCK_TIMEOUT = "15s"
+#: Outbox rows a backlog drain publishes per transaction.
+DRAIN_PAGE = 1000
+_OUTBOX_COLUMNS = "seq, source_partition, topic, key, value, headers, kind"
+
 
 class PostgresStore:
     def __init__(self, url: str, pool_size: int = 5) -> None:
@@ -44,7 +51,11 @@ class PostgresStore:
         try:
             with translated("store"):
                 self._pool = await asyncpg.create_pool(
-                    self.url, min_size=1, max_size=self.pool_size, command_timeout=30
+                    self.url,
+                    min_size=1,
+                    max_size=self.pool_size,
+                    command_timeout=30,
+                    server_settings={"lock_timeout": LOCK_TIMEOUT},
                 )
                 async with self._pool.acquire() as db:
                     await migrate(db)
@@ -90,23 +101,54 @@ class PostgresStore:
 
     async def pending(self, partitions: Collection[int] | None = None) -> list[OutboxEntry]:
         rows = await self._fetch(
-            "SELECT seq, source_partition, topic, key, value, headers, kind FROM outbox"
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox"
             " WHERE $1::int[] IS NULL OR source_partition = ANY($1::int[]) ORDER BY seq",
             None if partitions is None else list(partitions),
         )
-        return [
-            OutboxEntry(
-                row["source_partition"],
-                outgoing_from_row(
-                    row["topic"], row["key"], row["value"], row["headers"], row["kind"]
-                ),
-                row["seq"],
-            )
-            for row in rows
-        ]
+        return [_outbox_entry(row) for row in rows]
 
     async def mark_published(self, seqs: Collection[int]) -> None:
-        await self._fetch("DELETE FROM outbox WHERE seq = ANY($1::bigint[])", list(seqs))
+        with translated("store"):
+            async with self._connection() as db:
+                await _delete_outbox(db, seqs)
+
+    async def publish_in_order(
+        self, entries: Sequence[OutboxEntry] | None, publish: Publish
+    ) -> None:
+        # Row locks taken in seq order make a replica wait for another publishing the
+        # same referral, and then skip the rows it deleted; ordered locking cannot deadlock.
+        if entries is not None and not entries:
+            return
+        with translated("store"):
+            async with self._connection() as db:
+                if entries is None:
+                    while await self._publish_page(db, publish) == DRAIN_PAGE:
+                        pass
+                    return
+                async with db.transaction():
+                    locked = await db.fetch(
+                        "SELECT seq FROM outbox"
+                        " WHERE key = ANY($1::bytea[]) OR seq = ANY($2::bigint[])"
+                        " ORDER BY seq FOR UPDATE",
+                        list(entry_keys(entries)),
+                        [e.seq for e in entries if e.record.key is None],
+                    )
+                    seqs = [row["seq"] for row in locked]
+                    known = {e.seq: e for e in entries}
+                    others = await _outbox_rows(db, [seq for seq in seqs if seq not in known])
+                    ordered = [known.get(seq) or others[seq] for seq in seqs]
+                    await _delete_outbox(db, await publish(ordered))
+
+    async def _publish_page(self, db: Db, publish: Publish) -> int:
+        """Publish the oldest page of the backlog; how many of its rows were published."""
+        async with db.transaction():
+            rows = await db.fetch(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox ORDER BY seq LIMIT $1 FOR UPDATE",
+                DRAIN_PAGE,
+            )
+            published = await publish([_outbox_entry(row) for row in rows])
+            await _delete_outbox(db, published)
+        return len(published)
 
     async def get(self, referral_id: str) -> ReferralRecord | None:
         return (await self.load([referral_id])).get(referral_id)
@@ -137,6 +179,25 @@ class PostgresStore:
             before,
         )
         return int(rows[0]["n"])
+
+
+async def _outbox_rows(db: Db, seqs: list[int]) -> dict[int, OutboxEntry]:
+    if not seqs:
+        return {}
+    rows = await db.fetch(
+        f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE seq = ANY($1::bigint[])", seqs
+    )
+    return {row["seq"]: _outbox_entry(row) for row in rows}
+
+
+async def _delete_outbox(db: Db, seqs: Collection[int]) -> None:
+    if seqs:
+        await db.execute("DELETE FROM outbox WHERE seq = ANY($1::bigint[])", list(seqs))
+
+
+def _outbox_entry(row: Record) -> OutboxEntry:
+    record = outgoing_from_row(row["topic"], row["key"], row["value"], row["headers"], row["kind"])
+    return OutboxEntry(row["source_partition"], record, row["seq"])
 
 
 async def _write_referrals(db: Db, batch: BatchWrite) -> None:

@@ -9,14 +9,14 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
 from service.errors import StaleWrite, StoreUnavailable, translated
-from service.store.base import BatchWrite, ExpiryCandidate, OutboxEntry
+from service.store.base import BatchWrite, ExpiryCandidate, OutboxEntry, Publish, entry_keys
 from service.store.rows import (
     expiration_of,
     expiry_candidate,
@@ -112,14 +112,10 @@ class SqliteStore:
         wanted = None if partitions is None else set(partitions)
 
         def query(db: sqlite3.Connection) -> list[OutboxEntry]:
-            rows = db.execute(
-                "SELECT seq, source_partition, topic, key, value, headers, kind"
-                " FROM outbox ORDER BY seq"
-            )
             return [
-                OutboxEntry(partition, outgoing_from_row(*rest), seq)
-                for seq, partition, *rest in rows
-                if wanted is None or partition in wanted
+                entry
+                for entry in _outbox_rows(db, None)
+                if wanted is None or entry.source_partition in wanted
             ]
 
         return await self._run(query)
@@ -133,6 +129,31 @@ class SqliteStore:
                 db.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk)
 
         await self._run(delete)
+
+    async def publish_in_order(
+        self, entries: Sequence[OutboxEntry] | None, publish: Publish
+    ) -> None:
+        # One replica owns the file and its consume loop publishes one batch at a time, so
+        # no lock is needed; older rows of the same keys still go first.
+        if entries is None:
+            backlog = await self.pending()
+            await self.mark_published(await publish(backlog))
+            return
+        keys = entry_keys(entries)
+        known = {e.seq: e for e in entries}
+
+        def query(db: sqlite3.Connection) -> list[OutboxEntry]:
+            seqs = [
+                seq
+                for seq, key in db.execute("SELECT seq, key FROM outbox ORDER BY seq")
+                if seq in known or (key is not None and key in keys)
+            ]
+            others = [seq for seq in seqs if seq not in known]
+            fetched = {entry.seq: entry for entry in _outbox_rows(db, others)}
+            return [known.get(seq) or fetched[seq] for seq in seqs]
+
+        if entries:
+            await self.mark_published(await publish(await self._run(query)))
 
     async def get(self, referral_id: str) -> ReferralRecord | None:
         return (await self.load([referral_id])).get(referral_id)
@@ -247,6 +268,20 @@ def _write_outbox(db: sqlite3.Connection, batch: BatchWrite) -> list[OutboxEntry
         assert cursor.lastrowid is not None
         stored.append(OutboxEntry(entry.source_partition, out, cursor.lastrowid))
     return stored
+
+
+def _outbox_rows(db: sqlite3.Connection, seqs: list[int] | None) -> list[OutboxEntry]:
+    """Outbox rows oldest first: all of them (``None``), or those of the given seqs."""
+    columns = "SELECT seq, source_partition, topic, key, value, headers, kind FROM outbox"
+    if seqs is None:
+        chunks = [db.execute(f"{columns} ORDER BY seq")]
+    else:
+        chunks = [
+            db.execute(f"{columns} WHERE seq IN ({','.join('?' * len(chunk))})", chunk)
+            for chunk in _chunks(seqs)
+        ]
+    rows = sorted((row for chunk in chunks for row in chunk), key=lambda row: row[0])
+    return [OutboxEntry(partition, outgoing_from_row(*rest), seq) for seq, partition, *rest in rows]
 
 
 def _chunks(items: list[T], size: int = 500) -> list[list[T]]:

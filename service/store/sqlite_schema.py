@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_by_partition ON outbox (source_partition, seq);
+CREATE INDEX IF NOT EXISTS outbox_by_key ON outbox (key, seq);
 CREATE INDEX IF NOT EXISTS referrals_due ON referrals (expiration) WHERE status = 'New';
 CREATE INDEX IF NOT EXISTS processed_commands_age ON processed_commands (processed_at);
 """

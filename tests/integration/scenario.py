@@ -97,6 +97,15 @@ class ServiceProcess:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
 
+    def pause(self) -> None:
+        """Freeze the process (SIGSTOP), as a long GC pause or a stalled host would."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
     def terminate(self, grace: float) -> int:
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)

@@ -134,6 +134,58 @@ async def test_outbox_keeps_bytes_order_and_partition_until_published(store: Sto
     assert [e.seq for e in await store.pending()] == [stored[2].seq]
 
 
+class Recorder:
+    """A publish callback that records what it was handed and reports some of it published."""
+
+    def __init__(self, refuse: frozenset[int] = frozenset()) -> None:
+        self.handed: list[list[int]] = []
+        self.refuse = refuse
+
+    async def __call__(self, entries: list[OutboxEntry]) -> list[int]:
+        self.handed.append([e.seq for e in entries])
+        return [e.seq for e in entries if e.seq not in self.refuse]
+
+
+async def test_a_referral_is_published_with_its_older_unpublished_entries_first(
+    store: Store,
+) -> None:
+    first = [OutboxEntry(0, outgoing(1, key=b"r1")), OutboxEntry(0, outgoing(2, key=b"r2"))]
+    older = await store.write(BatchWrite(outbox=first))
+    keyless = await store.write(BatchWrite(outbox=[OutboxEntry(1, outgoing(3, key=None))]))
+    last = [OutboxEntry(1, outgoing(4, key=b"r1")), OutboxEntry(1, outgoing(5, key=None))]
+    newer = await store.write(BatchWrite(outbox=last))
+    publish = Recorder()
+
+    await store.publish_in_order(newer, publish)
+
+    assert publish.handed == [[older[0].seq, newer[0].seq, newer[1].seq]]
+    remaining = [e.seq for e in await store.pending()]
+    assert remaining == [older[1].seq, keyless[0].seq]
+
+
+async def test_entries_published_meanwhile_are_not_handed_over_again(store: Store) -> None:
+    stored = await store.write(BatchWrite(outbox=[OutboxEntry(0, outgoing(1, key=b"r1"))]))
+    await store.publish_in_order(stored, Recorder())
+    publish = Recorder()
+
+    await store.publish_in_order(stored, publish)
+
+    assert publish.handed == [[]] or publish.handed == []
+    assert await store.outbox_backlog() == 0
+
+
+async def test_the_backlog_is_published_oldest_first_and_what_failed_stays(store: Store) -> None:
+    stored = await store.write(
+        BatchWrite(outbox=[OutboxEntry(n % 3, outgoing(n, key=b"r%d" % (n % 2))) for n in range(7)])
+    )
+    publish = Recorder(refuse=frozenset({stored[3].seq}))
+
+    await store.publish_in_order(None, publish)
+
+    assert [seq for page in publish.handed for seq in page] == [e.seq for e in stored]
+    assert [e.seq for e in await store.pending()] == [stored[3].seq]
+
+
 async def test_counts_referrals_by_status_and_substatus(store: Store) -> None:
     first, second, third = created("r1"), created("r2"), created("r3")
     await store.write(BatchWrite(referrals=[ReferralWrite(r, 0) for r in (first, second, third)]))

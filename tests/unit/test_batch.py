@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime
 
+from aiokafka import TopicPartition
+
 from service.batch import Incoming, command_ids, decide_batch, policy_of, read_record, referral_ids
 from service.codec import WireLimits
 from service.jsonio import dumps
@@ -83,15 +85,15 @@ def test_only_ids_the_store_can_hold_are_loaded_and_recorded() -> None:
     assert [o.code for o in decided.outcomes] == ["invalidRequest"]
 
 
-def test_an_owned_partition_is_drained_when_assigned_and_after_a_failure_only() -> None:
+def test_the_backlog_is_drained_when_partitions_are_assigned_and_after_a_failure_only() -> None:
     partitions = Partitions()
-    partitions.assign([0, 1])
-    assert partitions.to_drain == {0, 1}
-    partitions.drained([0, 1])
-    assert partitions.to_drain == set()
+    zero, one = TopicPartition("commands", 0), TopicPartition("commands", 1)
+    partitions.assign([zero, one])
+    assert partitions.backlog_possible
+    partitions.drained()
+    assert not partitions.backlog_possible
+    partitions.revoke([one])
+    assert partitions.owned == {zero}
+    assert not partitions.backlog_possible
     partitions.failed()
-    assert partitions.to_drain == {0, 1}
-    partitions.revoke([1])
-    partitions.drained([0])
-    partitions.failed()
-    assert partitions.to_drain == {0}
+    assert partitions.backlog_possible
