@@ -23,6 +23,7 @@ from state.recording import (
     changed_paths,
     event,
     is_service_owned,
+    owned_document,
     owned_fields,
     stamp,
     top_level_paths,
@@ -76,17 +77,21 @@ def _patch(
             if is_service_owned(segments[0]):
                 problem = f"/{segments[0]} is set by the service"
                 raise PatchProblem(FieldProblem(f"/{index}/path", "readOnly", problem))
-        document = apply(record.referral.to_document(), operations, policy.limits)
+        before = record.referral.to_document()
+        document = apply(before, operations, policy.limits)
     except PatchProblem as problem:
         raise Refused(
             RejectionCode.INVALID_REQUEST, "the patch cannot be applied", problem.problems
         ) from None
-    patched = validate_referral(document)
+    # Only what the patch touched is validated again: the rest was valid when stored.
+    touched = {k: v for k, v in document.items() if k not in before or v is not before[k]}
+    part = validate_referral(touched)
+    patched = record.referral.revised(part)
     named = {segments[0].casefold() for _, segments, _ in operations if len(segments) == 1}
     status = patched.status if "status" in named else None
     substatus = patched.substatus if "substatus" in named else None
     target = _legal(named_state(status, substatus, record.state), "change")
-    return _change(record, patched, target, command, now, policy)
+    return _change(record, patched, target, command, now, policy, part.to_document())
 
 
 def _replace(
@@ -114,10 +119,11 @@ def _move(
     reason = _status_reason(command.data)
     if record.state == target:
         return Applied(record, ())
-    referral = record.referral
+    referral, revised = record.referral, {}
     if reason is not None:
         referral = referral.model_copy(update={"status_reason": reason})
-    return _change(record, referral, target, command, now, policy)
+        revised = {"statusReason": reason}
+    return _change(record, referral, target, command, now, policy, revised)
 
 
 def _change(
@@ -127,21 +133,30 @@ def _change(
     command: Command,
     now: datetime,
     policy: Policy,
+    revised: Mapping[str, Any] | None = None,
 ) -> Applied:
-    """Put a changed referral through the machine and record the event, or a no-op."""
+    """Put a changed referral through the machine and record the event, or a no-op.
+
+    ``revised`` is the document of the top-level fields that changed, when the caller knows
+    them (the rest of the document is shared with the stored one); None: all may have.
+    """
     source = record.state
     if target != source:
         try:
             target = move(source, target)
         except IllegalMove as error:
             raise Refused(RejectionCode.ILLEGAL_TRANSITION, str(error)) from None
-    candidate = referral.model_copy(update=owned_fields(record.referral, source, target, now))
-    document = candidate.to_document()
-    changed = changed_paths(record.referral.to_document(), document)
+    owned = owned_fields(record.referral, source, target, now)
+    before = record.referral.to_document()
+    if revised is None:
+        document = referral.model_copy(update=owned).to_document()
+    else:
+        document = owned_document({**before, **revised}, owned)
+    changed = changed_paths(before, document)
     if not changed:
         return Applied(record, ())
     _refuse_oversized(document, policy.limits)
-    changed_referral = stamp(candidate, record.version + 1, now)
+    changed_referral = stamp(referral, record.version + 1, now, owned, document)
     kind = ARRIVAL_EVENTS.get(target.substatus, EventType.UPDATED)
     if target == source:
         kind = EventType.UPDATED

@@ -9,6 +9,7 @@ One ``transitions`` machine with no models is built from the table at import and
 a machine per referral costs far more than a trigger on a shared one.
 """
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -108,13 +109,20 @@ class IllegalMove(Exception):
 
 def move(source: LifecycleState, target: LifecycleState) -> LifecycleState:
     """Run the move through the machine; raises IllegalMove when the table forbids it."""
-    if not is_legal(target):
+    arrived = _machine_answer(source, target) if is_legal(target) else None
+    if arrived is None:
         raise IllegalMove(source, target)
+    return arrived
+
+
+@functools.cache
+def _machine_answer(source: LifecycleState, target: LifecycleState) -> LifecycleState | None:
+    # A move depends on the two states alone, so each pair asks the machine once.
     cursor = _Cursor(source.name)
     try:
         RULEBOOK.events[move_trigger(target)].trigger(cursor)
     except MachineError:
-        raise IllegalMove(source, target) from None
+        return None
     return _BY_NAME[cursor.state]
 
 

@@ -6,7 +6,8 @@ Partner Center payloads carry many undocumented fields. The service-owned fields
 (timestamps, ``eTag``, ``version``) are part of the document so subscribers see them.
 """
 
-from typing import Annotated, Any
+from collections.abc import Mapping
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
@@ -14,6 +15,7 @@ from pydantic import (
     BaseModel,
     Discriminator,
     Field,
+    PrivateAttr,
 )
 from pydantic import Tag as UnionTag
 
@@ -169,14 +171,60 @@ class Referral(WireModel):
     )
     e_tag: str | None = alias("eTag", "ETag", "etag")
     version: int | None = Field(default=None, ge=0)
+    #: The document, derived once: a referral is never changed in place, only copied.
+    _document: dict[str, Any] | None = PrivateAttr(default=None)
 
     def to_document(self) -> dict[str, Any]:
-        """The camelCase document, with exact decimals and unknown fields as they came."""
+        """The camelCase document, with exact decimals and unknown fields as they came.
+
+        Shared by every caller (events, the store, the next change): never modify it.
+        """
+        if self._document is None:
+            self._document = self._serialized()
+        return self._document
+
+    def _serialized(self) -> dict[str, Any]:
         document = self.model_dump(by_alias=True, exclude_unset=True)
         # The service clears a service-owned field by setting it to None; don't write it.
         return {k: v for k, v in document.items() if v is not None or k not in _SERVICE_FIELDS}
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copied = super().model_copy(update=update, deep=deep)
+        copied._document = None  # the copy may differ: derive its document anew
+        return copied
 
+    def __eq__(self, other: object) -> bool:
+        # The derived document is a cache, not part of the value.
+        if not isinstance(other, Referral):
+            return NotImplemented
+        return (
+            self.__dict__ == other.__dict__ and self.__pydantic_extra__ == other.__pydantic_extra__
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable model, as pydantic's own
+
+    def revised(self, part: "Referral") -> Self:
+        """This referral with each top-level field ``part`` sets taken from ``part``."""
+        extra = part.__pydantic_extra__ or {}
+        fields = part.model_fields_set
+        return self.model_copy(
+            update={name: extra[name] if name in extra else getattr(part, name) for name in fields}
+        )
+
+    def with_document(self, document: Mapping[str, Any]) -> Self:
+        """This referral, knowing its document already (computed by the caller); the keys
+        are put in the order ``to_document`` writes them, so the bytes are the same."""
+        named = [key for key in _WIRE_ORDER if key in document]
+        extra = [key for key in document if key not in _WIRE_KEYS]
+        self._document = {key: document[key] for key in (*named, *extra)}
+        return self
+
+
+#: The wire names of the referral's own fields, in the order a document lists them.
+_WIRE_ORDER = tuple(
+    field.serialization_alias or name for name, field in Referral.model_fields.items()
+)
+_WIRE_KEYS = frozenset(_WIRE_ORDER)
 #: Owned fields the service clears by setting None (the id is never cleared).
 _SERVICE_FIELDS = SERVICE_OWNED - {"id"}
 

@@ -97,8 +97,12 @@ def apply(
     operations: list[tuple[str, list[str], Any]],
     limits: Limits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
-    """Apply parsed operations to a copy of the document."""
-    patched = copy.deepcopy(dict(document))
+    """Apply parsed operations to a copy of the document.
+
+    Only the objects and arrays along the patched paths are copied; the rest is shared
+    with ``document``, which is left as it was.
+    """
+    patched = dict(document)
     for index, (op, segments, value) in enumerate(operations):
         where = f"/{index}/path"
         _apply_one(patched, op, segments, copy.deepcopy(value), where, limits.max_array_items)
@@ -138,14 +142,22 @@ def _child(node: Any, segment: str, where: str, walked: list[str]) -> Any:
     if isinstance(node, dict):
         key = _existing_key(node, segment)
         if key in node and isinstance(node[key], dict | list):
+            node[key] = _copied(node[key])
             return node[key]
         if key not in node or node[key] is None:
             # Partner Center lets a patch add a field inside an absent object.
             node[key] = {}
             return node[key]
     elif isinstance(node, list):
-        return node[_index(segment, len(node), where)]
+        index = _index(segment, len(node), where)
+        if isinstance(node[index], dict | list):
+            node[index] = _copied(node[index])
+        return node[index]
     raise _missing(where, walked)
+
+
+def _copied(node: dict[str, Any] | list[Any]) -> dict[str, Any] | list[Any]:
+    return dict(node) if isinstance(node, dict) else list(node)
 
 
 def _existing_key(node: dict[str, Any], segment: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any, Final
 from state.commands import Command
 from state.enums import ReferralStatus as Status
 from state.events import EventType, ReferralEvent
+from state.fields import format_utc
 from state.lifecycle import LifecycleState
 from state.model import Referral
 from state.owned import SERVICE_OWNED
@@ -26,6 +27,11 @@ BOOKKEEPING: Final = frozenset({"updatedDateTime", "eTag", "version"})
 #: Python names of the owned fields carried over from the stored referral.
 _CARRIED: Final = ("id", "created_date_time", "accepted_date_time", "closed_date_time",
                    "e_tag", "updated_date_time", "version")  # fmt: skip
+
+
+_WIRE_NAMES: Final = {
+    name: field.serialization_alias or name for name, field in Referral.model_fields.items()
+}
 
 
 def is_service_owned(key: str) -> bool:
@@ -50,12 +56,35 @@ def owned_fields(
     return fields
 
 
-def stamp(referral: Referral, version: int, now: datetime) -> Referral:
-    assert referral.id is not None
-    digest = hashlib.sha256(f"{referral.id}\x00{version}".encode()).hexdigest()[:24]
-    return referral.model_copy(
-        update={"version": version, "e_tag": f'"{digest}"', "updated_date_time": now}
-    )
+def stamp(
+    referral: Referral,
+    version: int,
+    now: datetime,
+    owned: Mapping[str, Any] | None = None,
+    document: Mapping[str, Any] | None = None,
+) -> Referral:
+    """``referral`` with the ``owned`` fields and the stamp of ``version``. ``document`` is
+    its document with those owned fields when the caller has it (else it is derived)."""
+    owned = owned or {}
+    referral_id = owned.get("id", referral.id)
+    assert referral_id is not None
+    digest = hashlib.sha256(f"{referral_id}\x00{version}".encode()).hexdigest()[:24]
+    stamped = {"version": version, "e_tag": f'"{digest}"', "updated_date_time": now}
+    base = referral.to_document() if document is None else document
+    result = referral.model_copy(update={**owned, **stamped})
+    return result.with_document(owned_document(base, stamped))
+
+
+def owned_document(before: Mapping[str, Any], owned: Mapping[str, Any]) -> dict[str, Any]:
+    """``before`` with the owned fields (by Python name) written as ``to_document`` would."""
+    document = dict(before)
+    for name, value in owned.items():
+        key = _WIRE_NAMES[name]
+        if value is None:
+            document.pop(key, None)  # to_document leaves out a cleared owned field
+        else:
+            document[key] = format_utc(value) if isinstance(value, datetime) else value
+    return document
 
 
 def event(
@@ -98,8 +127,9 @@ def changed_paths(before: Any, after: Any, prefix: str = "") -> list[str]:
     if isinstance(before, Mapping) and isinstance(after, Mapping):
         changed: list[str] = []
         for key in [*before, *(k for k in after if k not in before)]:
-            if not prefix and key in BOOKKEEPING:
-                continue
-            changed += changed_paths(before.get(key), after.get(key), f"{prefix}/{escape_key(key)}")
+            old, new = before.get(key), after.get(key)
+            if old is new or (not prefix and key in BOOKKEEPING):
+                continue  # a part a change did not touch is shared, not copied
+            changed += changed_paths(old, new, f"{prefix}/{escape_key(key)}")
         return changed
     return [] if before == after else [prefix]

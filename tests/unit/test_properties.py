@@ -8,7 +8,8 @@ with fresh, stale or missing eTags and right or wrong tenants. Whatever happens:
 - nothing leaves Closed, and Active never goes back to New;
 - an applied change emits exactly one event and raises the version by exactly one;
 - a no-op emits nothing and changes nothing;
-- the same commands at the same times give the same events.
+- the same commands at the same times give the same events;
+- the document derived along a change is, byte for byte, the referral's full serialization.
 """
 
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from service.jsonio import dumps
 from state import (
     Applied,
     Command,
@@ -261,6 +263,8 @@ def _play(history: list[Step]) -> list[ReferralEvent]:
             assert before.referral == snapshot, "decide must not alter the record it is given"
         if isinstance(decision, Applied):
             _check_applied(before, decision, step.referral_id, now)
+            referral = decision.record.referral
+            assert dumps(referral.to_document()) == dumps(referral.model_copy()._serialized())
             store[step.referral_id] = decision.record
             emitted += decision.events
     for record in store.values():

@@ -1,0 +1,111 @@
+"""CPU cost of the pure decision per command, without Kafka or a store.
+
+The benchmark's own command stream (bench/workload.py) is read as the consume loop reads
+polled records (``read_record``: CloudEvents and JSON decoding), then decided a batch at a
+time (``decide_batch``: dedupe, the state machine, the events and rejections encoded for
+Kafka). What a batch writes is kept in a dict, as a store would return it; the loaded
+referrals are the decided objects, so loading costs nothing here. CPU time is measured
+with ``time.process_time`` over several rounds and the best round is reported.
+
+Run: ``.venv/bin/python -m bench.decision [--referrals N] [--rounds N] [--profile]``.
+"""
+
+import argparse
+import cProfile
+import pstats
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bench.workload import Record, command_stream
+from service.batch import Incoming, decide_batch, policy_of, read_record
+from service.codec import WireLimits
+from service.settings import Settings
+from state import ReferralRecord
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _Polled:
+    """A polled record as aiokafka hands it to the consume loop."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]] | None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionCost:
+    commands: int
+    decode_us: float
+    decide_us: float
+
+    @property
+    def total_us(self) -> float:
+        return self.decode_us + self.decide_us
+
+
+def _polled(stream: Sequence[Record]) -> list[_Polled]:
+    return [
+        _Polled("commands", 0, offset, 0, r.key, r.value, r.headers)
+        for offset, r in enumerate(stream)
+    ]
+
+
+def one_round(polled: Sequence[_Polled], settings: Settings, batch_size: int) -> DecisionCost:
+    limits = WireLimits(settings.max_command_bytes, settings.max_attribute_length)
+    policy = policy_of(settings)
+    stored: dict[str, ReferralRecord] = {}
+    seen: set[str] = set()
+    decode = decide = 0.0
+    for start in range(0, len(polled), batch_size):
+        began = time.process_time()
+        incoming: list[Incoming] = [read_record(r, limits) for r in polled[start:start + batch_size]]  # fmt: skip
+        decoded = time.process_time()
+        decided = decide_batch(incoming, stored, seen, NOW, settings, policy)
+        decide += time.process_time() - decoded
+        decode += decoded - began
+        stored.update({w.record.referral_id: w.record for w in decided.write.referrals})
+        seen.update(p.command_id for p in decided.write.processed)
+    per = 1e6 / len(polled)
+    return DecisionCost(len(polled), decode * per, decide * per)
+
+
+def measure(referrals: int = 2000, rounds: int = 5, batch_size: int = 500) -> DecisionCost:
+    """The cheapest of ``rounds`` runs over the bench mix of ``referrals`` referrals."""
+    polled = _polled(command_stream(20261201, referrals, "decide"))
+    settings = Settings()
+    return min(
+        (one_round(polled, settings, batch_size) for _ in range(rounds)),
+        key=lambda cost: cost.total_us,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.decision", description=__doc__)
+    parser.add_argument("--referrals", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of one round")
+    args = parser.parse_args(argv)
+    if args.profile:
+        polled = _polled(command_stream(20261201, args.referrals, "decide"))
+        profiler = cProfile.Profile()
+        profiler.runcall(one_round, polled, Settings(), 500)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+        return 0
+    cost = measure(args.referrals, args.rounds)
+    print(
+        f"{cost.commands} commands: decode {cost.decode_us:.1f} µs + decide"
+        f" {cost.decide_us:.1f} µs = {cost.total_us:.1f} µs of CPU per command"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
