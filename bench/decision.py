@@ -66,7 +66,8 @@ def one_round(polled: Sequence[_Polled], settings: Settings, batch_size: int) ->
     decode = decide = 0.0
     for start in range(0, len(polled), batch_size):
         began = time.process_time()
-        incoming: list[Incoming] = [read_record(r, limits) for r in polled[start:start + batch_size]]  # fmt: skip
+        batch = polled[start : start + batch_size]
+        incoming: list[Incoming] = [read_record(record, limits) for record in batch]
         decoded = time.process_time()
         decided = decide_batch(incoming, stored, seen, NOW, settings, policy)
         decide += time.process_time() - decoded
