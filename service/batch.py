@@ -192,7 +192,8 @@ def _queue(decided: DecidedBatch, item: Incoming, record: OutgoingRecord) -> Non
 
 
 def policy_of(settings: Settings) -> Policy:
-    """The domain's policy from the settings; documents are measured by the wire encoder."""
+    """The domain's policy from the settings; documents are measured by the wire encoder,
+    whose encoding the events and the store then reuse."""
     limits = Limits(
         max_depth=settings.max_json_depth,
         max_patch_operations=settings.max_patch_operations,
@@ -200,6 +201,6 @@ def policy_of(settings: Settings) -> Policy:
         max_array_items=settings.max_array_items,
         max_string_length=settings.max_string_length,
         max_id_length=settings.max_attribute_length,
-        document_bytes=lambda document: len(dumps(document)),
+        encode_document=dumps,
     )
     return Policy(default_expiry=settings.default_expiry, limits=limits)

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from service.jsonio import JsonRefused, dumps, loads
+from service.jsonio import JsonRefused, dumps, encoded, loads
 from service.payloads import event_payload, rejection_payload
 from state import (
     Command,
@@ -169,7 +169,9 @@ def encode_event(event: ReferralEvent, topic: str, source: str, structured: bool
         "causationid": event.command_id,
         "correlationid": event.correlation_id,
     }
-    return _cloudevent(topic, event.referral_id, attributes, event_payload(event), structured)
+    # The snapshot goes in as the bytes the decision already encoded it to.
+    payload = {**event_payload(event), "referral": encoded(event.referral.encoded(dumps))}
+    return _cloudevent(topic, event.referral_id, attributes, payload, structured)
 
 
 def encode_rejection(

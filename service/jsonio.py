@@ -28,6 +28,11 @@ def dumps(value: Any, *, pretty: bool = False) -> bytes:
     return orjson.dumps(value, default=_exact_number, option=orjson.OPT_INDENT_2 if pretty else 0)
 
 
+def encoded(json: bytes) -> Any:
+    """JSON text already encoded, to be written as it is inside a value given to ``dumps``."""
+    return orjson.Fragment(json)
+
+
 def _exact_number(value: object) -> Any:
     if isinstance(value, Decimal):
         return orjson.Fragment(str(value))

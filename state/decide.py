@@ -62,7 +62,7 @@ def _create(
         owned["expiration_date_time"] = now + policy.default_expiry
     created = stamp(referral.model_copy(update=owned), 1, now)
     document = created.to_document()
-    _refuse_oversized(document, policy.limits)
+    _refuse_oversized(created, policy.limits)
     created_event = event(EventType.CREATED, created, None, top_level_paths(document), command, now)
     return Applied(ReferralRecord(created, command.tenant_id), (created_event,))
 
@@ -151,12 +151,13 @@ def _change(
     if revised is None:
         document = referral.model_copy(update=owned).to_document()
     else:
-        document = owned_document({**before, **revised}, owned)
+        moved = {k: v for k, v in owned.items() if getattr(record.referral, k) is not v}
+        document = owned_document({**before, **revised}, moved)
     changed = changed_paths(before, document)
     if not changed:
         return Applied(record, ())
-    _refuse_oversized(document, policy.limits)
     changed_referral = stamp(referral, record.version + 1, now, owned, document)
+    _refuse_oversized(changed_referral, policy.limits)
     kind = ARRIVAL_EVENTS.get(target.substatus, EventType.UPDATED)
     if target == source:
         kind = EventType.UPDATED
@@ -244,8 +245,8 @@ def _refuse_over_limits(command: Command, limits: Limits) -> None:
         raise Refused(RejectionCode.INVALID_REQUEST, problem.message, (problem,))
 
 
-def _refuse_oversized(document: Mapping[str, Any], limits: Limits) -> None:
-    size = limits.document_bytes(document)
+def _refuse_oversized(referral: Referral, limits: Limits) -> None:
+    size = len(referral.encoded(limits.encode_document))
     if size > limits.max_document_bytes:
         message = f"the referral would be {size} bytes, over {limits.max_document_bytes}"
         raise Refused(

@@ -14,9 +14,9 @@ from typing import Any, Final
 from state.errors import FieldProblem
 
 
-def _json_bytes(document: Mapping[str, Any]) -> int:
+def _json_encoding(document: Mapping[str, Any]) -> bytes:
     text = json.dumps(document, default=str, ensure_ascii=False, separators=(",", ":"))
-    return len(text.encode("utf-8", "surrogatepass"))
+    return text.encode("utf-8", "surrogatepass")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +27,11 @@ class Limits:
     max_array_items: int = 1000
     max_string_length: int = 32_768
     max_id_length: int = 256
-    #: Size of a referral document as compact JSON; the shell passes its own encoder's.
-    document_bytes: Callable[[Mapping[str, Any]], int] = _json_bytes
+    #: A referral document as compact JSON, to measure it; the shell passes its own encoder.
+    encode_document: Callable[[Mapping[str, Any]], bytes] = _json_encoding
+
+    def document_bytes(self, document: Mapping[str, Any]) -> int:
+        return len(self.encode_document(document))
 
 
 DEFAULT_LIMITS: Final = Limits()

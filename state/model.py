@@ -6,7 +6,7 @@ Partner Center payloads carry many undocumented fields. The service-owned fields
 (timestamps, ``eTag``, ``version``) are part of the document so subscribers see them.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Self
 
 from pydantic import (
@@ -173,15 +173,30 @@ class Referral(WireModel):
     version: int | None = Field(default=None, ge=0)
     #: The document, derived once: a referral is never changed in place, only copied.
     _document: dict[str, Any] | None = PrivateAttr(default=None)
+    #: The document's encoding and the encoder that made it, kept for the same reason.
+    _encoded: tuple[Callable[[Mapping[str, Any]], bytes], bytes] | None = PrivateAttr(default=None)
 
     def to_document(self) -> dict[str, Any]:
         """The camelCase document, with exact decimals and unknown fields as they came.
 
         Shared by every caller (events, the store, the next change): never modify it.
         """
-        if self._document is None:
-            self._document = self._serialized()
-        return self._document
+        # Read the private slot directly: attribute access to private fields is slow.
+        private = self.__pydantic_private__
+        assert private is not None
+        document: dict[str, Any] | None = private["_document"]
+        if document is None:
+            document = private["_document"] = self._serialized()
+        return document
+
+    def encoded(self, encode: Callable[[Mapping[str, Any]], bytes]) -> bytes:
+        """The document as ``encode`` writes it, encoded once per encoder."""
+        private = self.__pydantic_private__
+        assert private is not None
+        kept: tuple[Callable[[Mapping[str, Any]], bytes], bytes] | None = private["_encoded"]
+        if kept is None or kept[0] is not encode:
+            kept = private["_encoded"] = (encode, encode(self.to_document()))
+        return kept[1]
 
     def _serialized(self) -> dict[str, Any]:
         document = self.model_dump(by_alias=True, exclude_unset=True)
@@ -190,7 +205,7 @@ class Referral(WireModel):
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         copied = super().model_copy(update=update, deep=deep)
-        copied._document = None  # the copy may differ: derive its document anew
+        copied._document = copied._encoded = None  # the copy may differ: derive them anew
         return copied
 
     def __eq__(self, other: object) -> bool:
@@ -217,6 +232,7 @@ class Referral(WireModel):
         named = [key for key in _WIRE_ORDER if key in document]
         extra = [key for key in document if key not in _WIRE_KEYS]
         self._document = {key: document[key] for key in (*named, *extra)}
+        self._encoded = None
         return self
 
 

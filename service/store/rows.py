@@ -11,7 +11,7 @@ from state.fields import format_utc
 
 
 def referral_document(record: ReferralRecord) -> bytes:
-    return dumps(record.referral.to_document())
+    return record.referral.encoded(dumps)
 
 
 def referral_from_row(document: bytes | str, tenant_id: str | None) -> ReferralRecord:
