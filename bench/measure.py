@@ -197,12 +197,21 @@ async def run_phase(
     rate: float | None,
     within: float,
     check_alive: Callable[[], None],
+    hold: tuple[Callable[[], None], Callable[[], None]] | None = None,
 ) -> PhaseResult:
     """Send ``stream`` (as fast as possible, or at ``rate`` records/s) and wait until every
     record for which ``counts_output`` holds has its output record read back.
 
+    With ``hold`` (pause, resume), the process under test is paused while the whole stream
+    is sent and acknowledged, and the clock starts when it resumes: the backlog is queued
+    first, so the rate is the process's, not the benchmark's send rate.
+
     ``check_alive`` raises when the process under test has gone; it is called while
     waiting, so a dead child fails the phase at once instead of at the deadline."""
+    if hold is not None:
+        return await _backlog_phase(
+            producer, reader, topic, stream, counts_output, within, hold, check_alive
+        )
     tracker = Tracker()
     reader.tracker = tracker
     deliveries = []
@@ -228,6 +237,51 @@ async def run_phase(
     tracker.close()
     await asyncio.wait_for(asyncio.gather(*deliveries), max(deadline - time.monotonic(), 1))
     produced = time.monotonic() - started
+    await _outcomes(tracker, reader, check_alive, deadline, within)
+    return _result(reader, tracker, stream, started, produced)
+
+
+async def _backlog_phase(
+    producer: AIOKafkaProducer,
+    reader: OutcomeReader,
+    topic: str,
+    stream: Sequence[Record],
+    counts_output: Callable[[Record], bool],
+    within: float,
+    hold: tuple[Callable[[], None], Callable[[], None]],
+    check_alive: Callable[[], None],
+) -> PhaseResult:
+    pause, resume = hold
+    tracker = Tracker()
+    pause()
+    try:
+        queued = time.monotonic()
+        deliveries = [
+            await producer.send(topic, value=r.value, key=r.key, headers=list(r.headers))
+            for r in stream
+        ]
+        await asyncio.wait_for(asyncio.gather(*deliveries), within)
+        produced = time.monotonic() - queued
+        started = time.monotonic()
+        for record in stream:
+            if counts_output(record):
+                tracker.expect(record.command_id, started)
+        tracker.close()
+        reader.tracker = tracker
+    finally:
+        resume()
+    await _outcomes(tracker, reader, check_alive, started + within, within)
+    return _result(reader, tracker, stream, started, produced)
+
+
+async def _outcomes(
+    tracker: Tracker,
+    reader: OutcomeReader,
+    check_alive: Callable[[], None],
+    deadline: float,
+    within: float,
+) -> None:
+    """Wait until every expected outcome record was read; fail at ``deadline``."""
     while not tracker.done.is_set():
         reader.check()
         check_alive()
@@ -239,6 +293,15 @@ async def run_phase(
             )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(tracker.done.wait(), min(remaining, 1.0))
+
+
+def _result(
+    reader: OutcomeReader,
+    tracker: Tracker,
+    stream: Sequence[Record],
+    started: float,
+    produced: float,
+) -> PhaseResult:
     reader.tracker = None
     return PhaseResult(
         records=len(stream),

@@ -36,6 +36,7 @@ from unittest import mock
 from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.decision import measure as measure_decision
 from bench.measure import COMMAND_ID, OUTCOME_ID, Identify, OutcomeReader, run_phase
 from bench.postgres import (
     ADMIN_URL_VARIABLE,
@@ -240,6 +241,7 @@ async def _measure(
                 rate=options.rate if phase == LATENCY else None,
                 within=phase_timeout(phase, stream, options),
                 check_alive=child.check_alive,
+                hold=(child.pause, child.resume) if phase == THROUGHPUT else None,
             )
             child.check_alive()
             print(
@@ -503,13 +505,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    decision = measure_decision()
     runtime = time.monotonic() - clock
     skipped = [] if server is not None else [NO_POSTGRES]
     print()
     print(text_table(rows(services, passthrough)))
     for reason in skipped:
         print(f"not measured: {reason}")
-    print(f"\nruntime {runtime:.1f} s")
+    print(f"\npure decision: {decision.describe()}")
+    print(f"runtime {runtime:.1f} s")
     if options.output is not None:
         report = markdown(
             started=started,
@@ -520,6 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             services=services,
             passthrough=passthrough,
             skipped=skipped,
+            decision=decision.describe(),
         )
         options.output.parent.mkdir(parents=True, exist_ok=True)
         options.output.write_text(report)
@@ -611,7 +616,7 @@ def _workload_shown(streams: dict[str, list[Record]], options: Options) -> dict[
         }[phase]
         how = {
             WARMUP: "sent before measuring, not counted",
-            THROUGHPUT: "all produced at once",
+            THROUGHPUT: "queued as a backlog, then consumed",
             LATENCY: f"produced at {options.rate:g} commands/s",
         }[phase]
         shown[phase] = (

@@ -49,6 +49,15 @@ class Child:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
+    def pause(self) -> None:
+        """Freeze the child (SIGSTOP), so a backlog can be queued before it is measured."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
+
     def check_alive(self) -> None:
         if self._process is not None and self._process.poll() is not None:
             raise RuntimeError(

@@ -40,11 +40,13 @@ batch) and the service's own producer (`service.kafka.make_producer`, settings b
   also a child process) fed the very same records; a record is done when its copy is
   read back from the output topic.
 
-Two phases each, after a warm-up: **throughput** (every record produced at once, a
-backlog; rate = records from the first send to the last outcome read) and **latency**
-(records produced at a modest fixed rate so latency is not queueing). Latency = send call
-to the outcome being read by the benchmark's reader, which uses the same fetch wait;
-p50/p99 are nearest-rank. The benchmark process, the child, the broker and PostgreSQL
+Two phases each, after a warm-up: **throughput** (a backlog: the process under test is
+paused with SIGSTOP while every record is sent and acknowledged, then resumed; rate =
+records from the resume to the last outcome read, so the benchmark's own send rate does
+not limit it) and **latency** (records produced at a modest fixed rate so latency is not
+queueing; latency = send call to the outcome being read by the benchmark's reader, which
+uses the same fetch wait). In the throughput phase a record's latency counts from the
+resume. p50/p99 are nearest-rank. The benchmark process, the child, the broker and PostgreSQL
 share the machine's cores.
 """
 
@@ -205,6 +207,7 @@ def markdown(
     services: Sequence[RunResult],
     passthrough: RunResult,
     skipped: Sequence[str] = (),
+    decision: str = "",
 ) -> str:
     """The report; ``skipped`` says which runs were not measured, and why."""
     parts = [HEADER, "## Latest run", ""]
@@ -225,21 +228,16 @@ def markdown(
     parts += ["", "## Results", ""]
     parts += [f"**Not measured: {reason}.**\n" for reason in skipped]
     parts += [markdown_table(rows(services, passthrough)), ""]
+    if decision:
+        parts += [f"Pure decision, no Kafka and no store: {decision}.", ""]
     parts.append(
-        "records/s counts every record sent (duplicates included) over the time from the "
-        "first send to the last outcome read; send s is how long the benchmark took to send "
-        "them (a bound on the throughput it can see); out B is the mean size of an output "
+        "records/s counts every record sent (duplicates included) over the measured time "
+        "(throughput: from the resume; latency: from the first send) to the last outcome "
+        "read; send s is how long the benchmark took to send them (throughput: before the "
+        "clock starts); out B is the mean size of an output "
         "record (key, value and headers; a service event carries the whole referral); a "
         "ratio row divides that service run by the passthrough."
     )
-    for run in (*services, passthrough):
-        for phase, result in run.phases.items():
-            if phase != "latency" and result.produce_seconds > 0.5 * result.seconds:
-                parts.append(
-                    f"\n{run.name} {phase}: sending took {result.produce_seconds:.2f} s of "
-                    f"{result.seconds:.2f} s, so this rate is mostly the benchmark's send rate: "
-                    f"a lower bound of what the {run.name} can do."
-                )
     if any(run.stats for run in services):
         parts += [
             "",
