@@ -161,6 +161,7 @@ async def test_a_referral_is_published_with_its_older_unpublished_entries_first(
     assert publish.handed == [[older[0].seq, newer[0].seq, newer[1].seq]]
     remaining = [e.seq for e in await store.pending()]
     assert remaining == [older[1].seq, keyless[0].seq]
+    assert await store.outbox_backlog() == 2
 
 
 async def test_entries_published_meanwhile_are_not_handed_over_again(store: Store) -> None:
