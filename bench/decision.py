@@ -98,6 +98,30 @@ def measure(referrals: int = 2000, rounds: int = 5, batch_size: int = 500) -> De
     return DecisionCost(best.commands, best.decode_us, best.decide_us, rounds)
 
 
+def profile(referrals: int = 2000, top: int = 15) -> list[tuple[str, int, float, float]]:
+    """Where one round's time goes: (function, calls, own seconds, cumulative seconds) of
+    the ``top`` functions by own time, under cProfile (which inflates small functions)."""
+    polled = _polled(command_stream(20261201, referrals, "decide"))
+    profiler = cProfile.Profile()
+    profiler.runcall(one_round, polled, Settings(), 500)
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    rows = [
+        (_where(file, line, name), calls, own, cumulative)
+        for (file, line, name), (_, calls, own, cumulative, _) in stats.items()
+    ]
+    return sorted(rows, key=lambda row: row[2], reverse=True)[:top]
+
+
+def _where(file: str, line: int, name: str) -> str:
+    if file == "~":
+        return name
+    for root in ("/service/", "/state/", "/site-packages/", "/lib/python"):
+        if root in file:
+            file = root.strip("/") + "/" + file.split(root, 1)[1]
+            break
+    return f"{file}:{line}({name})"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.decision", description=__doc__)
     parser.add_argument("--referrals", type=int, default=2000)
@@ -105,10 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="print a cProfile of one round")
     args = parser.parse_args(argv)
     if args.profile:
-        polled = _polled(command_stream(20261201, args.referrals, "decide"))
-        profiler = cProfile.Profile()
-        profiler.runcall(one_round, polled, Settings(), 500)
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+        for where, calls, own, cumulative in profile(args.referrals, 30):
+            print(f"{own:8.3f} {cumulative:8.3f} {calls:>8}  {where}")
         return 0
     print(measure(args.referrals, args.rounds).describe())
     return 0

@@ -37,6 +37,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.decision import measure as measure_decision
+from bench.decision import profile as profile_decision
 from bench.measure import COMMAND_ID, OUTCOME_ID, Identify, OutcomeReader, run_phase
 from bench.postgres import (
     ADMIN_URL_VARIABLE,
@@ -506,6 +507,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     decision = measure_decision()
+    decision_profile = profile_decision()
     runtime = time.monotonic() - clock
     skipped = [] if server is not None else [NO_POSTGRES]
     print()
@@ -525,6 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             passthrough=passthrough,
             skipped=skipped,
             decision=decision.describe(),
+            decision_profile=decision_profile,
         )
         options.output.parent.mkdir(parents=True, exist_ok=True)
         options.output.write_text(report)

@@ -208,6 +208,7 @@ def markdown(
     passthrough: RunResult,
     skipped: Sequence[str] = (),
     decision: str = "",
+    decision_profile: Sequence[tuple[str, int, float, float]] = (),
 ) -> str:
     """The report; ``skipped`` says which runs were not measured, and why."""
     parts = [HEADER, "## Latest run", ""]
@@ -230,6 +231,18 @@ def markdown(
     parts += [markdown_table(rows(services, passthrough)), ""]
     if decision:
         parts += [f"Pure decision, no Kafka and no store: {decision}.", ""]
+    if decision_profile:
+        parts += [
+            "Where the pure decision's time goes (cProfile of one round, the functions with the"
+            " most time of their own; the profiler inflates small Python functions):",
+            "",
+            markdown_table([
+                ("function", "calls", "own s", "cumulative s"),
+                *((where, str(calls), f"{own:.3f}", f"{cum:.3f}")
+                  for where, calls, own, cum in decision_profile),
+            ]),
+            "",
+        ]  # fmt: skip
     parts.append(
         "records/s counts every record sent (duplicates included) over the measured time "
         "(throughput: from the resume; latency: from the first send) to the last outcome "

@@ -43,7 +43,7 @@ def loads(raw: bytes | str) -> Any:
     """Parse JSON text; raises ``JsonRefused`` with a message that quotes nothing of it."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw  # strict: no surrogates
-        value = json.loads(text, parse_float=Decimal, parse_int=_exact_int, parse_constant=_nan)
+        value = _DECODER.decode(text)
     except RecursionError:
         raise JsonRefused("not JSON the service reads: nested too deep") from None
     except (ValueError, UnicodeDecodeError) as error:
@@ -75,3 +75,7 @@ def _exact_int(text: str) -> int | Decimal:
 
 def _nan(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+#: One decoder for every call (``json.loads`` with options builds a new one each time).
+_DECODER: Final = json.JSONDecoder(parse_float=Decimal, parse_int=_exact_int, parse_constant=_nan)
