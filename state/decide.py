@@ -2,6 +2,10 @@
 
 Pure: no clock, no randomness, no I/O. One handler per kind of command; what they share
 lives beside them (``record``, ``recording``, ``lifecycle``, ``limits``, ``patch``).
+
+A command acts as the tenant established for it and sees only that tenant's referrals:
+another tenant's referral is treated exactly as a missing one, so no answer tells a tenant
+what exists elsewhere. Messages name fields and rules, never the values that were sent.
 """
 
 from collections.abc import Callable, Mapping
@@ -40,8 +44,9 @@ def decide(
     policy: Policy = _DEFAULT_POLICY,
 ) -> Decision:
     try:
+        _refuse_other_declared_tenant(command)
         _refuse_over_limits(command, policy.limits)
-        return _HANDLERS[command.type](current, command, now, policy)
+        return _HANDLERS[command.type](_own(current, command), command, now, policy)
     except Refused as refusal:
         return refusal.rejected
 
@@ -53,13 +58,13 @@ def _create(
     referral_id = referral_id_for(command)
     _refuse_other_id(data, referral_id)
     if current is not None:
-        raise Refused(RejectionCode.CONFLICT, f"referral '{referral_id}' already exists")
+        raise Refused(RejectionCode.CONFLICT, "the referral already exists")
     referral = validate_referral(data)
     state = _legal(named_state(referral.status, referral.substatus, None), "create")
     owned = owned_fields(None, None, state, now) | {"id": referral_id}
     if referral.expiration_date_time is None:
         owned["expiration_date_time"] = now + policy.default_expiry
-    created = stamp(referral.model_copy(update=owned), 1, now)
+    created = stamp(referral.model_copy(update=owned), 1, now, command.tenant_id)
     document = created.to_document()
     _refuse_oversized(document, policy.limits)
     created_event = event(EventType.CREATED, created, None, top_level_paths(document), command, now)
@@ -141,7 +146,7 @@ def _change(
     if not changed:
         return Applied(record, ())
     _refuse_oversized(document, policy.limits)
-    changed_referral = stamp(candidate, record.version + 1, now)
+    changed_referral = stamp(candidate, record.version + 1, now, record.tenant_id)
     kind = ARRIVAL_EVENTS.get(target.substatus, EventType.UPDATED)
     if target == source:
         kind = EventType.UPDATED
@@ -149,22 +154,30 @@ def _change(
     return Applied(replace(record, referral=changed_referral), (recorded,))
 
 
-def _existing(current: ReferralRecord | None, command: Command) -> ReferralRecord:
-    if current is None:
-        raise Refused(
-            RejectionCode.ITEM_NOT_FOUND, f"referral '{command.referral_id}' does not exist"
-        )
-    if current.tenant_id is not None and command.tenant_id != current.tenant_id:
+def _refuse_other_declared_tenant(command: Command) -> None:
+    declared = command.declared_tenant_id
+    if declared is not None and declared != command.tenant_id:
         raise Refused(
             RejectionCode.ACCESS_DENIED,
-            f"tenant '{command.tenant_id}' does not own referral '{current.referral_id}'",
+            "the tenantid attribute does not match the tenant of the topic the command came from",
         )
+
+
+def _own(current: ReferralRecord | None, command: Command) -> ReferralRecord | None:
+    """The stored referral if it is in the command's tenant namespace; else none at all."""
+    if current is None or current.tenant_id != command.tenant_id:
+        return None
+    return current
+
+
+def _existing(current: ReferralRecord | None, command: Command) -> ReferralRecord:
+    if current is None:
+        raise Refused(RejectionCode.ITEM_NOT_FOUND, "the referral does not exist")
     if command.if_match not in (None, "*") and _bare(command.if_match) != _bare(
         current.referral.e_tag
     ):
         raise Refused(
-            RejectionCode.PRECONDITION_FAILED,
-            f"ifmatch {command.if_match} does not match the current eTag {current.referral.e_tag}",
+            RejectionCode.PRECONDITION_FAILED, "ifmatch does not match the referral's current eTag"
         )
     return current
 
@@ -196,10 +209,9 @@ def _document(command: Command) -> dict[str, Any]:
 def _refuse_other_id(data: Mapping[str, Any], referral_id: str) -> None:
     named = document_id(data)
     if named is not None and named != referral_id:
+        problem = FieldProblem("/id", "mismatch", "must be the id of the referral (the subject)")
         raise Refused(
-            RejectionCode.INVALID_REQUEST,
-            f"the document's id '{named}' is not the referral '{referral_id}'",
-            (FieldProblem("/id", "mismatch", f"expected '{referral_id}'"),),
+            RejectionCode.INVALID_REQUEST, "the document's id is not the referral's", (problem,)
         )
 
 

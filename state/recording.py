@@ -2,8 +2,9 @@
 
 The service owns a referral's id, its timestamps, ``eTag`` and ``version``: a patch or a
 replace may not set them, and every change carries them over from the stored referral
-before the new ones are stamped. ``eTag`` and the event id are derived from the referral
-id and version, so replaying the same commands yields the same events.
+before the new ones are stamped. ``eTag`` and the event id are derived from the referral's
+key (tenant and id) and version, so replaying the same commands yields the same events and
+two tenants' referrals of the same id never share an event id.
 """
 
 import hashlib
@@ -50,9 +51,15 @@ def owned_fields(
     return fields
 
 
-def stamp(referral: Referral, version: int, now: datetime) -> Referral:
+def _scope(tenant_id: str | None, referral_id: str) -> str:
+    # Tenant-less referrals keep the derivation they always had; ids hold no control chars.
+    return referral_id if tenant_id is None else f"{tenant_id}\x00{referral_id}"
+
+
+def stamp(referral: Referral, version: int, now: datetime, tenant_id: str | None) -> Referral:
     assert referral.id is not None
-    digest = hashlib.sha256(f"{referral.id}\x00{version}".encode()).hexdigest()[:24]
+    scope = _scope(tenant_id, referral.id)
+    digest = hashlib.sha256(f"{scope}\x00{version}".encode()).hexdigest()[:24]
     return referral.model_copy(
         update={"version": version, "e_tag": f'"{digest}"', "updated_date_time": now}
     )
@@ -71,8 +78,9 @@ def event(
     assert referral.e_tag is not None
     assert referral.status is not None
     assert referral.substatus is not None
+    scope = _scope(command.tenant_id, referral.id)
     return ReferralEvent(
-        event_id=str(uuid.uuid5(DERIVED_IDS, f"event:{referral.id}:{referral.version}")),
+        event_id=str(uuid.uuid5(DERIVED_IDS, f"event:{scope}:{referral.version}")),
         type=kind,
         referral_id=referral.id,
         version=referral.version,
@@ -86,6 +94,7 @@ def event(
         correlation_id=command.correlation_id,
         time=now,
         referral=referral,
+        tenant_id=command.tenant_id,
     )
 
 
