@@ -32,6 +32,7 @@ from state.recording import (
     top_level_paths,
 )
 from state.validation import problems_from, validate_referral
+from state.variants import case_variants
 
 _Handler = Callable[[ReferralRecord | None, Command, datetime, Policy], Applied]
 _DEFAULT_POLICY: Final = Policy()
@@ -66,6 +67,7 @@ def _create(
         owned["expiration_date_time"] = now + policy.default_expiry
     created = stamp(referral.model_copy(update=owned), 1, now, command.tenant_id)
     document = created.to_document()
+    _refuse_case_variants(document)
     _refuse_oversized(document, policy.limits)
     created_event = event(EventType.CREATED, created, None, top_level_paths(document), command, now)
     return Applied(ReferralRecord(created, command.tenant_id), (created_event,))
@@ -145,6 +147,8 @@ def _change(
     changed = changed_paths(record.referral.to_document(), document)
     if not changed:
         return Applied(record, ())
+    if command.type in _EDITS:
+        _refuse_case_variants(document)
     _refuse_oversized(document, policy.limits)
     changed_referral = stamp(candidate, record.version + 1, now, record.tenant_id)
     kind = ARRIVAL_EVENTS.get(target.substatus, EventType.UPDATED)
@@ -241,6 +245,13 @@ def _refuse_over_limits(command: Command, limits: Limits) -> None:
         raise Refused(RejectionCode.INVALID_REQUEST, problem.message, (problem,))
 
 
+def _refuse_case_variants(document: Mapping[str, Any]) -> None:
+    problems = case_variants(document, Referral)
+    if problems:
+        message = "the document spells a field twice, differing only by case"
+        raise Refused(RejectionCode.INVALID_REQUEST, message, tuple(problems))
+
+
 def _refuse_oversized(document: Mapping[str, Any], limits: Limits) -> None:
     size = limits.document_bytes(document)
     if size > limits.max_document_bytes:
@@ -250,6 +261,8 @@ def _refuse_oversized(document: Mapping[str, Any], limits: Limits) -> None:
         )
 
 
+#: The commands that change what a referral's document holds (a move sets its own fields).
+_EDITS: Final = frozenset({CommandType.PATCH, CommandType.REPLACE})
 _HANDLERS: Final[dict[CommandType, _Handler]] = {
     CommandType.CREATE: _create,
     CommandType.PATCH: _patch,
