@@ -324,6 +324,15 @@ def _version_1_rows() -> tuple[ReferralRecord, ReferralRecord, list[tuple[object
 
 
 async def _check_upgraded(store: Store, owned: ReferralRecord, open_: ReferralRecord) -> None:
+    """Open the upgraded store and find what the old schema held, under the new keys."""
+    await store.open()
+    try:
+        await _check_keys(store, owned, open_)
+    finally:
+        await store.close()
+
+
+async def _check_keys(store: Store, owned: ReferralRecord, open_: ReferralRecord) -> None:
     assert set(await store.load([owned.key, open_.key])) == {owned.key, open_.key}
     assert await store.get("owned") is None
     assert await store.seen([CommandKey("org-a", "c-owned"), CommandKey(None, "c-open")]) == {
@@ -340,12 +349,7 @@ async def test_a_sqlite_file_of_schema_1_is_upgraded_in_place(tmp_path: Path) ->
         db.executemany("INSERT INTO referrals VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         db.executemany("INSERT INTO processed_commands VALUES (?, ?, 'applied', 0)",
                        [("c-owned", "owned"), ("c-open", "open")])  # fmt: skip
-    store = SqliteStore(path)
-    await store.open()
-    try:
-        await _check_upgraded(store, owned, open_)
-    finally:
-        await store.close()
+    await _check_upgraded(SqliteStore(path), owned, open_)
     with contextlib.closing(sqlite3.connect(path)) as db:
         assert db.execute("SELECT max(version) FROM schema_version").fetchone() == (2,)
 
@@ -369,9 +373,4 @@ async def test_a_postgresql_database_of_schema_1_is_migrated_in_place(postgres_u
         )
     finally:
         await db.close()
-    store = PostgresStore(postgres_url)
-    await store.open()
-    try:
-        await _check_upgraded(store, owned, open_)
-    finally:
-        await store.close()
+    await _check_upgraded(PostgresStore(postgres_url), owned, open_)
