@@ -11,8 +11,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from service.settings import Settings
+from tests.conftest import fresh_postgres_database
 from tests.integration.conftest import running
 from tests.integration.kafka_helpers import Producer, Received, collect, command
 
@@ -30,10 +32,16 @@ PROBES: list[tuple[str, Any, dict[str, str]]] = [
 ]
 
 
-@pytest.fixture
-def tenants(settings: Settings) -> Settings:
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def tenants(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Settings]:
+    """Multi-tenant settings: org-a and org-b each have a topic; on either store backend."""
     topics = {org: f"{settings.commands_topic}-{org}" for org in ("org-a", "org-b")}
-    return settings.model_copy(update={"tenant_topics": topics})
+    async with contextlib.AsyncExitStack() as stack:
+        update: dict[str, Any] = {"tenant_topics": topics}
+        if request.param == "postgresql":
+            url = await stack.enter_async_context(fresh_postgres_database())
+            update["database_url"] = SecretStr(url)
+        yield settings.model_copy(update=update)
 
 
 @contextlib.asynccontextmanager
