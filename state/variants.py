@@ -37,16 +37,17 @@ def case_variants(document: Mapping[str, Any], model: type[BaseModel]) -> list[F
             continue
         fields = _merged(models)
         for key, value in node.items():
-            known = fields.get(key.casefold())
+            known = fields.get(key) or fields.get(key.casefold())  # the exact name is usual
             if known is None:
                 continue
             name, nested = known
-            where = f"{pointer}/{escape_key(key)}"
             if key != name:
                 message = f"differs only by case from {name}; send the field once, as {name}"
-                problems.append(FieldProblem(where, "caseVariant", message))
+                problems.append(
+                    FieldProblem(f"{pointer}/{escape_key(key)}", "caseVariant", message)
+                )
             elif nested:
-                stack.append((value, nested, where))
+                stack.append((value, nested, f"{pointer}/{escape_key(key)}"))
     return sorted(problems, key=lambda problem: problem.target)
 
 
@@ -63,7 +64,8 @@ def _fields(model: type[BaseModel]) -> _Fields:
     fields: _Fields = {}
     for name, field in model.model_fields.items():
         wire = field.serialization_alias or name
-        fields[wire.casefold()] = (wire, _models_in(field.annotation))
+        # Under its exact wire name too, so most keys are found without case-folding them.
+        fields[wire] = fields[wire.casefold()] = (wire, _models_in(field.annotation))
     return fields
 
 
