@@ -23,7 +23,19 @@ from service.errors import RecordFailed
 from service.jsonio import dumps
 from service.settings import EventMode, Settings
 from service.store import BatchWrite, OutboxEntry, ProcessedCommand, ReferralWrite
-from state import Applied, Command, Policy, ReferralEvent, ReferralRecord, decide, referral_id_for
+from service.tenancy import established
+from state import (
+    Applied,
+    Command,
+    CommandKey,
+    Policy,
+    ReferralEvent,
+    ReferralKey,
+    ReferralRecord,
+    command_key,
+    decide,
+    referral_key,
+)
 from state.fields import format_utc
 from state.limits import Limits, identifier_problem
 
@@ -79,13 +91,17 @@ class ConsumedRecord(Protocol):
     headers: Sequence[tuple[str, bytes]] | None
 
 
-def read_record(record: ConsumedRecord, limits: WireLimits) -> Incoming:
-    """Decode one polled record; never raises (a record that cannot be read is kept as such)."""
+def read_record(
+    record: ConsumedRecord, limits: WireLimits, topic_tenants: Mapping[str, str] | None = None
+) -> Incoming:
+    """Decode one polled record, acting as the tenant of its topic if it has one; never
+    raises (a record that cannot be read is kept as such)."""
     headers = tuple(record.headers or ())
     command: Command | None = None
     error: Undecodable | None = None
     try:
-        command = decode_command(record.value, headers, limits)
+        decoded = decode_command(record.value, headers, limits)
+        command = established(decoded, record.topic, topic_tenants or {})
     except Undecodable as undecodable:
         error = undecodable
     except Exception as unexpected:  # decoding is pure: the record alone is to blame
@@ -103,27 +119,28 @@ def read_record(record: ConsumedRecord, limits: WireLimits) -> Incoming:
     )
 
 
-def referral_ids(incoming: list[Incoming], max_length: int) -> set[str]:
-    """The referrals to load: only ids of a shape the store can hold (others are refused)."""
-    named = (referral_id_for(item.command) for item in incoming if item.command is not None)
-    return {rid for rid in named if identifier_problem(rid, max_length) is None}
+def referral_keys(incoming: list[Incoming], max_length: int) -> set[ReferralKey]:
+    """The referrals to load, each in its command's tenant: only ids of a shape the store
+    can hold (others are refused)."""
+    named = (referral_key(item.command) for item in incoming if item.command is not None)
+    return {key for key in named if identifier_problem(key.referral_id, max_length) is None}
 
 
-def command_ids(incoming: list[Incoming]) -> set[str]:
-    return {item.command.command_id for item in incoming if item.command is not None}
+def command_keys(incoming: list[Incoming]) -> set[CommandKey]:
+    return {command_key(item.command) for item in incoming if item.command is not None}
 
 
 def decide_batch(
     incoming: list[Incoming],
-    current: Mapping[str, ReferralRecord],
-    seen: set[str],
+    current: Mapping[ReferralKey, ReferralRecord],
+    seen: set[CommandKey],
     now: datetime,
     settings: Settings,
     policy: Policy,
 ) -> DecidedBatch:
     decided = DecidedBatch()
     latest = dict(current)
-    changed: set[str] = set()
+    changed: set[ReferralKey] = set()
     seen = set(seen)
     structured = settings.event_mode is EventMode.STRUCTURED
     for item in incoming:
@@ -143,17 +160,17 @@ def decide_batch(
             decided.write.outbox.append(OutboxEntry(item.partition, dead))
             decided.outcomes.append(Outcome("", OutcomeKind.DEAD_LETTERED, item.error.code))
             continue
-        if command.command_id in seen:
+        if command_key(command) in seen:
             decided.outcomes.append(Outcome(command.type.value, OutcomeKind.DUPLICATE))
             continue
-        seen.add(command.command_id)
-        referral_id = referral_id_for(command)
-        decision = decide(latest.get(referral_id), command, now, policy)
+        seen.add(command_key(command))
+        key = referral_key(command)
+        decision = decide(latest.get(key), command, now, policy)
         if isinstance(decision, Applied):
             outcome = OutcomeKind.APPLIED if decision.events else OutcomeKind.NOOP
             if decision.events:
-                latest[referral_id] = decision.record
-                changed.add(referral_id)
+                latest[key] = decision.record
+                changed.add(key)
             for event in decision.events:
                 record = encode_event(
                     event, settings.events_topic, settings.event_source, structured
@@ -173,18 +190,24 @@ def decide_batch(
             decided.outcomes.append(
                 Outcome(command.type.value, OutcomeKind.REJECTED, decision.code.value)
             )
-        storable = identifier_problem(referral_id, settings.max_attribute_length) is None
+        storable = identifier_problem(key.referral_id, settings.max_attribute_length) is None
         processed = ProcessedCommand(
             command.command_id,
-            referral_id if storable else None,
+            key.referral_id if storable else None,
             decided.outcomes[-1].outcome.value,
+            command.tenant_id,
         )
         decided.write.processed.append(processed)
     decided.write.referrals = [
-        ReferralWrite(latest[rid], current[rid].version if rid in current else 0)
-        for rid in sorted(changed)
+        ReferralWrite(latest[key], current[key].version if key in current else 0)
+        for key in sorted(changed, key=_sortable)
     ]
     return decided
+
+
+def _sortable(key: ReferralKey) -> tuple[str, str]:
+    # A stable write order (tenant-less first) keeps concurrent batches from deadlocking.
+    return (key.tenant_id or "", key.referral_id)
 
 
 def _queue(decided: DecidedBatch, item: Incoming, record: OutgoingRecord) -> None:

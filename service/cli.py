@@ -88,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
 
     show = commands.add_parser("show", help="print the stored referral")
     show.add_argument("referral_id")
+    show.add_argument("--tenant", help="the referral's tenant (default: a tenant-less referral)")
     show.set_defaults(handler=_show)
     return parser
 
@@ -166,7 +167,7 @@ def _show(args: argparse.Namespace) -> int:
         store = open_store(Settings().database_url.get_secret_value())
         await store.open()
         try:
-            return await store.get(args.referral_id)
+            return await store.get(args.referral_id, args.tenant)
         finally:
             await store.close()
 

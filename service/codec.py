@@ -148,7 +148,9 @@ def _command(envelope: Mapping[str, Any], limits: WireLimits) -> Command:
         data=envelope.get("data"),
         if_match=_text(envelope.get("ifmatch")),
         correlation_id=_text(envelope.get("correlationid")),
+        # Trusted until the shell establishes the tenant from the topic (service.tenancy).
         tenant_id=_text(envelope.get("tenantid")),
+        declared_tenant_id=_text(envelope.get("tenantid")),
     )
     if command.referral_id is None and command_type is not CommandType.CREATE:
         raise Undecodable("not-cloudevent", f"{command_type} needs the referral id as subject")
@@ -168,6 +170,7 @@ def encode_event(event: ReferralEvent, topic: str, source: str, structured: bool
         "time": format_utc(event.time),
         "causationid": event.command_id,
         "correlationid": event.correlation_id,
+        "tenantid": event.tenant_id,
     }
     # The snapshot goes in as the bytes the decision already encoded it to.
     payload = {**event_payload(event), "referral": encoded(event.referral.encoded(dumps))}
@@ -178,14 +181,21 @@ def encode_rejection(
     command: Command, rejected: Rejected, topic: str, source: str, time: str, structured: bool
 ) -> OutgoingRecord:
     referral_id = referral_id_for(command)
+    # Command ids are per tenant, so the rejection's id is derived from the tenant too.
+    scope = (
+        command.command_id
+        if command.tenant_id is None
+        else f"{command.tenant_id}\x00{command.command_id}"
+    )
     attributes = {
-        "id": str(uuid.uuid5(_REJECTION_IDS, command.command_id)),
+        "id": str(uuid.uuid5(_REJECTION_IDS, scope)),
         "type": REJECTED_TYPE,
         "source": source,
         "subject": referral_id,
         "time": time,
         "causationid": command.command_id,
         "correlationid": command.correlation_id,
+        "tenantid": command.tenant_id,
     }
     payload = rejection_payload(command, rejected)
     return _cloudevent(topic, referral_id, attributes, payload, structured)

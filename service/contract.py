@@ -20,7 +20,12 @@ JSON_SCHEMA: Final = "https://json-schema.org/draft/2020-12/schema"
 _EXTENSIONS: Final = {
     "ifmatch": "Expected eTag of the referral; a mismatch is refused as preconditionFailed.",
     "correlationid": "Copied to the events the command causes.",
-    "tenantid": "Owning organization; a referral created with one only takes its commands.",
+    "tenantid": (
+        "Owning organization. On a tenant's own topic (multi-tenant mode) it may be left out"
+        " and must name that topic's tenant (else accessDenied); on the shared commands topic"
+        " it is taken as sent: there it is a label, not a security boundary. Referral and"
+        " command ids are scoped per tenant."
+    ),
 }
 
 
@@ -198,7 +203,7 @@ def _key_binding() -> dict[str, Any]:
 
 def _ce_headers() -> dict[str, Any]:
     names = ("ce_specversion", "ce_id", "ce_type", "ce_source", "ce_subject", "ce_time",
-             "ce_causationid", "ce_correlationid")  # fmt: skip
+             "ce_causationid", "ce_correlationid", "ce_tenantid")  # fmt: skip
     return {
         "type": "object",
         "required": list(names[:6]),

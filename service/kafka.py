@@ -75,7 +75,7 @@ async def ensure_topics(settings: Settings) -> None:
     try:
         existing = set(await admin.list_topics())
         wanted = [
-            settings.commands_topic,
+            *settings.command_topics,
             settings.events_topic,
             settings.rejections_topic,
             settings.dlq_topic,

@@ -1,7 +1,9 @@
 """Structured JSON logs on stderr, one object per line.
 
 Log lines carry ids, types, codes and counts only: referral documents (customer contacts,
-team members, e-mails, phone numbers) are never logged.
+team members, e-mails, phone numbers) are never logged. Every line goes through
+``redact``, so a credential in a URL (a database DSN quoted by an error) is masked
+wherever it sits.
 """
 
 import logging
@@ -9,6 +11,8 @@ import sys
 from typing import Any
 
 import orjson
+
+from service.redaction import redact
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -24,7 +28,7 @@ class JsonFormatter(logging.Formatter):
         entry.update((k, v) for k, v in vars(record).items() if k not in _STANDARD)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+        return redact(orjson.dumps(entry, default=str).decode())
 
 
 def configure(level: str) -> None:

@@ -24,6 +24,7 @@ class EventPayload(TypedDict):
     """The value of an event record (binary mode) or its ``data`` (structured mode)."""
 
     referralId: str
+    tenantId: str | None
     version: int
     eTag: str
     status: ReferralStatus
@@ -49,6 +50,7 @@ class RejectionPayload(TypedDict):
     commandId: str
     commandType: str
     referralId: str
+    tenantId: str | None
     code: RejectionCode
     message: str
     details: list[FieldProblemPayload]
@@ -57,6 +59,7 @@ class RejectionPayload(TypedDict):
 def event_payload(event: ReferralEvent) -> EventPayload:
     return {
         "referralId": event.referral_id,
+        "tenantId": event.tenant_id,
         "version": event.version,
         "eTag": event.etag,
         "status": event.status,
@@ -76,6 +79,7 @@ def rejection_payload(command: Command, rejected: Rejected) -> RejectionPayload:
         "commandId": command.command_id,
         "commandType": command.type.value,
         "referralId": referral_id_for(command),
+        "tenantId": command.tenant_id,
         "code": rejected.code,
         "message": rejected.message,
         "details": [

@@ -27,11 +27,11 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from service.batch import (
     ConsumedRecord,
     Incoming,
-    command_ids,
+    command_keys,
     decide_batch,
     policy_of,
     read_record,
-    referral_ids,
+    referral_keys,
 )
 from service.codec import WireLimits
 from service.consumer_health import report_lag
@@ -100,7 +100,7 @@ class Pipeline:
             self.health,
             self.settings.shutdown_timeout_seconds,
         )
-        self.consumer.subscribe([self.settings.commands_topic], listener=listener)
+        self.consumer.subscribe(self.settings.command_topics, listener=listener)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -120,7 +120,7 @@ class Pipeline:
         outcome before the offsets are committed."""
         started = time.monotonic()
         incoming = [
-            read_record(record, self.wire_limits)
+            read_record(record, self.wire_limits, self.settings.topic_tenants)
             for records in polled.values()
             for record in records
         ]
@@ -184,8 +184,8 @@ class Pipeline:
 
     async def _process(self, incoming: list[Incoming]) -> None:
         self._stage = "store"
-        current = await self.store.load(referral_ids(incoming, self.settings.max_attribute_length))
-        seen = await self.store.seen(command_ids(incoming))
+        current = await self.store.load(referral_keys(incoming, self.settings.max_attribute_length))
+        seen = await self.store.seen(command_keys(incoming))
         self._stage = "decide"
         decided = decide_batch(incoming, current, seen, self.clock(), self.settings, self.policy)
         self._stage = "store"

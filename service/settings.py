@@ -2,8 +2,12 @@
 
 Secrets are ``SecretStr`` so they never show up in logs or reprs; ``describe()`` is the
 masked view the service logs at start.
+
+``tenant_topics`` switches on multi-tenant mode: one command topic per tenant (protected by
+Kafka ACLs), whose commands act as that tenant whatever they declare.
 """
 
+import re
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Final, Self
@@ -11,8 +15,13 @@ from typing import Any, Final, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.redaction import mask_url
+from state.limits import identifier_problem
+
 #: Room an event needs around its referral document (attributes, paths, previous state).
 EVENT_OVERHEAD_BYTES: Final = 65_536
+#: What Kafka accepts as a topic name.
+_TOPIC_NAME: Final = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 
 
 class EventMode(StrEnum):
@@ -52,6 +61,8 @@ class Settings(BaseSettings):
     events_topic: str = "referral-events"
     rejections_topic: str = "referral-rejections"
     dlq_topic: str = "referral-commands-dlq"
+    #: Multi-tenant mode: tenant id -> that tenant's command topic. Empty: single-tenant.
+    tenant_topics: dict[str, str] = Field(default_factory=dict)
     topic_partitions: int = Field(default=4, ge=1)
     topic_replication_factor: int = Field(default=1, ge=1)
 
@@ -74,6 +85,8 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=5, ge=1)
     default_expiry: timedelta = timedelta(days=14)
     expiry_interval_seconds: float = Field(default=30.0, gt=0)
+    #: Keys the expiry command ids; by default one is made once and kept in the store.
+    expiry_secret: SecretStr | None = None
     processed_retention: timedelta = timedelta(days=7)
 
     http_host: str = "127.0.0.1"
@@ -103,17 +116,37 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _tenant_topics_are_their_own(self) -> Self:
+        for tenant, topic in self.tenant_topics.items():
+            problem = identifier_problem(tenant, self.max_attribute_length)
+            if not tenant or problem is not None:
+                raise ValueError(f"tenant_topics: a tenant id {problem or 'is empty'}")
+            if not _TOPIC_NAME.fullmatch(topic):
+                raise ValueError(f"tenant_topics: {topic!r} is not a Kafka topic name")
+        topics = list(self.tenant_topics.values())
+        if len(set(topics)) != len(topics):
+            raise ValueError("tenant_topics: each tenant needs a topic of its own")
+        shared = {self.commands_topic, self.events_topic, self.rejections_topic, self.dlq_topic}
+        if shared & set(topics):
+            raise ValueError(
+                "tenant_topics: a tenant's topic cannot be the commands, events, rejections"
+                " or dead-letter topic"
+            )
+        return self
+
+    @property
+    def command_topics(self) -> list[str]:
+        """Every topic commands are consumed from: the shared one, then each tenant's."""
+        return [self.commands_topic, *self.tenant_topics.values()]
+
+    @property
+    def topic_tenants(self) -> dict[str, str]:
+        """The tenant each tenant topic belongs to (empty in single-tenant mode)."""
+        return {topic: tenant for tenant, topic in self.tenant_topics.items()}
+
     def describe(self) -> dict[str, Any]:
         """Settings safe to log: secrets masked, credentials stripped from the database URL."""
         shown = self.model_dump(mode="json")
-        shown["database_url"] = _without_password(self.database_url.get_secret_value())
+        shown["database_url"] = mask_url(self.database_url.get_secret_value())
         return shown
-
-
-def _without_password(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not at:
-        return url
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}{sep}{user}:***@{host}"

@@ -18,7 +18,17 @@ from state.errors import FieldProblem, Rejected, RejectionCode
 from state.events import EventType, ReferralEvent
 from state.lifecycle import INITIAL_STATE, LEGAL_STATES, LifecycleState
 from state.model import Referral
-from state.record import Applied, Decision, Policy, ReferralRecord, referral_id_for
+from state.record import (
+    Applied,
+    CommandKey,
+    Decision,
+    Policy,
+    ReferralKey,
+    ReferralRecord,
+    command_key,
+    referral_id_for,
+    referral_key,
+)
 
 __all__ = [
     "INITIAL_STATE",
@@ -26,6 +36,7 @@ __all__ = [
     "MOVE_TARGETS",
     "Applied",
     "Command",
+    "CommandKey",
     "CommandType",
     "Decision",
     "EventType",
@@ -34,6 +45,7 @@ __all__ = [
     "Policy",
     "Referral",
     "ReferralEvent",
+    "ReferralKey",
     "ReferralQualification",
     "ReferralRecord",
     "ReferralStatus",
@@ -43,6 +55,8 @@ __all__ = [
     "RejectionCode",
     "SolutionType",
     "TargetType",
+    "command_key",
     "decide",
     "referral_id_for",
+    "referral_key",
 ]

@@ -1,8 +1,13 @@
 """Commands: what a partner asks the service to do with a referral.
 
-A command carries its CloudEvents identity (``command_id`` is the idempotency key) and its
-``data`` exactly as it arrived; the decision validates the data, so a malformed payload
-becomes a rejection that names every problem instead of an exception.
+A command carries its CloudEvents identity (``command_id`` is the idempotency key, within
+its tenant) and its ``data`` exactly as it arrived; the decision validates the data, so a
+malformed payload becomes a rejection that names every problem instead of an exception.
+
+``tenant_id`` is the tenant the shell established for the command (from the topic it came
+from, or the declared attribute where that is trusted); ``declared_tenant_id`` is what the
+command's ``tenantid`` attribute said. The decision acts as ``tenant_id`` only, and refuses
+a command that declares another tenant than the one established.
 """
 
 from dataclasses import dataclass
@@ -47,6 +52,7 @@ class Command:
     if_match: str | None = None
     correlation_id: str | None = None
     tenant_id: str | None = None
+    declared_tenant_id: str | None = None
 
 
 class PatchOperation(BaseModel):

@@ -2,6 +2,10 @@
 
 Pure: no clock, no randomness, no I/O. One handler per kind of command; what they share
 lives beside them (``record``, ``recording``, ``lifecycle``, ``limits``, ``patch``).
+
+A command acts as the tenant established for it and sees only that tenant's referrals:
+another tenant's referral is treated exactly as a missing one, so no answer tells a tenant
+what exists elsewhere. Messages name fields and rules, never the values that were sent.
 """
 
 from collections.abc import Callable, Mapping
@@ -29,6 +33,7 @@ from state.recording import (
     top_level_paths,
 )
 from state.validation import problems_from, validate_referral
+from state.variants import case_variants
 
 _Handler = Callable[[ReferralRecord | None, Command, datetime, Policy], Applied]
 _DEFAULT_POLICY: Final = Policy()
@@ -41,8 +46,9 @@ def decide(
     policy: Policy = _DEFAULT_POLICY,
 ) -> Decision:
     try:
+        _refuse_other_declared_tenant(command)
         _refuse_over_limits(command, policy.limits)
-        return _HANDLERS[command.type](current, command, now, policy)
+        return _HANDLERS[command.type](_own(current, command), command, now, policy)
     except Refused as refusal:
         return refusal.rejected
 
@@ -54,14 +60,15 @@ def _create(
     referral_id = referral_id_for(command)
     _refuse_other_id(data, referral_id)
     if current is not None:
-        raise Refused(RejectionCode.CONFLICT, f"referral '{referral_id}' already exists")
+        raise Refused(RejectionCode.CONFLICT, "the referral already exists")
     referral = validate_referral(data)
     state = _legal(named_state(referral.status, referral.substatus, None), "create")
     owned = owned_fields(None, None, state, now) | {"id": referral_id}
     if referral.expiration_date_time is None:
         owned["expiration_date_time"] = now + policy.default_expiry
-    created = stamp(referral.model_copy(update=owned), 1, now)
+    created = stamp(referral.model_copy(update=owned), 1, now, command.tenant_id)
     document = created.to_document()
+    _refuse_case_variants(document)
     _refuse_oversized(created, policy.limits)
     created_event = event(EventType.CREATED, created, None, top_level_paths(document), command, now)
     return Applied(ReferralRecord(created, command.tenant_id), (created_event,))
@@ -156,7 +163,10 @@ def _change(
     changed = changed_paths(before, document)
     if not changed:
         return Applied(record, ())
-    changed_referral = stamp(referral, record.version + 1, now, owned, document)
+    if command.type in _EDITS:
+        # A patch can only bring a second spelling inside what it touched.
+        _refuse_case_variants(document if revised is None else revised)
+    changed_referral = stamp(referral, record.version + 1, now, record.tenant_id, owned, document)
     _refuse_oversized(changed_referral, policy.limits)
     kind = ARRIVAL_EVENTS.get(target.substatus, EventType.UPDATED)
     if target == source:
@@ -165,22 +175,30 @@ def _change(
     return Applied(replace(record, referral=changed_referral), (recorded,))
 
 
-def _existing(current: ReferralRecord | None, command: Command) -> ReferralRecord:
-    if current is None:
-        raise Refused(
-            RejectionCode.ITEM_NOT_FOUND, f"referral '{command.referral_id}' does not exist"
-        )
-    if current.tenant_id is not None and command.tenant_id != current.tenant_id:
+def _refuse_other_declared_tenant(command: Command) -> None:
+    declared = command.declared_tenant_id
+    if declared is not None and declared != command.tenant_id:
         raise Refused(
             RejectionCode.ACCESS_DENIED,
-            f"tenant '{command.tenant_id}' does not own referral '{current.referral_id}'",
+            "the tenantid attribute does not match the tenant of the topic the command came from",
         )
+
+
+def _own(current: ReferralRecord | None, command: Command) -> ReferralRecord | None:
+    """The stored referral if it is in the command's tenant namespace; else none at all."""
+    if current is None or current.tenant_id != command.tenant_id:
+        return None
+    return current
+
+
+def _existing(current: ReferralRecord | None, command: Command) -> ReferralRecord:
+    if current is None:
+        raise Refused(RejectionCode.ITEM_NOT_FOUND, "the referral does not exist")
     if command.if_match not in (None, "*") and _bare(command.if_match) != _bare(
         current.referral.e_tag
     ):
         raise Refused(
-            RejectionCode.PRECONDITION_FAILED,
-            f"ifmatch {command.if_match} does not match the current eTag {current.referral.e_tag}",
+            RejectionCode.PRECONDITION_FAILED, "ifmatch does not match the referral's current eTag"
         )
     return current
 
@@ -212,10 +230,9 @@ def _document(command: Command) -> dict[str, Any]:
 def _refuse_other_id(data: Mapping[str, Any], referral_id: str) -> None:
     named = document_id(data)
     if named is not None and named != referral_id:
+        problem = FieldProblem("/id", "mismatch", "must be the id of the referral (the subject)")
         raise Refused(
-            RejectionCode.INVALID_REQUEST,
-            f"the document's id '{named}' is not the referral '{referral_id}'",
-            (FieldProblem("/id", "mismatch", f"expected '{referral_id}'"),),
+            RejectionCode.INVALID_REQUEST, "the document's id is not the referral's", (problem,)
         )
 
 
@@ -245,6 +262,13 @@ def _refuse_over_limits(command: Command, limits: Limits) -> None:
         raise Refused(RejectionCode.INVALID_REQUEST, problem.message, (problem,))
 
 
+def _refuse_case_variants(document: Mapping[str, Any]) -> None:
+    problems = case_variants(document, Referral)
+    if problems:
+        message = "the document spells a field twice, differing only by case"
+        raise Refused(RejectionCode.INVALID_REQUEST, message, tuple(problems))
+
+
 def _refuse_oversized(referral: Referral, limits: Limits) -> None:
     size = len(referral.encoded(limits.encode_document))
     if size > limits.max_document_bytes:
@@ -254,6 +278,8 @@ def _refuse_oversized(referral: Referral, limits: Limits) -> None:
         )
 
 
+#: The commands that change what a referral's document holds (a move sets its own fields).
+_EDITS: Final = frozenset({CommandType.PATCH, CommandType.REPLACE})
 _HANDLERS: Final[dict[CommandType, _Handler]] = {
     CommandType.CREATE: _create,
     CommandType.PATCH: _patch,

@@ -5,11 +5,16 @@ domain a refusal travels as the ``Refused`` exception, which ``decide`` turns in
 value. The reason codes are Partner Center's error vocabulary:
 
 - ``invalidRequest``: the data is malformed; ``details`` lists every problem by path.
-- ``itemNotFound``: the referral does not exist.
+- ``itemNotFound``: the referral does not exist (in the command's tenant: another tenant's
+  referral is never revealed, it is missing).
 - ``preconditionFailed``: the ``ifmatch`` eTag is missing (replace) or stale.
-- ``conflict``: a create for a referral that already exists.
-- ``accessDenied``: the command's tenant does not own the referral.
+- ``conflict``: a create for a referral that already exists (in the command's tenant).
+- ``accessDenied``: the command's ``tenantid`` names another tenant than the one its topic
+  belongs to.
 - ``illegalTransition``: the Status/Substatus table forbids the move.
+
+Messages and details name the field (a JSON Pointer) and the rule, never the value sent:
+rejections are published on a topic other consumers read.
 """
 
 from dataclasses import dataclass, field

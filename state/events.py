@@ -2,8 +2,8 @@
 
 Each applied change produces one event whose type names the lifecycle move (``won``,
 ``accepted``...) or ``updated`` when the state stayed. ``version`` rises by one per event
-and the event id is derived from the referral id and version, so a re-published event is
-recognisably the same one.
+and the event id is derived from the referral's tenant, id and version, so a re-published
+event is recognisably the same one.
 """
 
 from dataclasses import dataclass
@@ -53,3 +53,4 @@ class ReferralEvent:
     correlation_id: str | None
     time: datetime
     referral: Referral
+    tenant_id: str | None = None  # the referral's tenant: with its id, what names it

@@ -24,7 +24,7 @@ def parse_pointer(pointer: str) -> list[str]:
     if pointer == "":
         return []
     if not pointer.startswith("/"):
-        raise ValueError(f"path '{pointer}' is not a JSON Pointer (it must start with '/')")
+        raise ValueError("path is not a JSON Pointer (it must start with '/')")
     return [part.replace("~1", "/").replace("~0", "~") for part in pointer[1:].split("/")]
 
 
@@ -61,7 +61,7 @@ def validate_operations(
                 FieldProblem(
                     f"{where}/op",
                     "unsupportedOperation",
-                    f"op '{op}' is not supported; use one of {', '.join(SUPPORTED_OPS)}",
+                    f"op is not supported; use one of {', '.join(SUPPORTED_OPS)}",
                 )
             )
         elif "value" not in operation:
@@ -171,11 +171,11 @@ def _index(segment: str, size: int, where: str) -> int:
     canonical = segment.isascii() and segment.isdigit() and (segment == "0" or segment[0] != "0")
     if not canonical or int(segment) >= size:
         raise PatchProblem(
-            FieldProblem(where, "invalidValue", f"'{segment}' is not an index of the array")
+            FieldProblem(where, "invalidValue", "the path does not name an index of the array")
         )
     return int(segment)
 
 
 def _missing(where: str, segments: list[str]) -> PatchProblem:
     pointer = "/" + "/".join(escape_key(s) for s in segments)
-    return PatchProblem(FieldProblem(where, "pathNotFound", f"'{pointer}' does not exist"))
+    return PatchProblem(FieldProblem(where, "pathNotFound", f"{pointer} does not exist"))

@@ -2,13 +2,16 @@
 
 A referral's id comes from the command's subject, else from the document, else it is
 derived from the command id, so that replaying the same commands yields the same ids.
+Referral ids and command ids are scoped by tenant: a referral is stored under its key
+(tenant, referral id), a processed command under (tenant, command id); a referral or
+command without a tenant lives in a namespace of its own.
 """
 
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final
+from typing import Final, NamedTuple
 
 from state.commands import Command
 from state.errors import Rejected
@@ -19,6 +22,20 @@ from state.model import Referral
 
 #: Namespace of the ids the domain derives (referral ids, event ids).
 DERIVED_IDS: Final = uuid.UUID("6f1c4a52-7f0e-4f5e-9a43-0c8d2b7e9a10")
+
+
+class ReferralKey(NamedTuple):
+    """Where a referral lives: its tenant (None: the tenant-less namespace) and its id."""
+
+    tenant_id: str | None
+    referral_id: str
+
+
+class CommandKey(NamedTuple):
+    """The idempotency key of a command: its tenant and its command id."""
+
+    tenant_id: str | None
+    command_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +49,10 @@ class ReferralRecord:
     def referral_id(self) -> str:
         assert self.referral.id is not None
         return self.referral.id
+
+    @property
+    def key(self) -> ReferralKey:
+        return ReferralKey(self.tenant_id, self.referral_id)
 
     @property
     def version(self) -> int:
@@ -67,6 +88,15 @@ def referral_id_for(command: Command) -> str:
         return command.referral_id
     derived = str(uuid.uuid5(DERIVED_IDS, f"referral:{command.command_id}"))
     return document_id(command.data) or derived
+
+
+def referral_key(command: Command) -> ReferralKey:
+    """The referral a command is about, in the namespace of the command's tenant."""
+    return ReferralKey(command.tenant_id, referral_id_for(command))
+
+
+def command_key(command: Command) -> CommandKey:
+    return CommandKey(command.tenant_id, command.command_id)
 
 
 def document_id(data: object) -> str | None:

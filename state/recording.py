@@ -2,8 +2,9 @@
 
 The service owns a referral's id, its timestamps, ``eTag`` and ``version``: a patch or a
 replace may not set them, and every change carries them over from the stored referral
-before the new ones are stamped. ``eTag`` and the event id are derived from the referral
-id and version, so replaying the same commands yields the same events.
+before the new ones are stamped. ``eTag`` and the event id are derived from the referral's
+key (tenant and id) and version, so replaying the same commands yields the same events and
+two tenants' referrals of the same id never share an event id.
 """
 
 import hashlib
@@ -56,10 +57,16 @@ def owned_fields(
     return fields
 
 
+def _scope(tenant_id: str | None, referral_id: str) -> str:
+    # Tenant-less referrals keep the derivation they always had; ids hold no control chars.
+    return referral_id if tenant_id is None else f"{tenant_id}\x00{referral_id}"
+
+
 def stamp(
     referral: Referral,
     version: int,
     now: datetime,
+    tenant_id: str | None,
     owned: Mapping[str, Any] | None = None,
     document: Mapping[str, Any] | None = None,
 ) -> Referral:
@@ -68,7 +75,8 @@ def stamp(
     owned = owned or {}
     referral_id = owned.get("id", referral.id)
     assert referral_id is not None
-    digest = hashlib.sha256(f"{referral_id}\x00{version}".encode()).hexdigest()[:24]
+    scope = _scope(tenant_id, referral_id)
+    digest = hashlib.sha256(f"{scope}\x00{version}".encode()).hexdigest()[:24]
     stamped = {"version": version, "e_tag": f'"{digest}"', "updated_date_time": now}
     base = referral.to_document() if document is None else document
     result = referral.model_copy(update={**owned, **stamped})
@@ -100,8 +108,9 @@ def event(
     assert referral.e_tag is not None
     assert referral.status is not None
     assert referral.substatus is not None
+    scope = _scope(command.tenant_id, referral.id)
     return ReferralEvent(
-        event_id=str(uuid.uuid5(DERIVED_IDS, f"event:{referral.id}:{referral.version}")),
+        event_id=str(uuid.uuid5(DERIVED_IDS, f"event:{scope}:{referral.version}")),
         type=kind,
         referral_id=referral.id,
         version=referral.version,
@@ -115,6 +124,7 @@ def event(
         correlation_id=command.correlation_id,
         time=now,
         referral=referral,
+        tenant_id=command.tenant_id,
     )
 
 

@@ -36,5 +36,5 @@ class WireModel(BaseModel):
 def canonical(catalogue: dict[str, str], value: str, what: str) -> str:
     found = catalogue.get(value.strip().casefold())
     if found is None:
-        raise ValueError(f"'{value}' is not a known {what}")
+        raise ValueError(f"not a known {what}")
     return found

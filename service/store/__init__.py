@@ -4,6 +4,7 @@ from service.errors import ConfigurationError
 from service.store.base import (
     BatchWrite,
     ExpiryCandidate,
+    ExpiryPosition,
     OutboxEntry,
     ProcessedCommand,
     Publish,
@@ -29,6 +30,7 @@ def open_store(url: str, pool_size: int = 5) -> Store:
 __all__ = [
     "BatchWrite",
     "ExpiryCandidate",
+    "ExpiryPosition",
     "OutboxEntry",
     "PostgresStore",
     "ProcessedCommand",

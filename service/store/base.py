@@ -3,15 +3,19 @@
 A batch is written in ONE transaction: the changed referrals (each guarded by the version
 it was loaded at), the processed-command records that make redelivery harmless, and the
 outbox rows to publish. Every backend passes the same contract suite.
+
+Referrals are keyed by (tenant, referral id) and processed commands by (tenant, command
+id): a tenant's commands never see another tenant's referrals or command ids, and the
+tenant-less ones (``None``) form a namespace of their own.
 """
 
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, Self
+from typing import Protocol
 
 from service.codec import OutgoingRecord
-from state import ReferralRecord
+from state import CommandKey, ReferralKey, ReferralRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +29,7 @@ class ProcessedCommand:
     command_id: str
     referral_id: str | None
     outcome: str
+    tenant_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,16 +45,26 @@ def entry_keys(entries: Iterable[OutboxEntry]) -> set[bytes]:
 
 
 @dataclass(frozen=True, slots=True)
+class ExpiryPosition:
+    """Where an expiry scan stopped: due referrals are read in (expiration, tenant, id) order."""
+
+    expiration: datetime
+    tenant_id: str | None
+    referral_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class ExpiryCandidate:
     """A referral still New past its expiration, as the expiry scheduler needs it."""
 
     referral_id: str
     etag: str
     tenant_id: str | None
+    expiration: datetime
 
-    @classmethod
-    def of(cls, record: ReferralRecord) -> Self:
-        return cls(record.referral_id, record.referral.e_tag or "", record.tenant_id)
+    @property
+    def position(self) -> ExpiryPosition:
+        return ExpiryPosition(self.expiration, self.tenant_id, self.referral_id)
 
 
 @dataclass(slots=True)
@@ -68,9 +83,9 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-    async def load(self, referral_ids: Collection[str]) -> dict[str, ReferralRecord]: ...
+    async def load(self, keys: Collection[ReferralKey]) -> dict[ReferralKey, ReferralRecord]: ...
 
-    async def seen(self, command_ids: Collection[str]) -> set[str]: ...
+    async def seen(self, keys: Collection[CommandKey]) -> set[CommandKey]: ...
 
     async def write(self, batch: BatchWrite) -> list[OutboxEntry]:
         """Commit the batch atomically; return its outbox entries with their sequence numbers.
@@ -96,14 +111,23 @@ class Store(Protocol):
         """
         ...
 
-    async def get(self, referral_id: str) -> ReferralRecord | None: ...
+    async def get(self, referral_id: str, tenant_id: str | None = None) -> ReferralRecord | None:
+        """The referral ``referral_id`` of ``tenant_id`` (None: the tenant-less one)."""
+        ...
 
     async def count_by_state(self) -> dict[tuple[str, str], int]: ...
 
     async def outbox_backlog(self) -> int: ...
 
-    async def due_for_expiry(self, now: datetime, limit: int) -> list[ExpiryCandidate]:
-        """Referrals still New whose expiration is at or before ``now``, oldest first."""
+    async def due_for_expiry(
+        self, now: datetime, limit: int, after: ExpiryPosition | None = None
+    ) -> list[ExpiryCandidate]:
+        """Referrals still New whose expiration is at or before ``now``, in (expiration,
+        tenant, id) order, starting past ``after`` (None: from the oldest)."""
+        ...
+
+    async def secret(self, name: str) -> bytes:
+        """A random secret of the service, made once and then the same for every replica."""
         ...
 
     async def forget_processed(self, before: datetime) -> int:

@@ -48,6 +48,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX outbox_by_partition ON outbox (source_partition, seq)",
     ),
+    # Referral and command ids are scoped by tenant: (tenant, id) keys; '' is tenant-less.
+    # A processed command takes the tenant of the referral it named, if any. Expiry reads
+    # due referrals in (expiration, tenant, id) order; the service keeps its secrets.
+    (
+        "UPDATE referrals SET tenant_id = '' WHERE tenant_id IS NULL",
+        "ALTER TABLE referrals ALTER COLUMN tenant_id SET DEFAULT '',"
+        " ALTER COLUMN tenant_id SET NOT NULL",
+        "ALTER TABLE processed_commands ADD COLUMN tenant_id text NOT NULL DEFAULT ''",
+        "UPDATE processed_commands p SET tenant_id = r.tenant_id FROM referrals r"
+        " WHERE r.id = p.referral_id",
+        "ALTER TABLE referrals DROP CONSTRAINT referrals_pkey, ADD PRIMARY KEY (tenant_id, id)",
+        "ALTER TABLE processed_commands DROP CONSTRAINT processed_commands_pkey,"
+        " ADD PRIMARY KEY (tenant_id, command_id)",
+        "DROP INDEX referrals_due",
+        "CREATE INDEX referrals_due ON referrals (expiration, tenant_id, id) WHERE status = 'New'",
+        "CREATE TABLE service_secrets (name text PRIMARY KEY, value bytea NOT NULL)",
+    ),
     # A publisher locks the unpublished rows of the referrals it publishes, by key.
     ("CREATE INDEX outbox_by_key ON outbox (key, seq)",),
 )

@@ -9,6 +9,7 @@ starting together migrate once.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -16,7 +17,14 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from service.errors import StaleWrite, StoreUnavailable, translated
-from service.store.base import BatchWrite, ExpiryCandidate, OutboxEntry, Publish, entry_keys
+from service.store.base import (
+    BatchWrite,
+    ExpiryCandidate,
+    ExpiryPosition,
+    OutboxEntry,
+    Publish,
+    entry_keys,
+)
 from service.store.migrations import migrate
 from service.store.rows import (
     expiry_candidate,
@@ -24,8 +32,10 @@ from service.store.rows import (
     outgoing_from_row,
     referral_document,
     referral_from_row,
+    tenant_column,
+    tenant_of,
 )
-from state import ReferralRecord
+from state import CommandKey, ReferralKey, ReferralRecord
 
 if TYPE_CHECKING:  # the stubs' generics are not subscriptable at run time
     from asyncpg import Record
@@ -82,19 +92,23 @@ class PostgresStore:
             async with self._connection() as db:
                 return list(await db.fetch(sql, *args))
 
-    async def load(self, referral_ids: Collection[str]) -> dict[str, ReferralRecord]:
+    async def load(self, keys: Collection[ReferralKey]) -> dict[ReferralKey, ReferralRecord]:
         rows = await self._fetch(
-            "SELECT id, document, tenant_id FROM referrals WHERE id = ANY($1::text[])",
-            list(referral_ids),
+            "SELECT r.document, r.tenant_id FROM referrals r"
+            " JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, id) USING (tenant_id, id)",
+            *_key_columns(keys),
         )
-        return {row["id"]: referral_from_row(row["document"], row["tenant_id"]) for row in rows}
+        records = (referral_from_row(row["document"], row["tenant_id"]) for row in rows)
+        return {record.key: record for record in records}
 
-    async def seen(self, command_ids: Collection[str]) -> set[str]:
+    async def seen(self, keys: Collection[CommandKey]) -> set[CommandKey]:
         rows = await self._fetch(
-            "SELECT command_id FROM processed_commands WHERE command_id = ANY($1::text[])",
-            list(command_ids),
+            "SELECT p.tenant_id, p.command_id FROM processed_commands p JOIN"
+            " unnest($1::text[], $2::text[]) AS k(tenant_id, command_id)"
+            " USING (tenant_id, command_id)",
+            *_key_columns(keys),
         )
-        return {row["command_id"] for row in rows}
+        return {CommandKey(tenant_of(row["tenant_id"]), row["command_id"]) for row in rows}
 
     async def write(self, batch: BatchWrite) -> list[OutboxEntry]:
         with translated("store"):
@@ -156,8 +170,9 @@ class PostgresStore:
             await _delete_outbox(db, published)
         return len(published)
 
-    async def get(self, referral_id: str) -> ReferralRecord | None:
-        return (await self.load([referral_id])).get(referral_id)
+    async def get(self, referral_id: str, tenant_id: str | None = None) -> ReferralRecord | None:
+        key = ReferralKey(tenant_id, referral_id)
+        return (await self.load([key])).get(key)
 
     async def count_by_state(self) -> dict[tuple[str, str], int]:
         rows = await self._fetch(
@@ -169,14 +184,36 @@ class PostgresStore:
         rows = await self._fetch("SELECT count(*) AS n FROM outbox")
         return int(rows[0]["n"])
 
-    async def due_for_expiry(self, now: datetime, limit: int) -> list[ExpiryCandidate]:
+    async def due_for_expiry(
+        self, now: datetime, limit: int, after: ExpiryPosition | None = None
+    ) -> list[ExpiryCandidate]:
+        start = (None, "", "") if after is None else (
+            after.expiration, tenant_column(after.tenant_id), after.referral_id
+        )  # fmt: skip
         rows = await self._fetch(
-            "SELECT id, document, tenant_id FROM referrals WHERE status = 'New'"
-            " AND expiration <= $1 ORDER BY expiration LIMIT $2",
+            "SELECT document, tenant_id, expiration FROM referrals WHERE status = 'New'"
+            " AND expiration <= $1 AND ($3::timestamptz IS NULL"
+            " OR (expiration, tenant_id, id) > ($3::timestamptz, $4::text, $5::text))"
+            " ORDER BY expiration, tenant_id, id LIMIT $2",
             now,
             limit,
+            *start,
         )
-        return [expiry_candidate(row["document"], row["tenant_id"]) for row in rows]
+        return [
+            expiry_candidate(row["document"], row["tenant_id"], row["expiration"]) for row in rows
+        ]
+
+    async def secret(self, name: str) -> bytes:
+        rows = await self._fetch(
+            "WITH made AS (INSERT INTO service_secrets (name, value) VALUES ($1, $2)"
+            " ON CONFLICT (name) DO NOTHING RETURNING value)"
+            " SELECT value FROM made UNION ALL SELECT value FROM service_secrets WHERE name = $1",
+            name,
+            secrets.token_bytes(32),
+        )
+        if not rows:  # another replica made it at the same moment: read what it made
+            rows = await self._fetch("SELECT value FROM service_secrets WHERE name = $1", name)
+        return bytes(rows[0]["value"])
 
     async def forget_processed(self, before: datetime) -> int:
         rows = await self._fetch(
@@ -214,7 +251,7 @@ async def _write_referrals(db: Db, batch: BatchWrite) -> None:
             "INSERT INTO referrals"
             " (id, version, status, substatus, tenant_id, expiration, document)"
             " SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],"
-            " $6::timestamptz[], $7::bytea[]) ON CONFLICT (id) DO NOTHING RETURNING id",
+            " $6::timestamptz[], $7::bytea[]) ON CONFLICT (tenant_id, id) DO NOTHING RETURNING id",
             *_columns(w.record for w in new),
         )
         if len(inserted) != len(new):
@@ -222,12 +259,12 @@ async def _write_referrals(db: Db, batch: BatchWrite) -> None:
     if changed:
         updated = await db.fetch(
             "UPDATE referrals r SET version = u.version, status = u.status,"
-            " substatus = u.substatus, tenant_id = u.tenant_id, expiration = u.expiration,"
-            " document = u.document"
+            " substatus = u.substatus, expiration = u.expiration, document = u.document"
             " FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],"
             " $6::timestamptz[], $7::bytea[], $8::bigint[])"
             " AS u(id, version, status, substatus, tenant_id, expiration, document, expected)"
-            " WHERE r.id = u.id AND r.version = u.expected RETURNING r.id",
+            " WHERE r.tenant_id = u.tenant_id AND r.id = u.id AND r.version = u.expected"
+            " RETURNING r.id",
             *_columns(w.record for w in changed),
             [w.expected_version for w in changed],
         )
@@ -242,7 +279,7 @@ def _columns(records: Iterable[ReferralRecord]) -> list[list[object]]:
             r.version,
             r.state.status.value,
             r.state.substatus.value,
-            r.tenant_id,
+            tenant_column(r.tenant_id),
             r.referral.expiration_date_time,
             referral_document(r),
         )
@@ -251,13 +288,19 @@ def _columns(records: Iterable[ReferralRecord]) -> list[list[object]]:
     return [list(column) for column in zip(*rows, strict=True)]
 
 
+def _key_columns(keys: Collection[tuple[str | None, str]]) -> tuple[list[str], list[str]]:
+    """A collection of (tenant, id) keys as the two arrays ``unnest`` joins on."""
+    return [tenant_column(tenant) for tenant, _ in keys], [name for _, name in keys]
+
+
 async def _write_processed(db: Db, batch: BatchWrite) -> None:
     if not batch.processed:
         return
     inserted = await db.fetch(
-        "INSERT INTO processed_commands (command_id, referral_id, outcome)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
-        " ON CONFLICT (command_id) DO NOTHING RETURNING command_id",
+        "INSERT INTO processed_commands (tenant_id, command_id, referral_id, outcome)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
+        " ON CONFLICT (tenant_id, command_id) DO NOTHING RETURNING command_id",
+        [tenant_column(p.tenant_id) for p in batch.processed],
         [p.command_id for p in batch.processed],
         [p.referral_id for p in batch.processed],
         [p.outcome for p in batch.processed],

@@ -1,6 +1,11 @@
-"""How referrals and outbox records become database rows, the same for every backend."""
+"""How referrals and outbox records become database rows, the same for every backend.
+
+A referral without a tenant is stored with the empty tenant ``''`` (tenant ids are never
+empty), so (tenant, id) can be a primary key in both backends.
+"""
 
 import base64
+from datetime import datetime
 from typing import Any
 
 from service.codec import OutgoingRecord
@@ -14,15 +19,26 @@ def referral_document(record: ReferralRecord) -> bytes:
     return record.referral.encoded(dumps)
 
 
-def referral_from_row(document: bytes | str, tenant_id: str | None) -> ReferralRecord:
-    return ReferralRecord(Referral.model_validate(loads(document)), tenant_id)
+def tenant_column(tenant_id: str | None) -> str:
+    return tenant_id or ""
 
 
-def expiry_candidate(document: bytes | str, tenant_id: str | None) -> ExpiryCandidate:
+def tenant_of(column: str | None) -> str | None:
+    return column or None
+
+
+def referral_from_row(document: bytes | str, tenant: str | None) -> ReferralRecord:
+    return ReferralRecord(Referral.model_validate(loads(document)), tenant_of(tenant))
+
+
+def expiry_candidate(
+    document: bytes | str, tenant: str | None, expiration: datetime
+) -> ExpiryCandidate:
     """What expiry needs of a stored referral, read without validating all of it: one
     document an older version stored and this one would refuse must not stop expiry."""
     raw = loads(document)
-    return ExpiryCandidate(str(raw["id"]), str(raw.get("eTag") or ""), tenant_id)
+    etag = str(raw.get("eTag") or "")
+    return ExpiryCandidate(str(raw["id"]), etag, tenant_of(tenant), expiration)
 
 
 def expiration_of(record: ReferralRecord) -> str | None:

@@ -7,16 +7,24 @@ connection; a batch is one function call there, hence one transaction. WAL journ
 
 import asyncio
 import contextlib
+import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from service.errors import StaleWrite, StoreUnavailable, translated
-from service.store.base import BatchWrite, ExpiryCandidate, OutboxEntry, Publish, entry_keys
+from service.store.base import (
+    BatchWrite,
+    ExpiryCandidate,
+    ExpiryPosition,
+    OutboxEntry,
+    Publish,
+    entry_keys,
+)
 from service.store.rows import (
     expiration_of,
     expiry_candidate,
@@ -24,10 +32,12 @@ from service.store.rows import (
     outgoing_from_row,
     referral_document,
     referral_from_row,
+    tenant_column,
+    tenant_of,
 )
 from service.store.sqlite_schema import prepare
-from state import ReferralRecord
-from state.fields import format_utc
+from state import CommandKey, ReferralKey, ReferralRecord
+from state.fields import format_utc, parse_utc
 
 T = TypeVar("T")
 
@@ -86,30 +96,24 @@ class SqliteStore:
         await asyncio.get_running_loop().run_in_executor(self._executor, disconnect)
         self._executor.shutdown(wait=True)
 
-    async def load(self, referral_ids: Collection[str]) -> dict[str, ReferralRecord]:
-        ids = list(referral_ids)
+    async def load(self, keys: Collection[ReferralKey]) -> dict[ReferralKey, ReferralRecord]:
+        sql = "SELECT document, tenant_id FROM referrals WHERE (tenant_id, id) IN ({pairs})"
 
-        def query(db: sqlite3.Connection) -> dict[str, ReferralRecord]:
-            found: dict[str, ReferralRecord] = {}
-            for chunk in _chunks(ids):
-                marks = ",".join("?" * len(chunk))
-                sql = f"SELECT id, document, tenant_id FROM referrals WHERE id IN ({marks})"
-                for referral_id, document, tenant_id in db.execute(sql, chunk):
-                    found[referral_id] = referral_from_row(document, tenant_id)
-            return found
+        def query(db: sqlite3.Connection) -> dict[ReferralKey, ReferralRecord]:
+            records = (referral_from_row(*row) for row in _by_pairs(db, sql, keys))
+            return {record.key: record for record in records}
 
         return await self._run(query)
 
-    async def seen(self, command_ids: Collection[str]) -> set[str]:
-        ids = list(command_ids)
+    async def seen(self, keys: Collection[CommandKey]) -> set[CommandKey]:
+        sql = (
+            "SELECT tenant_id, command_id FROM processed_commands"
+            " WHERE (tenant_id, command_id) IN ({pairs})"
+        )
 
-        def query(db: sqlite3.Connection) -> set[str]:
-            seen: set[str] = set()
-            for chunk in _chunks(ids):
-                marks = ",".join("?" * len(chunk))
-                sql = f"SELECT command_id FROM processed_commands WHERE command_id IN ({marks})"
-                seen.update(row[0] for row in db.execute(sql, chunk))
-            return seen
+        def query(db: sqlite3.Connection) -> set[CommandKey]:
+            rows = _by_pairs(db, sql, keys)
+            return {CommandKey(tenant_of(tenant), command_id) for tenant, command_id in rows}
 
         return await self._run(query)
 
@@ -168,8 +172,9 @@ class SqliteStore:
         if entries:
             self._published.update(await publish(await self._run(query)))
 
-    async def get(self, referral_id: str) -> ReferralRecord | None:
-        return (await self.load([referral_id])).get(referral_id)
+    async def get(self, referral_id: str, tenant_id: str | None = None) -> ReferralRecord | None:
+        key = ReferralKey(tenant_id, referral_id)
+        return (await self.load([key])).get(key)
 
     async def count_by_state(self) -> dict[tuple[str, str], int]:
         def query(db: sqlite3.Connection) -> dict[tuple[str, str], int]:
@@ -184,16 +189,34 @@ class SqliteStore:
             lambda db: int(db.execute("SELECT count(*) FROM outbox").fetchone()[0])
         )
 
-    async def due_for_expiry(self, now: datetime, limit: int) -> list[ExpiryCandidate]:
+    async def due_for_expiry(
+        self, now: datetime, limit: int, after: ExpiryPosition | None = None
+    ) -> list[ExpiryCandidate]:
+        start = ("", "", "") if after is None else (
+            format_utc(after.expiration), tenant_column(after.tenant_id), after.referral_id
+        )  # fmt: skip
+
         def query(db: sqlite3.Connection) -> list[ExpiryCandidate]:
             rows = db.execute(
-                "SELECT document, tenant_id FROM referrals WHERE status = 'New'"
-                " AND expiration <= ? ORDER BY expiration LIMIT ?",
-                (format_utc(now), limit),
+                "SELECT document, tenant_id, expiration FROM referrals WHERE status = 'New'"
+                " AND expiration <= ? AND (expiration, tenant_id, id) > (?, ?, ?)"
+                " ORDER BY expiration, tenant_id, id LIMIT ?",
+                (format_utc(now), *start, limit),
             )
-            return [expiry_candidate(doc, tenant) for doc, tenant in rows]
+            return [expiry_candidate(doc, tenant, parse_utc(at)) for doc, tenant, at in rows]
 
         return await self._run(query)
+
+    async def secret(self, name: str) -> bytes:
+        def read_or_make(db: sqlite3.Connection) -> bytes:
+            db.execute(
+                "INSERT OR IGNORE INTO service_secrets (name, value) VALUES (?, ?)",
+                (name, secrets.token_bytes(32)),
+            )
+            row = db.execute("SELECT value FROM service_secrets WHERE name = ?", (name,))
+            return bytes(row.fetchone()[0])
+
+        return await self._run(read_or_make)
 
     async def forget_processed(self, before: datetime) -> int:
         def delete(db: sqlite3.Connection) -> int:
@@ -237,24 +260,25 @@ def _write_referrals(db: sqlite3.Connection, batch: BatchWrite) -> None:
             record.version,
             str(record.state.status),
             str(record.state.substatus),
-            record.tenant_id,
             expiration_of(record),
             referral_document(record),
+            tenant_column(record.tenant_id),
+            record.referral_id,
         )
         if write.expected_version == 0:
             try:
                 db.execute(
-                    "INSERT INTO referrals (version, status, substatus, tenant_id, expiration,"
-                    " document, id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (*row, record.referral_id),
+                    "INSERT INTO referrals (version, status, substatus, expiration, document,"
+                    " tenant_id, id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    row,
                 )
             except sqlite3.IntegrityError:
                 raise StaleWrite(f"referral {record.referral_id} was created meanwhile") from None
         else:
             updated = db.execute(
-                "UPDATE referrals SET version = ?, status = ?, substatus = ?, tenant_id = ?,"
-                " expiration = ?, document = ? WHERE id = ? AND version = ?",
-                (*row, record.referral_id, write.expected_version),
+                "UPDATE referrals SET version = ?, status = ?, substatus = ?, expiration = ?,"
+                " document = ? WHERE tenant_id = ? AND id = ? AND version = ?",
+                (*row, write.expected_version),
             )
             if updated.rowcount != 1:
                 raise StaleWrite(
@@ -266,9 +290,12 @@ def _write_processed(db: sqlite3.Connection, batch: BatchWrite) -> None:
     now = time.time()
     try:
         db.executemany(
-            "INSERT INTO processed_commands (command_id, referral_id, outcome, processed_at)"
-            " VALUES (?, ?, ?, ?)",
-            [(p.command_id, p.referral_id, p.outcome, now) for p in batch.processed],
+            "INSERT INTO processed_commands"
+            " (tenant_id, command_id, referral_id, outcome, processed_at) VALUES (?, ?, ?, ?, ?)",
+            [
+                (tenant_column(p.tenant_id), p.command_id, p.referral_id, p.outcome, now)
+                for p in batch.processed
+            ],
         )
     except sqlite3.IntegrityError:
         raise StaleWrite("a command of the batch was processed meanwhile") from None
@@ -302,6 +329,16 @@ def _outbox_rows(db: sqlite3.Connection, seqs: list[int] | None) -> list[OutboxE
         ]
     rows = sorted((row for chunk in chunks for row in chunk), key=lambda row: row[0])
     return [OutboxEntry(partition, outgoing_from_row(*rest), seq) for seq, partition, *rest in rows]
+
+
+def _by_pairs(
+    db: sqlite3.Connection, sql: str, keys: Collection[tuple[str | None, str]]
+) -> Iterator[Any]:
+    """Rows of ``sql`` whose (tenant, id) is one of ``keys``, queried a chunk at a time."""
+    pairs = [(tenant_column(tenant), name) for tenant, name in keys]
+    for chunk in _chunks(pairs, 250):
+        marks = ",".join("(?, ?)" for _ in chunk)
+        yield from db.execute(sql.format(pairs=f"VALUES {marks}"), [v for p in chunk for v in p])
 
 
 def _chunks(items: list[T], size: int = 500) -> list[list[T]]:

@@ -1,32 +1,43 @@
 """The SQLite store's schema and its version.
 
-A database file written by a newer version of the service is refused rather than used:
-its schema may hold what this version cannot read or would silently drop.
+A file of an older schema is upgraded in place, one version at a time, each step in one
+transaction. A database file written by a newer version of the service is refused rather
+than used: its schema may hold what this version cannot read or would silently drop.
 """
 
 import sqlite3
 from pathlib import Path
+from typing import Final
 
 from service.errors import ConfigurationError
 
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS referrals (
-    id TEXT PRIMARY KEY,
+SCHEMA_VERSION = 2
+_REFERRALS: Final = """
+CREATE TABLE IF NOT EXISTS {table} (
+    tenant_id TEXT NOT NULL DEFAULT '',
+    id TEXT NOT NULL,
     version INTEGER NOT NULL,
     status TEXT NOT NULL,
     substatus TEXT NOT NULL,
-    tenant_id TEXT,
     expiration TEXT,
-    document BLOB NOT NULL
+    document BLOB NOT NULL,
+    PRIMARY KEY (tenant_id, id)
 );
-CREATE TABLE IF NOT EXISTS processed_commands (
-    command_id TEXT PRIMARY KEY,
+"""
+_PROCESSED: Final = """
+CREATE TABLE IF NOT EXISTS {table} (
+    tenant_id TEXT NOT NULL DEFAULT '',
+    command_id TEXT NOT NULL,
     referral_id TEXT,
     outcome TEXT NOT NULL,
-    processed_at REAL NOT NULL
+    processed_at REAL NOT NULL,
+    PRIMARY KEY (tenant_id, command_id)
 );
+"""
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+{_REFERRALS.format(table="referrals")}
+{_PROCESSED.format(table="processed_commands")}
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     source_partition INTEGER NOT NULL,
@@ -37,22 +48,54 @@ CREATE TABLE IF NOT EXISTS outbox (
     kind TEXT NOT NULL,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS service_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS outbox_by_partition ON outbox (source_partition, seq);
 CREATE INDEX IF NOT EXISTS outbox_by_key ON outbox (key, seq);
-CREATE INDEX IF NOT EXISTS referrals_due ON referrals (expiration) WHERE status = 'New';
+CREATE INDEX IF NOT EXISTS referrals_due ON referrals (expiration, tenant_id, id)
+    WHERE status = 'New';
 CREATE INDEX IF NOT EXISTS processed_commands_age ON processed_commands (processed_at);
 """
+#: Version 1 keyed referrals and processed commands by their id alone. Their tenant joins
+#: the key; a processed command takes the tenant of the referral it named, if any.
+_TENANT_SCOPED_IDS: Final = f"""
+{_REFERRALS.format(table="referrals_v2")}
+INSERT INTO referrals_v2 (tenant_id, id, version, status, substatus, expiration, document)
+    SELECT coalesce(tenant_id, ''), id, version, status, substatus, expiration, document
+    FROM referrals;
+{_PROCESSED.format(table="processed_commands_v2")}
+INSERT INTO processed_commands_v2 (tenant_id, command_id, referral_id, outcome, processed_at)
+    SELECT coalesce((SELECT r.tenant_id FROM referrals r WHERE r.id = p.referral_id), ''),
+        p.command_id, p.referral_id, p.outcome, p.processed_at
+    FROM processed_commands p;
+DROP TABLE referrals;
+DROP TABLE processed_commands;
+ALTER TABLE referrals_v2 RENAME TO referrals;
+ALTER TABLE processed_commands_v2 RENAME TO processed_commands;
+"""
+#: The step that brings a file from the version before each key to that version.
+_UPGRADES: Final = {2: _TENANT_SCOPED_IDS}
 
 
 def prepare(connection: sqlite3.Connection, path: Path) -> None:
-    """Create the schema where it is missing; refuse a file from a newer schema."""
-    connection.executescript(_SCHEMA)
+    """Create the schema where it is missing, upgrade an older one, refuse a newer one."""
+    connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     row = connection.execute("SELECT max(version) FROM schema_version").fetchone()
     found = row[0] if row else None
-    if found is None:
-        connection.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
-    elif found > SCHEMA_VERSION:
+    if found is not None and found > SCHEMA_VERSION:
         raise ConfigurationError(
             f"the SQLite store {path} has schema version {found}, newer than this"
             f" service's {SCHEMA_VERSION}: run the newer service or another file"
         )
+    for version in range((found or SCHEMA_VERSION) + 1, SCHEMA_VERSION + 1):
+        try:
+            connection.executescript(
+                f"BEGIN IMMEDIATE; {_UPGRADES[version]}"
+                f" INSERT INTO schema_version VALUES ({version}); COMMIT;"
+            )
+        except BaseException:
+            if connection.in_transaction:
+                connection.rollback()
+            raise
+    connection.executescript(_SCHEMA)
+    if found is None:
+        connection.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))

@@ -60,6 +60,10 @@ _INLINE: dict[str, dict[str, Any]] = {
             "egress": {"extraRules": [{"ports": [{"port": 443, "protocol": "TCP"}]}]},
         },
     },
+    "multi-tenant-with-expiry-secret": {
+        "kafka": {"topics": {"tenants": {"org-a": "commands-org-a", "org-b": "commands-org-b"}}},
+        "config": {"expirySecret": {"existingSecret": "referrals-expiry"}},
+    },
     "network-policy-ingress-only": {
         "networkPolicy": {"enabled": True, "egress": {"enabled": False}},
     },

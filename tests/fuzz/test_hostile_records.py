@@ -72,7 +72,7 @@ def incoming(record: Record) -> Incoming:
 def decided_for(record: Record) -> tuple[Incoming, DecidedBatch]:
     started = time.perf_counter()
     item = incoming(record)
-    decided = decide_batch([item], {REFERRAL_ID: BASE}, set(), NOW, SETTINGS, POLICY)
+    decided = decide_batch([item], {BASE.key: BASE}, set(), NOW, SETTINGS, POLICY)
     assert time.perf_counter() - started < BOUND_SECONDS
     return item, decided
 
@@ -145,7 +145,7 @@ async def write_and_read_back(store: Store, decided: DecidedBatch) -> None:
     await store.write(BatchWrite(referrals=[ReferralWrite(BASE, 0)]))
     await store.write(decided.write)
     for write in decided.write.referrals:
-        stored = await store.get(write.record.referral_id)
+        stored = await store.get(write.record.referral_id, write.record.tenant_id)
         assert stored is not None
         assert dumps(stored.referral.to_document()) == dumps(write.record.referral.to_document())
     pending = await store.pending()

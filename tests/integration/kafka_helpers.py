@@ -50,9 +50,9 @@ class Received:
 
 
 class Producer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, topic: str | None = None) -> None:
         self._producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
-        self.topic = settings.commands_topic
+        self.topic = topic or settings.commands_topic
 
     async def __aenter__(self) -> "Producer":
         await self._producer.start()

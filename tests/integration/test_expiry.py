@@ -6,7 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from service.batch import policy_of
+from service.expiry import BATCH_LIMIT
 from service.settings import Settings
+from state import Applied, Command, CommandType, decide
 from state.fields import format_utc
 from tests.integration.conftest import running
 from tests.integration.kafka_helpers import Producer, collect, command
@@ -54,3 +57,48 @@ async def test_a_new_referral_past_its_expiration_is_expired_once(settings: Sett
     created = datetime.fromisoformat(default_expiry["referral"]["createdDateTime"])
     expires = datetime.fromisoformat(default_expiry["referral"]["expirationDateTime"])
     assert expires - created == timedelta(days=14)
+
+
+def _padded_to(size: int, expires: str) -> dict[str, object]:
+    """A document whose stored form is ``size`` bytes, measured the way the service does."""
+    document: dict[str, object] = {"expirationDateTime": expires, "notes": ""}
+    policy = policy_of(Settings())
+    probe = decide(None, Command(type=CommandType.CREATE, command_id="p", referral_id="x" * 40,
+                                 data=document), datetime.now(UTC), policy)  # fmt: skip
+    assert isinstance(probe, Applied)
+    stored = policy.limits.document_bytes(probe.record.referral.to_document())
+    return {**document, "notes": "n" * (size - stored)}
+
+
+async def test_referrals_whose_expiry_is_refused_do_not_stop_a_later_one_expiring(
+    settings: Settings,
+) -> None:
+    """More than a scan page of referrals whose expiry is refused (closing them would make
+    their documents too large) sit before a later due referral; it still expires."""
+    quick = settings.model_copy(update={"expiry_interval_seconds": 0.2, "max_document_bytes": 4096})
+    blocked = [f"full-{i:04d}-{uuid.uuid4().hex[:31]}" for i in range(BATCH_LIMIT + 20)]
+    later = f"later-{uuid.uuid4()}"
+    async with running(quick), Producer(quick) as producer:
+        for index, rid in enumerate(blocked):
+            expires = format_utc(datetime(2020, 1, 1, tzinfo=UTC) + timedelta(seconds=index))
+            await producer.structured(command("referral.create", rid, _padded_to(4080, expires)))
+        await producer.structured(
+            command("referral.create", later, {"expirationDateTime": "2021-01-01T00:00:00Z"})
+        )
+
+        records = await collect(
+            quick,
+            [quick.events_topic, quick.rejections_topic],
+            lambda got: any(r.header("ce_type") == "referral.expired" for r in got),
+            within=60,
+        )
+
+    created = [r for r in records if r.header("ce_type") == "referral.created"]
+    assert len(created) == len(blocked) + 1  # every blocked referral was stored
+    (expired,) = [r.json for r in records if r.header("ce_type") == "referral.expired"]
+    assert expired["referralId"] == later
+    refused = [r.json for r in records if r.topic == quick.rejections_topic]
+    assert refused
+    assert {(r["commandType"], r["code"]) for r in refused} == {
+        ("referral.expire", "invalidRequest")
+    }

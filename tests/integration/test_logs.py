@@ -5,6 +5,7 @@ import uuid
 
 import orjson
 import pytest
+from pydantic import SecretStr
 
 from service.logs import JsonFormatter
 from service.settings import Settings
@@ -48,3 +49,21 @@ async def test_no_log_line_carries_contact_data_even_when_a_command_fails(
         assert isinstance(orjson.loads(line), dict)
         for value in PERSONAL.values():
             assert value not in line
+
+
+async def test_a_database_url_with_credentials_in_its_query_is_logged_masked(
+    settings: Settings, postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    credentials = "password=hunter2-query&sslpassword=hunter2-ssl"
+    separator = "&" if "?" in postgres_url else "?"
+    with_secrets = settings.model_copy(
+        update={"database_url": SecretStr(f"{postgres_url}{separator}{credentials}")}
+    )
+    caplog.set_level(logging.INFO, logger="service")
+    async with running(with_secrets):
+        pass
+
+    lines = [JsonFormatter().format(record) for record in caplog.records]
+    (starting,) = [orjson.loads(line) for line in lines if "service starting" in line]
+    assert starting["settings"]["database_url"].endswith("password=***&sslpassword=***")
+    assert not [line for line in lines if "hunter2" in line]

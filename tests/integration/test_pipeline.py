@@ -56,30 +56,30 @@ async def test_create_accept_win_emits_the_three_events_in_order(service: Settin
     assert b"125000.50" in events[0].value  # the exact decimal, not a float rendering
 
 
-async def test_each_rejection_code_comes_from_a_realistic_bad_command(service: Settings) -> None:
+async def test_each_rejection_code_comes_from_a_realistic_bad_command(settings: Settings) -> None:
+    tenant_topic = f"{settings.commands_topic}-org-b"
+    service = settings.model_copy(update={"tenant_topics": {"org-b": tenant_topic}})
     rid = f"ref-{uuid.uuid4()}"
-    tenant_owned = f"ref-{uuid.uuid4()}"
     bad = {
         "invalidRequest": command("referral.create", f"ref-{uuid.uuid4()}",
                                   {"customerProfile": {"address": {"country": "Narnia"}}}),
         "itemNotFound": command("referral.accept", f"ref-{uuid.uuid4()}"),
         "conflict": command("referral.create", rid, REFERRAL),
         "preconditionFailed": command("referral.replace", rid, REFERRAL, ifmatch='"stale"'),
-        "accessDenied": command("referral.accept", tenant_owned, tenantid="other-org"),
         "illegalTransition": command("referral.accept", rid),
     }  # fmt: skip
-    async with Producer(service) as producer:
+    impersonating = command("referral.accept", rid, tenantid="owner-org")
+    async with running(service), Producer(service) as producer:
         await producer.structured(command("referral.create", rid, REFERRAL))
         await producer.structured(command("referral.decline", rid))
-        await producer.structured(
-            command("referral.create", tenant_owned, REFERRAL, tenantid="owner-org")
-        )
         for envelope in bad.values():
             await producer.structured(envelope)
-
-    rejections = await collect(
-        service, [service.rejections_topic], lambda got: len(got) >= len(bad)
-    )
+        async with Producer(service, tenant_topic) as tenant:
+            await tenant.structured(impersonating)
+        bad["accessDenied"] = impersonating
+        rejections = await collect(
+            service, [service.rejections_topic], lambda got: len(got) >= len(bad)
+        )
 
     codes = {r.json["commandId"]: r.json["code"] for r in rejections}
     assert codes == {envelope["id"]: code for code, envelope in bad.items()}

@@ -22,7 +22,8 @@ from service.store import (
     Store,
 )
 from service.store.migrations import MIGRATIONS, migrate
-from state import Applied, Command, CommandType, ReferralRecord, decide
+from service.store.rows import referral_document
+from state import Applied, Command, CommandKey, CommandType, ReferralKey, ReferralRecord, decide
 from tests.conftest import fresh_postgres_database
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -72,19 +73,52 @@ async def test_a_written_referral_loads_back_equal(store: Store) -> None:
 
     await store.write(BatchWrite(referrals=[ReferralWrite(record, 0)]))
 
-    loaded = await store.load(["r1", "unknown"])
-    assert list(loaded) == ["r1"]
-    assert loaded["r1"].referral.to_document() == record.referral.to_document()
-    assert loaded["r1"].tenant_id == "org-a"
-    assert await store.get("r1") == loaded["r1"]
+    key = ReferralKey("org-a", "r1")
+    loaded = await store.load([key, ReferralKey("org-a", "unknown")])
+    assert list(loaded) == [key]
+    assert loaded[key].referral.to_document() == record.referral.to_document()
+    assert loaded[key].tenant_id == "org-a"
+    assert await store.get("r1", "org-a") == loaded[key]
+
+
+async def test_a_referral_id_is_scoped_by_tenant_and_tenant_less_is_a_namespace(
+    store: Store,
+) -> None:
+    mine, theirs, none = created("r1", tenant="org-a"), created("r1", tenant="org-b"), created("r1")
+
+    await store.write(BatchWrite(referrals=[ReferralWrite(r, 0) for r in (mine, theirs, none)]))
+    await store.write(BatchWrite(referrals=[ReferralWrite(moved(theirs, CommandType.WIN), 1)]))
+
+    loaded = await store.load([mine.key, theirs.key, none.key, ReferralKey("org-c", "r1")])
+    assert set(loaded) == {mine.key, theirs.key, none.key}
+    assert loaded[mine.key].state == mine.state
+    assert loaded[theirs.key].referral.status == "Closed"
+    assert (await store.get("r1")) == loaded[none.key]
+    assert await store.get("r1", "org-c") is None
+    assert await store.count_by_state() == {("New", "Pending"): 2, ("Closed", "Won"): 1}
+    with pytest.raises(StaleWrite):
+        await store.write(BatchWrite(referrals=[ReferralWrite(moved(mine, CommandType.LOSE), 2)]))
 
 
 async def test_processed_commands_are_seen_and_a_repeat_is_a_stale_write(store: Store) -> None:
     await store.write(BatchWrite(processed=[ProcessedCommand("c1", "r1", "applied")]))
 
-    assert await store.seen(["c1", "c2"]) == {"c1"}
+    assert await store.seen([CommandKey(None, "c1"), CommandKey(None, "c2")]) == {
+        CommandKey(None, "c1")
+    }
     with pytest.raises(StaleWrite):
         await store.write(BatchWrite(processed=[ProcessedCommand("c1", "r1", "applied")]))
+
+
+async def test_a_command_id_is_scoped_by_tenant(store: Store) -> None:
+    await store.write(BatchWrite(processed=[ProcessedCommand("c1", "r1", "applied", "org-a")]))
+    await store.write(BatchWrite(processed=[ProcessedCommand("c1", "r1", "rejected", "org-b")]))
+    await store.write(BatchWrite(processed=[ProcessedCommand("c1", "r1", "applied")]))
+
+    keys = [CommandKey("org-a", "c1"), CommandKey("org-b", "c1"), CommandKey(None, "c1")]
+    assert await store.seen([*keys, CommandKey("org-c", "c1")]) == set(keys)
+    with pytest.raises(StaleWrite):
+        await store.write(BatchWrite(processed=[ProcessedCommand("c1", "x", "applied", "org-a")]))
 
 
 async def test_an_update_from_a_stale_version_fails_and_writes_nothing(store: Store) -> None:
@@ -103,9 +137,9 @@ async def test_an_update_from_a_stale_version_fails_and_writes_nothing(store: St
             )
         )
 
-    assert (await store.load(["r1"]))["r1"].state == accepted.state
-    assert await store.load(["r2"]) == {}
-    assert await store.seen(["late"]) == set()
+    assert (await store.load([record.key]))[record.key].state == accepted.state
+    assert await store.load([ReferralKey(None, "r2")]) == {}
+    assert await store.seen([CommandKey(None, "late")]) == set()
     assert await store.pending() == []
 
 
@@ -211,12 +245,47 @@ async def test_finds_referrals_still_new_past_their_expiration(store: Store) -> 
     assert len(await store.due_for_expiry(NOW + timedelta(seconds=2), limit=10)) == 2
 
 
+async def test_due_referrals_are_paged_by_expiration_tenant_and_id(store: Store) -> None:
+    same_time = "2026-11-24T11:00:00.1234567Z"
+    due = [
+        created("b", tenant="org-a", expirationDateTime=same_time),
+        created("a", tenant="org-b", expirationDateTime=same_time),
+        created("a", tenant="org-a", expirationDateTime=same_time),
+        created("z", expirationDateTime=same_time),
+        created("a", expirationDateTime="2026-11-24T11:30:00Z"),
+        created("first", tenant="org-z", expirationDateTime="2026-11-24T10:00:00Z"),
+    ]
+    await store.write(BatchWrite(referrals=[ReferralWrite(r, 0) for r in due]))
+
+    seen: list[tuple[str | None, str]] = []
+    position = None
+    while True:
+        page = await store.due_for_expiry(NOW, limit=2, after=position)
+        seen += [(c.tenant_id, c.referral_id) for c in page]
+        if len(page) < 2:
+            break
+        position = page[-1].position
+
+    assert seen == [
+        ("org-z", "first"), (None, "z"), ("org-a", "a"), ("org-a", "b"), ("org-b", "a"),
+        (None, "a"),
+    ]  # fmt: skip
+
+
+async def test_a_secret_is_made_once_and_then_read_back(store: Store) -> None:
+    first = await store.secret("expiry")
+
+    assert len(first) >= 32
+    assert await store.secret("expiry") == first
+    assert await store.secret("other") != first
+
+
 async def test_forgets_processed_commands_older_than_the_retention(store: Store) -> None:
     await store.write(BatchWrite(processed=[ProcessedCommand("old", None, "applied")]))
     cutoff = datetime.now(UTC) + timedelta(seconds=1)
 
     assert await store.forget_processed(cutoff) == 1
-    assert await store.seen(["old"]) == set()
+    assert await store.seen([CommandKey(None, "old")]) == set()
     assert await store.forget_processed(cutoff) == 0
 
 
@@ -281,3 +350,80 @@ async def test_a_stored_document_this_version_would_refuse_does_not_stop_expiry(
         await store.close()
     assert [(c.referral_id, c.etag) for c in candidates] == [("legacy", due.referral.e_tag)]
     assert loaded is not None  # the unpadded year of older versions still reads
+
+
+SQLITE_VERSION_1 = """
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+INSERT INTO schema_version VALUES (1);
+CREATE TABLE referrals (id TEXT PRIMARY KEY, version INTEGER NOT NULL, status TEXT NOT NULL,
+    substatus TEXT NOT NULL, tenant_id TEXT, expiration TEXT, document BLOB NOT NULL);
+CREATE TABLE processed_commands (command_id TEXT PRIMARY KEY, referral_id TEXT,
+    outcome TEXT NOT NULL, processed_at REAL NOT NULL);
+CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, source_partition INTEGER NOT NULL,
+    topic TEXT NOT NULL, key BLOB, value BLOB, headers TEXT NOT NULL, kind TEXT NOT NULL,
+    created_at REAL NOT NULL);
+CREATE INDEX referrals_due ON referrals (expiration) WHERE status = 'New';
+"""
+
+
+def _version_1_rows() -> tuple[ReferralRecord, ReferralRecord, list[tuple[object, ...]]]:
+    owned, open_ = created("owned", tenant="org-a"), created("open")
+    rows = [
+        (r.referral_id, r.version, r.state.status.value, r.state.substatus.value, r.tenant_id,
+         "2026-11-24T11:00:00.0000000Z", referral_document(r))
+        for r in (owned, open_)
+    ]  # fmt: skip
+    return owned, open_, rows
+
+
+async def _check_upgraded(store: Store, owned: ReferralRecord, open_: ReferralRecord) -> None:
+    """Open the upgraded store and find what the old schema held, under the new keys."""
+    await store.open()
+    try:
+        await _check_keys(store, owned, open_)
+    finally:
+        await store.close()
+
+
+async def _check_keys(store: Store, owned: ReferralRecord, open_: ReferralRecord) -> None:
+    assert set(await store.load([owned.key, open_.key])) == {owned.key, open_.key}
+    assert await store.get("owned") is None
+    assert await store.seen([CommandKey("org-a", "c-owned"), CommandKey(None, "c-open")]) == {
+        CommandKey("org-a", "c-owned"), CommandKey(None, "c-open"),
+    }  # fmt: skip
+    assert [c.referral_id for c in await store.due_for_expiry(NOW, 10)] == ["open", "owned"]
+
+
+async def test_a_sqlite_file_of_schema_1_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    owned, open_, rows = _version_1_rows()
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.executescript(SQLITE_VERSION_1)
+        db.executemany("INSERT INTO referrals VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        db.executemany("INSERT INTO processed_commands VALUES (?, ?, 'applied', 0)",
+                       [("c-owned", "owned"), ("c-open", "open")])  # fmt: skip
+    await _check_upgraded(SqliteStore(path), owned, open_)
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT max(version) FROM schema_version").fetchone() == (2,)
+
+
+async def test_a_postgresql_database_of_schema_1_is_migrated_in_place(postgres_url: str) -> None:
+    owned, open_, rows = _version_1_rows()
+    db = await asyncpg.connect(postgres_url)
+    try:
+        await db.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY,"
+                         " applied_at timestamptz NOT NULL DEFAULT now())")  # fmt: skip
+        for statement in MIGRATIONS[0]:
+            await db.execute(statement)
+        await db.execute("INSERT INTO schema_migrations (version) VALUES (1)")
+        await db.executemany(
+            "INSERT INTO referrals VALUES ($1, $2, $3, $4, $5, $6::text::timestamptz, $7)", rows
+        )
+        await db.executemany(
+            "INSERT INTO processed_commands (command_id, referral_id, outcome)"
+            " VALUES ($1, $2, 'applied')",
+            [("c-owned", "owned"), ("c-open", "open")],
+        )
+    finally:
+        await db.close()
+    await _check_upgraded(PostgresStore(postgres_url), owned, open_)

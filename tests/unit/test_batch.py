@@ -4,11 +4,19 @@ from datetime import UTC, datetime
 
 from aiokafka import TopicPartition
 
-from service.batch import Incoming, command_ids, decide_batch, policy_of, read_record, referral_ids
+from service.batch import (
+    Incoming,
+    command_keys,
+    decide_batch,
+    policy_of,
+    read_record,
+    referral_keys,
+)
 from service.codec import WireLimits
 from service.jsonio import dumps
 from service.ownership import Partitions
 from service.settings import Settings
+from state import CommandKey, ReferralKey
 
 SETTINGS = Settings()
 POLICY = policy_of(SETTINGS)
@@ -19,22 +27,38 @@ STRUCTURED = [("content-type", b"application/cloudevents+json")]
 class Polled:
     """A record as the consumer hands it over."""
 
-    def __init__(self, offset: int, value: bytes | None, partition: int = 0) -> None:
-        self.topic, self.partition, self.offset, self.timestamp = "commands", partition, offset, 0
+    def __init__(
+        self, offset: int, value: bytes | None, partition: int = 0, topic: str = "commands"
+    ) -> None:
+        self.topic, self.partition, self.offset, self.timestamp = topic, partition, offset, 0
         self.key: bytes | None = b"k"
         self.value = value
         self.headers = STRUCTURED
 
 
-def envelope(kind: str, subject: str | None, data: object = None, command_id: str = "") -> bytes:
+def envelope(
+    kind: str, subject: str | None, data: object = None, command_id: str = "", tenant: str = ""
+) -> bytes:
     value = {"specversion": "1.0", "id": command_id or f"{kind}-{subject}", "type": kind,
-             "source": "u", "subject": subject, "data": data}  # fmt: skip
+             "source": "u", "subject": subject, "data": data,
+             "tenantid": tenant or None}  # fmt: skip
     return dumps({k: v for k, v in value.items() if v is not None})
 
 
+LIMITS = WireLimits(SETTINGS.max_command_bytes, SETTINGS.max_attribute_length)
+TENANT_TOPICS = {"commands-a": "org-a", "commands-b": "org-b"}
+
+
 def read(*values: bytes | None) -> list[Incoming]:
-    limits = WireLimits(SETTINGS.max_command_bytes, SETTINGS.max_attribute_length)
-    return [read_record(Polled(offset, value), limits) for offset, value in enumerate(values)]
+    return [read_record(Polled(offset, value), LIMITS) for offset, value in enumerate(values)]
+
+
+def read_from(*records: tuple[str, bytes]) -> list[Incoming]:
+    """Records each read from a topic, in multi-tenant mode."""
+    return [
+        read_record(Polled(offset, value, topic=topic), LIMITS, TENANT_TOPICS)
+        for offset, (topic, value) in enumerate(records)
+    ]
 
 
 def test_a_batch_applies_in_order_and_later_commands_see_earlier_ones() -> None:
@@ -56,9 +80,10 @@ def test_a_batch_applies_in_order_and_later_commands_see_earlier_ones() -> None:
 
 def test_duplicates_within_and_across_batches_have_no_effect_and_write_nothing() -> None:
     create = envelope("referral.create", "r-2", {"name": "x"}, command_id="same")
-    decided = decide_batch(read(create, create), {}, {"seen-before"}, NOW, SETTINGS, POLICY)
+    seen_before = {CommandKey(None, "seen-before")}
+    decided = decide_batch(read(create, create), {}, seen_before, NOW, SETTINGS, POLICY)
     assert [o.outcome for o in decided.outcomes] == ["applied", "duplicate"]
-    again = decide_batch(read(create), {}, {"same"}, NOW, SETTINGS, POLICY)
+    again = decide_batch(read(create), {}, {CommandKey(None, "same")}, NOW, SETTINGS, POLICY)
     assert [o.outcome for o in again.outcomes] == ["duplicate"]
     assert (again.write.outbox, again.write.processed, again.write.referrals) == ([], [], [])
 
@@ -78,11 +103,45 @@ def test_undecodable_records_and_refusals_each_get_one_outgoing_record_in_batch_
 def test_only_ids_the_store_can_hold_are_loaded_and_recorded() -> None:
     bad = "a\u0001b"
     batch = read(envelope("referral.create", None, {"id": bad, "name": "x"}, command_id="c-bad"))
-    assert referral_ids(batch, SETTINGS.max_attribute_length) == set()
-    assert command_ids(batch) == {"c-bad"}
+    assert referral_keys(batch, SETTINGS.max_attribute_length) == set()
+    assert command_keys(batch) == {CommandKey(None, "c-bad")}
     decided = decide_batch(batch, {}, set(), NOW, SETTINGS, POLICY)
     assert [p.referral_id for p in decided.write.processed] == [None]
     assert [o.code for o in decided.outcomes] == ["invalidRequest"]
+
+
+def test_a_command_from_a_tenant_topic_acts_as_that_tenant_whatever_it_declares() -> None:
+    batch = read_from(
+        ("commands-a", envelope("referral.create", "r-1", {"name": "x"})),
+        ("commands-b", envelope("referral.accept", "r-1", tenant="org-a")),
+        ("commands", envelope("referral.accept", "r-1", command_id="ops", tenant="org-a")),
+    )
+
+    assert [item.command.tenant_id for item in batch if item.command] == ["org-a", "org-b", "org-a"]
+    decided = decide_batch(batch, {}, set(), NOW, SETTINGS, POLICY)
+    assert [(o.outcome, o.code) for o in decided.outcomes] == [
+        ("applied", ""), ("rejected", "accessDenied"), ("applied", ""),
+    ]  # fmt: skip
+
+
+def test_two_tenants_may_use_the_same_referral_id_and_the_same_command_id() -> None:
+    create = envelope("referral.create", "r-1", {"name": "x"}, command_id="same")
+    batch = read_from(("commands-a", create), ("commands-b", create))
+
+    assert referral_keys(batch, SETTINGS.max_attribute_length) == {
+        ReferralKey("org-a", "r-1"), ReferralKey("org-b", "r-1"),
+    }  # fmt: skip
+    decided = decide_batch(batch, {}, set(), NOW, SETTINGS, POLICY)
+    assert [o.outcome for o in decided.outcomes] == ["applied", "applied"]
+    assert [w.record.key for w in decided.write.referrals] == [
+        ReferralKey("org-a", "r-1"), ReferralKey("org-b", "r-1"),
+    ]  # fmt: skip
+    assert [(p.tenant_id, p.command_id) for p in decided.write.processed] == [
+        ("org-a", "same"), ("org-b", "same"),
+    ]  # fmt: skip
+    seen = {CommandKey("org-a", "same")}
+    again = decide_batch(batch, {}, seen, NOW, SETTINGS, POLICY)
+    assert [o.outcome for o in again.outcomes] == ["duplicate", "applied"]
 
 
 def test_the_backlog_is_drained_when_partitions_are_assigned_and_after_a_failure_only() -> None:

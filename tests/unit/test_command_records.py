@@ -44,6 +44,7 @@ def test_a_command_written_in_either_mode_reads_back_as_the_same_command(
         if_match='"e1"',
         correlation_id="flow-1",
         tenant_id=TENANT,
+        declared_tenant_id=TENANT,
     )
 
 

@@ -75,7 +75,8 @@ def test_emitted_events_and_rejections_match_their_schemas() -> None:
 
 
 def test_the_expiry_schedulers_commands_match_the_expire_schema() -> None:
-    validate("referral.expire", expire_command(ExpiryCandidate("r1", '"e1"', "org"), "urn:x"))
+    candidate = ExpiryCandidate("r1", '"e1"', "org", NOW)
+    validate("referral.expire", expire_command(candidate, "urn:x", b"secret"))
 
 
 def test_the_asyncapi_document_names_the_configured_topics_and_resolves_its_refs() -> None:

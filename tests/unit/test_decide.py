@@ -72,7 +72,7 @@ def test_accepting_an_unknown_referral_is_item_not_found() -> None:
     decision = rejected(decide(None, command(CommandType.ACCEPT), NOW))
 
     assert decision.code is RejectionCode.ITEM_NOT_FOUND
-    assert REFERRAL_ID in decision.message
+    assert REFERRAL_ID not in decision.message  # the rejection names it in referralId
 
 
 @pytest.mark.parametrize("kind", EVERY_COMMAND_ON_AN_EXISTING_REFERRAL)
@@ -137,25 +137,51 @@ def test_a_matching_ifmatch_in_any_usual_spelling_is_accepted(spelling: str) -> 
     assert applied(decision).record.referral.name == "x"
 
 
-# --- accessDenied --------------------------------------------------------------------------
+# --- tenants: another tenant's referral is a missing one --------------------------------
+
+
+EVERY_COMMAND = [CommandType.CREATE, *EVERY_COMMAND_ON_AN_EXISTING_REFERRAL]
 
 
 @pytest.mark.parametrize("other_tenant", ["org-fabrikam", None])
-@pytest.mark.parametrize("kind", EVERY_COMMAND_ON_AN_EXISTING_REFERRAL)
-def test_a_command_from_another_tenant_than_the_creator_is_access_denied(
+@pytest.mark.parametrize("kind", EVERY_COMMAND)
+def test_another_tenants_referral_is_decided_exactly_as_a_missing_one(
     kind: CommandType, other_tenant: str | None
 ) -> None:
     stored = created(tenant_id=TENANT)
-
-    decision = decide(
-        stored,
-        command(
-            kind, _valid_data_for(kind), if_match=stored.referral.e_tag, tenant_id=other_tenant
-        ),
-        NOW,
+    probe = command(
+        kind, _valid_data_for(kind), if_match=stored.referral.e_tag, tenant_id=other_tenant
     )
 
-    assert rejected(decision).code is RejectionCode.ACCESS_DENIED
+    assert decide(stored, probe, NOW) == decide(None, probe, NOW)
+
+
+@pytest.mark.parametrize("kind", EVERY_COMMAND_ON_AN_EXISTING_REFERRAL)
+def test_a_referral_created_without_a_tenant_is_missing_for_every_tenant(
+    kind: CommandType,
+) -> None:
+    stored = created()
+    probe = command(kind, _valid_data_for(kind), if_match=stored.referral.e_tag, tenant_id=TENANT)
+
+    assert rejected(decide(stored, probe, NOW)).code is RejectionCode.ITEM_NOT_FOUND
+
+
+def test_a_create_by_another_tenant_over_a_taken_id_makes_that_tenants_own_referral() -> None:
+    stored = created(tenant_id=TENANT)
+
+    result = applied(decide(stored, command(CommandType.CREATE, {}, tenant_id="org-b"), NOW))
+
+    assert result.record.tenant_id == "org-b"
+    assert result.record.referral_id == stored.referral_id
+    assert result.record.version == 1
+
+
+def test_two_tenants_referrals_of_one_id_share_no_etag_and_no_event_id() -> None:
+    first = applied(decide(None, command(CommandType.CREATE, {}, tenant_id=TENANT), NOW))
+    second = applied(decide(None, command(CommandType.CREATE, {}, tenant_id="org-b"), NOW))
+
+    assert first.record.referral.e_tag != second.record.referral.e_tag
+    assert first.events[0].event_id != second.events[0].event_id
 
 
 def test_the_creating_tenant_may_act_on_its_referral() -> None:
@@ -167,14 +193,43 @@ def test_the_creating_tenant_may_act_on_its_referral() -> None:
     assert result.record.referral.status is ReferralStatus.ACTIVE
 
 
-def test_a_referral_created_without_a_tenant_is_open_to_any_tenant() -> None:
-    result = applied(decide(created(), command(CommandType.ACCEPT, tenant_id="org-any"), NOW))
-
-    assert result.record.referral.status is ReferralStatus.ACTIVE
-
-
 def test_create_records_the_tenant_that_owns_the_referral() -> None:
     assert created(tenant_id=TENANT).tenant_id == TENANT
+
+
+@pytest.mark.parametrize("kind", EVERY_COMMAND)
+def test_a_command_declaring_another_tenant_than_its_topics_is_access_denied(
+    kind: CommandType,
+) -> None:
+    stored = created(tenant_id=TENANT)
+    forged = Command(
+        type=kind,
+        command_id="forged",
+        referral_id=REFERRAL_ID,
+        data=_valid_data_for(kind) if kind is not CommandType.CREATE else {},
+        tenant_id="org-mallory",
+        declared_tenant_id=TENANT,
+    )
+
+    decision = rejected(decide(stored, forged, NOW))
+
+    assert decision.code is RejectionCode.ACCESS_DENIED
+    assert decision.details == ()
+    assert TENANT not in decision.message
+    assert "org-mallory" not in decision.message
+
+
+def test_a_command_declaring_the_tenant_it_was_established_as_is_decided_as_usual() -> None:
+    stored = created(tenant_id=TENANT)
+    accept = Command(
+        type=CommandType.ACCEPT,
+        command_id="c",
+        referral_id=REFERRAL_ID,
+        tenant_id=TENANT,
+        declared_tenant_id=TENANT,
+    )
+
+    assert applied(decide(stored, accept, NOW)).record.referral.status is ReferralStatus.ACTIVE
 
 
 # --- invalidRequest ------------------------------------------------------------------------

@@ -248,12 +248,13 @@ def _check_move(
 
 
 def _play(history: list[Step]) -> list[ReferralEvent]:
-    store: dict[str, ReferralRecord] = {}
+    store: dict[tuple[str | None, str], ReferralRecord] = {}
     emitted: list[ReferralEvent] = []
     now = NOW
     for index, step in enumerate(history):
         now += timedelta(minutes=step.minutes_later)
-        before = store.get(step.referral_id)
+        key = (step.tenant_id, step.referral_id)
+        before = store.get(key)
         snapshot = before.referral.model_copy(deep=True) if before else None
 
         decision = decide(before, _command(step, index, before), now)
@@ -265,7 +266,7 @@ def _play(history: list[Step]) -> list[ReferralEvent]:
             _check_applied(before, decision, step.referral_id, now)
             referral = decision.record.referral
             assert dumps(referral.to_document()) == dumps(referral.model_copy()._serialized())
-            store[step.referral_id] = decision.record
+            store[key] = decision.record
             emitted += decision.events
     for record in store.values():
         assert state_name(record) in LEGAL_STATE_NAMES

@@ -1,5 +1,7 @@
 """Settings from the environment: Kafka security, masked secrets, durations."""
 
+import json
+import logging
 import ssl
 import subprocess
 from pathlib import Path
@@ -8,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from service.kafka import client_options
+from service.logs import JsonFormatter
 from service.settings import Settings
 
 
@@ -100,3 +103,79 @@ def test_durations_read_as_iso_8601_or_seconds(
 
     assert settings.default_expiry.total_seconds() == days * 86400
     assert settings.processed_retention == settings.default_expiry
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://db:5432/referrals?user=r&password=hunter2",
+         "postgresql://db:5432/referrals?user=r&password=***"),
+        ("postgresql://r:hun/ter@2@db/referrals?sslmode=verify-full&sslpassword=hunter2",
+         "postgresql://r:***@db/referrals?sslmode=verify-full&sslpassword=***"),
+        ("postgres://db/referrals?PassWord=hunter2&sslkey=/keys/hunter2.key&passfile=/p",
+         "postgres://db/referrals?PassWord=***&sslkey=***&passfile=***"),
+        ("sqlite:///./referrals.db", "sqlite:///./referrals.db"),
+    ],
+)  # fmt: skip
+def test_every_credential_of_a_database_url_is_masked_wherever_it_sits(
+    url: str, shown: str
+) -> None:
+    assert Settings(database_url=url).describe()["database_url"] == shown
+
+
+def test_a_log_line_quoting_a_database_url_masks_its_credentials() -> None:
+    url = "postgresql://r:hunter2@db/referrals?password=hunter2&sslpassword=hunter2"
+    record = logging.LogRecord("service", logging.WARNING, "", 0, f"cannot reach {url}", None, None)
+    record.error = f"connection to {url} refused"
+    record.settings = Settings(database_url=url).describe()
+
+    line = JsonFormatter().format(record)
+
+    assert "hunter2" not in line
+    assert json.loads(line)["error"] == (
+        "connection to postgresql://r:***@db/referrals?password=***&sslpassword=*** refused"
+    )
+
+
+def test_the_expiry_secret_is_never_shown() -> None:
+    settings = Settings(expiry_secret="hunter2")
+
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in str(settings.describe())
+
+
+def test_tenant_topics_name_each_tenant_its_own_topic() -> None:
+    settings = Settings(tenant_topics={"org-a": "commands-org-a", "org-b": "commands-org-b"})
+
+    assert settings.command_topics == ["referral-commands", "commands-org-a", "commands-org-b"]
+    assert settings.topic_tenants == {"commands-org-a": "org-a", "commands-org-b": "org-b"}
+    assert Settings().command_topics == ["referral-commands"]
+
+
+def test_tenant_topics_are_read_from_the_environment_as_json(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REFERRALS_TENANT_TOPICS", '{"org-a": "commands-org-a"}')
+
+    assert Settings().tenant_topics == {"org-a": "commands-org-a"}
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        ({"org-a": "commands-x", "org-b": "commands-x"}, "a topic of its own"),
+        ({"org-a": "referral-commands"}, "cannot be the commands"),
+        ({"org-a": "referral-events"}, "cannot be the commands"),
+        ({"org-a": "referral-rejections"}, "cannot be the commands"),
+        ({"org-a": "referral-commands-dlq"}, "cannot be the commands"),
+        ({"": "commands-x"}, "tenant id is empty"),
+        ({"org\u0001a": "commands-x"}, "control characters"),
+        ({"o" * 300: "commands-x"}, "longer than"),
+        ({"org-a": "not a topic"}, "not a Kafka topic name"),
+    ],
+)
+def test_tenant_topics_that_could_be_confused_are_refused(
+    mapping: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Settings(tenant_topics=mapping)

@@ -286,4 +286,11 @@ successThreshold: {{ .successThreshold }}
       name: {{ .Values.kafka.tls.existingSecret }}
       key: {{ .Values.kafka.tls.keyPasswordKey }}
 {{- end }}
+{{- with .Values.config.expirySecret.existingSecret }}
+- name: REFERRALS_EXPIRY_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.Values.config.expirySecret.existingSecretKey }}
+{{- end }}
 {{- end }}

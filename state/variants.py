@@ -1,0 +1,81 @@
+"""Keys that differ only by case from a field the schema names.
+
+A document may spell a known field in camelCase or PascalCase (``status``, ``Status``);
+the model reads one spelling and would keep any other key as an unknown field. A snapshot
+carrying ``"status": "New"`` beside ``"Status": "Closed"``, or a forged ``"ETAG"``, would
+fool a subscriber that reads Partner Center JSON case-insensitively, so such keys are
+refused. The referral is checked as the service would write it (the fields the model read
+in their camelCase names, the service's own fields stamped), at the top level and inside
+every object the schema names: any key left there that equals a field's name but for case
+is a second spelling or one the model does not read. Keys that match no field are kept.
+"""
+
+import typing
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+
+from state.errors import FieldProblem
+from state.patch import escape_key
+
+#: For one model: the case-folded wire name of each field -> (wire name, nested models).
+_Fields = dict[str, tuple[str, tuple[type[BaseModel], ...]]]
+
+
+def case_variants(document: Mapping[str, Any], model: type[BaseModel]) -> list[FieldProblem]:
+    """Every key of ``document`` that differs only by case from a field of its object."""
+    problems: list[FieldProblem] = []
+    stack: list[tuple[object, tuple[type[BaseModel], ...], str]] = [(document, (model,), "")]
+    while stack:
+        node, models, pointer = stack.pop()
+        if isinstance(node, list):
+            stack.extend((item, models, f"{pointer}/{i}") for i, item in enumerate(node))
+            continue
+        if not isinstance(node, Mapping):
+            continue
+        fields = _merged(models)
+        for key, value in node.items():
+            known = fields.get(key) or fields.get(key.casefold())  # the exact name is usual
+            if known is None:
+                continue
+            name, nested = known
+            if key != name:
+                message = f"differs only by case from {name}; send the field once, as {name}"
+                problems.append(
+                    FieldProblem(f"{pointer}/{escape_key(key)}", "caseVariant", message)
+                )
+            elif nested:
+                stack.append((value, nested, f"{pointer}/{escape_key(key)}"))
+    return sorted(problems, key=lambda problem: problem.target)
+
+
+@cache
+def _merged(models: tuple[type[BaseModel], ...]) -> _Fields:
+    merged: _Fields = {}
+    for model in models:
+        merged |= _fields(model)
+    return merged
+
+
+@cache
+def _fields(model: type[BaseModel]) -> _Fields:
+    fields: _Fields = {}
+    for name, field in model.model_fields.items():
+        wire = field.serialization_alias or name
+        # Under its exact wire name too, so most keys are found without case-folding them.
+        fields[wire] = fields[wire.casefold()] = (wire, _models_in(field.annotation))
+    return fields
+
+
+def _models_in(annotation: object) -> tuple[type[BaseModel], ...]:
+    """The models an annotation names, through Optional, unions, lists and Annotated."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return (annotation,)
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _models_in(typing.get_args(annotation)[0])
+    found: tuple[type[BaseModel], ...] = ()
+    for argument in typing.get_args(annotation):  # a union's members, a list's items
+        found += tuple(m for m in _models_in(argument) if m not in found)
+    return found
