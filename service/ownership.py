@@ -11,7 +11,7 @@ without reordering a referral's events.
 import asyncio
 import contextlib
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
@@ -53,6 +53,7 @@ class Rebalance(ConsumerRebalanceListener):
         metrics: Metrics,
         health: Health,
         wait: float,
+        moved: Callable[[], None] = lambda: None,
     ) -> None:
         self.partitions = partitions
         self.consumer = consumer
@@ -60,11 +61,13 @@ class Rebalance(ConsumerRebalanceListener):
         self.metrics = metrics
         self.health = health
         self.wait = wait
+        self.moved = moved  # called whenever partitions come or go
 
     async def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
         self.metrics.rebalances.labels("assigned").inc()
         self.health.assigned = bool(self.consumer.assignment())
         self.partitions.assign(assigned)
+        self.moved()
 
     async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
         self.metrics.rebalances.labels("revoked").inc()
@@ -77,3 +80,4 @@ class Rebalance(ConsumerRebalanceListener):
         except TimeoutError:
             log.warning("revoking partitions while a batch is still retrying")
         self.partitions.revoke(revoked)
+        self.moved()

@@ -49,6 +49,7 @@ from service.health import Component, Health
 from service.metrics import Metrics
 from service.ownership import Partitions, Rebalance
 from service.publisher import OutboxPublisher, RerouteSettings
+from service.recent import RecentReferrals
 from service.settings import Settings
 from service.store import BatchWrite, OutboxEntry, Store
 
@@ -88,6 +89,7 @@ class Pipeline:
         self.publisher = OutboxPublisher(producer, store, reroute, metrics, health)
         self._batch_lock = asyncio.Lock()
         self.partitions = Partitions()
+        self.recent = RecentReferrals(settings.referral_cache_size)
         self._stopping = asyncio.Event()
         self._stage = "decide"
 
@@ -99,6 +101,7 @@ class Pipeline:
             self.metrics,
             self.health,
             self.settings.shutdown_timeout_seconds,
+            self.recent.forget,
         )
         self.consumer.subscribe(self.settings.command_topics, listener=listener)
 
@@ -184,12 +187,17 @@ class Pipeline:
 
     async def _process(self, incoming: list[Incoming]) -> None:
         self._stage = "store"
-        current = await self.store.load(referral_keys(incoming, self.settings.max_attribute_length))
-        seen = await self.store.seen(command_keys(incoming))
+        current, seen = await self.store.load_batch(
+            referral_keys(incoming, self.settings.max_attribute_length),
+            command_keys(incoming),
+            self.recent.view(),
+        )
+        self.recent.keep(current.values())
         self._stage = "decide"
         decided = decide_batch(incoming, current, seen, self.clock(), self.settings, self.policy)
         self._stage = "store"
         stored = await self.store.write(decided.write)
+        self.recent.keep(write.record for write in decided.write.referrals)
         self.health.store_ok = True
         self._stage = "publish"
         await self.publisher.publish(stored)

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     session_timeout_ms: int = Field(default=10_000, ge=1000)
     fetch_max_wait_ms: int = Field(default=100, ge=0, le=60_000)
     max_batch_size: int = Field(default=500, ge=1)
+    #: Referrals kept in memory between batches so they are not read and validated again.
+    referral_cache_size: int = Field(default=5000, ge=0)
     max_command_bytes: int = Field(default=1_048_576, ge=1024)
     max_json_depth: int = Field(default=64, ge=4, le=256)
     max_patch_operations: int = Field(default=100, ge=1)

@@ -9,7 +9,7 @@ id): a tenant's commands never see another tenant's referrals or command ids, an
 tenant-less ones (``None``) form a namespace of their own.
 """
 
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -86,6 +86,17 @@ class Store(Protocol):
     async def load(self, keys: Collection[ReferralKey]) -> dict[ReferralKey, ReferralRecord]: ...
 
     async def seen(self, keys: Collection[CommandKey]) -> set[CommandKey]: ...
+
+    async def load_batch(
+        self,
+        referrals: Collection[ReferralKey],
+        commands: Collection[CommandKey],
+        cached: Mapping[ReferralKey, ReferralRecord],
+    ) -> tuple[dict[ReferralKey, ReferralRecord], set[CommandKey]]:
+        """``load`` and ``seen`` in one round trip. A referral stored at the version of its
+        record in ``cached`` is not read again: that record is returned (a version is written
+        once, so the same version is the same referral)."""
+        ...
 
     async def write(self, batch: BatchWrite) -> list[OutboxEntry]:
         """Commit the batch atomically; return its outbox entries with their sequence numbers.

@@ -10,7 +10,7 @@ starting together migrate once.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -109,6 +109,40 @@ class PostgresStore:
             *_key_columns(keys),
         )
         return {CommandKey(tenant_of(row["tenant_id"]), row["command_id"]) for row in rows}
+
+    async def load_batch(
+        self,
+        referrals: Collection[ReferralKey],
+        commands: Collection[CommandKey],
+        cached: Mapping[ReferralKey, ReferralRecord],
+    ) -> tuple[dict[ReferralKey, ReferralRecord], set[CommandKey]]:
+        keys = list(referrals)
+        known = [cached[key].version if key in cached else 0 for key in keys]
+        rows = await self._fetch(
+            "SELECT false AS command, r.tenant_id, r.id,"
+            " CASE WHEN r.version = k.version THEN NULL ELSE r.document END AS document"
+            " FROM referrals r JOIN unnest($1::text[], $2::text[], $3::bigint[])"
+            " AS k(tenant_id, id, version) USING (tenant_id, id)"
+            " UNION ALL SELECT true, p.tenant_id, p.command_id, NULL FROM processed_commands p"
+            " JOIN unnest($4::text[], $5::text[]) AS c(tenant_id, command_id)"
+            " USING (tenant_id, command_id)",
+            *_key_columns(keys),
+            known,
+            *_key_columns(commands),
+        )
+        loaded: dict[ReferralKey, ReferralRecord] = {}
+        seen: set[CommandKey] = set()
+        for row in rows:
+            tenant = tenant_of(row["tenant_id"])
+            if row["command"]:
+                seen.add(CommandKey(tenant, row["id"]))
+            elif row["document"] is None:
+                key = ReferralKey(tenant, row["id"])
+                loaded[key] = cached[key]
+            else:
+                record = referral_from_row(row["document"], row["tenant_id"])
+                loaded[record.key] = record
+        return loaded, seen
 
     async def write(self, batch: BatchWrite) -> list[OutboxEntry]:
         with translated("store"):

@@ -10,7 +10,7 @@ import contextlib
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -114,6 +114,41 @@ class SqliteStore:
         def query(db: sqlite3.Connection) -> set[CommandKey]:
             rows = _by_pairs(db, sql, keys)
             return {CommandKey(tenant_of(tenant), command_id) for tenant, command_id in rows}
+
+        return await self._run(query)
+
+    async def load_batch(
+        self,
+        referrals: Collection[ReferralKey],
+        commands: Collection[CommandKey],
+        cached: Mapping[ReferralKey, ReferralRecord],
+    ) -> tuple[dict[ReferralKey, ReferralRecord], set[CommandKey]]:
+        by_version = (
+            "SELECT tenant_id, id, version FROM referrals WHERE (tenant_id, id) IN ({pairs})"
+        )
+        by_key = "SELECT document, tenant_id FROM referrals WHERE (tenant_id, id) IN ({pairs})"
+        processed = (
+            "SELECT tenant_id, command_id FROM processed_commands"
+            " WHERE (tenant_id, command_id) IN ({pairs})"
+        )
+
+        def query(
+            db: sqlite3.Connection,
+        ) -> tuple[dict[ReferralKey, ReferralRecord], set[CommandKey]]:
+            loaded: dict[ReferralKey, ReferralRecord] = {}
+            stale: list[ReferralKey] = []
+            for tenant, referral_id, version in _by_pairs(db, by_version, referrals):
+                key = ReferralKey(tenant_of(tenant), referral_id)
+                hit = cached.get(key)
+                if hit is not None and hit.version == version:
+                    loaded[key] = hit
+                else:
+                    stale.append(key)
+            for row in _by_pairs(db, by_key, stale):
+                record = referral_from_row(*row)
+                loaded[record.key] = record
+            rows = _by_pairs(db, processed, commands)
+            return loaded, {CommandKey(tenant_of(tenant), command) for tenant, command in rows}
 
         return await self._run(query)
 

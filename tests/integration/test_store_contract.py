@@ -100,6 +100,33 @@ async def test_a_referral_id_is_scoped_by_tenant_and_tenant_less_is_a_namespace(
         await store.write(BatchWrite(referrals=[ReferralWrite(moved(mine, CommandType.LOSE), 2)]))
 
 
+async def test_a_batch_load_reads_only_referrals_not_cached_at_their_stored_version(
+    store: Store,
+) -> None:
+    first, second, third = created("r1", "org-a"), created("r2"), created("r3")
+    await store.write(BatchWrite(referrals=[ReferralWrite(r, 0) for r in (first, second, third)]))
+    accepted = moved(second, CommandType.ACCEPT)
+    processed = [
+        ProcessedCommand("c1", "r2", "applied"),
+        ProcessedCommand("c1", "r1", "applied", "org-a"),
+    ]
+    await store.write(BatchWrite(referrals=[ReferralWrite(accepted, 1)], processed=processed))
+    cached = {first.key: first, second.key: second}  # r2 is cached one version behind
+
+    loaded, seen = await store.load_batch(
+        [first.key, second.key, third.key, ReferralKey(None, "missing")],
+        [CommandKey(None, "c1"), CommandKey("org-b", "c1"), CommandKey(None, "c2")],
+        cached,
+    )
+
+    assert loaded[first.key] is first
+    assert loaded[second.key] is not second
+    assert loaded[second.key].referral.to_document() == accepted.referral.to_document()
+    assert loaded[third.key].referral.to_document() == third.referral.to_document()
+    assert set(loaded) == {first.key, second.key, third.key}
+    assert seen == {CommandKey(None, "c1")}
+
+
 async def test_processed_commands_are_seen_and_a_repeat_is_a_stale_write(store: Store) -> None:
     await store.write(BatchWrite(processed=[ProcessedCommand("c1", "r1", "applied")]))
 

@@ -1,0 +1,30 @@
+"""The in-memory referrals kept between batches: bounded, least recently used out."""
+
+from service.recent import RecentReferrals
+from state import ReferralRecord
+from tests.unit.builders import created_in
+
+
+def record(referral_id: str) -> ReferralRecord:
+    stored = created_in("New/Pending")
+    return ReferralRecord(stored.referral.model_copy(update={"id": referral_id}), None)
+
+
+def test_the_least_recently_used_referral_goes_first_when_full() -> None:
+    recent = RecentReferrals(capacity=2)
+    a, b, c = record("a"), record("b"), record("c")
+    recent.keep([a, b])
+    recent.keep([a])  # used again: b is now the oldest
+    recent.keep([c])
+
+    assert set(recent.view()) == {a.key, c.key}
+
+
+def test_forgetting_empties_it_and_capacity_zero_keeps_nothing() -> None:
+    recent = RecentReferrals(capacity=10)
+    recent.keep([record("a")])
+    recent.forget()
+    assert dict(recent.view()) == {}
+    off = RecentReferrals(capacity=0)
+    off.keep([record("a")])
+    assert dict(off.view()) == {}
