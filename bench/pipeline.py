@@ -48,6 +48,7 @@ from bench.postgres import (
     fresh_database,
     probe,
 )
+from bench.preload import run_preload
 from bench.processes import Child, environment, http_get, wait_until
 from bench.report import RunResult, machine, markdown, rows, text_table
 from bench.workload import DUPLICATE_SHARE, REJECTED_SHARE, Record, command_stream, summary
@@ -76,6 +77,8 @@ class Options:
     workdir: Path | None
     #: Admin connection of the PostgreSQL server; None with ``--no-postgres``.
     postgres_url: str | None
+    #: Referrals stored before each service run.
+    stored: int = 0
 
 
 def parse(argv: Sequence[str] | None) -> Options:
@@ -154,6 +157,12 @@ def parse(argv: Sequence[str] | None) -> Options:
         help="skip the service run on PostgreSQL (the report says it was skipped)",
     )
     add(
+        "--stored",
+        type=int,
+        default=0,
+        help="referrals stored in each service's store before it starts, e.g. 1000000 (default 0)",
+    )
+    add(
         "--workdir",
         type=Path,
         help="keep the logs and the SQLite file here (default: a temporary directory)",
@@ -162,8 +171,8 @@ def parse(argv: Sequence[str] | None) -> Options:
     for name in ("referrals", "latency_referrals", "rate", "max_batch_size", "in_flight"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
-    if args.warmup_referrals < 0 or args.fetch_wait_ms < 0:
-        parser.error("--warmup-referrals and --fetch-wait-ms must not be negative")
+    if args.warmup_referrals < 0 or args.fetch_wait_ms < 0 or args.stored < 0:
+        parser.error("--warmup-referrals, --fetch-wait-ms and --stored must not be negative")
     return Options(
         referrals=args.referrals,
         latency_referrals=args.latency_referrals,
@@ -177,6 +186,7 @@ def parse(argv: Sequence[str] | None) -> Options:
         output=None if args.no_write else args.output,
         workdir=args.workdir,
         postgres_url=None if args.no_postgres else args.postgres_url,
+        stored=args.stored,
     )
 
 
@@ -260,6 +270,9 @@ async def _measure(
             result.phases[phase] = measured
             if metrics_port is not None:
                 result.stats[phase] = _batch_stats(before, settled, measured.seconds)
+                peak = child.peak_rss_mib()
+                if peak is not None:
+                    result.stats[phase]["peak RSS MiB"] = peak
             known = len(result.notes)
             _check(result, phase, measured.by_topic, result.stats.get(phase), stream, settings)
             for note in result.notes[known:]:
@@ -386,6 +399,10 @@ def run_service(
         return answer is not None and answer[0] == 200
 
     result = RunResult(name, store=store)
+    if options.stored:
+        print(f"storing {options.stored:,} referrals for the {name}", file=sys.stderr)
+        took = run_preload(settings.database_url.get_secret_value(), options.stored)
+        result.notes_ok.append(f"{options.stored:,} referrals stored before the run ({took:.0f} s)")
     child.start()
     try:
         _run(

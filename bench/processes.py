@@ -58,6 +58,19 @@ class Child:
         if self._process is not None:
             self._process.send_signal(signal.SIGCONT)
 
+    def peak_rss_mib(self) -> float | None:
+        """The child's peak resident memory so far (VmHWM), in MiB; None when unknown."""
+        if self._process is None:
+            return None
+        try:
+            status = Path(f"/proc/{self._process.pid}/status").read_text()
+        except OSError:
+            return None
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return None
+
     def check_alive(self) -> None:
         if self._process is not None and self._process.poll() is not None:
             raise RuntimeError(

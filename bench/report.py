@@ -60,6 +60,8 @@ class RunResult:
     #: Per phase: figures scraped from the child's /metrics (the service only).
     stats: dict[str, dict[str, float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: What is worth saying about the run that is not a failed check.
+    notes_ok: list[str] = field(default_factory=list)
 
 
 def machine() -> dict[str, str]:
@@ -259,6 +261,7 @@ def markdown(
             "",
         ]
         for run in services:
+            parts += [f"- {run.name}: {note}" for note in run.notes_ok]
             for phase, stats in run.stats.items():
                 shown = ", ".join(f"{name} {_number(value)}" for name, value in stats.items())
                 parts.append(f"- {run.name}, {phase}: {shown}")
