@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer
@@ -64,7 +65,9 @@ async def _consume(
     pipeline.subscribe()
     await consumer.start()
     expiry = ExpiryScheduler(settings, store, pipeline.publisher, utc_now)
-    gauges = asyncio.create_task(_watch(store, consumer, metrics, health))
+    gauges = asyncio.create_task(
+        _watch(store, consumer, metrics, health, settings.state_count_interval_seconds)
+    )
     housekeeping = asyncio.create_task(_housekeeping(settings, store, expiry))
     running = asyncio.create_task(pipeline.run())
     stopping = asyncio.create_task(stop.wait())
@@ -105,16 +108,24 @@ async def _until_up(
 
 
 async def _watch(
-    store: Store, consumer: AIOKafkaConsumer, metrics: Metrics, health: Health
+    store: Store,
+    consumer: AIOKafkaConsumer,
+    metrics: Metrics,
+    health: Health,
+    count_interval: float,
 ) -> None:
-    """Refresh the store-wide gauges and probe the store and the broker, periodically."""
+    """Refresh the store-wide gauges and probe the store and the broker, periodically; the
+    referrals per state (a scan of every referral) only every ``count_interval`` seconds."""
+    next_count = 0.0
     while True:
         await probe_broker(consumer, health)
         try:
-            counts = await store.count_by_state()
-            metrics.referrals.clear()
-            for (status, substatus), count in counts.items():
-                metrics.referrals.labels(status, substatus).set(count)
+            if time.monotonic() >= next_count:
+                counts = await store.count_by_state()
+                metrics.referrals.clear()
+                for (status, substatus), count in counts.items():
+                    metrics.referrals.labels(status, substatus).set(count)
+                next_count = time.monotonic() + count_interval
             metrics.outbox_backlog.set(await store.outbox_backlog())
             health.store_ok = True
         except ServiceError:

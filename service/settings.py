@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=5, ge=1)
     default_expiry: timedelta = timedelta(days=14)
     expiry_interval_seconds: float = Field(default=30.0, gt=0)
+    #: How often the referrals-per-state gauge is recounted (a scan of every referral).
+    state_count_interval_seconds: float = Field(default=30.0, gt=0)
     #: Keys the expiry command ids; by default one is made once and kept in the store.
     expiry_secret: SecretStr | None = None
     processed_retention: timedelta = timedelta(days=7)
