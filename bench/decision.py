@@ -22,7 +22,7 @@ from bench.workload import Record, command_stream
 from service.batch import Incoming, decide_batch, policy_of, read_record
 from service.codec import WireLimits
 from service.settings import Settings
-from state import ReferralRecord
+from state import CommandKey, ReferralKey, ReferralRecord
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -67,12 +67,17 @@ def _polled(stream: Sequence[Record]) -> list[_Polled]:
     ]
 
 
-def one_round(polled: Sequence[_Polled], settings: Settings, batch_size: int) -> DecisionCost:
+def one_round(
+    polled: Sequence[_Polled], settings: Settings, batch_size: int, events: int | None = None
+) -> DecisionCost:
+    """Decide every record a batch at a time; ``events``: how many must be applied (the
+    workload says), so that a broken round cannot pass for a fast one."""
     limits = WireLimits(settings.max_command_bytes, settings.max_attribute_length)
     policy = policy_of(settings)
-    stored: dict[str, ReferralRecord] = {}
-    seen: set[str] = set()
+    stored: dict[ReferralKey, ReferralRecord] = {}
+    seen: set[CommandKey] = set()
     decode = decide = 0.0
+    applied = 0
     for start in range(0, len(polled), batch_size):
         began = time.process_time()
         batch = polled[start : start + batch_size]
@@ -81,18 +86,22 @@ def one_round(polled: Sequence[_Polled], settings: Settings, batch_size: int) ->
         decided = decide_batch(incoming, stored, seen, NOW, settings, policy)
         decide += time.process_time() - decoded
         decode += decoded - began
-        stored.update({w.record.referral_id: w.record for w in decided.write.referrals})
-        seen.update(p.command_id for p in decided.write.processed)
+        applied += sum(1 for outcome in decided.outcomes if outcome.events)
+        stored.update({w.record.key: w.record for w in decided.write.referrals})
+        seen.update(CommandKey(p.tenant_id, p.command_id) for p in decided.write.processed)
+    if events is not None and applied != events:
+        raise AssertionError(f"{applied} commands applied, the workload expects {events}")
     per = 1e6 / len(polled)
     return DecisionCost(len(polled), decode * per, decide * per)
 
 
 def measure(referrals: int = 2000, rounds: int = 5, batch_size: int = 500) -> DecisionCost:
     """The cheapest of ``rounds`` runs over the bench mix of ``referrals`` referrals."""
-    polled = _polled(command_stream(20261201, referrals, "decide"))
+    stream = command_stream(20261201, referrals, "decide")
+    polled, events = _polled(stream), sum(1 for record in stream if record.outcome == "event")
     settings = Settings()
     best = min(
-        (one_round(polled, settings, batch_size) for _ in range(rounds)),
+        (one_round(polled, settings, batch_size, events) for _ in range(rounds)),
         key=lambda cost: cost.total_us,
     )
     return DecisionCost(best.commands, best.decode_us, best.decide_us, rounds)
