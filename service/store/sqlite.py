@@ -40,6 +40,9 @@ from state import CommandKey, ReferralKey, ReferralRecord
 from state.fields import format_utc, parse_utc
 
 T = TypeVar("T")
+_ON_KEY = "JOIN referrals r ON (r.tenant_id, r.id) = (k.t, k.i)"
+_REFERRALS_BY_KEY = f"SELECT r.document, r.tenant_id FROM {{keys}} {_ON_KEY}"
+_VERSIONS_BY_KEY = f"SELECT r.tenant_id, r.id, r.version FROM {{keys}} {_ON_KEY}"
 
 
 def sqlite_path(url: str) -> Path:
@@ -97,7 +100,7 @@ class SqliteStore:
         self._executor.shutdown(wait=True)
 
     async def load(self, keys: Collection[ReferralKey]) -> dict[ReferralKey, ReferralRecord]:
-        sql = "SELECT document, tenant_id FROM referrals WHERE (tenant_id, id) IN ({pairs})"
+        sql = _REFERRALS_BY_KEY
 
         def query(db: sqlite3.Connection) -> dict[ReferralKey, ReferralRecord]:
             records = (referral_from_row(*row) for row in _by_pairs(db, sql, keys))
@@ -107,8 +110,8 @@ class SqliteStore:
 
     async def seen(self, keys: Collection[CommandKey]) -> set[CommandKey]:
         sql = (
-            "SELECT tenant_id, command_id FROM processed_commands"
-            " WHERE (tenant_id, command_id) IN ({pairs})"
+            "SELECT p.tenant_id, p.command_id FROM {keys} JOIN processed_commands p"
+            " ON (p.tenant_id, p.command_id) = (k.t, k.i)"
         )
 
         def query(db: sqlite3.Connection) -> set[CommandKey]:
@@ -123,13 +126,10 @@ class SqliteStore:
         commands: Collection[CommandKey],
         cached: Mapping[ReferralKey, ReferralRecord],
     ) -> tuple[dict[ReferralKey, ReferralRecord], set[CommandKey]]:
-        by_version = (
-            "SELECT tenant_id, id, version FROM referrals WHERE (tenant_id, id) IN ({pairs})"
-        )
-        by_key = "SELECT document, tenant_id FROM referrals WHERE (tenant_id, id) IN ({pairs})"
+        by_version, by_key = _VERSIONS_BY_KEY, _REFERRALS_BY_KEY
         processed = (
-            "SELECT tenant_id, command_id FROM processed_commands"
-            " WHERE (tenant_id, command_id) IN ({pairs})"
+            "SELECT p.tenant_id, p.command_id FROM {keys} JOIN processed_commands p"
+            " ON (p.tenant_id, p.command_id) = (k.t, k.i)"
         )
 
         def query(
@@ -369,11 +369,14 @@ def _outbox_rows(db: sqlite3.Connection, seqs: list[int] | None) -> list[OutboxE
 def _by_pairs(
     db: sqlite3.Connection, sql: str, keys: Collection[tuple[str | None, str]]
 ) -> Iterator[Any]:
-    """Rows of ``sql`` whose (tenant, id) is one of ``keys``, queried a chunk at a time."""
+    """Rows of ``sql`` for the (tenant, id) ``keys``, a chunk at a time: ``{keys}`` in it is
+    the table k(t, i) of one chunk, to be joined on the primary key (a row-value ``IN``
+    would scan the whole table)."""
     pairs = [(tenant_column(tenant), name) for tenant, name in keys]
     for chunk in _chunks(pairs, 250):
         marks = ",".join("(?, ?)" for _ in chunk)
-        yield from db.execute(sql.format(pairs=f"VALUES {marks}"), [v for p in chunk for v in p])
+        table = f"(SELECT column1 AS t, column2 AS i FROM (VALUES {marks})) AS k"
+        yield from db.execute(sql.format(keys=table), [v for p in chunk for v in p])
 
 
 def _chunks(items: list[T], size: int = 500) -> list[list[T]]:
