@@ -9,14 +9,18 @@ import signal
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from service.broker import free_port
 from service.jsonio import dumps, loads
 from service.settings import Settings
 from state import Applied, Command, CommandType, ReferralRecord, decide
-from tests.integration.kafka_helpers import Received, command, http_get
+from tests.conftest import fresh_postgres_database
+from tests.integration.conftest import isolated_settings
+from tests.integration.kafka_helpers import Received, command, http_get, wait_ready
 
 #: What came out for one referral: (event id, type, version), in version order.
 Timeline = list[tuple[str, str, int]]
@@ -114,6 +118,35 @@ class ServiceProcess:
     def ensure_stopped(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.kill()
+
+
+@contextlib.asynccontextmanager
+async def replicas_settings(
+    bootstrap: str, tmp_path: Path, **overrides: object
+) -> AsyncIterator[Settings]:
+    """Settings several replicas share: one fresh PostgreSQL database, topics of their own."""
+    async with fresh_postgres_database() as url:
+        yield isolated_settings(
+            bootstrap, tmp_path / "unused.db", database_url=url, log_level="WARNING", **overrides
+        )
+
+
+async def start_replicas(settings: Settings, tmp_path: Path, count: int) -> list[ServiceProcess]:
+    """``count`` service processes on ``settings`` (each its own HTTP port), once ready."""
+    replicas = [
+        ServiceProcess(settings.model_copy(update={"http_port": free_port()}),
+                       tmp_path / f"replica-{n}.log")
+        for n in range(count)
+    ]  # fmt: skip
+    for replica in replicas:
+        replica.start()
+    try:
+        await asyncio.gather(*(wait_ready(r.settings.http_port, within=90) for r in replicas))
+    except BaseException:
+        for replica in replicas:
+            replica.ensure_stopped()
+        raise
+    return replicas
 
 
 def environment(settings: Settings) -> dict[str, str]:

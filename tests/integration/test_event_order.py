@@ -22,18 +22,17 @@ from typing import Any
 import asyncpg
 import pytest
 
-from service.broker import EmbeddedBroker, free_port
+from service.broker import EmbeddedBroker
 from service.codec import STRUCTURED_CONTENT_TYPE
 from service.jsonio import dumps
 from service.settings import Settings
-from tests.conftest import fresh_postgres_database
-from tests.integration.conftest import isolated_settings
-from tests.integration.kafka_helpers import Received, collect, command, wait_ready
+from tests.integration.kafka_helpers import Received, collect, command
 from tests.integration.scenario import (
-    ServiceProcess,
     assert_duplicates_are_identical,
     distinct_ids,
     processed_at_least,
+    replicas_settings,
+    start_replicas,
 )
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres, pytest.mark.slow]
@@ -46,20 +45,16 @@ SEED = 1313
 
 @pytest.fixture
 async def shared_settings(broker: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[Settings]:
-    async with fresh_postgres_database() as url:
-        yield isolated_settings(
-            broker.bootstrap_servers,
-            tmp_path / "unused.db",
-            database_url=url,
-            topic_partitions=PARTITIONS,
-            max_batch_size=25,
-            session_timeout_ms=3000,
-            shutdown_timeout_seconds=1.0,
-            retry_initial_seconds=0.05,
-            retry_max_seconds=0.5,
-            expiry_interval_seconds=3600,
-            log_level="WARNING",
-        )
+    async with replicas_settings(
+        broker.bootstrap_servers,
+        tmp_path,
+        topic_partitions=PARTITIONS,
+        max_batch_size=25,
+        session_timeout_ms=3000,
+        shutdown_timeout_seconds=1.0,
+        expiry_interval_seconds=3600,
+    ) as settings:
+        yield settings
 
 
 class CommandsProducer:
@@ -137,15 +132,8 @@ async def test_each_referral_publishes_its_versions_in_order_under_chaos(
     ids = [f"order-{n:02d}" for n in range(REFERRALS)]
     stream = patch_stream(rng, ids)
     patch_ids = {envelope["id"] for envelope, _ in stream}
-    replicas = [
-        ServiceProcess(shared_settings.model_copy(update={"http_port": free_port()}),
-                       tmp_path / f"replica-{n}.log")
-        for n in range(3)
-    ]  # fmt: skip
-    for replica in replicas:
-        replica.start()
+    replicas = await start_replicas(shared_settings, tmp_path, 3)
     try:
-        await asyncio.gather(*(wait_ready(r.settings.http_port, within=90) for r in replicas))
         async with CommandsProducer(shared_settings, rng) as producer:
             for rid in ids:
                 create = command("referral.create", rid, {"name": rid, "details": {"notes": ""}})

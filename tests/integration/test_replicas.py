@@ -17,20 +17,19 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from service.broker import EmbeddedBroker, free_port
+from service.broker import EmbeddedBroker
 from service.settings import Settings
 from state.fields import format_utc
-from tests.conftest import fresh_postgres_database
-from tests.integration.conftest import isolated_settings
-from tests.integration.kafka_helpers import Producer, collect, command, wait_ready
+from tests.integration.kafka_helpers import Producer, collect, command
 from tests.integration.scenario import (
-    ServiceProcess,
     Timeline,
     assert_duplicates_are_identical,
     command_stream,
     distinct_ids,
     processed_at_least,
     replay,
+    replicas_settings,
+    start_replicas,
     timelines,
 )
 
@@ -44,16 +43,14 @@ SEED = 4242
 
 @pytest.fixture
 async def shared_settings(broker: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[Settings]:
-    async with fresh_postgres_database() as url:
-        yield isolated_settings(
-            broker.bootstrap_servers,
-            tmp_path / "unused.db",
-            database_url=url,
-            topic_partitions=6,
-            max_batch_size=40,
-            expiry_interval_seconds=0.5,
-            log_level="WARNING",
-        )
+    async with replicas_settings(
+        broker.bootstrap_servers,
+        tmp_path,
+        topic_partitions=6,
+        max_batch_size=40,
+        expiry_interval_seconds=0.5,
+    ) as settings:
+        yield settings
 
 
 async def test_replicas_coming_and_going_apply_every_command_exactly_once(
@@ -64,15 +61,8 @@ async def test_replicas_coming_and_going_apply_every_command_exactly_once(
     expected, expected_rejections = replay(stream)
     soon = format_utc(datetime.now(UTC) + timedelta(seconds=4))
     expiring = [f"expiring-{n}" for n in range(EXPIRING)]
-    replicas = [
-        ServiceProcess(shared_settings.model_copy(update={"http_port": free_port()}),
-                       tmp_path / f"replica-{n}.log")
-        for n in range(3)
-    ]  # fmt: skip
-    for replica in replicas:
-        replica.start()
+    replicas = await start_replicas(shared_settings, tmp_path, 3)
     try:
-        await asyncio.gather(*(wait_ready(r.settings.http_port, within=90) for r in replicas))
         async with Producer(shared_settings) as producer:
             for rid in expiring:
                 await producer.structured(command("referral.create", rid,
