@@ -121,7 +121,9 @@ def _report_one(cli: Cli, /, outcome: Outcome, timeout: float) -> None:
     elif outcome.dead_letter is not None:
         echo(f"dead-lettered: {outcome.code}: {outcome.dead_letter.get('x-error-message')}")
     elif outcome.kind == "timed-out":
-        click.echo(f"no outcome for command {outcome.command_id} within {timeout}s", err=True)
+        click.echo(
+            f"referrals: no outcome for command {outcome.command_id} within {timeout}s", err=True
+        )
     elif outcome.kind == "no-op":
         echo(f"command {outcome.command_id} acknowledged; it changed nothing")
 

@@ -104,7 +104,8 @@ async def send_and_wait(
         watched = [settings.events_topic, settings.rejections_topic, settings.dlq_topic]
         partitions = await partitions_of(watch, watched)
         watch.assign(partitions)
-        await watch.seek_to_end(*partitions)
+        if partitions:
+            await watch.seek_to_end(*partitions)
         for tp in partitions:
             await watch.position(tp)  # fixes the start before anything is sent
         outcomes = await _publish(sender, settings.commands_topic, commands)
@@ -180,7 +181,10 @@ async def _wait(
 ) -> None:
     settled = 0
     while matcher.pending and time.monotonic() < deadline:
-        matcher.take(await watch.getmany(timeout_ms=POLL_MS))
+        if watch.assignment():
+            matcher.take(await watch.getmany(timeout_ms=POLL_MS))
+        else:  # the service has not created its topics: only a commit can settle a command
+            await asyncio.sleep(POLL_MS / 1000)
         await _acknowledge(offsets, matcher)
         now_settled = len(matcher.outcomes) - len(matcher.pending)
         if progress is not None and now_settled > settled:
