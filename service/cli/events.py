@@ -119,7 +119,12 @@ async def _shown(
 
 
 def _view(record: Any, dead_letter: bool) -> tuple[dict[str, Any], str]:
-    where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+    where = {
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "timestamp": record.timestamp,
+    }
     if dead_letter:
         summary = DeadLetter.of(record).summary()
         return summary, describe_dead_letter(summary)

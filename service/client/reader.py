@@ -1,9 +1,11 @@
 """Read a topic from a chosen start: the beginning, the end, an offset or a time.
 
-Without ``follow`` reading ends at the end offsets seen when it started. A time is looked
-up with the broker's offsets-for-times; a broker that answers it without a timestamp at
-or after the one asked (the embedded broker does) is read from the beginning instead, and
-records older than the time are skipped here either way.
+The end of a partition is the high watermark its first fetch answered, not the broker's
+"latest" offset lookup, which the embedded broker answers wrongly; without ``follow``
+reading stops there. A time is looked up with the broker's offsets-for-times; a broker
+that answers it without a timestamp at or after the one asked (the embedded broker does)
+is read from the beginning instead, and records older than the time are skipped here
+either way.
 """
 
 import time
@@ -14,9 +16,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from service.client.connection import partitions_of, reader, started
+from service.errors import BrokerUnavailable
 from service.settings import Settings
 
 POLL_MS = 500
+#: How long the first fetches may take to tell where each partition ends.
+WATERMARK_SECONDS = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +57,10 @@ async def read_topic(
             raise TopicMissing(f"topic '{topic}' does not exist (or has none of the partitions)")
         consumer.assign(assigned)
         await _seek(consumer, assigned, start)
-        ends = await consumer.end_offsets(assigned)
+        ends = await _high_watermarks(consumer, assigned)
+        if start.at == "end":
+            for tp, end in ends.items():
+                consumer.seek(tp, end)
         while follow or not await _reached(consumer, ends):
             for records in (await consumer.getmany(timeout_ms=POLL_MS)).values():
                 for record in records:
@@ -60,10 +68,25 @@ async def read_topic(
                         yield record
 
 
+async def _high_watermarks(
+    consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """Each partition's high watermark, from fetches; fetched records are read again."""
+    positions = {tp: await consumer.position(tp) for tp in partitions}
+    deadline = time.monotonic() + WATERMARK_SECONDS
+    while any(consumer.highwater(tp) is None for tp in partitions):
+        if time.monotonic() > deadline:
+            raise BrokerUnavailable(f"no fetch answered within {WATERMARK_SECONDS}s")
+        await consumer.getmany(timeout_ms=POLL_MS)
+    for tp, position in positions.items():
+        consumer.seek(tp, position)
+    return {tp: int(consumer.highwater(tp)) for tp in partitions}
+
+
 async def _seek(consumer: AIOKafkaConsumer, partitions: list[TopicPartition], start: Start) -> None:
     if start.at == "end":
-        await consumer.seek_to_end(*partitions)
-    elif start.offset is not None:
+        return  # placed at the high watermarks once they are known
+    if start.offset is not None:
         for tp in partitions:
             consumer.seek(tp, start.offset)
     elif start.time_ms is not None:

@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import pty
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -55,3 +56,35 @@ async def referrals(
         raise
     assert child.returncode is not None
     return Ran(child.returncode, out.decode(), err.decode())
+
+
+async def referrals_with_terminal(
+    settings: Settings, *args: str, stdin: bytes, within: float = 60.0
+) -> Ran:
+    """As ``referrals``, with stderr on a pseudo-terminal (what a person at a shell has)."""
+    controller, terminal = pty.openpty()
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "service.cli", *args,
+        env=cli_environment(settings), stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=terminal,
+    )  # fmt: skip
+    os.close(terminal)
+    seen = asyncio.create_task(asyncio.to_thread(_read_all, controller))
+    out, _ = await asyncio.wait_for(child.communicate(stdin), within)
+    err = await asyncio.wait_for(seen, within)
+    assert child.returncode is not None
+    return Ran(child.returncode, out.decode(), err.decode(errors="replace"))
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the child closed its end of the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
