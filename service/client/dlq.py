@@ -211,13 +211,12 @@ async def already_redriven(settings: Settings, letters: Sequence[DeadLetter]) ->
 
 
 def select(
-    letters: Iterable[DeadLetter], addresses: Iterable[str], reason: str | None
+    letters: Iterable[DeadLetter], addresses: Sequence[str], reason: str | None
 ) -> list[DeadLetter]:
-    """The dead letters at the given ``partition:offset`` addresses (all when none), of
-    ``reason`` when given."""
-    chosen = set(addresses)
-    return [
-        letter
-        for letter in letters
-        if (not chosen or letter.address in chosen) and (reason is None or letter.reason == reason)
-    ]
+    """The dead letters at the given ``partition:offset`` addresses, in their order (else
+    all), of ``reason`` when given."""
+    kept = [letter for letter in letters if reason is None or letter.reason == reason]
+    if not addresses:
+        return kept
+    at = {letter.address: letter for letter in kept}
+    return [at[address] for address in dict.fromkeys(addresses) if address in at]

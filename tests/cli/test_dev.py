@@ -1,0 +1,66 @@
+"""``referrals dev`` stopped with Ctrl-C as a terminal sends it: to the whole process group."""
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from service.broker import free_port
+from service.cli.serve import STOPPING
+from service.settings import Settings
+from service.store import open_store
+from tests.cli.runner import cli_environment, referrals
+from tests.integration.kafka_helpers import wait_ready
+
+pytestmark = pytest.mark.broker
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+async def test_ctrl_c_stops_the_service_then_the_broker_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    settings = Settings(kafka_bootstrap_servers=f"127.0.0.1:{port}", http_port=free_port(),
+                        database_url=f"sqlite:///{tmp_path}/dev.db",  # type: ignore[arg-type]
+                        fetch_max_wait_ms=20, session_timeout_ms=6000)  # fmt: skip
+    dev = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "service.cli", "dev", env=cli_environment(settings),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,  # its own process group, as a shell gives a foreground job
+    )  # fmt: skip
+    try:
+        await wait_ready(settings.http_port)
+        referral = json.loads((EXAMPLES / "referral.json").read_text())
+        lines = "\n".join(json.dumps({**referral, "id": f"dev-{n}"}) for n in range(50))
+        sent = await referrals(settings, "send", "--ndjson", "-", stdin=lines.encode())
+        assert sent.status == 0, sent
+        os.killpg(dev.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        _out, err = await asyncio.wait_for(dev.communicate(), 60)
+    finally:
+        if dev.returncode is None:
+            os.killpg(dev.pid, signal.SIGKILL)
+            await dev.wait()
+    errors = err.decode()
+    assert dev.returncode == 0, errors
+    assert errors.count(STOPPING) == 1
+    assert "Traceback" not in errors
+    assert "Unclosed" not in errors
+    assert '"level":"error"' not in errors
+    assert '"level":"warning"' not in errors
+    assert not listening(port)  # the broker went with it
+    store = open_store(settings.database_url.get_secret_value())
+    await store.open()
+    try:
+        assert sum((await store.count_by_state()).values()) == 50
+        assert await store.outbox_backlog() == 0  # every event was published before the stop
+    finally:
+        await store.close()
