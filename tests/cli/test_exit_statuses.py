@@ -16,7 +16,7 @@ from tests.cli.runner import cli_environment, referrals
 from tests.conftest import fresh_postgres_database
 from tests.integration.conftest import running
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.asyncio(loop_scope="module")]
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -68,39 +68,45 @@ async def test_show_refuses_a_store_that_does_not_exist(settings: Settings, tmp_
     assert "does not exist" in ran.assert_one_error_line()
 
 
-async def test_each_outcome_has_its_status(service: Settings) -> None:
-    created = await referrals(service, "send", str(EXAMPLES / "referral.json"), "--subject", "r1")
+async def test_each_outcome_has_its_status(shared_service: Settings) -> None:
+    created = await referrals(
+        shared_service, "send", str(EXAMPLES / "referral.json"), "--subject", "r1"
+    )
     assert created.status == ExitStatus.OK, created
     assert "referral.created" in created.stdout
-    again = await referrals(service, "send", "--type", "referral.accept", "--subject", "r1")
+    again = await referrals(shared_service, "send", "--type", "referral.accept", "--subject", "r1")
     assert again.status == ExitStatus.OK
-    noop = await referrals(service, "send", "--type", "referral.accept", "--subject", "r1")
+    noop = await referrals(shared_service, "send", "--type", "referral.accept", "--subject", "r1")
     assert (noop.status, "changed nothing" in noop.stdout) == (ExitStatus.OK, True)
-    rejected = await referrals(service, "send", "--type", "referral.accept", "--subject", "nope")
+    rejected = await referrals(
+        shared_service, "send", "--type", "referral.accept", "--subject", "nope"
+    )
     assert rejected.status == ExitStatus.REJECTED
     assert "itemNotFound" in rejected.stdout
     unknown = json.dumps({"specversion": "1.0", "id": "u1", "type": "referral.frob",
                           "source": "urn:t", "subject": "r1"})  # fmt: skip
-    dead = await referrals(service, "send", "-", stdin=unknown.encode())
+    dead = await referrals(shared_service, "send", "-", stdin=unknown.encode())
     assert dead.status == ExitStatus.DEAD_LETTERED
     assert "unknown-type" in dead.stdout
-    shown = await referrals(service, "--json", "show", "r1")
+    shown = await referrals(shared_service, "--json", "show", "r1")
     assert (shown.status, shown.json_lines()[0]["status"]) == (ExitStatus.OK, "Active")
-    missing = await referrals(service, "show", "nobody")
+    missing = await referrals(shared_service, "show", "nobody")
     assert missing.status == ExitStatus.NOT_FOUND
     missing.assert_one_error_line()
 
 
-async def test_json_output_is_one_object_per_line(service: Settings) -> None:
-    ran = await referrals(service, "--json", "send", str(EXAMPLES / "referral.json"))
+async def test_json_output_is_one_object_per_line(shared_service: Settings) -> None:
+    ran = await referrals(shared_service, "--json", "send", str(EXAMPLES / "referral.json"))
     [outcome] = ran.json_lines()
     assert outcome["outcome"] == "applied"
     assert [event["type"] for event in outcome["events"]] == ["referral.created"]
     assert outcome["events"][0]["causationid"] == outcome["command"]
     subject = outcome["events"][0]["subject"]
-    won = await referrals(service, "send", "--json", "--type", "referral.win", "--subject", subject)
+    won = await referrals(
+        shared_service, "send", "--json", "--type", "referral.win", "--subject", subject
+    )
     assert won.json_lines()[0]["outcome"] == "applied"
-    back = await referrals(service, "send", "--json", "--type", "referral.accept",
+    back = await referrals(shared_service, "send", "--json", "--type", "referral.accept",
                            "--subject", subject)  # fmt: skip
     assert back.json_lines()[0]["outcome"] == "rejected"
     assert back.json_lines()[0]["code"] == "illegalTransition"
@@ -114,19 +120,19 @@ async def test_no_outcome_in_time_is_a_timeout(settings: Settings) -> None:
     assert "no outcome" in ran.assert_one_error_line()
 
 
-async def test_a_closed_output_pipe_ends_quietly(service: Settings) -> None:
-    await referrals(service, "send", str(EXAMPLES / "referral.json"), "--subject", "p0")
+async def test_a_closed_output_pipe_ends_quietly(shared_service: Settings) -> None:
+    await referrals(shared_service, "send", str(EXAMPLES / "referral.json"), "--subject", "p0")
     read_end, write_end = os.pipe()
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "service.cli", "events", "--follow", "--from-beginning",
-        env=cli_environment(service), stdout=write_end, stderr=asyncio.subprocess.PIPE,
+        env=cli_environment(shared_service), stdout=write_end, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     os.close(write_end)
     with os.fdopen(read_end, "rb") as output:
         first = await asyncio.wait_for(asyncio.to_thread(output.readline), 30)
-        assert b"referral.created" in first
+        assert b"referral." in first
     # The reader is gone (as `| head -1` goes); the next event written ends the command.
-    await referrals(service, "send", "--type", "referral.accept", "--subject", "p0")
+    await referrals(shared_service, "send", "--type", "referral.accept", "--subject", "p0")
     assert await asyncio.wait_for(child.wait(), 30) == ExitStatus.BROKEN_PIPE
     assert child.stderr is not None
     assert (await child.stderr.read()) == b""
