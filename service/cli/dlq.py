@@ -14,6 +14,7 @@ from service.cli.context import Cli, json_option, pass_cli, read_json, run
 from service.cli.events import start_of, start_options
 from service.cli.exits import CliError, ExitStatus
 from service.cli.send import exit_status
+from service.cli.when import since_ms
 from service.client.describe import describe_dead_letter
 from service.client.dlq import (
     DeadLetter,
@@ -23,10 +24,12 @@ from service.client.dlq import (
     redrive_record,
     select,
 )
-from service.client.outcomes import Outgoing, send_and_wait
+from service.client.outcomes import Outcome, Outgoing, send_and_wait
 from service.client.reader import Start, TopicMissing
 from service.jsonio import dumps
 from service.settings import Settings
+
+FROM_BEGINNING = Start()
 
 
 @click.group()
@@ -65,6 +68,7 @@ def show(cli: Cli, /, addresses: tuple[str, ...]) -> int:
 @click.argument("addresses", nargs=-1, metavar="[PARTITION:OFFSET...]")
 @click.option("--all", "everything", is_flag=True, help="Every dead letter (with the filters).")
 @click.option("--reason", help="Only this x-error-code.")
+@click.option("--since", metavar="TIME", callback=since_ms, help="Only dead letters since then.")
 @click.option(
     "--replace",
     "replacement",
@@ -73,27 +77,27 @@ def show(cli: Cli, /, addresses: tuple[str, ...]) -> int:
 )
 @click.option("--dry-run", is_flag=True, help="Print what would be sent; send nothing.")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for outcomes.")
-@click.option("--timeout", type=click.FloatRange(min=0), default=30.0, show_default=True)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for all outcomes.",
+)
 @json_option
 @pass_cli
 def redrive(cli: Cli, /, addresses: tuple[str, ...], everything: bool, **options: Any) -> int:
     """Republish dead letters to the commands topic, each at most once."""
-    if not addresses and not everything and options["reason"] is None:
-        raise click.UsageError("name dead letters (PARTITION:OFFSET), or give --all or --reason")
+    if not (addresses or everything or options["reason"] or options["since"]):
+        raise click.UsageError("name dead letters (PARTITION:OFFSET), or give --all or a filter")
     settings = cli.settings()
-    letters = _addressed(settings, addresses, options["reason"])
+    start = Start(at="time", time_ms=options["since"]) if options["since"] else Start()
+    letters = _addressed(settings, addresses, options["reason"], start)
     if options["replacement"] is not None and len(letters) != 1:
         raise click.UsageError(f"--replace takes one dead letter, {len(letters)} selected")
     replacement = read_json(options["replacement"]) if options["replacement"] else None
-    done = run(already_redriven(settings, letters))
-    todo = [letter for letter in letters if letter.mark not in done]
+    todo = _not_yet_redriven(cli, settings, letters)
     records = [_record(letter, replacement) for letter in todo]
-    for letter in letters:
-        if letter.mark in done:
-            cli.emit(
-                {"deadLetter": letter.address, "action": "skipped", "redriven": done[letter.mark]},
-                f"{letter.address}: already redriven (commands {done[letter.mark]}); skipped",
-            )
     if options["dry_run"]:
         for letter, record in zip(todo, records, strict=True):
             cli.emit(_would_send(letter, record), _would_send_text(letter, record))
@@ -102,14 +106,34 @@ def redrive(cli: Cli, /, addresses: tuple[str, ...], everything: bool, **options
         return ExitStatus.OK
     wait = options["timeout"] if options["wait"] else 0.0
     outcomes = run(send_and_wait(settings, records, wait))
-    for letter, outcome in zip(todo, outcomes, strict=True):
-        shown = outcome.kind if options["wait"] else "sent"
+    _report_redriven(cli, todo, outcomes, options["wait"])
+    return exit_status(outcomes) if options["wait"] else ExitStatus.OK
+
+
+def _not_yet_redriven(
+    cli: Cli, settings: Settings, letters: Sequence[DeadLetter]
+) -> list[DeadLetter]:
+    """The letters not redriven before; each one that was is reported as skipped."""
+    done = run(already_redriven(settings, letters))
+    for letter in letters:
+        if letter.mark in done:
+            cli.emit(
+                {"deadLetter": letter.address, "action": "skipped", "redriven": done[letter.mark]},
+                f"{letter.address}: already redriven (commands {done[letter.mark]}); skipped",
+            )
+    return [letter for letter in letters if letter.mark not in done]
+
+
+def _report_redriven(
+    cli: Cli, letters: Sequence[DeadLetter], outcomes: Sequence[Outcome], waited: bool
+) -> None:
+    for letter, outcome in zip(letters, outcomes, strict=True):
+        shown = outcome.kind if waited else "sent"
         cli.emit(
             {"deadLetter": letter.address, "action": "redriven", **outcome.to_json()},
             f"{letter.address}: redriven to commands {outcome.partition}:{outcome.offset}: "
             f"{shown} {outcome.code or ''}".rstrip(),
         )
-    return exit_status(outcomes) if options["wait"] else ExitStatus.OK
 
 
 def _letters(settings: Settings, options: dict[str, Any], reason: str | None) -> list[DeadLetter]:
@@ -119,13 +143,13 @@ def _letters(settings: Settings, options: dict[str, Any], reason: str | None) ->
 
 
 def _addressed(
-    settings: Settings, addresses: Sequence[str], reason: str | None
+    settings: Settings, addresses: Sequence[str], reason: str | None, start: Start = FROM_BEGINNING
 ) -> list[DeadLetter]:
     for address in addresses:
         partition, _, offset = address.partition(":")
         if not (partition.isdigit() and offset.isdigit()):
             raise click.UsageError(f"{address!r} is not PARTITION:OFFSET (e.g. 0:42)")
-    chosen = select(_read(settings, Start(), None), addresses, reason)
+    chosen = select(_read(settings, start, None), addresses, reason)
     missing = sorted(set(addresses) - {letter.address for letter in chosen})
     if missing:
         raise CliError(ExitStatus.NOT_FOUND, f"no dead letter at {', '.join(missing)}")
