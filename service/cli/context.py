@@ -57,6 +57,14 @@ def echo(text: str) -> None:
 
 pass_cli = click.make_pass_decorator(Cli, ensure=True)
 
+timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for all outcomes.",
+)
+
 
 def json_option(command: F) -> F:
     """``--json`` on the command too, so it may follow the command's name."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from service.cli.context import Cli, json_option, pass_cli, read_json, run
+from service.cli.context import Cli, json_option, pass_cli, read_json, run, timeout_option
 from service.cli.events import start_of, start_options
 from service.cli.exits import CliError, ExitStatus
 from service.cli.send import exit_status
@@ -77,13 +77,7 @@ def show(cli: Cli, /, addresses: tuple[str, ...]) -> int:
 )
 @click.option("--dry-run", is_flag=True, help="Print what would be sent; send nothing.")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for outcomes.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0),
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait for all outcomes.",
-)
+@timeout_option
 @json_option
 @pass_cli
 def redrive(cli: Cli, /, addresses: tuple[str, ...], everything: bool, **options: Any) -> int:

@@ -126,7 +126,7 @@ def _view(record: Any, dead_letter: bool) -> tuple[dict[str, Any], str]:
         "timestamp": record.timestamp,
     }
     if dead_letter:
-        summary = DeadLetter.of(record).summary()
+        summary = DeadLetter(record).summary()
         return summary, describe_dead_letter(summary)
     try:
         event = read_cloudevent(record.value, tuple(record.headers or ()))

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import click
 
+from service import logs
 from service.cli import dlq, events, send, serve, views
 from service.cli.context import Cli, OutputClosed
 from service.cli.exits import ExitStatus, classify
@@ -43,7 +44,11 @@ def cli(ctx: click.Context, bootstrap_servers: str | None, json_output: bool, de
     options.bootstrap_servers = bootstrap_servers
     options.json = options.json or json_output
     options.debug = debug
-    logging.getLogger("aiokafka").setLevel(logging.DEBUG if debug else logging.CRITICAL)
+    if debug:
+        logs.configure("DEBUG")  # `run` and `dev` configure their own logging again
+        logging.getLogger("aiokafka").setLevel(logging.INFO)
+    else:
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # errors are ours to report
 
 
 for module in (serve, send, events, dlq, views):

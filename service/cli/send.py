@@ -11,7 +11,16 @@ from typing import Any
 
 import click
 
-from service.cli.context import Cli, echo, json_option, pass_cli, read_bytes, read_json, run
+from service.cli.context import (
+    Cli,
+    echo,
+    json_option,
+    pass_cli,
+    read_bytes,
+    read_json,
+    run,
+    timeout_option,
+)
 from service.cli.exits import CliError, ExitStatus
 from service.client.describe import describe_event, rejection_details
 from service.client.envelopes import EnvelopeConflict, envelope_for
@@ -36,13 +45,7 @@ _STATUS = {
 @click.option("--if-match", help="Expected eTag (ifmatch).")
 @click.option("--tenant", help="Owning organization (tenantid).")
 @click.option("--correlation-id", help="Correlation id.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0),
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait for all outcomes.",
-)
+@timeout_option
 @json_option
 @pass_cli
 def send(cli: Cli, /, file: str | None, ndjson: str | None, timeout: float, **options: Any) -> int:

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from service import dead_letters
-from service.client.connection import header_text, headers_of
+from service.batch import ConsumedRecord
+from service.client.connection import header_text
 from service.client.envelopes import is_envelope
 from service.client.outcomes import Outgoing
 from service.client.reader import Start, now_ms, read_topic
@@ -37,36 +38,24 @@ class NotRedrivable(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[Header, ...]
+    """A record read from the dead-letter topic."""
 
-    @classmethod
-    def of(cls, record: Any) -> "DeadLetter":
-        return cls(
-            record.topic,
-            record.partition,
-            record.offset,
-            record.timestamp,
-            record.key,
-            record.value,
-            headers_of(record),
-        )
+    record: ConsumedRecord
+
+    @property
+    def headers(self) -> tuple[Header, ...]:
+        return tuple(self.record.headers or ())
 
     @property
     def address(self) -> str:
-        return f"{self.partition}:{self.offset}"
+        return f"{self.record.partition}:{self.record.offset}"
 
     @property
     def mark(self) -> str:
-        return f"{self.topic}:{self.partition}:{self.offset}"
+        return f"{self.record.topic}:{self.record.partition}:{self.record.offset}"
 
     def header(self, name: str) -> str | None:
-        return header_text(self, name)
+        return header_text(self.record, name)
 
     @property
     def reason(self) -> str:
@@ -79,16 +68,16 @@ class DeadLetter:
     def summary(self) -> dict[str, Any]:
         return {
             "deadLetter": self.address,
-            "time": _iso(self.timestamp_ms),
-            "ageSeconds": round(max(now_ms() - self.timestamp_ms, 0) / 1000, 1),
+            "time": _iso(self.record.timestamp),
+            "ageSeconds": round(max(now_ms() - self.record.timestamp, 0) / 1000, 1),
             "reason": self.reason,
             "message": self.header(dead_letters.ERROR_MESSAGE),
             "originTopic": self.header(dead_letters.ORIGINAL_TOPIC),
             "originPartition": _int(self.header(dead_letters.ORIGINAL_PARTITION)),
             "originOffset": _int(self.header(dead_letters.ORIGINAL_OFFSET)),
-            "size": len(self.value or b""),
+            "size": len(self.record.value or b""),
             "truncated": self.header("x-truncated") == "true",
-            "key": _text(self.key),
+            "key": _text(self.record.key),
             "redriveOf": self.header(REDRIVE_OF),
         }
 
@@ -97,7 +86,7 @@ class DeadLetter:
         return {
             **self.summary(),
             "headers": [{"name": n, **_readable(v)} for n, v in self.headers],
-            "value": _readable(self.value),
+            "value": _readable(self.record.value),
         }
 
 
@@ -127,11 +116,12 @@ async def dead_letters_in(
 ) -> list[DeadLetter]:
     """The dead letters from ``start``, oldest first."""
     letters = [
-        DeadLetter.of(record)
+        DeadLetter(record)
         async for record in read_topic(settings, settings.dlq_topic, start, partitions=partitions)
     ]
     return sorted(
-        letters, key=lambda letter: (letter.timestamp_ms, letter.partition, letter.offset)
+        letters,
+        key=lambda letter: (letter.record.timestamp, letter.record.partition, letter.record.offset),
     )
 
 
@@ -156,17 +146,17 @@ def redrive_record(
         )
     return Outgoing(
         _command_id(letter),
-        CommandRecord(letter.key, letter.value, (*letter.original_headers, *marks)),
+        CommandRecord(letter.record.key, letter.record.value, (*letter.original_headers, *marks)),
     )
 
 
 def _command_id(letter: DeadLetter) -> str | None:
     """The command id the record holds, when it holds one: in a header or its envelope."""
     in_header = _ce_id(letter.original_headers)
-    if in_header is not None or letter.value is None:
+    if in_header is not None or letter.record.value is None:
         return in_header
     try:
-        envelope = loads(letter.value)
+        envelope = loads(letter.record.value)
     except JsonRefused:
         return None
     found = envelope.get("id") if isinstance(envelope, dict) else None
@@ -183,7 +173,8 @@ def _replaced_data(letter: DeadLetter, data: Any, marks: Sequence[Header]) -> Ou
     record = command_record({**_ce_attributes(headers), "data": data}, structured=False)
     kept = tuple((n, v) for n, v in headers if not n.startswith("ce_") and n != "content-type")
     return Outgoing(
-        _ce_id(headers), CommandRecord(letter.key, record.value, (*record.headers, *kept, *marks))
+        _ce_id(headers),
+        CommandRecord(letter.record.key, record.value, (*record.headers, *kept, *marks)),
     )
 
 
@@ -200,7 +191,7 @@ async def already_redriven(settings: Settings, letters: Sequence[DeadLetter]) ->
     if not letters:
         return {}
     wanted = {letter.mark for letter in letters}
-    oldest = min(letter.timestamp_ms for letter in letters)
+    oldest = min(letter.record.timestamp for letter in letters)
     since = Start(time_ms=oldest - CLOCK_SKEW_MS)
     found: dict[str, str] = {}
     async for record in read_topic(settings, settings.commands_topic, since):
