@@ -6,6 +6,7 @@ convention, so a script tells "the service refused my command" from "I called it
 and from "the broker is down". Every error is one line on stderr: ``referrals: ...``.
 """
 
+import errno
 import sqlite3
 from enum import IntEnum
 
@@ -14,6 +15,7 @@ import click
 import pydantic
 from aiokafka import errors as kafka
 
+from service.broker import BrokerError
 from service.errors import (
     BrokerRefused,
     BrokerUnavailable,
@@ -51,7 +53,7 @@ class CliError(Exception):
 _BY_TYPE: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], ExitStatus], ...] = (
     (ConfigurationError, ExitStatus.CONFIGURATION),
     (pydantic.ValidationError, ExitStatus.CONFIGURATION),
-    ((BrokerUnavailable, BrokerRefused, kafka.KafkaError), ExitStatus.BROKER_UNREACHABLE),
+    ((BrokerUnavailable, BrokerRefused, BrokerError), ExitStatus.BROKER_UNREACHABLE),
     (
         (StoreUnavailable, StoreRefused, sqlite3.Error, asyncpg.PostgresError),
         ExitStatus.STORE_UNAVAILABLE,
@@ -72,6 +74,8 @@ def classify(error: BaseException, bootstrap_servers: str | None) -> tuple[ExitS
         if isinstance(error, kafka.KafkaConnectionError | kafka.KafkaTimeoutError):
             return ExitStatus.BROKER_UNREACHABLE, f"the Kafka broker{where} is unreachable"
         return ExitStatus.BROKER_UNREACHABLE, f"the Kafka broker{where} failed: {error}"
+    if isinstance(error, OSError) and error.errno == errno.EADDRINUSE:
+        return ExitStatus.CONFIGURATION, f"{error.strerror or error} (another process has it)"
     for kinds, status in _BY_TYPE:
         if isinstance(error, kinds):
             return status, str(error) or type(error).__name__

@@ -7,6 +7,7 @@ commit, and only then stops the broker. A second Ctrl-C while stopping changes n
 
 import asyncio
 import signal
+import socket
 
 import click
 
@@ -14,7 +15,7 @@ from service import logs
 from service.app import serve
 from service.broker import EmbeddedBroker
 from service.cli.context import Cli, pass_cli, run
-from service.cli.exits import ExitStatus
+from service.cli.exits import CliError, ExitStatus
 from service.codec import STRUCTURED_CONTENT_TYPE
 from service.settings import Settings
 
@@ -54,12 +55,22 @@ def dev(cli: Cli, /, port: int | None) -> ExitStatus:
     """Run an embedded broker, SQLite and the service; Ctrl-C stops them cleanly."""
     settings = cli.settings()
     port = port or int(settings.kafka_bootstrap_servers.rsplit(":", 1)[-1])
+    if _in_use(port):
+        raise CliError(
+            ExitStatus.CONFIGURATION,
+            f"port {port} is in use (another broker?): choose one with --port or -b",
+        )
     logs.configure(settings.log_level)
     with EmbeddedBroker(port=port) as broker:
         settings = settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap_servers})
         click.echo(_banner(settings), err=True)
         run(_serve_until_signalled(settings))
     return ExitStatus.OK
+
+
+def _in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _banner(settings: Settings) -> str:

@@ -31,6 +31,13 @@ async def test_version_and_usage_errors_need_no_broker(settings: Settings) -> No
         ran.assert_one_error_line()
 
 
+async def test_dev_refuses_a_broker_port_in_use(settings: Settings) -> None:
+    port = settings.kafka_bootstrap_servers.rsplit(":", 1)[1]  # the running test broker
+    ran = await referrals(settings, "dev", "--port", port)
+    assert ran.status == ExitStatus.CONFIGURATION
+    assert "in use" in ran.assert_one_error_line()
+
+
 async def test_input_that_is_not_json_is_a_data_error(settings: Settings) -> None:
     ran = await referrals(settings, "send", "-", stdin=b'{"name": ')
     assert ran.status == ExitStatus.BAD_INPUT
