@@ -52,7 +52,6 @@ class CliError(Exception):
 
 _BY_TYPE: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], ExitStatus], ...] = (
     (ConfigurationError, ExitStatus.CONFIGURATION),
-    (pydantic.ValidationError, ExitStatus.CONFIGURATION),
     ((BrokerUnavailable, BrokerRefused, BrokerError), ExitStatus.BROKER_UNREACHABLE),
     (
         (StoreUnavailable, StoreRefused, sqlite3.Error, asyncpg.PostgresError),
@@ -62,7 +61,15 @@ _BY_TYPE: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Exi
 
 
 def classify(error: BaseException, bootstrap_servers: str | None) -> tuple[ExitStatus, str]:
-    """The exit status and the one line an error is reported with."""
+    """The exit status and what is said on stderr: the help when a command was not chosen,
+    else one line, ``referrals: ...``."""
+    if isinstance(error, click.exceptions.NoArgsIsHelpError):
+        return ExitStatus.USAGE, error.format_message()  # the help: what to choose from
+    status, message = _classified(error, bootstrap_servers)
+    return status, f"referrals: {message}"
+
+
+def _classified(error: BaseException, bootstrap_servers: str | None) -> tuple[ExitStatus, str]:
     if isinstance(error, CliError):
         return error.status, error.message
     if isinstance(error, click.UsageError):

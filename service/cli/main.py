@@ -68,8 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         if options.debug:
             raise
-        status, message = classify(error, options.used_bootstrap_servers)
-        click.echo(f"{PROG}: {message}", err=True)
+        status, report = classify(error, options.used_bootstrap_servers)
+        click.echo(report, err=True)
         return status
     return int(result) if isinstance(result, int) else ExitStatus.OK
 

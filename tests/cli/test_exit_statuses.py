@@ -31,6 +31,12 @@ async def test_version_and_usage_errors_need_no_broker(settings: Settings) -> No
         ran.assert_one_error_line()
 
 
+async def test_settings_that_cannot_work_are_a_configuration_error(settings: Settings) -> None:
+    ran = await referrals(settings, "show", "anything", "-d", "mysql://db/referrals")
+    assert ran.status == ExitStatus.CONFIGURATION
+    assert "unsupported database URL scheme" in ran.assert_one_error_line()
+
+
 async def test_dev_refuses_a_broker_port_in_use(settings: Settings) -> None:
     port = settings.kafka_bootstrap_servers.rsplit(":", 1)[1]  # the running test broker
     ran = await referrals(settings, "dev", "--port", port)
