@@ -64,10 +64,15 @@ async def referrals_with_terminal(
     """As ``referrals``, with stderr on a pseudo-terminal (what a person at a shell has)."""
     controller, terminal = pty.openpty()
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service.cli", *args,
-        env=cli_environment(settings), stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=terminal,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "service.cli",
+        *args,
+        env=cli_environment(settings),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=terminal,
+    )
     os.close(terminal)
     seen = asyncio.create_task(asyncio.to_thread(_read_all, controller))
     out, _ = await asyncio.wait_for(child.communicate(stdin), within)

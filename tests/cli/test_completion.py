@@ -6,8 +6,12 @@ import sys
 
 
 def complete(*words: str) -> list[str]:
-    environment = {**os.environ, "_REFERRALS_COMPLETE": "bash_complete",
-                   "COMP_WORDS": " ".join(["referrals", *words]), "COMP_CWORD": str(len(words))}  # fmt: skip
+    environment = {
+        **os.environ,
+        "_REFERRALS_COMPLETE": "bash_complete",
+        "COMP_WORDS": " ".join(["referrals", *words]),
+        "COMP_CWORD": str(len(words)),
+    }
     ran = subprocess.run(
         [sys.executable, "-m", "service.cli"], env=environment, capture_output=True, timeout=30
     )

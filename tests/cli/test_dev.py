@@ -29,14 +29,23 @@ def listening(port: int) -> bool:
 
 async def test_ctrl_c_stops_the_service_then_the_broker_cleanly(tmp_path: Path) -> None:
     port = free_port()
-    settings = Settings(kafka_bootstrap_servers=f"127.0.0.1:{port}", http_port=free_port(),
-                        database_url=f"sqlite:///{tmp_path}/dev.db",  # type: ignore[arg-type]
-                        fetch_max_wait_ms=20, session_timeout_ms=6000)  # fmt: skip
+    settings = Settings(
+        kafka_bootstrap_servers=f"127.0.0.1:{port}",
+        http_port=free_port(),
+        database_url=f"sqlite:///{tmp_path}/dev.db",  # type: ignore[arg-type]
+        fetch_max_wait_ms=20,
+        session_timeout_ms=6000,
+    )
     dev = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service.cli", "dev", env=cli_environment(settings),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "service.cli",
+        "dev",
+        env=cli_environment(settings),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         start_new_session=True,  # its own process group, as a shell gives a foreground job
-    )  # fmt: skip
+    )
     try:
         await wait_ready(settings.http_port)
         referral = json.loads((EXAMPLES / "referral.json").read_text())

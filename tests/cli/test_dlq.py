@@ -16,11 +16,24 @@ from tests.integration.kafka_helpers import Producer, collect
 pytestmark = [pytest.mark.broker, pytest.mark.asyncio(loop_scope="module")]
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-BINARY_CREATE = [(f"ce_{name}", value.encode()) for name, value in
-                 {"specversion": "1.0", "id": "bin-1", "type": "referral.create",
-                  "source": "urn:crm", "subject": "dl-binary"}.items()]  # fmt: skip
-UNKNOWN = {"specversion": "1.0", "id": "typo-1", "type": "referral.craete", "source": "urn:crm",
-           "subject": "dl-typo", "data": {"name": "typo"}}  # fmt: skip
+BINARY_CREATE = [
+    (f"ce_{name}", value.encode())
+    for name, value in {
+        "specversion": "1.0",
+        "id": "bin-1",
+        "type": "referral.create",
+        "source": "urn:crm",
+        "subject": "dl-binary",
+    }.items()
+]
+UNKNOWN = {
+    "specversion": "1.0",
+    "id": "typo-1",
+    "type": "referral.craete",
+    "source": "urn:crm",
+    "subject": "dl-typo",
+    "data": {"name": "typo"},
+}
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -33,8 +46,9 @@ async def garbage(shared_service: Settings) -> dict[str, str]:
             "unknown": await producer.structured(UNKNOWN),
         }
     letters = await collect(shared_service, [shared_service.dlq_topic], lambda r: len(r) >= 3)
-    by_origin = {(r.header("x-original-partition"), r.header("x-original-offset")): r
-                 for r in letters}  # fmt: skip
+    by_origin = {
+        (r.header("x-original-partition"), r.header("x-original-offset")): r for r in letters
+    }
     return {
         name: f"{by_origin[(str(m.partition), str(m.offset))].partition}:"
         f"{by_origin[(str(m.partition), str(m.offset))].offset}"
@@ -102,8 +116,9 @@ async def test_a_corrected_replacement_applies_once(
     shared_service: Settings, garbage: dict[str, str], tmp_path: Path
 ) -> None:
     referral = EXAMPLES / "referral.json"  # the data the binary-mode command should have had
-    ran = await referrals(shared_service, "--json", "dlq", "redrive", garbage["binary"],
-                          "--replace", str(referral))  # fmt: skip
+    ran = await referrals(
+        shared_service, "--json", "dlq", "redrive", garbage["binary"], "--replace", str(referral)
+    )
     assert ran.status == ExitStatus.OK, ran
     [result] = ran.json_lines()
     assert (result["action"], result["outcome"], result["command"]) == (
@@ -113,14 +128,16 @@ async def test_a_corrected_replacement_applies_once(
     )
     shown = await referrals(shared_service, "--json", "show", "dl-binary")
     assert shown.json_lines()[0]["name"] == json.loads(referral.read_text())["name"]
-    twice = await referrals(shared_service, "dlq", "redrive", garbage["binary"], "--replace",
-                            str(referral))  # fmt: skip
+    twice = await referrals(
+        shared_service, "dlq", "redrive", garbage["binary"], "--replace", str(referral)
+    )
     assert (twice.status, "already redriven" in twice.stdout) == (ExitStatus.OK, True)
 
     corrected = tmp_path / "corrected.json"
     corrected.write_text(json.dumps({**UNKNOWN, "type": "referral.create"}))
-    fixed = await referrals(shared_service, "dlq", "redrive", garbage["unknown"],
-                            "--replace", str(corrected))  # fmt: skip
+    fixed = await referrals(
+        shared_service, "dlq", "redrive", garbage["unknown"], "--replace", str(corrected)
+    )
     assert fixed.status == ExitStatus.OK, fixed
     assert "applied" in fixed.stdout
 

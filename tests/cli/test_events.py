@@ -21,8 +21,15 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 def envelope(kind: str, subject: str) -> str:
-    return json.dumps({"specversion": "1.0", "id": str(uuid.uuid4()), "type": kind,
-                       "source": "urn:t", "subject": subject})  # fmt: skip
+    return json.dumps(
+        {
+            "specversion": "1.0",
+            "id": str(uuid.uuid4()),
+            "type": kind,
+            "source": "urn:t",
+            "subject": subject,
+        }
+    )
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -30,8 +37,11 @@ async def history(shared_service: Settings) -> Settings:
     """Three created referrals, one accepted, one rejection and one dead letter."""
     referral = json.loads((EXAMPLES / "referral.json").read_text())
     lines = [json.dumps({**referral, "id": name}) for name in ("ev-a", "ev-b", "ev-c")]
-    lines += [envelope("referral.accept", "ev-a"), envelope("referral.accept", "ev-ghost"),
-              envelope("referral.frobnicate", "ev-b")]  # fmt: skip
+    lines += [
+        envelope("referral.accept", "ev-a"),
+        envelope("referral.accept", "ev-ghost"),
+        envelope("referral.frobnicate", "ev-b"),
+    ]
     ran = await referrals(shared_service, "send", "--ndjson", "-", stdin="\n".join(lines).encode())
     assert ran.status == ExitStatus.DEAD_LETTERED, ran
     return shared_service
@@ -87,9 +97,19 @@ async def test_events_start_at_an_offset_or_a_time(history: Settings) -> None:
 async def test_follow_prints_new_events_as_they_come(history: Settings) -> None:
     start = datetime.now(UTC).isoformat()
     follower = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service.cli", "--json", "events", "--follow", "--since", start,
-        "--limit", "1", env=cli_environment(history), stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "service.cli",
+        "--json",
+        "events",
+        "--follow",
+        "--since",
+        start,
+        "--limit",
+        "1",
+        env=cli_environment(history),
+        stdout=asyncio.subprocess.PIPE,
+    )
     won = await referrals(history, "send", "--type", "referral.win", "--subject", "ev-c")
     assert won.status == ExitStatus.OK, won
     out, _ = await asyncio.wait_for(follower.communicate(), 30)

@@ -96,8 +96,15 @@ async def test_each_outcome_has_its_status(shared_service: Settings) -> None:
     )
     assert rejected.status == ExitStatus.REJECTED
     assert "itemNotFound" in rejected.stdout
-    unknown = json.dumps({"specversion": "1.0", "id": "u1", "type": "referral.frob",
-                          "source": "urn:t", "subject": "r1"})  # fmt: skip
+    unknown = json.dumps(
+        {
+            "specversion": "1.0",
+            "id": "u1",
+            "type": "referral.frob",
+            "source": "urn:t",
+            "subject": "r1",
+        }
+    )
     dead = await referrals(shared_service, "send", "-", stdin=unknown.encode())
     assert dead.status == ExitStatus.DEAD_LETTERED
     assert "unknown-type" in dead.stdout
@@ -119,16 +126,18 @@ async def test_json_output_is_one_object_per_line(shared_service: Settings) -> N
         shared_service, "send", "--json", "--type", "referral.win", "--subject", subject
     )
     assert won.json_lines()[0]["outcome"] == "applied"
-    back = await referrals(shared_service, "send", "--json", "--type", "referral.accept",
-                           "--subject", subject)  # fmt: skip
+    back = await referrals(
+        shared_service, "send", "--json", "--type", "referral.accept", "--subject", subject
+    )
     assert back.json_lines()[0]["outcome"] == "rejected"
     assert back.json_lines()[0]["code"] == "illegalTransition"
 
 
 async def test_no_outcome_in_time_is_a_timeout(settings: Settings) -> None:
     # Nothing consumes the commands topic: the command is sent, and no outcome comes.
-    ran = await referrals(settings, "send", "--type", "referral.accept", "--subject", "r",
-                          "--timeout", "1")  # fmt: skip
+    ran = await referrals(
+        settings, "send", "--type", "referral.accept", "--subject", "r", "--timeout", "1"
+    )
     assert ran.status == ExitStatus.TIMED_OUT
     assert "no outcome" in ran.assert_one_error_line()
 
@@ -137,9 +146,16 @@ async def test_a_closed_output_pipe_ends_quietly(shared_service: Settings) -> No
     await referrals(shared_service, "send", str(EXAMPLES / "referral.json"), "--subject", "p0")
     read_end, write_end = os.pipe()
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service.cli", "events", "--follow", "--from-beginning",
-        env=cli_environment(shared_service), stdout=write_end, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "service.cli",
+        "events",
+        "--follow",
+        "--from-beginning",
+        env=cli_environment(shared_service),
+        stdout=write_end,
+        stderr=asyncio.subprocess.PIPE,
+    )
     os.close(write_end)
     with os.fdopen(read_end, "rb") as output:
         first = await asyncio.wait_for(asyncio.to_thread(output.readline), 30)
@@ -155,8 +171,9 @@ async def test_show_reads_a_postgresql_store_by_url(settings: Settings) -> None:
     async with fresh_postgres_database() as url:
         on_postgres = settings.model_copy(update={"database_url": SecretStr(url)})
         async with running(on_postgres):
-            sent = await referrals(on_postgres, "send", str(EXAMPLES / "referral.json"),
-                                   "--subject", "pg-1")  # fmt: skip
+            sent = await referrals(
+                on_postgres, "send", str(EXAMPLES / "referral.json"), "--subject", "pg-1"
+            )
             assert sent.status == ExitStatus.OK, sent
         shown = await referrals(settings, "--json", "show", "pg-1", "-d", url)
         assert shown.status == ExitStatus.OK, shown

@@ -18,8 +18,13 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 def envelope(kind: str, subject: str) -> dict[str, Any]:
-    return {"specversion": "1.0", "id": str(uuid.uuid4()), "type": kind, "source": "urn:t",
-            "subject": subject}  # fmt: skip
+    return {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "type": kind,
+        "source": "urn:t",
+        "subject": subject,
+    }
 
 
 def mixed_commands() -> list[Any]:
@@ -56,8 +61,11 @@ async def test_many_commands_get_every_outcome_and_a_summary(
     assert {o["events"][0]["type"] for o in outcomes[100:200]} == {"referral.accepted"}
 
     # From stdin, readably, on a terminal: a progress bar, the refusals and one summary line.
-    few = [envelope("referral.accept", "m-1"), envelope("referral.accept", "m-2"),
-           envelope("referral.win", "ghost")]  # fmt: skip
+    few = [
+        envelope("referral.accept", "m-1"),
+        envelope("referral.accept", "m-2"),
+        envelope("referral.win", "ghost"),
+    ]
     lines = "\n".join(json.dumps(c) for c in few).encode()
     text = await referrals_with_terminal(service, "send", "--ndjson", "-", stdin=lines)
     assert text.status == ExitStatus.REJECTED
