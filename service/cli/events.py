@@ -111,9 +111,11 @@ async def _shown(
         "rejections": settings.rejections_topic,
         "dlq": settings.dlq_topic,
     }[topic]
+    records = read_topic(settings, name, start, follow=follow, partitions=partitions)
     try:
-        async for record in read_topic(settings, name, start, follow=follow, partitions=partitions):
-            yield _view(record, topic == "dlq")
+        async with contextlib.aclosing(records):
+            async for record in records:
+                yield _view(record, topic == "dlq")
     except TopicMissing as error:
         raise CliError(ExitStatus.NOT_FOUND, str(error)) from None
 

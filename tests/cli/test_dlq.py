@@ -59,6 +59,7 @@ async def garbage(shared_service: Settings) -> dict[str, str]:
 async def dlq(settings: Settings, *args: str) -> list[Any]:
     ran = await referrals(settings, "--json", "dlq", *args)
     assert ran.status == ExitStatus.OK, ran
+    assert ran.stderr == ""
     return ran.json_lines()
 
 

@@ -50,6 +50,7 @@ async def history(shared_service: Settings) -> Settings:
 async def events(settings: Settings, *args: str) -> list[dict[str, Any]]:
     ran = await referrals(settings, "--json", "events", *args)
     assert ran.status == ExitStatus.OK, ran.stderr
+    assert ran.stderr == ""
     return ran.json_lines()
 
 
