@@ -24,6 +24,7 @@ from service.client.connection import (
     reader,
     started,
 )
+from service.client.reader import place_at_end
 from service.codec import CommandRecord, command_record, read_cloudevent
 from service.dead_letters import ERROR_CODE, ORIGINAL_OFFSET, ORIGINAL_PARTITION, ORIGINAL_TOPIC
 from service.settings import Settings
@@ -105,9 +106,7 @@ async def send_and_wait(
         partitions = await partitions_of(watch, watched)
         watch.assign(partitions)
         if partitions:
-            await watch.seek_to_end(*partitions)
-        for tp in partitions:
-            await watch.position(tp)  # fixes the start before anything is sent
+            await place_at_end(watch, partitions)  # before anything is sent
         outcomes = await _publish(sender, settings.commands_topic, commands)
         matcher = _Matcher(settings, outcomes)
         await _wait(watch, offsets, matcher, time.monotonic() + wait_seconds, progress)

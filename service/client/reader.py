@@ -57,10 +57,7 @@ async def read_topic(
             raise TopicMissing(f"topic '{topic}' does not exist (or has none of the partitions)")
         consumer.assign(assigned)
         await _seek(consumer, assigned, start)
-        ends = await _high_watermarks(consumer, assigned)
-        if start.at == "end":
-            for tp, end in ends.items():
-                consumer.seek(tp, end)
+        ends = await high_watermarks(consumer, assigned)
         while follow or not await _reached(consumer, ends):
             for records in (await consumer.getmany(timeout_ms=POLL_MS)).values():
                 for record in records:
@@ -68,7 +65,14 @@ async def read_topic(
                         yield record
 
 
-async def _high_watermarks(
+async def place_at_end(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+    """Position each partition at its high watermark: past every record it holds now."""
+    await consumer.seek_to_end(*partitions)  # close to the end, if the broker answers right
+    for tp, end in (await high_watermarks(consumer, partitions)).items():
+        consumer.seek(tp, end)
+
+
+async def high_watermarks(
     consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
 ) -> dict[TopicPartition, int]:
     """Each partition's high watermark, from fetches; fetched records are read again."""
@@ -85,8 +89,8 @@ async def _high_watermarks(
 
 async def _seek(consumer: AIOKafkaConsumer, partitions: list[TopicPartition], start: Start) -> None:
     if start.at == "end":
-        return  # placed at the high watermarks once they are known
-    if start.offset is not None:
+        await place_at_end(consumer, partitions)
+    elif start.offset is not None:
         for tp in partitions:
             consumer.seek(tp, start.offset)
     elif start.time_ms is not None:
