@@ -36,6 +36,19 @@ def describe_dead_letter(summary: Mapping[str, Any]) -> str:
     )
     cut = " (truncated)" if summary.get("truncated") else ""
     return (
-        f"{summary['deadLetter']:<8} {summary['time']}  {summary['reason']:<17} from {origin}  "
-        f"{summary['size']} bytes{cut}  {summary.get('message') or ''}"
+        f"{summary['deadLetter']:<8} {summary['time']} ({age(summary['ageSeconds'])} ago)  "
+        f"{summary['reason']:<17} from {origin}  {summary['size']} bytes{cut}  "
+        f"{_clipped(summary.get('message') or '')}"
     )
+
+
+def _clipped(text: str, length: int = 80) -> str:
+    return text if len(text) <= length else f"{text[: length - 1]}…"
+
+
+def age(seconds: float) -> str:
+    """``42s``, ``5m``, ``3h``, ``2d``: the largest unit that fits."""
+    for unit, length in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= length:
+            return f"{int(seconds // length)}{unit}"
+    return f"{int(seconds)}s"
