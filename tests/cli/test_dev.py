@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from service.broker import free_port
 from service.cli.serve import STOPPING
@@ -32,7 +33,7 @@ async def test_ctrl_c_stops_the_service_then_the_broker_cleanly(tmp_path: Path) 
     settings = Settings(
         kafka_bootstrap_servers=f"127.0.0.1:{port}",
         http_port=free_port(),
-        database_url=f"sqlite:///{tmp_path}/dev.db",  # type: ignore[arg-type]
+        database_url=SecretStr(f"sqlite:///{tmp_path}/dev.db"),
         fetch_max_wait_ms=20,
         session_timeout_ms=6000,
     )
