@@ -26,11 +26,11 @@ class Cli:
     #: The bootstrap servers of the settings last read, to name them in an error.
     used_bootstrap_servers: str | None = None
 
-    def settings(self, **overrides: Any) -> Settings:
-        """The ``REFERRALS_*`` settings with the options given on the command line."""
-        given = {name: value for name, value in overrides.items() if value is not None}
-        if self.bootstrap_servers:
-            given["kafka_bootstrap_servers"] = self.bootstrap_servers
+    def settings(self) -> Settings:
+        """The ``REFERRALS_*`` settings, with ``-b`` over the bootstrap servers."""
+        given = (
+            {"kafka_bootstrap_servers": self.bootstrap_servers} if self.bootstrap_servers else {}
+        )
         settings = Settings(**given)
         self.used_bootstrap_servers = settings.kafka_bootstrap_servers
         return settings
