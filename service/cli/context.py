@@ -28,9 +28,9 @@ class Cli:
 
     def settings(self) -> Settings:
         """The ``REFERRALS_*`` settings, with ``-b`` over the bootstrap servers."""
-        given = (
-            {"kafka_bootstrap_servers": self.bootstrap_servers} if self.bootstrap_servers else {}
-        )
+        given: dict[str, Any] = {}
+        if self.bootstrap_servers:
+            given["kafka_bootstrap_servers"] = self.bootstrap_servers
         settings = Settings(**given)
         self.used_bootstrap_servers = settings.kafka_bootstrap_servers
         return settings
