@@ -98,8 +98,11 @@ def _int(text: str | None) -> int | None:
     return int(text) if text is not None and text.isdigit() else None
 
 
-def _text(raw: bytes | None) -> str | None:
-    return raw.decode(errors="replace") if raw is not None else None
+def _text(value: object) -> str | None:
+    """A string as it is, bytes decoded; anything else is no text."""
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return value if isinstance(value, str) else None
 
 
 def _readable(raw: bytes | None) -> dict[str, Any]:
@@ -134,7 +137,7 @@ def redrive_record(
     if is_envelope(replacement):
         record = command_record(replacement)
         return Outgoing(
-            str(replacement.get("id")),
+            _text(replacement.get("id")),
             CommandRecord(record.key, record.value, (*record.headers, *marks)),
         )
     if replacement is not None:
@@ -159,8 +162,7 @@ def _command_id(letter: DeadLetter) -> str | None:
         envelope = loads(letter.record.value)
     except JsonRefused:
         return None
-    found = envelope.get("id") if isinstance(envelope, dict) else None
-    return found if isinstance(found, str) else None
+    return _text(envelope.get("id")) if isinstance(envelope, dict) else None
 
 
 def _replaced_data(letter: DeadLetter, data: Any, marks: Sequence[Header]) -> Outgoing:
