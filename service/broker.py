@@ -96,7 +96,11 @@ class EmbeddedBroker:
         return self._process is not None and self._process.poll() is None
 
     def __enter__(self) -> Self:
-        self.start()
+        try:
+            self.start()
+        except BaseException:  # e.g. Ctrl-C while it starts: its own group would outlive us
+            self.stop()
+            raise
         return self
 
     def __exit__(

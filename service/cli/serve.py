@@ -3,6 +3,8 @@
 ``dev`` owns the terminal's signals: the broker runs in a process group of its own, so
 Ctrl-C reaches only this process, which lets the service finish its batch, publish and
 commit, and only then stops the broker. A second Ctrl-C while stopping changes nothing.
+SIGTERM and SIGHUP (the terminal closed) stop it the same way, so the broker never
+outlives it.
 """
 
 import asyncio
@@ -93,7 +95,7 @@ async def _serve_until_signalled(settings: Settings) -> None:
             stop.set()
 
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal closed
         loop.add_signal_handler(sig, request_stop)
     await serve(settings, stop, handle_signals=False)
 

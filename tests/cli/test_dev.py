@@ -28,7 +28,14 @@ def listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-async def test_ctrl_c_stops_the_service_then_the_broker_cleanly(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("sig", "to_group"),
+    [(signal.SIGINT, True), (signal.SIGHUP, False)],
+    ids=["ctrl-c-to-the-group", "terminal-closed"],
+)
+async def test_a_signal_stops_the_service_then_the_broker_cleanly(
+    tmp_path: Path, sig: signal.Signals, to_group: bool
+) -> None:
     port = free_port()
     settings = Settings(
         kafka_bootstrap_servers=f"127.0.0.1:{port}",
@@ -53,7 +60,9 @@ async def test_ctrl_c_stops_the_service_then_the_broker_cleanly(tmp_path: Path) 
         lines = "\n".join(json.dumps({**referral, "id": f"dev-{n}"}) for n in range(50))
         sent = await referrals(settings, "send", "--ndjson", "-", stdin=lines.encode())
         assert sent.status == 0, sent
-        os.killpg(dev.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        # Ctrl-C in a terminal signals the foreground group; a closing terminal's shell
+        # hangs up the jobs it knows, so the process it started.
+        (os.killpg if to_group else os.kill)(dev.pid, sig)
         _out, err = await asyncio.wait_for(dev.communicate(), 60)
     finally:
         if dev.returncode is None:
