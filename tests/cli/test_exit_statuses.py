@@ -67,6 +67,10 @@ async def test_an_unreachable_broker_is_one_line(settings: Settings) -> None:
         ran = await referrals(settings, "-b", dead, *args)
         assert ran.status == ExitStatus.BROKER_UNREACHABLE, ran
         assert f"broker at {dead} is unreachable" in ran.assert_one_error_line()
+    debugged = await referrals(settings, "--debug", "-b", dead, "events")
+    assert debugged.status != ExitStatus.OK
+    assert "Traceback" in debugged.stderr
+    assert "KafkaConnectionError" in debugged.stderr
 
 
 async def test_show_refuses_a_store_that_does_not_exist(settings: Settings, tmp_path: Path) -> None:
