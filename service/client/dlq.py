@@ -194,7 +194,7 @@ async def already_redriven(settings: Settings, letters: Sequence[DeadLetter]) ->
         return {}
     wanted = {letter.mark for letter in letters}
     oldest = min(letter.record.timestamp for letter in letters)
-    since = Start(time_ms=oldest - CLOCK_SKEW_MS)
+    since = Start(at="time", time_ms=oldest - CLOCK_SKEW_MS)
     found: dict[str, str] = {}
     async for record in read_topic(settings, settings.commands_topic, since):
         mark = header_text(record, REDRIVE_OF)

@@ -11,7 +11,7 @@ either way.
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -28,7 +28,7 @@ WATERMARK_SECONDS = 15.0
 class Start:
     """Where reading starts in each partition: ``beginning``, ``end``, an offset or a time."""
 
-    at: str = "beginning"
+    at: Literal["beginning", "end", "offset", "time"] = "beginning"
     offset: int | None = None
     time_ms: int | None = None
 
@@ -90,10 +90,10 @@ async def high_watermarks(
 async def _seek(consumer: AIOKafkaConsumer, partitions: list[TopicPartition], start: Start) -> None:
     if start.at == "end":
         await place_at_end(consumer, partitions)
-    elif start.offset is not None:
+    elif start.at == "offset" and start.offset is not None:
         for tp in partitions:
             consumer.seek(tp, start.offset)
-    elif start.time_ms is not None:
+    elif start.at == "time" and start.time_ms is not None:
         await _seek_to_time(consumer, partitions, start.time_ms)
     else:
         await consumer.seek_to_beginning(*partitions)
