@@ -11,6 +11,8 @@ from service.jsonio import loads
 from service.settings import Settings
 from tests.integration.scenario import environment
 
+PIPE = asyncio.subprocess.PIPE
+
 
 @dataclass(frozen=True)
 class Ran:
@@ -34,20 +36,18 @@ def cli_environment(settings: Settings) -> dict[str, str]:
     return {**os.environ, **environment(settings)}
 
 
+async def spawn(settings: Settings, *args: str, **streams: Any) -> asyncio.subprocess.Process:
+    """Start ``referrals ARGS`` configured like the service; ``streams`` as for subprocesses."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "service.cli", *args, env=cli_environment(settings), **streams
+    )
+
+
 async def referrals(
     settings: Settings, *args: str, stdin: bytes | None = None, within: float = 60.0
 ) -> Ran:
     """Run ``referrals ARGS`` to its end (at most ``within`` seconds)."""
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "service.cli",
-        *args,
-        env=cli_environment(settings),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    child = await spawn(settings, *args, stdin=PIPE, stdout=PIPE, stderr=PIPE)
     try:
         out, err = await asyncio.wait_for(child.communicate(stdin), within)
     except TimeoutError:
@@ -63,16 +63,7 @@ async def referrals_with_terminal(
 ) -> Ran:
     """As ``referrals``, with stderr on a pseudo-terminal (what a person at a shell has)."""
     controller, terminal = pty.openpty()
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "service.cli",
-        *args,
-        env=cli_environment(settings),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=terminal,
-    )
+    child = await spawn(settings, *args, stdin=PIPE, stdout=PIPE, stderr=terminal)
     os.close(terminal)
     seen = asyncio.create_task(asyncio.to_thread(_read_all, controller))
     out, _ = await asyncio.wait_for(child.communicate(stdin), within)

@@ -5,7 +5,6 @@ import json
 import os
 import signal
 import socket
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from service.broker import free_port
 from service.cli.serve import STOPPING
 from service.settings import Settings
 from service.store import open_store
-from tests.cli.runner import cli_environment, referrals
+from tests.cli.runner import PIPE, referrals, spawn
 from tests.integration.kafka_helpers import wait_ready
 
 pytestmark = pytest.mark.broker
@@ -44,14 +43,11 @@ async def test_a_signal_stops_the_service_then_the_broker_cleanly(
         fetch_max_wait_ms=20,
         session_timeout_ms=6000,
     )
-    dev = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "service.cli",
+    dev = await spawn(
+        settings,
         "dev",
-        env=cli_environment(settings),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        stdout=PIPE,
+        stderr=PIPE,
         start_new_session=True,  # its own process group, as a shell gives a foreground job
     )
     try:

@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest_asyncio
 
 from service.cli.exits import ExitStatus
 from service.settings import Settings
-from tests.cli.runner import cli_environment, referrals
+from tests.cli.runner import PIPE, referrals, spawn
 
 pytestmark = [pytest.mark.broker, pytest.mark.asyncio(loop_scope="module")]
 
@@ -97,19 +96,8 @@ async def test_events_start_at_an_offset_or_a_time(history: Settings) -> None:
 
 async def test_follow_prints_new_events_as_they_come(history: Settings) -> None:
     start = datetime.now(UTC).isoformat()
-    follower = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "service.cli",
-        "--json",
-        "events",
-        "--follow",
-        "--since",
-        start,
-        "--limit",
-        "1",
-        env=cli_environment(history),
-        stdout=asyncio.subprocess.PIPE,
+    follower = await spawn(
+        history, "--json", "events", "--follow", "--since", start, "--limit", "1", stdout=PIPE
     )
     won = await referrals(history, "send", "--type", "referral.win", "--subject", "ev-c")
     assert won.status == ExitStatus.OK, won

@@ -3,7 +3,6 @@
 import asyncio
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from pydantic import SecretStr
 from service.broker import free_port
 from service.cli.exits import ExitStatus
 from service.settings import Settings
-from tests.cli.runner import cli_environment, referrals
+from tests.cli.runner import PIPE, referrals, spawn
 from tests.conftest import fresh_postgres_database
 from tests.integration.conftest import running
 
@@ -149,16 +148,8 @@ async def test_no_outcome_in_time_is_a_timeout(settings: Settings) -> None:
 async def test_a_closed_output_pipe_ends_quietly(shared_service: Settings) -> None:
     await referrals(shared_service, "send", str(EXAMPLES / "referral.json"), "--subject", "p0")
     read_end, write_end = os.pipe()
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "service.cli",
-        "events",
-        "--follow",
-        "--from-beginning",
-        env=cli_environment(shared_service),
-        stdout=write_end,
-        stderr=asyncio.subprocess.PIPE,
+    child = await spawn(
+        shared_service, "events", "--follow", "--from-beginning", stdout=write_end, stderr=PIPE
     )
     os.close(write_end)
     with os.fdopen(read_end, "rb") as output:
