@@ -42,7 +42,7 @@ def cli(ctx: click.Context, bootstrap_servers: str | None, json_output: bool, de
     """
     options = ctx.ensure_object(Cli)
     options.bootstrap_servers = bootstrap_servers
-    options.json = options.json or json_output
+    options.json = json_output  # a command's own --json, parsed later, may set it too
     options.debug = debug
     if debug:
         logs.configure("DEBUG")  # `run` and `dev` configure their own logging again
