@@ -18,13 +18,8 @@ from service.settings import Settings
 
 
 def environment(settings: Settings) -> dict[str, str]:
-    values = settings.model_dump(mode="json")
-    values["database_url"] = settings.database_url.get_secret_value()
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("REFERRALS_")}
-    return {
-        **inherited,
-        **{f"REFERRALS_{k.upper()}": str(v) for k, v in values.items() if v is not None},
-    }
+    return {**inherited, **settings.environment()}
 
 
 class Child:

@@ -36,7 +36,11 @@ def broker_binary() -> str:
 
 
 class EmbeddedBroker:
-    """A Tansu broker process on 127.0.0.1; a context manager that stops it on exit."""
+    """A Tansu broker process on 127.0.0.1; a context manager that stops it on exit.
+
+    The process runs in a process group of its own, so a terminal's Ctrl-C (sent to the
+    foreground group) reaches only its parent, which stops it after the service drained.
+    """
 
     def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
         self.port = port or free_port()
@@ -56,6 +60,7 @@ class EmbeddedBroker:
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+            process_group=0,
         )
         self._wait_until_listening(timeout)
 
@@ -91,7 +96,11 @@ class EmbeddedBroker:
         return self._process is not None and self._process.poll() is None
 
     def __enter__(self) -> Self:
-        self.start()
+        try:
+            self.start()
+        except BaseException:  # e.g. Ctrl-C while it starts: its own group would outlive us
+            self.stop()
+            raise
         return self
 
     def __exit__(

@@ -7,6 +7,7 @@ masked view the service logs at start.
 Kafka ACLs), whose commands act as that tenant whatever they declare.
 """
 
+import json
 import re
 from datetime import timedelta
 from enum import StrEnum
@@ -148,6 +149,19 @@ class Settings(BaseSettings):
     def topic_tenants(self) -> dict[str, str]:
         """The tenant each tenant topic belongs to (empty in single-tenant mode)."""
         return {topic: tenant for tenant, topic in self.tenant_topics.items()}
+
+    def environment(self) -> dict[str, str]:
+        """These settings as the ``REFERRALS_*`` variables that give them back, secrets
+        included: to configure a child process, never to log."""
+        values = self.model_dump(mode="json")
+        for name, value in self:
+            if isinstance(value, SecretStr):
+                values[name] = value.get_secret_value()
+        return {
+            f"REFERRALS_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
+            for name, value in values.items()
+            if value is not None
+        }
 
     def describe(self) -> dict[str, Any]:
         """Settings safe to log: secrets masked, credentials stripped from the database URL."""

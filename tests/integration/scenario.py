@@ -150,9 +150,7 @@ async def start_replicas(settings: Settings, tmp_path: Path, count: int) -> list
 
 
 def environment(settings: Settings) -> dict[str, str]:
-    values = settings.model_dump(mode="json")
-    values["database_url"] = settings.database_url.get_secret_value()
-    return {f"REFERRALS_{k.upper()}": str(v) for k, v in values.items() if v is not None}
+    return settings.environment()
 
 
 async def processed_at_least(port: int, commands: int, within: float = 120) -> None:

@@ -179,3 +179,18 @@ def test_tenant_topics_that_could_be_confused_are_refused(
 ) -> None:
     with pytest.raises(ValidationError, match=message):
         Settings(tenant_topics=mapping)
+
+
+def test_the_environment_of_settings_gives_the_same_settings_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = Settings(
+        tenant_topics={"org-a": "commands.org-a"},
+        kafka_sasl_password="secret",
+        database_url="postgresql://u:p@db/referrals",
+        default_expiry="P3D",
+    )
+    for name, value in settings.environment().items():
+        monkeypatch.setenv(name, value)
+
+    assert Settings() == settings

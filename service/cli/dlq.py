@@ -1,0 +1,191 @@
+"""``referrals dlq list|show|redrive``: look at dead letters and send them back.
+
+A dead letter is named by its ``partition:offset`` in the dead-letter topic, as ``list``
+prints it. ``redrive`` republishes to the commands topic, as the record came or replaced
+from a corrected file, once: a dead letter already redriven is skipped.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from service.cli.context import Cli, json_option, pass_cli, read_json, run, timeout_option
+from service.cli.events import start_of, start_options
+from service.cli.exits import CliError, ExitStatus
+from service.cli.send import exit_status
+from service.cli.when import since_ms
+from service.client.describe import describe_dead_letter
+from service.client.dlq import (
+    DeadLetter,
+    NotRedrivable,
+    already_redriven,
+    dead_letters_in,
+    redrive_record,
+    select,
+)
+from service.client.outcomes import Outcome, Outgoing, send_and_wait
+from service.client.reader import Start, TopicMissing
+from service.jsonio import dumps
+from service.settings import Settings
+
+FROM_BEGINNING = Start()
+
+
+@click.group()
+def dlq() -> None:
+    """Inspect and redrive dead letters (records the service could not take)."""
+
+
+@dlq.command("list")
+@start_options
+@click.option("--reason", help="Only this x-error-code (e.g. not-json).")
+@click.option("--limit", type=click.IntRange(min=1), help="Print at most this many.")
+@json_option
+@pass_cli
+def list_letters(cli: Cli, /, reason: str | None, limit: int | None, **options: Any) -> int:
+    """List dead letters: address, time, reason, origin, size, message."""
+    letters = _letters(cli.settings(), options, reason)
+    for letter in letters[:limit]:
+        summary = letter.summary()
+        cli.emit(summary, describe_dead_letter(summary))
+    return ExitStatus.OK
+
+
+@dlq.command("show")
+@click.argument("addresses", nargs=-1, required=True, metavar="PARTITION:OFFSET...")
+@json_option
+@pass_cli
+def show(cli: Cli, /, addresses: tuple[str, ...]) -> int:
+    """Show dead letters whole: headers and value (text, or base64 when not UTF-8)."""
+    for letter in _addressed(cli.settings(), addresses, None):
+        detail = letter.detail()
+        cli.emit(detail, _detail_text(detail))
+    return ExitStatus.OK
+
+
+@dlq.command("redrive")
+@click.argument("addresses", nargs=-1, metavar="[PARTITION:OFFSET...]")
+@click.option("--all", "everything", is_flag=True, help="Every dead letter (with the filters).")
+@click.option("--reason", help="Only this x-error-code.")
+@click.option("--since", metavar="TIME", callback=since_ms, help="Only dead letters since then.")
+@click.option(
+    "--replace",
+    "replacement",
+    metavar="FILE|-",
+    help="Send this corrected JSON instead (one dead letter).",
+)
+@click.option("--dry-run", is_flag=True, help="Print what would be sent; send nothing.")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for outcomes.")
+@timeout_option
+@json_option
+@pass_cli
+def redrive(cli: Cli, /, addresses: tuple[str, ...], everything: bool, **options: Any) -> int:
+    """Republish dead letters to the commands topic, each at most once."""
+    if not (addresses or everything or options["reason"] or options["since"]):
+        raise click.UsageError("name dead letters (PARTITION:OFFSET), or give --all or a filter")
+    settings = cli.settings()
+    start = Start(at="time", time_ms=options["since"]) if options["since"] else Start()
+    letters = _addressed(settings, addresses, options["reason"], start)
+    if options["replacement"] is not None and len(letters) != 1:
+        raise click.UsageError(f"--replace takes one dead letter, {len(letters)} selected")
+    replacement = read_json(options["replacement"]) if options["replacement"] else None
+    todo = _not_yet_redriven(cli, settings, letters)
+    records = [_record(letter, replacement) for letter in todo]
+    if options["dry_run"]:
+        for letter, record in zip(todo, records, strict=True):
+            cli.emit(_would_send(letter, record), _would_send_text(letter, record))
+        return ExitStatus.OK
+    if not records:
+        return ExitStatus.OK
+    wait = options["timeout"] if options["wait"] else 0.0
+    outcomes = run(send_and_wait(settings, records, wait))
+    _report_redriven(cli, todo, outcomes, options["wait"])
+    return exit_status(outcomes) if options["wait"] else ExitStatus.OK
+
+
+def _not_yet_redriven(
+    cli: Cli, settings: Settings, letters: Sequence[DeadLetter]
+) -> list[DeadLetter]:
+    """The letters not redriven before; each one that was is reported as skipped."""
+    done = run(already_redriven(settings, letters))
+    for letter in letters:
+        if letter.mark in done:
+            cli.emit(
+                {"deadLetter": letter.address, "action": "skipped", "redriven": done[letter.mark]},
+                f"{letter.address}: already redriven (commands {done[letter.mark]}); skipped",
+            )
+    return [letter for letter in letters if letter.mark not in done]
+
+
+def _report_redriven(
+    cli: Cli, letters: Sequence[DeadLetter], outcomes: Sequence[Outcome], waited: bool
+) -> None:
+    for letter, outcome in zip(letters, outcomes, strict=True):
+        shown = outcome.kind if waited else "sent"
+        cli.emit(
+            {"deadLetter": letter.address, "action": "redriven", **outcome.to_json()},
+            f"{letter.address}: redriven to commands {outcome.partition}:{outcome.offset}: "
+            f"{shown} {outcome.code or ''}".rstrip(),
+        )
+
+
+def _letters(settings: Settings, options: dict[str, Any], reason: str | None) -> list[DeadLetter]:
+    start = start_of(False, options["from_beginning"], options["offset"], options["since"])
+    partitions = frozenset(options["partitions"]) or None
+    return select(_read(settings, start, partitions), (), reason)
+
+
+def _addressed(
+    settings: Settings, addresses: Sequence[str], reason: str | None, start: Start = FROM_BEGINNING
+) -> list[DeadLetter]:
+    for address in addresses:
+        partition, _, offset = address.partition(":")
+        if not (partition.isdigit() and offset.isdigit()):
+            raise click.UsageError(f"{address!r} is not PARTITION:OFFSET (e.g. 0:42)")
+    chosen = select(_read(settings, start, None), addresses, reason)
+    missing = sorted(set(addresses) - {letter.address for letter in chosen})
+    if missing:
+        raise CliError(ExitStatus.NOT_FOUND, f"no dead letter at {', '.join(missing)}")
+    return chosen
+
+
+def _read(settings: Settings, start: Start, partitions: frozenset[int] | None) -> list[DeadLetter]:
+    try:
+        return run(dead_letters_in(settings, start, partitions))
+    except TopicMissing as error:
+        raise CliError(ExitStatus.NOT_FOUND, str(error)) from None
+
+
+def _record(letter: DeadLetter, replacement: Any) -> Outgoing:
+    try:
+        return redrive_record(letter, replacement)
+    except NotRedrivable as error:
+        raise CliError(ExitStatus.BAD_INPUT, str(error)) from None
+
+
+def _detail_text(detail: dict[str, Any]) -> str:
+    lines = [describe_dead_letter(detail), "  headers:"]
+    lines += [f"    {h['name']}: {h.get('text', h.get('base64'))}" for h in detail["headers"]]
+    value = detail["value"]
+    body = value.get("text") if "text" in value else f"(base64) {value['base64']}"
+    return "\n".join([*lines, f"  key: {detail['key']}", "  value:", f"    {body}", ""])
+
+
+def _would_send(letter: DeadLetter, record: Outgoing) -> dict[str, Any]:
+    return {
+        "deadLetter": letter.address,
+        "action": "would-redrive",
+        "command": record.command_id,
+        "key": (record.record.key or b"").decode(errors="replace"),
+        "headers": {n: v.decode(errors="replace") for n, v in record.record.headers},
+        "value": (record.record.value or b"").decode(errors="replace"),
+    }
+
+
+def _would_send_text(letter: DeadLetter, record: Outgoing) -> str:
+    shown = _would_send(letter, record)
+    return f"{letter.address}: would redrive {dumps(shown).decode()}"
+
+
+COMMANDS = (dlq,)

@@ -1,0 +1,103 @@
+"""``referrals run`` (production) and ``referrals dev`` (embedded broker, SQLite, service).
+
+``dev`` owns the terminal's signals: the broker runs in a process group of its own, so
+Ctrl-C reaches only this process, which lets the service finish its batch, publish and
+commit, and only then stops the broker. A second Ctrl-C while stopping changes nothing.
+SIGTERM and SIGHUP (the terminal closed) stop it the same way, so the broker never
+outlives it.
+"""
+
+import asyncio
+import signal
+import socket
+
+import click
+
+from service import logs
+from service.app import serve
+from service.broker import EmbeddedBroker
+from service.cli.context import Cli, pass_cli, run
+from service.cli.exits import CliError, ExitStatus
+from service.codec import STRUCTURED_CONTENT_TYPE
+from service.settings import Settings
+
+DEV_BANNER = """\
+referral lifecycle service (embedded): broker {bootstrap}, store {database}
+
+  publish a referral and wait for its events:
+    referrals send examples/referral.json
+    referrals send --type referral.accept --subject <referral id>
+  from your own code (aiokafka, confluent-kafka; Debian's kcat cannot connect to this
+  broker): produce a CloudEvents JSON envelope to '{commands}' with the header
+    content-type: {content_type}   (see examples/create-command.json)
+  follow events:   referrals events --follow
+  dead letters:    referrals dlq list
+  show a referral: referrals show <referral id>
+  metrics:         http://{http_host}:{http_port}/metrics   readiness: /readyz
+
+Ctrl-C stops the service, then the broker.
+"""
+STOPPING = "referrals: stopping: finishing the batch and committing, then stopping the broker"
+
+
+@click.command("run")
+@pass_cli
+def run_command(cli: Cli) -> ExitStatus:
+    """Run the service with the settings from REFERRALS_* (production)."""
+    settings = cli.settings()
+    logs.configure(settings.log_level)
+    run(serve(settings))
+    return ExitStatus.OK
+
+
+@click.command()
+@click.option("--port", type=int, help="Broker port (default: from the bootstrap setting).")
+@pass_cli
+def dev(cli: Cli, /, port: int | None) -> ExitStatus:
+    """Run an embedded broker, SQLite and the service; Ctrl-C stops them cleanly."""
+    settings = cli.settings()
+    port = port or int(settings.kafka_bootstrap_servers.rsplit(":", 1)[-1])
+    if _in_use(port):
+        raise CliError(
+            ExitStatus.CONFIGURATION,
+            f"port {port} is in use (another broker?): choose one with --port or -b",
+        )
+    logs.configure(settings.log_level)
+    with EmbeddedBroker(port=port) as broker:
+        settings = settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap_servers})
+        click.echo(_banner(settings), err=True)
+        run(_serve_until_signalled(settings))
+    return ExitStatus.OK
+
+
+def _in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _banner(settings: Settings) -> str:
+    return DEV_BANNER.format(
+        bootstrap=settings.kafka_bootstrap_servers,
+        database=settings.describe()["database_url"],
+        commands=settings.commands_topic,
+        content_type=STRUCTURED_CONTENT_TYPE,
+        http_host=settings.http_host,
+        http_port=settings.http_port,
+    )
+
+
+async def _serve_until_signalled(settings: Settings) -> None:
+    stop = asyncio.Event()
+
+    def request_stop() -> None:
+        if not stop.is_set():
+            click.echo(STOPPING, err=True)
+            stop.set()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal closed
+        loop.add_signal_handler(sig, request_stop)
+    await serve(settings, stop, handle_signals=False)
+
+
+COMMANDS = (run_command, dev)

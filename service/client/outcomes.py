@@ -1,0 +1,237 @@
+"""Send commands and wait for their outcomes, one command or thousands at once.
+
+An outcome is whatever the service produced for a command: events and rejections carry
+the command id as ``causationid``; a dead letter names the command's partition and offset.
+A command that changed nothing produces no record, so the wait also ends when the
+service's consumer group has committed past the command. Its events were published before
+that commit, so once every command is settled the watched topics are read to their end.
+"""
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from service.client.connection import (
+    group_offsets,
+    headers_of,
+    partitions_of,
+    producer,
+    reader,
+    started,
+)
+from service.client.reader import place_at_end
+from service.codec import CommandRecord, command_record, read_cloudevent
+from service.dead_letters import ERROR_CODE, ORIGINAL_OFFSET, ORIGINAL_PARTITION, ORIGINAL_TOPIC
+from service.settings import Settings
+
+POLL_MS = 200
+#: Outcome kinds, in the order a summary lists them.
+KINDS = ("applied", "no-op", "rejected", "dead-lettered", "timed-out")
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A command record to send; its id, when it has one, is what its events cite."""
+
+    command_id: str | None
+    record: CommandRecord
+
+
+def outgoing(envelope: Mapping[str, Any]) -> Outgoing:
+    return Outgoing(str(envelope["id"]), command_record(envelope))
+
+
+@dataclass
+class Outcome:
+    command_id: str | None
+    partition: int
+    offset: int
+    events: list[dict[str, Any]] = field(default_factory=list)
+    rejection: dict[str, Any] | None = None
+    dead_letter: dict[str, str] | None = None
+    acknowledged: bool = False
+
+    @property
+    def settled(self) -> bool:
+        return self.acknowledged or self.rejection is not None or self.dead_letter is not None
+
+    @property
+    def kind(self) -> str:
+        if self.rejection is not None:
+            return "rejected"
+        if self.dead_letter is not None:
+            return "dead-lettered"
+        if self.events:
+            return "applied"
+        return "no-op" if self.acknowledged else "timed-out"
+
+    @property
+    def code(self) -> str | None:
+        """The rejection's reason or the dead letter's error code."""
+        if self.rejection is not None:
+            return str((self.rejection.get("data") or {}).get("code"))
+        return self.dead_letter.get(ERROR_CODE) if self.dead_letter is not None else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "command": self.command_id,
+            "partition": self.partition,
+            "offset": self.offset,
+            "outcome": self.kind,
+            "code": self.code,
+            "events": self.events,
+            "rejection": self.rejection,
+            "deadLetter": self.dead_letter,
+        }
+
+
+async def send_and_wait(
+    settings: Settings,
+    commands: Sequence[Outgoing],
+    wait_seconds: float,
+    progress: Callable[[int], None] | None = None,
+) -> list[Outcome]:
+    """Publish the commands in order and wait up to ``wait_seconds`` for every outcome.
+
+    ``progress`` is called with the number of commands newly settled, as they settle.
+    """
+    watch, offsets, sender = reader(settings), group_offsets(settings), producer(settings)
+    async with started(watch, offsets, sender):
+        watched = [settings.events_topic, settings.rejections_topic, settings.dlq_topic]
+        partitions = await partitions_of(watch, watched)
+        watch.assign(partitions)
+        if partitions:
+            await place_at_end(watch, partitions)  # before anything is sent
+        outcomes = await _publish(sender, settings.commands_topic, commands)
+        matcher = _Matcher(settings, outcomes)
+        await _wait(watch, offsets, matcher, time.monotonic() + wait_seconds, progress)
+        return outcomes
+
+
+async def _publish(
+    sender: AIOKafkaProducer, topic: str, commands: Sequence[Outgoing]
+) -> list[Outcome]:
+    pending = [
+        await sender.send(
+            topic, value=c.record.value, key=c.record.key, headers=list(c.record.headers)
+        )
+        for c in commands
+    ]
+    sent = await asyncio.gather(*pending)
+    return [
+        Outcome(c.command_id, m.partition, m.offset) for c, m in zip(commands, sent, strict=True)
+    ]
+
+
+class _Matcher:
+    """Finds the outcome each record read from the watched topics belongs to."""
+
+    def __init__(self, settings: Settings, outcomes: Iterable[Outcome]) -> None:
+        self.settings = settings
+        self.outcomes = list(outcomes)
+        self._by_id: dict[str, list[Outcome]] = defaultdict(list)
+        self._by_origin: dict[tuple[str, str], Outcome] = {}
+        for outcome in self.outcomes:
+            if outcome.command_id is not None:
+                self._by_id[outcome.command_id].append(outcome)
+            self._by_origin[(str(outcome.partition), str(outcome.offset))] = outcome
+
+    @property
+    def pending(self) -> list[Outcome]:
+        return [outcome for outcome in self.outcomes if not outcome.settled]
+
+    def take(self, polled: Mapping[TopicPartition, list[Any]]) -> None:
+        for records in polled.values():
+            for record in records:
+                self._take(record)
+
+    def _take(self, record: Any) -> None:
+        if record.topic == self.settings.dlq_topic:
+            self._take_dead_letter(record)
+            return
+        event = read_cloudevent(record.value, headers_of(record))
+        for outcome in self._by_id.get(str(event.get("causationid")), ()):
+            if record.topic == self.settings.rejections_topic:
+                outcome.rejection = event
+            else:
+                outcome.events.append(event)
+
+    def _take_dead_letter(self, record: Any) -> None:
+        headers = {name: bytes(raw).decode(errors="replace") for name, raw in headers_of(record)}
+        if headers.get(ORIGINAL_TOPIC) != self.settings.commands_topic:
+            return
+        origin = (headers.get(ORIGINAL_PARTITION, ""), headers.get(ORIGINAL_OFFSET, ""))
+        outcome = self._by_origin.get(origin)
+        if outcome is not None:
+            outcome.dead_letter = headers
+
+
+async def _wait(
+    watch: AIOKafkaConsumer,
+    offsets: AIOKafkaConsumer,
+    matcher: _Matcher,
+    deadline: float,
+    progress: Callable[[int], None] | None,
+) -> None:
+    settled = 0
+    while matcher.pending and time.monotonic() < deadline:
+        if watch.assignment():
+            matcher.take(await watch.getmany(timeout_ms=POLL_MS))
+        else:  # the service has not created its topics: only a commit can settle a command
+            await asyncio.sleep(POLL_MS / 1000)
+        await _acknowledge(offsets, matcher)
+        now_settled = len(matcher.outcomes) - len(matcher.pending)
+        if progress is not None and now_settled > settled:
+            progress(now_settled - settled)
+        settled = now_settled
+    if any(o.acknowledged and o.kind == "no-op" for o in matcher.outcomes):
+        await _drain(watch, matcher, deadline)
+
+
+async def _acknowledge(offsets: AIOKafkaConsumer, matcher: _Matcher) -> None:
+    by_partition: dict[int, list[Outcome]] = defaultdict(list)
+    for outcome in matcher.pending:
+        by_partition[outcome.partition].append(outcome)
+    for partition, outcomes in by_partition.items():
+        tp = TopicPartition(matcher.settings.commands_topic, partition)
+        committed = await offsets.committed(tp)
+        for outcome in outcomes:
+            outcome.acknowledged = committed is not None and committed > outcome.offset
+
+
+async def _drain(watch: AIOKafkaConsumer, matcher: _Matcher, deadline: float) -> None:
+    """Read the watched topics up to the high watermark a fetch after the commits showed."""
+    while time.monotonic() < deadline:
+        polled = await watch.getmany(timeout_ms=POLL_MS * 2)
+        matcher.take(polled)
+        if not polled and await _at_end(watch):
+            return
+
+
+async def _at_end(watch: AIOKafkaConsumer) -> bool:
+    for tp in watch.assignment():
+        highwater = watch.highwater(tp)
+        if highwater is None or await watch.position(tp) < highwater:
+            return False
+    return True
+
+
+def summary(outcomes: Iterable[Outcome]) -> dict[str, Any]:
+    """Counts by outcome kind, and rejections and dead letters by their code."""
+    counts = dict.fromkeys(KINDS, 0)
+    codes: dict[str, dict[str, int]] = {"rejected": {}, "dead-lettered": {}}
+    for outcome in outcomes:
+        counts[outcome.kind] += 1
+        if outcome.kind in codes:
+            by_code = codes[outcome.kind]
+            by_code[str(outcome.code)] = by_code.get(str(outcome.code), 0) + 1
+    return {
+        **counts,
+        "rejectedByCode": codes["rejected"],
+        "deadLetteredByCode": codes["dead-lettered"],
+    }

@@ -1,0 +1,81 @@
+"""``referrals dev`` stopped with Ctrl-C as a terminal sends it: to the whole process group."""
+
+import asyncio
+import json
+import os
+import signal
+import socket
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from service.broker import free_port
+from service.cli.serve import STOPPING
+from service.settings import Settings
+from service.store import open_store
+from tests.cli.runner import PIPE, referrals, spawn
+from tests.integration.kafka_helpers import wait_ready
+
+pytestmark = pytest.mark.broker
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.parametrize(
+    ("sig", "to_group"),
+    [(signal.SIGINT, True), (signal.SIGHUP, False)],
+    ids=["ctrl-c-to-the-group", "terminal-closed"],
+)
+async def test_a_signal_stops_the_service_then_the_broker_cleanly(
+    tmp_path: Path, sig: signal.Signals, to_group: bool
+) -> None:
+    port = free_port()
+    settings = Settings(
+        kafka_bootstrap_servers=f"127.0.0.1:{port}",
+        http_port=free_port(),
+        database_url=SecretStr(f"sqlite:///{tmp_path}/dev.db"),
+        fetch_max_wait_ms=20,
+        session_timeout_ms=6000,
+    )
+    dev = await spawn(
+        settings,
+        "dev",
+        stdout=PIPE,
+        stderr=PIPE,
+        start_new_session=True,  # its own process group, as a shell gives a foreground job
+    )
+    try:
+        await wait_ready(settings.http_port)
+        referral = json.loads((EXAMPLES / "referral.json").read_text())
+        lines = "\n".join(json.dumps({**referral, "id": f"dev-{n}"}) for n in range(50))
+        sent = await referrals(settings, "send", "--ndjson", "-", stdin=lines.encode())
+        assert sent.status == 0, sent
+        # Ctrl-C in a terminal signals the foreground group; a closing terminal's shell
+        # hangs up the jobs it knows, so the process it started.
+        (os.killpg if to_group else os.kill)(dev.pid, sig)
+        _out, err = await asyncio.wait_for(dev.communicate(), 60)
+    finally:
+        if dev.returncode is None:
+            os.killpg(dev.pid, signal.SIGKILL)
+            await dev.wait()
+    errors = err.decode()
+    assert dev.returncode == 0, errors
+    assert errors.count(STOPPING) == 1
+    assert "Traceback" not in errors
+    assert "Unclosed" not in errors
+    assert '"level":"error"' not in errors
+    assert '"level":"warning"' not in errors
+    assert not listening(port)  # the broker went with it
+    store = open_store(settings.database_url.get_secret_value())
+    await store.open()
+    try:
+        assert sum((await store.count_by_state()).values()) == 50
+        assert await store.outbox_backlog() == 0  # every event was published before the stop
+    finally:
+        await store.close()
