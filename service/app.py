@@ -22,7 +22,7 @@ from service.kafka import ensure_topics, make_consumer, make_producer
 from service.metrics import Metrics
 from service.pipeline import Pipeline, utc_now
 from service.settings import Settings
-from service.store import Store, open_store
+from service.store import Store, open_store, store_backend
 
 log = logging.getLogger(__name__)
 GAUGE_REFRESH_SECONDS = 3.0
@@ -36,7 +36,9 @@ async def serve(
     if handle_signals:
         _on_signals(stop)
     registry = CollectorRegistry()
-    metrics = Metrics(registry)
+    metrics = Metrics(
+        registry, store_backend=store_backend(settings.database_url.get_secret_value())
+    )
     health = Health(stall_seconds=settings.stall_seconds)
     http = HttpServer(settings.http_host, settings.http_port, registry, health)
     await http.start()
@@ -112,9 +114,7 @@ async def _watch(
         await probe_broker(consumer, health)
         try:
             counts = await store.count_by_state()
-            metrics.referrals.clear()
-            for (status, substatus), count in counts.items():
-                metrics.referrals.labels(status, substatus).set(count)
+            metrics.report_states(counts)
             metrics.outbox_backlog.set(await store.outbox_backlog())
             health.store_ok = True
         except ServiceError:

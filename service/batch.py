@@ -50,7 +50,7 @@ class OutcomeKind(StrEnum):
     NOOP = "noop"
     REJECTED = "rejected"
     DUPLICATE = "duplicate"
-    DEAD_LETTERED = "dead_lettered"
+    DEAD_LETTERED = "dead-lettered"
 
 
 @dataclass(frozen=True, slots=True)
