@@ -23,16 +23,24 @@ from service.metrics import Metrics
 from service.pipeline import Pipeline, utc_now
 from service.settings import Settings
 from service.store import Store, open_store, store_backend
+from service.tracing import Tracing
 
 log = logging.getLogger(__name__)
 GAUGE_REFRESH_SECONDS = 3.0
 
 
 async def serve(
-    settings: Settings, stop: asyncio.Event | None = None, *, handle_signals: bool = True
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    *,
+    handle_signals: bool = True,
+    tracing: Tracing | None = None,
 ) -> None:
-    """Run until ``stop`` is set or SIGTERM/SIGINT arrives; then shut down cleanly."""
+    """Run until ``stop`` is set or SIGTERM/SIGINT arrives; then shut down cleanly.
+
+    Traces go where the ``OTEL_*`` variables say, unless ``tracing`` is given."""
     stop = stop or asyncio.Event()
+    tracing = tracing or Tracing.from_environment(settings.consumer_group)
     if handle_signals:
         _on_signals(stop)
     registry = CollectorRegistry()
@@ -50,18 +58,24 @@ async def serve(
         await _until_up("broker", lambda: ensure_topics(settings), settings, stop)
         health.broker_ok = True
         if not stop.is_set():
-            await _consume(settings, store, metrics, health, stop)
+            await _consume(settings, store, metrics, health, stop, tracing)
     finally:
         await store.close()
         await http.stop()
+        tracing.shutdown()
         log.info("service stopped")
 
 
 async def _consume(
-    settings: Settings, store: Store, metrics: Metrics, health: Health, stop: asyncio.Event
+    settings: Settings,
+    store: Store,
+    metrics: Metrics,
+    health: Health,
+    stop: asyncio.Event,
+    tracing: Tracing,
 ) -> None:
     consumer, producer = make_consumer(settings), make_producer(settings)
-    pipeline = Pipeline(settings, store, consumer, producer, metrics, health)
+    pipeline = Pipeline(settings, store, consumer, producer, metrics, health, tracing=tracing)
     await producer.start()
     pipeline.subscribe()
     await consumer.start()

@@ -41,6 +41,8 @@ class Incoming:
     headers: tuple[tuple[str, bytes], ...]
     command: Command | None
     error: Undecodable | None
+    #: The trace context its outcomes carry (traceparent, tracestate), when traced.
+    trace: tuple[tuple[str, str], ...] = ()
 
 
 class OutcomeKind(StrEnum):
@@ -156,7 +158,7 @@ def decide_batch(
                 changed.add(referral_id)
             for event in decision.events:
                 record = encode_event(
-                    event, settings.events_topic, settings.event_source, structured
+                    event, settings.events_topic, settings.event_source, structured, item.trace
                 )
                 _queue(decided, item, record)
             decided.outcomes.append(Outcome(command.type.value, outcome, events=decision.events))
@@ -168,6 +170,7 @@ def decide_batch(
                 settings.event_source,
                 format_utc(now),
                 structured,
+                item.trace,
             )
             _queue(decided, item, rejection)
             decided.outcomes.append(

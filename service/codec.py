@@ -10,7 +10,7 @@ and read back for the CLI. JSON numbers are read and written as exact decimals.
 import base64
 import binascii
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -163,7 +163,13 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def encode_event(event: ReferralEvent, topic: str, source: str, structured: bool) -> OutgoingRecord:
+def encode_event(
+    event: ReferralEvent,
+    topic: str,
+    source: str,
+    structured: bool,
+    trace: Iterable[tuple[str, str]] = (),
+) -> OutgoingRecord:
     attributes = {
         "id": event.event_id,
         "type": event.type.value,
@@ -173,6 +179,7 @@ def encode_event(event: ReferralEvent, topic: str, source: str, structured: bool
         "dataschema": EVENT_SCHEMA_ID,
         "causationid": event.command_id,
         "correlationid": event.correlation_id,
+        **dict(trace),
     }
     # The snapshot goes in as the bytes the decision already encoded it to.
     payload = {**event_payload(event), "referral": encoded(event.referral.encoded(dumps))}
@@ -180,7 +187,13 @@ def encode_event(event: ReferralEvent, topic: str, source: str, structured: bool
 
 
 def encode_rejection(
-    command: Command, rejected: Rejected, topic: str, source: str, time: str, structured: bool
+    command: Command,
+    rejected: Rejected,
+    topic: str,
+    source: str,
+    time: str,
+    structured: bool,
+    trace: Iterable[tuple[str, str]] = (),
 ) -> OutgoingRecord:
     referral_id = referral_id_for(command)
     attributes = {
@@ -192,6 +205,7 @@ def encode_rejection(
         "dataschema": REJECTION_SCHEMA_ID,
         "causationid": command.command_id,
         "correlationid": command.correlation_id,
+        **dict(trace),
     }
     payload = rejection_payload(command, rejected)
     return _cloudevent(topic, referral_id, attributes, payload, structured)
