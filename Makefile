@@ -44,5 +44,6 @@ test: lint postgres ## Run the linters and the whole test suite (needs PostgreSQ
 	$(BIN)/python -m pytest
 
 .PHONY: bench
-bench: install ## Measure the service against a raw Kafka passthrough (writes docs/benchmarks.md)
+bench: install ## Measure the service against a raw Kafka passthrough, and tracing's cost (writes docs/benchmarks.md)
 	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.tracing --output docs/benchmarks.md
