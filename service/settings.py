@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     stall_seconds: float = Field(default=60.0, gt=0)
     shutdown_timeout_seconds: float = Field(default=25.0, gt=0)
     log_level: str = "INFO"
+    #: Read before the other settings (``settings_customise_sources``): where they may be files.
+    secrets_dir: str | None = None
 
     @classmethod
     def settings_customise_sources(

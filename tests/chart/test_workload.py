@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +30,7 @@ SASL_SSL_MTLS: dict[str, Any] = {
         },
     }
 }
-# Stand-ins for what secretKeyRef would inject, by environment variable.
+# Stand-ins for the secret settings the kubelet would mount as files, by file name.
 SECRET_STAND_INS = {
     "REFERRALS_DATABASE_URL": "postgresql://referrals:pw@db:5432/referrals",
     "REFERRALS_KAFKA_SASL_USERNAME": "referrals",
@@ -38,13 +39,16 @@ SECRET_STAND_INS = {
 }
 
 
-def _service_env(rendered: Rendered) -> dict[str, str]:
-    """The service's environment as the kubelet would build it, secrets stood in."""
+def _service_env(rendered: Rendered, secrets: Path) -> dict[str, str]:
+    """The service's environment as the kubelet would build it, the secret files stood in
+    under ``secrets``."""
     env = rendered.env()
-    return {
-        name: value if isinstance(value, str) else SECRET_STAND_INS[name]
-        for name, value in env.items()
-    }
+    assert all(isinstance(value, str) for value in env.values()), "a setting is not plain"
+    for name in rendered.secret_files():
+        (secrets / name).write_text(SECRET_STAND_INS[name] + "\n")
+    if "REFERRALS_SECRETS_DIR" in env:
+        env["REFERRALS_SECRETS_DIR"] = str(secrets)
+    return env
 
 
 def test_pod_and_container_run_as_the_image_user_without_privileges() -> None:
@@ -158,11 +162,11 @@ def test_every_environment_variable_names_a_service_setting(scenario: str) -> No
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_the_rendered_configuration_is_accepted_by_the_service_settings(
-    scenario: str, monkeypatch: pytest.MonkeyPatch
+    scenario: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     for name in list(Settings.model_fields):
         monkeypatch.delenv(f"REFERRALS_{name.upper()}", raising=False)
-    for name, value in _service_env(render_values(SCENARIOS[scenario])).items():
+    for name, value in _service_env(render_values(SCENARIOS[scenario]), tmp_path).items():
         monkeypatch.setenv(name, value)
     settings = Settings()
     assert settings.http_host == "0.0.0.0"
@@ -174,14 +178,10 @@ def test_kafka_sasl_ssl_with_mutual_tls_maps_to_the_service_settings() -> None:
     env = rendered.env()
     assert env["REFERRALS_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
     assert env["REFERRALS_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
-    assert env["REFERRALS_KAFKA_SASL_USERNAME"] == {
-        "secretKeyRef": {"name": "kafka-user", "key": "username"}
-    }
-    assert env["REFERRALS_KAFKA_SASL_PASSWORD"] == {
-        "secretKeyRef": {"name": "kafka-user", "key": "password"}
-    }
-    assert env["REFERRALS_KAFKA_SSL_KEY_PASSWORD"] == {
-        "secretKeyRef": {"name": "kafka-tls", "key": "key-password"}
+    assert rendered.secret_files() == {
+        "REFERRALS_KAFKA_SASL_USERNAME": {"name": "kafka-user", "key": "username"},
+        "REFERRALS_KAFKA_SASL_PASSWORD": {"name": "kafka-user", "key": "password"},
+        "REFERRALS_KAFKA_SSL_KEY_PASSWORD": {"name": "kafka-tls", "key": "key-password"},
     }
     assert env["REFERRALS_KAFKA_SSL_CAFILE"] == "/etc/referrals/kafka-tls/ca.crt"
     assert env["REFERRALS_KAFKA_SSL_CERTFILE"] == "/etc/referrals/kafka-tls/client.crt"
@@ -197,6 +197,19 @@ def test_kafka_sasl_ssl_with_mutual_tls_maps_to_the_service_settings() -> None:
         "tls.key": "client.key",
     }
     assert "Secret" not in rendered.kinds
+
+
+def test_secrets_reach_the_service_as_read_only_files_never_as_environment() -> None:
+    rendered = render(SASL_SSL_MTLS)
+    container = rendered.container()
+    assert not [var for var in container.get("env", []) if "valueFrom" in var]
+    assert not [source for source in container["envFrom"] if "secretRef" in source]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "secrets")
+    assert mount == {"name": "secrets", "mountPath": "/etc/referrals/secrets", "readOnly": True}
+    assert rendered.env()["REFERRALS_SECRETS_DIR"] == "/etc/referrals/secrets"
+    volume = next(v for v in rendered.workload()["volumes"] if v["name"] == "secrets")
+    assert volume["projected"]["defaultMode"] == 0o440
+    assert "REFERRALS_SECRETS_DIR" not in render().env()  # nothing secret: nothing mounted
 
 
 def test_plaintext_kafka_sets_no_sasl_or_tls_settings() -> None:
@@ -222,8 +235,9 @@ def test_sasl_plaintext_credentials_fall_back_to_a_chart_secret() -> None:
     )
     secret = rendered.one("Secret")
     assert set(secret["data"]) == {"kafka-sasl-username", "kafka-sasl-password"}
-    assert rendered.env()["REFERRALS_KAFKA_SASL_PASSWORD"] == {
-        "secretKeyRef": {"name": secret["metadata"]["name"], "key": "kafka-sasl-password"}
+    assert rendered.secret_files()["REFERRALS_KAFKA_SASL_PASSWORD"] == {
+        "name": secret["metadata"]["name"],
+        "key": "kafka-sasl-password",
     }
 
 
@@ -353,7 +367,7 @@ def test_notes_explain_how_to_reach_health_and_metrics() -> None:
 
 
 def test_limits_and_poison_attempts_reach_the_service_settings(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     limits = {"jsonDepth": 32, "patchOperations": 20, "documentBytes": 100_000,
               "arrayItems": 50, "stringLength": 4096, "attributeLength": 128,
@@ -361,7 +375,7 @@ def test_limits_and_poison_attempts_reach_the_service_settings(
     rendered = render({"config": {"limits": limits, "poisonAttempts": 5}})
     for name in list(Settings.model_fields):
         monkeypatch.delenv(f"REFERRALS_{name.upper()}", raising=False)
-    for name, value in _service_env(rendered).items():
+    for name, value in _service_env(rendered, tmp_path).items():
         monkeypatch.setenv(name, value)
     settings = Settings()
     assert (settings.max_json_depth, settings.max_patch_operations) == (32, 20)
