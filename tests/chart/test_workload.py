@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helm_python import HelmRenderError
+from helm_python import HelmRenderError, HelmValuesError
 
 from service.settings import Settings
+from service.tracing import configured_exporters
 
 from .rendering import FULLNAME, Rendered, render, render_values
 from .scenarios import SCENARIOS
@@ -151,10 +152,19 @@ def test_missing_bootstrap_servers_fail_to_render() -> None:
         render_values({})
 
 
+#: The standard OpenTelemetry variables the chart may set (tracing.*).
+OTEL_VARIABLES = {
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_SERVICE_NAME",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+}
+
+
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_every_environment_variable_names_a_service_setting(scenario: str) -> None:
     rendered = render_values(SCENARIOS[scenario])
-    for name in rendered.env():
+    for name in rendered.env().keys() - OTEL_VARIABLES:
         assert name.startswith("REFERRALS_"), name
         field = name.removeprefix("REFERRALS_").lower()
         assert field in Settings.model_fields, f"{name} is not a setting of service.settings"
@@ -210,6 +220,24 @@ def test_secrets_reach_the_service_as_read_only_files_never_as_environment() -> 
     volume = next(v for v in rendered.workload()["volumes"] if v["name"] == "secrets")
     assert volume["projected"]["defaultMode"] == 0o440
     assert "REFERRALS_SECRETS_DIR" not in render().env()  # nothing secret: nothing mounted
+
+
+def test_traces_go_to_the_configured_collector_only_when_one_is_named() -> None:
+    assert not {name for name in render().env() if name.startswith("OTEL_")}
+    env = render(
+        {"tracing": {"otlpEndpoint": "http://collector:4318", "sampler": "traceidratio",
+                     "samplerArg": "0.1"}}
+    ).env()  # fmt: skip
+    otel = {name: value for name, value in env.items() if name.startswith("OTEL_")}
+    assert otel == {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
+        "OTEL_SERVICE_NAME": FULLNAME,
+        "OTEL_TRACES_SAMPLER": "traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+    }
+    assert configured_exporters(otel) == ["otlp"]
+    with pytest.raises(HelmValuesError, match="otlpEndpoint"):
+        render({"tracing": {"otlpEndpoint": "collector:4318"}})
 
 
 def test_plaintext_kafka_sets_no_sasl_or_tls_settings() -> None:
