@@ -3,12 +3,14 @@
 Log lines carry ids, types, codes and counts only: referral documents (customer contacts,
 team members, e-mails, phone numbers) are never logged. ``time`` is UTC with milliseconds
 and a ``Z``; a line written inside a traced span carries its ``trace_id`` and ``span_id``
-(the OpenTelemetry log data model's names), so logs and traces join.
+(the OpenTelemetry log data model's names), so logs and traces join. The ids are taken when
+the record is made (``stamp_traces``), so a handler that formats later keeps them.
 """
 
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -24,6 +26,29 @@ def utc_timestamp(created: float) -> str:
     return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}Z"
 
 
+def _stamp(record: logging.LogRecord) -> logging.LogRecord:
+    """The record with the current span's ids, when there is one and it has none yet."""
+    span = trace.get_current_span().get_span_context()
+    if span.is_valid and not hasattr(record, "trace_id"):
+        record.trace_id = trace.format_trace_id(span.trace_id)
+        record.span_id = trace.format_span_id(span.span_id)
+    return record
+
+
+def stamp_traces() -> None:
+    """Make every log record carry the ids of the span current where it is made."""
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, "stamps_traces", False):
+        return
+
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        return _stamp(factory(*args, **kwargs))
+
+    stamped: Callable[..., logging.LogRecord] = make
+    stamped.stamps_traces = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(stamped)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -32,10 +57,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        span = trace.get_current_span().get_span_context()
-        if span.is_valid:
-            entry["trace_id"] = trace.format_trace_id(span.trace_id)
-            entry["span_id"] = trace.format_span_id(span.span_id)
+        _stamp(record)  # a record made before stamp_traces, inside a span
         entry.update((k, v) for k, v in vars(record).items() if k not in _STANDARD)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
@@ -45,6 +67,7 @@ class JsonFormatter(logging.Formatter):
 def configure(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    stamp_traces()
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -1,8 +1,9 @@
 """One command's trace runs from its producer's span through the service to the headers
 of the events and rejections it causes (SDK in-memory exporter, real broker)."""
 
+import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import pytest
 from opentelemetry import trace
@@ -11,10 +12,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from service.logs import stamp_traces
 from service.settings import EventMode, Settings
 from service.tracing import Tracing
 from tests.integration.conftest import running
 from tests.integration.kafka_helpers import Producer, Received, collect, command
+from tests.integration.test_poison_records import failing_for_poison
 
 pytestmark = pytest.mark.broker
 
@@ -105,3 +108,35 @@ async def test_a_commands_trace_runs_from_its_producer_to_its_events_and_rejecti
 def _id(span: ReadableSpan) -> int:
     assert span.context is not None
     return span.context.span_id
+
+
+@pytest.fixture
+def stamped_logs() -> Iterator[None]:
+    original = logging.getLogRecordFactory()
+    stamp_traces()
+    yield
+    logging.setLogRecordFactory(original)
+
+
+@pytest.mark.usefixtures("stamped_logs")
+async def test_log_lines_about_a_poison_command_carry_its_trace(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import service.batch
+
+    monkeypatch.setattr(service.batch, "decide", failing_for_poison(service.batch.decide, []))
+    caplog.set_level(logging.WARNING, logger="service")
+    provider, _ = _traced()
+    async with running(settings, Tracing(provider, settings.consumer_group)):
+        async with Producer(settings) as producer:
+            with provider.get_tracer("a producer").start_as_current_span("send") as span:
+                poison = command("referral.create", f"p-{uuid.uuid4()}", {"name": "poison"})
+                await producer.structured({**poison, **_carrier(span)})
+        await collect(settings, [settings.dlq_topic], lambda got: len(got) == 1)
+
+    lines = {record.getMessage(): vars(record) for record in caplog.records}
+    producer_trace = f"{span.get_span_context().trace_id:032x}"
+    assert lines["poison record dead-lettered"]["trace_id"] == producer_trace
+    isolating = lines["batch failed; isolating its records"]
+    assert isolating["trace_id"] != producer_trace  # the batch's own trace
+    assert len(isolating["span_id"]) == 16
