@@ -4,8 +4,8 @@
 #   docker build -t referral-service:0.1.0 .
 #   docker run --rm -p 8080:8080 -e REFERRALS_KAFKA_BOOTSTRAP_SERVERS=kafka:9092 referral-service:0.1.0
 #
-# The builder stage turns the project into a wheel (plus wheels of its dependencies) and
-# installs them into a virtualenv; the runtime stage only receives that virtualenv, so no
+# The builder stage installs the locked dependencies (requirements.lock) and the project's
+# wheel into a virtualenv; the runtime stage only receives that virtualenv, so no
 # compiler, pip cache or source tree ships. The runtime runs as UID/GID 10001 and needs no
 # writable path except /tmp and /data (the SQLite directory), so it works with
 # readOnlyRootFilesystem: true.
@@ -20,17 +20,23 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 
 WORKDIR /src
 
-# Only what the wheel is built from: the build metadata and the two packages.
+# The dependencies exactly as locked (`make lock`: versions and hashes), before the source,
+# so this layer is rebuilt only when the lock changes and next month's image has the same
+# contents as today's.
+COPY requirements.lock ./
+RUN python -m venv /opt/venv \
+ && /opt/venv/bin/pip install --require-hashes --no-deps -r requirements.lock
+
+# Then the service's own wheel, built from the build metadata and the two packages, and
+# installed without resolving anything; pip check proves the lock covers its requirements.
+# pip byte-compiles here (the runtime filesystem is read-only, so nothing could cache
+# bytecode there).
 COPY pyproject.toml README.md ./
 COPY state/ state/
 COPY service/ service/
-
-# Wheels first, then an offline install from them: the virtualenv gets exactly the locked
-# set that was just built, and pip byte-compiles it here (the runtime filesystem is
-# read-only, so nothing could cache bytecode there).
-RUN python -m pip wheel --wheel-dir /wheels . \
- && python -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-index --find-links /wheels referral-lifecycle \
+RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
+ && /opt/venv/bin/pip install --no-deps --no-index /wheels/referral_lifecycle-*.whl \
+ && /opt/venv/bin/pip check \
  && /opt/venv/bin/python -c "import service.cli, state" \
  && /opt/venv/bin/python -m pip uninstall --yes pip
 

@@ -3,7 +3,12 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(DEV_LOCK) | sha1sum | cut -c1-12)
+# Every platform and Python from 3.11, with hashes: the same set on a laptop, in CI, in the image.
+COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
+	--generate-hashes --annotation-style line --custom-compile-command "make lock"
 
 .DEFAULT_GOAL := help
 
@@ -11,14 +16,22 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(DEV_LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	rm -f $(VENV)/.installed-* && touch $@
 
 .PHONY: install
-install: $(STAMP) ## Create the virtualenv and install the service with its dev tools
+install: $(STAMP) ## Create the virtualenv and install the service with its dev tools, as locked
+
+.PHONY: lock
+lock: ## Refresh the lock files from pyproject.toml (the image installs requirements.lock)
+	@test -x $(BIN)/uv || $(BIN)/pip install --quiet uv
+	$(COMPILE) -o $(LOCK)
+	$(COMPILE) --extra dev -o $(DEV_LOCK)
 
 .PHONY: run
 run: install ## Run the service on its embedded defaults (local broker + SQLite)
@@ -44,5 +57,6 @@ test: lint postgres ## Run the linters and the whole test suite (needs PostgreSQ
 	$(BIN)/python -m pytest
 
 .PHONY: bench
-bench: install ## Measure the service against a raw Kafka passthrough (writes docs/benchmarks.md)
+bench: install ## Measure the service against a raw Kafka passthrough, and tracing's cost (writes docs/benchmarks.md)
 	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.tracing --output docs/benchmarks.md

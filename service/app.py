@@ -23,21 +23,31 @@ from service.kafka import ensure_topics, make_consumer, make_producer
 from service.metrics import Metrics
 from service.pipeline import Pipeline, utc_now
 from service.settings import Settings
-from service.store import Store, open_store
+from service.store import Store, open_store, store_backend
+from service.tracing import Tracing
 
 log = logging.getLogger(__name__)
 GAUGE_REFRESH_SECONDS = 3.0
 
 
 async def serve(
-    settings: Settings, stop: asyncio.Event | None = None, *, handle_signals: bool = True
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    *,
+    handle_signals: bool = True,
+    tracing: Tracing | None = None,
 ) -> None:
-    """Run until ``stop`` is set or SIGTERM/SIGINT arrives; then shut down cleanly."""
+    """Run until ``stop`` is set or SIGTERM/SIGINT arrives; then shut down cleanly.
+
+    Traces go where the ``OTEL_*`` variables say, unless ``tracing`` is given."""
     stop = stop or asyncio.Event()
+    tracing = tracing or Tracing.from_environment(settings.consumer_group)
     if handle_signals:
         _on_signals(stop)
     registry = CollectorRegistry()
-    metrics = Metrics(registry)
+    metrics = Metrics(
+        registry, store_backend=store_backend(settings.database_url.get_secret_value())
+    )
     health = Health(stall_seconds=settings.stall_seconds)
     http = HttpServer(settings.http_host, settings.http_port, registry, health)
     await http.start()
@@ -49,18 +59,24 @@ async def serve(
         await _until_up("broker", lambda: ensure_topics(settings), settings, stop)
         health.broker_ok = True
         if not stop.is_set():
-            await _consume(settings, store, metrics, health, stop)
+            await _consume(settings, store, metrics, health, stop, tracing)
     finally:
         await store.close()
         await http.stop()
+        tracing.shutdown()
         log.info("service stopped")
 
 
 async def _consume(
-    settings: Settings, store: Store, metrics: Metrics, health: Health, stop: asyncio.Event
+    settings: Settings,
+    store: Store,
+    metrics: Metrics,
+    health: Health,
+    stop: asyncio.Event,
+    tracing: Tracing,
 ) -> None:
     consumer, producer = make_consumer(settings), make_producer(settings)
-    pipeline = Pipeline(settings, store, consumer, producer, metrics, health)
+    pipeline = Pipeline(settings, store, consumer, producer, metrics, health, tracing=tracing)
     await producer.start()
     pipeline.subscribe()
     await consumer.start()
@@ -121,10 +137,7 @@ async def _watch(
         await probe_broker(consumer, health)
         try:
             if time.monotonic() >= next_count:
-                counts = await store.count_by_state()
-                metrics.referrals.clear()
-                for (status, substatus), count in counts.items():
-                    metrics.referrals.labels(status, substatus).set(count)
+                metrics.report_states(await store.count_by_state())
                 next_count = time.monotonic() + count_interval
             metrics.outbox_backlog.set(await store.outbox_backlog())
             health.store_ok = True

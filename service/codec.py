@@ -10,7 +10,7 @@ and read back for the CLI. JSON numbers are read and written as exact decimals.
 import base64
 import binascii
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -30,6 +30,10 @@ SPEC_VERSION: Final = "1.0"
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json"
 JSON_CONTENT_TYPE_HEADER: Final = ("content-type", b"application/json")
 REJECTED_TYPE: Final = "referral.command.rejected"
+#: The ``$id`` of each published JSON Schema starts so; records name theirs in ``dataschema``.
+SCHEMA_ID_PREFIX: Final = "urn:referral-lifecycle:schema:"
+EVENT_SCHEMA_ID: Final = SCHEMA_ID_PREFIX + "referral.event"
+REJECTION_SCHEMA_ID: Final = SCHEMA_ID_PREFIX + REJECTED_TYPE
 _REJECTION_IDS: Final = uuid.UUID("0b5f6f2e-0f7a-4c0e-8f0e-3d1b7c5a9e21")
 _COMMAND_TYPES: Final = {member.value: member for member in CommandType}
 #: Attributes that are stored or used as keys; a string of the service's shape or absent.
@@ -69,15 +73,15 @@ def decode_command(value: bytes | None, headers: Headers, limits: WireLimits) ->
     """Read one command record; raises Undecodable when it cannot be a command.
 
     The ``content-type`` header decides the mode, as the Kafka binding says: structured
-    for ``application/cloudevents*``, else binary when ``ce_specversion`` is present, else
-    a structured envelope without the header.
+    for ``application/cloudevents*`` (any ``ce_*`` headers beside it are ignored), else
+    binary when ``ce_specversion`` is present, else a structured envelope without the header.
     """
     if value is not None and len(value) > limits.max_bytes:
         raise Undecodable(
             "too-large", f"record of {len(value)} bytes exceeds {limits.max_bytes} bytes"
         )
-    attributes = _ce_headers(headers)
-    if "specversion" in attributes and not _is_structured(headers):
+    attributes = {} if _is_structured(headers) else _ce_headers(headers)
+    if "specversion" in attributes:
         envelope: dict[str, Any] = {**attributes, "data": _json(value) if value else None}
     else:
         envelope = _structured(value)
@@ -161,16 +165,24 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def encode_event(event: ReferralEvent, topic: str, source: str, structured: bool) -> OutgoingRecord:
+def encode_event(
+    event: ReferralEvent,
+    topic: str,
+    source: str,
+    structured: bool,
+    trace: Iterable[tuple[str, str]] = (),
+) -> OutgoingRecord:
     attributes = {
         "id": event.event_id,
         "type": event.type.value,
         "source": source,
         "subject": event.referral_id,
         "time": format_utc(event.time),
+        "dataschema": EVENT_SCHEMA_ID,
         "causationid": event.command_id,
         "correlationid": event.correlation_id,
         "tenantid": event.tenant_id,
+        **dict(trace),
     }
     # The snapshot goes in as the bytes the decision already encoded it to.
     payload = {**event_payload(event), "referral": encoded(event.referral.encoded(dumps))}
@@ -178,7 +190,13 @@ def encode_event(event: ReferralEvent, topic: str, source: str, structured: bool
 
 
 def encode_rejection(
-    command: Command, rejected: Rejected, topic: str, source: str, time: str, structured: bool
+    command: Command,
+    rejected: Rejected,
+    topic: str,
+    source: str,
+    time: str,
+    structured: bool,
+    trace: Iterable[tuple[str, str]] = (),
 ) -> OutgoingRecord:
     referral_id = referral_id_for(command)
     # Command ids are per tenant, so the rejection's id is derived from the tenant too.
@@ -193,9 +211,11 @@ def encode_rejection(
         "source": source,
         "subject": referral_id,
         "time": time,
+        "dataschema": REJECTION_SCHEMA_ID,
         "causationid": command.command_id,
         "correlationid": command.correlation_id,
         "tenantid": command.tenant_id,
+        **dict(trace),
     }
     payload = rejection_payload(command, rejected)
     return _cloudevent(topic, referral_id, attributes, payload, structured)

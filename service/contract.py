@@ -1,211 +1,221 @@
-"""The contract on Kafka, generated from the models: JSON Schemas and an AsyncAPI document.
+"""The contract on Kafka, generated from the models: an AsyncAPI 3.1 document.
 
-Command ``data`` shapes come from ``state.commands.DATA_SHAPES`` (the Referral model, the
-JSON Patch operation, the lifecycle move data); event and rejection values from the
-TypedDicts the codec builds them with. Nothing here is written by hand twice.
+It describes the configured servers and topics, every command in both CloudEvents modes
+(structured: the envelope as the value; binary: ``ce_*`` headers and ``data`` as the
+value), and the events and rejections in the event mode in force
+(``REFERRALS_EVENT_MODE``). Schemas come from ``service.schemas``; every message and schema
+has a machine name, so generated clients get readable class names.
 """
 
 from typing import Any, Final
 
-from pydantic import TypeAdapter
-
 from service import dead_letters
-from service.codec import REJECTED_TYPE, SPEC_VERSION
-from service.payloads import EventPayload, RejectionPayload
-from service.settings import Settings
-from state import CommandType, EventType, Referral
+from service.codec import JSON_CONTENT_TYPE_HEADER, STRUCTURED_CONTENT_TYPE
+from service.schemas import (
+    EVENT_TITLE,
+    REJECTION_TITLE,
+    Schema,
+    command_envelope,
+    command_headers,
+    event_value,
+    json_schemas,
+    output_envelope,
+    output_headers,
+    rejection_value,
+    shape_schema,
+    title_of,
+)
+from service.settings import EventMode, SaslMechanism, SecurityProtocol, Settings
+from service.version import package_version
+from state import CommandType
 from state.commands import DATA_SHAPES
 
-JSON_SCHEMA: Final = "https://json-schema.org/draft/2020-12/schema"
-_EXTENSIONS: Final = {
-    "ifmatch": "Expected eTag of the referral; a mismatch is refused as preconditionFailed.",
-    "correlationid": "Copied to the events the command causes.",
-    "tenantid": (
-        "Owning organization. On a tenant's own topic (multi-tenant mode) it may be left out"
-        " and must name that topic's tenant (else accessDenied); on the shared commands topic"
-        " it is taken as sent: there it is a label, not a security boundary. Referral and"
-        " command ids are scoped per tenant."
-    ),
+ASYNCAPI_VERSION: Final = "3.1.0"
+_JSON: Final = JSON_CONTENT_TYPE_HEADER[1].decode()
+_SCHEMAS: Final = "#/components/schemas/"
+_SASL: Final = {
+    SaslMechanism.PLAIN: "plain",
+    SaslMechanism.SCRAM_SHA_256: "scramSha256",
+    SaslMechanism.SCRAM_SHA_512: "scramSha512",
 }
 
+_OUTPUT_MESSAGES: Final = {EVENT_TITLE: "referralEvent", REJECTION_TITLE: "commandRejected"}
 
-def _schema(shape: Any, ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A shape's JSON Schema and the definitions it refers to."""
-    schema = TypeAdapter(shape).json_schema(by_alias=True, ref_template=ref_template)
-    return schema, schema.pop("$defs", {})
-
-
-def _with_referral(payload: dict[str, Any], ref_template: str) -> dict[str, Any]:
-    payload["properties"]["referral"] = {"$ref": ref_template.format(model="Referral")}
-    return payload
-
-
-def _envelope(command_type: CommandType, data: dict[str, Any]) -> dict[str, Any]:
-    required = ["specversion", "id", "type", "source"]
-    if command_type is not CommandType.CREATE:
-        required.append("subject")
-    properties: dict[str, Any] = {
-        "specversion": {"const": SPEC_VERSION},
-        "id": {"type": "string", "minLength": 1, "description": "Idempotency key."},
-        "type": {"const": command_type.value},
-        "source": {"type": "string", "minLength": 1},
-        "subject": {"type": "string", "minLength": 1, "description": "The referral id."},
-        "time": {"type": "string"},
-        "datacontenttype": {"type": "string"},
-        **{name: {"type": "string", "description": text} for name, text in _EXTENSIONS.items()},
-        "data": data,
-    }
-    return {"type": "object", "required": required, "properties": properties}
-
-
-def json_schemas() -> dict[str, dict[str, Any]]:
-    """One self-contained JSON Schema per command envelope, event value and rejection value."""
-    template = "#/$defs/{model}"
-    schemas: dict[str, dict[str, Any]] = {}
-    for command_type, shape in DATA_SHAPES.items():
-        data, defs = _schema(shape, template)
-        schemas[command_type.value] = _document(
-            f"{command_type.value} command (structured CloudEvent)",
-            _envelope(command_type, data),
-            defs,
-        )
-    event, defs = _schema(EventPayload, template)
-    referral, referral_defs = _schema(Referral, template)
-    defs |= referral_defs | {"Referral": referral}
-    schemas["referral.event"] = _document(
-        "referral event value (" + ", ".join(t.value for t in EventType) + ")",
-        _with_referral(event, template),
-        defs,
-    )
-    rejection, defs = _schema(RejectionPayload, template)
-    schemas[REJECTED_TYPE] = _document(f"{REJECTED_TYPE} value", rejection, defs)
-    return schemas
-
-
-def _document(title: str, schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
-    document = {"$schema": JSON_SCHEMA, **schema, "title": title}
-    if defs:
-        document["$defs"] = defs
-    return document
+__all__ = ["asyncapi", "json_schemas"]
 
 
 def asyncapi(settings: Settings) -> dict[str, Any]:
-    """An AsyncAPI 3.0 document of the service's topics and messages."""
-    template = "#/components/schemas/{model}"
-    schemas: dict[str, Any] = {}
-    messages: dict[str, Any] = {}
-    for command_type, shape in DATA_SHAPES.items():
-        data, defs = _schema(shape, template)
-        schemas |= defs
-        name = _message_name(command_type.value)
-        messages[name] = {
-            "name": command_type.value,
-            "contentType": "application/cloudevents+json",
-            "payload": _envelope(command_type, data),
-            "bindings": _key_binding(),
-        }
-    referral, defs = _schema(Referral, template)
-    schemas |= defs | {"Referral": referral}
-    event, defs = _schema(EventPayload, template)
-    schemas |= defs
-    messages["referralEvent"] = {
-        "name": "referral event",
-        "summary": "One of: " + ", ".join(t.value for t in EventType) + " (header ce_type).",
-        "contentType": "application/json",
-        "headers": _ce_headers(),
-        "payload": _with_referral(event, template),
-        "bindings": _key_binding(),
+    """The AsyncAPI document of the service's servers, topics and messages."""
+    structured = settings.event_mode is EventMode.STRUCTURED
+    schemas: Schema = {}
+    command_messages = _commands(schemas)
+    messages = {
+        **command_messages,
+        "referralEvent": _output(schemas, EVENT_TITLE, "referral event", event_value, structured),
+        "commandRejected": _output(
+            schemas, REJECTION_TITLE, "rejection", rejection_value, structured
+        ),
+        "deadLetter": _dead_letter(schemas),
     }
-    rejection, defs = _schema(RejectionPayload, template)
-    schemas |= defs
-    messages["commandRejected"] = {
-        "name": REJECTED_TYPE,
-        "contentType": "application/json",
-        "headers": _ce_headers(),
-        "payload": rejection,
-        "bindings": _key_binding(),
-    }
-    messages["deadLetter"] = {
-        "name": "dead letter",
-        "summary": "A record the service could not take, byte for byte (cut to fit the record"
-        " size limit, and then marked x-truncated), with x-error-* and x-original-* headers.",
-        "headers": {
-            "type": "object",
-            "properties": {
-                **{name: {"type": "string"} for name in dead_letters.HEADERS},
-                dead_letters.ERROR_CODE: {
-                    "type": "string",
-                    "enum": list(dead_letters.ERROR_CODES),
-                    "description": "; ".join(
-                        f"{code}: {meaning}" for code, meaning in dead_letters.ERROR_CODES.items()
-                    ),
-                },
-            },
-            "required": [
-                dead_letters.ERROR_CODE,
-                dead_letters.ERROR_MESSAGE,
-                dead_letters.ORIGINAL_TOPIC,
-            ],
-        },
-        "payload": {},
-    }
-    command_refs = {name: {"$ref": f"#/components/messages/{name}"} for name in messages
-                    if name not in ("referralEvent", "commandRejected", "deadLetter")}  # fmt: skip
     channels = {
-        "commands": _channel(settings.commands_topic, command_refs),
-        "events": _channel(settings.events_topic, _refs("referralEvent")),
-        "rejections": _channel(settings.rejections_topic, _refs("commandRejected")),
-        "deadLetters": _channel(settings.dlq_topic, _refs("deadLetter")),
+        "commands": _channel(settings.commands_topic, list(command_messages)),
+        "events": _channel(settings.events_topic, ["referralEvent"]),
+        "rejections": _channel(settings.rejections_topic, ["commandRejected"]),
+        "deadLetters": _channel(settings.dlq_topic, ["deadLetter"]),
     }
+    mode = "structured" if structured else "binary"
     return {
-        "asyncapi": "3.0.0",
+        "asyncapi": ASYNCAPI_VERSION,
         "info": {
             "title": "Referral lifecycle service",
-            "version": "0.1.0",
-            "description": "Commands in, domain events, rejections and dead letters out. "
-            "CloudEvents 1.0 over the Kafka protocol binding; the message key is the referral id.",
+            "version": package_version(),
+            "description": "Commands in, domain events, rejections and dead letters out."
+            " CloudEvents 1.0 over the Kafka protocol binding; the message key is the"
+            f" referral id. Commands in either mode; events and rejections in {mode} mode.",
         },
+        "servers": {"kafka": _server(settings)},
         "channels": channels,
         "operations": {
-            "consumeCommands": _operation("receive", "commands", command_refs),
-            "publishEvents": _operation("send", "events", _refs("referralEvent")),
-            "publishRejections": _operation("send", "rejections", _refs("commandRejected")),
-            "publishDeadLetters": _operation("send", "deadLetters", _refs("deadLetter")),
+            "consumeCommands": _operation("receive", "commands", channels),
+            "publishEvents": _operation("send", "events", channels),
+            "publishRejections": _operation("send", "rejections", channels),
+            "publishDeadLetters": _operation("send", "deadLetters", channels),
         },
         "components": {"messages": messages, "schemas": schemas},
     }
 
 
-def _message_name(command_type: str) -> str:
-    verb = command_type.removeprefix("referral.")
-    return f"{verb}Referral"
+def _commands(schemas: Schema) -> dict[str, Any]:
+    """Each command twice: as a structured CloudEvent and in binary mode."""
+    messages: dict[str, Any] = {}
+    for command_type, shape in DATA_SHAPES.items():
+        data, defs = shape_schema(shape, _SCHEMAS + "{model}")
+        title = title_of(command_type)
+        # A model (Referral) is shared under its own name; other shapes are named per command.
+        data_name = data.get("title") or f"{title}Data"
+        schemas |= defs | {data_name: {**data, "title": data_name}}
+        schemas[title] = command_envelope(command_type, _ref(data_name))
+        schemas[f"{title}Headers"] = command_headers(command_type)
+        name = _message_name(command_type)
+        messages[f"{name}Structured"] = {
+            "name": f"{name}Structured",
+            "title": f"{command_type.value} (structured mode)",
+            "contentType": STRUCTURED_CONTENT_TYPE,
+            "headers": _content_type_header(STRUCTURED_CONTENT_TYPE),
+            "payload": _ref(title),
+            "bindings": _key_binding(),
+        }
+        messages[f"{name}Binary"] = {
+            "name": f"{name}Binary",
+            "title": f"{command_type.value} (binary mode)",
+            "contentType": _JSON,
+            "headers": _ref(f"{title}Headers"),
+            "payload": _ref(data_name),
+            "bindings": _key_binding(),
+        }
+    return messages
 
 
-def _refs(*names: str) -> dict[str, Any]:
-    return {name: {"$ref": f"#/components/messages/{name}"} for name in names}
+def _output(schemas: Schema, title: str, kind: str, value: Any, structured: bool) -> dict[str, Any]:
+    """An emitted record's message in the event mode in force."""
+    schema, defs = value(_SCHEMAS + "{model}")
+    schemas |= defs | {title: schema}
+    schemas[f"{title}Headers"] = output_headers(title, kind, structured)
+    message: dict[str, Any] = {
+        "name": _OUTPUT_MESSAGES[title],
+        "title": title,
+        "summary": schema["description"],
+        "headers": _ref(f"{title}Headers"),
+        "bindings": _key_binding(),
+    }
+    if structured:
+        schemas[f"{title}CloudEvent"] = output_envelope(title, kind, _SCHEMAS + title)
+        return {
+            **message,
+            "contentType": STRUCTURED_CONTENT_TYPE,
+            "payload": _ref(f"{title}CloudEvent"),
+        }
+    return {**message, "contentType": _JSON, "payload": _ref(title)}
 
 
-def _channel(topic: str, messages: dict[str, Any]) -> dict[str, Any]:
-    return {"address": topic, "messages": messages, "bindings": {"kafka": {"topic": topic}}}
+def _dead_letter(schemas: Schema) -> dict[str, Any]:
+    schemas["DeadLetterHeaders"] = {
+        "title": "DeadLetterHeaders",
+        "description": "The original record's headers, byte for byte, and why and where from.",
+        "type": "object",
+        "properties": {
+            **{name: {"type": "string"} for name in dead_letters.HEADERS},
+            dead_letters.ERROR_CODE: {
+                "type": "string",
+                "enum": list(dead_letters.ERROR_CODES),
+                "description": "; ".join(
+                    f"{code}: {meaning}" for code, meaning in dead_letters.ERROR_CODES.items()
+                ),
+            },
+        },
+        "required": [
+            dead_letters.ERROR_CODE,
+            dead_letters.ERROR_MESSAGE,
+            dead_letters.ORIGINAL_TOPIC,
+        ],
+    }
+    return {
+        "name": "deadLetter",
+        "title": "DeadLetter",
+        "summary": "A record the service could not take, byte for byte (cut to fit the record"
+        " size limit, and then marked x-truncated), with x-error-* and x-original-* headers.",
+        "headers": _ref("DeadLetterHeaders"),
+        "payload": {},
+    }
 
 
-def _operation(action: str, channel: str, messages: dict[str, Any]) -> dict[str, Any]:
+def _server(settings: Settings) -> dict[str, Any]:
+    hosts = [host.strip() for host in settings.kafka_bootstrap_servers.split(",")]
+    secure = settings.kafka_security_protocol in (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL)
+    server: dict[str, Any] = {
+        "host": hosts[0],
+        "protocol": "kafka-secure" if secure else "kafka",
+        "description": "Bootstrap servers: " + ", ".join(hosts),
+    }
+    if settings.kafka_sasl_mechanism is not None:
+        server["security"] = [{"type": _SASL[settings.kafka_sasl_mechanism]}]
+    return server
+
+
+def _message_name(command_type: CommandType) -> str:
+    return f"{command_type.value.removeprefix('referral.')}Referral"
+
+
+def _ref(schema: str) -> dict[str, str]:
+    return {"$ref": _SCHEMAS + schema}
+
+
+def _content_type_header(content_type: str) -> Schema:
+    return {
+        "type": "object",
+        "required": ["content-type"],
+        "properties": {"content-type": {"const": content_type}},
+    }
+
+
+def _channel(topic: str, messages: list[str]) -> dict[str, Any]:
+    return {
+        "address": topic,
+        "messages": {name: {"$ref": f"#/components/messages/{name}"} for name in messages},
+        "bindings": {"kafka": {"topic": topic}},
+    }
+
+
+def _operation(action: str, channel: str, channels: dict[str, Any]) -> dict[str, Any]:
     return {
         "action": action,
         "channel": {"$ref": f"#/channels/{channel}"},
-        "messages": [{"$ref": f"#/channels/{channel}/messages/{name}"} for name in messages],
+        "messages": [
+            {"$ref": f"#/channels/{channel}/messages/{name}"}
+            for name in channels[channel]["messages"]
+        ],
     }
 
 
 def _key_binding() -> dict[str, Any]:
     return {"kafka": {"key": {"type": "string", "description": "The referral id."}}}
-
-
-def _ce_headers() -> dict[str, Any]:
-    names = ("ce_specversion", "ce_id", "ce_type", "ce_source", "ce_subject", "ce_time",
-             "ce_causationid", "ce_correlationid", "ce_tenantid")  # fmt: skip
-    return {
-        "type": "object",
-        "required": list(names[:6]),
-        "properties": {name: {"type": "string"} for name in names},
-    }

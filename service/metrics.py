@@ -1,32 +1,76 @@
 """Prometheus metrics of the pipeline and of the referral lifecycle.
 
 Everything lives on an injected ``CollectorRegistry`` so tests get a fresh one. The consume
-loop reports what happened through the small methods here; nothing else imports
-prometheus_client.
+loop reports what happened through the small methods here; nothing else but the HTTP
+exposition imports prometheus_client.
+
+Label values follow one vocabulary: a value the service names itself is lower-case
+kebab-case (``dead-lettered``, ``dead-letter``, ``not-json``: a dead letter's ``reason`` is
+its ``x-error-code`` header, verbatim); a value taken from a vocabulary outside the service
+keeps that vocabulary's spelling (CloudEvents types ``referral.create``, Partner Center
+rejection codes ``invalidRequest``, statuses ``Active``). Every label set the service can
+know in advance is exported at zero from the start, so rates and alerts work from the
+first scrape.
 """
 
+import platform
 import time
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
 
+from service import dead_letters
 from service.batch import Outcome, OutcomeKind
-from state import EventType, ReferralEvent
+from service.codec import REJECTED_TYPE
+from service.health import Component
+from service.version import package_version
+from state import CommandType, EventType, ReferralEvent, RejectionCode
+from state.lifecycle import LEGAL_STATES, may_move
 
 _CLOSINGS = frozenset({EventType.WON, EventType.LOST, EventType.DECLINED, EventType.EXPIRED})
+_POISON = "processing-failed"
+_REFUSED = "publish-refused"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _LIFECYCLE_BUCKETS = tuple(
     hours * 3600 for hours in (1, 4, 12, 24, 48, 96, 168, 336, 720, 1440, 2880)
 )
 
 
+#: Where a poison record failed (the ``stage`` label).
+POISON_STAGES = ("decide", "store", "publish")
+REBALANCE_KINDS = ("assigned", "revoked")
+
+
 class Metrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, *, store_backend: str = "unknown") -> None:
+        # prometheus_client's switch for _created series is process-wide; the service
+        # exports none (they double the series and no alert or dashboard reads them).
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in the library
         self.registry = registry
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+        self.build_info = Gauge(
+            "referrals_build_info",
+            "Always 1; the labels say which version runs, on which Python, with which store.",
+            ["version", "python", "store"],
+            registry=registry,
+        )
+        self.build_info.labels(package_version(), platform.python_version(), store_backend).set(1)
         self.commands = Counter(
             "referrals_commands",
             "Commands consumed, by CloudEvents type and outcome "
-            "(applied, noop, rejected, dead_lettered, duplicate); code is the rejection code.",
+            "(applied, noop, rejected, dead-lettered, duplicate); code is the rejection code"
+            " or the dead letter's x-error-code.",
             ["type", "outcome", "code"],
             registry=registry,
         )
@@ -38,7 +82,7 @@ class Metrics:
         )
         self.events_published = Counter(
             "referrals_events_published",
-            "Records acknowledged by Kafka, by CloudEvents type.",
+            "Records acknowledged by Kafka, by CloudEvents type (dead-letter for dead letters).",
             ["type"],
             registry=registry,
         )
@@ -117,13 +161,51 @@ class Metrics:
             "1 when the replica is ready (partitions assigned, store and broker reachable).",
             registry=registry,
         )
+        self._start_at_zero()
+
+    def _start_at_zero(self) -> None:
+        """Export every label set known in advance (consumer lag's partitions are not)."""
+        for command_type in CommandType:
+            for kind in (OutcomeKind.APPLIED, OutcomeKind.NOOP, OutcomeKind.DUPLICATE):
+                self.commands.labels(command_type.value, kind, "")
+            for code in RejectionCode:
+                self.commands.labels(command_type.value, OutcomeKind.REJECTED, code.value)
+            self.commands.labels(command_type.value, OutcomeKind.DEAD_LETTERED, _POISON)
+        for reason in dead_letters.ERROR_CODES:
+            self.dead_letters.labels(reason)
+            if reason != _REFUSED:  # an outgoing record of the service, not a command
+                self.commands.labels("", OutcomeKind.DEAD_LETTERED, reason)
+        for source in LEGAL_STATES:
+            for target in LEGAL_STATES:
+                if source != target and may_move(source, target):
+                    self.transitions.labels(
+                        source.status, source.substatus, target.status, target.substatus
+                    )
+            self.referrals.labels(source.status, source.substatus).set(0)
+        for kind in (*EventType, REJECTED_TYPE, dead_letters.KIND):
+            self.events_published.labels(kind)
+        for closing in _CLOSINGS:
+            self.time_to_close.labels(_closing_outcome(closing))
+        for stage in POISON_STAGES:
+            self.poison_records.labels(stage)
+        for rebalance in REBALANCE_KINDS:
+            self.rebalances.labels(rebalance)
+        for component in Component:
+            self.retries.labels(component)
+
+    def report_states(self, counts: dict[tuple[str, str], int]) -> None:
+        """Set the referrals-by-state gauge; a state the store has none of reads 0."""
+        for state in LEGAL_STATES:
+            self.referrals.labels(state.status, state.substatus).set(0)
+        for (status, substatus), count in counts.items():
+            self.referrals.labels(status, substatus).set(count)
 
     def report(self, outcomes: Iterable[Outcome], oldest_timestamp_ms: int | None) -> None:
         """Count a processed batch: its outcomes, lifecycle moves and command-to-event time."""
         for outcome in outcomes:
             if outcome.outcome is OutcomeKind.DEAD_LETTERED:
                 self.dead_letters.labels(outcome.code).inc()
-                if outcome.code == "processing-failed":
+                if outcome.code == _POISON:
                     self.poison_records.labels("decide").inc()
             self.commands.labels(outcome.command_type, outcome.outcome, outcome.code).inc()
             for event in outcome.events:
@@ -134,8 +216,8 @@ class Metrics:
 
     def report_poison(self, stage: str, command_type: str) -> None:
         self.poison_records.labels(stage).inc()
-        self.dead_letters.labels("processing-failed").inc()
-        self.commands.labels(command_type, OutcomeKind.DEAD_LETTERED, "processing-failed").inc()
+        self.dead_letters.labels(_POISON).inc()
+        self.commands.labels(command_type, OutcomeKind.DEAD_LETTERED, _POISON).inc()
 
     def _report_event(self, event: ReferralEvent) -> None:
         previous = (event.previous_status, event.previous_substatus)
@@ -150,4 +232,9 @@ class Metrics:
         if event.type in _CLOSINGS and event.previous_status != event.status:
             assert referral.closed_date_time is not None
             lifetime = (referral.closed_date_time - created).total_seconds()
-            self.time_to_close.labels(event.substatus.value.lower()).observe(lifetime)
+            self.time_to_close.labels(_closing_outcome(event.type)).observe(lifetime)
+
+
+def _closing_outcome(closing: EventType) -> str:
+    """``won`` for referral.won: the ``outcome`` label of the time-to-close histogram."""
+    return closing.value.removeprefix("referral.")

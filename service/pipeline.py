@@ -52,6 +52,7 @@ from service.publisher import OutboxPublisher, RerouteSettings
 from service.recent import RecentReferrals
 from service.settings import Settings
 from service.store import BatchWrite, OutboxEntry, Store
+from service.tracing import NO_TRACING, Tracing
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -74,6 +75,7 @@ class Pipeline:
         metrics: Metrics,
         health: Health,
         clock: Clock = utc_now,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -81,6 +83,7 @@ class Pipeline:
         self.metrics = metrics
         self.health = health
         self.clock = clock
+        self.tracing = tracing
         self.policy = policy_of(settings)
         self.wire_limits = WireLimits(settings.max_command_bytes, settings.max_attribute_length)
         reroute = RerouteSettings(
@@ -115,7 +118,8 @@ class Pipeline:
                 timeout_ms=500, max_records=self.settings.max_batch_size
             )
             async with self._batch_lock:
-                await self._handle(polled)
+                with self.tracing.batch(sum(map(len, polled.values()))):
+                    await self._handle(polled)
             await report_lag(self.consumer, self.metrics, self.health)
 
     async def _handle(self, polled: Polled) -> None:
@@ -127,12 +131,14 @@ class Pipeline:
             for records in polled.values()
             for record in records
         ]
+        incoming = self.tracing.follow(incoming)
         try:
             await self._until_done(lambda: self._attempt(incoming))
         except RecordFailed as failure:
             log.warning("batch failed; isolating its records", extra={"cause": failure.describe()})
             for item in incoming:
-                await self._process_alone(item)
+                with self.tracing.command(item):
+                    await self._process_alone(item)
         if polled:
             await self._commit(polled)
             self.health.progressed()
@@ -196,11 +202,13 @@ class Pipeline:
         self._stage = "decide"
         decided = decide_batch(incoming, current, seen, self.clock(), self.settings, self.policy)
         self._stage = "store"
-        stored = await self.store.write(decided.write)
+        with self.tracing.span("referrals store write", len(decided.write.outbox)):
+            stored = await self.store.write(decided.write)
         self.recent.keep(write.record for write in decided.write.referrals)
         self.health.store_ok = True
         self._stage = "publish"
-        await self.publisher.publish(stored)
+        with self.tracing.span("referrals publish", len(stored)):
+            await self.publisher.publish(stored)
         oldest = min((item.timestamp_ms for item in incoming), default=None)
         self.metrics.report(decided.outcomes, oldest)
 

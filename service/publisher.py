@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 
+from service import dead_letters
 from service.codec import OutgoingRecord
 from service.dead_letters import encode_dead_letter
 from service.errors import BrokerRefused, BrokerUnavailable, ServiceError, translate
@@ -145,7 +146,7 @@ class OutboxPublisher:
         for entry in rerouted:
             self.metrics.poison_records.labels("publish").inc()
             self.metrics.dead_letters.labels("publish-refused").inc()
-            self.metrics.events_published.labels("dead-letter").inc()
+            self.metrics.events_published.labels(dead_letters.KIND).inc()
             log.error(
                 "outgoing record rerouted to the dead-letter topic",
                 extra={"topic": entry.record.topic, "kind": entry.record.kind},

@@ -1,24 +1,35 @@
 """The one settings object, read once at start-up from ``REFERRALS_*`` environment variables.
 
 Secrets are ``SecretStr`` so they never show up in logs or reprs; ``describe()`` is the
-masked view the service logs at start.
+masked view the service logs at start. Any setting may also be a file named after its
+variable in the directory ``REFERRALS_SECRETS_DIR`` names (``REFERRALS_DATABASE_URL``
+holding the URL), as Kubernetes mounts Secrets; an environment variable wins over a file.
 
 ``tenant_topics`` switches on multi-tenant mode: one command topic per tenant (protected by
 Kafka ACLs), whose commands act as that tenant whatever they declare.
 """
 
 import json
+import os
 import re
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Final, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
+from service.errors import ConfigurationError
 from service.redaction import mask_url
 from state.limits import identifier_problem
 
+#: The directory of settings given as files, one per variable.
+SECRETS_DIR_VARIABLE: Final = "REFERRALS_SECRETS_DIR"
 #: Room an event needs around its referral document (attributes, paths, previous state).
 EVENT_OVERHEAD_BYTES: Final = 65_536
 #: What Kafka accepts as a topic name.
@@ -101,6 +112,25 @@ class Settings(BaseSettings):
     stall_seconds: float = Field(default=60.0, gt=0)
     shutdown_timeout_seconds: float = Field(default=25.0, gt=0)
     log_level: str = "INFO"
+    #: Read before the other settings (``settings_customise_sources``): where they may be files.
+    secrets_dir: str | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        directory = os.environ.get(SECRETS_DIR_VARIABLE)
+        if not directory:
+            return init_settings, env_settings, dotenv_settings
+        if not os.path.isdir(directory):
+            raise ConfigurationError(f"{SECRETS_DIR_VARIABLE} {directory} is not a directory")
+        files = SecretsSettingsSource(settings_cls, secrets_dir=directory)
+        return init_settings, env_settings, dotenv_settings, files
 
     @field_validator("default_expiry", "processed_retention", mode="before")
     @classmethod

@@ -136,4 +136,6 @@ NonNegativeDecimal = Annotated[
 ]
 CountryCode = Annotated[str, BeforeValidator(_country)]
 CurrencyCode = Annotated[str, BeforeValidator(_currency)]
-EmailAddress = Annotated[str, BeforeValidator(_email)]
+EmailAddress = Annotated[
+    str, BeforeValidator(_email), WithJsonSchema({"type": "string", "format": "email"})
+]

@@ -15,6 +15,12 @@ from service.store.postgres import PostgresStore
 from service.store.sqlite import SqliteStore, sqlite_path
 
 
+def store_backend(url: str) -> str:
+    """The backend a database URL names (``sqlite``, ``postgresql``), without its secrets."""
+    scheme = url.partition("://")[0]
+    return "postgresql" if scheme == "postgres" else scheme
+
+
 def open_store(url: str, pool_size: int = 5) -> Store:
     """The backend for a ``REFERRALS_DATABASE_URL``; call ``await store.open()`` next."""
     if url.startswith("sqlite://"):
@@ -39,4 +45,5 @@ __all__ = [
     "SqliteStore",
     "Store",
     "open_store",
+    "store_backend",
 ]

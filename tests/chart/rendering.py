@@ -110,6 +110,16 @@ class Rendered:
             merged[var["name"]] = var.get("value", var.get("valueFrom"))
         return merged
 
+    def secret_files(self) -> dict[str, dict[str, str]]:
+        """The settings mounted as files (REFERRALS_SECRETS_DIR): file -> Secret name, key."""
+        volumes = [v for v in self.workload()["volumes"] if v["name"] == "secrets"]
+        return {
+            item["path"]: {"name": source["secret"]["name"], "key": item["key"]}
+            for volume in volumes
+            for source in volume["projected"]["sources"]
+            for item in source["secret"]["items"]
+        }
+
 
 def render_files(values: Mapping[str, Any]) -> dict[str, str]:
     with Chart.load(CHART_DIR) as chart:

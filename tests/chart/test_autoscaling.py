@@ -124,9 +124,9 @@ def test_keda_with_sasl_ssl_authenticates_from_the_services_secrets() -> None:
         "cert": ("kafka-tls", "tls.crt"),
         "key": ("kafka-tls", "tls.key"),
     }
-    env = rendered.env()
-    assert env["REFERRALS_KAFKA_SASL_PASSWORD"] == {
-        "secretKeyRef": {"name": "kafka-user", "key": "password"}
+    assert rendered.secret_files()["REFERRALS_KAFKA_SASL_PASSWORD"] == {
+        "name": "kafka-user",
+        "key": "password",
     }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 from helm_python import HelmRenderError
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from service.metrics import Metrics
 
@@ -290,13 +290,13 @@ _ALERT_TESTS: list[dict[str, Any]] = [
         # Dead letters, a growing outbox and a replica that never becomes ready.
         "interval": "1m",
         "input_series": [
-            _series("referrals_dead_letters_total", "0+1x30", reason="notCloudEvent"),
+            _series("referrals_dead_letters_total", "0+1x30", reason="not-cloudevent"),
             _series("referrals_outbox_backlog", "200+10x40", pod="p-1"),
             _series("referrals_ready", "0x30", pod="p-1"),
             _series("referrals_ready", "1x30", pod="p-2"),
         ],
         "alert_rule_test": [
-            _fires("ReferralsDeadLettering", "20m", reason="notCloudEvent"),
+            _fires("ReferralsDeadLettering", "20m", reason="not-cloudevent"),
             _fires("ReferralsOutboxBacklogGrowing", "35m"),
             _fires("ReferralsReplicaNotReady", "20m", pod="p-1"),
             _quiet("ReferralsPoisonRecords", "20m"),
@@ -330,4 +330,19 @@ def test_alerts_fire_on_their_conditions_and_stay_quiet_otherwise(
     tests = {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": _ALERT_TESTS}
     (tmp_path / "tests.yaml").write_text(yaml.safe_dump(tests, sort_keys=False))
     result = _promtool(promtool_binary, "test", "rules", "tests.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_services_exposition_passes_promtool_check_metrics(promtool_binary: Path) -> None:
+    metrics = Metrics(CollectorRegistry(), store_backend="sqlite")
+    metrics.commands.labels("referral.create", "applied", "").inc()
+    page = generate_latest(metrics.registry).decode()
+    result = subprocess.run(
+        [str(promtool_binary), "check", "metrics"],
+        input=page,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr

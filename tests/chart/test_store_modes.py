@@ -73,10 +73,8 @@ def test_postgresql_mode_reads_the_database_url_from_the_existing_secret() -> No
     )
     assert rendered.one("Deployment")["spec"]["replicas"] == 3
     assert rendered.one("Deployment")["spec"]["strategy"]["type"] == "RollingUpdate"
-    assert rendered.env()["REFERRALS_DATABASE_URL"] == {
-        "secretKeyRef": {"name": "db", "key": "url"}
-    }
-    assert "REFERRALS_DATABASE_URL" not in rendered.named("ConfigMap", FULLNAME)["data"]
+    assert rendered.secret_files()["REFERRALS_DATABASE_URL"] == {"name": "db", "key": "url"}
+    assert "REFERRALS_DATABASE_URL" not in rendered.env()
     assert "Secret" not in rendered.kinds
     assert "PersistentVolumeClaim" not in rendered.kinds
     mounts = {m["mountPath"] for m in rendered.container()["volumeMounts"]}
@@ -102,8 +100,9 @@ def test_postgresql_plaintext_url_falls_back_to_a_chart_secret_and_warns() -> No
     rendered = render({"store": {"mode": "postgresql", "postgresql": {"url": url}}})
     secret = rendered.one("Secret")
     assert base64.b64decode(secret["data"]["database-url"]).decode() == url
-    assert rendered.env()["REFERRALS_DATABASE_URL"] == {
-        "secretKeyRef": {"name": secret["metadata"]["name"], "key": "database-url"}
+    assert rendered.secret_files()["REFERRALS_DATABASE_URL"] == {
+        "name": secret["metadata"]["name"],
+        "key": "database-url",
     }
     assert "s3cret" not in str(rendered.named("ConfigMap", FULLNAME))
     assert "WARNING: plaintext credentials" in rendered.notes

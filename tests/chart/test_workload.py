@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
-from helm_python import HelmRenderError
+from helm_python import HelmRenderError, HelmValuesError
 
 from service.settings import Settings
+from service.tracing import configured_exporters
 
 from .rendering import FULLNAME, Rendered, render, render_values
 from .scenarios import SCENARIOS
@@ -29,7 +31,7 @@ SASL_SSL_MTLS: dict[str, Any] = {
         },
     }
 }
-# Stand-ins for what secretKeyRef would inject, by environment variable.
+# Stand-ins for the secret settings the kubelet would mount as files, by file name.
 SECRET_STAND_INS = {
     "REFERRALS_DATABASE_URL": "postgresql://referrals:pw@db:5432/referrals",
     "REFERRALS_KAFKA_SASL_USERNAME": "referrals",
@@ -39,13 +41,16 @@ SECRET_STAND_INS = {
 }
 
 
-def _service_env(rendered: Rendered) -> dict[str, str]:
-    """The service's environment as the kubelet would build it, secrets stood in."""
+def _service_env(rendered: Rendered, secrets: Path) -> dict[str, str]:
+    """The service's environment as the kubelet would build it, the secret files stood in
+    under ``secrets``."""
     env = rendered.env()
-    return {
-        name: value if isinstance(value, str) else SECRET_STAND_INS[name]
-        for name, value in env.items()
-    }
+    assert all(isinstance(value, str) for value in env.values()), "a setting is not plain"
+    for name in rendered.secret_files():
+        (secrets / name).write_text(SECRET_STAND_INS[name] + "\n")
+    if "REFERRALS_SECRETS_DIR" in env:
+        env["REFERRALS_SECRETS_DIR"] = str(secrets)
+    return env
 
 
 def test_pod_and_container_run_as_the_image_user_without_privileges() -> None:
@@ -148,10 +153,19 @@ def test_missing_bootstrap_servers_fail_to_render() -> None:
         render_values({})
 
 
+#: The standard OpenTelemetry variables the chart may set (tracing.*).
+OTEL_VARIABLES = {
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_SERVICE_NAME",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+}
+
+
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_every_environment_variable_names_a_service_setting(scenario: str) -> None:
     rendered = render_values(SCENARIOS[scenario])
-    for name in rendered.env():
+    for name in rendered.env().keys() - OTEL_VARIABLES:
         assert name.startswith("REFERRALS_"), name
         field = name.removeprefix("REFERRALS_").lower()
         assert field in Settings.model_fields, f"{name} is not a setting of service.settings"
@@ -159,11 +173,11 @@ def test_every_environment_variable_names_a_service_setting(scenario: str) -> No
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_the_rendered_configuration_is_accepted_by_the_service_settings(
-    scenario: str, monkeypatch: pytest.MonkeyPatch
+    scenario: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     for name in list(Settings.model_fields):
         monkeypatch.delenv(f"REFERRALS_{name.upper()}", raising=False)
-    for name, value in _service_env(render_values(SCENARIOS[scenario])).items():
+    for name, value in _service_env(render_values(SCENARIOS[scenario]), tmp_path).items():
         monkeypatch.setenv(name, value)
     settings = Settings()
     assert settings.http_host == "0.0.0.0"
@@ -175,14 +189,10 @@ def test_kafka_sasl_ssl_with_mutual_tls_maps_to_the_service_settings() -> None:
     env = rendered.env()
     assert env["REFERRALS_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
     assert env["REFERRALS_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
-    assert env["REFERRALS_KAFKA_SASL_USERNAME"] == {
-        "secretKeyRef": {"name": "kafka-user", "key": "username"}
-    }
-    assert env["REFERRALS_KAFKA_SASL_PASSWORD"] == {
-        "secretKeyRef": {"name": "kafka-user", "key": "password"}
-    }
-    assert env["REFERRALS_KAFKA_SSL_KEY_PASSWORD"] == {
-        "secretKeyRef": {"name": "kafka-tls", "key": "key-password"}
+    assert rendered.secret_files() == {
+        "REFERRALS_KAFKA_SASL_USERNAME": {"name": "kafka-user", "key": "username"},
+        "REFERRALS_KAFKA_SASL_PASSWORD": {"name": "kafka-user", "key": "password"},
+        "REFERRALS_KAFKA_SSL_KEY_PASSWORD": {"name": "kafka-tls", "key": "key-password"},
     }
     assert env["REFERRALS_KAFKA_SSL_CAFILE"] == "/etc/referrals/kafka-tls/ca.crt"
     assert env["REFERRALS_KAFKA_SSL_CERTFILE"] == "/etc/referrals/kafka-tls/client.crt"
@@ -198,6 +208,37 @@ def test_kafka_sasl_ssl_with_mutual_tls_maps_to_the_service_settings() -> None:
         "tls.key": "client.key",
     }
     assert "Secret" not in rendered.kinds
+
+
+def test_secrets_reach_the_service_as_read_only_files_never_as_environment() -> None:
+    rendered = render(SASL_SSL_MTLS)
+    container = rendered.container()
+    assert not [var for var in container.get("env", []) if "valueFrom" in var]
+    assert not [source for source in container["envFrom"] if "secretRef" in source]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "secrets")
+    assert mount == {"name": "secrets", "mountPath": "/etc/referrals/secrets", "readOnly": True}
+    assert rendered.env()["REFERRALS_SECRETS_DIR"] == "/etc/referrals/secrets"
+    volume = next(v for v in rendered.workload()["volumes"] if v["name"] == "secrets")
+    assert volume["projected"]["defaultMode"] == 0o440
+    assert "REFERRALS_SECRETS_DIR" not in render().env()  # nothing secret: nothing mounted
+
+
+def test_traces_go_to_the_configured_collector_only_when_one_is_named() -> None:
+    assert not {name for name in render().env() if name.startswith("OTEL_")}
+    env = render(
+        {"tracing": {"otlpEndpoint": "http://collector:4318", "sampler": "traceidratio",
+                     "samplerArg": "0.1"}}
+    ).env()  # fmt: skip
+    otel = {name: value for name, value in env.items() if name.startswith("OTEL_")}
+    assert otel == {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
+        "OTEL_SERVICE_NAME": FULLNAME,
+        "OTEL_TRACES_SAMPLER": "traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+    }
+    assert configured_exporters(otel) == ["otlp"]
+    with pytest.raises(HelmValuesError, match="otlpEndpoint"):
+        render({"tracing": {"otlpEndpoint": "collector:4318"}})
 
 
 def test_plaintext_kafka_sets_no_sasl_or_tls_settings() -> None:
@@ -223,8 +264,9 @@ def test_sasl_plaintext_credentials_fall_back_to_a_chart_secret() -> None:
     )
     secret = rendered.one("Secret")
     assert set(secret["data"]) == {"kafka-sasl-username", "kafka-sasl-password"}
-    assert rendered.env()["REFERRALS_KAFKA_SASL_PASSWORD"] == {
-        "secretKeyRef": {"name": secret["metadata"]["name"], "key": "kafka-sasl-password"}
+    assert rendered.secret_files()["REFERRALS_KAFKA_SASL_PASSWORD"] == {
+        "name": secret["metadata"]["name"],
+        "key": "kafka-sasl-password",
     }
 
 
@@ -354,7 +396,7 @@ def test_notes_explain_how_to_reach_health_and_metrics() -> None:
 
 
 def test_limits_and_poison_attempts_reach_the_service_settings(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     limits = {"jsonDepth": 32, "patchOperations": 20, "documentBytes": 100_000,
               "arrayItems": 50, "stringLength": 4096, "attributeLength": 128,
@@ -362,7 +404,7 @@ def test_limits_and_poison_attempts_reach_the_service_settings(
     rendered = render({"config": {"limits": limits, "poisonAttempts": 5}})
     for name in list(Settings.model_fields):
         monkeypatch.delenv(f"REFERRALS_{name.upper()}", raising=False)
-    for name, value in _service_env(rendered).items():
+    for name, value in _service_env(rendered, tmp_path).items():
         monkeypatch.setenv(name, value)
     settings = Settings()
     assert (settings.max_json_depth, settings.max_patch_operations) == (32, 20)

@@ -82,7 +82,7 @@ def assert_one_documented_outcome(item: Incoming, decided: DecidedBatch) -> None
     outcome = decided.outcomes[0]
     outbox = decided.write.outbox
     if item.command is None:
-        assert outcome.outcome == "dead_lettered"
+        assert outcome.outcome == "dead-lettered"
         assert outcome.code in DEAD_LETTER_CODES
         assert [entry.record.kind for entry in outbox] == ["dead-letter"]
         headers = dict(outbox[0].record.headers)

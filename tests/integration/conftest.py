@@ -11,6 +11,7 @@ import pytest
 from service.app import serve
 from service.broker import EmbeddedBroker, free_port
 from service.settings import Settings
+from service.tracing import Tracing
 from tests.integration.kafka_helpers import wait_ready
 
 
@@ -47,10 +48,10 @@ def settings(broker: EmbeddedBroker, tmp_path: Path) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[Settings]:
+async def running(settings: Settings, tracing: Tracing | None = None) -> AsyncIterator[Settings]:
     """The service running in this event loop, ready, until the block ends."""
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, stop, handle_signals=False))
+    task = asyncio.create_task(serve(settings, stop, handle_signals=False, tracing=tracing))
     try:
         await wait_ready(settings.http_port)
         yield settings

@@ -92,7 +92,7 @@ def test_undecodable_records_and_refusals_each_get_one_outgoing_record_in_batch_
     batch = read(b"not json", envelope("referral.accept", "missing"), None)
     decided = decide_batch(batch, {}, set(), NOW, SETTINGS, POLICY)
     assert [(o.outcome, o.code) for o in decided.outcomes] == [
-        ("dead_lettered", "not-json"), ("rejected", "itemNotFound"), ("dead_lettered", "not-json"),
+        ("dead-lettered", "not-json"), ("rejected", "itemNotFound"), ("dead-lettered", "not-json"),
     ]  # fmt: skip
     assert [e.record.topic for e in decided.write.outbox] == [
         SETTINGS.dlq_topic, SETTINGS.rejections_topic, SETTINGS.dlq_topic,

@@ -252,39 +252,47 @@ successThreshold: {{ .successThreshold }}
 {{- end }}
 {{- end }}
 
-{{/* Environment variables read from Secrets (secretKeyRef, never whole-Secret envFrom). */}}
-{{- define "referral-service.secretEnv" -}}
+{{/* Where the secret settings are mounted as files, one per REFERRALS_* variable. */}}
+{{- define "referral-service.secretsPath" -}}
+/etc/referrals/secrets
+{{- end }}
+
+{{/*
+Secret settings as files (REFERRALS_SECRETS_DIR): projected volume sources mapping Secret
+keys to files named after the variables. Never environment variables, never whole Secrets.
+Returns a YAML list; empty when no setting is secret.
+*/}}
+{{- define "referral-service.secretFiles" -}}
 {{- if include "referral-service.isPostgresql" . }}
-- name: REFERRALS_DATABASE_URL
-  valueFrom:
-    secretKeyRef:
-      {{- if .Values.store.postgresql.existingSecret }}
-      name: {{ .Values.store.postgresql.existingSecret }}
-      key: {{ .Values.store.postgresql.existingSecretKey }}
-      {{- else }}
-      name: {{ include "referral-service.secretName" . }}
-      key: database-url
-      {{- end }}
+- secret:
+    {{- if .Values.store.postgresql.existingSecret }}
+    name: {{ .Values.store.postgresql.existingSecret }}
+    items:
+      - key: {{ .Values.store.postgresql.existingSecretKey }}
+        path: REFERRALS_DATABASE_URL
+    {{- else }}
+    name: {{ include "referral-service.secretName" . }}
+    items:
+      - key: database-url
+        path: REFERRALS_DATABASE_URL
+    {{- end }}
 {{- end }}
 {{- if include "referral-service.saslEnabled" . }}
 {{- $sasl := include "referral-service.saslCredentials" . | fromYaml }}
-- name: REFERRALS_KAFKA_SASL_USERNAME
-  valueFrom:
-    secretKeyRef:
-      name: {{ $sasl.secret }}
-      key: {{ $sasl.usernameKey }}
-- name: REFERRALS_KAFKA_SASL_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ $sasl.secret }}
-      key: {{ $sasl.passwordKey }}
+- secret:
+    name: {{ $sasl.secret }}
+    items:
+      - key: {{ $sasl.usernameKey }}
+        path: REFERRALS_KAFKA_SASL_USERNAME
+      - key: {{ $sasl.passwordKey }}
+        path: REFERRALS_KAFKA_SASL_PASSWORD
 {{- end }}
 {{- if and (include "referral-service.tlsMounted" .) .Values.kafka.tls.keyPasswordKey }}
-- name: REFERRALS_KAFKA_SSL_KEY_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ .Values.kafka.tls.existingSecret }}
-      key: {{ .Values.kafka.tls.keyPasswordKey }}
+- secret:
+    name: {{ .Values.kafka.tls.existingSecret }}
+    items:
+      - key: {{ .Values.kafka.tls.keyPasswordKey }}
+        path: REFERRALS_KAFKA_SSL_KEY_PASSWORD
 {{- end }}
 {{- with .Values.config.expirySecret.existingSecret }}
 - name: REFERRALS_EXPIRY_SECRET
