@@ -293,6 +293,7 @@ async def _scrape(port: int | None) -> dict[str, float]:
     wanted = {
         "referrals_batch_processing_seconds_count",
         "referrals_batch_processing_seconds_sum",
+        "referrals_batch_stage_seconds_sum",
         "referrals_commands_total",
     }
     values: dict[str, float] = {}
@@ -303,6 +304,8 @@ async def _scrape(port: int | None) -> dict[str, float]:
             name = sample.name
             if name == "referrals_commands_total":
                 name = f"{name}:{sample.labels.get('outcome', '')}"
+            elif name == "referrals_batch_stage_seconds_sum":
+                name = f"{name}:{sample.labels.get('stage', '')}"
             values[name] = values.get(name, 0.0) + sample.value
     return values
 
@@ -346,6 +349,11 @@ def _batch_stats(
         "% of the phase in batches": 100 * busy / seconds if seconds else 0.0,
     }
     stats.update({f"{outcome} commands": count for outcome, count in sorted(outcomes.items())})
+    # Where a batch's time goes, stage by stage (the consume loop times each).
+    prefix = "referrals_batch_stage_seconds_sum:"
+    for name in after:
+        if name.startswith(prefix) and batches:
+            stats[f"mean {name.removeprefix(prefix)} ms"] = 1000 * delta(name) / batches
     return stats
 
 

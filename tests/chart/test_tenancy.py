@@ -77,10 +77,14 @@ def test_keda_counts_the_lag_of_every_topic_of_the_group_in_multi_tenant_mode() 
 
 
 def test_the_expiry_secret_comes_from_an_existing_secret_only_when_named() -> None:
-    assert "REFERRALS_EXPIRY_SECRET" not in render().env()
+    plain = render()
+    assert "REFERRALS_EXPIRY_SECRET" not in plain.env()
+    assert "REFERRALS_EXPIRY_SECRET" not in plain.secret_files()
 
-    env = render({"config": {"expirySecret": {"existingSecret": "referrals-expiry"}}}).env()
+    named = render({"config": {"expirySecret": {"existingSecret": "referrals-expiry"}}})
 
-    assert env["REFERRALS_EXPIRY_SECRET"] == {
-        "secretKeyRef": {"name": "referrals-expiry", "key": "expiry-secret"}
+    assert "REFERRALS_EXPIRY_SECRET" not in named.env()  # a file, never an environment variable
+    assert named.secret_files()["REFERRALS_EXPIRY_SECRET"] == {
+        "name": "referrals-expiry",
+        "key": "expiry-secret",
     }

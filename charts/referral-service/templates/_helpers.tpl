@@ -295,10 +295,10 @@ Returns a YAML list; empty when no setting is secret.
         path: REFERRALS_KAFKA_SSL_KEY_PASSWORD
 {{- end }}
 {{- with .Values.config.expirySecret.existingSecret }}
-- name: REFERRALS_EXPIRY_SECRET
-  valueFrom:
-    secretKeyRef:
-      name: {{ . }}
-      key: {{ $.Values.config.expirySecret.existingSecretKey }}
+- secret:
+    name: {{ . }}
+    items:
+      - key: {{ $.Values.config.expirySecret.existingSecretKey }}
+        path: REFERRALS_EXPIRY_SECRET
 {{- end }}
 {{- end }}
