@@ -7,7 +7,7 @@ from service.codec import OutgoingRecord
 from service.jsonio import dumps, loads
 from service.store.base import ExpiryCandidate
 from state import Referral, ReferralRecord
-from state.fields import format_utc
+from state.fields import STORED, format_utc
 
 
 def referral_document(record: ReferralRecord) -> bytes:
@@ -15,7 +15,8 @@ def referral_document(record: ReferralRecord) -> bytes:
 
 
 def referral_from_row(document: bytes | str, tenant_id: str | None) -> ReferralRecord:
-    return ReferralRecord(Referral.model_validate(loads(document)), tenant_id)
+    stored = Referral.model_validate(loads(document), context={STORED: True})
+    return ReferralRecord(stored, tenant_id)
 
 
 def expiry_candidate(document: bytes | str, tenant_id: str | None) -> ExpiryCandidate:
