@@ -348,7 +348,8 @@ def _batch_stats(
         "mean batch ms": 1000 * busy / batches if batches else 0.0,
         "% of the phase in batches": 100 * busy / seconds if seconds else 0.0,
     }
-    stats.update({f"{outcome} commands": count for outcome, count in sorted(outcomes.items())})
+    # Every outcome is exported from zero; the report names those that happened.
+    stats.update({f"{kind} commands": n for kind, n in sorted(outcomes.items()) if n})
     # Where a batch's time goes, stage by stage (the consume loop times each).
     prefix = "referrals_batch_stage_seconds_sum:"
     for name in after:

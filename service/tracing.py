@@ -100,7 +100,8 @@ class Tracing:
     def _follow(self, item: Incoming) -> Incoming:
         assert self._tracer is not None
         parent = _PROPAGATOR.extract(producer_context(item))
-        links = [trace.Link(trace.get_current_span().get_span_context())]
+        batch = trace.get_current_span().get_span_context()
+        links = [trace.Link(batch)] if batch.is_valid else []
         span = self._tracer.start_span(
             f"process {item.topic}",
             context=parent,

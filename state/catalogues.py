@@ -78,6 +78,11 @@ CURRENCIES = frozenset(
     """.split()
 )
 
+#: Codes withdrawn from ISO 4217 since the table above was first written: a referral stored
+#: with one still reads (a stored document is validated in the ``STORED`` context), but no
+#: new document may use one.
+WITHDRAWN_CURRENCIES = frozenset({"ANG", "CUC", "SLL", "ZWL"})
+
 
 def canonical_lookup(values: Iterable[str]) -> dict[str, str]:
     """Map the case-folded spelling of each catalogue value to its canonical spelling."""

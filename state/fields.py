@@ -9,13 +9,20 @@ string (Partner Center's PATCH sends ``"dealValue": "10000"``) is read as the nu
 """
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, SupportsIndex
+from typing import Annotated, Any, Final, SupportsIndex
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    PlainSerializer,
+    ValidationInfo,
+    WithJsonSchema,
+)
 
-from state.catalogues import COUNTRIES, CURRENCIES
+from state.catalogues import COUNTRIES, CURRENCIES, WITHDRAWN_CURRENCIES
 
 _TIMESTAMP = re.compile(
     r"^(?P<year>\d{1,4})(?P<base>-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(?P<fraction>\d{1,7}))?"
@@ -101,6 +108,11 @@ def _not_negative(value: Decimal) -> Decimal:
     return value
 
 
+#: Validation context of a document read back from the store (``{STORED: True}``): it was
+#: valid when written, so reference data withdrawn since then is still accepted.
+STORED: Final = "stored"
+
+
 def _country(value: object) -> object:
     if isinstance(value, str):
         code = value.strip().upper()
@@ -110,10 +122,11 @@ def _country(value: object) -> object:
     return value
 
 
-def _currency(value: object) -> object:
+def _currency(value: object, info: ValidationInfo) -> object:
     if isinstance(value, str):
         code = value.strip().upper()
-        if code not in CURRENCIES:
+        stored = isinstance(info.context, Mapping) and info.context.get(STORED)
+        if code not in CURRENCIES and not (stored and code in WITHDRAWN_CURRENCIES):
             raise ValueError("not an ISO 4217 currency code")
         return code
     return value

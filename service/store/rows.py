@@ -12,7 +12,7 @@ from service.codec import OutgoingRecord
 from service.jsonio import dumps, loads
 from service.store.base import ExpiryCandidate
 from state import Referral, ReferralRecord
-from state.fields import format_utc
+from state.fields import STORED, format_utc
 
 
 def referral_document(record: ReferralRecord) -> bytes:
@@ -28,7 +28,8 @@ def tenant_of(column: str | None) -> str | None:
 
 
 def referral_from_row(document: bytes | str, tenant: str | None) -> ReferralRecord:
-    return ReferralRecord(Referral.model_validate(loads(document)), tenant_of(tenant))
+    stored = Referral.model_validate(loads(document), context={STORED: True})
+    return ReferralRecord(stored, tenant_of(tenant))
 
 
 def expiry_candidate(
