@@ -13,9 +13,11 @@ know in advance is exported at zero from the start, so rates and alerts work fro
 first scrape.
 """
 
+import contextlib
 import platform
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Final
 
 from prometheus_client import (
     CollectorRegistry,
@@ -48,6 +50,10 @@ _LIFECYCLE_BUCKETS = tuple(
 #: Where a poison record failed (the ``stage`` label).
 POISON_STAGES = ("decide", "store", "publish")
 REBALANCE_KINDS = ("assigned", "revoked")
+
+
+#: The stages of a batch, as ``referrals_batch_stage_seconds`` labels them.
+BATCH_STAGES: Final = ("load", "decide", "write", "publish", "commit")
 
 
 class Metrics:
@@ -107,6 +113,16 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
+        self.stage_seconds = Histogram(
+            "referrals_batch_stage_seconds",
+            "Time a batch spends in each stage: load (referrals and seen commands), decide,"
+            " write (the store transaction), publish (the outbox), commit (offsets).",
+            ["stage"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        for stage in BATCH_STAGES:
+            self.stage_seconds.labels(stage)
         self.command_to_event_seconds = Histogram(
             "referrals_command_to_event_seconds",
             "From the command's Kafka timestamp to its outcome being acknowledged by Kafka.",
@@ -192,6 +208,15 @@ class Metrics:
             self.rebalances.labels(rebalance)
         for component in Component:
             self.retries.labels(component)
+
+    @contextlib.contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Time the block as a stage of the batch in hand."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stage_seconds.labels(stage).observe(time.perf_counter() - started)
 
     def report_states(self, counts: dict[tuple[str, str], int]) -> None:
         """Set the referrals-by-state gauge; a state the store has none of reads 0."""

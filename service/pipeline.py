@@ -193,21 +193,25 @@ class Pipeline:
 
     async def _process(self, incoming: list[Incoming]) -> None:
         self._stage = "store"
-        current, seen = await self.store.load_batch(
-            referral_keys(incoming, self.settings.max_attribute_length),
-            command_keys(incoming),
-            self.recent.view(),
-        )
+        with self.metrics.timed("load"):
+            current, seen = await self.store.load_batch(
+                referral_keys(incoming, self.settings.max_attribute_length),
+                command_keys(incoming),
+                self.recent.view(),
+            )
         self.recent.keep(current.values())
         self._stage = "decide"
-        decided = decide_batch(incoming, current, seen, self.clock(), self.settings, self.policy)
+        with self.metrics.timed("decide"):
+            now = self.clock()
+            decided = decide_batch(incoming, current, seen, now, self.settings, self.policy)
         self._stage = "store"
-        with self.tracing.span("referrals store write", len(decided.write.outbox)):
+        writing = self.tracing.span("referrals store write", len(decided.write.outbox))
+        with writing, self.metrics.timed("write"):
             stored = await self.store.write(decided.write)
         self.recent.keep(write.record for write in decided.write.referrals)
         self.health.store_ok = True
         self._stage = "publish"
-        with self.tracing.span("referrals publish", len(stored)):
+        with self.tracing.span("referrals publish", len(stored)), self.metrics.timed("publish"):
             await self.publisher.publish(stored)
         oldest = min((item.timestamp_ms for item in incoming), default=None)
         self.metrics.report(decided.outcomes, oldest)
@@ -249,7 +253,8 @@ class Pipeline:
     async def _commit(self, polled: Polled) -> None:
         offsets = {tp: records[-1].offset + 1 for tp, records in polled.items()}
         try:
-            await self.consumer.commit(offsets)
+            with self.metrics.timed("commit"):
+                await self.consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as error:
             # The partition moved to another replica; it continues from the last commit and
             # recognises the commands this batch already applied.
