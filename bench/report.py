@@ -187,10 +187,12 @@ def text_table(table: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def markdown_table(table: Sequence[Sequence[str]]) -> str:
+def markdown_table(
+    table: Sequence[Sequence[str]], columns: Sequence[str] = COLUMNS, text_columns: int = 2
+) -> str:
     lines = [
-        "| " + " | ".join(COLUMNS) + " |",
-        "|" + "|".join(["---", "---", *["---:"] * (len(COLUMNS) - 2)]) + "|",
+        "| " + " | ".join(columns) + " |",
+        "|" + "|".join(["---"] * text_columns + ["---:"] * (len(columns) - text_columns)) + "|",
     ]
     for row in table:
         bold = row[0].endswith(RATIO_SUFFIX)
@@ -238,11 +240,12 @@ def markdown(
             "Where the pure decision's time goes (cProfile of one round, the functions with the"
             " most time of their own; the profiler inflates small Python functions):",
             "",
-            markdown_table([
-                ("function", "calls", "own s", "cumulative s"),
-                *((where, str(calls), f"{own:.3f}", f"{cum:.3f}")
-                  for where, calls, own, cum in decision_profile),
-            ]),
+            markdown_table(
+                [(where.replace("|", "\\|"), str(calls), f"{own:.3f}", f"{cum:.3f}")
+                 for where, calls, own, cum in decision_profile],
+                columns=("function", "calls", "own s", "cumulative s"),
+                text_columns=1,
+            ),
             "",
         ]  # fmt: skip
     parts.append(
