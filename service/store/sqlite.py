@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from service.errors import StaleWrite, StoreUnavailable, translated
+from service.jsonio import dumps
 from service.store.base import (
     BatchWrite,
     ExpiryCandidate,
@@ -25,11 +26,15 @@ from service.store.base import (
     Publish,
     entry_keys,
 )
+from service.store.query import Dialect, Page, ReferralQuery, condition, ordering
 from service.store.rows import (
+    READ_COLUMN_NAMES,
     expiration_of,
     expiry_candidate,
     headers_to_text,
     outgoing_from_row,
+    position_of,
+    read_columns,
     referral_document,
     referral_from_row,
     tenant_column,
@@ -43,6 +48,9 @@ T = TypeVar("T")
 _ON_KEY = "JOIN referrals r ON (r.tenant_id, r.id) = (k.t, k.i)"
 _REFERRALS_BY_KEY = f"SELECT r.document, r.tenant_id FROM {{keys}} {_ON_KEY}"
 _VERSIONS_BY_KEY = f"SELECT r.tenant_id, r.id, r.version FROM {{keys}} {_ON_KEY}"
+_READ_NAMES = ", ".join(READ_COLUMN_NAMES)
+_READ_SETS = ", ".join(f"{name} = ?" for name in READ_COLUMN_NAMES)
+_READ_MARKS = ", ".join("?" * (len(READ_COLUMN_NAMES) + 7))
 
 
 def sqlite_path(url: str) -> Path:
@@ -211,6 +219,21 @@ class SqliteStore:
         key = ReferralKey(tenant_id, referral_id)
         return (await self.load([key])).get(key)
 
+    async def query(self, query: ReferralQuery, *, count: bool = False) -> Page:
+        def read(db: sqlite3.Connection) -> Page:
+            dialect = _dialect()
+            rows = db.execute(
+                f"SELECT document, {query.order.name}, tenant_id, id FROM referrals"
+                f" WHERE {condition(query, dialect)} ORDER BY {ordering(query)}"
+                f" LIMIT {int(query.limit)}",
+                dialect.params,
+            ).fetchall()
+            total = _count(db, query) if count else None
+            positions = [position_of(value, tenant, name) for _, value, tenant, name in rows]
+            return Page([bytes(row[0]) for row in rows], positions, total)
+
+        return await self._run(read)
+
     async def count_by_state(self) -> dict[tuple[str, str], int]:
         def query(db: sqlite3.Connection) -> dict[tuple[str, str], int]:
             sql = "SELECT status, substatus, count(*) FROM referrals GROUP BY status, substatus"
@@ -263,6 +286,22 @@ class SqliteStore:
         return await self._run(delete)
 
 
+def _dialect() -> Dialect:
+    return Dialect(
+        placeholder=lambda _: "?",
+        time_value=format_utc,
+        team_member=lambda mark: (
+            f"EXISTS (SELECT 1 FROM json_each(team_emails) WHERE value = {mark})"
+        ),
+    )
+
+
+def _count(db: sqlite3.Connection, query: ReferralQuery) -> int:
+    dialect = _dialect()
+    sql = f"SELECT count(*) FROM referrals WHERE {condition(query, dialect, paged=False)}"
+    return int(db.execute(sql, dialect.params).fetchone()[0])
+
+
 @contextlib.contextmanager
 def _transaction(db: sqlite3.Connection) -> Iterator[None]:
     """One write transaction: committed when the block ends, rolled back on any exception."""
@@ -297,14 +336,15 @@ def _write_referrals(db: sqlite3.Connection, batch: BatchWrite) -> None:
             str(record.state.substatus),
             expiration_of(record),
             referral_document(record),
+            *_read_row(record),
             tenant_column(record.tenant_id),
             record.referral_id,
         )
         if write.expected_version == 0:
             try:
                 db.execute(
-                    "INSERT INTO referrals (version, status, substatus, expiration, document,"
-                    " tenant_id, id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO referrals (version, status, substatus, expiration, document,"
+                    f" {_READ_NAMES}, tenant_id, id) VALUES ({_READ_MARKS})",
                     row,
                 )
             except sqlite3.IntegrityError:
@@ -312,13 +352,29 @@ def _write_referrals(db: sqlite3.Connection, batch: BatchWrite) -> None:
         else:
             updated = db.execute(
                 "UPDATE referrals SET version = ?, status = ?, substatus = ?, expiration = ?,"
-                " document = ? WHERE tenant_id = ? AND id = ? AND version = ?",
+                f" document = ?, {_READ_SETS} WHERE tenant_id = ? AND id = ? AND version = ?",
                 (*row, write.expected_version),
             )
             if updated.rowcount != 1:
                 raise StaleWrite(
                     f"referral {record.referral_id} moved past {write.expected_version}"
                 )
+
+
+def _read_row(record: ReferralRecord) -> tuple[object, ...]:
+    """The read columns of ``record`` in the order of ``READ_COLUMN_NAMES``."""
+    columns = read_columns(record)
+    return (
+        format_utc(columns.created),
+        format_utc(columns.updated),
+        columns.engagement_id,
+        columns.external_reference_id,
+        columns.type,
+        columns.qualification,
+        columns.country,
+        columns.direction,
+        dumps(columns.team_emails).decode(),
+    )
 
 
 def _write_processed(db: sqlite3.Connection, batch: BatchWrite) -> None:
