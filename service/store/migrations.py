@@ -96,8 +96,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX referrals_by_created ON referrals (tenant_id, created, id)",
         "CREATE INDEX referrals_by_updated ON referrals (tenant_id, updated, id)",
         "CREATE INDEX referrals_by_status ON referrals (tenant_id, status, created, id)",
-        "CREATE INDEX referrals_by_engagement ON referrals (tenant_id, engagement_id)",
-        "CREATE INDEX referrals_by_external_id ON referrals (tenant_id, external_reference_id)",
+        "CREATE INDEX referrals_by_engagement ON referrals (tenant_id, engagement_id, created, id)",
+        "CREATE INDEX referrals_by_external_id"
+        " ON referrals (tenant_id, external_reference_id, created, id)",
         "CREATE INDEX referrals_by_team ON referrals USING gin (team_emails)",
     ),
 )

@@ -287,12 +287,13 @@ class SqliteStore:
 
 
 def _dialect() -> Dialect:
+    # The e-mails are a JSON array of strings: an e-mail is in it when its JSON string, quotes
+    # and all, is (no string inside a JSON string holds an unescaped quote).
     return Dialect(
         placeholder=lambda _: "?",
         time_value=format_utc,
-        team_member=lambda mark: (
-            f"EXISTS (SELECT 1 FROM json_each(team_emails) WHERE value = {mark})"
-        ),
+        team_member=lambda mark: f"instr(team_emails, {mark}) > 0",
+        team_value=lambda email: dumps(email).decode(),
     )
 
 

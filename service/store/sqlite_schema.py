@@ -75,9 +75,10 @@ CREATE INDEX IF NOT EXISTS processed_commands_age ON processed_commands (process
 CREATE INDEX IF NOT EXISTS referrals_by_created ON referrals (tenant_id, created, id);
 CREATE INDEX IF NOT EXISTS referrals_by_updated ON referrals (tenant_id, updated, id);
 CREATE INDEX IF NOT EXISTS referrals_by_status ON referrals (tenant_id, status, created, id);
-CREATE INDEX IF NOT EXISTS referrals_by_engagement ON referrals (tenant_id, engagement_id);
+CREATE INDEX IF NOT EXISTS referrals_by_engagement
+    ON referrals (tenant_id, engagement_id, created, id);
 CREATE INDEX IF NOT EXISTS referrals_by_external_id
-    ON referrals (tenant_id, external_reference_id);
+    ON referrals (tenant_id, external_reference_id, created, id);
 """
 #: Version 1 keyed referrals and processed commands by their id alone. Their tenant joins
 #: the key; a processed command takes the tenant of the referral it named, if any.
