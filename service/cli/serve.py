@@ -11,6 +11,8 @@ outlives it.
 import asyncio
 import signal
 import socket
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import click
 
@@ -49,9 +51,14 @@ STOPPING = "referrals: stopping: finishing the batch and committing, then stoppi
 @pass_cli
 def run_command(cli: Cli) -> ExitStatus:
     """Run the service with the settings from REFERRALS_* (production)."""
+    return _logged(cli, serve)
+
+
+def _logged(cli: Cli, main: Callable[[Settings], Coroutine[Any, Any, None]]) -> ExitStatus:
+    """Run ``main`` with the settings, logging as they say, until it ends."""
     settings = cli.settings()
     logs.configure(settings.log_level)
-    run(serve(settings))
+    run(main(settings))
     return ExitStatus.OK
 
 
@@ -110,10 +117,7 @@ async def _serve_until_signalled(settings: Settings) -> None:
 @pass_cli
 def api_command(cli: Cli) -> ExitStatus:
     """Serve the read API alone over the store, on REFERRALS_API_PORT (no consumer)."""
-    settings = cli.settings()
-    logs.configure(settings.log_level)
-    run(serve_api(settings))
-    return ExitStatus.OK
+    return _logged(cli, serve_api)
 
 
 COMMANDS = (run_command, dev, api_command)
