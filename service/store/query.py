@@ -130,8 +130,6 @@ class Dialect:
     placeholder: Callable[[int], str]
     time_value: Callable[[datetime], object]
     team_member: Callable[[str], str]
-    #: How an e-mail is given to the team-member test.
-    team_value: Callable[[str], object] = str
     params: list[object] = field(default_factory=list)
 
     def param(self, value: object) -> str:
@@ -168,7 +166,7 @@ def compile_filter(node: Filter, dialect: Dialect) -> str:
     if isinstance(node, Comparison):
         return _comparison(node, dialect)
     if isinstance(node, TeamMember):
-        return dialect.team_member(dialect.param(dialect.team_value(node.email.lower())))
+        return dialect.team_member(dialect.param(node.email.lower()))
     if isinstance(node, Not):
         return f"NOT ({compile_filter(node.operand, dialect)})"
     joiner = " AND " if isinstance(node, All) else " OR "

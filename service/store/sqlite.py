@@ -26,9 +26,19 @@ from service.store.base import (
     Publish,
     entry_keys,
 )
-from service.store.query import Dialect, Page, ReferralQuery, condition, ordering
+from service.store.query import (
+    All,
+    Dialect,
+    Filter,
+    Page,
+    ReferralQuery,
+    TeamMember,
+    condition,
+    ordering,
+)
 from service.store.rows import (
     READ_COLUMN_NAMES,
+    ReadColumns,
     expiration_of,
     expiry_candidate,
     headers_to_text,
@@ -221,10 +231,10 @@ class SqliteStore:
 
     async def query(self, query: ReferralQuery, *, count: bool = False) -> Page:
         def read(db: sqlite3.Connection) -> Page:
-            dialect = _dialect()
+            dialect = _dialect(query)
             rows = db.execute(
                 f"SELECT document, {query.order.name}, tenant_id, id FROM referrals"
-                f" WHERE {condition(query, dialect)} ORDER BY {ordering(query)}"
+                f" WHERE {condition(query, dialect)} ORDER BY {_order_of(query)}"
                 f" LIMIT {int(query.limit)}",
                 dialect.params,
             ).fetchall()
@@ -286,19 +296,40 @@ class SqliteStore:
         return await self._run(delete)
 
 
-def _dialect() -> Dialect:
-    # The e-mails are a JSON array of strings: an e-mail is in it when its JSON string, quotes
-    # and all, is (no string inside a JSON string holds an unescaped quote).
-    return Dialect(
-        placeholder=lambda _: "?",
-        time_value=format_utc,
-        team_member=lambda mark: f"instr(team_emails, {mark}) > 0",
-        team_value=lambda email: dumps(email).decode(),
-    )
+def _dialect(query: ReferralQuery) -> Dialect:
+    """Numbered parameters (``?N``), so a condition may add one out of text order."""
+    dialect = Dialect(placeholder=lambda n: f"?{n}", time_value=format_utc, team_member=str)
+    if query.tenant_id is None:
+        dialect.team_member = lambda mark: (
+            f"(tenant_id, id) IN (SELECT tenant_id, referral_id FROM referral_team"
+            f" WHERE email = {mark})"
+        )
+    else:
+        tenant = query.tenant_id
+        dialect.team_member = lambda mark: (
+            f"id IN (SELECT referral_id FROM referral_team"
+            f" WHERE email = {mark} AND tenant_id = {dialect.param(tenant)})"
+        )
+    return dialect
+
+
+def _order_of(query: ReferralQuery) -> str:
+    """The ORDER BY; when every match is on a given team, the few matches are found through
+    the team table and sorted (``+`` keeps SQLite from walking the whole order index)."""
+    order = ordering(query)
+    if not _on_a_team(query.where):
+        return order
+    return ", ".join(f"+{term}" for term in order.split(", "))
+
+
+def _on_a_team(where: Filter | None) -> bool:
+    if isinstance(where, TeamMember):
+        return True
+    return isinstance(where, All) and any(_on_a_team(o) for o in where.operands)
 
 
 def _count(db: sqlite3.Connection, query: ReferralQuery) -> int:
-    dialect = _dialect()
+    dialect = _dialect(query)
     sql = f"SELECT count(*) FROM referrals WHERE {condition(query, dialect, paged=False)}"
     return int(db.execute(sql, dialect.params).fetchone()[0])
 
@@ -331,13 +362,14 @@ def _delete_outbox(db: sqlite3.Connection, seqs: list[int]) -> None:
 def _write_referrals(db: sqlite3.Connection, batch: BatchWrite) -> None:
     for write in batch.referrals:
         record = write.record
+        columns = read_columns(record)
         row = (
             record.version,
             str(record.state.status),
             str(record.state.substatus),
             expiration_of(record),
             referral_document(record),
-            *_read_row(record),
+            *_read_row(columns),
             tenant_column(record.tenant_id),
             record.referral_id,
         )
@@ -360,11 +392,26 @@ def _write_referrals(db: sqlite3.Connection, batch: BatchWrite) -> None:
                 raise StaleWrite(
                     f"referral {record.referral_id} moved past {write.expected_version}"
                 )
+        _write_team(db, record, columns.team_emails, replace=write.expected_version != 0)
 
 
-def _read_row(record: ReferralRecord) -> tuple[object, ...]:
-    """The read columns of ``record`` in the order of ``READ_COLUMN_NAMES``."""
-    columns = read_columns(record)
+def _write_team(
+    db: sqlite3.Connection, record: ReferralRecord, emails: list[str], *, replace: bool
+) -> None:
+    tenant = tenant_column(record.tenant_id)
+    if replace:
+        db.execute(
+            "DELETE FROM referral_team WHERE tenant_id = ? AND referral_id = ?",
+            (tenant, record.referral_id),
+        )
+    db.executemany(
+        "INSERT INTO referral_team (email, tenant_id, referral_id) VALUES (?, ?, ?)",
+        [(email, tenant, record.referral_id) for email in emails],
+    )
+
+
+def _read_row(columns: ReadColumns) -> tuple[object, ...]:
+    """The read columns in the order of ``READ_COLUMN_NAMES``."""
     return (
         format_utc(columns.created),
         format_utc(columns.updated),

@@ -52,6 +52,16 @@ CREATE TABLE IF NOT EXISTS {table} (
     PRIMARY KEY (tenant_id, command_id)
 );
 """
+#: Who is on each referral's team, by e-mail: a team filter reads its few referrals from here.
+_TEAM: Final = """
+CREATE TABLE IF NOT EXISTS referral_team (
+    email TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    referral_id TEXT NOT NULL,
+    PRIMARY KEY (email, tenant_id, referral_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS referral_team_by_referral ON referral_team (tenant_id, referral_id);
+"""
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 {_REFERRALS.format(table="referrals")}
@@ -72,6 +82,7 @@ CREATE INDEX IF NOT EXISTS outbox_by_key ON outbox (key, seq);
 CREATE INDEX IF NOT EXISTS referrals_due ON referrals (expiration, tenant_id, id)
     WHERE status = 'New';
 CREATE INDEX IF NOT EXISTS processed_commands_age ON processed_commands (processed_at);
+{_TEAM}
 CREATE INDEX IF NOT EXISTS referrals_by_created ON referrals (tenant_id, created, id);
 CREATE INDEX IF NOT EXISTS referrals_by_updated ON referrals (tenant_id, updated, id);
 CREATE INDEX IF NOT EXISTS referrals_by_status ON referrals (tenant_id, status, created, id);
@@ -111,6 +122,9 @@ _READ_COLUMNS_ADDED: Final = "".join(
         for name, _, path in _READ_COLUMNS
     )
     + f", team_emails = {_TEAM_EMAILS};\n"
+    + _TEAM
+    + "INSERT OR IGNORE INTO referral_team (email, tenant_id, referral_id)"
+    " SELECT e.value, r.tenant_id, r.id FROM referrals AS r, json_each(r.team_emails) AS e;\n"
 )
 #: The step that brings a file from the version before each key to that version.
 _UPGRADES: Final = {2: _TENANT_SCOPED_IDS, 3: _READ_COLUMNS_ADDED}

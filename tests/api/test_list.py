@@ -57,6 +57,9 @@ async def _ids(api: Api, key: str = "key-org-a", **params: Any) -> list[str]:
         ("customerProfile/address/country eq 'US' and direction eq 'Incoming'", ["r1"]),
         (f"team/any(t:t/email eq '{ALEX}')", ["r1"]),
         (f"team/any(t: t/email eq '{ALEX.upper()}')", ["r1"]),
+        ("team/any(t:t/email eq 'megan@contoso.example')", ["r3"]),  # kept through a change
+        (f"team/any(t:t/email eq '{ALEX}') or status eq 'Closed'", ["r1", "r3"]),
+        (f"not team/any(t:t/email eq '{ALEX}')", ["r2", "r3"]),
         ("status ne 'New'", ["r2", "r3"]),
         ("externalReferenceId ne 'crm-1'", ["r2", "r3"]),
         ("createdDateTime gt 2026-05-01T08:01:00Z", ["r2", "r3"]),
@@ -94,6 +97,9 @@ async def test_a_tenant_lists_only_its_own_and_an_all_tenants_caller_lists_every
     assert await _ids(listed) == ["r1", "r2", "r3"]
     assert await _ids(listed, key="key-org-b") == ["r4"]
     assert sorted(await _ids(listed, key="key-operator")) == ["r1", "r2", "r3", "r4", "r5"]
+    team = {"$filter": f"team/any(t:t/email eq '{ALEX}')"}
+    assert await _ids(listed, key="key-operator", **team) == ["r1"]
+    assert await _ids(listed, key="key-org-b", **team) == []
 
 
 async def test_the_list_is_ordered_by_created_or_updated_time_either_way(listed: Api) -> None:
