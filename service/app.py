@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 
 from service.api.auth import Authenticate
-from service.api.compose import read_api
+from service.api.compose import OFF_WARNING, read_api
 from service.api.server import ApiServer
 from service.consumer_health import probe_broker
 from service.errors import ConfigurationError, ServiceError, backoff
@@ -53,6 +53,8 @@ async def serve(
     log.info("service starting", extra={"settings": settings.describe(), "http_port": http.port})
     store = open_store(settings.database_url.get_secret_value(), settings.database_pool_size)
     api = read_api(settings, store, api_auth)
+    if api is None:
+        log.warning(OFF_WARNING)
     try:
         await _until_up("store", store.open, settings, stop)
         health.store_ok = True

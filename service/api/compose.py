@@ -13,6 +13,10 @@ from service.settings import Settings
 from service.store import Store
 
 log = logging.getLogger(__name__)
+OFF_WARNING = (
+    "read API off: configure REFERRALS_API_KEYS(_FILE) or REFERRALS_API_JWT_ISSUER,"
+    " _AUDIENCE and REFERRALS_API_JWKS_URL (or _FILE)"
+)
 DEV_WARNING = (
     "the read API runs WITHOUT AUTHENTICATION (development mode): anyone who reaches"
     " its port reads every tenant's referrals"
@@ -25,10 +29,6 @@ def read_api(
     """The API server for ``store``; None when the settings configure no authentication."""
     check = authenticate or authenticator(settings)
     if check is None:
-        log.warning(
-            "read API off: configure REFERRALS_API_KEYS(_FILE) or REFERRALS_API_JWT_ISSUER,"
-            " _AUDIENCE and REFERRALS_API_JWKS_URL (or _FILE)"
-        )
         return None
     if check is open_access:
         log.warning(DEV_WARNING)

@@ -11,8 +11,11 @@ import pytest
 from pydantic import SecretStr
 
 from service.broker import EmbeddedBroker, free_port
+from service.cli.exits import ExitStatus
 from service.jsonio import dumps
+from service.settings import Settings
 from tests.api.conftest import REFERRALS
+from tests.cli.runner import referrals
 from tests.integration.conftest import broker, isolated_settings, running
 from tests.integration.kafka_helpers import Producer, collect, command
 
@@ -50,3 +53,12 @@ async def test_a_referral_sent_as_a_command_is_read_over_the_api_port(
     assert response.headers["etag"] == snapshot["eTag"]
     assert ops.status_code == 404
     assert anonymous.status_code == 401
+
+
+async def test_referrals_api_without_authentication_settings_refuses_to_start(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(database_url=SecretStr(f"sqlite:///{tmp_path / 'r.db'}"), api_port=0)
+    ran = await referrals(settings, "api", within=30)
+    assert ran.status == ExitStatus.CONFIGURATION
+    assert "the read API needs authentication settings" in ran.assert_one_error_line()
