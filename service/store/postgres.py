@@ -233,7 +233,7 @@ class PostgresStore:
         dialect = _dialect()
         rows = await self._fetch(
             f"SELECT document, {query.order.name} AS position, tenant_id, id FROM referrals"
-            f" WHERE {condition(query, dialect)} ORDER BY {ordering(query)}"
+            f" WHERE {condition(query, dialect)} ORDER BY {ordering(query, dialect)}"
             f" LIMIT {int(query.limit)}",
             *dialect.params,
         )

@@ -130,6 +130,9 @@ class Dialect:
     placeholder: Callable[[int], str]
     time_value: Callable[[datetime], object]
     team_member: Callable[[str], str]
+    #: False: the order columns are written ``+column`` (SQLite), so no index on them is
+    #: walked, for a query whose few matches are found another way.
+    indexed_order: bool = True
     params: list[object] = field(default_factory=list)
 
     def param(self, value: object) -> str:
@@ -149,17 +152,17 @@ def condition(query: ReferralQuery, dialect: Dialect, *, paged: bool = True) -> 
     return " AND ".join(parts)
 
 
-def ordering(query: ReferralQuery) -> str:
+def ordering(query: ReferralQuery, dialect: Dialect) -> str:
     direction = "DESC" if query.descending else "ASC"
-    return ", ".join(f"{column} {direction}" for column in _order_key(query))
+    return ", ".join(f"{column} {direction}" for column in _order_key(query, dialect))
 
 
-def _order_key(query: ReferralQuery) -> tuple[str, ...]:
+def _order_key(query: ReferralQuery, dialect: Dialect) -> tuple[str, ...]:
     # Within one tenant the tenant is constant: leaving it out lets the (tenant, column,
     # id) index serve both the order and the position.
-    if query.tenant_id is None:
-        return (query.order.name, "tenant_id", "id")
-    return (query.order.name, "id")
+    names = ("id",) if query.tenant_id is not None else ("tenant_id", "id")
+    key = (query.order.name, *names)
+    return key if dialect.indexed_order else tuple(f"+{name}" for name in key)
 
 
 def compile_filter(node: Filter, dialect: Dialect) -> str:
@@ -191,7 +194,7 @@ def _past(query: ReferralQuery, after: Position, dialect: Dialect) -> str:
     if query.tenant_id is None:
         values.append(dialect.param(after.tenant_id))
     values.append(dialect.param(after.referral_id))
-    return f"({', '.join(_order_key(query))}) {sign} ({', '.join(values)})"
+    return f"({', '.join(_order_key(query, dialect))}) {sign} ({', '.join(values)})"
 
 
 def _order_value(text: str, column: Column, dialect: Dialect) -> object:

@@ -234,7 +234,7 @@ class SqliteStore:
             dialect = _dialect(query)
             rows = db.execute(
                 f"SELECT document, {query.order.name}, tenant_id, id FROM referrals"
-                f" WHERE {condition(query, dialect)} ORDER BY {_order_of(query)}"
+                f" WHERE {condition(query, dialect)} ORDER BY {ordering(query, dialect)}"
                 f" LIMIT {int(query.limit)}",
                 dialect.params,
             ).fetchall()
@@ -298,7 +298,14 @@ class SqliteStore:
 
 def _dialect(query: ReferralQuery) -> Dialect:
     """Numbered parameters (``?N``), so a condition may add one out of text order."""
-    dialect = Dialect(placeholder=lambda n: f"?{n}", time_value=format_utc, team_member=str)
+    # When every match is on a given team, those few are found through the team table and
+    # sorted, rather than found by walking the whole order index.
+    dialect = Dialect(
+        placeholder=lambda n: f"?{n}",
+        time_value=format_utc,
+        team_member=str,
+        indexed_order=not _on_a_team(query.where),
+    )
     if query.tenant_id is None:
         dialect.team_member = lambda mark: (
             f"(tenant_id, id) IN (SELECT tenant_id, referral_id FROM referral_team"
@@ -311,15 +318,6 @@ def _dialect(query: ReferralQuery) -> Dialect:
             f" WHERE email = {mark} AND tenant_id = {dialect.param(tenant)})"
         )
     return dialect
-
-
-def _order_of(query: ReferralQuery) -> str:
-    """The ORDER BY; when every match is on a given team, the few matches are found through
-    the team table and sorted (``+`` keeps SQLite from walking the whole order index)."""
-    order = ordering(query)
-    if not _on_a_team(query.where):
-        return order
-    return ", ".join(f"+{term}" for term in order.split(", "))
 
 
 def _on_a_team(where: Filter | None) -> bool:

@@ -20,13 +20,22 @@ async def _page(api: Api, url: str, **params: Any) -> tuple[list[str], str | Non
     return [r["id"] for r in body["value"]], body.get("@odata.nextLink")
 
 
+TEAM = [{"email": "pager@partner.example"}]
+
+
 @pytest.mark.parametrize("order", ["createdDateTime", "createdDateTime desc"])
-async def test_paging_while_referrals_change_shows_each_one_once(api: Api, order: str) -> None:
+@pytest.mark.parametrize("where", [None, "team/any(t:t/email eq 'pager@partner.example')"])
+async def test_paging_while_referrals_change_shows_each_one_once(
+    api: Api, order: str, where: str | None
+) -> None:
     # Same-instant creations exercise the tie-break on the id.
-    records = {f"p{n:02d}": created(f"p{n:02d}", at=T + minutes(n // 3)) for n in range(30)}
+    records = {
+        f"p{n:02d}": created(f"p{n:02d}", at=T + minutes(n // 3), team=TEAM) for n in range(30)
+    }
     await store_new(api.store, *records.values())
     seen: list[str] = []
-    ids, next_link = await _page(api, REFERRALS, **{"$top": PAGE, "$orderby": order})
+    params = {"$top": PAGE, "$orderby": order, **({"$filter": where} if where else {})}
+    ids, next_link = await _page(api, REFERRALS, **params)
     fresh = itertools.count()
     while True:
         seen += ids
