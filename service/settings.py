@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     #: The read API (``service.api``): its own port; its bind host defaults to http_host's.
     api_host: str | None = None
     api_port: int = Field(default=8090, ge=0, le=65535)
+    #: Proxies trusted for X-Forwarded-Proto/-For (comma-separated IPs or "*"): what the
+    #: @odata.nextLink's scheme and host are built from behind an Ingress.
+    api_forwarded_allow_ips: str = "127.0.0.1"
     #: Bearer JWTs: checked against this issuer, audience and JWKS (a URL or a file).
     api_jwt_issuer: str | None = None
     api_jwt_audience: str | None = None

@@ -32,4 +32,9 @@ def read_api(
         return None
     if check is open_access:
         log.warning(DEV_WARNING)
-    return ApiServer(build_api(store, check), settings.api_bind_host, settings.api_port)
+    return ApiServer(
+        build_api(store, check),
+        settings.api_bind_host,
+        settings.api_port,
+        settings.api_forwarded_allow_ips,
+    )

@@ -14,10 +14,19 @@ from fastapi import FastAPI
 
 
 class ApiServer:
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+    def __init__(
+        self, app: FastAPI, host: str, port: int, forwarded_allow_ips: str = "127.0.0.1"
+    ) -> None:
         self.host, self.requested_port = host, port
         config = uvicorn.Config(
-            app, host=host, port=port, lifespan="off", access_log=False, log_config=None
+            app,
+            host=host,
+            port=port,
+            lifespan="off",
+            access_log=False,
+            log_config=None,
+            proxy_headers=True,
+            forwarded_allow_ips=forwarded_allow_ips,
         )
         config.load()
         self._server = uvicorn.Server(config)
