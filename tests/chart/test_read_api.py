@@ -34,6 +34,7 @@ def test_the_api_has_a_service_of_its_own_on_its_own_port() -> None:
     assert ports == {"http": 8080, "api": 8090}
     env = rendered.env()
     assert (env["REFERRALS_API_HOST"], env["REFERRALS_API_PORT"]) == ("0.0.0.0", "8090")
+    assert env["REFERRALS_API_FORWARDED_ALLOW_IPS"] == "*"
 
 
 def test_the_probes_stay_on_the_operations_port() -> None:
