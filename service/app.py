@@ -52,10 +52,11 @@ async def serve(
     await http.start()
     log.info("service starting", extra={"settings": settings.describe(), "http_port": http.port})
     store = open_store(settings.database_url.get_secret_value(), settings.database_pool_size)
-    api = read_api(settings, store, api_auth)
-    if api is None:
-        log.warning(OFF_WARNING)
+    api: ApiServer | None = None
     try:
+        api = read_api(settings, store, api_auth)
+        if api is None:
+            log.warning(OFF_WARNING)
         await _until_up("store", store.open, settings, stop)
         health.store_ok = True
         await _start_api(api)
