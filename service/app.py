@@ -14,6 +14,9 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 
+from service.api.auth import Authenticate
+from service.api.compose import OFF_WARNING, read_api
+from service.api.server import ApiServer
 from service.consumer_health import probe_broker
 from service.errors import ConfigurationError, ServiceError, backoff
 from service.expiry import ExpiryScheduler
@@ -36,10 +39,13 @@ async def serve(
     *,
     handle_signals: bool = True,
     tracing: Tracing | None = None,
+    api_auth: Authenticate | None = None,
 ) -> None:
     """Run until ``stop`` is set or SIGTERM/SIGINT arrives; then shut down cleanly.
 
-    Traces go where the ``OTEL_*`` variables say, unless ``tracing`` is given."""
+    Traces go where the ``OTEL_*`` variables say, unless ``tracing`` is given. The read API
+    is served beside the consumer (``api_auth``: its caller check, else the one the
+    settings configure)."""
     stop = stop or asyncio.Event()
     tracing = tracing or Tracing.from_environment(settings.consumer_group)
     if handle_signals:
@@ -53,18 +59,52 @@ async def serve(
     await http.start()
     log.info("service starting", extra={"settings": settings.describe(), "http_port": http.port})
     store = open_store(settings.database_url.get_secret_value(), settings.database_pool_size)
+    api: ApiServer | None = None
     try:
+        api = read_api(settings, store, api_auth)
+        if api is None:
+            log.warning(OFF_WARNING)
         await _until_up("store", store.open, settings, stop)
         health.store_ok = True
+        await _start_api(api)
         await _until_up("broker", lambda: ensure_topics(settings), settings, stop)
         health.broker_ok = True
         if not stop.is_set():
             await _consume(settings, store, metrics, health, stop, tracing)
     finally:
+        if api is not None:
+            await api.stop()
         await store.close()
         await http.stop()
         tracing.shutdown()
         log.info("service stopped")
+
+
+async def serve_api(
+    settings: Settings, stop: asyncio.Event | None = None, *, handle_signals: bool = True
+) -> None:
+    """The read API alone over the store (``referrals api``): reads scale apart from the
+    consumer. Runs until ``stop`` is set or SIGTERM/SIGINT arrives."""
+    stop = stop or asyncio.Event()
+    if handle_signals:
+        _on_signals(stop)
+    store = open_store(settings.database_url.get_secret_value(), settings.database_pool_size)
+    api = read_api(settings, store)
+    if api is None:
+        raise ConfigurationError("the read API needs authentication settings (see the README)")
+    try:
+        await _until_up("store", store.open, settings, stop)
+        await _start_api(api)
+        await stop.wait()
+    finally:
+        await api.stop()
+        await store.close()
+
+
+async def _start_api(api: ApiServer | None) -> None:
+    if api is not None:
+        await api.start()
+        log.info("read API listening", extra={"url": api.url})
 
 
 async def _consume(

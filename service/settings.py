@@ -107,6 +107,26 @@ class Settings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
+    #: The read API (``service.api``): its own port; its bind host defaults to http_host's.
+    api_host: str | None = None
+    api_port: int = Field(default=8090, ge=0, le=65535)
+    #: Proxies trusted for X-Forwarded-Proto/-For (comma-separated IPs or "*"): what the
+    #: @odata.nextLink's scheme and host are built from behind an Ingress.
+    api_forwarded_allow_ips: str = "127.0.0.1"
+    #: Bearer JWTs: checked against this issuer, audience and JWKS (a URL or a file).
+    api_jwt_issuer: str | None = None
+    api_jwt_audience: str | None = None
+    api_jwks_url: str | None = None
+    api_jwks_file: str | None = None
+    api_jwt_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256", "PS256"])
+    api_jwt_leeway_seconds: float = Field(default=30.0, ge=0, le=300)
+    #: The claim naming the caller's tenant, and the role that reads every tenant's.
+    api_tenant_claim: str = "tid"
+    api_roles_claim: str = "roles"
+    api_all_tenants_role: str = "Referrals.Read.AllTenants"
+    #: Static API keys: a JSON object of key -> tenant ("*": every tenant), or such a file.
+    api_keys: SecretStr | None = None
+    api_keys_file: str | None = None
     retry_initial_seconds: float = Field(default=0.2, gt=0)
     retry_max_seconds: float = Field(default=10.0, gt=0)
     stall_seconds: float = Field(default=60.0, gt=0)
@@ -169,6 +189,24 @@ class Settings(BaseSettings):
                 " or dead-letter topic"
             )
         return self
+
+    @model_validator(mode="after")
+    def _jwt_settings_are_whole(self) -> Self:
+        given = {
+            "api_jwt_issuer": self.api_jwt_issuer,
+            "api_jwt_audience": self.api_jwt_audience,
+            "api_jwks_url or api_jwks_file": self.api_jwks_url or self.api_jwks_file,
+        }
+        missing = [name for name, value in given.items() if not value]
+        if 0 < len(missing) < len(given):
+            raise ValueError(f"bearer tokens need {', '.join(missing)} too")
+        if self.api_jwks_url and self.api_jwks_file:
+            raise ValueError("give api_jwks_url or api_jwks_file, not both")
+        return self
+
+    @property
+    def api_bind_host(self) -> str:
+        return self.api_host or self.http_host
 
     @property
     def command_topics(self) -> list[str]:

@@ -1,4 +1,5 @@
-"""``referrals run`` (production) and ``referrals dev`` (embedded broker, SQLite, service).
+"""``referrals run`` (production), ``referrals dev`` (embedded broker, SQLite, service) and
+``referrals api`` (the read API alone).
 
 ``dev`` owns the terminal's signals: the broker runs in a process group of its own, so
 Ctrl-C reaches only this process, which lets the service finish its batch, publish and
@@ -10,11 +11,14 @@ outlives it.
 import asyncio
 import signal
 import socket
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import click
 
 from service import logs
-from service.app import serve
+from service.api.auth import open_access
+from service.app import serve, serve_api
 from service.broker import EmbeddedBroker
 from service.cli.context import Cli, pass_cli, run
 from service.cli.exits import CliError, ExitStatus
@@ -34,6 +38,9 @@ referral lifecycle service (embedded): broker {bootstrap}, store {database}
   dead letters:    referrals dlq list
   show a referral: referrals show <referral id>
   metrics:         http://{http_host}:{http_port}/metrics   readiness: /readyz
+  read API:        {api_url}/v1.0/engagements/referrals/<referral id>
+                   curl '{api_url}/v1.0/engagements/referrals?$top=10'
+                   WITHOUT AUTHENTICATION (development mode): every tenant's referrals
 
 Ctrl-C stops the service, then the broker.
 """
@@ -44,9 +51,14 @@ STOPPING = "referrals: stopping: finishing the batch and committing, then stoppi
 @pass_cli
 def run_command(cli: Cli) -> ExitStatus:
     """Run the service with the settings from REFERRALS_* (production)."""
+    return _logged(cli, serve)
+
+
+def _logged(cli: Cli, main: Callable[[Settings], Coroutine[Any, Any, None]]) -> ExitStatus:
+    """Run ``main`` with the settings, logging as they say, until it ends."""
     settings = cli.settings()
     logs.configure(settings.log_level)
-    run(serve(settings))
+    run(main(settings))
     return ExitStatus.OK
 
 
@@ -83,6 +95,7 @@ def _banner(settings: Settings) -> str:
         content_type=STRUCTURED_CONTENT_TYPE,
         http_host=settings.http_host,
         http_port=settings.http_port,
+        api_url=f"http://{settings.api_bind_host}:{settings.api_port}",
     )
 
 
@@ -97,7 +110,14 @@ async def _serve_until_signalled(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal closed
         loop.add_signal_handler(sig, request_stop)
-    await serve(settings, stop, handle_signals=False)
+    await serve(settings, stop, handle_signals=False, api_auth=open_access)
 
 
-COMMANDS = (run_command, dev)
+@click.command("api")
+@pass_cli
+def api_command(cli: Cli) -> ExitStatus:
+    """Serve the read API alone over the store, on REFERRALS_API_PORT (no consumer)."""
+    return _logged(cli, serve_api)
+
+
+COMMANDS = (run_command, dev, api_command)

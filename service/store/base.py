@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Protocol
 
 from service.codec import OutgoingRecord
+from service.store.query import Page, ReferralQuery
 from state import CommandKey, ReferralKey, ReferralRecord
 
 
@@ -124,6 +125,11 @@ class Store(Protocol):
 
     async def get(self, referral_id: str, tenant_id: str | None = None) -> ReferralRecord | None:
         """The referral ``referral_id`` of ``tenant_id`` (None: the tenant-less one)."""
+        ...
+
+    async def query(self, query: ReferralQuery, *, count: bool = False) -> Page:
+        """One page of stored documents, as written, in the query's order; with ``count``
+        also how many referrals match the query's filter in all."""
         ...
 
     async def count_by_state(self) -> dict[tuple[str, str], int]: ...

@@ -67,6 +67,41 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # A publisher locks the unpublished rows of the referrals it publishes, by key.
     ("CREATE INDEX outbox_by_key ON outbox (key, seq)",),
+    # Reads filter and order on these fields of the document, kept in columns of their own
+    # (service.store.rows.read_columns) so indexes serve them; filled from stored documents.
+    (
+        "ALTER TABLE referrals"
+        " ADD COLUMN created timestamptz NOT NULL DEFAULT '0001-01-01T00:00:00Z',"
+        " ADD COLUMN updated timestamptz NOT NULL DEFAULT '0001-01-01T00:00:00Z',"
+        " ADD COLUMN engagement_id text, ADD COLUMN external_reference_id text,"
+        " ADD COLUMN type text, ADD COLUMN qualification text, ADD COLUMN country text,"
+        " ADD COLUMN direction text, ADD COLUMN team_emails text[] NOT NULL DEFAULT '{}'",
+        """UPDATE referrals r SET
+            created = coalesce((d.doc->>'createdDateTime')::timestamptz, r.created),
+            updated = coalesce((d.doc->>'updatedDateTime')::timestamptz, r.updated),
+            engagement_id = d.doc->>'engagementId',
+            external_reference_id = d.doc->>'externalReferenceId',
+            type = d.doc->>'type',
+            qualification = d.doc->>'qualification',
+            country = d.doc#>>'{customerProfile,address,country}',
+            direction = d.doc->>'direction',
+            team_emails = ARRAY(
+                SELECT DISTINCT lower(m->>'email') FROM jsonb_array_elements(
+                    CASE jsonb_typeof(d.doc->'team') WHEN 'array' THEN d.doc->'team'
+                    ELSE '[]' END) AS m
+                WHERE jsonb_typeof(m) = 'object' AND m->>'email' IS NOT NULL ORDER BY 1)
+            FROM (SELECT tenant_id, id, convert_from(document, 'UTF8')::jsonb AS doc
+                  FROM referrals) AS d
+            WHERE (d.tenant_id, d.id) = (r.tenant_id, r.id)""",
+        "CREATE INDEX referrals_by_created ON referrals (tenant_id, created, id)",
+        "CREATE INDEX referrals_by_updated ON referrals (tenant_id, updated, id)",
+        "CREATE INDEX referrals_by_status ON referrals (tenant_id, status, created, id)",
+        "CREATE INDEX referrals_by_engagement ON referrals (tenant_id, engagement_id, created, id)",
+        "CREATE INDEX referrals_by_external_id"
+        " ON referrals (tenant_id, external_reference_id, created, id)",
+        "CREATE INDEX referrals_by_team ON referrals USING gin (team_emails)",
+        "ANALYZE referrals",  # the planner learns the new columns now, not at autovacuum's pace
+    ),
 )
 
 

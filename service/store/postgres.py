@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from service.errors import StaleWrite, StoreUnavailable, translated
+from service.jsonio import dumps
 from service.store.base import (
     BatchWrite,
     ExpiryCandidate,
@@ -26,10 +27,14 @@ from service.store.base import (
     entry_keys,
 )
 from service.store.migrations import migrate
+from service.store.query import Dialect, Page, ReferralQuery, condition, ordering
 from service.store.rows import (
+    READ_COLUMN_NAMES,
     expiry_candidate,
     headers_to_text,
     outgoing_from_row,
+    position_of,
+    read_columns,
     referral_document,
     referral_from_row,
     tenant_column,
@@ -49,6 +54,22 @@ LOCK_TIMEOUT = "15s"
 #: Outbox rows a backlog drain publishes per transaction.
 DRAIN_PAGE = 1000
 _OUTBOX_COLUMNS = "seq, source_partition, topic, key, value, headers, kind"
+#: The referral columns a write sends, as unnest's typed arrays.
+_ROW_TYPES = (
+    *("text", "bigint", "text", "text", "text", "timestamptz", "bytea"),
+    *("timestamptz", "timestamptz", "text", "text", "text", "text", "text", "text", "text"),
+)
+_UNNEST_TYPES = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_ROW_TYPES, start=1))
+_WRITTEN = ("id", "version", "status", "substatus", "tenant_id", "expiration", "document",
+            *READ_COLUMN_NAMES)  # fmt: skip
+_WRITTEN_NAMES = ", ".join(_WRITTEN)
+#: The team's e-mails travel as JSON text (unnest would flatten an array of arrays).
+_TEAM_EMAILS = "ARRAY(SELECT json_array_elements_text(u.team_emails::json))"
+_WRITTEN_VALUES = ", ".join(_TEAM_EMAILS if n == "team_emails" else f"u.{n}" for n in _WRITTEN)
+_READ_SETS = (
+    ", ".join(f"{name} = u.{name}" for name in READ_COLUMN_NAMES if name != "team_emails")
+    + f", team_emails = {_TEAM_EMAILS}"
+)
 #: A publish transaction only deletes what Kafka acknowledged: if a crash loses that
 #: deletion the rows are published again, with the same ids, so it need not wait for the
 #: WAL flush.
@@ -208,6 +229,27 @@ class PostgresStore:
         key = ReferralKey(tenant_id, referral_id)
         return (await self.load([key])).get(key)
 
+    async def query(self, query: ReferralQuery, *, count: bool = False) -> Page:
+        dialect = _dialect()
+        rows = await self._fetch(
+            f"SELECT document, {query.order.name} AS position, tenant_id, id FROM referrals"
+            f" WHERE {condition(query, dialect)} ORDER BY {ordering(query, dialect)}"
+            f" LIMIT {int(query.limit)}",
+            *dialect.params,
+        )
+        total = None
+        if count:
+            counting = _dialect()
+            where = condition(query, counting, paged=False)
+            counted = await self._fetch(f"SELECT count(*) AS n FROM referrals WHERE {where}",
+                                        *counting.params)  # fmt: skip
+            total = int(counted[0]["n"])
+        return Page(
+            [bytes(row["document"]) for row in rows],
+            [position_of(row["position"], row["tenant_id"], row["id"]) for row in rows],
+            total,
+        )
+
     async def count_by_state(self) -> dict[tuple[str, str], int]:
         rows = await self._fetch(
             "SELECT status, substatus, count(*) AS n FROM referrals GROUP BY status, substatus"
@@ -258,6 +300,14 @@ class PostgresStore:
         return int(rows[0]["n"])
 
 
+def _dialect() -> Dialect:
+    return Dialect(
+        placeholder=lambda n: f"${n}",
+        time_value=lambda value: value,
+        team_member=lambda mark: f"team_emails @> ARRAY[{mark}::text]",
+    )
+
+
 async def _outbox_rows(db: Db, seqs: list[int]) -> dict[int, OutboxEntry]:
     if not seqs:
         return {}
@@ -283,9 +333,9 @@ async def _write_referrals(db: Db, batch: BatchWrite) -> None:
     if new:
         inserted = await db.fetch(
             "INSERT INTO referrals"
-            " (id, version, status, substatus, tenant_id, expiration, document)"
-            " SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],"
-            " $6::timestamptz[], $7::bytea[]) ON CONFLICT (tenant_id, id) DO NOTHING RETURNING id",
+            f" ({_WRITTEN_NAMES}) SELECT {_WRITTEN_VALUES}"
+            f" FROM unnest({_UNNEST_TYPES}) AS u({_WRITTEN_NAMES})"
+            " ON CONFLICT (tenant_id, id) DO NOTHING RETURNING id",
             *_columns(w.record for w in new),
         )
         if len(inserted) != len(new):
@@ -293,10 +343,9 @@ async def _write_referrals(db: Db, batch: BatchWrite) -> None:
     if changed:
         updated = await db.fetch(
             "UPDATE referrals r SET version = u.version, status = u.status,"
-            " substatus = u.substatus, expiration = u.expiration, document = u.document"
-            " FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],"
-            " $6::timestamptz[], $7::bytea[], $8::bigint[])"
-            " AS u(id, version, status, substatus, tenant_id, expiration, document, expected)"
+            " substatus = u.substatus, expiration = u.expiration, document = u.document,"
+            f" {_READ_SETS} FROM unnest({_UNNEST_TYPES}, ${len(_ROW_TYPES) + 1}::bigint[])"
+            f" AS u({_WRITTEN_NAMES}, expected)"
             " WHERE r.tenant_id = u.tenant_id AND r.id = u.id AND r.version = u.expected"
             " RETURNING r.id",
             *_columns(w.record for w in changed),
@@ -316,10 +365,27 @@ def _columns(records: Iterable[ReferralRecord]) -> list[list[object]]:
             tenant_column(r.tenant_id),
             r.referral.expiration_date_time,
             referral_document(r),
+            *_read_row(r),
         )
         for r in records
     ]
     return [list(column) for column in zip(*rows, strict=True)]
+
+
+def _read_row(record: ReferralRecord) -> tuple[object, ...]:
+    """The read columns of ``record`` in the order of ``READ_COLUMN_NAMES``."""
+    c = read_columns(record)
+    return (
+        c.created,
+        c.updated,
+        c.engagement_id,
+        c.external_reference_id,
+        c.type,
+        c.qualification,
+        c.country,
+        c.direction,
+        dumps(c.team_emails).decode(),
+    )
 
 
 def _key_columns(keys: Collection[tuple[str | None, str]]) -> tuple[list[str], list[str]]:

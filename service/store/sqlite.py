@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from service.errors import StaleWrite, StoreUnavailable, translated
+from service.jsonio import dumps
 from service.store.base import (
     BatchWrite,
     ExpiryCandidate,
@@ -25,11 +26,25 @@ from service.store.base import (
     Publish,
     entry_keys,
 )
+from service.store.query import (
+    All,
+    Dialect,
+    Filter,
+    Page,
+    ReferralQuery,
+    TeamMember,
+    condition,
+    ordering,
+)
 from service.store.rows import (
+    READ_COLUMN_NAMES,
+    ReadColumns,
     expiration_of,
     expiry_candidate,
     headers_to_text,
     outgoing_from_row,
+    position_of,
+    read_columns,
     referral_document,
     referral_from_row,
     tenant_column,
@@ -43,6 +58,9 @@ T = TypeVar("T")
 _ON_KEY = "JOIN referrals r ON (r.tenant_id, r.id) = (k.t, k.i)"
 _REFERRALS_BY_KEY = f"SELECT r.document, r.tenant_id FROM {{keys}} {_ON_KEY}"
 _VERSIONS_BY_KEY = f"SELECT r.tenant_id, r.id, r.version FROM {{keys}} {_ON_KEY}"
+_READ_NAMES = ", ".join(READ_COLUMN_NAMES)
+_READ_SETS = ", ".join(f"{name} = ?" for name in READ_COLUMN_NAMES)
+_READ_MARKS = ", ".join("?" * (len(READ_COLUMN_NAMES) + 7))
 
 
 def sqlite_path(url: str) -> Path:
@@ -211,6 +229,21 @@ class SqliteStore:
         key = ReferralKey(tenant_id, referral_id)
         return (await self.load([key])).get(key)
 
+    async def query(self, query: ReferralQuery, *, count: bool = False) -> Page:
+        def read(db: sqlite3.Connection) -> Page:
+            dialect = _dialect(query)
+            rows = db.execute(
+                f"SELECT document, {query.order.name}, tenant_id, id FROM referrals"
+                f" WHERE {condition(query, dialect)} ORDER BY {ordering(query, dialect)}"
+                f" LIMIT {int(query.limit)}",
+                dialect.params,
+            ).fetchall()
+            total = _count(db, query) if count else None
+            positions = [position_of(value, tenant, name) for _, value, tenant, name in rows]
+            return Page([bytes(row[0]) for row in rows], positions, total)
+
+        return await self._run(read)
+
     async def count_by_state(self) -> dict[tuple[str, str], int]:
         def query(db: sqlite3.Connection) -> dict[tuple[str, str], int]:
             sql = "SELECT status, substatus, count(*) FROM referrals GROUP BY status, substatus"
@@ -263,6 +296,42 @@ class SqliteStore:
         return await self._run(delete)
 
 
+def _dialect(query: ReferralQuery) -> Dialect:
+    """Numbered parameters (``?N``), so a condition may add one out of text order."""
+    # When every match is on a given team, those few are found through the team table and
+    # sorted, rather than found by walking the whole order index.
+    dialect = Dialect(
+        placeholder=lambda n: f"?{n}",
+        time_value=format_utc,
+        team_member=str,
+        indexed_order=not _on_a_team(query.where),
+    )
+    if query.tenant_id is None:
+        dialect.team_member = lambda mark: (
+            f"(tenant_id, id) IN (SELECT tenant_id, referral_id FROM referral_team"
+            f" WHERE email = {mark})"
+        )
+    else:
+        tenant = query.tenant_id
+        dialect.team_member = lambda mark: (
+            f"id IN (SELECT referral_id FROM referral_team"
+            f" WHERE email = {mark} AND tenant_id = {dialect.param(tenant)})"
+        )
+    return dialect
+
+
+def _on_a_team(where: Filter | None) -> bool:
+    if isinstance(where, TeamMember):
+        return True
+    return isinstance(where, All) and any(_on_a_team(o) for o in where.operands)
+
+
+def _count(db: sqlite3.Connection, query: ReferralQuery) -> int:
+    dialect = _dialect(query)
+    sql = f"SELECT count(*) FROM referrals WHERE {condition(query, dialect, paged=False)}"
+    return int(db.execute(sql, dialect.params).fetchone()[0])
+
+
 @contextlib.contextmanager
 def _transaction(db: sqlite3.Connection) -> Iterator[None]:
     """One write transaction: committed when the block ends, rolled back on any exception."""
@@ -291,20 +360,22 @@ def _delete_outbox(db: sqlite3.Connection, seqs: list[int]) -> None:
 def _write_referrals(db: sqlite3.Connection, batch: BatchWrite) -> None:
     for write in batch.referrals:
         record = write.record
+        columns = read_columns(record)
         row = (
             record.version,
             str(record.state.status),
             str(record.state.substatus),
             expiration_of(record),
             referral_document(record),
+            *_read_row(columns),
             tenant_column(record.tenant_id),
             record.referral_id,
         )
         if write.expected_version == 0:
             try:
                 db.execute(
-                    "INSERT INTO referrals (version, status, substatus, expiration, document,"
-                    " tenant_id, id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO referrals (version, status, substatus, expiration, document,"
+                    f" {_READ_NAMES}, tenant_id, id) VALUES ({_READ_MARKS})",
                     row,
                 )
             except sqlite3.IntegrityError:
@@ -312,13 +383,44 @@ def _write_referrals(db: sqlite3.Connection, batch: BatchWrite) -> None:
         else:
             updated = db.execute(
                 "UPDATE referrals SET version = ?, status = ?, substatus = ?, expiration = ?,"
-                " document = ? WHERE tenant_id = ? AND id = ? AND version = ?",
+                f" document = ?, {_READ_SETS} WHERE tenant_id = ? AND id = ? AND version = ?",
                 (*row, write.expected_version),
             )
             if updated.rowcount != 1:
                 raise StaleWrite(
                     f"referral {record.referral_id} moved past {write.expected_version}"
                 )
+        _write_team(db, record, columns.team_emails, replace=write.expected_version != 0)
+
+
+def _write_team(
+    db: sqlite3.Connection, record: ReferralRecord, emails: list[str], *, replace: bool
+) -> None:
+    tenant = tenant_column(record.tenant_id)
+    if replace:
+        db.execute(
+            "DELETE FROM referral_team WHERE tenant_id = ? AND referral_id = ?",
+            (tenant, record.referral_id),
+        )
+    db.executemany(
+        "INSERT INTO referral_team (email, tenant_id, referral_id) VALUES (?, ?, ?)",
+        [(email, tenant, record.referral_id) for email in emails],
+    )
+
+
+def _read_row(columns: ReadColumns) -> tuple[object, ...]:
+    """The read columns in the order of ``READ_COLUMN_NAMES``."""
+    return (
+        format_utc(columns.created),
+        format_utc(columns.updated),
+        columns.engagement_id,
+        columns.external_reference_id,
+        columns.type,
+        columns.qualification,
+        columns.country,
+        columns.direction,
+        dumps(columns.team_emails).decode(),
+    )
 
 
 def _write_processed(db: sqlite3.Connection, batch: BatchWrite) -> None:

@@ -11,8 +11,9 @@ from typing import Final
 
 from service.errors import ConfigurationError
 
-SCHEMA_VERSION = 2
-_REFERRALS: Final = """
+SCHEMA_VERSION = 3
+#: The referrals table as version 2 made it (the step to version 3 adds the read columns).
+_REFERRALS_V2: Final = """
 CREATE TABLE IF NOT EXISTS {table} (
     tenant_id TEXT NOT NULL DEFAULT '',
     id TEXT NOT NULL,
@@ -24,6 +25,23 @@ CREATE TABLE IF NOT EXISTS {table} (
     PRIMARY KEY (tenant_id, id)
 );
 """
+#: What reads filter and order on, beside the document (``service.store.rows.read_columns``);
+#: timestamps as seven-digit UTC text, which sorts as time does.
+_READ_COLUMNS: Final = (
+    ("created", "TEXT NOT NULL DEFAULT '0001-01-01T00:00:00.0000000Z'", "$.createdDateTime"),
+    ("updated", "TEXT NOT NULL DEFAULT '0001-01-01T00:00:00.0000000Z'", "$.updatedDateTime"),
+    ("engagement_id", "TEXT", "$.engagementId"),
+    ("external_reference_id", "TEXT", "$.externalReferenceId"),
+    ("type", "TEXT", "$.type"),
+    ("qualification", "TEXT", "$.qualification"),
+    ("country", "TEXT", "$.customerProfile.address.country"),
+    ("direction", "TEXT", "$.direction"),
+)
+_REFERRALS: Final = _REFERRALS_V2.replace(
+    "    PRIMARY KEY",
+    "".join(f"    {name} {kind},\n" for name, kind, _ in _READ_COLUMNS)
+    + "    team_emails TEXT NOT NULL DEFAULT '[]',\n    PRIMARY KEY",
+)
 _PROCESSED: Final = """
 CREATE TABLE IF NOT EXISTS {table} (
     tenant_id TEXT NOT NULL DEFAULT '',
@@ -33,6 +51,16 @@ CREATE TABLE IF NOT EXISTS {table} (
     processed_at REAL NOT NULL,
     PRIMARY KEY (tenant_id, command_id)
 );
+"""
+#: Who is on each referral's team, by e-mail: a team filter reads its few referrals from here.
+_TEAM: Final = """
+CREATE TABLE IF NOT EXISTS referral_team (
+    email TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    referral_id TEXT NOT NULL,
+    PRIMARY KEY (email, tenant_id, referral_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS referral_team_by_referral ON referral_team (tenant_id, referral_id);
 """
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -54,11 +82,19 @@ CREATE INDEX IF NOT EXISTS outbox_by_key ON outbox (key, seq);
 CREATE INDEX IF NOT EXISTS referrals_due ON referrals (expiration, tenant_id, id)
     WHERE status = 'New';
 CREATE INDEX IF NOT EXISTS processed_commands_age ON processed_commands (processed_at);
+{_TEAM}
+CREATE INDEX IF NOT EXISTS referrals_by_created ON referrals (tenant_id, created, id);
+CREATE INDEX IF NOT EXISTS referrals_by_updated ON referrals (tenant_id, updated, id);
+CREATE INDEX IF NOT EXISTS referrals_by_status ON referrals (tenant_id, status, created, id);
+CREATE INDEX IF NOT EXISTS referrals_by_engagement
+    ON referrals (tenant_id, engagement_id, created, id);
+CREATE INDEX IF NOT EXISTS referrals_by_external_id
+    ON referrals (tenant_id, external_reference_id, created, id);
 """
 #: Version 1 keyed referrals and processed commands by their id alone. Their tenant joins
 #: the key; a processed command takes the tenant of the referral it named, if any.
 _TENANT_SCOPED_IDS: Final = f"""
-{_REFERRALS.format(table="referrals_v2")}
+{_REFERRALS_V2.format(table="referrals_v2")}
 INSERT INTO referrals_v2 (tenant_id, id, version, status, substatus, expiration, document)
     SELECT coalesce(tenant_id, ''), id, version, status, substatus, expiration, document
     FROM referrals;
@@ -72,8 +108,26 @@ DROP TABLE processed_commands;
 ALTER TABLE referrals_v2 RENAME TO referrals;
 ALTER TABLE processed_commands_v2 RENAME TO processed_commands;
 """
+_TEAM_EMAILS: Final = """(SELECT json_group_array(lower(json_extract(m.value, '$.email')))
+    FROM json_each(CAST(document AS TEXT), '$.team') AS m
+    WHERE m.type = 'object' AND json_extract(m.value, '$.email') IS NOT NULL)"""
+#: Version 2 had no read columns: they are added and filled from the stored documents.
+_READ_COLUMNS_ADDED: Final = "".join(
+    f"ALTER TABLE referrals ADD COLUMN {name} {kind};\n" for name, kind, _ in _READ_COLUMNS
+) + (
+    "ALTER TABLE referrals ADD COLUMN team_emails TEXT NOT NULL DEFAULT '[]';\n"
+    "UPDATE referrals SET "
+    + ", ".join(
+        f"{name} = coalesce(json_extract(CAST(document AS TEXT), '{path}'), {name})"
+        for name, _, path in _READ_COLUMNS
+    )
+    + f", team_emails = {_TEAM_EMAILS};\n"
+    + _TEAM
+    + "INSERT OR IGNORE INTO referral_team (email, tenant_id, referral_id)"
+    " SELECT e.value, r.tenant_id, r.id FROM referrals AS r, json_each(r.team_emails) AS e;\n"
+)
 #: The step that brings a file from the version before each key to that version.
-_UPGRADES: Final = {2: _TENANT_SCOPED_IDS}
+_UPGRADES: Final = {2: _TENANT_SCOPED_IDS, 3: _READ_COLUMNS_ADDED}
 
 
 def prepare(connection: sqlite3.Connection, path: Path) -> None:

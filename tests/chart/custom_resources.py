@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .rendering import Rendered
+from .rendering import FULLNAME, Rendered
 
 _DURATION = re.compile(r"^(0|([0-9]+(ms|s|m|h|d|w|y))+)$")
 _RELABEL_ACTIONS = {
@@ -107,7 +107,7 @@ def check_service_monitor(doc: Mapping[str, Any], rendered: Rendered) -> None:
     where = _metadata(doc, "ServiceMonitor", "monitoring.coreos.com/v1")
     spec = doc["spec"]
     _fields(spec, f"{where}.spec", {"selector", "endpoints"}, _MONITOR_SPEC_FIELDS)
-    service = rendered.one("Service")
+    service = rendered.named("Service", FULLNAME)  # the operations Service, not the API's
     assert spec["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items(), (
         f"{where}: selects no Service"
     )

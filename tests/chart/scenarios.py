@@ -67,6 +67,28 @@ _INLINE: dict[str, dict[str, Any]] = {
     "network-policy-ingress-only": {
         "networkPolicy": {"enabled": True, "egress": {"enabled": False}},
     },
+    "read-api-with-jwt-keys-ingress-and-network-policy": {
+        "store": {"mode": "postgresql", "postgresql": {"existingSecret": "db"}},
+        "api": {
+            "enabled": True,
+            "auth": {
+                "jwt": {
+                    "issuer": "https://issuer.example/v2.0",
+                    "audience": "api://referrals",
+                    "jwksUrl": "https://issuer.example/keys",
+                },
+                "apiKeys": {"existingSecret": "referral-api-keys"},
+            },
+            "ingress": {
+                "enabled": True,
+                "className": "nginx",
+                "host": "referrals.example.com",
+                "tlsSecret": "referrals-tls",
+            },
+            "networkPolicyFrom": [{"namespaceSelector": {"matchLabels": {"team": "crm"}}}],
+        },
+        "networkPolicy": {"enabled": True},
+    },
 }
 
 SCENARIOS: dict[str, dict[str, Any]] = {

@@ -84,7 +84,8 @@ def test_selectors_use_only_the_immutable_name_and_instance_labels(rendered: Ren
     selector = {"app.kubernetes.io/name", "app.kubernetes.io/instance"}
     deployment = rendered.one("Deployment")
     assert deployment["spec"]["selector"]["matchLabels"].keys() == selector
-    assert rendered.one("Service")["spec"]["selector"].keys() == selector
+    for service in rendered.all("Service"):
+        assert service["spec"]["selector"].keys() == selector
     for pdb in rendered.all("PodDisruptionBudget"):
         assert pdb["spec"]["selector"]["matchLabels"].keys() == selector
     for policy in rendered.all("NetworkPolicy"):

@@ -7,9 +7,11 @@ import signal
 import socket
 from pathlib import Path
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
+from service.api.compose import DEV_WARNING
 from service.broker import free_port
 from service.cli.serve import STOPPING
 from service.settings import Settings
@@ -20,6 +22,7 @@ from tests.integration.kafka_helpers import wait_ready
 pytestmark = pytest.mark.broker
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
+_COMPOSE = '"logger":"service.api.compose"'
 
 
 def listening(port: int) -> bool:
@@ -39,6 +42,7 @@ async def test_a_signal_stops_the_service_then_the_broker_cleanly(
     settings = Settings(
         kafka_bootstrap_servers=f"127.0.0.1:{port}",
         http_port=free_port(),
+        api_port=free_port(),
         database_url=SecretStr(f"sqlite:///{tmp_path}/dev.db"),
         fetch_max_wait_ms=20,
         session_timeout_ms=6000,
@@ -56,6 +60,10 @@ async def test_a_signal_stops_the_service_then_the_broker_cleanly(
         lines = "\n".join(json.dumps({**referral, "id": f"dev-{n}"}) for n in range(50))
         sent = await referrals(settings, "send", "--ndjson", "-", stdin=lines.encode())
         assert sent.status == 0, sent
+        api = f"http://127.0.0.1:{settings.api_port}/v1.0/engagements/referrals"
+        async with httpx.AsyncClient(timeout=10) as http:  # development mode: no credentials
+            read = await http.get(f"{api}/dev-0")
+        assert (read.status_code, read.json()["id"]) == (200, "dev-0")
         # Ctrl-C in a terminal signals the foreground group; a closing terminal's shell
         # hangs up the jobs it knows, so the process it started.
         (os.killpg if to_group else os.kill)(dev.pid, sig)
@@ -67,10 +75,13 @@ async def test_a_signal_stops_the_service_then_the_broker_cleanly(
     errors = err.decode()
     assert dev.returncode == 0, errors
     assert errors.count(STOPPING) == 1
+    assert f"{api}/<referral id>" in errors  # the banner gives the read API's URL
     assert "Traceback" not in errors
     assert "Unclosed" not in errors
     assert '"level":"error"' not in errors
-    assert '"level":"warning"' not in errors
+    # The one warning of a clean run: the read API checks no one in development mode.
+    assert DEV_WARNING in errors
+    assert '"level":"warning"' not in errors.replace(f'"level":"warning",{_COMPOSE}', "")
     assert not listening(port)  # the broker went with it
     store = open_store(settings.database_url.get_secret_value())
     await store.open()

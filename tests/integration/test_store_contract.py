@@ -22,7 +22,9 @@ from service.store import (
     Store,
 )
 from service.store.migrations import MIGRATIONS, migrate
+from service.store.query import FIELDS, Comparison, ReferralQuery
 from service.store.rows import referral_document
+from service.store.sqlite_schema import SCHEMA_VERSION
 from state import Applied, Command, CommandKey, CommandType, ReferralKey, ReferralRecord, decide
 from tests.conftest import fresh_postgres_database
 
@@ -408,6 +410,7 @@ async def _check_upgraded(store: Store, owned: ReferralRecord, open_: ReferralRe
     await store.open()
     try:
         await _check_keys(store, owned, open_)
+        await _check_read_columns(store, owned)
     finally:
         await store.close()
 
@@ -421,6 +424,16 @@ async def _check_keys(store: Store, owned: ReferralRecord, open_: ReferralRecord
     assert [c.referral_id for c in await store.due_for_expiry(NOW, 10)] == ["open", "owned"]
 
 
+async def _check_read_columns(store: Store, owned: ReferralRecord) -> None:
+    """The upgrade filled the read columns from the stored documents."""
+    created_at = owned.referral.created_date_time
+    assert created_at is not None
+    where = Comparison(FIELDS["createdDateTime"], "eq", created_at)
+    page = await store.query(ReferralQuery("org-a", where=where), count=True)
+    assert (len(page.documents), page.total) == (1, 1)
+    assert page.positions[0].referral_id == "owned"
+
+
 async def test_a_sqlite_file_of_schema_1_is_upgraded_in_place(tmp_path: Path) -> None:
     path = tmp_path / "v1.db"
     owned, open_, rows = _version_1_rows()
@@ -431,7 +444,7 @@ async def test_a_sqlite_file_of_schema_1_is_upgraded_in_place(tmp_path: Path) ->
                        [("c-owned", "owned"), ("c-open", "open")])  # fmt: skip
     await _check_upgraded(SqliteStore(path), owned, open_)
     with contextlib.closing(sqlite3.connect(path)) as db:
-        assert db.execute("SELECT max(version) FROM schema_version").fetchone() == (2,)
+        assert db.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,)
 
 
 async def test_a_postgresql_database_of_schema_1_is_migrated_in_place(postgres_url: str) -> None:

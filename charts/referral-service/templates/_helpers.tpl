@@ -165,6 +165,11 @@ passwordKey: kafka-sasl-password
 {{/*
 Combinations values.schema.json cannot express. Each failure says what to change.
 */}}
+{{/* "true" when the read API is served with API keys from an existing Secret. */}}
+{{- define "referral-service.apiKeysMounted" -}}
+{{- if and .Values.api.enabled .Values.api.auth.apiKeys.existingSecret }}true{{ end }}
+{{- end }}
+
 {{- define "referral-service.validate" -}}
 {{- $v := .Values }}
 {{- if not $v.kafka.bootstrapServers }}
@@ -220,6 +225,22 @@ Combinations values.schema.json cannot express. Each failure says what to change
 {{- end }}
 {{- if and $v.metrics.serviceMonitor.enabled $v.metrics.podMonitor.enabled }}
 {{- fail "metrics.serviceMonitor and metrics.podMonitor would scrape every pod twice; enable one" }}
+{{- end }}
+{{- if $v.api.enabled }}
+{{- $jwt := $v.api.auth.jwt }}
+{{- $jwtGiven := compact (list $jwt.issuer $jwt.audience $jwt.jwksUrl) }}
+{{- if and $jwtGiven (lt (len $jwtGiven) 3) }}
+{{- fail "api.auth.jwt needs issuer, audience and jwksUrl together" }}
+{{- end }}
+{{- if not (or $jwtGiven $v.api.auth.apiKeys.existingSecret) }}
+{{- fail "api.enabled needs authentication: api.auth.jwt (issuer, audience, jwksUrl) or api.auth.apiKeys.existingSecret" }}
+{{- end }}
+{{- if eq (int $v.api.containerPort) (int $v.containerPort) }}
+{{- fail "api.containerPort must differ from containerPort (the operations port of /metrics and the probes)" }}
+{{- end }}
+{{- end }}
+{{- if and $v.api.ingress.enabled (not (and $v.api.enabled $v.api.ingress.host)) }}
+{{- fail "api.ingress.enabled needs api.enabled and api.ingress.host" }}
 {{- end }}
 {{- $needed := add (int $v.preStopSleepSeconds) (int $v.config.shutdownTimeoutSeconds) }}
 {{- if and (empty $v.lifecycleHooks) (lt (int $v.terminationGracePeriodSeconds) (int $needed)) }}

@@ -1,0 +1,1 @@
+"""The HTTP read side: Partner Center's Referrals REST API over the service's own store."""

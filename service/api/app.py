@@ -1,0 +1,147 @@
+"""The read API's routes: Partner Center's ``GET /v1.0/engagements/referrals[/{id}]``.
+
+A referral is returned as the very document its events carry, with its ``eTag`` as the
+``ETag`` header (``If-None-Match`` answered with 304). A list is an OData collection of
+at most ``$top`` (100) referrals, ordered by ``$orderby``, filtered by ``$filter`` within
+the caller's tenant, continued by ``@odata.nextLink``. ``/openapi.json`` is generated
+from these routes.
+"""
+
+from importlib.metadata import version
+from typing import Annotated, Any, Final
+
+from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from service.api import errors
+from service.api.auth import Authenticate, Principal
+from service.api.errors import CONTENT_TYPE, invalid, not_found
+from service.api.filters import FilterError, parse_filter, parse_orderby
+from service.api.logging import RequestLog
+from service.api.openapi import ERROR, REFERRAL, REFERRAL_LIST
+from service.api.paging import decode_token, encode_token, query_digest
+from service.jsonio import dumps, encoded
+from service.store import Store
+from service.store.query import FIELDS, Column, Filter, ReferralQuery
+
+PREFIX: Final = "/v1.0/engagements/referrals"
+MAX_TOP: Final = 100
+_OPTIONS: Final = {"$filter", "$orderby", "$top", "$count", "$skiptoken"}
+_bearer = HTTPBearer(auto_error=False, description="A JWT access token, or an API key")
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def build_api(store: Store, authenticate: Authenticate) -> FastAPI:
+    app = FastAPI(
+        title="Referral lifecycle service: read API",
+        version=version("referral-lifecycle"),
+        description="Partner Center's Referrals REST API, read side, over the service's store.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    errors.install(app)
+    app.add_middleware(RequestLog)
+
+    async def caller(request: Request, credentials: Bearer) -> Principal:
+        principal = await authenticate(credentials.credentials if credentials else None)
+        request.state.tenant = principal.tenant_id or ("*" if principal.all_tenants else "")
+        return principal
+
+    Caller = Annotated[Principal, Depends(caller)]
+
+    @app.get(PREFIX + "/{referral_id}", responses={**REFERRAL, **ERROR}, response_class=Response)
+    async def get_referral(
+        principal: Caller,
+        request: Request,
+        referral_id: Annotated[str, Path(min_length=1, max_length=256)],
+        tenant_id: Annotated[str | None, Query(alias="tenantId", max_length=256)] = None,
+    ) -> Response:
+        """A referral by its id, in the caller's tenant (``tenantId``: for all-tenants callers)."""
+        record = await store.get(referral_id, _tenant_for_get(principal, tenant_id))
+        if record is None:
+            raise not_found()
+        etag = record.referral.e_tag
+        headers = {"ETag": etag} if etag else {}
+        if etag and _matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers=headers)
+        body = record.referral.encoded(dumps)
+        return Response(body, headers=headers, media_type=CONTENT_TYPE)
+
+    @app.get(PREFIX, responses={**REFERRAL_LIST, **ERROR}, response_class=Response)
+    async def list_referrals(
+        principal: Caller,
+        request: Request,
+        filter_text: Annotated[str | None, Query(alias="$filter", max_length=2000)] = None,
+        orderby: Annotated[str | None, Query(alias="$orderby", max_length=100)] = None,
+        top: Annotated[int, Query(alias="$top", ge=1, le=MAX_TOP)] = MAX_TOP,
+        count: Annotated[bool, Query(alias="$count")] = False,
+        skiptoken: Annotated[str | None, Query(alias="$skiptoken", max_length=2000)] = None,
+    ) -> Response:
+        """Referrals of the caller's tenant, filtered, ordered and paged as OData does."""
+        _refuse_unknown_options(request)
+        order, descending = _order(orderby)
+        digest = query_digest(filter_text, orderby)
+        query = ReferralQuery(
+            tenant_id=None if principal.all_tenants else principal.tenant_id,
+            where=_filter(filter_text),
+            order=order,
+            descending=descending,
+            limit=top + 1,
+            after=decode_token(skiptoken, digest, order) if skiptoken else None,
+        )
+        page = await store.query(query, count=count)
+        body: dict[str, Any] = {
+            "@odata.context": f"{request.base_url}$metadata#referrals",
+            "value": [encoded(document) for document in page.documents[:top]],
+        }
+        if count:
+            body["@odata.count"] = page.total
+        if len(page.documents) > top:
+            token = encode_token(page.positions[top - 1], digest)
+            body["@odata.nextLink"] = str(request.url.include_query_params(**{"$skiptoken": token}))
+        return Response(dumps(body), media_type=CONTENT_TYPE)
+
+    return app
+
+
+def _tenant_for_get(principal: Principal, asked: str | None) -> str | None:
+    """Whose referral an id names: the caller's tenant; an all-tenants caller names one
+    with ``tenantId`` (none: the tenant-less referral). A tenant asking for another's
+    tenant finds nothing, as for a missing id."""
+    if principal.all_tenants:
+        return asked or None
+    if asked is not None and asked != principal.tenant_id:
+        raise not_found()
+    return principal.tenant_id
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in tags or etag in tags
+
+
+def _refuse_unknown_options(request: Request) -> None:
+    for name in request.query_params:
+        if name.startswith("$") and name not in _OPTIONS:
+            raise invalid(f"the query option {name} is not supported", name)
+
+
+def _order(orderby: str | None) -> tuple[Column, bool]:
+    if orderby is None:
+        return FIELDS["createdDateTime"], False
+    try:
+        return parse_orderby(orderby)
+    except FilterError as error:
+        raise invalid(str(error), "$orderby") from None
+
+
+def _filter(text: str | None) -> Filter | None:
+    if text is None:
+        return None
+    try:
+        return parse_filter(text)
+    except FilterError as error:
+        raise invalid(str(error), "$filter") from None

@@ -1,0 +1,185 @@
+"""Who is calling: every request names a tenant through ``Authorization: Bearer ...``.
+
+- A JWT (OAuth2/OIDC access token) is verified against the configured issuer, audience
+  and JWKS (a URL, fetched and cached, or a file); its tenant is the configured claim. A
+  token whose roles claim holds the all-tenants role reads every tenant's referrals and
+  the tenant-less ones.
+- Otherwise the bearer value is looked up among the static API keys (key -> tenant, ``*``
+  for every tenant), compared by digest.
+- ``open_access`` is the development mode of ``referrals dev``: no check, every tenant.
+
+Anything missing or wrong is a 401 that names the problem, never the credentials.
+"""
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from service.api.errors import ApiError, unauthenticated
+from service.errors import ConfigurationError
+from service.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """A caller: its tenant, or ``None`` with ``all_tenants`` for one that reads them all."""
+
+    tenant_id: str | None
+    all_tenants: bool = False
+    kind: str = "jwt"
+
+
+EVERY_TENANT = Principal(None, all_tenants=True, kind="open")
+#: Turns the bearer value (None: none sent) into the caller, or raises ApiError.
+Authenticate = Callable[[str | None], Awaitable[Principal]]
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiKeys:
+    def __init__(self, keys: Mapping[str, str]) -> None:
+        for tenant in keys.values():
+            if not isinstance(tenant, str) or not tenant:
+                raise ConfigurationError("api_keys: every key maps to a tenant id or '*'")
+        self._tenants = {_digest(key): tenant for key, tenant in keys.items()}
+
+    def principal(self, key: str) -> Principal | None:
+        tenant = self._tenants.get(_digest(key))
+        if tenant is None:
+            return None
+        return Principal(None, all_tenants=True, kind="key") if tenant == "*" else (
+            Principal(tenant, kind="key")
+        )  # fmt: skip
+
+
+class BearerTokens:
+    def __init__(self, settings: Settings) -> None:
+        assert settings.api_jwt_issuer
+        assert settings.api_jwt_audience
+        self.issuer, self.audience = settings.api_jwt_issuer, settings.api_jwt_audience
+        self.algorithms = settings.api_jwt_algorithms
+        self.leeway = settings.api_jwt_leeway_seconds
+        self.tenant_claim, self.roles_claim = settings.api_tenant_claim, settings.api_roles_claim
+        self.all_tenants_role = settings.api_all_tenants_role
+        self._client = jwt.PyJWKClient(settings.api_jwks_url) if settings.api_jwks_url else None
+        self._keys = _jwks_file(settings.api_jwks_file) if settings.api_jwks_file else None
+
+    async def principal(self, token: str) -> Principal:
+        key = await self._signing_key(token)
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=self.algorithms,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise unauthenticated("the token has expired") from None
+        except jwt.InvalidAudienceError:
+            raise unauthenticated("the token is not meant for this audience") from None
+        except jwt.InvalidIssuerError:
+            raise unauthenticated("the token is not from the configured issuer") from None
+        except jwt.InvalidSignatureError:
+            raise unauthenticated("the token's signature does not verify") from None
+        except jwt.InvalidTokenError as error:
+            raise unauthenticated(f"the token is not valid ({type(error).__name__})") from None
+        return self._caller(claims)
+
+    def _caller(self, claims: Mapping[str, Any]) -> Principal:
+        roles = claims.get(self.roles_claim)
+        held = roles.split() if isinstance(roles, str) else roles if isinstance(roles, list) else []
+        if self.all_tenants_role in held:
+            return Principal(None, all_tenants=True)
+        tenant = claims.get(self.tenant_claim)
+        if not isinstance(tenant, str) or not tenant:
+            raise unauthenticated(f"the token has no '{self.tenant_claim}' claim naming a tenant")
+        return Principal(tenant)
+
+    async def _signing_key(self, token: str) -> Any:
+        try:
+            if self._client is not None:
+                signing = await asyncio.to_thread(self._client.get_signing_key_from_jwt, token)
+                return signing.key
+            assert self._keys is not None
+            return _key_in(self._keys, jwt.get_unverified_header(token).get("kid"))
+        except jwt.PyJWKClientConnectionError:
+            raise ApiError(503, "serviceUnavailable", "the JWKS could not be fetched") from None
+        except (jwt.PyJWKClientError, jwt.DecodeError, jwt.PyJWKError):
+            raise unauthenticated("the token is not signed by a key of the JWKS") from None
+
+
+def _jwks_file(path: str) -> jwt.PyJWKSet:
+    try:
+        return jwt.PyJWKSet.from_json(Path(path).read_text())
+    except (OSError, json.JSONDecodeError, jwt.PyJWKSetError) as error:
+        raise ConfigurationError(f"api_jwks_file {path}: {error}") from None
+
+
+def _key_in(keys: jwt.PyJWKSet, kid: object) -> Any:
+    if kid is None and len(keys.keys) == 1:
+        return keys.keys[0].key
+    for key in keys.keys:
+        if key.key_id == kid:
+            return key.key
+    raise unauthenticated("the token is not signed by a key of the JWKS")
+
+
+class Authenticator:
+    """Bearer JWTs and API keys, whichever are configured; at least one must be."""
+
+    def __init__(self, tokens: BearerTokens | None, keys: ApiKeys | None) -> None:
+        self.tokens, self.keys = tokens, keys
+
+    async def __call__(self, bearer: str | None) -> Principal:
+        if not bearer:
+            raise unauthenticated("no credentials: send Authorization: Bearer <token or key>")
+        if self.keys is not None:
+            found = self.keys.principal(bearer)
+            if found is not None:
+                return found
+        if self.tokens is not None and bearer.count(".") == 2:
+            return await self.tokens.principal(bearer)
+        raise unauthenticated("the bearer value is neither a valid token nor a known API key")
+
+
+async def open_access(_: str | None) -> Principal:
+    return EVERY_TENANT
+
+
+def authenticator(settings: Settings) -> Authenticator | None:
+    """The authentication the settings configure; None when they configure none."""
+    tokens = BearerTokens(settings) if settings.api_jwt_issuer else None
+    keys = _api_keys(settings)
+    return Authenticator(tokens, keys) if tokens or keys else None
+
+
+def _api_keys(settings: Settings) -> ApiKeys | None:
+    keys: dict[str, str] = {}
+    sources = []
+    if settings.api_keys is not None:
+        sources.append(("api_keys", settings.api_keys.get_secret_value()))
+    if settings.api_keys_file:
+        try:
+            sources.append(("api_keys_file", Path(settings.api_keys_file).read_text()))
+        except OSError as error:
+            raise ConfigurationError(f"api_keys_file: {error.strerror}") from None
+    for name, text in sources:
+        try:
+            given = json.loads(text)
+        except json.JSONDecodeError:
+            raise ConfigurationError(f"{name} is not a JSON object of key -> tenant") from None
+        if not isinstance(given, dict):
+            raise ConfigurationError(f"{name} is not a JSON object of key -> tenant")
+        keys.update(given)
+    return ApiKeys(keys) if keys else None

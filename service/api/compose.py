@@ -1,0 +1,40 @@
+"""How the read API is put together from the settings: its app, its server, its caller check.
+
+With no authentication configured the API is not served (and says so): reads are never
+open by accident. Only ``referrals dev`` passes ``open_access``, and that is logged loudly.
+"""
+
+import logging
+
+from service.api.app import build_api
+from service.api.auth import Authenticate, authenticator, open_access
+from service.api.server import ApiServer
+from service.settings import Settings
+from service.store import Store
+
+log = logging.getLogger(__name__)
+OFF_WARNING = (
+    "read API off: configure REFERRALS_API_KEYS(_FILE) or REFERRALS_API_JWT_ISSUER,"
+    " _AUDIENCE and REFERRALS_API_JWKS_URL (or _FILE)"
+)
+DEV_WARNING = (
+    "the read API runs WITHOUT AUTHENTICATION (development mode): anyone who reaches"
+    " its port reads every tenant's referrals"
+)
+
+
+def read_api(
+    settings: Settings, store: Store, authenticate: Authenticate | None = None
+) -> ApiServer | None:
+    """The API server for ``store``; None when the settings configure no authentication."""
+    check = authenticate or authenticator(settings)
+    if check is None:
+        return None
+    if check is open_access:
+        log.warning(DEV_WARNING)
+    return ApiServer(
+        build_api(store, check),
+        settings.api_bind_host,
+        settings.api_port,
+        settings.api_forwarded_allow_ips,
+    )

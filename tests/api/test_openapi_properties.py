@@ -1,0 +1,114 @@
+"""The OpenAPI document, checked against the running API by schemathesis: requests
+generated from it (seeded and bounded) against ``referrals api`` as a child process, over
+real HTTP; every answer must be one the document describes, and never a server error."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
+from pydantic import SecretStr
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from service.broker import free_port
+from service.jsonio import loads
+from service.settings import Settings
+from service.store import open_store
+from tests.api.conftest import BASE_TIME, created, minutes, store_new
+
+KEY = "key-properties"
+
+
+async def _seed(url: str) -> None:
+    store = open_store(url)
+    await store.open()
+    try:
+        records = [created(f"r-{n}", at=BASE_TIME + minutes(n)) for n in range(12)]
+        await store_new(store, *records, created("other", tenant="org-b"))
+    finally:
+        await store.close()
+
+
+def _listening(child: subprocess.Popen[bytes], within: float = 30.0) -> str:
+    """The URL the child logs once it listens (its log line is the signal; bounded)."""
+    assert child.stderr is not None
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        line = child.stderr.readline()
+        if not line:
+            raise AssertionError(f"referrals api ended: {child.wait(5)}")
+        entry = loads(line) if line.startswith(b"{") else {}
+        if entry.get("message") == "read API listening":
+            # Keep reading its log, so a full pipe never blocks the child.
+            threading.Thread(target=child.stderr.read, daemon=True).start()
+            return str(entry["url"])
+    raise AssertionError("referrals api did not listen in time")
+
+
+@pytest.fixture(scope="module")
+def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("properties")
+    url = f"sqlite:///{folder / 'referrals.db'}"
+    asyncio.run(_seed(url))
+    configured = Settings(
+        database_url=SecretStr(url),
+        api_port=free_port(),
+        api_keys=SecretStr(json.dumps({KEY: "org-a"})),
+        log_level="INFO",
+    )
+    env = {**os.environ, **configured.environment()}
+    command = [sys.executable, "-m", "service.cli", "api"]
+    with subprocess.Popen(command, env=env, stderr=subprocess.PIPE) as child:
+        try:
+            yield _listening(child)
+        finally:
+            child.terminate()
+            assert child.wait(timeout=30) == 0
+
+
+def test_every_answer_is_one_the_openapi_document_describes(api_url: str) -> None:
+    schema = schemathesis.openapi.from_url(f"{api_url}/openapi.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) == 2
+    for operation in operations:
+        _check(operation.as_strategy())
+
+
+def _check(cases: st.SearchStrategy[schemathesis.Case]) -> None:
+    @given(case=cases)
+    @seed(20261201)
+    @settings(
+        max_examples=150,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def answers_as_documented(case: schemathesis.Case) -> None:
+        case.call_and_validate(
+            headers={"Authorization": f"Bearer {KEY}"},
+            timeout=10,
+            # A $filter or $skiptoken the schema allows may still be one the grammar
+            # refuses: a 400 for it is the documented answer, not a failure.
+            excluded_checks=[positive_data_acceptance],
+        )
+
+    answers_as_documented()
+
+
+def test_the_document_names_the_routes_and_their_query_options(api_url: str) -> None:
+    document = httpx.get(f"{api_url}/openapi.json", timeout=10).json()
+    listing = document["paths"]["/v1.0/engagements/referrals"]["get"]
+    names = {parameter["name"] for parameter in listing["parameters"]}
+    assert {"$filter", "$orderby", "$top", "$count", "$skiptoken"} <= names
+    assert "/v1.0/engagements/referrals/{referral_id}" in document["paths"]
+    assert "HTTPBearer" in document["components"]["securitySchemes"]
