@@ -23,6 +23,7 @@ from service.broker import EmbeddedBroker
 from service.cli.context import Cli, pass_cli, run
 from service.cli.exits import CliError, ExitStatus
 from service.codec import STRUCTURED_CONTENT_TYPE
+from service.runtime import tune_garbage_collection
 from service.settings import Settings
 
 DEV_BANNER = """\
@@ -58,6 +59,7 @@ def _logged(cli: Cli, main: Callable[[Settings], Coroutine[Any, Any, None]]) -> 
     """Run ``main`` with the settings, logging as they say, until it ends."""
     settings = cli.settings()
     logs.configure(settings.log_level)
+    tune_garbage_collection()
     run(main(settings))
     return ExitStatus.OK
 
@@ -78,6 +80,7 @@ def dev(cli: Cli, /, port: int | None) -> ExitStatus:
     with EmbeddedBroker(port=port) as broker:
         settings = settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap_servers})
         click.echo(_banner(settings), err=True)
+        tune_garbage_collection()
         run(_serve_until_signalled(settings))
     return ExitStatus.OK
 
