@@ -58,6 +58,10 @@ T = TypeVar("T")
 _ON_KEY = "JOIN referrals r ON (r.tenant_id, r.id) = (k.t, k.i)"
 _REFERRALS_BY_KEY = f"SELECT r.document, r.tenant_id FROM {{keys}} {_ON_KEY}"
 _VERSIONS_BY_KEY = f"SELECT r.tenant_id, r.id, r.version FROM {{keys}} {_ON_KEY}"
+_SEEN_BY_KEY = (
+    "SELECT p.tenant_id, p.command_id FROM {keys} JOIN processed_commands p"
+    " ON (p.tenant_id, p.command_id) = (k.t, k.i)"
+)
 _READ_NAMES = ", ".join(READ_COLUMN_NAMES)
 _READ_SETS = ", ".join(f"{name} = ?" for name in READ_COLUMN_NAMES)
 _READ_MARKS = ", ".join("?" * (len(READ_COLUMN_NAMES) + 7))
@@ -118,25 +122,10 @@ class SqliteStore:
         self._executor.shutdown(wait=True)
 
     async def load(self, keys: Collection[ReferralKey]) -> dict[ReferralKey, ReferralRecord]:
-        sql = _REFERRALS_BY_KEY
-
-        def query(db: sqlite3.Connection) -> dict[ReferralKey, ReferralRecord]:
-            records = (referral_from_row(*row) for row in _by_pairs(db, sql, keys))
-            return {record.key: record for record in records}
-
-        return await self._run(query)
+        return await self._run(lambda db: _referrals(db, keys))
 
     async def seen(self, keys: Collection[CommandKey]) -> set[CommandKey]:
-        sql = (
-            "SELECT p.tenant_id, p.command_id FROM {keys} JOIN processed_commands p"
-            " ON (p.tenant_id, p.command_id) = (k.t, k.i)"
-        )
-
-        def query(db: sqlite3.Connection) -> set[CommandKey]:
-            rows = _by_pairs(db, sql, keys)
-            return {CommandKey(tenant_of(tenant), command_id) for tenant, command_id in rows}
-
-        return await self._run(query)
+        return await self._run(lambda db: _seen(db, keys))
 
     async def load_batch(
         self,
@@ -144,29 +133,19 @@ class SqliteStore:
         commands: Collection[CommandKey],
         cached: Mapping[ReferralKey, ReferralRecord],
     ) -> tuple[dict[ReferralKey, ReferralRecord], set[CommandKey]]:
-        by_version, by_key = _VERSIONS_BY_KEY, _REFERRALS_BY_KEY
-        processed = (
-            "SELECT p.tenant_id, p.command_id FROM {keys} JOIN processed_commands p"
-            " ON (p.tenant_id, p.command_id) = (k.t, k.i)"
-        )
-
         def query(
             db: sqlite3.Connection,
         ) -> tuple[dict[ReferralKey, ReferralRecord], set[CommandKey]]:
             loaded: dict[ReferralKey, ReferralRecord] = {}
             stale: list[ReferralKey] = []
-            for tenant, referral_id, version in _by_pairs(db, by_version, referrals):
+            for tenant, referral_id, version in _by_pairs(db, _VERSIONS_BY_KEY, referrals):
                 key = ReferralKey(tenant_of(tenant), referral_id)
                 hit = cached.get(key)
                 if hit is not None and hit.version == version:
                     loaded[key] = hit
                 else:
                     stale.append(key)
-            for row in _by_pairs(db, by_key, stale):
-                record = referral_from_row(*row)
-                loaded[record.key] = record
-            rows = _by_pairs(db, processed, commands)
-            return loaded, {CommandKey(tenant_of(tenant), command) for tenant, command in rows}
+            return loaded | _referrals(db, stale), _seen(db, commands)
 
         return await self._run(query)
 
@@ -466,6 +445,18 @@ def _outbox_rows(db: sqlite3.Connection, seqs: list[int] | None) -> list[OutboxE
         ]
     rows = sorted((row for chunk in chunks for row in chunk), key=lambda row: row[0])
     return [OutboxEntry(partition, outgoing_from_row(*rest), seq) for seq, partition, *rest in rows]
+
+
+def _referrals(
+    db: sqlite3.Connection, keys: Collection[ReferralKey]
+) -> dict[ReferralKey, ReferralRecord]:
+    records = (referral_from_row(*row) for row in _by_pairs(db, _REFERRALS_BY_KEY, keys))
+    return {record.key: record for record in records}
+
+
+def _seen(db: sqlite3.Connection, keys: Collection[CommandKey]) -> set[CommandKey]:
+    rows = _by_pairs(db, _SEEN_BY_KEY, keys)
+    return {CommandKey(tenant_of(tenant), command_id) for tenant, command_id in rows}
 
 
 def _by_pairs(
