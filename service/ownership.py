@@ -1,5 +1,5 @@
-"""The command partitions this replica owns, and whether the outbox may hold rows to
-publish before the next records are processed; kept in step with the consumer group.
+"""Following the consumer group's assignment, and whether the outbox may hold rows to
+publish before the next records are processed.
 
 A newly assigned partition may come with rows another replica stored but did not publish
 (it crashed or lost the partition); after a failed attempt, this replica's own rows may be
@@ -11,7 +11,7 @@ without reordering a referral's events.
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
@@ -23,15 +23,11 @@ log = logging.getLogger(__name__)
 
 class Partitions:
     def __init__(self) -> None:
-        self.owned: set[TopicPartition] = set()
         self.backlog_possible = False
 
-    def assign(self, partitions: Iterable[TopicPartition]) -> None:
-        self.owned |= set(partitions)
+    def assigned(self) -> None:
+        """Partitions came: their previous owner may have left rows behind."""
         self.backlog_possible = True
-
-    def revoke(self, partitions: Iterable[TopicPartition]) -> None:
-        self.owned -= set(partitions)
 
     def failed(self) -> None:
         """An attempt failed part-way: rows may have been left behind."""
@@ -66,7 +62,7 @@ class Rebalance(ConsumerRebalanceListener):
     async def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
         self.metrics.rebalances.labels("assigned").inc()
         self.health.assigned = bool(self.consumer.assignment())
-        self.partitions.assign(assigned)
+        self.partitions.assigned()
         self.moved()
 
     async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
@@ -79,5 +75,4 @@ class Rebalance(ConsumerRebalanceListener):
             self.batch_lock.release()
         except TimeoutError:
             log.warning("revoking partitions while a batch is still retrying")
-        self.partitions.revoke(revoked)
         self.moved()
