@@ -236,10 +236,11 @@ class Referral(WireModel):
         return self
 
 
-#: The wire names of the referral's own fields, in the order a document lists them.
-_WIRE_ORDER = tuple(
-    field.serialization_alias or name for name, field in Referral.model_fields.items()
-)
+#: The wire name of each of the referral's own fields, in the order a document lists them.
+WIRE_NAMES = {
+    name: field.serialization_alias or name for name, field in Referral.model_fields.items()
+}
+_WIRE_ORDER = tuple(WIRE_NAMES.values())
 _WIRE_KEYS = frozenset(_WIRE_ORDER)
 #: Owned fields the service clears by setting None (the id is never cleared).
 _SERVICE_FIELDS = SERVICE_OWNED - {"id"}

@@ -18,7 +18,7 @@ from state.enums import ReferralStatus as Status
 from state.events import EventType, ReferralEvent
 from state.fields import format_utc
 from state.lifecycle import LifecycleState
-from state.model import Referral
+from state.model import WIRE_NAMES, Referral
 from state.owned import SERVICE_OWNED
 from state.patch import escape_key
 from state.record import DERIVED_IDS
@@ -28,11 +28,6 @@ BOOKKEEPING: Final = frozenset({"updatedDateTime", "eTag", "version"})
 #: Python names of the owned fields carried over from the stored referral.
 _CARRIED: Final = ("id", "created_date_time", "accepted_date_time", "closed_date_time",
                    "e_tag", "updated_date_time", "version")  # fmt: skip
-
-
-_WIRE_NAMES: Final = {
-    name: field.serialization_alias or name for name, field in Referral.model_fields.items()
-}
 
 
 def is_service_owned(key: str) -> bool:
@@ -87,7 +82,7 @@ def owned_document(before: Mapping[str, Any], owned: Mapping[str, Any]) -> dict[
     """``before`` with the owned fields (by Python name) written as ``to_document`` would."""
     document = dict(before)
     for name, value in owned.items():
-        key = _WIRE_NAMES[name]
+        key = WIRE_NAMES[name]
         if value is None:
             document.pop(key, None)  # to_document leaves out a cleared owned field
         else:
