@@ -9,7 +9,6 @@ from typing import Any
 
 from service.jsonio import loads
 from service.settings import Settings
-from tests.integration.scenario import environment
 
 PIPE = asyncio.subprocess.PIPE
 
@@ -33,7 +32,7 @@ class Ran:
 
 
 def cli_environment(settings: Settings) -> dict[str, str]:
-    return {**os.environ, **environment(settings)}
+    return {**os.environ, **settings.environment()}
 
 
 async def spawn(settings: Settings, *args: str, **streams: Any) -> asyncio.subprocess.Process:

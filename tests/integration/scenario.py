@@ -83,7 +83,7 @@ class ServiceProcess:
 
     def __init__(self, settings: Settings, log: Path) -> None:
         self.settings = settings
-        self.env = {**os.environ, **environment(settings)}
+        self.env = {**os.environ, **settings.environment()}
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -147,10 +147,6 @@ async def start_replicas(settings: Settings, tmp_path: Path, count: int) -> list
             replica.ensure_stopped()
         raise
     return replicas
-
-
-def environment(settings: Settings) -> dict[str, str]:
-    return settings.environment()
 
 
 async def processed_at_least(port: int, commands: int, within: float = 120) -> None:
