@@ -25,6 +25,7 @@ from state import (
 )
 from state.fields import format_utc
 from state.limits import identifier_problem
+from state.record import name_uuid
 
 SPEC_VERSION: Final = "1.0"
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json"
@@ -206,7 +207,7 @@ def encode_rejection(
         else f"{command.tenant_id}\x00{command.command_id}"
     )
     attributes = {
-        "id": str(uuid.uuid5(_REJECTION_IDS, scope)),
+        "id": name_uuid(_REJECTION_IDS, scope),
         "type": REJECTED_TYPE,
         "source": source,
         "subject": referral_id,

@@ -81,9 +81,20 @@ def with_ticks(moment: datetime, ticks: int) -> datetime:
 
 
 def format_utc(value: datetime) -> str:
+    # A batch stamps one moment many times: the last plain datetime formatted is kept, by
+    # identity (it is immutable, and while held here no look-alike can take its id).
+    last, text = _last_formatted
+    if value is last:
+        return text
     # isoformat is several times cheaper than strftime, and this runs many times a command.
     utc = value if value.tzinfo is UTC else value.astimezone(UTC)
-    return f"{utc.replace(tzinfo=None).isoformat(timespec='microseconds')}{_ticks(value)}Z"
+    text = f"{utc.replace(tzinfo=None).isoformat(timespec='microseconds')}{_ticks(value)}Z"
+    if type(value) is datetime:
+        _last_formatted[:] = (value, text)
+    return text
+
+
+_last_formatted: list[Any] = [None, ""]
 
 
 def _ticks(value: datetime) -> int:

@@ -204,8 +204,27 @@ class Referral(WireModel):
         return {k: v for k, v in document.items() if v is not None or k not in _SERVICE_FIELDS}
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
-        copied = super().model_copy(update=update, deep=deep)
-        copied._document = copied._encoded = None  # the copy may differ: derive them anew
+        if deep:
+            copied = super().model_copy(update=update, deep=deep)
+            copied._document = copied._encoded = None  # the copy may differ: derive them anew
+            return copied
+        # pydantic's shallow copy, without its generic steps: every change copies a referral.
+        fields, extra = dict(self.__dict__), self.__pydantic_extra__
+        extra = None if extra is None else dict(extra)
+        fields_set = set(self.__pydantic_fields_set__)
+        for name, value in (update or {}).items():
+            if name in _FIELD_NAMES:
+                fields[name] = value
+            else:
+                extra = {} if extra is None else extra
+                extra[name] = value
+            fields_set.add(name)
+        copied = object.__new__(type(self))
+        object.__setattr__(copied, "__dict__", fields)
+        object.__setattr__(copied, "__pydantic_extra__", extra)
+        object.__setattr__(copied, "__pydantic_fields_set__", fields_set)
+        # The copy may differ: its document and encoding are derived anew.
+        object.__setattr__(copied, "__pydantic_private__", {"_document": None, "_encoded": None})
         return copied
 
     def __eq__(self, other: object) -> bool:
@@ -242,6 +261,7 @@ WIRE_NAMES = {
 }
 _WIRE_ORDER = tuple(WIRE_NAMES.values())
 _WIRE_KEYS = frozenset(_WIRE_ORDER)
+_FIELD_NAMES = frozenset(WIRE_NAMES)
 #: Owned fields the service clears by setting None (the id is never cleared).
 _SERVICE_FIELDS = SERVICE_OWNED - {"id"}
 

@@ -7,6 +7,7 @@ Referral ids and command ids are scoped by tenant: a referral is stored under it
 command without a tenant lives in a namespace of its own.
 """
 
+import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -86,8 +87,16 @@ def referral_id_for(command: Command) -> str:
     """The referral a command is about: its subject, the document's id, or a derived one."""
     if command.referral_id:
         return command.referral_id
-    derived = str(uuid.uuid5(DERIVED_IDS, f"referral:{command.command_id}"))
-    return document_id(command.data) or derived
+    return document_id(command.data) or name_uuid(DERIVED_IDS, f"referral:{command.command_id}")
+
+
+def name_uuid(namespace: uuid.UUID, name: str) -> str:
+    """``str(uuid.uuid5(namespace, name))``, without building a UUID object (half the cost)."""
+    digest = bytearray(hashlib.sha1(namespace.bytes + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def referral_key(command: Command) -> ReferralKey:

@@ -8,7 +8,6 @@ two tenants' referrals of the same id never share an event id.
 """
 
 import hashlib
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -21,7 +20,7 @@ from state.lifecycle import LifecycleState
 from state.model import WIRE_NAMES, Referral
 from state.owned import SERVICE_OWNED
 from state.patch import escape_key
-from state.record import DERIVED_IDS
+from state.record import DERIVED_IDS, name_uuid
 
 #: Owned fields that change on every applied change and so say nothing about what changed.
 BOOKKEEPING: Final = frozenset({"updatedDateTime", "eTag", "version"})
@@ -105,7 +104,7 @@ def event(
     assert referral.substatus is not None
     scope = _scope(command.tenant_id, referral.id)
     return ReferralEvent(
-        event_id=str(uuid.uuid5(DERIVED_IDS, f"event:{scope}:{referral.version}")),
+        event_id=name_uuid(DERIVED_IDS, f"event:{scope}:{referral.version}"),
         type=kind,
         referral_id=referral.id,
         version=referral.version,
@@ -129,7 +128,7 @@ def top_level_paths(document: Mapping[str, Any]) -> tuple[str, ...]:
 
 def changed_paths(before: Any, after: Any, prefix: str = "") -> list[str]:
     """JSON Pointers of what differs; recursion is bounded by the depth limit on documents."""
-    if isinstance(before, Mapping) and isinstance(after, Mapping):
+    if _is_object(before) and _is_object(after):
         changed: list[str] = []
         for key in [*before, *(k for k in after if k not in before)]:
             old, new = before.get(key), after.get(key)
@@ -138,3 +137,8 @@ def changed_paths(before: Any, after: Any, prefix: str = "") -> list[str]:
             changed += changed_paths(old, new, f"{prefix}/{escape_key(key)}")
         return changed
     return [] if before == after else [prefix]
+
+
+def _is_object(value: object) -> bool:
+    # Documents are plain dicts; the abstract check costs more than the rest of the walk.
+    return type(value) is dict or isinstance(value, Mapping)

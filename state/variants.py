@@ -20,22 +20,23 @@ from pydantic import BaseModel
 from state.errors import FieldProblem
 from state.patch import escape_key
 
-#: For one model: the case-folded wire name of each field -> (wire name, nested models).
-_Fields = dict[str, tuple[str, tuple[type[BaseModel], ...]]]
+#: For one model: the (case-folded) wire name of each field -> (wire name, the merged
+#: fields of the models nested in it, or None).
+_Fields = dict[str, tuple[str, "_Fields | None"]]
 
 
 def case_variants(document: Mapping[str, Any], model: type[BaseModel]) -> list[FieldProblem]:
     """Every key of ``document`` that differs only by case from a field of its object."""
     problems: list[FieldProblem] = []
-    stack: list[tuple[object, tuple[type[BaseModel], ...], str]] = [(document, (model,), "")]
+    # A node's place is kept as (parent's place, key) and spelled out only for a problem.
+    stack: list[tuple[object, _Fields, _Place]] = [(document, _merged((model,)), None)]
     while stack:
-        node, models, pointer = stack.pop()
-        if isinstance(node, list):
-            stack.extend((item, models, f"{pointer}/{i}") for i, item in enumerate(node))
+        node, fields, place = stack.pop()
+        if type(node) is list:
+            stack.extend((item, fields, (place, str(i))) for i, item in enumerate(node))
             continue
-        if not isinstance(node, Mapping):
+        if not (type(node) is dict or isinstance(node, Mapping)):
             continue
-        fields = _merged(models)
         for key, value in node.items():
             known = fields.get(key) or fields.get(key.casefold())  # the exact name is usual
             if known is None:
@@ -43,12 +44,22 @@ def case_variants(document: Mapping[str, Any], model: type[BaseModel]) -> list[F
             name, nested = known
             if key != name:
                 message = f"differs only by case from {name}; send the field once, as {name}"
-                problems.append(
-                    FieldProblem(f"{pointer}/{escape_key(key)}", "caseVariant", message)
-                )
-            elif nested:
-                stack.append((value, nested, f"{pointer}/{escape_key(key)}"))
+                problems.append(FieldProblem(_pointer((place, key)), "caseVariant", message))
+            elif nested is not None and isinstance(value, dict | list):
+                stack.append((value, nested, (place, key)))
     return sorted(problems, key=lambda problem: problem.target)
+
+
+#: Where a node is: None for the document, else (the parent's place, the key or index).
+_Place = tuple[Any, str] | None
+
+
+def _pointer(place: _Place) -> str:
+    keys: list[str] = []
+    while place is not None:
+        place, key = place
+        keys.append(escape_key(key))
+    return "".join(f"/{key}" for key in reversed(keys))
 
 
 @cache
@@ -64,8 +75,9 @@ def _fields(model: type[BaseModel]) -> _Fields:
     fields: _Fields = {}
     for name, field in model.model_fields.items():
         wire = field.serialization_alias or name
+        models = _models_in(field.annotation)
         # Under its exact wire name too, so most keys are found without case-folding them.
-        fields[wire] = fields[wire.casefold()] = (wire, _models_in(field.annotation))
+        fields[wire] = fields[wire.casefold()] = (wire, _merged(models) if models else None)
     return fields
 
 

@@ -12,6 +12,7 @@ with fresh, stale or missing eTags and right or wrong tenants. Whatever happens:
 - the document derived along a change is, byte for byte, the referral's full serialization.
 """
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from state import (
     Rejected,
     decide,
 )
+from state.record import name_uuid
 from tests.unit.builders import LEGAL_STATE_NAMES, NOW, state_name
 
 REFERRAL_IDS = ("ref-1", "ref-2")
@@ -374,3 +376,10 @@ def test_a_patch_of_fields_applied_twice_changes_nothing_the_second_time(
 def _play_one(before: ReferralRecord | None, command: Command) -> ReferralRecord | None:
     decision = decide(before, command, NOW)
     return decision.record if isinstance(decision, Applied) else None
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(st.uuids(), st.text())
+def test_derived_ids_are_the_standard_name_based_uuids(namespace: uuid.UUID, name: str) -> None:
+    # Event, referral and rejection ids are uuid5: a subscriber may derive them itself.
+    assert name_uuid(namespace, name) == str(uuid.uuid5(namespace, name))
