@@ -23,6 +23,7 @@ from state import (
     Rejected,
     referral_id_for,
 )
+from state.commands import TextExtent
 from state.fields import format_utc
 from state.limits import identifier_problem
 from state.record import name_uuid
@@ -84,9 +85,10 @@ def decode_command(value: bytes | None, headers: Headers, limits: WireLimits) ->
     attributes = {} if _is_structured(headers) else _ce_headers(headers)
     if "specversion" in attributes:
         envelope: dict[str, Any] = {**attributes, "data": _json(value) if value else None}
+        text = value
     else:
-        envelope = _structured(value)
-    return _command(envelope, limits)
+        envelope, text = _structured(value)
+    return _command(envelope, limits, TextExtent.of(text) if text else None)
 
 
 def _is_structured(headers: Headers) -> bool:
@@ -96,20 +98,22 @@ def _is_structured(headers: Headers) -> bool:
     return False
 
 
-def _structured(value: bytes | None) -> dict[str, Any]:
+def _structured(value: bytes | None) -> tuple[dict[str, Any], bytes | None]:
+    """The envelope, and the text its data was read from (the value, or data_base64's)."""
     parsed = _json(value)
     if not isinstance(parsed, Mapping) or "specversion" not in parsed:
         raise Undecodable(
             "not-cloudevent", "neither ce_* headers nor a structured CloudEvents envelope"
         )
-    envelope = dict(parsed)
+    envelope, text = dict(parsed), value
     if "data_base64" in envelope and "data" not in envelope:
         encoded = envelope["data_base64"]
         try:
-            envelope["data"] = _json(base64.b64decode(str(encoded), validate=True))
+            text = base64.b64decode(str(encoded), validate=True)
         except (binascii.Error, ValueError):
             raise Undecodable("not-json", "data_base64 is not base64") from None
-    return envelope
+        envelope["data"] = _json(text)
+    return envelope, text
 
 
 def _json(value: bytes | None) -> Any:
@@ -132,7 +136,7 @@ def _ce_headers(headers: Headers) -> dict[str, str]:
     return attributes
 
 
-def _command(envelope: Mapping[str, Any], limits: WireLimits) -> Command:
+def _command(envelope: Mapping[str, Any], limits: WireLimits, extent: TextExtent | None) -> Command:
     if envelope.get("specversion") != SPEC_VERSION:
         raise Undecodable("not-cloudevent", "specversion is not 1.0")
     missing = [name for name in ("id", "type", "source") if not _text(envelope.get(name))]
@@ -156,6 +160,7 @@ def _command(envelope: Mapping[str, Any], limits: WireLimits) -> Command:
         # Trusted until the shell establishes the tenant from the topic (service.tenancy).
         tenant_id=_text(envelope.get("tenantid")),
         declared_tenant_id=_text(envelope.get("tenantid")),
+        data_extent=extent,
     )
     if command.referral_id is None and command_type is not CommandType.CREATE:
         raise Undecodable("not-cloudevent", f"{command_type} needs the referral id as subject")

@@ -10,7 +10,7 @@ command's ``tenantid`` attribute said. The decision acts as ``tenant_id`` only, 
 a command that declares another tenant than the one established.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -43,6 +43,23 @@ MOVE_TARGETS: dict[CommandType, LifecycleState] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class TextExtent:
+    """What the JSON text a command's data was parsed from says about its size at most.
+
+    A string, key, array or object in the data is never longer than the text's ``length``
+    in bytes (nor has more than half as many items), and never nested deeper than its
+    ``containers`` (the count of ``{`` and ``[`` in it, inside strings too).
+    """
+
+    length: int
+    containers: int
+
+    @classmethod
+    def of(cls, text: bytes) -> "TextExtent":
+        return cls(len(text), text.count(b"{") + text.count(b"["))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Command:
     type: CommandType
@@ -53,6 +70,9 @@ class Command:
     correlation_id: str | None = None
     tenant_id: str | None = None
     declared_tenant_id: str | None = None
+    #: The extent of the text ``data`` was read from, when it was read from JSON text (a
+    #: hint for the limit checks, not part of what the command says).
+    data_extent: TextExtent | None = field(default=None, compare=False)
 
 
 class PatchOperation(BaseModel):

@@ -251,7 +251,7 @@ def _status_reason(data: object) -> str | None:
 
 
 def _refuse_over_limits(command: Command, limits: Limits) -> None:
-    problem = data_problem(command.data, limits)
+    problem = data_problem(command.data, limits, command.data_extent)
     if problem is not None:
         message = f"data is over a limit: {problem.message}"
         raise Refused(RejectionCode.INVALID_REQUEST, message, (problem,))

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from state.commands import TextExtent
 from state.errors import FieldProblem
 
 
@@ -51,11 +52,24 @@ def identifier_problem(value: object, max_length: int) -> str | None:
     return None
 
 
-def data_problem(data: object, limits: Limits) -> FieldProblem | None:
-    """The first place in a command's data that is over a limit, or None."""
+def data_problem(
+    data: object, limits: Limits, extent: TextExtent | None = None
+) -> FieldProblem | None:
+    """The first place in a command's data that is over a limit, or None. ``extent``: that
+    of the JSON text the data was read from, which may prove it within without a walk."""
+    if extent is not None and _text_within(extent, limits):
+        return None
     if _within(data, limits):
         return None
     return _first_problem(data, limits)
+
+
+def _text_within(extent: TextExtent, limits: Limits) -> bool:
+    return (
+        extent.length <= limits.max_string_length
+        and (extent.length + 1) // 2 <= limits.max_array_items
+        and extent.containers <= limits.max_depth
+    )
 
 
 def _within(data: object, limits: Limits) -> bool:

@@ -1,10 +1,14 @@
 """Every limit on a command gives a rejection naming the place and the limit."""
 
+import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from state import Applied, CommandType, Policy, Rejected, RejectionCode, decide
+from state.commands import TextExtent
 from state.limits import Limits, data_problem, identifier_problem, nesting_depth
 from tests.unit.builders import NOW, REFERRAL_ID, command
 
@@ -125,3 +129,31 @@ def test_identifiers_are_strings_of_bounded_length_without_control_characters(
     value: object, ok: bool
 ) -> None:
     assert (identifier_problem(value, 20) is None) == ok
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=60),
+    lambda children: (
+        st.lists(children, max_size=8) | st.dictionaries(st.text(max_size=60), children, max_size=8)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@given(_JSON_VALUES, st.booleans(), st.sampled_from([(",", ":"), (", ", ": ")]))
+def test_the_extent_of_the_text_never_hides_a_problem(
+    value: Any, ascii_only: bool, separators: tuple[str, str]
+) -> None:
+    # The shortcut over the raw text must answer as the walk does, on the limits' edges too.
+    text = json.dumps(value, ensure_ascii=ascii_only, separators=separators).encode()
+    data = json.loads(text)
+    for limits in (LIMITS, Limits(max_depth=3, max_array_items=2, max_string_length=8)):
+        assert data_problem(data, limits, TextExtent.of(text)) == data_problem(data, limits)
+
+
+def test_a_small_command_is_proven_within_by_its_text_alone() -> None:
+    # The walk is skipped: a value the walk would refuse shows the text was trusted.
+    deep = nested(LIMITS.max_depth + 1)
+    assert data_problem(deep, LIMITS) is not None
+    assert data_problem(deep, LIMITS, TextExtent(length=10, containers=1)) is None
