@@ -83,18 +83,18 @@ def with_ticks(moment: datetime, ticks: int) -> datetime:
 def format_utc(value: datetime) -> str:
     # A batch stamps one moment many times: the last plain datetime formatted is kept, by
     # identity (it is immutable, and while held here no look-alike can take its id).
-    last, text = _last_formatted
+    last, text = _last_formatted[0]
     if value is last:
         return text
     # isoformat is several times cheaper than strftime, and this runs many times a command.
     utc = value if value.tzinfo is UTC else value.astimezone(UTC)
     text = f"{utc.replace(tzinfo=None).isoformat(timespec='microseconds')}{_ticks(value)}Z"
     if type(value) is datetime:
-        _last_formatted[:] = (value, text)
+        _last_formatted[0] = (value, text)
     return text
 
 
-_last_formatted: list[Any] = [None, ""]
+_last_formatted: list[tuple[datetime | None, str]] = [(None, "")]
 
 
 def _ticks(value: datetime) -> int:
