@@ -337,9 +337,16 @@ def _delete_outbox(db: sqlite3.Connection, seqs: list[int]) -> None:
 
 
 def _write_referrals(db: sqlite3.Connection, batch: BatchWrite) -> None:
+    """Every referral of the batch in a few statements: new ones inserted, the others
+    updated only where still at the version they were read at."""
+    created: list[tuple[object, ...]] = []
+    updated: list[tuple[object, ...]] = []
+    teams: list[tuple[str, str, str]] = []
+    replaced_teams: list[tuple[str, str]] = []
     for write in batch.referrals:
         record = write.record
         columns = read_columns(record)
+        tenant = tenant_column(record.tenant_id)
         row = (
             record.version,
             str(record.state.status),
@@ -347,43 +354,38 @@ def _write_referrals(db: sqlite3.Connection, batch: BatchWrite) -> None:
             expiration_of(record),
             referral_document(record),
             *_read_row(columns),
-            tenant_column(record.tenant_id),
+            tenant,
             record.referral_id,
         )
         if write.expected_version == 0:
-            try:
-                db.execute(
-                    f"INSERT INTO referrals (version, status, substatus, expiration, document,"
-                    f" {_READ_NAMES}, tenant_id, id) VALUES ({_READ_MARKS})",
-                    row,
-                )
-            except sqlite3.IntegrityError:
-                raise StaleWrite(f"referral {record.referral_id} was created meanwhile") from None
+            created.append(row)
         else:
-            updated = db.execute(
-                "UPDATE referrals SET version = ?, status = ?, substatus = ?, expiration = ?,"
-                f" document = ?, {_READ_SETS} WHERE tenant_id = ? AND id = ? AND version = ?",
-                (*row, write.expected_version),
+            updated.append((*row, write.expected_version))
+            replaced_teams.append((tenant, record.referral_id))
+        teams += [(email, tenant, record.referral_id) for email in columns.team_emails]
+    if created:
+        try:
+            db.executemany(
+                f"INSERT INTO referrals (version, status, substatus, expiration, document,"
+                f" {_READ_NAMES}, tenant_id, id) VALUES ({_READ_MARKS})",
+                created,
             )
-            if updated.rowcount != 1:
-                raise StaleWrite(
-                    f"referral {record.referral_id} moved past {write.expected_version}"
-                )
-        _write_team(db, record, columns.team_emails, replace=write.expected_version != 0)
-
-
-def _write_team(
-    db: sqlite3.Connection, record: ReferralRecord, emails: list[str], *, replace: bool
-) -> None:
-    tenant = tenant_column(record.tenant_id)
-    if replace:
-        db.execute(
-            "DELETE FROM referral_team WHERE tenant_id = ? AND referral_id = ?",
-            (tenant, record.referral_id),
+        except sqlite3.IntegrityError:
+            raise StaleWrite("a referral of the batch was created meanwhile") from None
+    if updated:
+        cursor = db.executemany(
+            "UPDATE referrals SET version = ?, status = ?, substatus = ?, expiration = ?,"
+            f" document = ?, {_READ_SETS} WHERE tenant_id = ? AND id = ? AND version = ?",
+            updated,
         )
+        if cursor.rowcount != len(updated):
+            stale = len(updated) - cursor.rowcount
+            raise StaleWrite(f"{stale} referral(s) of the batch moved past the version read")
     db.executemany(
-        "INSERT INTO referral_team (email, tenant_id, referral_id) VALUES (?, ?, ?)",
-        [(email, tenant, record.referral_id) for email in emails],
+        "DELETE FROM referral_team WHERE tenant_id = ? AND referral_id = ?", replaced_teams
+    )
+    db.executemany(
+        "INSERT INTO referral_team (email, tenant_id, referral_id) VALUES (?, ?, ?)", teams
     )
 
 
@@ -418,18 +420,28 @@ def _write_processed(db: sqlite3.Connection, batch: BatchWrite) -> None:
 
 
 def _write_outbox(db: sqlite3.Connection, batch: BatchWrite) -> list[OutboxEntry]:
+    """The batch's records, a multi-row insert per chunk; each gets its seq back."""
     now = time.time()
-    stored = []
-    for entry in batch.outbox:
-        out = entry.record
+    stored: list[OutboxEntry] = []
+    for chunk in _chunks(batch.outbox):
+        rows = [
+            (entry.source_partition, entry.record.topic, entry.record.key, entry.record.value,
+             headers_to_text(entry.record.headers), entry.record.kind, now)
+            for entry in chunk
+        ]  # fmt: skip
+        marks = ",".join("(?, ?, ?, ?, ?, ?, ?)" for _ in rows)
         cursor = db.execute(
             "INSERT INTO outbox (source_partition, topic, key, value, headers, kind, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (entry.source_partition, out.topic, out.key, out.value, headers_to_text(out.headers),
-             out.kind, now),
-        )  # fmt: skip
-        assert cursor.lastrowid is not None
-        stored.append(OutboxEntry(entry.source_partition, out, cursor.lastrowid))
+            f" VALUES {marks} RETURNING seq",
+            [value for row in rows for value in row],
+        )
+        # The rows are inserted, and numbered, in the order of VALUES.
+        seqs = sorted(seq for (seq,) in cursor.fetchall())
+        assert len(seqs) == len(chunk)
+        stored += [
+            OutboxEntry(entry.source_partition, entry.record, seq)
+            for entry, seq in zip(chunk, seqs, strict=True)
+        ]
     return stored
 
 

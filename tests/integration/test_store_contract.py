@@ -197,6 +197,17 @@ async def test_outbox_keeps_bytes_order_and_partition_until_published(store: Sto
     assert [e.seq for e in await store.pending()] == [stored[2].seq]
 
 
+async def test_a_batch_of_many_records_gets_each_seq_of_its_own_row(store: Store) -> None:
+    # More rows than one multi-row insert takes: each entry's seq must name its own row.
+    entries = [OutboxEntry(n % 4, outgoing(n, key=f"ref-{n % 7}".encode())) for n in range(1203)]
+
+    stored = await store.write(BatchWrite(outbox=entries))
+
+    assert [e.record for e in stored] == [e.record for e in entries]
+    by_seq = {e.seq: e.record for e in await store.pending()}
+    assert [by_seq[e.seq] for e in stored] == [e.record for e in entries]
+
+
 class Recorder:
     """A publish callback that records what it was handed and reports some of it published."""
 
