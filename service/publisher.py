@@ -80,8 +80,8 @@ class OutboxPublisher:
         failed = [(entry, error) for entry, error in zip(entries, results, strict=True) if error]
         given_up = [entry for entry, error in failed if self._refused_enough(entry, error)]
         rerouted = await self._reroute(given_up)
-        for entry in done:
-            self.metrics.events_published.labels(entry.record.kind).inc()
+        for kind, count in Counter(entry.record.kind for entry in done).items():
+            self.metrics.events_published.labels(kind).inc(count)
         for entry in done + rerouted:
             self._refusals.pop(entry.seq, None)
         self.health.broker_ok = not any(isinstance(e, BrokerUnavailable) for _, e in failed)
