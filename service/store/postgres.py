@@ -9,8 +9,9 @@ starting together migrate once.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -59,7 +60,6 @@ _ROW_TYPES = (
     *("text", "bigint", "text", "text", "text", "timestamptz", "bytea"),
     *("timestamptz", "timestamptz", "text", "text", "text", "text", "text", "text", "text"),
 )
-_UNNEST_TYPES = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_ROW_TYPES, start=1))
 _WRITTEN = ("id", "version", "status", "substatus", "tenant_id", "expiration", "document",
             *READ_COLUMN_NAMES)  # fmt: skip
 _WRITTEN_NAMES = ", ".join(_WRITTEN)
@@ -72,8 +72,8 @@ _READ_SETS = (
 )
 #: A publish transaction only deletes what Kafka acknowledged: if a crash loses that
 #: deletion the rows are published again, with the same ids, so it need not wait for the
-#: WAL flush.
-_NO_FLUSH_WAIT = "SET LOCAL synchronous_commit = off"
+#: WAL flush. Begun with that setting in one round trip (the simple query protocol).
+_BEGIN_UNFLUSHED = "BEGIN; SET LOCAL synchronous_commit = off"
 
 
 class PostgresStore:
@@ -169,9 +169,7 @@ class PostgresStore:
     async def write(self, batch: BatchWrite) -> list[OutboxEntry]:
         with translated("store"):
             async with self._connection() as db, db.transaction():
-                await _write_referrals(db, batch)
-                await _write_processed(db, batch)
-                return await _write_outbox(db, batch)
+                return await _write_batch(db, batch)
 
     async def pending(self, partitions: Collection[int] | None = None) -> list[OutboxEntry]:
         rows = await self._fetch(
@@ -199,8 +197,7 @@ class PostgresStore:
                     while await self._publish_page(db, publish) == DRAIN_PAGE:
                         pass
                     return
-                async with db.transaction():
-                    await db.execute(_NO_FLUSH_WAIT)
+                async with _unflushed_transaction(db):
                     locked = await db.fetch(
                         "SELECT seq FROM outbox"
                         " WHERE key = ANY($1::bytea[]) OR seq = ANY($2::bigint[])"
@@ -216,8 +213,7 @@ class PostgresStore:
 
     async def _publish_page(self, db: Db, publish: Publish) -> int:
         """Publish the oldest page of the backlog; how many of its rows were published."""
-        async with db.transaction():
-            await db.execute(_NO_FLUSH_WAIT)
+        async with _unflushed_transaction(db):
             rows = await db.fetch(
                 f"SELECT {_OUTBOX_COLUMNS} FROM outbox ORDER BY seq LIMIT $1 FOR UPDATE",
                 DRAIN_PAGE,
@@ -301,6 +297,20 @@ class PostgresStore:
         return int(rows[0]["n"])
 
 
+@contextlib.asynccontextmanager
+async def _unflushed_transaction(db: Db) -> AsyncIterator[None]:
+    """A transaction that commits without waiting for the WAL flush; rolled back when the
+    block raises (a connection too broken to roll back is dropped by the pool)."""
+    await db.execute(_BEGIN_UNFLUSHED)
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await db.execute("ROLLBACK")
+        raise
+    await db.execute("COMMIT")
+
+
 async def _keep_session(db: Db) -> None:
     """A released connection's session is kept as it is: the service changes no session
     state (its settings are SET LOCAL, its advisory lock transaction-scoped, and asyncpg
@@ -335,32 +345,83 @@ def _outbox_entry(row: Record) -> OutboxEntry:
     return OutboxEntry(row["source_partition"], record, row["seq"])
 
 
-async def _write_referrals(db: Db, batch: BatchWrite) -> None:
-    new = [w for w in batch.referrals if w.expected_version == 0]
+def _marks(first: int, types: Iterable[str]) -> str:
+    """``$n::type[]`` placeholders for unnest, numbered from ``first``."""
+    return ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(types, start=first))
+
+
+_REFERRAL_ARRAYS = len(_ROW_TYPES)
+_NEW, _CHANGED = 1, 1 + _REFERRAL_ARRAYS
+_EXPECTED = _CHANGED + _REFERRAL_ARRAYS
+_PROCESSED = _EXPECTED + 1
+_OUTBOX = _PROCESSED + 4
+#: A batch in one statement, so one round trip inside its transaction: the new referrals
+#: (none may exist yet), the changed ones (each still at the version it was read at), the
+#: processed commands (none seen before) and the outbox rows, numbered in batch order from
+#: the sequence. It answers with how many rows each part wrote and the outbox seqs.
+_WRITE_BATCH = (
+    "WITH new AS (INSERT INTO referrals"
+    f" ({_WRITTEN_NAMES}) SELECT {_WRITTEN_VALUES}"
+    f" FROM unnest({_marks(_NEW, _ROW_TYPES)}) AS u({_WRITTEN_NAMES})"
+    " ON CONFLICT (tenant_id, id) DO NOTHING RETURNING 1),"
+    " changed AS (UPDATE referrals r SET version = u.version, status = u.status,"
+    " substatus = u.substatus, expiration = u.expiration, document = u.document,"
+    f" {_READ_SETS} FROM unnest({_marks(_CHANGED, _ROW_TYPES)}, ${_EXPECTED}::bigint[])"
+    f" AS u({_WRITTEN_NAMES}, expected)"
+    " WHERE r.tenant_id = u.tenant_id AND r.id = u.id AND r.version = u.expected"
+    " RETURNING 1),"
+    " processed AS (INSERT INTO processed_commands"
+    " (tenant_id, command_id, referral_id, outcome)"
+    f" SELECT * FROM unnest({_marks(_PROCESSED, ('text',) * 4)})"
+    " ON CONFLICT (tenant_id, command_id) DO NOTHING RETURNING 1),"
+    # The k-th smallest seq taken goes to the k-th entry, however nextval was evaluated.
+    " taken AS (SELECT nextval(pg_get_serial_sequence('outbox', 'seq')) AS seq"
+    f" FROM generate_series(1, cardinality(${_OUTBOX}::int[]))),"
+    " numbered AS (SELECT seq, row_number() OVER (ORDER BY seq) AS n FROM taken),"
+    " outbox AS (INSERT INTO outbox (seq, source_partition, topic, key, value, headers, kind)"
+    " SELECT numbered.seq, o.source_partition, o.topic, o.key, o.value, o.headers, o.kind"
+    f" FROM unnest({_marks(_OUTBOX, ('int', 'text', 'bytea', 'bytea', 'text', 'text'))})"
+    " WITH ORDINALITY AS o(source_partition, topic, key, value, headers, kind, n)"
+    " JOIN numbered USING (n) RETURNING 1)"
+    " SELECT (SELECT count(*) FROM new) AS created, (SELECT count(*) FROM changed) AS changed,"
+    " (SELECT count(*) FROM processed) AS processed, (SELECT count(*) FROM outbox) AS stored,"
+    " ARRAY(SELECT seq FROM numbered ORDER BY n) AS seqs"
+)
+
+
+async def _write_batch(db: Db, batch: BatchWrite) -> list[OutboxEntry]:
+    new = [w.record for w in batch.referrals if w.expected_version == 0]
     changed = [w for w in batch.referrals if w.expected_version != 0]
-    if new:
-        inserted = await db.fetch(
-            "INSERT INTO referrals"
-            f" ({_WRITTEN_NAMES}) SELECT {_WRITTEN_VALUES}"
-            f" FROM unnest({_UNNEST_TYPES}) AS u({_WRITTEN_NAMES})"
-            " ON CONFLICT (tenant_id, id) DO NOTHING RETURNING id",
-            *_columns(w.record for w in new),
-        )
-        if len(inserted) != len(new):
-            raise StaleWrite("a referral of the batch was created meanwhile")
-    if changed:
-        updated = await db.fetch(
-            "UPDATE referrals r SET version = u.version, status = u.status,"
-            " substatus = u.substatus, expiration = u.expiration, document = u.document,"
-            f" {_READ_SETS} FROM unnest({_UNNEST_TYPES}, ${len(_ROW_TYPES) + 1}::bigint[])"
-            f" AS u({_WRITTEN_NAMES}, expected)"
-            " WHERE r.tenant_id = u.tenant_id AND r.id = u.id AND r.version = u.expected"
-            " RETURNING r.id",
-            *_columns(w.record for w in changed),
-            [w.expected_version for w in changed],
-        )
-        if len(updated) != len(changed):
-            raise StaleWrite("a referral of the batch moved on meanwhile (another replica)")
+    records = [entry.record for entry in batch.outbox]
+    row = await db.fetchrow(
+        _WRITE_BATCH,
+        *_columns(new),
+        *_columns(w.record for w in changed),
+        [w.expected_version for w in changed],
+        [tenant_column(p.tenant_id) for p in batch.processed],
+        [p.command_id for p in batch.processed],
+        [p.referral_id for p in batch.processed],
+        [p.outcome for p in batch.processed],
+        [entry.source_partition for entry in batch.outbox],
+        [r.topic for r in records],
+        [r.key for r in records],
+        [r.value for r in records],
+        [headers_to_text(r.headers) for r in records],
+        [r.kind for r in records],
+    )
+    assert row is not None
+    # A shortfall means another replica wrote first; the transaction is rolled back.
+    if row["created"] != len(new):
+        raise StaleWrite("a referral of the batch was created meanwhile")
+    if row["changed"] != len(changed):
+        raise StaleWrite("a referral of the batch moved on meanwhile (another replica)")
+    if row["processed"] != len(batch.processed):
+        raise StaleWrite("a command of the batch was processed meanwhile (another replica)")
+    assert row["stored"] == len(batch.outbox)
+    return [
+        OutboxEntry(entry.source_partition, entry.record, seq)
+        for entry, seq in zip(batch.outbox, row["seqs"], strict=True)
+    ]
 
 
 def _columns(records: Iterable[ReferralRecord]) -> list[list[object]]:
@@ -377,6 +438,8 @@ def _columns(records: Iterable[ReferralRecord]) -> list[list[object]]:
         )
         for r in records
     ]
+    if not rows:
+        return [[] for _ in _ROW_TYPES]
     return [list(column) for column in zip(*rows, strict=True)]
 
 
@@ -399,49 +462,3 @@ def _read_row(record: ReferralRecord) -> tuple[object, ...]:
 def _key_columns(keys: Collection[tuple[str | None, str]]) -> tuple[list[str], list[str]]:
     """A collection of (tenant, id) keys as the two arrays ``unnest`` joins on."""
     return [tenant_column(tenant) for tenant, _ in keys], [name for _, name in keys]
-
-
-async def _write_processed(db: Db, batch: BatchWrite) -> None:
-    if not batch.processed:
-        return
-    inserted = await db.fetch(
-        "INSERT INTO processed_commands (tenant_id, command_id, referral_id, outcome)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
-        " ON CONFLICT (tenant_id, command_id) DO NOTHING RETURNING command_id",
-        [tenant_column(p.tenant_id) for p in batch.processed],
-        [p.command_id for p in batch.processed],
-        [p.referral_id for p in batch.processed],
-        [p.outcome for p in batch.processed],
-    )
-    if len(inserted) != len(batch.processed):
-        raise StaleWrite("a command of the batch was processed meanwhile (another replica)")
-
-
-async def _write_outbox(db: Db, batch: BatchWrite) -> list[OutboxEntry]:
-    if not batch.outbox:
-        return []
-    # Sequence numbers are taken first so each entry knows its own, in batch order.
-    seqs = sorted(
-        row[0]
-        for row in await db.fetch(
-            "SELECT nextval(pg_get_serial_sequence('outbox', 'seq')) FROM generate_series(1, $1)",
-            len(batch.outbox),
-        )
-    )
-    records = [entry.record for entry in batch.outbox]
-    await db.execute(
-        "INSERT INTO outbox (seq, source_partition, topic, key, value, headers, kind)"
-        " SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::bytea[], $5::bytea[],"
-        " $6::text[], $7::text[])",
-        seqs,
-        [entry.source_partition for entry in batch.outbox],
-        [r.topic for r in records],
-        [r.key for r in records],
-        [r.value for r in records],
-        [headers_to_text(r.headers) for r in records],
-        [r.kind for r in records],
-    )
-    return [
-        OutboxEntry(entry.source_partition, entry.record, seq)
-        for entry, seq in zip(batch.outbox, seqs, strict=True)
-    ]
