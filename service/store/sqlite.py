@@ -332,7 +332,7 @@ def _write(db: sqlite3.Connection, batch: BatchWrite, published: list[int]) -> l
 
 
 def _delete_outbox(db: sqlite3.Connection, seqs: list[int]) -> None:
-    for chunk in _chunks(seqs):
+    for chunk in _power_of_two_chunks(seqs):
         db.execute(f"DELETE FROM outbox WHERE seq IN ({','.join('?' * len(chunk))})", chunk)
 
 
@@ -423,7 +423,7 @@ def _write_outbox(db: sqlite3.Connection, batch: BatchWrite) -> list[OutboxEntry
     """The batch's records, a multi-row insert per chunk; each gets its seq back."""
     now = time.time()
     stored: list[OutboxEntry] = []
-    for chunk in _chunks(batch.outbox):
+    for chunk in _power_of_two_chunks(batch.outbox):
         rows = [
             (entry.source_partition, entry.record.topic, entry.record.key, entry.record.value,
              headers_to_text(entry.record.headers), entry.record.kind, now)
@@ -453,7 +453,7 @@ def _outbox_rows(db: sqlite3.Connection, seqs: list[int] | None) -> list[OutboxE
     else:
         chunks = [
             db.execute(f"{columns} WHERE seq IN ({','.join('?' * len(chunk))})", chunk)
-            for chunk in _chunks(seqs)
+            for chunk in _power_of_two_chunks(seqs)
         ]
     rows = sorted((row for chunk in chunks for row in chunk), key=lambda row: row[0])
     return [OutboxEntry(partition, outgoing_from_row(*rest), seq) for seq, partition, *rest in rows]
@@ -478,11 +478,18 @@ def _by_pairs(
     the table k(t, i) of one chunk, to be joined on the primary key (a row-value ``IN``
     would scan the whole table)."""
     pairs = [(tenant_column(tenant), name) for tenant, name in keys]
-    for chunk in _chunks(pairs, 250):
+    for chunk in _power_of_two_chunks(pairs):
         marks = ",".join("(?, ?)" for _ in chunk)
         table = f"(SELECT column1 AS t, column2 AS i FROM (VALUES {marks})) AS k"
         yield from db.execute(sql.format(keys=table), [v for p in chunk for v in p])
 
 
-def _chunks(items: list[T], size: int = 500) -> list[list[T]]:
-    return [items[start : start + size] for start in range(0, len(items), size)]
+def _power_of_two_chunks(items: list[T], largest: int = 256) -> Iterator[list[T]]:
+    """``items`` in chunks of 256, 128, ... 1: a statement with a list of values is compiled
+    and cached per length of the list, so only these nine ever are (not one per size)."""
+    start, size = 0, largest
+    while start < len(items):
+        while size > len(items) - start:
+            size //= 2
+        yield items[start : start + size]
+        start += size
