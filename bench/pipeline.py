@@ -630,7 +630,10 @@ def _producer_shown(settings: Settings) -> str:
         return passed.get(name, defaults.get(name))
 
     idempotence = "idempotent" if option("enable_idempotence") else "no idempotence"
-    return f"acks={option('acks')}, {idempotence}, linger_ms={option('linger_ms')}"
+    return (
+        f"acks={option('acks')}, {idempotence}, linger_ms={option('linger_ms')},"
+        f" max_batch_size={option('max_batch_size')} bytes"
+    )
 
 
 def _workload_shown(streams: dict[str, list[Record]], options: Options) -> dict[str, str]:
