@@ -211,9 +211,9 @@ class Referral(WireModel):
         # pydantic's shallow copy, without its generic steps: every change copies a referral.
         fields, extra = dict(self.__dict__), self.__pydantic_extra__
         extra = None if extra is None else dict(extra)
-        fields_set = set(self.__pydantic_fields_set__)
+        fields_set, known = set(self.__pydantic_fields_set__), type(self).__pydantic_fields__
         for name, value in (update or {}).items():
-            if name in _FIELD_NAMES:
+            if name in known:
                 fields[name] = value
             else:
                 extra = {} if extra is None else extra
@@ -223,8 +223,9 @@ class Referral(WireModel):
         object.__setattr__(copied, "__dict__", fields)
         object.__setattr__(copied, "__pydantic_extra__", extra)
         object.__setattr__(copied, "__pydantic_fields_set__", fields_set)
-        # The copy may differ: its document and encoding are derived anew.
-        object.__setattr__(copied, "__pydantic_private__", {"_document": None, "_encoded": None})
+        # The copy may differ: its document and encoding are derived anew (both None).
+        private = dict.fromkeys(type(self).__private_attributes__)
+        object.__setattr__(copied, "__pydantic_private__", private)
         return copied
 
     def __eq__(self, other: object) -> bool:
@@ -261,7 +262,6 @@ WIRE_NAMES = {
 }
 _WIRE_ORDER = tuple(WIRE_NAMES.values())
 _WIRE_KEYS = frozenset(_WIRE_ORDER)
-_FIELD_NAMES = frozenset(WIRE_NAMES)
 #: Owned fields the service clears by setting None (the id is never cleared).
 _SERVICE_FIELDS = SERVICE_OWNED - {"id"}
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from state import CommandType, Referral, RejectionCode, decide
 from state.fields import format_utc, parse_utc
@@ -571,3 +572,27 @@ def test_a_year_below_1000_is_written_with_four_digits_and_the_old_unpadded_form
     assert early.to_document()["details"]["closingDateTime"] == "0999-12-31T23:59:59.0000000Z"
     legacy = Referral.model_validate({"details": {"closingDateTime": "1-01-01T00:00:00.0000000Z"}})
     assert legacy.to_document()["details"]["closingDateTime"] == "0001-01-01T00:00:00.0000000Z"
+
+
+@pytest.mark.parametrize(
+    "update",
+    [{}, {"status_reason": "partner asked"}, {"x-note": "an unknown field"}, {"name": None}],
+)
+def test_a_referral_copies_as_pydantic_copies_it_and_derives_its_document_anew(
+    update: dict[str, Any],
+) -> None:
+    # The referral's own shallow copy must keep pydantic's meaning: fields, unknown fields
+    # and which fields are set; only the derived document is not carried over.
+    original = Referral.model_validate(contoso_referral())
+    original.to_document()
+
+    copied = original.model_copy(update=update)
+    expected = BaseModel.model_copy(original, update=update)
+
+    assert copied.__dict__ == expected.__dict__
+    assert copied.__pydantic_extra__ == expected.__pydantic_extra__
+    assert copied.model_fields_set == expected.model_fields_set
+    assert copied.__pydantic_extra__ is not original.__pydantic_extra__
+    assert copied.to_document() is not original.to_document()
+    assert copied.to_document() == copied._serialized()
+    assert (copied.to_document() == original.to_document()) == (not update)
