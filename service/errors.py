@@ -29,7 +29,7 @@ import sqlite3
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 import asyncpg
 from aiokafka import errors as kafka
@@ -96,8 +96,15 @@ class RecordFailed(Exception):
         return f"{' from '.join(names)} in the {self.stage} stage{where}"
 
 
+#: The SQLSTATE the store's own statements raise when another replica wrote first
+#: (service.store.migrations: ``referrals_stale_write``).
+STALE_WRITE_SQLSTATE: Final = "RL409"
+
+
 def _postgres(error: BaseException) -> ServiceError:
     sqlstate = str(getattr(error, "sqlstate", "") or "")
+    if sqlstate == STALE_WRITE_SQLSTATE:
+        return StaleWrite(str(getattr(error, "message", "") or error))
     outage = sqlstate[:2] in _POSTGRES_OUTAGE_CLASSES
     return (StoreUnavailable if outage else StoreRefused)(f"PostgreSQL failed: {error}")
 

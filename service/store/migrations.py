@@ -102,6 +102,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX referrals_by_team ON referrals USING gin (team_emails)",
         "ANALYZE referrals",  # the planner learns the new columns now, not at autovacuum's pace
     ),
+    # A batch is written in one statement, which refuses itself when another replica wrote
+    # one of its rows first (service.errors.STALE_WRITE_SQLSTATE).
+    (
+        """CREATE FUNCTION referrals_stale_write(reason text) RETURNS boolean
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF reason IS NOT NULL THEN
+                RAISE EXCEPTION USING ERRCODE = 'RL409', MESSAGE = reason;
+            END IF;
+            RETURN false;
+        END $$""",
+    ),
 )
 
 

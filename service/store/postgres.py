@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from service.errors import StaleWrite, StoreUnavailable, translated
+from service.errors import StoreUnavailable, translated
 from service.jsonio import dumps
 from service.store.base import (
     BatchWrite,
@@ -168,7 +168,7 @@ class PostgresStore:
 
     async def write(self, batch: BatchWrite) -> list[OutboxEntry]:
         with translated("store"):
-            async with self._connection() as db, db.transaction():
+            async with self._connection() as db:
                 return await _write_batch(db, batch)
 
     async def pending(self, partitions: Collection[int] | None = None) -> list[OutboxEntry]:
@@ -355,10 +355,13 @@ _NEW, _CHANGED = 1, 1 + _REFERRAL_ARRAYS
 _EXPECTED = _CHANGED + _REFERRAL_ARRAYS
 _PROCESSED = _EXPECTED + 1
 _OUTBOX = _PROCESSED + 4
-#: A batch in one statement, so one round trip inside its transaction: the new referrals
+_COUNTS = _OUTBOX + 6
+#: A batch in one statement, its own transaction, so one round trip: the new referrals
 #: (none may exist yet), the changed ones (each still at the version it was read at), the
 #: processed commands (none seen before) and the outbox rows, numbered in batch order from
-#: the sequence. It answers with how many rows each part wrote and the outbox seqs.
+#: the sequence. When another replica wrote one of those rows first, the statement refuses
+#: itself (so nothing of it is written), naming the part that fell short. It answers with
+#: the outbox seqs.
 _WRITE_BATCH = (
     "WITH new AS (INSERT INTO referrals"
     f" ({_WRITTEN_NAMES}) SELECT {_WRITTEN_VALUES}"
@@ -383,9 +386,14 @@ _WRITE_BATCH = (
     f" FROM unnest({_marks(_OUTBOX, ('int', 'text', 'bytea', 'bytea', 'text', 'text'))})"
     " WITH ORDINALITY AS o(source_partition, topic, key, value, headers, kind, n)"
     " JOIN numbered USING (n) RETURNING 1)"
-    " SELECT (SELECT count(*) FROM new) AS created, (SELECT count(*) FROM changed) AS changed,"
-    " (SELECT count(*) FROM processed) AS processed, (SELECT count(*) FROM outbox) AS stored,"
-    " ARRAY(SELECT seq FROM numbered ORDER BY n) AS seqs"
+    " SELECT referrals_stale_write(CASE"
+    f" WHEN (SELECT count(*) FROM new) <> ${_COUNTS} THEN"
+    " 'a referral of the batch was created meanwhile'"
+    f" WHEN (SELECT count(*) FROM changed) <> ${_COUNTS + 1} THEN"
+    " 'a referral of the batch moved on meanwhile (another replica)'"
+    f" WHEN (SELECT count(*) FROM processed) <> ${_COUNTS + 2} THEN"
+    " 'a command of the batch was processed meanwhile (another replica)' END) AS stale,"
+    " (SELECT count(*) FROM outbox) AS stored, ARRAY(SELECT seq FROM numbered ORDER BY n) AS seqs"
 )
 
 
@@ -408,15 +416,11 @@ async def _write_batch(db: Db, batch: BatchWrite) -> list[OutboxEntry]:
         [r.value for r in records],
         [headers_to_text(r.headers) for r in records],
         [r.kind for r in records],
+        len(new),
+        len(changed),
+        len(batch.processed),
     )
     assert row is not None
-    # A shortfall means another replica wrote first; the transaction is rolled back.
-    if row["created"] != len(new):
-        raise StaleWrite("a referral of the batch was created meanwhile")
-    if row["changed"] != len(changed):
-        raise StaleWrite("a referral of the batch moved on meanwhile (another replica)")
-    if row["processed"] != len(batch.processed):
-        raise StaleWrite("a command of the batch was processed meanwhile (another replica)")
     assert row["stored"] == len(batch.outbox)
     return [
         OutboxEntry(entry.source_partition, entry.record, seq)
