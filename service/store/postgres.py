@@ -209,7 +209,7 @@ class PostgresStore:
                     known = {e.seq: e for e in entries}
                     others = await _outbox_rows(db, [seq for seq in seqs if seq not in known])
                     ordered = [known.get(seq) or others[seq] for seq in seqs]
-                    await _delete_outbox(db, await publish(ordered))
+                    await _delete_and_commit(db, await publish(ordered))
 
     async def _publish_page(self, db: Db, publish: Publish) -> int:
         """Publish the oldest page of the backlog; how many of its rows were published."""
@@ -219,7 +219,7 @@ class PostgresStore:
                 DRAIN_PAGE,
             )
             published = await publish([_outbox_entry(row) for row in rows])
-            await _delete_outbox(db, published)
+            await _delete_and_commit(db, published)
         return len(published)
 
     async def get(self, referral_id: str, tenant_id: str | None = None) -> ReferralRecord | None:
@@ -308,7 +308,16 @@ async def _unflushed_transaction(db: Db) -> AsyncIterator[None]:
         with contextlib.suppress(Exception):
             await db.execute("ROLLBACK")
         raise
-    await db.execute("COMMIT")
+    if db.is_in_transaction():  # not committed by the block itself
+        await db.execute("COMMIT")
+
+
+async def _delete_and_commit(db: Db, seqs: Collection[int]) -> None:
+    """Delete the published rows and commit, in one round trip (the simple protocol takes no
+    parameters: the seqs, integers read from the outbox, are written into the statement)."""
+    numbers = ",".join(str(int(seq)) for seq in seqs)
+    deleting = f"DELETE FROM outbox WHERE seq = ANY('{{{numbers}}}'::bigint[]); " if seqs else ""
+    await db.execute(f"{deleting}COMMIT")
 
 
 async def _keep_session(db: Db) -> None:
