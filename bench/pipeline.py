@@ -554,6 +554,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             skipped=skipped,
             decision=decision.describe(),
             decision_profile=decision_profile,
+            arguments=sys.argv[1:],
         )
         options.output.parent.mkdir(parents=True, exist_ok=True)
         options.output.write_text(report)

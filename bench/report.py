@@ -213,11 +213,14 @@ def markdown(
     skipped: Sequence[str] = (),
     decision: str = "",
     decision_profile: Sequence[tuple[str, int, float, float]] = (),
+    arguments: Sequence[str] = (),
 ) -> str:
-    """The report; ``skipped`` says which runs were not measured, and why."""
+    """The report; ``skipped`` says which runs were not measured, and why; ``arguments``:
+    those the run was given, so a report made with other sizes says so."""
     parts = [HEADER, "## Latest run", ""]
     parts.append(f"- Date: {started.astimezone(UTC).strftime('%Y-%m-%d %H:%M UTC')}")
-    parts.append(f"- Runtime of `python -m bench.pipeline`: {runtime_seconds:.0f} s")
+    command = " ".join(("python -m bench.pipeline", *arguments))
+    parts.append(f"- Runtime of `{command}`: {runtime_seconds:.0f} s")
     parts.append(
         f"- Machine: {host['nproc']} CPUs available (nproc), {host['cpu']}; "
         f"Linux {host['kernel']}; load average before the run {host['load']}"
