@@ -77,19 +77,36 @@ class SqliteStore:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._connection: sqlite3.Connection | None = None
+        #: Reads outside the consume loop (the read API, state counts, the expiry scan) go
+        #: through a read-only connection and thread of their own: under WAL they read the
+        #: last commit beside the writer, so a scan of a large table never holds up a batch.
+        self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
+        self._reader: sqlite3.Connection | None = None
         #: Outbox rows published but not yet deleted: their deletion rides along with the
         #: next batch's transaction (one fsync fewer per batch). After a crash they are
         #: published again, with the same ids, as for a crash before any deletion.
         self._published: set[int] = set()
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._on(self._executor, lambda: self._connection, work)
+
+    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._on(self._reads, lambda: self._reader, work)
+
+    @staticmethod
+    async def _on(
+        thread: ThreadPoolExecutor,
+        connection: Callable[[], sqlite3.Connection | None],
+        work: Callable[[sqlite3.Connection], T],
+    ) -> T:
         def call() -> T:
-            if self._connection is None:
+            db = connection()
+            if db is None:
                 raise StoreUnavailable("the SQLite store is not open")
             with translated("store"):
-                return work(self._connection)
+                return work(db)
 
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        return await asyncio.get_running_loop().run_in_executor(thread, call)
 
     async def open(self) -> None:
         def connect() -> None:
@@ -105,21 +122,41 @@ class SqliteStore:
                 raise
             self._connection = connection
 
+        def connect_reader() -> None:
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            reader = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            reader.execute("PRAGMA busy_timeout=5000")
+            self._reader = reader
+
+        loop = asyncio.get_running_loop()
         with translated("store"):
-            await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+            await loop.run_in_executor(self._executor, connect)
+            try:
+                await loop.run_in_executor(self._reads, connect_reader)
+            except BaseException:
+                await loop.run_in_executor(self._executor, self._disconnect)
+                raise
 
     async def close(self) -> None:
         if self._connection is not None:
             with contextlib.suppress(Exception):  # what stays is published again at start
                 await self.mark_published(set(self._published))
 
-        def disconnect() -> None:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+        def disconnect_reader() -> None:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
-        await asyncio.get_running_loop().run_in_executor(self._executor, disconnect)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._reads, disconnect_reader)
+        self._reads.shutdown(wait=True)
+        await loop.run_in_executor(self._executor, self._disconnect)
         self._executor.shutdown(wait=True)
+
+    def _disconnect(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     async def load(self, keys: Collection[ReferralKey]) -> dict[ReferralKey, ReferralRecord]:
         return await self._run(lambda db: _referrals(db, keys))
@@ -206,7 +243,7 @@ class SqliteStore:
 
     async def get(self, referral_id: str, tenant_id: str | None = None) -> ReferralRecord | None:
         key = ReferralKey(tenant_id, referral_id)
-        return (await self.load([key])).get(key)
+        return (await self._read(lambda db: _referrals(db, [key]))).get(key)
 
     async def query(self, query: ReferralQuery, *, count: bool = False) -> Page:
         def read(db: sqlite3.Connection) -> Page:
@@ -221,14 +258,14 @@ class SqliteStore:
             positions = [position_of(value, tenant, name) for _, value, tenant, name in rows]
             return Page([bytes(row[0]) for row in rows], positions, total)
 
-        return await self._run(read)
+        return await self._read(read)
 
     async def count_by_state(self) -> dict[tuple[str, str], int]:
         def query(db: sqlite3.Connection) -> dict[tuple[str, str], int]:
             sql = "SELECT status, substatus, count(*) FROM referrals GROUP BY status, substatus"
             return {(status, sub): count for status, sub, count in db.execute(sql)}
 
-        return await self._run(query)
+        return await self._read(query)
 
     async def outbox_backlog(self) -> int:
         await self.mark_published(set(self._published))
@@ -252,7 +289,7 @@ class SqliteStore:
             )
             return [expiry_candidate(doc, tenant, parse_utc(at)) for doc, tenant, at in rows]
 
-        return await self._run(query)
+        return await self._read(query)
 
     async def secret(self, name: str) -> bytes:
         def read_or_make(db: sqlite3.Connection) -> bytes:

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -340,6 +341,32 @@ async def test_replicas_starting_together_migrate_the_schema_once(postgres_url: 
 
     assert versions == [len(MIGRATIONS)] * 4
     assert applied == len(MIGRATIONS)
+
+
+async def test_a_sqlite_read_in_progress_does_not_hold_up_a_batch_write(tmp_path: Path) -> None:
+    # The read API, the state counts and the expiry scan read beside the consume loop: a
+    # read still running (here: held open) must not delay the next batch's transaction.
+    store = SqliteStore(tmp_path / "reads.db")
+    await store.open()
+    release = threading.Event()
+
+    def held_read(db: sqlite3.Connection) -> int:
+        rows = db.execute("SELECT count(*) FROM referrals").fetchone()
+        release.wait(timeout=30)
+        return int(rows[0])
+
+    try:
+        reading = asyncio.ensure_future(store._read(held_read))
+        await asyncio.wait_for(
+            store.write(BatchWrite(referrals=[ReferralWrite(created("r1"), 0)])), timeout=10
+        )
+        assert not reading.done()
+        release.set()
+        assert await asyncio.wait_for(reading, timeout=10) == 0
+        assert await store.get("r1") is not None
+    finally:
+        release.set()
+        await store.close()
 
 
 async def test_a_sqlite_file_from_a_newer_schema_is_refused(tmp_path: Path) -> None:
