@@ -40,6 +40,17 @@ class OutboxEntry:
     seq: int = 0  # assigned by the store
 
 
+async def in_pages(page: int, delete_page: Callable[[], Awaitable[int]]) -> int:
+    """Run ``delete_page`` until it deletes fewer than ``page`` rows; how many in all. Each
+    page is a transaction of its own, so a batch's write can go between two pages."""
+    total = 0
+    while True:
+        deleted = await delete_page()
+        total += deleted
+        if deleted < page:
+            return total
+
+
 def entry_keys(entries: Iterable[OutboxEntry]) -> set[bytes]:
     """The record keys (referral ids) of entries; an entry without a key has only itself."""
     return {entry.record.key for entry in entries if entry.record.key is not None}
@@ -77,6 +88,11 @@ class BatchWrite:
 
 #: Publishes outbox entries, oldest first; returns the sequence numbers now published.
 Publish = Callable[[list[OutboxEntry]], Awaitable[Collection[int]]]
+
+
+#: Processed-command records the retention clean-up deletes per transaction: a week of a
+#: busy topic is millions of rows, and one DELETE of them all would hold up the batches.
+FORGET_PAGE = 5000
 
 
 class Store(Protocol):
@@ -147,6 +163,7 @@ class Store(Protocol):
         """A random secret of the service, made once and then the same for every replica."""
         ...
 
-    async def forget_processed(self, before: datetime) -> int:
-        """Drop processed-command records older than ``before``; returns how many."""
+    async def forget_processed(self, before: datetime, page: int = FORGET_PAGE) -> int:
+        """Drop processed-command records older than ``before``, ``page`` rows a transaction
+        so batches interleave with a large clean-up; returns how many."""
         ...

@@ -20,12 +20,14 @@ import asyncpg
 from service.errors import StoreUnavailable, translated
 from service.jsonio import dumps
 from service.store.base import (
+    FORGET_PAGE,
     BatchWrite,
     ExpiryCandidate,
     ExpiryPosition,
     OutboxEntry,
     Publish,
     entry_keys,
+    in_pages,
 )
 from service.store.migrations import migrate
 from service.store.query import Dialect, Page, ReferralQuery, condition, ordering
@@ -288,13 +290,18 @@ class PostgresStore:
             rows = await self._fetch("SELECT value FROM service_secrets WHERE name = $1", name)
         return bytes(rows[0]["value"])
 
-    async def forget_processed(self, before: datetime) -> int:
-        rows = await self._fetch(
-            "WITH gone AS (DELETE FROM processed_commands WHERE processed_at < $1 RETURNING 1)"
-            " SELECT count(*) AS n FROM gone",
-            before,
-        )
-        return int(rows[0]["n"])
+    async def forget_processed(self, before: datetime, page: int = FORGET_PAGE) -> int:
+        async def delete() -> int:
+            rows = await self._fetch(
+                "WITH gone AS (DELETE FROM processed_commands WHERE ctid IN (SELECT ctid"
+                " FROM processed_commands WHERE processed_at < $1 LIMIT $2) RETURNING 1)"
+                " SELECT count(*) AS n FROM gone",
+                before,
+                page,
+            )
+            return int(rows[0]["n"])
+
+        return await in_pages(page, delete)
 
 
 @contextlib.asynccontextmanager

@@ -19,12 +19,14 @@ from typing import Any, TypeVar
 from service.errors import StaleWrite, StoreUnavailable, translated
 from service.jsonio import dumps
 from service.store.base import (
+    FORGET_PAGE,
     BatchWrite,
     ExpiryCandidate,
     ExpiryPosition,
     OutboxEntry,
     Publish,
     entry_keys,
+    in_pages,
 )
 from service.store.query import (
     All,
@@ -302,14 +304,15 @@ class SqliteStore:
 
         return await self._run(read_or_make)
 
-    async def forget_processed(self, before: datetime) -> int:
+    async def forget_processed(self, before: datetime, page: int = FORGET_PAGE) -> int:
         def delete(db: sqlite3.Connection) -> int:
-            cutoff = before.timestamp()
             return db.execute(
-                "DELETE FROM processed_commands WHERE processed_at < ?", (cutoff,)
+                "DELETE FROM processed_commands WHERE rowid IN (SELECT rowid"
+                " FROM processed_commands WHERE processed_at < ? LIMIT ?)",
+                (before.timestamp(), page),
             ).rowcount
 
-        return await self._run(delete)
+        return await in_pages(page, lambda: self._run(delete))
 
 
 def _dialect(query: ReferralQuery) -> Dialect:

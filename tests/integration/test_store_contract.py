@@ -330,6 +330,19 @@ async def test_forgets_processed_commands_older_than_the_retention(store: Store)
     assert await store.forget_processed(cutoff) == 0
 
 
+async def test_the_retention_clean_up_deletes_page_after_page_until_none_is_left(
+    store: Store,
+) -> None:
+    old = [ProcessedCommand(f"old-{n}", None, "applied") for n in range(25)]
+    await store.write(BatchWrite(processed=old))
+    cutoff = datetime.now(UTC) + timedelta(seconds=1)
+
+    # Three pages (10, 10, 5): the last one, short, ends the clean-up.
+    assert await store.forget_processed(cutoff, page=10) == 25
+    assert await store.seen([CommandKey(None, p.command_id) for p in old]) == set()
+    assert await store.forget_processed(cutoff, page=10) == 0
+
+
 async def test_replicas_starting_together_migrate_the_schema_once(postgres_url: str) -> None:
     connections = [await asyncpg.connect(postgres_url) for _ in range(4)]
     try:
