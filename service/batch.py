@@ -162,10 +162,11 @@ def decide_batch(
             decided.write.outbox.append(OutboxEntry(item.partition, dead))
             decided.outcomes.append(Outcome("", OutcomeKind.DEAD_LETTERED, item.error.code))
             continue
-        if command_key(command) in seen:
+        identity = command_key(command)
+        if identity in seen:
             decided.outcomes.append(Outcome(command.type.value, OutcomeKind.DUPLICATE))
             continue
-        seen.add(command_key(command))
+        seen.add(identity)
         key = referral_key(command)
         decision = decide(latest.get(key), command, now, policy)
         if isinstance(decision, Applied):
