@@ -19,7 +19,7 @@ from state.fields import format_utc
 from state.lifecycle import LifecycleState
 from state.model import WIRE_NAMES, Referral
 from state.owned import SERVICE_OWNED
-from state.patch import escape_key
+from state.patch import escape_key, is_object
 from state.record import DERIVED_IDS, name_uuid
 
 #: Owned fields that change on every applied change and so say nothing about what changed.
@@ -128,7 +128,7 @@ def top_level_paths(document: Mapping[str, Any]) -> tuple[str, ...]:
 
 def changed_paths(before: Any, after: Any, prefix: str = "") -> list[str]:
     """JSON Pointers of what differs; recursion is bounded by the depth limit on documents."""
-    if _is_object(before) and _is_object(after):
+    if is_object(before) and is_object(after):
         changed: list[str] = []
         for key in [*before, *(k for k in after if k not in before)]:
             old, new = before.get(key), after.get(key)
@@ -139,8 +139,3 @@ def changed_paths(before: Any, after: Any, prefix: str = "") -> list[str]:
             changed += changed_paths(old, new, f"{prefix}/{escape_key(key)}")
         return changed
     return [] if before == after else [prefix]
-
-
-def _is_object(value: object) -> bool:
-    # Documents are plain dicts; the abstract check costs more than the rest of the walk.
-    return type(value) is dict or isinstance(value, Mapping)

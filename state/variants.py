@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from state.errors import FieldProblem
-from state.patch import escape_key
+from state.patch import escape_key, is_object
 
 #: For one model: the (case-folded) wire name of each field -> (wire name, the merged
 #: fields of the models nested in it, or None).
@@ -32,10 +32,10 @@ def case_variants(document: Mapping[str, Any], model: type[BaseModel]) -> list[F
     stack: list[tuple[object, _Fields, _Place]] = [(document, _merged((model,)), None)]
     while stack:
         node, fields, place = stack.pop()
-        if type(node) is list:
+        if isinstance(node, list):
             stack.extend((item, fields, (place, str(i))) for i, item in enumerate(node))
             continue
-        if not (type(node) is dict or isinstance(node, Mapping)):
+        if not is_object(node):
             continue
         for key, value in node.items():
             known = fields.get(key) or fields.get(key.casefold())  # the exact name is usual
