@@ -110,7 +110,8 @@ class Metrics:
         )
         self.batch_seconds = Histogram(
             "referrals_batch_processing_seconds",
-            "Time to decide, store, publish and commit one polled batch.",
+            "Time to read, decide, store and publish one polled batch (its offset commit"
+            " follows as the commit stage, while the next batch runs).",
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )

@@ -11,7 +11,7 @@ without reordering a referral's events.
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
@@ -37,9 +37,14 @@ class Partitions:
         self.backlog_possible = False
 
 
+async def _nothing_in_flight() -> None:
+    return None
+
+
 class Rebalance(ConsumerRebalanceListener):
     """Follows the group's assignment; a partition is let go only once the batch in hand
-    (which holds ``batch_lock``) is stored, published and committed, or after ``wait``."""
+    (which holds ``batch_lock``) is stored and published and the offset commit in flight
+    (``committed``) has ended, or after ``wait``."""
 
     def __init__(
         self,
@@ -50,6 +55,7 @@ class Rebalance(ConsumerRebalanceListener):
         health: Health,
         wait: float,
         moved: Callable[[], None] = lambda: None,
+        committed: Callable[[], Awaitable[None]] = _nothing_in_flight,
     ) -> None:
         self.partitions = partitions
         self.consumer = consumer
@@ -58,6 +64,7 @@ class Rebalance(ConsumerRebalanceListener):
         self.health = health
         self.wait = wait
         self.moved = moved  # called whenever partitions come or go
+        self.committed = committed
 
     async def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
         self.metrics.rebalances.labels("assigned").inc()
@@ -65,14 +72,19 @@ class Rebalance(ConsumerRebalanceListener):
         self.partitions.assigned()
         self.moved()
 
+    async def _settled(self) -> None:
+        async with self.batch_lock:
+            pass
+        with contextlib.suppress(Exception):  # the loop raises what the commit raised
+            await self.committed()
+
     async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
         self.metrics.rebalances.labels("revoked").inc()
         for tp in revoked:
             with contextlib.suppress(KeyError):
                 self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
         try:
-            await asyncio.wait_for(self.batch_lock.acquire(), self.wait)
-            self.batch_lock.release()
+            await asyncio.wait_for(self._settled(), self.wait)
         except TimeoutError:
             log.warning("revoking partitions while a batch is still retrying")
         self.moved()

@@ -2,10 +2,14 @@
 
 Per polled batch: decode -> dedupe -> load -> decide -> ONE store transaction (referrals,
 processed commands, outbox) -> publish the outbox -> delete what Kafka acknowledged ->
-commit offsets. An outage (store or broker away, another replica's write) retries the
-whole batch with backoff and without committing; because the transaction records which
-commands it processed, a retry or a redelivery after a crash never applies a command
-twice, and unpublished outbox rows are published first, in order.
+commit offsets. The commit is a round trip of its own that the next batch need not wait
+for: it runs while the next poll and batch do, one at a time, and is awaited before a
+partition is let go and before the loop ends.
+
+An outage (store or broker away, another replica's write) retries the whole batch with
+backoff and without committing; because the transaction records which commands it
+processed, a retry or a redelivery after a crash never applies a command twice, and
+unpublished outbox rows are published first, in order.
 
 Any other failure may belong to one record (a poison record). The batch is then processed
 again record by record: the records that succeed are applied, and a record that fails on
@@ -95,6 +99,8 @@ class Pipeline:
         self.recent = RecentReferrals(settings.referral_cache_size)
         self._stopping = asyncio.Event()
         self._stage = "decide"
+        #: The offset commit of the last batch, while it is in flight.
+        self._committing: asyncio.Task[None] | None = None
 
     def subscribe(self) -> None:
         listener = Rebalance(
@@ -105,6 +111,7 @@ class Pipeline:
             self.health,
             self.settings.shutdown_timeout_seconds,
             self.recent.forget,
+            self.committed,
         )
         self.consumer.subscribe(self.settings.command_topics, listener=listener)
 
@@ -112,15 +119,24 @@ class Pipeline:
         self._stopping.set()
 
     async def run(self) -> None:
-        """Consume until ``stop()``; the batch in hand is finished first."""
-        while not self._stopping.is_set():
-            polled = await self.consumer.getmany(
-                timeout_ms=500, max_records=self.settings.max_batch_size
-            )
-            async with self._batch_lock:
-                with self.tracing.batch(sum(map(len, polled.values()))):
-                    await self._handle(polled)
-            await report_lag(self.consumer, self.metrics, self.health)
+        """Consume until ``stop()``; the batch in hand is finished, and its offsets
+        committed, first."""
+        try:
+            while not self._stopping.is_set():
+                polled = await self.consumer.getmany(
+                    timeout_ms=500, max_records=self.settings.max_batch_size
+                )
+                async with self._batch_lock:
+                    with self.tracing.batch(sum(map(len, polled.values()))):
+                        await self._handle(polled)
+                await report_lag(self.consumer, self.metrics, self.health)
+        finally:
+            await self.committed()
+
+    async def committed(self) -> None:
+        """Return once the offset commit in flight, if any, has ended."""
+        if self._committing is not None:
+            await asyncio.shield(self._committing)
 
     async def _handle(self, polled: Polled) -> None:
         """Publish any outbox backlog, then process the batch; every record ends with an
@@ -140,9 +156,12 @@ class Pipeline:
                 with self.tracing.command(item):
                     await self._process_alone(item)
         if polled:
-            await self._commit(polled)
-            self.health.progressed()
             self.metrics.batch_seconds.observe(time.monotonic() - started)
+            # One commit in flight at most, so they land in order; a commit that failed
+            # in a way Kafka does not name is raised here, ending the loop.
+            await self.committed()
+            offsets = {tp: records[-1].offset + 1 for tp, records in polled.items()}
+            self._committing = asyncio.create_task(self._commit(offsets))
 
     async def _until_done(self, work: Callable[[], Awaitable[None]]) -> None:
         """Run ``work`` until it succeeds, retrying outages with backoff and without limit.
@@ -250,8 +269,9 @@ class Pipeline:
         self.health.store_ok = True
         self.partitions.drained()
 
-    async def _commit(self, polled: Polled) -> None:
-        offsets = {tp: records[-1].offset + 1 for tp, records in polled.items()}
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """Commit a batch's offsets. A commit Kafka refuses is covered by a later one, or
+        the batch is redelivered and its commands recognised as processed."""
         try:
             with self.metrics.timed("commit"):
                 await self.consumer.commit(offsets)
@@ -263,6 +283,7 @@ class Pipeline:
             log.warning(
                 "offset commit failed; a later commit covers it", extra={"error": str(error)}
             )
+        self.health.progressed()
 
     def _note_failure(self, error: ServiceError) -> None:
         if isinstance(error, StaleWrite):

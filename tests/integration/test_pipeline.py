@@ -8,7 +8,13 @@ import pytest
 
 from service.settings import Settings
 from tests.integration.conftest import running
-from tests.integration.kafka_helpers import Producer, Received, collect, command
+from tests.integration.kafka_helpers import (
+    Producer,
+    Received,
+    collect,
+    command,
+    committed_offset,
+)
 
 pytestmark = pytest.mark.broker
 
@@ -171,3 +177,20 @@ async def test_events_of_each_referral_stay_in_order_across_partitions(service: 
             "referral.accepted",
             "referral.lost",
         ]
+
+
+async def test_a_stopped_service_has_committed_the_offsets_of_every_batch_it_processed(
+    settings: Settings,
+) -> None:
+    # The loop does not wait for a batch's commit before polling the next; stopping must.
+    last: dict[int, int] = {}
+    async with running(settings):
+        async with Producer(settings) as producer:
+            for n in range(30):
+                rid = f"ref-{n}-{uuid.uuid4()}"
+                sent = await producer.binary(command("referral.create", rid, REFERRAL))
+                last[sent.partition] = max(last.get(sent.partition, -1), sent.offset)
+        await events_of(settings, 30)
+
+    committed = {p: await committed_offset(settings, p) for p in last}
+    assert committed == {p: offset + 1 for p, offset in last.items()}
