@@ -88,6 +88,11 @@ class SqliteStore:
         #: next batch's transaction (one fsync fewer per batch). After a crash they are
         #: published again, with the same ids, as for a crash before any deletion.
         self._published: set[int] = set()
+        #: Outbox rows this process wrote and has not published; None until a drain of
+        #: the whole outbox has shown what an earlier process left. While it is known to
+        #: hold nothing but a batch's own rows, that batch is published without reading
+        #: the outbox for older rows of its referrals.
+        self._unpublished: set[int] | None = None
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         return await self._on(self._executor, lambda: self._connection, work)
@@ -192,6 +197,8 @@ class SqliteStore:
         published = list(self._published)
         stored = await self._run(lambda db: _write(db, batch, published))
         self._published.difference_update(published)
+        if self._unpublished is not None:
+            self._unpublished.update(entry.seq for entry in stored)
         return stored
 
     async def pending(self, partitions: Collection[int] | None = None) -> list[OutboxEntry]:
@@ -224,10 +231,18 @@ class SqliteStore:
         # One replica owns the file and its consume loop publishes one batch at a time, so
         # no lock is needed; older rows of the same keys still go first.
         if entries is None:
-            self._published.update(await publish(await self.pending()))
+            backlog = await self.pending()
+            self._unpublished = {entry.seq for entry in backlog}
+            self._published_now(await publish(backlog))
+            return
+        if not entries:
+            return
+        known = {e.seq: e for e in entries}
+        if self._unpublished is not None and self._unpublished.issubset(known):
+            waiting = [known[seq] for seq in sorted(self._unpublished)]
+            self._published_now(await publish(waiting))
             return
         keys = entry_keys(entries)
-        known = {e.seq: e for e in entries}
 
         def query(db: sqlite3.Connection) -> list[OutboxEntry]:
             seqs = [
@@ -240,8 +255,12 @@ class SqliteStore:
             fetched = {entry.seq: entry for entry in _outbox_rows(db, others)}
             return [known.get(seq) or fetched[seq] for seq in seqs]
 
-        if entries:
-            self._published.update(await publish(await self._run(query)))
+        self._published_now(await publish(await self._run(query)))
+
+    def _published_now(self, seqs: Collection[int]) -> None:
+        self._published.update(seqs)
+        if self._unpublished is not None:
+            self._unpublished.difference_update(seqs)
 
     async def get(self, referral_id: str, tenant_id: str | None = None) -> ReferralRecord | None:
         key = ReferralKey(tenant_id, referral_id)

@@ -262,6 +262,37 @@ async def test_the_backlog_is_published_oldest_first_and_what_failed_stays(store
     assert [e.seq for e in await store.pending()] == [stored[3].seq]
 
 
+async def test_after_a_drain_a_batch_is_handed_over_alone_and_once(store: Store) -> None:
+    await store.write(BatchWrite(outbox=[OutboxEntry(0, outgoing(0, key=b"r0"))]))
+    await store.publish_in_order(None, Recorder())
+    stored = await store.write(
+        BatchWrite(outbox=[OutboxEntry(0, outgoing(n, key=b"r%d" % (n % 2))) for n in range(4)])
+    )
+    publish, again = Recorder(), Recorder()
+
+    await store.publish_in_order(list(reversed(stored)), publish)
+    await store.publish_in_order(stored, again)
+
+    assert publish.handed == [[e.seq for e in stored]]
+    assert [seq for page in again.handed for seq in page] == []
+    assert await store.outbox_backlog() == 0
+
+
+async def test_after_a_drain_a_refused_entry_still_goes_before_its_referrals_next(
+    store: Store,
+) -> None:
+    await store.publish_in_order(None, Recorder())
+    refused = await store.write(BatchWrite(outbox=[OutboxEntry(0, outgoing(1, key=b"r1"))]))
+    await store.publish_in_order(refused, Recorder(refuse=frozenset({refused[0].seq})))
+    newer = await store.write(BatchWrite(outbox=[OutboxEntry(0, outgoing(2, key=b"r1"))]))
+    publish = Recorder()
+
+    await store.publish_in_order(newer, publish)
+
+    assert publish.handed == [[refused[0].seq, newer[0].seq]]
+    assert await store.outbox_backlog() == 0
+
+
 async def test_counts_referrals_by_status_and_substatus(store: Store) -> None:
     first, second, third = created("r1"), created("r2"), created("r3")
     await store.write(BatchWrite(referrals=[ReferralWrite(r, 0) for r in (first, second, third)]))
