@@ -50,14 +50,22 @@ from bench.postgres import (
 )
 from bench.preload import run_preload
 from bench.processes import Child, environment, http_get, wait_until
-from bench.report import RunResult, machine, markdown, rows, text_table
+from bench.report import (
+    LATENCY,
+    THROUGHPUT,
+    WARMUP,
+    RunResult,
+    machine,
+    markdown,
+    rows,
+    text_table,
+)
 from bench.workload import DUPLICATE_SHARE, REJECTED_SHARE, Record, command_stream, summary
 from service.broker import EmbeddedBroker, free_port
 from service.kafka import make_producer
 from service.settings import EventMode, Settings
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-WARMUP, THROUGHPUT, LATENCY = "warm-up", "throughput", "latency"
 READY_TIMEOUT = 60.0
 NO_POSTGRES = "the service on PostgreSQL (`--no-postgres`)"
 
@@ -553,6 +561,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             passthrough=passthrough,
             skipped=skipped,
             decision=decision.describe(),
+            decide_us=decision.decide_us,
             decision_profile=decision_profile,
             arguments=sys.argv[1:],
         )

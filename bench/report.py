@@ -51,6 +51,39 @@ share the machine's cores.
 """
 
 
+WARMUP, THROUGHPUT, LATENCY = "warm-up", "throughput", "latency"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A performance goal: ``figure`` of a service run (by store) at most or at least
+    ``goal``."""
+
+    what: str
+    store: str | None
+    phase: str
+    figure: str  # "ratio" (records/s over the passthrough's), "p99 ratio", "decide µs"
+    goal: float
+    at_least: bool
+
+    def met(self, value: float) -> bool:
+        return value >= self.goal if self.at_least else value <= self.goal
+
+
+#: The goals every run is held to (the figures of one run, this report's).
+TARGETS = (
+    Target("throughput, backlog drained, over the passthrough", "SQLite", THROUGHPUT,
+           "ratio", 0.4, at_least=True),
+    Target("throughput, backlog drained, over the passthrough", "PostgreSQL", THROUGHPUT,
+           "ratio", 0.3, at_least=True),
+    Target("latency p99 at a fixed rate, over the passthrough's", "SQLite", LATENCY,
+           "p99 ratio", 1.25, at_least=False),
+    Target("latency p99 at a fixed rate, over the passthrough's", "PostgreSQL", LATENCY,
+           "p99 ratio", 1.5, at_least=False),
+    Target("pure decision, CPU per command (µs)", None, "", "decide µs", 60, at_least=False),
+)  # fmt: skip
+
+
 @dataclass
 class RunResult:
     name: str
@@ -201,6 +234,88 @@ def markdown_table(
     return "\n".join(lines)
 
 
+def target_rows(
+    services: Sequence[RunResult], passthrough: RunResult, decide_us: float | None
+) -> list[tuple[str, ...]]:
+    """Each target with this run's figure and whether it was met."""
+    table: list[tuple[str, ...]] = []
+    for target in TARGETS:
+        value = _target_value(target, services, passthrough, decide_us)
+        if value is None:
+            continue
+        sign = "≥" if target.at_least else "≤"
+        unit = "" if target.figure == "decide µs" else "x"
+        shown = f"{value:.1f}" if target.figure == "decide µs" else f"{value:.2f}x"
+        table.append((
+            target.what,
+            target.store or "",
+            f"{sign} {target.goal:g}{unit}",
+            shown,
+            "met" if target.met(value) else "**not met**",
+        ))  # fmt: skip
+    return table
+
+
+def _target_value(
+    target: Target, services: Sequence[RunResult], passthrough: RunResult, decide_us: float | None
+) -> float | None:
+    if target.figure == "decide µs":
+        return decide_us
+    run = next((run for run in services if run.store == target.store), None)
+    ours = run.phases.get(target.phase) if run else None
+    base = passthrough.phases.get(target.phase)
+    if ours is None or base is None:
+        return None
+    if target.figure == "ratio":
+        return ours.per_second / base.per_second if base.per_second else None
+    base_p99 = base.percentile_ms(99)
+    return ours.percentile_ms(99) / base_p99 if base_p99 else None
+
+
+#: The consume loop's stages, as its /metrics names them, in the order a batch runs them.
+STAGES = ("load", "decide", "write", "publish")
+
+
+def bound_rows(services: Sequence[RunResult], passthrough: RunResult) -> list[tuple[str, ...]]:
+    """Per command in the throughput phase: each stage's time, the rest of a batch, and
+    what the passthrough spends on a record, all in µs."""
+    runs = [run for run in services if run.stats.get(THROUGHPUT)]
+    if not runs:
+        return []
+
+    def per_command(run: RunResult, name: str) -> float:
+        stats = run.stats[THROUGHPUT]
+        commands = stats.get("mean commands/batch", 0.0)
+        return 1000 * stats.get(name, math.nan) / commands if commands else math.nan
+
+    table: list[tuple[str, ...]] = []
+    for stage in STAGES:
+        table.append((stage, *(_fmt(per_command(run, f"mean {stage} ms")) for run in runs)))
+    rest = [
+        per_command(run, "mean batch ms")
+        - sum(per_command(run, f"mean {stage} ms") for stage in STAGES)
+        for run in runs
+    ]
+    table.append(("the rest of a batch (reading records, metrics)", *map(_fmt, rest)))
+    table.append(("a whole batch", *(_fmt(per_command(run, "mean batch ms")) for run in runs)))
+    table.append((
+        "offset commit (overlaps the next batch)",
+        *(_fmt(per_command(run, "mean commit ms")) for run in runs),
+    ))  # fmt: skip
+    base = passthrough.phases.get(THROUGHPUT)
+    if base is not None and base.per_second:
+        record = 1e6 / base.per_second
+        table.append(("passthrough, all of a record", *(_fmt(record) for _ in runs)))
+        for target in TARGETS:
+            if target.figure == "ratio" and target.phase == THROUGHPUT:
+                budget = record / target.goal
+                table.append((
+                    f"budget of a command at {target.goal:g}x ({target.store})",
+                    *(_fmt(budget) if run.store == target.store else "" for run in runs),
+                ))  # fmt: skip
+    return [("stage", *(run.name for run in runs)), *table]
+
+
 def markdown(
     *,
     started: datetime,
@@ -212,6 +327,7 @@ def markdown(
     passthrough: RunResult,
     skipped: Sequence[str] = (),
     decision: str = "",
+    decide_us: float | None = None,
     decision_profile: Sequence[tuple[str, int, float, float]] = (),
     arguments: Sequence[str] = (),
 ) -> str:
@@ -236,6 +352,23 @@ def markdown(
     parts += ["", "## Results", ""]
     parts += [f"**Not measured: {reason}.**\n" for reason in skipped]
     parts += [markdown_table(rows(services, passthrough)), ""]
+    targets = target_rows(services, passthrough, decide_us)
+    if targets:
+        parts += ["Against the targets, in this run:", ""]
+        columns = ("target", "store", "goal", "this run", "")
+        parts += [markdown_table(targets, columns=columns, text_columns=2), ""]
+    bounds = bound_rows(services, passthrough)
+    if bounds:
+        parts += [
+            "What bounds the throughput: µs per command of each stage of the consume loop in"
+            " the throughput phase (from the service's `/metrics`), beside what the passthrough"
+            " spends on a whole record and what a command may take at each throughput target."
+            " The stages run one after another on one Python thread (the store's own work on"
+            " its thread or server, the broker's in its process), so a batch costs their sum:",
+            "",
+            markdown_table(bounds[1:], columns=bounds[0], text_columns=1),
+            "",
+        ]
     if decision:
         parts += [f"Pure decision, no Kafka and no store: {decision}.", ""]
     if decision_profile:
@@ -263,7 +396,8 @@ def markdown(
         parts += [
             "",
             "Service batches, from its `/metrics` (difference over each phase; a batch is timed "
-            "from the poll's return to the offset commit):",
+            "from the poll's return to its outcomes published; its offset commit, timed as "
+            "commit, overlaps the next batch):",
             "",
         ]
         for run in services:

@@ -1,0 +1,83 @@
+"""The benchmark report holds each run to the targets and says what a command costs."""
+
+from bench.measure import PhaseResult
+from bench.report import LATENCY, THROUGHPUT, RunResult, bound_rows, markdown, target_rows
+
+
+def _phase(records: int, seconds: float, latencies_ms: list[float]) -> PhaseResult:
+    return PhaseResult(records, records, seconds, 0.1, [ms / 1000 for ms in latencies_ms], {}, 1)
+
+
+def _runs() -> tuple[list[RunResult], RunResult]:
+    stats = {
+        "mean commands/batch": 500.0,
+        "mean batch ms": 200.0,
+        "mean load ms": 5.0,
+        "mean decide ms": 100.0,
+        "mean write ms": 40.0,
+        "mean publish ms": 20.0,
+        "mean commit ms": 2.0,
+    }
+    sqlite = RunResult(
+        "service (SQLite)",
+        "SQLite",
+        {THROUGHPUT: _phase(1000, 0.5, [1.0]), LATENCY: _phase(10, 1, [12.0] * 10)},
+        {THROUGHPUT: stats},
+    )
+    postgres = RunResult(
+        "service (PostgreSQL)",
+        "PostgreSQL",
+        {THROUGHPUT: _phase(1000, 0.125, [1.0]), LATENCY: _phase(10, 1, [14.0] * 10)},
+    )
+    passthrough = RunResult(
+        "passthrough", None, {THROUGHPUT: _phase(1000, 0.1, [1.0]), LATENCY: _phase(10, 1, [10.0])}
+    )
+    return [sqlite, postgres], passthrough
+
+
+def test_each_target_is_shown_met_or_not_from_the_run_figures() -> None:
+    services, passthrough = _runs()
+
+    shown = {(row[0], row[1]): row[3:] for row in target_rows(services, passthrough, 150.0)}
+
+    throughput = "throughput, backlog drained, over the passthrough"
+    latency = "latency p99 at a fixed rate, over the passthrough's"
+    assert shown[(throughput, "SQLite")] == ("0.20x", "**not met**")
+    assert shown[(throughput, "PostgreSQL")] == ("0.80x", "met")
+    assert shown[(latency, "SQLite")] == ("1.20x", "met")
+    assert shown[(latency, "PostgreSQL")] == ("1.40x", "met")
+    assert shown[("pure decision, CPU per command (µs)", "")] == ("150.0", "**not met**")
+
+
+def test_the_bound_is_each_stage_per_command_beside_the_passthrough_and_the_budget() -> None:
+    services, passthrough = _runs()
+
+    header, *table = bound_rows(services, passthrough)
+    by_stage = {row[0]: row[1:] for row in table}
+
+    assert header == ("stage", "service (SQLite)")  # the PostgreSQL run has no /metrics here
+    assert by_stage["decide"] == ("200.0",)
+    assert by_stage["write"] == ("80.0",)
+    assert by_stage["the rest of a batch (reading records, metrics)"] == ("70.0",)
+    assert by_stage["a whole batch"] == ("400.0",)
+    assert by_stage["passthrough, all of a record"] == ("100.0",)
+    assert by_stage["budget of a command at 0.4x (SQLite)"] == ("250.0",)
+
+
+def test_a_run_without_postgres_reports_the_targets_it_has() -> None:
+    services, passthrough = _runs()
+    report = markdown(
+        started=__import__("datetime").datetime(2026, 12, 1),
+        runtime_seconds=1,
+        host=dict.fromkeys(("nproc", "cpu", "kernel", "load", "python", "aiokafka", "asyncpg",
+                            "broker", "commit"), "x"),
+        settings={},
+        workload={},
+        services=services[:1],
+        passthrough=passthrough,
+        decide_us=None,
+    )  # fmt: skip
+
+    assert "Against the targets" in report
+    assert "PostgreSQL | ≥ 0.3x" not in report
+    assert "What bounds the throughput" in report
