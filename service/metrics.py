@@ -174,6 +174,16 @@ class Metrics:
             ["component"],
             registry=registry,
         )
+        self.decided_ahead = Counter(
+            "referrals_decided_ahead",
+            "Batches decided while the batch before them was being written (PostgreSQL), by"
+            " whether that batch landed and the decision was kept or it failed and the"
+            " decision was dropped.",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in ("kept", "dropped"):
+            self.decided_ahead.labels(outcome)
         self.ready = Gauge(
             "referrals_ready",
             "1 when the replica is ready (partitions assigned, store and broker reachable).",

@@ -43,8 +43,8 @@ async def _nothing_in_flight() -> None:
 
 class Rebalance(ConsumerRebalanceListener):
     """Follows the group's assignment; a partition is let go only once the batch in hand
-    (which holds ``batch_lock``) is stored and published and the offset commit in flight
-    (``committed``) has ended, or after ``wait``."""
+    (which holds ``batch_lock``) and the batch in flight after it (``landed``: its write,
+    publish and offset commit) have ended, or after ``wait``."""
 
     def __init__(
         self,
@@ -55,7 +55,7 @@ class Rebalance(ConsumerRebalanceListener):
         health: Health,
         wait: float,
         moved: Callable[[], None] = lambda: None,
-        committed: Callable[[], Awaitable[None]] = _nothing_in_flight,
+        landed: Callable[[], Awaitable[None]] = _nothing_in_flight,
     ) -> None:
         self.partitions = partitions
         self.consumer = consumer
@@ -64,7 +64,7 @@ class Rebalance(ConsumerRebalanceListener):
         self.health = health
         self.wait = wait
         self.moved = moved  # called whenever partitions come or go
-        self.committed = committed
+        self.landed = landed
 
     async def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
         self.metrics.rebalances.labels("assigned").inc()
@@ -73,10 +73,8 @@ class Rebalance(ConsumerRebalanceListener):
         self.moved()
 
     async def _settled(self) -> None:
-        async with self.batch_lock:
-            pass
-        with contextlib.suppress(Exception):  # the loop raises what the commit raised
-            await self.committed()
+        async with self.batch_lock:  # and no next batch is started meanwhile
+            await self.landed()
 
     async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
         self.metrics.rebalances.labels("revoked").inc()

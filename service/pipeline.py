@@ -2,9 +2,14 @@
 
 Per polled batch: decode -> dedupe -> load -> decide -> ONE store transaction (referrals,
 processed commands, outbox) -> publish the outbox -> delete what Kafka acknowledged ->
-commit offsets. The commit is a round trip of its own that the next batch need not wait
-for: it runs while the next poll and batch do, one at a time, and is awaited before a
-partition is let go and before the loop ends.
+commit offsets. A batch's offset commit is a round trip of its own that the next batch
+need not wait for. On a store whose writes are a server's work (PostgreSQL), the batch's
+write and publish go along with it: the loop reads and decides the next batch meanwhile,
+as if the batch in flight were stored (its referrals and command ids are the next
+decision's), and keeps that decision only once the batch in flight has landed. If it
+fails, the next decision is dropped and the failed batch is processed again in order, as
+any batch that fails. One batch is in flight at most; it has landed before a partition is
+let go and before the loop ends.
 
 An outage (store or broker away, another replica's write) retries the whole batch with
 backoff and without committing; because the transaction records which commands it
@@ -23,6 +28,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -30,6 +36,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from service.batch import (
     ConsumedRecord,
+    DecidedBatch,
     Incoming,
     command_keys,
     decide_batch,
@@ -57,6 +64,7 @@ from service.recent import RecentReferrals
 from service.settings import Settings
 from service.store import BatchWrite, OutboxEntry, Store
 from service.tracing import NO_TRACING, Tracing
+from state import CommandKey, ReferralKey, ReferralRecord
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -67,6 +75,17 @@ def utc_now() -> datetime:
 
 
 Polled = Mapping[TopicPartition, Sequence[ConsumedRecord]]
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """The last batch, landing in ``task``: its write and publish when ``decided`` (which
+    the loop then knows as stored), and its offset commit."""
+
+    polled: Polled
+    incoming: list[Incoming]
+    decided: DecidedBatch | None
+    task: asyncio.Task[None]
 
 
 class Pipeline:
@@ -99,8 +118,7 @@ class Pipeline:
         self.recent = RecentReferrals(settings.referral_cache_size)
         self._stopping = asyncio.Event()
         self._stage = "decide"
-        #: The offset commit of the last batch, while it is in flight.
-        self._committing: asyncio.Task[None] | None = None
+        self._in_flight: InFlight | None = None
 
     def subscribe(self) -> None:
         listener = Rebalance(
@@ -111,7 +129,7 @@ class Pipeline:
             self.health,
             self.settings.shutdown_timeout_seconds,
             self.recent.forget,
-            self.committed,
+            self.landed,
         )
         self.consumer.subscribe(self.settings.command_topics, listener=listener)
 
@@ -128,19 +146,27 @@ class Pipeline:
                 )
                 async with self._batch_lock:
                     with self.tracing.batch(sum(map(len, polled.values()))):
-                        await self._handle(polled)
+                        await self._step(polled)
                 await report_lag(self.consumer, self.metrics, self.health)
         finally:
-            await self.committed()
+            await self.landed()
 
-    async def committed(self) -> None:
-        """Return once the offset commit in flight, if any, has ended."""
-        if self._committing is not None:
-            await asyncio.shield(self._committing)
+    async def landed(self) -> None:
+        """Return once the batch in flight, if any, has landed. One that failed is let go
+        uncommitted, so its records are delivered again (to whichever replica owns them)."""
+        in_flight = self._in_flight
+        if in_flight is None:
+            return
+        try:
+            await asyncio.shield(in_flight.task)
+        except Exception as error:
+            log.warning("batch let go uncommitted", extra={"error": str(error)})
+        if self._in_flight is in_flight:
+            self._in_flight = None
 
-    async def _handle(self, polled: Polled) -> None:
-        """Publish any outbox backlog, then process the batch; every record ends with an
-        outcome before the offsets are committed."""
+    async def _step(self, polled: Polled) -> None:
+        """Decide the polled batch (beside the batch in flight where the store allows it),
+        land the batch in flight, then send this one on its way."""
         started = time.monotonic()
         incoming = [
             read_record(record, self.wire_limits, self.settings.topic_tenants)
@@ -148,6 +174,113 @@ class Pipeline:
             for record in records
         ]
         incoming = self.tracing.follow(incoming)
+        ahead = await self._decide_ahead(incoming)
+        landed = await self._land()
+        if ahead is not None:
+            self.metrics.decided_ahead.labels("kept" if landed else "dropped").inc()
+            if not landed:
+                ahead = None  # decided on a batch that did not land
+        if not polled:
+            await self._handle(incoming)  # publishes a backlog the outbox may hold
+            return
+        decided = ahead
+        if decided is None and self._can_overlap():
+            decided = await self._decided_or_none(incoming)
+        if decided is None:
+            await self._handle(incoming)
+            self.metrics.batch_seconds.observe(time.monotonic() - started)
+            landing = self._commit(_offsets(polled))
+        else:
+            landing = self._write_publish_commit(polled, incoming, decided, started)
+        self._in_flight = InFlight(polled, incoming, decided, asyncio.create_task(landing))
+
+    def _can_overlap(self) -> bool:
+        return self.store.writes_beside_decisions and not self.partitions.backlog_possible
+
+    async def _decide_ahead(self, incoming: list[Incoming]) -> DecidedBatch | None:
+        """The batch decided as if the one in flight were stored, while it is written; None
+        when there is nothing to decide beside, or deciding failed (it is done again, in
+        order, once the batch in flight has landed)."""
+        in_flight = self._in_flight
+        if not incoming or in_flight is None or in_flight.decided is None:
+            return None
+        if in_flight.task.done() or not self._can_overlap():
+            return None
+        write = in_flight.decided.write
+        stored = {w.record.key: w.record for w in write.referrals}
+        processed = {CommandKey(p.tenant_id, p.command_id) for p in write.processed}
+        return await self._decided_or_none(incoming, stored, processed)
+
+    async def _decided_or_none(
+        self,
+        incoming: list[Incoming],
+        landing: Mapping[ReferralKey, ReferralRecord] | None = None,
+        processed: set[CommandKey] | None = None,
+    ) -> DecidedBatch | None:
+        """Load and decide, taking ``landing`` and ``processed`` as stored; None if either
+        fails: the batch is then handled in order, with retries and isolation."""
+        landing, processed = landing or {}, processed or set()
+        wanted = referral_keys(incoming, self.settings.max_attribute_length)
+        commands = command_keys(incoming)
+        recent = self.recent.view()
+        # Only what this batch names: the cache changes as the batch in flight lands.
+        cached = {key: recent[key] for key in wanted if key in recent}
+        try:
+            with self.metrics.timed("load"):
+                current, seen = await self.store.load_batch(
+                    wanted - landing.keys(), commands - processed, cached
+                )
+            self.recent.keep(current.values())
+            current.update({key: landing[key] for key in wanted & landing.keys()})
+            seen |= processed & commands
+            with self.metrics.timed("decide"):
+                now = self.clock()
+                return decide_batch(incoming, current, seen, now, self.settings, self.policy)
+        except Exception as error:
+            log.info("batch to be handled in order", extra={"error": str(error)})
+            return None
+
+    async def _land(self) -> bool:
+        """Wait for the batch in flight; False if it failed and was processed again, in
+        order, here (what was decided beside it no longer stands)."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is None:
+            return True
+        try:
+            await in_flight.task
+            return True
+        except Exception as error:
+            if in_flight.decided is None:
+                raise  # its commit failed in a way Kafka does not name: the loop ends
+            if isinstance(error, ServiceError) and error.retriable:
+                self._note_failure(error)
+            else:
+                log.warning("batch failed; processing it again", extra={"error": str(error)})
+            self.partitions.failed()
+            await self._handle(in_flight.incoming)
+            await self._commit(_offsets(in_flight.polled))
+            return False
+
+    async def _write_publish_commit(
+        self, polled: Polled, incoming: list[Incoming], decided: DecidedBatch, started: float
+    ) -> None:
+        """Store and publish a decided batch, then commit its offsets: what lands while the
+        next batch is decided."""
+        writing = self.tracing.span("referrals store write", len(decided.write.outbox))
+        with writing, self.metrics.timed("write"):
+            stored = await self.store.write(decided.write)
+        self.recent.keep(write.record for write in decided.write.referrals)
+        self.health.store_ok = True
+        with self.tracing.span("referrals publish", len(stored)), self.metrics.timed("publish"):
+            await self.publisher.publish(stored)
+        oldest = min((item.timestamp_ms for item in incoming), default=None)
+        self.metrics.report(decided.outcomes, oldest)
+        self.metrics.batch_seconds.observe(time.monotonic() - started)
+        await self._commit(_offsets(polled))
+
+    async def _handle(self, incoming: list[Incoming]) -> None:
+        """Publish any outbox backlog, then process the batch in order, retrying outages
+        and isolating a record that fails on its own; every record ends with an outcome."""
         try:
             await self._until_done(lambda: self._attempt(incoming))
         except RecordFailed as failure:
@@ -155,13 +288,6 @@ class Pipeline:
             for item in incoming:
                 with self.tracing.command(item):
                     await self._process_alone(item)
-        if polled:
-            self.metrics.batch_seconds.observe(time.monotonic() - started)
-            # One commit in flight at most, so they land in order; a commit that failed
-            # in a way Kafka does not name is raised here, ending the loop.
-            await self.committed()
-            offsets = {tp: records[-1].offset + 1 for tp, records in polled.items()}
-            self._committing = asyncio.create_task(self._commit(offsets))
 
     async def _until_done(self, work: Callable[[], Awaitable[None]]) -> None:
         """Run ``work`` until it succeeds, retrying outages with backoff and without limit.
@@ -295,3 +421,7 @@ class Pipeline:
             self.health.retrying = component
         self.metrics.retries.labels(component).inc()
         log.warning("batch failed, retrying", extra={"component": component, "error": str(error)})
+
+
+def _offsets(polled: Polled) -> dict[TopicPartition, int]:
+    return {tp: records[-1].offset + 1 for tp, records in polled.items()}

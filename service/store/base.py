@@ -96,6 +96,11 @@ FORGET_PAGE = 5000
 
 
 class Store(Protocol):
+    #: Whether a batch may be written while the consume loop decides the next one: true
+    #: where a write waits on a server, false where it needs this interpreter between its
+    #: statements (SQLite, whose write beside a decision slows both down).
+    writes_beside_decisions: bool
+
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...

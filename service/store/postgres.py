@@ -79,6 +79,9 @@ _BEGIN_UNFLUSHED = "BEGIN; SET LOCAL synchronous_commit = off"
 
 
 class PostgresStore:
+    #: A batch's write is the server's work: the loop decides the next batch meanwhile.
+    writes_beside_decisions = True
+
     def __init__(self, url: str, pool_size: int = 5) -> None:
         self.url = url
         self.pool_size = pool_size

@@ -75,6 +75,10 @@ def sqlite_path(url: str) -> Path:
 
 
 class SqliteStore:
+    #: sqlite3 takes the interpreter's lock back for every row it binds: a write on the
+    #: store's thread beside a decision on the loop's was measured slower than in turn.
+    writes_beside_decisions = False
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")

@@ -1,4 +1,4 @@
-"""Letting partitions go: not before the batch in hand and its offset commit have ended."""
+"""Letting partitions go: not before the batch in hand and the batch in flight have landed."""
 
 import asyncio
 
@@ -25,11 +25,11 @@ def _rebalance(lock: asyncio.Lock, committed: asyncio.Event, wait: float) -> Reb
         Metrics(CollectorRegistry()),
         Health(stall_seconds=60),
         wait,
-        committed=commit_in_flight,
+        landed=commit_in_flight,
     )
 
 
-async def test_a_revoke_waits_for_the_offset_commit_in_flight() -> None:
+async def test_a_revoke_waits_for_the_batch_in_flight() -> None:
     committed = asyncio.Event()
     revoking = asyncio.create_task(
         _rebalance(asyncio.Lock(), committed, 30).on_partitions_revoked([])
@@ -41,7 +41,7 @@ async def test_a_revoke_waits_for_the_offset_commit_in_flight() -> None:
     await asyncio.wait_for(revoking, 5)
 
 
-async def test_a_revoke_waits_for_the_batch_in_hand_before_the_commit() -> None:
+async def test_a_revoke_waits_for_the_batch_in_hand_before_the_one_in_flight() -> None:
     lock, committed = asyncio.Lock(), asyncio.Event()
     committed.set()
     await lock.acquire()
@@ -52,6 +52,6 @@ async def test_a_revoke_waits_for_the_batch_in_hand_before_the_commit() -> None:
     await asyncio.wait_for(revoking, 5)
 
 
-async def test_a_commit_that_never_ends_holds_the_revoke_only_for_the_wait() -> None:
+async def test_a_batch_that_never_lands_holds_the_revoke_only_for_the_wait() -> None:
     never = asyncio.Event()
     await asyncio.wait_for(_rebalance(asyncio.Lock(), never, 0.05).on_partitions_revoked([]), 5)

@@ -1,0 +1,121 @@
+"""On PostgreSQL the loop decides a batch while the one before it is written: the decision
+stands only if that batch lands; if it fails, both are processed again, in order.
+
+The store is made to refuse the first write of an accept (a trigger raising the store's
+own stale-write error after a pause, as if another replica had written first), while the
+win that follows it is polled and decided in the meantime on top of the accept.
+"""
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from service.broker import EmbeddedBroker
+from service.errors import STALE_WRITE_SQLSTATE
+from service.settings import Settings
+from tests.conftest import fresh_postgres_database
+from tests.integration.conftest import isolated_settings, running
+from tests.integration.kafka_helpers import Producer, Received, collect, command, http_get
+
+pytestmark = [pytest.mark.broker, pytest.mark.postgres]
+
+REFUSE_FIRST_ACCEPT = f"""
+CREATE SEQUENCE accept_writes;
+CREATE FUNCTION refuse_first_accept() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.status = 'Active' AND nextval('accept_writes') = 1 THEN
+        PERFORM pg_sleep(0.5);  -- long enough for the next batch to be decided meanwhile
+        RAISE EXCEPTION 'written first elsewhere' USING ERRCODE = '{STALE_WRITE_SQLSTATE}';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_first_accept BEFORE UPDATE ON referrals
+    FOR EACH ROW EXECUTE FUNCTION refuse_first_accept();
+"""
+
+
+@pytest.fixture
+async def settings(broker: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[Settings]:
+    async with fresh_postgres_database() as url:
+        # One record a batch: the accept and the win are two batches, one in flight.
+        yield isolated_settings(
+            broker.bootstrap_servers, tmp_path / "unused.db", database_url=url, max_batch_size=1
+        )
+
+
+def _value(metrics: bytes, line: str) -> float:
+    for row in metrics.decode().splitlines():
+        if row.startswith(line + " "):
+            return float(row.rsplit(" ", 1)[1])
+    raise AssertionError(f"{line} is not exported")
+
+
+async def test_a_decision_on_a_batch_that_failed_to_land_is_dropped_and_made_again(
+    settings: Settings,
+) -> None:
+    rid = f"ref-{uuid.uuid4()}"
+    async with running(settings):
+        async with Producer(settings) as producer:
+            await producer.structured(command("referral.create", rid, {"name": "Contoso"}))
+            await collect(settings, [settings.events_topic], lambda got: len(got) == 1)
+            db = await asyncpg.connect(settings.database_url.get_secret_value())
+            try:
+                await db.execute(REFUSE_FIRST_ACCEPT)
+                await producer.structured(command("referral.accept", rid))
+                await producer.structured(command("referral.win", rid, {"statusReason": "Won"}))
+                events = await collect(
+                    settings, [settings.events_topic], lambda got: len(_unique(got)) >= 3
+                )
+                accept_writes = await db.fetchval("SELECT last_value FROM accept_writes")
+            finally:
+                await db.close()
+        _, metrics = await http_get(settings.http_port, "/metrics")
+
+    unique = _unique(events)
+    assert [(e.header("ce_type"), e.json["version"]) for e in unique] == [
+        ("referral.created", 1),
+        ("referral.accepted", 2),
+        ("referral.won", 3),
+    ]
+    won = unique[2].json
+    assert (won["previousStatus"], won["previousSubstatus"]) == ("Active", "Accepted")
+    assert accept_writes >= 2  # refused once, then written
+    assert _value(metrics, 'referrals_decided_ahead_total{outcome="dropped"}') == 1
+    assert _value(metrics, 'referrals_retries_total{component="conflict"}') >= 1
+
+
+async def test_batches_decided_beside_the_one_in_flight_apply_every_command_once(
+    settings: Settings,
+) -> None:
+    ids = [f"ref-{n}-{uuid.uuid4()}" for n in range(20)]
+    async with running(settings):
+        async with Producer(settings) as producer:
+            for rid in ids:
+                await producer.binary(command("referral.create", rid, {"name": rid}))
+                await producer.binary(command("referral.accept", rid))
+                await producer.binary(command("referral.lose", rid))
+            events = await collect(
+                settings, [settings.events_topic], lambda got: len(_unique(got)) >= 3 * len(ids)
+            )
+        _, metrics = await http_get(settings.http_port, "/metrics")
+
+    unique = _unique(events)
+    assert len(unique) == 3 * len(ids)
+    for rid in ids:
+        mine = [e for e in unique if e.key == rid.encode()]
+        assert [e.json["version"] for e in mine] == [1, 2, 3]
+    assert _value(metrics, 'referrals_decided_ahead_total{outcome="kept"}') > 0
+    assert _value(metrics, 'referrals_decided_ahead_total{outcome="dropped"}') == 0
+
+
+def _unique(records: list[Received]) -> list[Received]:
+    seen: set[bytes] = set()
+    kept = []
+    for record in records:
+        if record.headers["ce_id"] not in seen:
+            seen.add(record.headers["ce_id"])
+            kept.append(record)
+    return kept
