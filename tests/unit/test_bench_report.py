@@ -58,8 +58,7 @@ def test_the_bound_is_each_stage_per_command_beside_the_passthrough_and_the_budg
     assert header == ("stage", "service (SQLite)")  # the PostgreSQL run has no /metrics here
     assert by_stage["decide"] == ("200.0",)
     assert by_stage["write"] == ("80.0",)
-    assert by_stage["the rest of a batch (reading records, metrics)"] == ("70.0",)
-    assert by_stage["a whole batch"] == ("400.0",)
+    assert by_stage["all of a command, measured (1 / records per second)"] == ("500.0",)
     assert by_stage["passthrough, all of a record"] == ("100.0",)
     assert by_stage["budget of a command at 0.4x (SQLite)"] == ("250.0",)
 
