@@ -79,12 +79,12 @@ Polled = Mapping[TopicPartition, Sequence[ConsumedRecord]]
 
 @dataclass(frozen=True, slots=True)
 class InFlight:
-    """The last batch, landing in ``task``: its write and publish when ``decided`` (which
-    the loop then knows as stored), and its offset commit."""
+    """The last batch, decided and landing in ``task``: its write and publish, then the
+    start of its offset commit. The loop takes its referrals and commands as stored."""
 
     polled: Polled
     incoming: list[Incoming]
-    decided: DecidedBatch | None
+    decided: DecidedBatch
     task: asyncio.Task[None]
 
 
@@ -119,6 +119,8 @@ class Pipeline:
         self._stopping = asyncio.Event()
         self._stage = "decide"
         self._in_flight: InFlight | None = None
+        #: The offset commit of the last batch that landed, while it is in flight.
+        self._committing: asyncio.Task[None] | None = None
 
     def subscribe(self) -> None:
         listener = Rebalance(
@@ -152,17 +154,33 @@ class Pipeline:
             await self.landed()
 
     async def landed(self) -> None:
-        """Return once the batch in flight, if any, has landed. One that failed is let go
-        uncommitted, so its records are delivered again (to whichever replica owns them)."""
+        """Return once the batch in flight, if any, has landed and the last offset commit
+        has ended. A batch that failed is let go uncommitted, so its records are delivered
+        again (to whichever replica owns them)."""
         in_flight = self._in_flight
-        if in_flight is None:
-            return
+        if in_flight is not None:
+            try:
+                await asyncio.shield(in_flight.task)
+            except Exception as error:
+                log.warning("batch let go uncommitted", extra={"error": str(error)})
+            if self._in_flight is in_flight:
+                self._in_flight = None
         try:
-            await asyncio.shield(in_flight.task)
+            await self.committed()
         except Exception as error:
-            log.warning("batch let go uncommitted", extra={"error": str(error)})
-        if self._in_flight is in_flight:
-            self._in_flight = None
+            log.warning("offset commit failed", extra={"error": str(error)})
+
+    async def committed(self) -> None:
+        """Return once the offset commit in flight, if any, has ended (raising what it
+        raised, other than a refusal by Kafka, which it logs)."""
+        if self._committing is not None:
+            await asyncio.shield(self._committing)
+
+    async def _commit_next(self, polled: Polled) -> None:
+        """Start committing a batch's offsets once the commit before it has ended: one is in
+        flight at most, so they land in order, and the next batch does not wait for it."""
+        await self.committed()
+        self._committing = asyncio.create_task(self._commit(_offsets(polled)))
 
     async def _step(self, polled: Polled) -> None:
         """Decide the polled batch (beside the batch in flight where the store allows it),
@@ -189,10 +207,10 @@ class Pipeline:
         if decided is None:
             await self._handle(incoming)
             self.metrics.batch_seconds.observe(time.monotonic() - started)
-            landing = self._commit(_offsets(polled))
+            await self._commit_next(polled)
         else:
             landing = self._write_publish_commit(polled, incoming, decided, started)
-        self._in_flight = InFlight(polled, incoming, decided, asyncio.create_task(landing))
+            self._in_flight = InFlight(polled, incoming, decided, asyncio.create_task(landing))
 
     def _can_overlap(self) -> bool:
         return self.store.writes_beside_decisions and not self.partitions.backlog_possible
@@ -202,7 +220,7 @@ class Pipeline:
         when there is nothing to decide beside, or deciding failed (it is done again, in
         order, once the batch in flight has landed)."""
         in_flight = self._in_flight
-        if not incoming or in_flight is None or in_flight.decided is None:
+        if not incoming or in_flight is None:
             return None
         if in_flight.task.done() or not self._can_overlap():
             return None
@@ -250,15 +268,13 @@ class Pipeline:
             await in_flight.task
             return True
         except Exception as error:
-            if in_flight.decided is None:
-                raise  # its commit failed in a way Kafka does not name: the loop ends
             if isinstance(error, ServiceError) and error.retriable:
                 self._note_failure(error)
             else:
                 log.warning("batch failed; processing it again", extra={"error": str(error)})
             self.partitions.failed()
             await self._handle(in_flight.incoming)
-            await self._commit(_offsets(in_flight.polled))
+            await self._commit_next(in_flight.polled)
             return False
 
     async def _write_publish_commit(
@@ -276,7 +292,7 @@ class Pipeline:
         oldest = min((item.timestamp_ms for item in incoming), default=None)
         self.metrics.report(decided.outcomes, oldest)
         self.metrics.batch_seconds.observe(time.monotonic() - started)
-        await self._commit(_offsets(polled))
+        await self._commit_next(polled)
 
     async def _handle(self, incoming: list[Incoming]) -> None:
         """Publish any outbox backlog, then process the batch in order, retrying outages
