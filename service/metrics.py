@@ -176,9 +176,9 @@ class Metrics:
         )
         self.decided_ahead = Counter(
             "referrals_decided_ahead",
-            "Batches decided while the batch before them was being written (PostgreSQL), by"
-            " whether that batch landed and the decision was kept or it failed and the"
-            " decision was dropped.",
+            "Batches decided while the batch before them was landing (published; on"
+            " PostgreSQL, written too), by whether that batch landed and the decision was kept"
+            " or it failed and the decision was dropped.",
             ["outcome"],
             registry=registry,
         )

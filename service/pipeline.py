@@ -2,14 +2,13 @@
 
 Per polled batch: decode -> dedupe -> load -> decide -> ONE store transaction (referrals,
 processed commands, outbox) -> publish the outbox -> delete what Kafka acknowledged ->
-commit offsets. A batch's offset commit is a round trip of its own that the next batch
-need not wait for. On a store whose writes are a server's work (PostgreSQL), the batch's
-write and publish go along with it: the loop reads and decides the next batch meanwhile,
-as if the batch in flight were stored (its referrals and command ids are the next
-decision's), and keeps that decision only once the batch in flight has landed. If it
-fails, the next decision is dropped and the failed batch is processed again in order, as
-any batch that fails. One batch is in flight at most; it has landed before a partition is
-let go and before the loop ends.
+commit offsets. The next batch does not wait for a batch to land: while its publish (and,
+on a store whose writes are a server's work, PostgreSQL, its write too) and its offset
+commit are in flight, the loop reads and decides the next batch, as if the batch in
+flight were stored (its referrals and command ids are the next decision's). That decision
+is kept only once the batch in flight has landed; if it failed, the decision is dropped
+and the failed batch is processed again in order, as any batch that fails. One batch is
+in flight at most; it has landed before a partition is let go and before the loop ends.
 
 An outage (store or broker away, another replica's write) retries the whole batch with
 backoff and without committing; because the transaction records which commands it
@@ -79,8 +78,9 @@ Polled = Mapping[TopicPartition, Sequence[ConsumedRecord]]
 
 @dataclass(frozen=True, slots=True)
 class InFlight:
-    """The last batch, decided and landing in ``task``: its write and publish, then the
-    start of its offset commit. The loop takes its referrals and commands as stored."""
+    """The last batch, decided and landing in ``task``: its publish (its write first, where
+    the store writes beside decisions), then the start of its offset commit. The loop
+    takes its referrals and commands as stored."""
 
     polled: Polled
     incoming: list[Incoming]
@@ -204,19 +204,24 @@ class Pipeline:
         decided = ahead
         if decided is None and self._can_overlap():
             decided = await self._decided_or_none(incoming)
+        stored: list[OutboxEntry] | None = None
+        if decided is not None and not self.store.writes_beside_decisions:
+            stored = await self._written_or_none(decided)  # here, then published in flight
+            if stored is None:
+                decided = None
         if decided is None:
             await self._handle(incoming)
             self.metrics.batch_seconds.observe(time.monotonic() - started)
             await self._commit_next(polled)
         else:
-            landing = self._write_publish_commit(polled, incoming, decided, started)
+            landing = self._land_decided(polled, incoming, decided, started, stored)
             self._in_flight = InFlight(polled, incoming, decided, asyncio.create_task(landing))
 
     def _can_overlap(self) -> bool:
-        return self.store.writes_beside_decisions and not self.partitions.backlog_possible
+        return not self.partitions.backlog_possible
 
     async def _decide_ahead(self, incoming: list[Incoming]) -> DecidedBatch | None:
-        """The batch decided as if the one in flight were stored, while it is written; None
+        """The batch decided as if the one in flight were stored, while it lands; None
         when there is nothing to decide beside, or deciding failed (it is done again, in
         order, once the batch in flight has landed)."""
         in_flight = self._in_flight
@@ -277,16 +282,35 @@ class Pipeline:
             await self._commit_next(in_flight.polled)
             return False
 
-    async def _write_publish_commit(
-        self, polled: Polled, incoming: list[Incoming], decided: DecidedBatch, started: float
-    ) -> None:
-        """Store and publish a decided batch, then commit its offsets: what lands while the
-        next batch is decided."""
+    async def _written_or_none(self, decided: DecidedBatch) -> list[OutboxEntry] | None:
+        """The decided batch stored; None if that failed (nothing was: the batch is then
+        handled in order, with retries and isolation)."""
+        try:
+            return await self._write(decided)
+        except Exception as error:
+            log.info("batch to be handled in order", extra={"error": str(error)})
+            return None
+
+    async def _write(self, decided: DecidedBatch) -> list[OutboxEntry]:
         writing = self.tracing.span("referrals store write", len(decided.write.outbox))
         with writing, self.metrics.timed("write"):
             stored = await self.store.write(decided.write)
         self.recent.keep(write.record for write in decided.write.referrals)
         self.health.store_ok = True
+        return stored
+
+    async def _land_decided(
+        self,
+        polled: Polled,
+        incoming: list[Incoming],
+        decided: DecidedBatch,
+        started: float,
+        stored: list[OutboxEntry] | None,
+    ) -> None:
+        """Store a decided batch (unless ``stored`` already) and publish it, then start its
+        offset commit: what lands while the next batch is decided."""
+        if stored is None:
+            stored = await self._write(decided)
         with self.tracing.span("referrals publish", len(stored)), self.metrics.timed("publish"):
             await self.publisher.publish(stored)
         oldest = min((item.timestamp_ms for item in incoming), default=None)

@@ -1,5 +1,6 @@
-"""On PostgreSQL the loop decides a batch while the one before it is written: the decision
-stands only if that batch lands; if it fails, both are processed again, in order.
+"""The loop decides a batch while the one before it lands (is published and, on PostgreSQL,
+written): the decision stands only if that batch lands; if it fails, both are processed
+again, in order.
 
 The store is made to refuse the first write of an accept (a trigger raising the store's
 own stale-write error after a pause, as if another replica had written first), while the
@@ -41,6 +42,19 @@ CREATE TRIGGER refuse_first_accept BEFORE UPDATE ON referrals
 async def settings(broker: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[Settings]:
     async with fresh_postgres_database() as url:
         # One record a batch: the accept and the win are two batches, one in flight.
+        yield isolated_settings(
+            broker.bootstrap_servers, tmp_path / "unused.db", database_url=url, max_batch_size=1
+        )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def either_store(
+    request: pytest.FixtureRequest, broker: EmbeddedBroker, tmp_path: Path
+) -> AsyncIterator[Settings]:
+    if request.param == "sqlite":
+        yield isolated_settings(broker.bootstrap_servers, tmp_path / "r.db", max_batch_size=1)
+        return
+    async with fresh_postgres_database() as url:
         yield isolated_settings(
             broker.bootstrap_servers, tmp_path / "unused.db", database_url=url, max_batch_size=1
         )
@@ -88,8 +102,9 @@ async def test_a_decision_on_a_batch_that_failed_to_land_is_dropped_and_made_aga
 
 
 async def test_batches_decided_beside_the_one_in_flight_apply_every_command_once(
-    settings: Settings,
+    either_store: Settings,
 ) -> None:
+    settings = either_store
     ids = [f"ref-{n}-{uuid.uuid4()}" for n in range(20)]
     async with running(settings):
         async with Producer(settings) as producer:
