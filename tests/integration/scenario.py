@@ -170,6 +170,17 @@ def commands_total(metrics: bytes) -> float:
     )
 
 
+def unique(records: list[Received]) -> list[Received]:
+    """The records once each, by event id, in the order given."""
+    seen: set[bytes] = set()
+    kept = []
+    for record in records:
+        if record.headers["ce_id"] not in seen:
+            seen.add(record.headers["ce_id"])
+            kept.append(record)
+    return kept
+
+
 def distinct_ids(records: list[Received]) -> int:
     return len({r.headers["ce_id"] for r in records})
 

@@ -33,6 +33,7 @@ from tests.integration.scenario import (
     processed_at_least,
     replicas_settings,
     start_replicas,
+    unique,
 )
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres, pytest.mark.slow]
@@ -182,16 +183,6 @@ async def test_each_referral_publishes_its_versions_in_order_under_chaos(
     assert sorted(c for c in causes if c in patch_ids) == sorted(patch_ids)
     assert len(causes) == wanted
     await assert_store_matches(shared_settings, {rid: len(v) for rid, v in versions.items()})
-
-
-def unique(records: list[Received]) -> list[Received]:
-    seen: set[bytes] = set()
-    kept = []
-    for record in records:
-        if record.headers["ce_id"] not in seen:
-            seen.add(record.headers["ce_id"])
-            kept.append(record)
-    return kept
 
 
 def first_seen_versions(records: list[Received]) -> dict[str, list[int]]:

@@ -19,7 +19,8 @@ from service.errors import STALE_WRITE_SQLSTATE
 from service.settings import Settings
 from tests.conftest import fresh_postgres_database
 from tests.integration.conftest import isolated_settings, running
-from tests.integration.kafka_helpers import Producer, Received, collect, command, http_get
+from tests.integration.kafka_helpers import Producer, collect, command, http_get
+from tests.integration.scenario import unique
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
 
@@ -81,20 +82,20 @@ async def test_a_decision_on_a_batch_that_failed_to_land_is_dropped_and_made_aga
                 await producer.structured(command("referral.accept", rid))
                 await producer.structured(command("referral.win", rid, {"statusReason": "Won"}))
                 events = await collect(
-                    settings, [settings.events_topic], lambda got: len(_unique(got)) >= 3
+                    settings, [settings.events_topic], lambda got: len(unique(got)) >= 3
                 )
                 accept_writes = await db.fetchval("SELECT last_value FROM accept_writes")
             finally:
                 await db.close()
         _, metrics = await http_get(settings.http_port, "/metrics")
 
-    unique = _unique(events)
-    assert [(e.header("ce_type"), e.json["version"]) for e in unique] == [
+    once = unique(events)
+    assert [(e.header("ce_type"), e.json["version"]) for e in once] == [
         ("referral.created", 1),
         ("referral.accepted", 2),
         ("referral.won", 3),
     ]
-    won = unique[2].json
+    won = once[2].json
     assert (won["previousStatus"], won["previousSubstatus"]) == ("Active", "Accepted")
     assert accept_writes >= 2  # refused once, then written
     assert _value(metrics, 'referrals_decided_ahead_total{outcome="dropped"}') == 1
@@ -113,24 +114,14 @@ async def test_batches_decided_beside_the_one_in_flight_apply_every_command_once
                 await producer.binary(command("referral.accept", rid))
                 await producer.binary(command("referral.lose", rid))
             events = await collect(
-                settings, [settings.events_topic], lambda got: len(_unique(got)) >= 3 * len(ids)
+                settings, [settings.events_topic], lambda got: len(unique(got)) >= 3 * len(ids)
             )
         _, metrics = await http_get(settings.http_port, "/metrics")
 
-    unique = _unique(events)
-    assert len(unique) == 3 * len(ids)
+    once = unique(events)
+    assert len(once) == 3 * len(ids)
     for rid in ids:
-        mine = [e for e in unique if e.key == rid.encode()]
+        mine = [e for e in once if e.key == rid.encode()]
         assert [e.json["version"] for e in mine] == [1, 2, 3]
     assert _value(metrics, 'referrals_decided_ahead_total{outcome="kept"}') > 0
     assert _value(metrics, 'referrals_decided_ahead_total{outcome="dropped"}') == 0
-
-
-def _unique(records: list[Received]) -> list[Received]:
-    seen: set[bytes] = set()
-    kept = []
-    for record in records:
-        if record.headers["ce_id"] not in seen:
-            seen.add(record.headers["ce_id"])
-            kept.append(record)
-    return kept
