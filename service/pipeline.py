@@ -183,8 +183,9 @@ class Pipeline:
         self._committing = asyncio.create_task(self._commit(_offsets(polled)))
 
     async def _step(self, polled: Polled) -> None:
-        """Decide the polled batch (beside the batch in flight where the store allows it),
-        land the batch in flight, then send this one on its way."""
+        """Decide the polled batch beside the batch in flight, land that one, then send this
+        one on its way (written here first where the store does not write beside
+        decisions). With a backlog possible in the outbox, the batch goes in order."""
         started = time.monotonic()
         incoming = [
             read_record(record, self.wire_limits, self.settings.topic_tenants)
@@ -202,7 +203,7 @@ class Pipeline:
             await self._handle(incoming)  # publishes a backlog the outbox may hold
             return
         decided = ahead
-        if decided is None and self._can_overlap():
+        if decided is None and self._no_backlog():
             decided = await self._decided_or_none(incoming)
         stored: list[OutboxEntry] | None = None
         if decided is not None and not self.store.writes_beside_decisions:
@@ -217,7 +218,9 @@ class Pipeline:
             landing = self._land_decided(polled, incoming, decided, started, stored)
             self._in_flight = InFlight(polled, incoming, decided, asyncio.create_task(landing))
 
-    def _can_overlap(self) -> bool:
+    def _no_backlog(self) -> bool:
+        """Whether the outbox is known to hold only rows of the batch in flight; else the
+        next batch is handled in order, which publishes the backlog first."""
         return not self.partitions.backlog_possible
 
     async def _decide_ahead(self, incoming: list[Incoming]) -> DecidedBatch | None:
@@ -227,7 +230,7 @@ class Pipeline:
         in_flight = self._in_flight
         if not incoming or in_flight is None:
             return None
-        if in_flight.task.done() or not self._can_overlap():
+        if in_flight.task.done() or not self._no_backlog():
             return None
         write = in_flight.decided.write
         stored = {w.record.key: w.record for w in write.referrals}
