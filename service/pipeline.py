@@ -243,28 +243,39 @@ class Pipeline:
         landing: Mapping[ReferralKey, ReferralRecord] | None = None,
         processed: set[CommandKey] | None = None,
     ) -> DecidedBatch | None:
-        """Load and decide, taking ``landing`` and ``processed`` as stored; None if either
-        fails: the batch is then handled in order, with retries and isolation."""
+        """``_decided``, or None if loading or deciding failed: the batch is then handled in
+        order, with retries and isolation."""
+        try:
+            return await self._decided(incoming, landing, processed)
+        except Exception as error:
+            log.info("batch to be handled in order", extra={"error": str(error)})
+            return None
+
+    async def _decided(
+        self,
+        incoming: list[Incoming],
+        landing: Mapping[ReferralKey, ReferralRecord] | None = None,
+        processed: set[CommandKey] | None = None,
+    ) -> DecidedBatch:
+        """Load and decide, taking ``landing`` and ``processed`` as stored."""
         landing, processed = landing or {}, processed or set()
         wanted = referral_keys(incoming, self.settings.max_attribute_length)
         commands = command_keys(incoming)
         recent = self.recent.view()
         # Only what this batch names: the cache changes as the batch in flight lands.
         cached = {key: recent[key] for key in wanted if key in recent}
-        try:
-            with self.metrics.timed("load"):
-                current, seen = await self.store.load_batch(
-                    wanted - landing.keys(), commands - processed, cached
-                )
-            self.recent.keep(current.values())
-            current.update({key: landing[key] for key in wanted & landing.keys()})
-            seen |= processed & commands
-            with self.metrics.timed("decide"):
-                now = self.clock()
-                return decide_batch(incoming, current, seen, now, self.settings, self.policy)
-        except Exception as error:
-            log.info("batch to be handled in order", extra={"error": str(error)})
-            return None
+        self._stage = "store"
+        with self.metrics.timed("load"):
+            current, seen = await self.store.load_batch(
+                wanted - landing.keys(), commands - processed, cached
+            )
+        self.recent.keep(current.values())
+        current.update({key: landing[key] for key in wanted & landing.keys()})
+        seen |= processed & commands
+        self._stage = "decide"
+        with self.metrics.timed("decide"):
+            now = self.clock()
+            return decide_batch(incoming, current, seen, now, self.settings, self.policy)
 
     async def _land(self) -> bool:
         """Wait for the batch in flight; False if it failed and was processed again, in
@@ -314,12 +325,17 @@ class Pipeline:
         offset commit: what lands while the next batch is decided."""
         if stored is None:
             stored = await self._write(decided)
+        await self._publish(incoming, decided, stored)
+        self.metrics.batch_seconds.observe(time.monotonic() - started)
+        await self._commit_next(polled)
+
+    async def _publish(
+        self, incoming: list[Incoming], decided: DecidedBatch, stored: list[OutboxEntry]
+    ) -> None:
         with self.tracing.span("referrals publish", len(stored)), self.metrics.timed("publish"):
             await self.publisher.publish(stored)
         oldest = min((item.timestamp_ms for item in incoming), default=None)
         self.metrics.report(decided.outcomes, oldest)
-        self.metrics.batch_seconds.observe(time.monotonic() - started)
-        await self._commit_next(polled)
 
     async def _handle(self, incoming: list[Incoming]) -> None:
         """Publish any outbox backlog, then process the batch in order, retrying outages
@@ -380,29 +396,11 @@ class Pipeline:
             await self._process(incoming)
 
     async def _process(self, incoming: list[Incoming]) -> None:
+        decided = await self._decided(incoming)
         self._stage = "store"
-        with self.metrics.timed("load"):
-            current, seen = await self.store.load_batch(
-                referral_keys(incoming, self.settings.max_attribute_length),
-                command_keys(incoming),
-                self.recent.view(),
-            )
-        self.recent.keep(current.values())
-        self._stage = "decide"
-        with self.metrics.timed("decide"):
-            now = self.clock()
-            decided = decide_batch(incoming, current, seen, now, self.settings, self.policy)
-        self._stage = "store"
-        writing = self.tracing.span("referrals store write", len(decided.write.outbox))
-        with writing, self.metrics.timed("write"):
-            stored = await self.store.write(decided.write)
-        self.recent.keep(write.record for write in decided.write.referrals)
-        self.health.store_ok = True
+        stored = await self._write(decided)
         self._stage = "publish"
-        with self.tracing.span("referrals publish", len(stored)), self.metrics.timed("publish"):
-            await self.publisher.publish(stored)
-        oldest = min((item.timestamp_ms for item in incoming), default=None)
-        self.metrics.report(decided.outcomes, oldest)
+        await self._publish(incoming, decided, stored)
 
     async def _dead_letter(self, item: Incoming, failure: RecordFailed) -> None:
         record = encode_dead_letter(
