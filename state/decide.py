@@ -20,7 +20,7 @@ from state.errors import FieldProblem, Refused, RejectionCode
 from state.events import ARRIVAL_EVENTS, EventType
 from state.lifecycle import IllegalMove, LifecycleState, is_legal, move, named_state, state_problem
 from state.limits import Limits, data_problem, identifier_problem
-from state.model import Referral
+from state.model import WIRE_NAMES, Referral
 from state.patch import PatchProblem, apply, validate_operations
 from state.record import Applied, Decision, Policy, ReferralRecord, document_id, referral_id_for
 from state.recording import (
@@ -158,7 +158,12 @@ def _change(
     if revised is None:
         document = referral.model_copy(update=owned).to_document()
     else:
-        moved = {k: v for k, v in owned.items() if getattr(record.referral, k) is not v}
+        # An owned field the command wrote (a null status) is written back as the service has it.
+        moved = {
+            k: v
+            for k, v in owned.items()
+            if getattr(record.referral, k) is not v or WIRE_NAMES[k] in revised
+        }
         document = owned_document({**before, **revised}, moved)
     changed = changed_paths(before, document)
     if not changed:

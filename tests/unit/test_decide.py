@@ -431,6 +431,18 @@ def test_a_patch_setting_values_to_what_they_already_are_changes_nothing(
     assert result.record == stored
 
 
+@pytest.mark.parametrize("path", ["/status", "/Substatus", "/STATUS"])
+def test_a_patch_nulling_the_state_keeps_the_state_in_the_document(path: str) -> None:
+    stored = created({"name": "Contoso"})
+    ops = [{"op": "replace", "path": path, "value": None}, *patch_ops(name="Fabrikam")]
+
+    result = applied(decide(stored, command(CommandType.PATCH, ops), LATER))
+
+    document = result.record.referral.to_document()
+    assert (document["status"], document["substatus"]) == ("New", "Pending")
+    assert result.events[0].changed_paths == ("/name",)
+
+
 def test_a_replace_with_the_current_document_changes_nothing() -> None:
     stored = created({"name": "Contoso", "details": {"dealValue": "10.5", "currency": "EUR"}})
     document = stored.referral.to_document()
