@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from state.commands import MOVE_TARGETS, Command, CommandType, LifecycleMoveData
 from state.errors import FieldProblem, Refused, RejectionCode
 from state.events import ARRIVAL_EVENTS, EventType
+from state.field_patch import patched_fields
 from state.lifecycle import IllegalMove, LifecycleState, is_legal, move, named_state, state_problem
 from state.limits import Limits, data_problem, identifier_problem
 from state.model import WIRE_NAMES, Referral
@@ -33,7 +34,7 @@ from state.recording import (
     top_level_paths,
 )
 from state.validation import problems_from, validate_referral
-from state.variants import case_variants
+from state.variants import model_case_variants
 
 _Handler = Callable[[ReferralRecord | None, Command, datetime, Policy], Applied]
 _DEFAULT_POLICY: Final = Policy()
@@ -62,13 +63,13 @@ def _create(
     if current is not None:
         raise Refused(RejectionCode.CONFLICT, "the referral already exists")
     referral = validate_referral(data)
+    _refuse_case_variants(referral)
     state = _legal(named_state(referral.status, referral.substatus, None), "create")
     owned = owned_fields(None, None, state, now) | {"id": referral_id}
     if referral.expiration_date_time is None:
         owned["expiration_date_time"] = now + policy.default_expiry
     created = stamp(referral.model_copy(update=owned), 1, now, command.tenant_id)
     document = created.to_document()
-    _refuse_case_variants(document)
     _refuse_oversized(created, policy.limits)
     created_event = event(EventType.CREATED, created, None, top_level_paths(document), command, now)
     return Applied(ReferralRecord(created, command.tenant_id), (created_event,))
@@ -91,14 +92,17 @@ def _patch(
             RejectionCode.INVALID_REQUEST, "the patch cannot be applied", problem.problems
         ) from None
     # Only what the patch touched is validated again: the rest was valid when stored.
+    patched = patched_fields(record.referral, document, operations)
     touched = {k: v for k, v in document.items() if k not in before or v is not before[k]}
-    part = validate_referral(touched)
-    patched = record.referral.revised(part)
+    if patched is None:
+        part = validate_referral(touched)
+        _refuse_case_variants(part)  # a scalar at its wire name brings no second spelling
+        patched, touched = record.referral.revised(part), part.to_document()
     named = {segments[0].casefold() for _, segments, _ in operations if len(segments) == 1}
     status = patched.status if "status" in named else None
     substatus = patched.substatus if "substatus" in named else None
     target = _legal(named_state(status, substatus, record.state), "change")
-    return _change(record, patched, target, command, now, policy, part.to_document())
+    return _change(record, patched, target, command, now, policy, touched)
 
 
 def _replace(
@@ -110,6 +114,7 @@ def _replace(
     data = _document(command)
     _refuse_other_id(data, record.referral_id)
     replacement = validate_referral(data)
+    _refuse_case_variants(replacement)
     if replacement.expiration_date_time is None:
         # A document without an expiration must not make the referral unexpirable.
         expiration = record.referral.expiration_date_time
@@ -168,9 +173,6 @@ def _change(
     changed = changed_paths(before, document)
     if not changed:
         return Applied(record, ())
-    if command.type in _EDITS:
-        # A patch can only bring a second spelling inside what it touched.
-        _refuse_case_variants(document if revised is None else revised)
     changed_referral = stamp(referral, record.version + 1, now, record.tenant_id, owned, document)
     _refuse_oversized(changed_referral, policy.limits)
     kind = ARRIVAL_EVENTS.get(target.substatus, EventType.UPDATED)
@@ -267,8 +269,8 @@ def _refuse_over_limits(command: Command, limits: Limits) -> None:
         raise Refused(RejectionCode.INVALID_REQUEST, problem.message, (problem,))
 
 
-def _refuse_case_variants(document: Mapping[str, Any]) -> None:
-    problems = case_variants(document, Referral)
+def _refuse_case_variants(referral: Referral) -> None:
+    problems = model_case_variants(referral)
     if problems:
         message = "the document spells a field twice, differing only by case"
         raise Refused(RejectionCode.INVALID_REQUEST, message, tuple(problems))
@@ -283,8 +285,6 @@ def _refuse_oversized(referral: Referral, limits: Limits) -> None:
         )
 
 
-#: The commands that change what a referral's document holds (a move sets its own fields).
-_EDITS: Final = frozenset({CommandType.PATCH, CommandType.REPLACE})
 _HANDLERS: Final[dict[CommandType, _Handler]] = {
     CommandType.CREATE: _create,
     CommandType.PATCH: _patch,

@@ -203,31 +203,6 @@ class Referral(WireModel):
         # The service clears a service-owned field by setting it to None; don't write it.
         return {k: v for k, v in document.items() if v is not None or k not in _SERVICE_FIELDS}
 
-    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
-        if deep:
-            copied = super().model_copy(update=update, deep=deep)
-            copied._document = copied._encoded = None  # the copy may differ: derive them anew
-            return copied
-        # pydantic's shallow copy, without its generic steps: every change copies a referral.
-        fields, extra = dict(self.__dict__), self.__pydantic_extra__
-        extra = None if extra is None else dict(extra)
-        fields_set, known = set(self.__pydantic_fields_set__), type(self).__pydantic_fields__
-        for name, value in (update or {}).items():
-            if name in known:
-                fields[name] = value
-            else:
-                extra = {} if extra is None else extra
-                extra[name] = value
-            fields_set.add(name)
-        copied = object.__new__(type(self))
-        object.__setattr__(copied, "__dict__", fields)
-        object.__setattr__(copied, "__pydantic_extra__", extra)
-        object.__setattr__(copied, "__pydantic_fields_set__", fields_set)
-        # The copy may differ: its document and encoding are derived anew (both None).
-        private = dict.fromkeys(type(self).__private_attributes__)
-        object.__setattr__(copied, "__pydantic_private__", private)
-        return copied
-
     def __eq__(self, other: object) -> bool:
         # The derived document is a cache, not part of the value.
         if not isinstance(other, Referral):

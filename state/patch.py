@@ -123,7 +123,7 @@ def _apply_one(
         parent = _child(parent, segment, where, segments[: depth + 1])
     last = segments[-1]
     if isinstance(parent, dict):
-        key = _existing_key(parent, last)
+        key = existing_key(parent, last)
         if op == "replace" and key not in parent:
             raise _missing(where, segments)
         parent[key] = value
@@ -146,7 +146,7 @@ def _apply_one(
 
 def _child(node: Any, segment: str, where: str, walked: list[str]) -> Any:
     if isinstance(node, dict):
-        key = _existing_key(node, segment)
+        key = existing_key(node, segment)
         if key in node and isinstance(node[key], dict | list):
             node[key] = _copied(node[key])
             return node[key]
@@ -166,7 +166,7 @@ def _copied(node: dict[str, Any] | list[Any]) -> dict[str, Any] | list[Any]:
     return dict(node) if isinstance(node, dict) else list(node)
 
 
-def _existing_key(node: dict[str, Any], segment: str) -> str:
+def existing_key(node: dict[str, Any], segment: str) -> str:
     if segment in node:
         return segment
     folded = segment.casefold()

@@ -27,14 +27,34 @@ _Fields = dict[str, tuple[str, "_Fields | None"]]
 
 def case_variants(document: Mapping[str, Any], model: type[BaseModel]) -> list[FieldProblem]:
     """Every key of ``document`` that differs only by case from a field of its object."""
+    return _variants(document, _merged((model,)))
+
+
+def model_case_variants(model: BaseModel) -> list[FieldProblem]:
+    """``case_variants`` of the model's document, read from the model itself.
+
+    A key the model read is written under its wire name, so only the keys it kept unread
+    (its extras) can be second spellings, and only the objects it holds as models hold
+    any: the walk skips the rest of the document.
+    """
+    return _variants(model, _merged((type(model),)))
+
+
+def _variants(root: object, root_fields: _Fields) -> list[FieldProblem]:
     problems: list[FieldProblem] = []
     # A node's place is kept as (parent's place, key) and spelled out only for a problem.
-    stack: list[tuple[object, _Fields, _Place]] = [(document, _merged((model,)), None)]
+    stack: list[tuple[object, _Fields, _Place]] = [(root, root_fields, None)]
     while stack:
         node, fields, place = stack.pop()
         if isinstance(node, list):
             stack.extend((item, fields, (place, str(i))) for i, item in enumerate(node))
             continue
+        if isinstance(node, BaseModel):
+            for name, wire in _holding_models(type(node)):
+                value = getattr(node, name)
+                if value is not None:
+                    stack.append((value, fields[wire][1] or {}, (place, wire)))
+            node = node.__pydantic_extra__
         if not is_object(node):
             continue
         for key, value in node.items():
@@ -60,6 +80,16 @@ def _pointer(place: _Place) -> str:
         place, key = place
         keys.append(escape_key(key))
     return "".join(f"/{key}" for key in reversed(keys))
+
+
+@cache
+def _holding_models(model: type[BaseModel]) -> tuple[tuple[str, str], ...]:
+    """(Python name, wire name) of each field of ``model`` that may hold models."""
+    return tuple(
+        (name, field.serialization_alias or name)
+        for name, field in model.model_fields.items()
+        if _models_in(field.annotation)
+    )
 
 
 @cache

@@ -4,7 +4,8 @@ Keys are read in camelCase or PascalCase and written in camelCase; a field whose
 is not the camelCase of its Python name lists its spellings. Unknown keys are kept.
 """
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Self
 
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel, to_pascal
@@ -31,6 +32,35 @@ class WireModel(BaseModel):
         validate_default=False,
         allow_inf_nan=False,
     )
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """pydantic's copy, the shallow one without its generic steps (every change copies
+        the models along its path); private attributes, derived caches, start over."""
+        if deep:
+            copied = super().model_copy(update=update, deep=deep)
+            object.__setattr__(copied, "__pydantic_private__", self._fresh_private())
+            return copied
+        fields, extra = dict(self.__dict__), self.__pydantic_extra__
+        extra = None if extra is None else dict(extra)
+        fields_set, known = set(self.__pydantic_fields_set__), type(self).__pydantic_fields__
+        for name, value in (update or {}).items():
+            if name in known:
+                fields[name] = value
+            else:
+                extra = {} if extra is None else extra
+                extra[name] = value
+            fields_set.add(name)
+        copied = object.__new__(type(self))
+        object.__setattr__(copied, "__dict__", fields)
+        object.__setattr__(copied, "__pydantic_extra__", extra)
+        object.__setattr__(copied, "__pydantic_fields_set__", fields_set)
+        object.__setattr__(copied, "__pydantic_private__", self._fresh_private())
+        return copied
+
+    @classmethod
+    def _fresh_private(cls) -> dict[str, Any] | None:
+        private = cls.__private_attributes__
+        return {name: attr.get_default() for name, attr in private.items()} if private else None
 
 
 def canonical(catalogue: dict[str, str], value: str, what: str) -> str:

@@ -4,13 +4,18 @@ Generated over every field the schema names, at the top level and in every neste
 it names, with every kind of case variant, through create, replace and patch.
 """
 
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from service.jsonio import loads
 from state import Applied, CommandType, Referral, RejectionCode, decide
+from state.errors import Refused
 from state.patch import escape_key
+from state.validation import validate_referral
+from state.variants import case_variants, model_case_variants
 from tests.unit.builders import NOW, REFERRAL_ID, applied, command, created, rejected
 from tests.unit.schema_fields import PLACES, Place, nest
 
@@ -149,3 +154,37 @@ def test_unknown_fields_that_match_no_schema_field_are_kept() -> None:
         {"nick": 1},
     )
     assert Referral.model_validate(kept).model_extra == {"statusOfDeal": "open", "Etags": ["a"]}
+
+
+_CORPUS = Path(__file__).parent.parent / "corpus" / "partner_center"
+_DOCUMENTS = [loads(p.read_bytes()) for p in sorted(_CORPUS.glob("*.json"))]
+_BASES = [d for d in _DOCUMENTS if isinstance(d, dict)]
+
+
+def _grafted(node: Any, path: tuple[str | int, ...], leaf: dict[str, Any]) -> Any:
+    """``node`` with the keys of ``leaf`` added to the object at ``path`` (made if absent)."""
+    if not path:
+        return {**node, **leaf} if isinstance(node, dict) else dict(leaf)
+    step, rest = path[0], path[1:]
+    if isinstance(step, int):
+        items = node if isinstance(node, list) and node else [{}]
+        return [_grafted(items[0], rest, leaf), *items[1:]]
+    node = node if isinstance(node, dict) else {}
+    return {**node, step: _grafted(node.get(step), rest, leaf)}
+
+
+@settings(max_examples=600, deadline=None, derandomize=True, database=None)
+@given(st.sampled_from(range(len(_BASES))), st.lists(variants, max_size=3), st.booleans())
+def test_the_walk_over_the_models_finds_what_the_walk_over_the_document_finds(
+    base: int, found: list[tuple[Place, str]], beside: bool
+) -> None:
+    document: Any = _BASES[base]
+    for place, variant in found:
+        leaf = {place.name: None, variant: "x"} if beside else {variant: "x"}
+        document = _grafted(document, place.parent, leaf)
+    try:
+        referral = validate_referral(document)
+    except Refused:
+        return
+
+    assert model_case_variants(referral) == case_variants(referral.to_document(), Referral)
