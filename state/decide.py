@@ -9,7 +9,6 @@ what exists elsewhere. Messages name fields and rules, never the values that wer
 """
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -179,7 +178,7 @@ def _change(
     if target == source:
         kind = EventType.UPDATED
     recorded = event(kind, changed_referral, source, tuple(changed), command, now)
-    return Applied(replace(record, referral=changed_referral), (recorded,))
+    return Applied(ReferralRecord(changed_referral, record.tenant_id), (recorded,))
 
 
 def _refuse_other_declared_tenant(command: Command) -> None:

@@ -44,7 +44,7 @@ def patched_fields(
     """
     leaves: dict[tuple[str, ...], _Leaf] = {}
     for _, segments, value in operations:
-        if isinstance(value, dict | list):
+        if isinstance(value, (dict, list)):
             return None
         found = _leaf(referral, document, segments)
         if found is None:

@@ -84,7 +84,7 @@ def _within(data: object, limits: Limits) -> bool:
             for key, child in node.items():
                 if len(key) > longest or (isinstance(child, str) and len(child) > longest):
                     return False
-                if isinstance(child, dict | list):
+                if isinstance(child, (dict, list)):
                     stack.append((child, depth + 1))
         elif isinstance(node, list):
             if depth >= deepest or len(node) > most:
@@ -92,7 +92,7 @@ def _within(data: object, limits: Limits) -> bool:
             for child in node:
                 if isinstance(child, str) and len(child) > longest:
                     return False
-                if isinstance(child, dict | list):
+                if isinstance(child, (dict, list)):
                     stack.append((child, depth + 1))
         elif isinstance(node, str) and len(node) > longest:
             return False

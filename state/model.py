@@ -15,7 +15,6 @@ from pydantic import (
     BaseModel,
     Discriminator,
     Field,
-    PrivateAttr,
 )
 from pydantic import Tag as UnionTag
 
@@ -171,32 +170,35 @@ class Referral(WireModel):
     )
     e_tag: str | None = alias("eTag", "ETag", "etag")
     version: int | None = Field(default=None, ge=0)
-    #: The document, derived once: a referral is never changed in place, only copied.
-    _document: dict[str, Any] | None = PrivateAttr(default=None)
-    #: The document's encoding and the encoder that made it, kept for the same reason.
-    _encoded: tuple[Callable[[Mapping[str, Any]], bytes], bytes] | None = PrivateAttr(default=None)
+    # The document and its encoding are derived once (a referral is never changed in place,
+    # only copied) and kept in pydantic's slot for private state, set up on first use:
+    # declared private attributes would cost every validation a Python call to set them up.
 
     def to_document(self) -> dict[str, Any]:
         """The camelCase document, with exact decimals and unknown fields as they came.
 
         Shared by every caller (events, the store, the next change): never modify it.
         """
-        # Read the private slot directly: attribute access to private fields is slow.
-        private = self.__pydantic_private__
-        assert private is not None
-        document: dict[str, Any] | None = private["_document"]
+        derived = self._derived()
+        document: dict[str, Any] | None = derived.get("document")
         if document is None:
-            document = private["_document"] = self._serialized()
+            document = derived["document"] = self._serialized()
         return document
 
     def encoded(self, encode: Callable[[Mapping[str, Any]], bytes]) -> bytes:
         """The document as ``encode`` writes it, encoded once per encoder."""
-        private = self.__pydantic_private__
-        assert private is not None
-        kept: tuple[Callable[[Mapping[str, Any]], bytes], bytes] | None = private["_encoded"]
+        derived = self._derived()
+        kept: tuple[Callable[[Mapping[str, Any]], bytes], bytes] | None = derived.get("encoded")
         if kept is None or kept[0] is not encode:
-            kept = private["_encoded"] = (encode, encode(self.to_document()))
+            kept = derived["encoded"] = (encode, encode(self.to_document()))
         return kept[1]
+
+    def _derived(self) -> dict[str, Any]:
+        derived: dict[str, Any] | None = self.__pydantic_private__
+        if derived is None:
+            derived = {}
+            object.__setattr__(self, "__pydantic_private__", derived)
+        return derived
 
     def _serialized(self) -> dict[str, Any]:
         document = self.model_dump(by_alias=True, exclude_unset=True)
@@ -226,8 +228,11 @@ class Referral(WireModel):
         are put in the order ``to_document`` writes them, so the bytes are the same."""
         named = [key for key in _WIRE_ORDER if key in document]
         extra = [key for key in document if key not in _WIRE_KEYS]
-        self._document = {key: document[key] for key in (*named, *extra)}
-        self._encoded = None
+        object.__setattr__(
+            self,
+            "__pydantic_private__",
+            {"document": {key: document[key] for key in (*named, *extra)}},
+        )
         return self
 
 

@@ -147,7 +147,7 @@ def _apply_one(
 def _child(node: Any, segment: str, where: str, walked: list[str]) -> Any:
     if isinstance(node, dict):
         key = existing_key(node, segment)
-        if key in node and isinstance(node[key], dict | list):
+        if key in node and isinstance(node[key], (dict, list)):
             node[key] = _copied(node[key])
             return node[key]
         if key not in node or node[key] is None:
@@ -156,7 +156,7 @@ def _child(node: Any, segment: str, where: str, walked: list[str]) -> Any:
             return node[key]
     elif isinstance(node, list):
         index = _index(segment, len(node), where)
-        if isinstance(node[index], dict | list):
+        if isinstance(node[index], (dict, list)):
             node[index] = _copied(node[index])
         return node[index]
     raise _missing(where, walked)

@@ -65,7 +65,7 @@ def _variants(root: object, root_fields: _Fields) -> list[FieldProblem]:
             if key != name:
                 message = f"differs only by case from {name}; send the field once, as {name}"
                 problems.append(FieldProblem(_pointer((place, key)), "caseVariant", message))
-            elif nested is not None and isinstance(value, dict | list):
+            elif nested is not None and isinstance(value, (dict, list)):
                 stack.append((value, nested, (place, key)))
     return sorted(problems, key=lambda problem: problem.target)
 

@@ -35,10 +35,11 @@ class WireModel(BaseModel):
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """pydantic's copy, the shallow one without its generic steps (every change copies
-        the models along its path); private attributes, derived caches, start over."""
+        the models along its path). What a model derives from its fields (kept in pydantic's
+        slot for private state, since no model declares private attributes) starts over."""
         if deep:
             copied = super().model_copy(update=update, deep=deep)
-            object.__setattr__(copied, "__pydantic_private__", self._fresh_private())
+            object.__setattr__(copied, "__pydantic_private__", None)  # derived anew
             return copied
         fields, extra = dict(self.__dict__), self.__pydantic_extra__
         extra = None if extra is None else dict(extra)
@@ -54,13 +55,8 @@ class WireModel(BaseModel):
         object.__setattr__(copied, "__dict__", fields)
         object.__setattr__(copied, "__pydantic_extra__", extra)
         object.__setattr__(copied, "__pydantic_fields_set__", fields_set)
-        object.__setattr__(copied, "__pydantic_private__", self._fresh_private())
+        object.__setattr__(copied, "__pydantic_private__", None)  # what it derives, anew
         return copied
-
-    @classmethod
-    def _fresh_private(cls) -> dict[str, Any] | None:
-        private = cls.__private_attributes__
-        return {name: attr.get_default() for name, attr in private.items()} if private else None
 
 
 def canonical(catalogue: dict[str, str], value: str, what: str) -> str:
