@@ -67,7 +67,7 @@ def _create(
     owned = owned_fields(None, None, state, now) | {"id": referral_id}
     if referral.expiration_date_time is None:
         owned["expiration_date_time"] = now + policy.default_expiry
-    created = stamp(referral.model_copy(update=owned), 1, now, command.tenant_id)
+    created = stamp(referral, 1, now, command.tenant_id, owned)
     document = created.to_document()
     _refuse_oversized(created, policy.limits)
     created_event = event(EventType.CREATED, created, None, top_level_paths(document), command, now)
@@ -91,17 +91,17 @@ def _patch(
             RejectionCode.INVALID_REQUEST, "the patch cannot be applied", problem.problems
         ) from None
     # Only what the patch touched is validated again: the rest was valid when stored.
-    patched = patched_fields(record.referral, document, operations)
+    updates = patched_fields(record.referral, document, operations)
     touched = {k: v for k, v in document.items() if k not in before or v is not before[k]}
-    if patched is None:
+    if updates is None:
         part = validate_referral(touched)
         _refuse_case_variants(part)  # a scalar at its wire name brings no second spelling
-        patched, touched = record.referral.revised(part), part.to_document()
+        updates, touched = Referral.revision(part), part.to_document()
     named = {segments[0].casefold() for _, segments, _ in operations if len(segments) == 1}
-    status = patched.status if "status" in named else None
-    substatus = patched.substatus if "substatus" in named else None
+    status = updates.get("status") if "status" in named else None
+    substatus = updates.get("substatus") if "substatus" in named else None
     target = _legal(named_state(status, substatus, record.state), "change")
-    return _change(record, patched, target, command, now, policy, touched)
+    return _change(record, record.referral, target, command, now, policy, touched, updates)
 
 
 def _replace(
@@ -130,11 +130,10 @@ def _move(
     reason = _status_reason(command.data)
     if record.state == target:
         return Applied(record, ())
-    referral, revised = record.referral, {}
-    if reason is not None:
-        referral = referral.model_copy(update={"status_reason": reason})
-        revised = {"statusReason": reason}
-    return _change(record, referral, target, command, now, policy, revised)
+    if reason is None:
+        return _change(record, record.referral, target, command, now, policy, {})
+    revised, updates = {"statusReason": reason}, {"status_reason": reason}
+    return _change(record, record.referral, target, command, now, policy, revised, updates)
 
 
 def _change(
@@ -145,11 +144,13 @@ def _change(
     now: datetime,
     policy: Policy,
     revised: Mapping[str, Any] | None = None,
+    updates: Mapping[str, Any] | None = None,
 ) -> Applied:
     """Put a changed referral through the machine and record the event, or a no-op.
 
     ``revised`` is the document of the top-level fields that changed, when the caller knows
     them (the rest of the document is shared with the stored one); None: all may have.
+    ``updates``: those fields' values by Python name, set on ``referral`` when it is stamped.
     """
     source = record.state
     if target != source:
@@ -172,7 +173,10 @@ def _change(
     changed = changed_paths(before, document)
     if not changed:
         return Applied(record, ())
-    changed_referral = stamp(referral, record.version + 1, now, record.tenant_id, owned, document)
+    version = record.version + 1
+    changed_referral = stamp(
+        referral, version, now, record.tenant_id, {**(updates or {}), **owned}, document
+    )
     _refuse_oversized(changed_referral, policy.limits)
     kind = ARRIVAL_EVENTS.get(target.substatus, EventType.UPDATED)
     if target == source:

@@ -34,9 +34,10 @@ class _Field(NamedTuple):
 
 
 def patched_fields(
-    referral: _Model, document: dict[str, Any], operations: list[tuple[str, list[str], Any]]
-) -> _Model | None:
-    """``referral`` with the patched scalars validated, or None if the patch is not of that kind.
+    referral: BaseModel, document: dict[str, Any], operations: list[tuple[str, list[str], Any]]
+) -> dict[str, Any] | None:
+    """The top-level fields of ``referral`` the patch sets, by Python name, with the patched
+    scalars validated; None if the patch is not of that kind.
 
     ``document`` is the patched document (from ``state.patch.apply``, so the objects along
     the paths are its own copies); each patched value in it is replaced by its field's
@@ -56,14 +57,14 @@ def patched_fields(
             validated.append((names, leaf, leaf.scalar.validate_python(leaf.node[leaf.key])))
         except ValidationError:
             return None  # the caller's validation reports it, as for any other patch
-    for _, leaf, value in validated:
+    updates: dict[str, Any] = {}
+    for (top, *below), leaf, value in validated:
         leaf.node[leaf.key] = leaf.scalar.dump_python(value)
         if leaf.name not in leaf.owner.model_fields_set:
             _in_field_order(leaf.node, type(leaf.owner))  # a new key goes where models put it
-    patched = referral
-    for names, _, value in validated:
-        patched = _with(patched, names, value)
-    return patched
+        held = updates[top] if top in updates else getattr(referral, top)
+        updates[top] = _with(held, tuple(below), value) if below else value
+    return updates
 
 
 class _Leaf(NamedTuple):

@@ -215,13 +215,12 @@ class Referral(WireModel):
 
     __hash__ = None  # type: ignore[assignment]  # mutable model, as pydantic's own
 
-    def revised(self, part: "Referral") -> Self:
-        """This referral with each top-level field ``part`` sets taken from ``part``."""
+    @staticmethod
+    def revision(part: "Referral") -> dict[str, Any]:
+        """The top-level fields ``part`` sets, by Python name (unknown ones by their key)."""
         extra = part.__pydantic_extra__ or {}
         fields = part.model_fields_set
-        return self.model_copy(
-            update={name: extra[name] if name in extra else getattr(part, name) for name in fields}
-        )
+        return {name: extra[name] if name in extra else getattr(part, name) for name in fields}
 
     def with_document(self, document: Mapping[str, Any]) -> Self:
         """This referral, knowing its document already (computed by the caller); the keys

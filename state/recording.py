@@ -64,15 +64,16 @@ def stamp(
     owned: Mapping[str, Any] | None = None,
     document: Mapping[str, Any] | None = None,
 ) -> Referral:
-    """``referral`` with the ``owned`` fields and the stamp of ``version``. ``document`` is
-    its document with those owned fields when the caller has it (else it is derived)."""
+    """``referral`` with the ``owned`` fields (and any others the change sets) and the stamp
+    of ``version``, copied once. ``document`` is its document with those fields when the
+    caller has it; else it is derived (``owned`` then names fields of the schema only)."""
     owned = owned or {}
     referral_id = owned.get("id", referral.id)
     assert referral_id is not None
     scope = _scope(tenant_id, referral_id)
     digest = hashlib.sha256(f"{scope}\x00{version}".encode()).hexdigest()[:24]
     stamped = {"version": version, "e_tag": f'"{digest}"', "updated_date_time": now}
-    base = referral.to_document() if document is None else document
+    base = owned_document(referral.to_document(), owned) if document is None else document
     result = referral.model_copy(update={**owned, **stamped})
     return result.with_document(owned_document(base, stamped))
 

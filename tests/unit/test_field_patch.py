@@ -148,7 +148,7 @@ def test_a_patch_decides_as_the_same_patch_validated_whole(
         assert dumps(referral.model_copy().to_document()) == dumps(referral.to_document())
 
 
-def _fast(record: ReferralRecord, operations: list[dict[str, Any]]) -> Referral | None:
+def _fast(record: ReferralRecord, operations: list[dict[str, Any]]) -> dict[str, Any] | None:
     parsed = validate_operations(operations)
     document = apply(record.referral.to_document(), parsed)
     return patched_fields(record.referral, document, parsed)
