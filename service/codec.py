@@ -238,11 +238,14 @@ def _cloudevent(
         structured_headers = (("content-type", STRUCTURED_CONTENT_TYPE.encode()),)
         return OutgoingRecord(topic, key.encode(), value, structured_headers, kind)
     headers = (
-        ("ce_specversion", SPEC_VERSION.encode()),
-        *((f"ce_{name}", value.encode()) for name, value in present.items()),
+        _SPEC_VERSION_HEADER,
+        *[(f"ce_{name}", value.encode()) for name, value in present.items()],
         JSON_CONTENT_TYPE_HEADER,
     )
     return OutgoingRecord(topic, key.encode(), dumps(data), headers, kind)
+
+
+_SPEC_VERSION_HEADER: Final = ("ce_specversion", SPEC_VERSION.encode())
 
 
 def command_envelope(

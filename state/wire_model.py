@@ -44,13 +44,17 @@ class WireModel(BaseModel):
         fields, extra = dict(self.__dict__), self.__pydantic_extra__
         extra = None if extra is None else dict(extra)
         fields_set, known = set(self.__pydantic_fields_set__), type(self).__pydantic_fields__
-        for name, value in (update or {}).items():
-            if name in known:
-                fields[name] = value
-            else:
-                extra = {} if extra is None else extra
-                extra[name] = value
-            fields_set.add(name)
+        update = update or {}
+        if known.keys() >= update.keys():  # the usual case, at C speed
+            fields.update(update)
+        else:
+            for name, value in update.items():
+                if name in known:
+                    fields[name] = value
+                else:
+                    extra = {} if extra is None else extra
+                    extra[name] = value
+        fields_set.update(update)
         copied = object.__new__(type(self))
         object.__setattr__(copied, "__dict__", fields)
         object.__setattr__(copied, "__pydantic_extra__", extra)
