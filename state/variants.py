@@ -23,11 +23,14 @@ from state.patch import escape_key, is_object
 #: For one model: the (case-folded) wire name of each field -> (wire name, the merged
 #: fields of the models nested in it, or None).
 _Fields = dict[str, tuple[str, "_Fields | None"]]
+#: Where a node is: None for the document, else (the parent's place, the key or index).
+_Place = tuple[Any, str] | None
 
 
 def case_variants(document: Mapping[str, Any], model: type[BaseModel]) -> list[FieldProblem]:
     """Every key of ``document`` that differs only by case from a field of its object."""
-    return _variants(document, _merged((model,)))
+    problems = _variants(document, _merged((model,)))
+    return sorted(problems, key=lambda problem: problem.target)
 
 
 def model_case_variants(model: BaseModel) -> list[FieldProblem]:
@@ -37,24 +40,39 @@ def model_case_variants(model: BaseModel) -> list[FieldProblem]:
     (its extras) can be second spellings, and only the objects it holds as models hold
     any: the walk skips the rest of the document.
     """
-    return _variants(model, _merged((type(model),)))
+    problems: list[FieldProblem] = []
+    _model_variants(model, _merged((type(model),)), None, problems)
+    return sorted(problems, key=lambda problem: problem.target)
 
 
-def _variants(root: object, root_fields: _Fields) -> list[FieldProblem]:
+def _model_variants(
+    node: BaseModel, fields: _Fields, place: _Place, problems: list[FieldProblem]
+) -> None:
+    # Recursion is bounded by how deep the schema nests its models.
+    if node.__pydantic_extra__:
+        problems += _variants(node.__pydantic_extra__, fields, place)
+    for name, wire in _holding_models(type(node)):
+        value = node.__dict__[name]
+        if value is None:
+            continue
+        nested = fields[wire][1] or {}
+        if type(value) is list:
+            for index, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    _model_variants(item, nested, ((place, wire), str(index)), problems)
+        elif isinstance(value, BaseModel):
+            _model_variants(value, nested, (place, wire), problems)
+
+
+def _variants(root: object, root_fields: _Fields, root_place: _Place = None) -> list[FieldProblem]:
     problems: list[FieldProblem] = []
     # A node's place is kept as (parent's place, key) and spelled out only for a problem.
-    stack: list[tuple[object, _Fields, _Place]] = [(root, root_fields, None)]
+    stack: list[tuple[object, _Fields, _Place]] = [(root, root_fields, root_place)]
     while stack:
         node, fields, place = stack.pop()
         if isinstance(node, list):
             stack.extend((item, fields, (place, str(i))) for i, item in enumerate(node))
             continue
-        if isinstance(node, BaseModel):
-            for name, wire in _holding_models(type(node)):
-                value = getattr(node, name)
-                if value is not None:
-                    stack.append((value, fields[wire][1] or {}, (place, wire)))
-            node = node.__pydantic_extra__
         if not is_object(node):
             continue
         for key, value in node.items():
@@ -67,11 +85,7 @@ def _variants(root: object, root_fields: _Fields) -> list[FieldProblem]:
                 problems.append(FieldProblem(_pointer((place, key)), "caseVariant", message))
             elif nested is not None and isinstance(value, (dict, list)):
                 stack.append((value, nested, (place, key)))
-    return sorted(problems, key=lambda problem: problem.target)
-
-
-#: Where a node is: None for the document, else (the parent's place, the key or index).
-_Place = tuple[Any, str] | None
+    return problems
 
 
 def _pointer(place: _Place) -> str:
