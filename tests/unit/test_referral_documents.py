@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from state import CommandType, Referral, RejectionCode, decide
 from state.fields import format_utc, parse_utc
+from state.wire_model import WireModel
 from tests.unit.builders import NOW, command, rejected
 
 ETAG = '"2800a4e8-0000-0800-0000-65a1f3c20000"'
@@ -596,3 +597,27 @@ def test_a_referral_copies_as_pydantic_copies_it_and_derives_its_document_anew(
     assert copied.to_document() is not original.to_document()
     assert copied.to_document() == copied._serialized()
     assert (copied.to_document() == original.to_document()) == (not update)
+
+
+def _models(model: type[BaseModel]) -> list[type[BaseModel]]:
+    return [model, *(m for sub in model.__subclasses__() for m in _models(sub))]
+
+
+def test_no_model_declares_private_attributes_so_every_copy_starts_with_none() -> None:
+    # WireModel.model_copy sets pydantic's private slot to None; a declared private
+    # attribute would then be missing on every copy.
+    assert [m.__name__ for m in _models(WireModel) if m.__private_attributes__] == []
+
+
+def test_a_copy_derives_its_document_anew_and_keeps_what_was_set() -> None:
+    referral = Referral.model_validate(contoso_referral())
+    document = referral.to_document()
+
+    renamed = referral.model_copy(update={"name": "Fabrikam", "newField": 1})
+
+    assert renamed.to_document()["name"] == "Fabrikam"
+    assert renamed.to_document()["newField"] == 1
+    assert document["name"] == contoso_referral()["name"]
+    assert renamed.model_fields_set == referral.model_fields_set | {"name", "newField"}
+    assert copy.deepcopy(renamed).to_document() == renamed.to_document()
+    assert pickle.loads(pickle.dumps(renamed)) == renamed
