@@ -45,6 +45,26 @@ def model_case_variants(model: BaseModel) -> list[FieldProblem]:
     return sorted(problems, key=lambda problem: problem.target)
 
 
+def field_case_variants(
+    value: object, model: type[BaseModel], wire: str, parent: tuple[str, ...]
+) -> list[FieldProblem]:
+    """``model_case_variants`` of a value validated for the field ``wire`` of ``model``,
+    whose object sits at the document's ``parent`` keys."""
+    nested = _fields(model)[wire][1]
+    if nested is None:
+        return []
+    place: _Place = None
+    for key in (*parent, wire):
+        place = (place, key)
+    problems: list[FieldProblem] = []
+    items = enumerate(value) if type(value) is list else [(None, value)]
+    for index, item in items:
+        if isinstance(item, BaseModel):
+            where = place if index is None else (place, str(index))
+            _model_variants(item, nested, where, problems)
+    return problems
+
+
 def _model_variants(
     node: BaseModel, fields: _Fields, place: _Place, problems: list[FieldProblem]
 ) -> None:

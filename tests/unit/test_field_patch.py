@@ -1,12 +1,14 @@
 """A patch validated where it lands decides exactly as the same patch validated whole.
 
-``state.field_patch`` validates a patched scalar with its field's own type instead of the
-whole top-level field it sits in. Every patch here is decided twice, once as the service
-decides it and once with that shortcut turned off, and the two outcomes must be the same
-to the byte: the stored document, the event, the rejection. The patches are generated from
-the schema itself (every scalar field reachable through nested models, in the spellings a
-client may use, with values that fit and values that do not), on stored referrals made from
-Partner Center's documentation payloads and the benchmark's document.
+``state.field_patch`` validates the field that holds a patch's change with that field's own
+type instead of the whole top-level field it sits in. Every patch here is decided twice,
+once as the service decides it and once with that shortcut turned off, and the two
+outcomes must be the same to the byte: the stored document, the event, the rejection. The
+patches are generated from the schema itself (every field reachable through nested models
+and the first item of every array of models, in the spellings a client may use, with
+scalars, objects of the field's model with keys in other cases or unknown, and arrays of
+them), on stored referrals made from Partner Center's documentation payloads and the
+benchmark's document.
 """
 
 import importlib
@@ -59,20 +61,34 @@ STORED = _stored_referrals()
 DECIDING = importlib.import_module("state.decide")
 
 
-def _scalar_paths(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, object]]:
-    """(pointer, annotation) of every field, through fields holding one model."""
+def _fields_below(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, object]]:
+    """(pointer, the model a value there may be an object of) of every field, through
+    fields holding models, and of the first item of every array of models."""
     for name, field in model.model_fields.items():
-        wire = field.serialization_alias or name
-        pointer = f"{prefix}/{wire}"
-        members = [a for a in typing.get_args(field.annotation) if a is not type(None)]
-        nested = members[0] if len(members) == 1 else None
-        if isinstance(nested, type) and issubclass(nested, BaseModel):
-            yield from _scalar_paths(nested, pointer)
-        yield pointer, field.annotation
+        pointer = f"{prefix}/{field.serialization_alias or name}"
+        held = _models_in(field.annotation)
+        yield pointer, held[0] if held else None
+        for nested in held:
+            in_list = "list[" in str(field.annotation)
+            if in_list:
+                yield f"{pointer}/-", nested
+                yield f"{pointer}/0", nested
+            yield from _fields_below(nested, f"{pointer}/0" if in_list else pointer)
 
 
-PATHS = [
-    pointer for pointer, _ in _scalar_paths(Referral) if pointer.split("/")[1] not in SERVICE_OWNED
+def _models_in(annotation: object) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for argument in typing.get_args(annotation):
+        found += [m for m in _models_in(argument) if m not in found]
+    return found
+
+
+PLACES = [
+    (pointer, model)
+    for pointer, model in dict(_fields_below(Referral)).items()
+    if pointer.split("/")[1] not in SERVICE_OWNED
 ]
 
 
@@ -94,9 +110,9 @@ _TEXT = st.sampled_from(
      "Accepted", "Independent", "shared", "SalesQualified", "1to50employees", "51TO250employees",
      "a@b.example", "not-mail", "2026-12-31T00:00:00Z", "2026-12-31T00:00:00.1234567Z",
      "2026-12-31T00:00:00+01:00", "2026-13-01T00:00:00Z", "10000", "-5", "1e3", "x" * 40,
-     "Manufacturing", "Azure", "Category"]
+     "Manufacturing", "Azure", "SQL", "DeploymentOrMigration", "Category", "SolutionProfile"]
 )  # fmt: skip
-_VALUES = st.one_of(
+_SCALARS = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(-(10**6), 10**6),
@@ -104,12 +120,28 @@ _VALUES = st.one_of(
     _TEXT,
     st.text(max_size=12),
 )
-_OPERATION = st.builds(
-    lambda op, path, how, value: {"op": op, "path": _respelled(path, how), "value": value},
-    st.sampled_from(["add", "replace"]),
-    st.sampled_from(PATHS),
-    st.sampled_from(["wire", "wire", "wire", "pascal", "upper", "array", "unknown"]),
-    _VALUES,
+
+
+def _objects(model: type[BaseModel] | None) -> st.SearchStrategy[Any]:
+    """Objects a client might send for ``model``: its keys (now and then in another case,
+    or unknown) with scalar values, alone or in an array."""
+    if model is None:
+        return _SCALARS
+    names = [f.serialization_alias or n for n, f in model.model_fields.items()]
+    keys = st.sampled_from(names).flatmap(
+        lambda name: st.sampled_from([name, name, name, name.upper(), name.capitalize(), "x"])
+    )
+    one = st.dictionaries(keys, _SCALARS, max_size=4)
+    return st.one_of(_SCALARS, one, st.lists(one, max_size=2))
+
+
+_OPERATION = st.sampled_from(PLACES).flatmap(
+    lambda place: st.builds(
+        lambda op, how, value: {"op": op, "path": _respelled(place[0], how), "value": value},
+        st.sampled_from(["add", "replace"]),
+        st.sampled_from(["wire", "wire", "wire", "pascal", "upper", "array", "unknown"]),
+        _objects(place[1]),
+    )
 )
 
 
@@ -131,8 +163,8 @@ def _wire(decision: object) -> object:
     return dumps(referral.to_document()), events, decision.record.tenant_id
 
 
-@settings(max_examples=1500, deadline=None, derandomize=True, database=None)
-@given(st.sampled_from(range(len(STORED))), st.lists(_OPERATION, min_size=1, max_size=4))
+@settings(max_examples=2500, deadline=None, derandomize=True, database=None)
+@given(st.sampled_from(range(len(STORED))), st.lists(_OPERATION, min_size=1, max_size=2))
 def test_a_patch_decides_as_the_same_patch_validated_whole(
     which: int, operations: list[dict[str, Any]]
 ) -> None:
@@ -159,29 +191,41 @@ def _fast(record: ReferralRecord, operations: list[dict[str, Any]]) -> dict[str,
     [("/details/notes", "call notes"), ("/details/dealValue", "10000"), ("/name", "Contoso"),
      ("/status", "Active"), ("/customerProfile/size", "51to250employees"),
      ("/customerProfile/address/city", "Bonn"), ("/Details/Notes", "an existing key's spelling"),
-     ("/details/closingDateTime", "2026-12-24T00:00:00.1234567Z")],
+     ("/details/closingDateTime", "2026-12-24T00:00:00.1234567Z"),
+     ("/team/-", {"firstName": "Adele", "email": "adele@partner.example"}),  # Partner Center's
+     ("/team/0/email", "a@b.example"),  # into an array: the array is validated
+     ("/customerProfile/team/0/contactPreference/locale", "de-DE"),
+     ("/details/requirements/products/-", {"id": "azure"}),
+     ("/details/requirements/industries/0", {"id": "manufacturing"}),
+     ("/customerProfile/ids/external", "CRM-2"),  # a field of two forms
+     ("/inviteContext/notes", "a field of an object the referral did not have"),
+     ("/consent", {"consentToContact": False})],
 )  # fmt: skip
-def test_a_scalar_at_a_field_is_validated_where_it_lands(path: str, value: str) -> None:
+def test_a_patch_is_validated_at_the_field_that_holds_it(path: str, value: object) -> None:
     record = STORED[-1]  # the benchmark's document: every one of these objects is present
+    command = _command(CommandType.PATCH, record.referral_id, [_op(path, value)])
 
-    assert _fast(record, [{"op": "replace", "path": path, "value": value}]) is not None
+    assert _fast(record, [_op(path, value)]) is not None
+    assert isinstance(decide(record, command, LATER), Applied)
+
+
+def _op(path: str, value: object) -> dict[str, Any]:
+    return {"op": "replace" if path == "/status" else "add", "path": path, "value": value}
 
 
 @pytest.mark.parametrize(
-    ("path", "value"),
+    "operations",
     [
-        ("/team/0/email", "a@b.example"),  # through an array
-        ("/details/requirements", {"industries": []}),  # an object
-        ("/customerProfile/address/Region", "a key spelled as no existing one"),
-        ("/customerProfile/ids/external", "CRM-2"),  # a field of two forms
-        ("/details/requirements/solutions/-", {"solutionType": "Category"}),
-        ("/details/dealValue", "-5"),  # refused: the whole validation says why
-        ("/somethingElse", "an unknown field"),
+        [_op("/customerProfile/address/Region", "a key spelled as no existing one")],
+        [_op("/details/dealValue", "-5")],  # refused: the whole validation says why
+        [_op("/somethingElse", "an unknown field")],
+        [_op("/team/-", {"firstName": "A", "FirstName": "B"})],  # spelled twice
+        [_op("/details/requirements/products/-", {"id": "not a product"})],
+        [_op("/details", {"notes": "n"}), _op("/details/currency", "EUR")],  # one in another
     ],
 )
-def test_other_patches_are_left_to_the_whole_validation(path: str, value: object) -> None:
+def test_other_patches_are_left_to_the_whole_validation(operations: list[dict[str, Any]]) -> None:
     record = STORED[-1]
-    operations = [{"op": "add", "path": path, "value": value}]
     document_before = dumps(record.referral.to_document())
 
     assert _fast(record, operations) is None
