@@ -23,7 +23,7 @@ from service.store import (
     Store,
 )
 from service.store.migrations import MIGRATIONS, migrate
-from service.store.query import FIELDS, Comparison, ReferralQuery
+from service.store.query import FIELDS, Comparison, ReferralQuery, TeamMember
 from service.store.rows import referral_document
 from service.store.sqlite_schema import SCHEMA_VERSION
 from state import Applied, Command, CommandKey, CommandType, ReferralKey, ReferralRecord, decide
@@ -504,6 +504,37 @@ async def _check_keys(store: Store, owned: ReferralRecord, open_: ReferralRecord
         CommandKey("org-a", "c-owned"), CommandKey(None, "c-open"),
     }  # fmt: skip
     assert [c.referral_id for c in await store.due_for_expiry(NOW, 10)] == ["open", "owned"]
+
+
+def patched(record: ReferralRecord, *operations: dict[str, object]) -> ReferralRecord:
+    command = Command(type=CommandType.PATCH, command_id=f"patch-{record.version}",
+                      referral_id=record.referral_id, data=list(operations))  # fmt: skip
+    decision = decide(record, command, NOW)
+    assert isinstance(decision, Applied)
+    return decision.record
+
+
+async def _team_of(store: Store, email: str) -> list[str]:
+    page = await store.query(ReferralQuery(None, where=TeamMember(email)))
+    return [position.referral_id for position in page.positions]
+
+
+async def test_the_team_filter_follows_the_changes_of_the_team_and_keeps_it_through_others(
+    store: Store,
+) -> None:
+    first = created("t1", team=[{"email": "alex@partner.example"}])
+    await store.write(BatchWrite(referrals=[ReferralWrite(first, 0)]))
+    accepted = moved(first, CommandType.ACCEPT)
+    noted = patched(accepted, {"op": "add", "path": "/details/notes", "value": "call"})
+    for before, after in ((first, accepted), (accepted, noted)):
+        await store.write(BatchWrite(referrals=[ReferralWrite(after, before.version)]))
+    assert await _team_of(store, "alex@partner.example") == ["t1"]
+    megan = {"op": "replace", "path": "/team", "value": [{"email": "megan@partner.example"}]}
+    replaced = patched(noted, megan)
+    await store.write(BatchWrite(referrals=[ReferralWrite(replaced, noted.version)]))
+
+    assert await _team_of(store, "alex@partner.example") == []
+    assert await _team_of(store, "megan@partner.example") == ["t1"]
 
 
 async def _check_read_columns(store: Store, owned: ReferralRecord) -> None:
