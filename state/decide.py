@@ -95,7 +95,7 @@ def _patch(
     touched = {k: v for k, v in document.items() if k not in before or v is not before[k]}
     if updates is None:
         part = validate_referral(touched)
-        _refuse_case_variants(part)  # a scalar at its wire name brings no second spelling
+        _refuse_case_variants(part)  # (the short way looks at its own values)
         updates, touched = Referral.revision(part), part.to_document()
     named = {segments[0].casefold() for _, segments, _ in operations if len(segments) == 1}
     status = updates.get("status") if "status" in named else None
