@@ -163,7 +163,7 @@ def _wire(decision: object) -> object:
     return dumps(referral.to_document()), events, decision.record.tenant_id
 
 
-@settings(max_examples=2500, deadline=None, derandomize=True, database=None)
+@settings(max_examples=1500, deadline=None, derandomize=True, database=None)
 @given(st.sampled_from(range(len(STORED))), st.lists(_OPERATION, min_size=1, max_size=2))
 def test_a_patch_decides_as_the_same_patch_validated_whole(
     which: int, operations: list[dict[str, Any]]
