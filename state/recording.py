@@ -30,8 +30,10 @@ _CARRIED: Final = ("id", "created_date_time", "accepted_date_time", "closed_date
 
 
 def is_service_owned(key: str) -> bool:
-    folded = key.casefold()
-    return any(folded == owned.casefold() for owned in SERVICE_OWNED)
+    return key.casefold() in _OWNED_FOLDED
+
+
+_OWNED_FOLDED: Final = frozenset(owned.casefold() for owned in SERVICE_OWNED)
 
 
 def owned_fields(
