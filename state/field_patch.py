@@ -71,7 +71,7 @@ def patched_fields(
             value = leaf.field.own.validate_python(leaf.node[leaf.key])
         except ValidationError:
             return None  # the caller's validation reports it, as for any other patch
-        if field_case_variants(value, type(leaf.owner), leaf.key, leaf.path[:-1]):
+        if field_case_variants(value, type(leaf.owner), leaf.path):
             return None  # and the second spelling, the same way
         validated.append((names, leaf, value))
     updates: dict[str, Any] = {}

@@ -28,7 +28,10 @@ _Place = tuple[Any, str] | None
 
 
 def case_variants(document: Mapping[str, Any], model: type[BaseModel]) -> list[FieldProblem]:
-    """Every key of ``document`` that differs only by case from a field of its object."""
+    """Every key of ``document`` that differs only by case from a field of its object.
+
+    The check as defined above, over a whole document; the decision asks the cheaper
+    ``model_case_variants``, which the tests hold to this one."""
     problems = _variants(document, _merged((model,)))
     return sorted(problems, key=lambda problem: problem.target)
 
@@ -46,22 +49,18 @@ def model_case_variants(model: BaseModel) -> list[FieldProblem]:
 
 
 def field_case_variants(
-    value: object, model: type[BaseModel], wire: str, parent: tuple[str, ...]
+    value: object, model: type[BaseModel], path: tuple[str, ...]
 ) -> list[FieldProblem]:
-    """``model_case_variants`` of a value validated for the field ``wire`` of ``model``,
-    whose object sits at the document's ``parent`` keys."""
-    nested = _fields(model)[wire][1]
+    """``model_case_variants`` of a value validated for a field of ``model``, the one at
+    the document's ``path`` (wire keys, ending with the field's)."""
+    nested = _fields(model)[path[-1]][1]
     if nested is None:
         return []
     place: _Place = None
-    for key in (*parent, wire):
+    for key in path:
         place = (place, key)
     problems: list[FieldProblem] = []
-    items = enumerate(value) if type(value) is list else [(None, value)]
-    for index, item in items:
-        if isinstance(item, BaseModel):
-            where = place if index is None else (place, str(index))
-            _model_variants(item, nested, where, problems)
+    _held_variants(value, nested, place, problems)
     return problems
 
 
@@ -73,15 +72,20 @@ def _model_variants(
         problems += _variants(node.__pydantic_extra__, fields, place)
     for name, wire in _holding_models(type(node)):
         value = node.__dict__[name]
-        if value is None:
-            continue
-        nested = fields[wire][1] or {}
-        if type(value) is list:
-            for index, item in enumerate(value):
-                if isinstance(item, BaseModel):
-                    _model_variants(item, nested, ((place, wire), str(index)), problems)
-        elif isinstance(value, BaseModel):
-            _model_variants(value, nested, (place, wire), problems)
+        if value is not None:
+            _held_variants(value, fields[wire][1] or {}, (place, wire), problems)
+
+
+def _held_variants(
+    value: object, fields: _Fields, place: _Place, problems: list[FieldProblem]
+) -> None:
+    """Of what a field holding models holds: a model, or an array of them."""
+    if type(value) is list:
+        for index, item in enumerate(value):
+            if isinstance(item, BaseModel):
+                _model_variants(item, fields, (place, str(index)), problems)
+    elif isinstance(value, BaseModel):
+        _model_variants(value, fields, place, problems)
 
 
 def _variants(root: object, root_fields: _Fields, root_place: _Place = None) -> list[FieldProblem]:
