@@ -75,9 +75,11 @@ def stamp(
     scope = _scope(tenant_id, referral_id)
     digest = hashlib.sha256(f"{scope}\x00{version}".encode()).hexdigest()[:24]
     stamped = {"version": version, "e_tag": f'"{digest}"', "updated_date_time": now}
-    base = owned_document(referral.to_document(), owned) if document is None else document
-    result = referral.model_copy(update={**owned, **stamped})
-    return result.with_document(owned_document(base, stamped))
+    fields = {**owned, **stamped}
+    result = referral.model_copy(update=fields)
+    if document is None:
+        return result.with_document(owned_document(referral.to_document(), fields))
+    return result.with_document(owned_document(document, stamped))
 
 
 def owned_document(before: Mapping[str, Any], owned: Mapping[str, Any]) -> dict[str, Any]:
