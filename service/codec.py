@@ -31,6 +31,7 @@ from state.record import name_uuid
 SPEC_VERSION: Final = "1.0"
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json"
 JSON_CONTENT_TYPE_HEADER: Final = ("content-type", b"application/json")
+_SPEC_VERSION_HEADER: Final = ("ce_specversion", SPEC_VERSION.encode())
 REJECTED_TYPE: Final = "referral.command.rejected"
 #: The ``$id`` of each published JSON Schema starts so; records name theirs in ``dataschema``.
 SCHEMA_ID_PREFIX: Final = "urn:referral-lifecycle:schema:"
@@ -243,9 +244,6 @@ def _cloudevent(
         JSON_CONTENT_TYPE_HEADER,
     )
     return OutgoingRecord(topic, key.encode(), dumps(data), headers, kind)
-
-
-_SPEC_VERSION_HEADER: Final = ("ce_specversion", SPEC_VERSION.encode())
 
 
 def command_envelope(
