@@ -38,9 +38,10 @@ from state import (
 )
 from state.fields import format_utc
 from state.limits import Limits, identifier_problem
+from state.values import value_object
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Incoming:
     """One consumed record, decoded or not."""
 
@@ -67,7 +68,7 @@ class OutcomeKind(StrEnum):
     DEAD_LETTERED = "dead-lettered"
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Outcome:
     command_type: str
     outcome: OutcomeKind

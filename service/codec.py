@@ -27,6 +27,7 @@ from state.commands import TextExtent
 from state.fields import format_utc
 from state.limits import identifier_problem
 from state.record import name_uuid
+from state.values import value_object
 
 SPEC_VERSION: Final = "1.0"
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json"
@@ -55,7 +56,7 @@ class Undecodable(Exception):
         self.message = message[:_MESSAGE_LENGTH]
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class OutgoingRecord:
     topic: str
     key: bytes | None

@@ -10,7 +10,7 @@ command's ``tenantid`` attribute said. The decision acts as ``tenant_id`` only, 
 a command that declares another tenant than the one established.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -20,6 +20,7 @@ from state.enums import ReferralStatus as Status
 from state.enums import ReferralSubstatus as Substatus
 from state.lifecycle import LifecycleState
 from state.model import Referral
+from state.values import value_object
 
 
 class CommandType(StrEnum):
@@ -43,7 +44,7 @@ MOVE_TARGETS: dict[CommandType, LifecycleState] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class TextExtent:
     """What the JSON text a command's data was parsed from says about its size at most.
 
@@ -60,7 +61,7 @@ class TextExtent:
         return cls(len(text), text.count(b"{") + text.count(b"["))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_object(kw_only=True)
 class Command:
     type: CommandType
     command_id: str

@@ -17,8 +17,10 @@ Messages and details name the field (a JSON Pointer) and the rule, never the val
 rejections are published on a topic other consumers read.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
+
+from state.values import value_object
 
 
 class RejectionCode(StrEnum):
@@ -30,14 +32,14 @@ class RejectionCode(StrEnum):
     ILLEGAL_TRANSITION = "illegalTransition"
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class FieldProblem:
     target: str  # JSON Pointer into the command data, e.g. /details/dealValue
     code: str
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Rejected:
     code: RejectionCode
     message: str

@@ -6,13 +6,13 @@ and the event id is derived from the referral's tenant, id and version, so a re-
 event is recognisably the same one.
 """
 
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from state.enums import ReferralStatus as Status
 from state.enums import ReferralSubstatus as Substatus
 from state.model import Referral
+from state.values import value_object
 
 
 class EventType(StrEnum):
@@ -37,7 +37,7 @@ ARRIVAL_EVENTS: dict[Substatus, EventType] = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_object(kw_only=True)
 class ReferralEvent:
     event_id: str
     type: EventType

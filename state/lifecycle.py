@@ -10,7 +10,6 @@ a machine per referral costs far more than a trigger on a shared one.
 """
 
 import functools
-from dataclasses import dataclass
 from typing import Any, Final
 
 from transitions import Machine, MachineError
@@ -18,6 +17,7 @@ from transitions import Machine, MachineError
 from state.enums import ReferralStatus as Status
 from state.enums import ReferralSubstatus as Substatus
 from state.errors import FieldProblem
+from state.values import value_object
 
 #: Which statuses each status may move to (the seed's "Allowed Status Transition").
 MAY_MOVE_TO: Final[dict[Status, tuple[Status, ...]]] = {
@@ -34,7 +34,7 @@ SUBSTATUSES: Final[dict[Status, tuple[Substatus, ...]]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class LifecycleState:
     status: Status
     substatus: Substatus

@@ -20,6 +20,7 @@ from state.events import ReferralEvent
 from state.lifecycle import LifecycleState
 from state.limits import DEFAULT_LIMITS, Limits
 from state.model import Referral
+from state.values import value_object
 
 #: Namespace of the ids the domain derives (referral ids, event ids).
 DERIVED_IDS: Final = uuid.UUID("6f1c4a52-7f0e-4f5e-9a43-0c8d2b7e9a10")
@@ -39,7 +40,7 @@ class CommandKey(NamedTuple):
     command_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class ReferralRecord:
     """A stored referral and the tenant (organization) that owns it, if any."""
 
@@ -66,7 +67,7 @@ class ReferralRecord:
         return LifecycleState(self.referral.status, self.referral.substatus)
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Applied:
     """The command was accepted; ``events`` is empty when it changed nothing."""
 

@@ -17,15 +17,16 @@ from typing import Protocol
 from service.codec import OutgoingRecord
 from service.store.query import Page, ReferralQuery
 from state import CommandKey, ReferralKey, ReferralRecord
+from state.values import value_object
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class ReferralWrite:
     record: ReferralRecord
     expected_version: int  # 0 for a referral that did not exist when loaded
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class ProcessedCommand:
     command_id: str
     referral_id: str | None
@@ -33,7 +34,7 @@ class ProcessedCommand:
     tenant_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class OutboxEntry:
     source_partition: int
     record: OutgoingRecord
