@@ -27,10 +27,11 @@ from state.recording import (
     changed_paths,
     event,
     is_service_owned,
-    owned_document,
     owned_fields,
     stamp,
+    stamp_fields,
     top_level_paths,
+    write_owned,
 )
 from state.validation import problems_from, validate_referral
 from state.variants import model_case_variants
@@ -160,8 +161,11 @@ def _change(
             raise Refused(RejectionCode.ILLEGAL_TRANSITION, str(error)) from None
     owned = owned_fields(record.referral, source, target, now)
     before = record.referral.to_document()
+    version = record.version + 1
+    stamped = stamp_fields(record.referral_id, version, now, record.tenant_id)
     if revised is None:
-        document = referral.model_copy(update=owned).to_document()
+        document = dict(referral.model_copy(update=owned).to_document())
+        in_order = write_owned(document, stamped)
     else:
         # An owned field the command wrote (a null status) is written back as the service has it.
         moved = {
@@ -169,14 +173,14 @@ def _change(
             for k, v in owned.items()
             if getattr(record.referral, k) is not v or WIRE_NAMES[k] in revised
         }
-        document = owned_document({**before, **revised}, moved)
-    changed = changed_paths(before, document)
+        document = {**before, **revised}
+        # The stored document is in order; it stays so unless the change added a key.
+        in_order = write_owned(document, {**moved, **stamped}) and before.keys() >= revised.keys()
+    changed = changed_paths(before, document)  # (the stamp is bookkeeping, not a change)
     if not changed:
         return Applied(record, ())
-    version = record.version + 1
-    changed_referral = stamp(
-        referral, version, now, record.tenant_id, {**(updates or {}), **owned}, document
-    )
+    fields = {**(updates or {}), **owned, **stamped}
+    changed_referral = referral.model_copy(update=fields).with_document(document, in_order)
     _refuse_oversized(changed_referral, policy.limits)
     kind = ARRIVAL_EVENTS.get(target.substatus, EventType.UPDATED)
     if target == source:

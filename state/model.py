@@ -222,16 +222,15 @@ class Referral(WireModel):
         fields = part.model_fields_set
         return {name: extra[name] if name in extra else getattr(part, name) for name in fields}
 
-    def with_document(self, document: Mapping[str, Any]) -> Self:
-        """This referral, knowing its document already (computed by the caller); the keys
-        are put in the order ``to_document`` writes them, so the bytes are the same."""
-        named = [key for key in _WIRE_ORDER if key in document]
-        extra = [key for key in document if key not in _WIRE_KEYS]
-        object.__setattr__(
-            self,
-            "__pydantic_private__",
-            {"document": {key: document[key] for key in (*named, *extra)}},
-        )
+    def with_document(self, document: dict[str, Any], in_order: bool = False) -> Self:
+        """This referral, knowing its document already (computed by the caller, and its
+        from now on). Unless ``in_order`` says they are, the keys are put in the order
+        ``to_document`` writes them, so the bytes are the same."""
+        if not in_order:
+            named = [key for key in _WIRE_ORDER if key in document]
+            extra = [key for key in document if key not in _WIRE_KEYS]
+            document = {key: document[key] for key in (*named, *extra)}
+        object.__setattr__(self, "__pydantic_private__", {"document": document})
         return self
 
 

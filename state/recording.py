@@ -64,34 +64,45 @@ def stamp(
     now: datetime,
     tenant_id: str | None,
     owned: Mapping[str, Any] | None = None,
-    document: Mapping[str, Any] | None = None,
 ) -> Referral:
-    """``referral`` with the ``owned`` fields (and any others the change sets) and the stamp
-    of ``version``, copied once. ``document`` is its document with those fields when the
-    caller has it; else it is derived (``owned`` then names fields of the schema only)."""
+    """``referral`` with the ``owned`` fields (of the schema) and the stamp of ``version``,
+    copied once, its document derived from the referral's."""
     owned = owned or {}
     referral_id = owned.get("id", referral.id)
     assert referral_id is not None
+    fields = {**owned, **stamp_fields(referral_id, version, now, tenant_id)}
+    document = owned_document(referral.to_document(), fields)
+    return referral.model_copy(update=fields).with_document(document)
+
+
+def stamp_fields(
+    referral_id: str, version: int, now: datetime, tenant_id: str | None
+) -> dict[str, Any]:
+    """The stamp of ``version``, by Python name: the version, its eTag and the moment."""
     scope = _scope(tenant_id, referral_id)
     digest = hashlib.sha256(f"{scope}\x00{version}".encode()).hexdigest()[:24]
-    stamped = {"version": version, "e_tag": f'"{digest}"', "updated_date_time": now}
-    fields = {**owned, **stamped}
-    result = referral.model_copy(update=fields)
-    if document is None:
-        return result.with_document(owned_document(referral.to_document(), fields))
-    return result.with_document(owned_document(document, stamped))
+    return {"version": version, "e_tag": f'"{digest}"', "updated_date_time": now}
 
 
 def owned_document(before: Mapping[str, Any], owned: Mapping[str, Any]) -> dict[str, Any]:
     """``before`` with the owned fields (by Python name) written as ``to_document`` would."""
     document = dict(before)
+    write_owned(document, owned)
+    return document
+
+
+def write_owned(document: dict[str, Any], owned: Mapping[str, Any]) -> bool:
+    """Write the owned fields (by Python name) into ``document`` as ``to_document`` would;
+    whether its keys are still in the order they were (no key was added)."""
+    in_order = True
     for name, value in owned.items():
         key = WIRE_NAMES[name]
         if value is None:
             document.pop(key, None)  # to_document leaves out a cleared owned field
         else:
+            in_order = in_order and key in document
             document[key] = format_utc(value) if isinstance(value, datetime) else value
-    return document
+    return in_order
 
 
 def event(
