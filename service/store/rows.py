@@ -6,7 +6,6 @@ empty), so (tenant, id) can be a primary key in both backends.
 
 import base64
 import binascii
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -16,6 +15,7 @@ from service.store.base import ExpiryCandidate
 from service.store.query import Position
 from state import Referral, ReferralRecord
 from state.fields import STORED, format_utc
+from state.values import value_object
 
 
 def referral_document(record: ReferralRecord) -> bytes:
@@ -91,7 +91,7 @@ READ_COLUMN_NAMES: Final = (
 NO_TIME: Final = datetime.min.replace(tzinfo=UTC)
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class ReadColumns:
     """The fields of a referral that reads filter and order on, kept in columns of their own
     beside the document so that indexes can serve them."""
