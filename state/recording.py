@@ -66,13 +66,12 @@ def stamp(
     owned: Mapping[str, Any] | None = None,
 ) -> Referral:
     """``referral`` with the ``owned`` fields (of the schema) and the stamp of ``version``,
-    copied once, its document derived from the referral's."""
+    copied once; its document is serialized from it when first asked for."""
     owned = owned or {}
     referral_id = owned.get("id", referral.id)
     assert referral_id is not None
     fields = {**owned, **stamp_fields(referral_id, version, now, tenant_id)}
-    document = owned_document(referral.to_document(), fields)
-    return referral.model_copy(update=fields).with_document(document)
+    return referral.model_copy(update=fields)
 
 
 def stamp_fields(
@@ -82,13 +81,6 @@ def stamp_fields(
     scope = _scope(tenant_id, referral_id)
     digest = hashlib.sha256(f"{scope}\x00{version}".encode()).hexdigest()[:24]
     return {"version": version, "e_tag": f'"{digest}"', "updated_date_time": now}
-
-
-def owned_document(before: Mapping[str, Any], owned: Mapping[str, Any]) -> dict[str, Any]:
-    """``before`` with the owned fields (by Python name) written as ``to_document`` would."""
-    document = dict(before)
-    write_owned(document, owned)
-    return document
 
 
 def write_owned(document: dict[str, Any], owned: Mapping[str, Any]) -> bool:
