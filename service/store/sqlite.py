@@ -12,6 +12,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -64,9 +65,6 @@ _SEEN_BY_KEY = (
     "SELECT p.tenant_id, p.command_id FROM {keys} JOIN processed_commands p"
     " ON (p.tenant_id, p.command_id) = (k.t, k.i)"
 )
-_READ_NAMES = ", ".join(READ_COLUMN_NAMES)
-_READ_SETS = ", ".join(f"{name} = ?" for name in READ_COLUMN_NAMES)
-_READ_MARKS = ", ".join("?" * (len(READ_COLUMN_NAMES) + 7))
 
 
 def sqlite_path(url: str) -> Path:
@@ -199,7 +197,8 @@ class SqliteStore:
 
     async def write(self, batch: BatchWrite) -> list[OutboxEntry]:
         published = list(self._published)
-        stored = await self._run(lambda db: _write(db, batch, published))
+        rows = _BatchRows.of(batch)
+        stored = await self._run(lambda db: _write(db, rows, published))
         self._published.difference_update(published)
         if self._unpublished is not None:
             self._unpublished.update(entry.seq for entry in stored)
@@ -386,12 +385,15 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
     db.execute("COMMIT")
 
 
-def _write(db: sqlite3.Connection, batch: BatchWrite, published: list[int]) -> list[OutboxEntry]:
+def _write(db: sqlite3.Connection, rows: "_BatchRows", published: list[int]) -> list[OutboxEntry]:
     with _transaction(db):
         _delete_outbox(db, published)
-        _write_referrals(db, batch)
-        _write_processed(db, batch)
-        return _write_outbox(db, batch)
+        _write_referrals(db, rows)
+        try:
+            _insert(db, _PROCESSED_INTO, rows.processed)
+        except sqlite3.IntegrityError:
+            raise StaleWrite("a command of the batch was processed meanwhile") from None
+        return _write_outbox(db, rows)
 
 
 def _delete_outbox(db: sqlite3.Connection, seqs: list[int]) -> None:
@@ -399,57 +401,109 @@ def _delete_outbox(db: sqlite3.Connection, seqs: list[int]) -> None:
         db.execute(f"DELETE FROM outbox WHERE seq IN ({','.join('?' * len(chunk))})", chunk)
 
 
-def _write_referrals(db: sqlite3.Connection, batch: BatchWrite) -> None:
+@dataclass(slots=True)
+class _BatchRows:
+    """A batch's rows, built on the consume loop's thread, so that the store's thread only
+    runs statements: each binds a chunk of rows at once and steps once (statements that
+    step once per row would take the interpreter's lock back once per row)."""
+
+    created: list[tuple[object, ...]] = field(default_factory=list)
+    updated: list[tuple[object, ...]] = field(default_factory=list)
+    #: Referral ids whose team rows are replaced, by tenant column.
+    replaced_teams: dict[str, list[str]] = field(default_factory=dict)
+    teams: list[tuple[object, ...]] = field(default_factory=list)
+    processed: list[tuple[object, ...]] = field(default_factory=list)
+    outbox: list[tuple[object, ...]] = field(default_factory=list)
+    entries: list[OutboxEntry] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, batch: BatchWrite) -> "_BatchRows":
+        rows = cls()
+        for write in batch.referrals:
+            record = write.record
+            columns = read_columns(record)
+            tenant = tenant_column(record.tenant_id)
+            row = (
+                record.version,
+                str(record.state.status),
+                str(record.state.substatus),
+                expiration_of(record),
+                referral_document(record),
+                *_read_row(columns),
+                tenant,
+                record.referral_id,
+            )
+            if write.expected_version == 0:
+                rows.created.append(row)
+            else:
+                rows.updated.append((*row, write.expected_version))
+                rows.replaced_teams.setdefault(tenant, []).append(record.referral_id)
+            rows.teams += [(email, tenant, record.referral_id) for email in columns.team_emails]
+        now = time.time()
+        rows.processed = [
+            (tenant_column(p.tenant_id), p.command_id, p.referral_id, p.outcome, now)
+            for p in batch.processed
+        ]
+        rows.outbox = [
+            (entry.source_partition, entry.record.topic, entry.record.key, entry.record.value,
+             headers_to_text(entry.record.headers), entry.record.kind, now)
+            for entry in batch.outbox
+        ]  # fmt: skip
+        rows.entries = list(batch.outbox)
+        return rows
+
+
+_REFERRAL_COLUMNS = ("version", "status", "substatus", "expiration", "document",
+                     *READ_COLUMN_NAMES, "tenant_id", "id")  # fmt: skip
+_REFERRALS_INTO = f"referrals ({', '.join(_REFERRAL_COLUMNS)})"
+_PROCESSED_INTO = "processed_commands (tenant_id, command_id, referral_id, outcome, processed_at)"
+_TEAM_INTO = "referral_team (email, tenant_id, referral_id)"
+_OUTBOX_INTO = "outbox (source_partition, topic, key, value, headers, kind, created_at)"
+#: A referral's row at a new version, where it is still at the version it was read at.
+_UPDATE_REFERRALS = (
+    "UPDATE referrals SET "
+    + ", ".join(f"{name} = v.{name}" for name in _REFERRAL_COLUMNS[:-2])
+    + " FROM (SELECT "
+    + ", ".join(f"column{i + 1} AS {name}" for i, name in enumerate(_REFERRAL_COLUMNS))
+    + f", column{len(_REFERRAL_COLUMNS) + 1} AS expected FROM (VALUES {{rows}})) AS v"
+    " WHERE referrals.tenant_id = v.tenant_id AND referrals.id = v.id"
+    " AND referrals.version = v.expected"
+)
+
+
+def _values(chunk: list[tuple[object, ...]]) -> tuple[str, list[object]]:
+    """A VALUES list of the chunk's rows and its parameters, flat."""
+    row = f"({','.join('?' * len(chunk[0]))})"
+    return ",".join([row] * len(chunk)), [value for values in chunk for value in values]
+
+
+def _insert(db: sqlite3.Connection, into: str, rows: list[tuple[object, ...]]) -> None:
+    for chunk in _power_of_two_chunks(rows):
+        marks, values = _values(chunk)
+        db.execute(f"INSERT INTO {into} VALUES {marks}", values)
+
+
+def _write_referrals(db: sqlite3.Connection, rows: _BatchRows) -> None:
     """Every referral of the batch in a few statements: new ones inserted, the others
     updated only where still at the version they were read at."""
-    created: list[tuple[object, ...]] = []
-    updated: list[tuple[object, ...]] = []
-    teams: list[tuple[str, str, str]] = []
-    replaced_teams: list[tuple[str, str]] = []
-    for write in batch.referrals:
-        record = write.record
-        columns = read_columns(record)
-        tenant = tenant_column(record.tenant_id)
-        row = (
-            record.version,
-            str(record.state.status),
-            str(record.state.substatus),
-            expiration_of(record),
-            referral_document(record),
-            *_read_row(columns),
-            tenant,
-            record.referral_id,
-        )
-        if write.expected_version == 0:
-            created.append(row)
-        else:
-            updated.append((*row, write.expected_version))
-            replaced_teams.append((tenant, record.referral_id))
-        teams += [(email, tenant, record.referral_id) for email in columns.team_emails]
-    if created:
-        try:
-            db.executemany(
-                f"INSERT INTO referrals (version, status, substatus, expiration, document,"
-                f" {_READ_NAMES}, tenant_id, id) VALUES ({_READ_MARKS})",
-                created,
-            )
-        except sqlite3.IntegrityError:
-            raise StaleWrite("a referral of the batch was created meanwhile") from None
-    if updated:
-        cursor = db.executemany(
-            "UPDATE referrals SET version = ?, status = ?, substatus = ?, expiration = ?,"
-            f" document = ?, {_READ_SETS} WHERE tenant_id = ? AND id = ? AND version = ?",
-            updated,
-        )
-        if cursor.rowcount != len(updated):
-            stale = len(updated) - cursor.rowcount
+    try:
+        _insert(db, _REFERRALS_INTO, rows.created)
+    except sqlite3.IntegrityError:
+        raise StaleWrite("a referral of the batch was created meanwhile") from None
+    for chunk in _power_of_two_chunks(rows.updated):
+        marks, values = _values(chunk)
+        cursor = db.execute(_UPDATE_REFERRALS.format(rows=marks), values)
+        if cursor.rowcount != len(chunk):
+            stale = len(chunk) - cursor.rowcount
             raise StaleWrite(f"{stale} referral(s) of the batch moved past the version read")
-    db.executemany(
-        "DELETE FROM referral_team WHERE tenant_id = ? AND referral_id = ?", replaced_teams
-    )
-    db.executemany(
-        "INSERT INTO referral_team (email, tenant_id, referral_id) VALUES (?, ?, ?)", teams
-    )
+    for tenant, ids in rows.replaced_teams.items():
+        for some in _power_of_two_chunks(ids):
+            db.execute(
+                "DELETE FROM referral_team WHERE tenant_id = ?"
+                f" AND referral_id IN ({','.join('?' * len(some))})",
+                [tenant, *some],
+            )
+    _insert(db, _TEAM_INTO, rows.teams)
 
 
 def _read_row(columns: ReadColumns) -> tuple[object, ...]:
@@ -467,45 +521,24 @@ def _read_row(columns: ReadColumns) -> tuple[object, ...]:
     )
 
 
-def _write_processed(db: sqlite3.Connection, batch: BatchWrite) -> None:
-    now = time.time()
-    try:
-        db.executemany(
-            "INSERT INTO processed_commands"
-            " (tenant_id, command_id, referral_id, outcome, processed_at) VALUES (?, ?, ?, ?, ?)",
-            [
-                (tenant_column(p.tenant_id), p.command_id, p.referral_id, p.outcome, now)
-                for p in batch.processed
-            ],
-        )
-    except sqlite3.IntegrityError:
-        raise StaleWrite("a command of the batch was processed meanwhile") from None
-
-
-def _write_outbox(db: sqlite3.Connection, batch: BatchWrite) -> list[OutboxEntry]:
-    """The batch's records, a multi-row insert per chunk; each gets its seq back."""
-    now = time.time()
-    stored: list[OutboxEntry] = []
-    for chunk in _power_of_two_chunks(batch.outbox):
-        rows = [
-            (entry.source_partition, entry.record.topic, entry.record.key, entry.record.value,
-             headers_to_text(entry.record.headers), entry.record.kind, now)
-            for entry in chunk
-        ]  # fmt: skip
-        marks = ",".join("(?, ?, ?, ?, ?, ?, ?)" for _ in rows)
-        cursor = db.execute(
-            "INSERT INTO outbox (source_partition, topic, key, value, headers, kind, created_at)"
-            f" VALUES {marks} RETURNING seq",
-            [value for row in rows for value in row],
-        )
-        # The rows are inserted, and numbered, in the order of VALUES.
-        seqs = sorted(seq for (seq,) in cursor.fetchall())
-        assert len(seqs) == len(chunk)
-        stored += [
-            OutboxEntry(entry.source_partition, entry.record, seq)
-            for entry, seq in zip(chunk, seqs, strict=True)
-        ]
-    return stored
+def _write_outbox(db: sqlite3.Connection, rows: _BatchRows) -> list[OutboxEntry]:
+    """The batch's records, a multi-row insert per chunk, numbered in the order of VALUES."""
+    seqs: list[int] = []
+    for chunk in _power_of_two_chunks(rows.outbox):
+        marks, values = _values(chunk)
+        last = db.execute(f"INSERT INTO {_OUTBOX_INTO} VALUES {marks}", values).lastrowid
+        assert last is not None
+        first = last - len(chunk) + 1
+        # New seqs are above every earlier one, so n of them up to the last are these rows.
+        (count,) = db.execute(
+            "SELECT count(*) FROM outbox WHERE seq BETWEEN ? AND ?", (first, last)
+        ).fetchone()
+        assert count == len(chunk), "outbox rows not numbered in one run"
+        seqs += range(first, last + 1)
+    return [
+        OutboxEntry(entry.source_partition, entry.record, seq)
+        for entry, seq in zip(rows.entries, seqs, strict=True)
+    ]
 
 
 def _outbox_rows(db: sqlite3.Connection, seqs: list[int] | None) -> list[OutboxEntry]:

@@ -173,6 +173,30 @@ async def test_an_update_from_a_stale_version_fails_and_writes_nothing(store: St
     assert await store.pending() == []
 
 
+async def test_a_batch_of_many_referrals_is_written_whole_or_not_at_all(store: Store) -> None:
+    # More referrals than one statement takes, with teams, across two tenants.
+    records = [created(f"r{n}", "t1" if n % 3 else None, team=[{"email": f"m{n}@x.example"}])
+               for n in range(300)]  # fmt: skip
+    await store.write(BatchWrite(referrals=[ReferralWrite(r, 0) for r in records]))
+    accepted = [moved(r, CommandType.ACCEPT) for r in records]
+    await store.write(BatchWrite(referrals=[ReferralWrite(r, 1) for r in accepted]))
+    declined = [moved(r, CommandType.DECLINE) for r in accepted]
+    late = moved(records[290], CommandType.DECLINE)  # decided on version 1, in the last chunk
+    writes = [ReferralWrite(r, 2) for r in declined[:290]] + [ReferralWrite(late, 1)]
+
+    processed = [ProcessedCommand("c", "r1", "applied")]
+    with pytest.raises(StaleWrite):
+        await store.write(BatchWrite(referrals=writes, processed=processed))
+
+    loaded = await store.load([r.key for r in records])
+    assert {key: r.version for key, r in loaded.items()} == {r.key: 2 for r in accepted}
+    assert await store.seen([CommandKey(None, "c")]) == set()
+    on_team = await store.query(
+        ReferralQuery(where=TeamMember("m7@x.example"), tenant_id="t1", limit=10)
+    )
+    assert len(on_team.documents) == 1
+
+
 async def test_creating_an_existing_referral_is_a_stale_write(store: Store) -> None:
     await store.write(BatchWrite(referrals=[ReferralWrite(created("r1"), 0)]))
 
