@@ -73,8 +73,9 @@ def sqlite_path(url: str) -> Path:
 
 
 class SqliteStore:
-    #: sqlite3 takes the interpreter's lock back for every row it binds: a write on the
-    #: store's thread beside a decision on the loop's was measured slower than in turn.
+    #: A write's statements each bind a chunk of rows at once, but its SQLite work beside
+    #: a decision still competes with it for the interpreter's lock and, on two cores
+    #: shared with the broker, for the cores: beside was measured no faster than in turn.
     writes_beside_decisions = False
 
     def __init__(self, path: Path) -> None:
