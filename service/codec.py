@@ -241,10 +241,22 @@ def _cloudevent(
         return OutgoingRecord(topic, key.encode(), value, structured_headers, kind)
     headers = (
         _SPEC_VERSION_HEADER,
-        *[(f"ce_{name}", value.encode()) for name, value in present.items()],
+        *[(_ce_header(name), value.encode()) for name, value in present.items()],
         JSON_CONTENT_TYPE_HEADER,
     )
     return OutgoingRecord(topic, key.encode(), dumps(data), headers, kind)
+
+
+def _ce_header(attribute: str) -> str:
+    return _CE_HEADERS.get(attribute) or f"ce_{attribute}"
+
+
+#: The binary-mode header of each attribute an outcome carries (one string, not one a record).
+_CE_HEADERS: Final = {
+    name: f"ce_{name}"
+    for name in ("id", "type", "source", "subject", "time", "dataschema", "causationid",
+                 "correlationid", "tenantid", "traceparent", "tracestate")
+}  # fmt: skip
 
 
 def command_envelope(

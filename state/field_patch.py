@@ -68,7 +68,7 @@ def patched_fields(
     validated: list[tuple[tuple[str, ...], _Leaf, Any]] = []
     for names, leaf in leaves.items():
         try:
-            value = leaf.field.own.validate_python(leaf.node[leaf.key])
+            value = leaf.field.own.validator.validate_python(leaf.node[leaf.key])
         except ValidationError:
             return None  # the caller's validation reports it, as for any other patch
         if field_case_variants(value, type(leaf.owner), leaf.path):
@@ -76,7 +76,8 @@ def patched_fields(
         validated.append((names, leaf, value))
     updates: dict[str, Any] = {}
     for (top, *below), leaf, value in validated:
-        leaf.node[leaf.key] = leaf.field.own.dump_python(value, by_alias=True, exclude_unset=True)
+        dumped = leaf.field.own.serializer.to_python(value, by_alias=True, exclude_unset=True)
+        leaf.node[leaf.key] = dumped
         if leaf.field.name not in leaf.owner.model_fields_set:
             _in_field_order(leaf.node, type(leaf.owner))  # a new key goes where models put it
         held = updates[top] if top in updates else getattr(referral, top)
