@@ -54,10 +54,11 @@ LEGAL_STATES: Final[tuple[LifecycleState, ...]] = tuple(
 )
 INITIAL_STATE: Final = LifecycleState(Status.NEW, Substatus.PENDING)
 _BY_NAME: Final = {state.name: state for state in LEGAL_STATES}
+_LEGAL: Final = frozenset(LEGAL_STATES)
 
 
 def is_legal(state: LifecycleState) -> bool:
-    return state.name in _BY_NAME
+    return state in _LEGAL
 
 
 def may_move(source: LifecycleState, target: LifecycleState) -> bool:
