@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
-from service.errors import StaleWrite, StoreUnavailable, translated
+from service.errors import ConfigurationError, StaleWrite, StoreUnavailable, translated
 from service.jsonio import dumps
 from service.store.base import (
     FORGET_PAGE,
@@ -120,6 +120,7 @@ class SqliteStore:
 
     async def open(self) -> None:
         def connect() -> None:
+            _refuse_old_sqlite(sqlite3.sqlite_version_info)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             connection.execute("PRAGMA journal_mode=WAL")
@@ -372,6 +373,20 @@ def _count(db: sqlite3.Connection, query: ReferralQuery) -> int:
     dialect = _dialect(query)
     sql = f"SELECT count(*) FROM referrals WHERE {condition(query, dialect, paged=False)}"
     return int(db.execute(sql, dialect.params).fetchone()[0])
+
+
+#: UPDATE … FROM (3.33) and statements of a chunk's rows (up to 32,766 values, 3.32).
+OLDEST_SQLITE: Final = (3, 33, 0)
+
+
+def _refuse_old_sqlite(version: tuple[int, int, int]) -> None:
+    # At start, not at the first batch, where every statement would fail as if each
+    # batch were poison.
+    if version < OLDEST_SQLITE:
+        raise ConfigurationError(
+            f"the SQLite store needs SQLite {'.'.join(map(str, OLDEST_SQLITE))} or newer;"
+            f" this Python's sqlite3 module uses {'.'.join(map(str, version))}"
+        )
 
 
 @contextlib.contextmanager

@@ -437,6 +437,17 @@ async def test_a_sqlite_read_in_progress_does_not_hold_up_a_batch_write(tmp_path
         await store.close()
 
 
+async def test_a_sqlite_library_too_old_for_the_store_is_refused_at_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
+    store = SqliteStore(tmp_path / "old.db")
+    with pytest.raises(ConfigurationError, match=r"needs SQLite 3\.33\.0 or newer.* 3\.31\.1"):
+        await store.open()
+    await store.close()
+    assert not (tmp_path / "old.db").exists()
+
+
 async def test_a_sqlite_file_from_a_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "newer.db"
     store = SqliteStore(path)
