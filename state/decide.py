@@ -161,11 +161,9 @@ def _change(
             raise Refused(RejectionCode.ILLEGAL_TRANSITION, str(error)) from None
     owned = owned_fields(record.referral, source, target, now)
     before = record.referral.to_document()
-    version = record.version + 1
-    stamped = stamp_fields(record.referral_id, version, now, record.tenant_id)
     if revised is None:
         document = dict(referral.model_copy(update=owned).to_document())
-        in_order = write_owned(document, stamped)
+        in_order = True
     else:
         # An owned field the command wrote (a null status) is written back as the service has it.
         moved = {
@@ -175,10 +173,13 @@ def _change(
         }
         document = {**before, **revised}
         # The stored document is in order; it stays so unless the change added a key.
-        in_order = write_owned(document, {**moved, **stamped}) and before.keys() >= revised.keys()
-    changed = changed_paths(before, document)  # (the stamp is bookkeeping, not a change)
+        in_order = write_owned(document, moved) and before.keys() >= revised.keys()
+    changed = changed_paths(before, document)
     if not changed:
         return Applied(record, ())
+    version = record.version + 1
+    stamped = stamp_fields(record.referral_id, version, now, record.tenant_id)
+    in_order = write_owned(document, stamped) and in_order
     fields = {**(updates or {}), **owned, **stamped}
     changed_referral = referral.model_copy(update=fields).with_document(document, in_order)
     _refuse_oversized(changed_referral, policy.limits)
