@@ -16,9 +16,10 @@ processed, a retry or a redelivery after a crash never applies a command twice, 
 unpublished outbox rows are published first, in order.
 
 Any other failure may belong to one record (a poison record). The batch is then processed
-again record by record: the records that succeed are applied, and a record that fails on
-its own ``poison_attempts`` times is dead-lettered (``processing-failed``) so that it
-neither ends the process nor holds up the records behind it. Writing that dead letter is
+again record by record, not whole (it would fail the same way on the same inputs): the
+records that succeed are applied, and a record that fails on its own ``poison_attempts``
+times is dead-lettered (``processing-failed``) so that it neither ends the process nor
+holds up the records behind it. Writing that dead letter is
 the evidence: when even it cannot be written, the fault is not the record's, and the loop
 keeps retrying as for an outage.
 """
@@ -195,38 +196,43 @@ class Pipeline:
         incoming = self.tracing.follow(incoming)
         ahead = await self._decide_ahead(incoming)
         landed = await self._land()
-        if ahead is not None:
+        if isinstance(ahead, DecidedBatch):
             self.metrics.decided_ahead.labels("kept" if landed else "dropped").inc()
-            if not landed:
-                ahead = None  # decided on a batch that did not land
+        if not landed:
+            ahead = None  # decided on a batch that did not land
         if not polled:
             await self._handle(incoming)  # publishes a backlog the outbox may hold
             return
         decided = ahead
         if decided is None and self._no_backlog():
-            decided = await self._decided_or_none(incoming)
+            decided = await self._decided_or_failed(incoming)
         stored: list[OutboxEntry] | None = None
-        if decided is not None and not self.store.writes_beside_decisions:
-            stored = await self._written_or_none(decided)  # here, then published in flight
-            if stored is None:
-                decided = None
-        if decided is None:
-            await self._handle(incoming)
-            self.metrics.batch_seconds.observe(time.monotonic() - started)
-            await self._commit_next(polled)
-        else:
+        if isinstance(decided, DecidedBatch) and not self.store.writes_beside_decisions:
+            written = await self._written_or_failed(decided)  # here, then published in flight
+            if isinstance(written, list):
+                stored = written
+            else:
+                decided = written
+        if isinstance(decided, DecidedBatch):
             landing = self._land_decided(polled, incoming, decided, started, stored)
             self._in_flight = InFlight(polled, incoming, decided, asyncio.create_task(landing))
+            return
+        if decided is None:
+            await self._handle(incoming)
+        else:
+            await self._isolate(incoming, decided)
+        self.metrics.batch_seconds.observe(time.monotonic() - started)
+        await self._commit_next(polled)
 
     def _no_backlog(self) -> bool:
         """Whether the outbox is known to hold only rows of the batch in flight; else the
         next batch is handled in order, which publishes the backlog first."""
         return not self.partitions.backlog_possible
 
-    async def _decide_ahead(self, incoming: list[Incoming]) -> DecidedBatch | None:
+    async def _decide_ahead(self, incoming: list[Incoming]) -> DecidedBatch | RecordFailed | None:
         """The batch decided as if the one in flight were stored, while it lands; None
-        when there is nothing to decide beside, or deciding failed (it is done again, in
-        order, once the batch in flight has landed)."""
+        when there is nothing to decide beside or an outage stopped it (it is then done
+        again, in order, once the batch in flight has landed)."""
         in_flight = self._in_flight
         if not incoming or in_flight is None:
             return None
@@ -235,21 +241,29 @@ class Pipeline:
         write = in_flight.decided.write
         stored = {w.record.key: w.record for w in write.referrals}
         processed = {CommandKey(p.tenant_id, p.command_id) for p in write.processed}
-        return await self._decided_or_none(incoming, stored, processed)
+        return await self._decided_or_failed(incoming, stored, processed)
 
-    async def _decided_or_none(
+    async def _decided_or_failed(
         self,
         incoming: list[Incoming],
         landing: Mapping[ReferralKey, ReferralRecord] | None = None,
         processed: set[CommandKey] | None = None,
-    ) -> DecidedBatch | None:
-        """``_decided``, or None if loading or deciding failed: the batch is then handled in
-        order, with retries and isolation."""
+    ) -> DecidedBatch | RecordFailed | None:
+        """``_decided``; if it failed, None for an outage (the batch is then handled in
+        order, with retries), else the failure, which may be a record's."""
         try:
             return await self._decided(incoming, landing, processed)
         except Exception as error:
+            return self._failure(error)
+
+    def _failure(self, error: Exception) -> RecordFailed | None:
+        """A batch's failure: None for an outage, to be retried whole; else a RecordFailed,
+        whose records are isolated without another attempt of the whole batch (it would
+        fail the same way on the same inputs)."""
+        if isinstance(error, ServiceError) and error.retriable:
             log.info("batch to be handled in order", extra={"error": str(error)})
             return None
+        return RecordFailed(self._stage, error)
 
     async def _decided(
         self,
@@ -278,14 +292,17 @@ class Pipeline:
             return decide_batch(incoming, current, seen, now, self.settings, self.policy)
 
     async def _land(self) -> bool:
-        """Wait for the batch in flight; False if it failed and was processed again, in
-        order, here (what was decided beside it no longer stands)."""
+        """Wait for the batch in flight; False if it failed and was processed again here, in
+        order or record by record (what was decided beside it no longer stands)."""
         in_flight, self._in_flight = self._in_flight, None
         if in_flight is None:
             return True
         try:
             await in_flight.task
             return True
+        except RecordFailed as failure:
+            self.partitions.failed()
+            await self._isolate(in_flight.incoming, failure)
         except Exception as error:
             if isinstance(error, ServiceError) and error.retriable:
                 self._note_failure(error)
@@ -293,17 +310,19 @@ class Pipeline:
                 log.warning("batch failed; processing it again", extra={"error": str(error)})
             self.partitions.failed()
             await self._handle(in_flight.incoming)
-            await self._commit_next(in_flight.polled)
-            return False
+        await self._commit_next(in_flight.polled)
+        return False
 
-    async def _written_or_none(self, decided: DecidedBatch) -> list[OutboxEntry] | None:
-        """The decided batch stored; None if that failed (nothing was: the batch is then
-        handled in order, with retries and isolation)."""
+    async def _written_or_failed(
+        self, decided: DecidedBatch
+    ) -> list[OutboxEntry] | RecordFailed | None:
+        """The decided batch stored; if that failed (nothing was), None for an outage, else
+        the failure, which may be a record's."""
+        self._stage = "store"
         try:
             return await self._write(decided)
         except Exception as error:
-            log.info("batch to be handled in order", extra={"error": str(error)})
-            return None
+            return self._failure(error)
 
     async def _write(self, decided: DecidedBatch) -> list[OutboxEntry]:
         writing = self.tracing.span("referrals store write", len(decided.write.outbox))
@@ -322,10 +341,18 @@ class Pipeline:
         stored: list[OutboxEntry] | None,
     ) -> None:
         """Store a decided batch (unless ``stored`` already) and publish it, then start its
-        offset commit: what lands while the next batch is decided."""
-        if stored is None:
-            stored = await self._write(decided)
-        await self._publish(incoming, decided, stored)
+        offset commit: what lands while the next batch is decided. A failure that is not
+        an outage is raised as the RecordFailed of its stage."""
+        stage = "store"
+        try:
+            if stored is None:
+                stored = await self._write(decided)
+            stage = "publish"
+            await self._publish(incoming, decided, stored)
+        except Exception as error:
+            if isinstance(error, ServiceError) and error.retriable:
+                raise
+            raise RecordFailed(stage, error) from error
         self.metrics.batch_seconds.observe(time.monotonic() - started)
         await self._commit_next(polled)
 
@@ -343,10 +370,14 @@ class Pipeline:
         try:
             await self._until_done(lambda: self._attempt(incoming))
         except RecordFailed as failure:
-            log.warning("batch failed; isolating its records", extra={"cause": failure.describe()})
-            for item in incoming:
-                with self.tracing.command(item):
-                    await self._process_alone(item)
+            await self._isolate(incoming, failure)
+
+    async def _isolate(self, incoming: list[Incoming], failure: RecordFailed) -> None:
+        """Process the records of a batch that failed, each alone."""
+        log.warning("batch failed; isolating its records", extra={"cause": failure.describe()})
+        for item in incoming:
+            with self.tracing.command(item):
+                await self._process_alone(item)
 
     async def _until_done(self, work: Callable[[], Awaitable[None]]) -> None:
         """Run ``work`` until it succeeds, retrying outages with backoff and without limit.

@@ -5,16 +5,25 @@ Every record here shares one key, hence one partition, so a record that stalled 
 partition would hold up every good command published after it.
 """
 
+import asyncio
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from service.broker import EmbeddedBroker
 from service.jsonio import dumps
 from service.settings import Settings
 from state import Command
-from tests.integration.conftest import running
-from tests.integration.kafka_helpers import Producer, Received, collect, command, http_get
+from tests.integration.conftest import isolated_settings, running
+from tests.integration.kafka_helpers import (
+    Producer,
+    Received,
+    collect,
+    command,
+    http_get,
+)
 
 pytestmark = pytest.mark.broker
 
@@ -150,6 +159,92 @@ async def test_a_record_that_makes_the_code_fail_is_isolated_and_dead_lettered(
     assert f'referrals_poison_records_total{{stage="{stage}"}} 1.0' in metrics.decode()
     # Once in its batch, then alone for each of the bounded attempts; never again.
     assert len(calls) == 1 + settings.poison_attempts
+
+
+@pytest.mark.parametrize("stage", ["decide", "store"])
+@pytest.mark.parametrize("timing", ["beside the batch in flight", "after the batch before"])
+async def test_a_batch_that_failed_is_isolated_without_being_attempted_again_whole(
+    broker: EmbeddedBroker,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    stage: str,
+    timing: str,
+) -> None:
+    """Whichever way the loop came to the poison record (decided beside the batch in flight,
+    or in order once that batch landed), the failure is not repeated on the same inputs: its
+    batch goes straight to isolation, and the record is tried once, then alone for each of
+    the bounded attempts."""
+    import service.batch
+    import service.pipeline
+    import service.publisher
+    import service.store.sqlite
+
+    # One record a batch, so the poison command has a batch of its own.
+    settings = isolated_settings(broker.bootstrap_servers, tmp_path / "r.db", max_batch_size=1)
+    decided_poison = asyncio.Event()
+    failed: list[str] = []
+    real_decide = service.batch.decide
+
+    def decide(current: Any, command_: Command, *rest: Any) -> Any:
+        if isinstance(command_.data, dict) and command_.data.get("name") == "poison":
+            decided_poison.set()
+            if stage == "decide":
+                failed.append("decide")
+                raise RecursionError("maximum recursion depth exceeded")
+        return real_decide(current, command_, *rest)
+
+    real_document = service.store.sqlite.referral_document
+
+    def document(record: Any) -> bytes:
+        if stage == "store" and record.referral.name == "poison":
+            failed.append("store")
+            raise RecursionError("maximum recursion depth exceeded")
+        return real_document(record)
+
+    # Beside: the batch before the poison command is held in flight (its publish waits)
+    # until the poison command has been decided, which is then necessarily done ahead.
+    hold = {"next publish": False, "held until decided": False}
+    real_publish = service.publisher.OutboxPublisher.publish
+
+    async def publish(self: Any, entries: Any) -> None:
+        if entries and hold["next publish"]:
+            hold["next publish"] = False
+            await asyncio.wait_for(decided_poison.wait(), 30)
+            hold["held until decided"] = True
+        await real_publish(self, entries)
+
+    # A batch's offset commit starts once it has landed, so no batch is in flight then.
+    first_commit = asyncio.Event()
+    real_commit = service.pipeline.Pipeline._commit
+
+    async def commit(self: Any, offsets: Any) -> None:
+        await real_commit(self, offsets)
+        first_commit.set()
+
+    monkeypatch.setattr(service.pipeline.Pipeline, "_commit", commit)
+    monkeypatch.setattr(service.batch, "decide", decide)
+    monkeypatch.setattr(service.store.sqlite, "referral_document", document)
+    monkeypatch.setattr(service.publisher.OutboxPublisher, "publish", publish)
+    warm, before, after = (f"{name}-{uuid.uuid4()}" for name in ("warm", "before", "after"))
+    poison = dumps(command("referral.create", f"poison-{uuid.uuid4()}", {"name": "poison"}))
+    async with running(settings), Producer(settings) as producer:
+        await producer.raw(dumps(command("referral.create", warm, DOCUMENT)), KEY, STRUCTURED)
+        await collect(settings, [settings.events_topic], lambda got: len(got) >= 1)
+        await asyncio.wait_for(first_commit.wait(), 30)  # the first batch has landed
+        if timing == "beside the batch in flight":
+            hold["next publish"] = True
+            await producer.raw(dumps(command("referral.create", before, DOCUMENT)), KEY, STRUCTURED)
+        await producer.raw(poison, KEY, STRUCTURED)
+        await producer.raw(dumps(command("referral.create", after, DOCUMENT)), KEY, STRUCTURED)
+        expected = 3 if timing == "beside the batch in flight" else 2
+        events = await collect(settings, [settings.events_topic], lambda got: len(got) >= expected)
+        dead = await collect(settings, [settings.dlq_topic], lambda got: len(got) >= 1)
+
+    assert hold["held until decided"] is (timing == "beside the batch in flight")
+    assert after in {e.json["referralId"] for e in events}
+    assert [d.value for d in dead] == [poison]
+    assert f"in the {stage} stage" in dead[0].header("x-error-message")
+    assert failed == [stage] * (1 + settings.poison_attempts)
 
 
 async def test_an_outgoing_record_the_broker_refuses_is_rerouted_and_the_rows_behind_it_publish(
