@@ -19,6 +19,10 @@ from service.store.query import Page, ReferralQuery
 from state import CommandKey, ReferralKey, ReferralRecord
 from state.values import value_object
 
+#: The referrals per state, in both stores: read from the index of the state alone
+#: (``referrals_by_state``), an entry per referral, not from the rows and their documents.
+COUNT_BY_STATE = "SELECT status, substatus, count(*) FROM referrals GROUP BY status, substatus"
+
 
 @value_object
 class ReferralWrite:

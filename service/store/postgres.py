@@ -20,6 +20,7 @@ import asyncpg
 from service.errors import StoreUnavailable, translated
 from service.jsonio import dumps
 from service.store.base import (
+    COUNT_BY_STATE,
     FORGET_PAGE,
     BatchWrite,
     ExpiryCandidate,
@@ -253,10 +254,8 @@ class PostgresStore:
         )
 
     async def count_by_state(self) -> dict[tuple[str, str], int]:
-        rows = await self._fetch(
-            "SELECT status, substatus, count(*) AS n FROM referrals GROUP BY status, substatus"
-        )
-        return {(row["status"], row["substatus"]): row["n"] for row in rows}
+        rows = await self._fetch(COUNT_BY_STATE)
+        return {(status, substatus): n for status, substatus, n in rows}
 
     async def outbox_backlog(self) -> int:
         rows = await self._fetch("SELECT count(*) AS n FROM outbox")

@@ -20,6 +20,7 @@ from typing import Any, Final, TypeVar
 from service.errors import ConfigurationError, StaleWrite, StoreUnavailable, translated
 from service.jsonio import dumps
 from service.store.base import (
+    COUNT_BY_STATE,
     FORGET_PAGE,
     BatchWrite,
     ExpiryCandidate,
@@ -288,8 +289,7 @@ class SqliteStore:
 
     async def count_by_state(self) -> dict[tuple[str, str], int]:
         def query(db: sqlite3.Connection) -> dict[tuple[str, str], int]:
-            sql = "SELECT status, substatus, count(*) FROM referrals GROUP BY status, substatus"
-            return {(status, sub): count for status, sub, count in db.execute(sql)}
+            return {(status, sub): n for status, sub, n in db.execute(COUNT_BY_STATE)}
 
         return await self._read(query)
 

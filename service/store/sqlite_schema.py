@@ -86,6 +86,7 @@ CREATE INDEX IF NOT EXISTS processed_commands_age ON processed_commands (process
 CREATE INDEX IF NOT EXISTS referrals_by_created ON referrals (tenant_id, created, id);
 CREATE INDEX IF NOT EXISTS referrals_by_updated ON referrals (tenant_id, updated, id);
 CREATE INDEX IF NOT EXISTS referrals_by_status ON referrals (tenant_id, status, created, id);
+CREATE INDEX IF NOT EXISTS referrals_by_state ON referrals (status, substatus);
 CREATE INDEX IF NOT EXISTS referrals_by_engagement
     ON referrals (tenant_id, engagement_id, created, id);
 CREATE INDEX IF NOT EXISTS referrals_by_external_id

