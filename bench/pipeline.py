@@ -419,7 +419,9 @@ def run_service(
     if options.stored:
         print(f"storing {options.stored:,} referrals for the {name}", file=sys.stderr)
         took = run_preload(settings.database_url.get_secret_value(), options.stored)
-        result.notes_ok.append(f"{options.stored:,} referrals stored before the run ({took:.0f} s)")
+        result.notes_ok.append(
+            f"{options.stored:,} referrals stored before the run, then left at rest ({took:.0f} s)"
+        )
     child.start()
     try:
         _run(
