@@ -7,6 +7,7 @@ partition would hold up every good command published after it.
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from service.broker import EmbeddedBroker
 from service.jsonio import dumps
 from service.settings import Settings
 from state import Command
+from tests.conftest import fresh_postgres_database
 from tests.integration.conftest import isolated_settings, running
 from tests.integration.kafka_helpers import (
     Producer,
@@ -161,26 +163,37 @@ async def test_a_record_that_makes_the_code_fail_is_isolated_and_dead_lettered(
     assert len(calls) == 1 + settings.poison_attempts
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def one_record_batches(
+    request: pytest.FixtureRequest, broker: EmbeddedBroker, tmp_path: Path
+) -> AsyncIterator[Settings]:
+    """One record a batch, so the poison command has a batch of its own; on SQLite the write
+    is the loop's, on PostgreSQL it is in flight beside the next decision."""
+    if request.param == "sqlite":
+        yield isolated_settings(broker.bootstrap_servers, tmp_path / "r.db", max_batch_size=1)
+        return
+    async with fresh_postgres_database() as url:
+        yield isolated_settings(
+            broker.bootstrap_servers, tmp_path / "unused.db", database_url=url, max_batch_size=1
+        )
+
+
 @pytest.mark.parametrize("stage", ["decide", "store"])
 @pytest.mark.parametrize("timing", ["beside the batch in flight", "after the batch before"])
 async def test_a_batch_that_failed_is_isolated_without_being_attempted_again_whole(
-    broker: EmbeddedBroker,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    stage: str,
-    timing: str,
+    one_record_batches: Settings, monkeypatch: pytest.MonkeyPatch, stage: str, timing: str
 ) -> None:
     """Whichever way the loop came to the poison record (decided beside the batch in flight,
-    or in order once that batch landed), the failure is not repeated on the same inputs: its
-    batch goes straight to isolation, and the record is tried once, then alone for each of
-    the bounded attempts."""
+    or in order once that batch landed; written in the loop or in flight), the failure is
+    not repeated on the same inputs: its batch goes straight to isolation, and the record is
+    tried once, then alone for each of the bounded attempts."""
     import service.batch
     import service.pipeline
     import service.publisher
+    import service.store.postgres
     import service.store.sqlite
 
-    # One record a batch, so the poison command has a batch of its own.
-    settings = isolated_settings(broker.bootstrap_servers, tmp_path / "r.db", max_batch_size=1)
+    settings = one_record_batches
     decided_poison = asyncio.Event()
     failed: list[str] = []
     real_decide = service.batch.decide
@@ -193,13 +206,14 @@ async def test_a_batch_that_failed_is_isolated_without_being_attempted_again_who
                 raise RecursionError("maximum recursion depth exceeded")
         return real_decide(current, command_, *rest)
 
-    real_document = service.store.sqlite.referral_document
+    def failing_for_poison_documents(real: Any) -> Any:
+        def document(record: Any) -> bytes:
+            if stage == "store" and record.referral.name == "poison":
+                failed.append("store")
+                raise RecursionError("maximum recursion depth exceeded")
+            return real(record)
 
-    def document(record: Any) -> bytes:
-        if stage == "store" and record.referral.name == "poison":
-            failed.append("store")
-            raise RecursionError("maximum recursion depth exceeded")
-        return real_document(record)
+        return document
 
     # Beside: the batch before the poison command is held in flight (its publish waits)
     # until the poison command has been decided, which is then necessarily done ahead.
@@ -223,7 +237,9 @@ async def test_a_batch_that_failed_is_isolated_without_being_attempted_again_who
 
     monkeypatch.setattr(service.pipeline.Pipeline, "_commit", commit)
     monkeypatch.setattr(service.batch, "decide", decide)
-    monkeypatch.setattr(service.store.sqlite, "referral_document", document)
+    for store in (service.store.sqlite, service.store.postgres):
+        failing = failing_for_poison_documents(store.referral_document)
+        monkeypatch.setattr(store, "referral_document", failing)
     monkeypatch.setattr(service.publisher.OutboxPublisher, "publish", publish)
     warm, before, after = (f"{name}-{uuid.uuid4()}" for name in ("warm", "before", "after"))
     poison = dumps(command("referral.create", f"poison-{uuid.uuid4()}", {"name": "poison"}))
