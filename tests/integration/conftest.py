@@ -12,6 +12,7 @@ from service.app import serve
 from service.broker import EmbeddedBroker, free_port
 from service.settings import Settings
 from service.tracing import Tracing
+from tests.conftest import fresh_postgres_database
 from tests.integration.kafka_helpers import wait_ready
 
 
@@ -64,3 +65,19 @@ async def running(settings: Settings, tracing: Tracing | None = None) -> AsyncIt
 async def service(settings: Settings) -> AsyncIterator[Settings]:
     async with running(settings) as ready:
         yield ready
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def one_record_batches(
+    request: pytest.FixtureRequest, broker: EmbeddedBroker, tmp_path: Path
+) -> AsyncIterator[Settings]:
+    """Settings on each store with one record a batch, so consecutive commands are batches
+    of their own, one in flight while the next is decided (on SQLite the write is the
+    loop's, on PostgreSQL it is in flight too)."""
+    if request.param == "sqlite":
+        yield isolated_settings(broker.bootstrap_servers, tmp_path / "r.db", max_batch_size=1)
+        return
+    async with fresh_postgres_database() as url:
+        yield isolated_settings(
+            broker.bootstrap_servers, tmp_path / "unused.db", database_url=url, max_batch_size=1
+        )

@@ -48,19 +48,6 @@ async def settings(broker: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[Sett
         )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def either_store(
-    request: pytest.FixtureRequest, broker: EmbeddedBroker, tmp_path: Path
-) -> AsyncIterator[Settings]:
-    if request.param == "sqlite":
-        yield isolated_settings(broker.bootstrap_servers, tmp_path / "r.db", max_batch_size=1)
-        return
-    async with fresh_postgres_database() as url:
-        yield isolated_settings(
-            broker.bootstrap_servers, tmp_path / "unused.db", database_url=url, max_batch_size=1
-        )
-
-
 def _value(metrics: bytes, line: str) -> float:
     for row in metrics.decode().splitlines():
         if row.startswith(line + " "):
@@ -103,9 +90,9 @@ async def test_a_decision_on_a_batch_that_failed_to_land_is_dropped_and_made_aga
 
 
 async def test_batches_decided_beside_the_one_in_flight_apply_every_command_once(
-    either_store: Settings,
+    one_record_batches: Settings,
 ) -> None:
-    settings = either_store
+    settings = one_record_batches
     ids = [f"ref-{n}-{uuid.uuid4()}" for n in range(20)]
     async with running(settings):
         async with Producer(settings) as producer:

@@ -7,18 +7,14 @@ partition would hold up every good command published after it.
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from service.broker import EmbeddedBroker
 from service.jsonio import dumps
 from service.settings import Settings
 from state import Command
-from tests.conftest import fresh_postgres_database
-from tests.integration.conftest import isolated_settings, running
+from tests.integration.conftest import running
 from tests.integration.kafka_helpers import (
     Producer,
     Received,
@@ -161,21 +157,6 @@ async def test_a_record_that_makes_the_code_fail_is_isolated_and_dead_lettered(
     assert f'referrals_poison_records_total{{stage="{stage}"}} 1.0' in metrics.decode()
     # Once in its batch, then alone for each of the bounded attempts; never again.
     assert len(calls) == 1 + settings.poison_attempts
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def one_record_batches(
-    request: pytest.FixtureRequest, broker: EmbeddedBroker, tmp_path: Path
-) -> AsyncIterator[Settings]:
-    """One record a batch, so the poison command has a batch of its own; on SQLite the write
-    is the loop's, on PostgreSQL it is in flight beside the next decision."""
-    if request.param == "sqlite":
-        yield isolated_settings(broker.bootstrap_servers, tmp_path / "r.db", max_batch_size=1)
-        return
-    async with fresh_postgres_database() as url:
-        yield isolated_settings(
-            broker.bootstrap_servers, tmp_path / "unused.db", database_url=url, max_batch_size=1
-        )
 
 
 @pytest.mark.parametrize("stage", ["decide", "store"])
