@@ -19,9 +19,9 @@ Any other failure may belong to one record (a poison record). The batch is then 
 again record by record, not whole (it would fail the same way on the same inputs): the
 records that succeed are applied, and a record that fails on its own ``poison_attempts``
 times is dead-lettered (``processing-failed``) so that it neither ends the process nor
-holds up the records behind it. Writing that dead letter is
-the evidence: when even it cannot be written, the fault is not the record's, and the loop
-keeps retrying as for an outage.
+holds up the records behind it. Writing that dead letter is the evidence: when even it
+cannot be written, the fault is not the record's, and the loop keeps retrying as for an
+outage.
 """
 
 import asyncio
