@@ -29,7 +29,7 @@ import sqlite3
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final, Literal, TypeGuard
 
 import asyncpg
 from aiokafka import errors as kafka
@@ -76,6 +76,12 @@ class StaleWrite(ServiceError):
 
 class ConfigurationError(ServiceError):
     pass
+
+
+def is_outage(error: BaseException) -> TypeGuard[ServiceError]:
+    """Whether ``error`` is an outage, to be retried as it is; any other failure may be a
+    record's."""
+    return isinstance(error, ServiceError) and error.retriable
 
 
 class RecordFailed(Exception):

@@ -55,6 +55,7 @@ from service.errors import (
     StaleWrite,
     StoreRefused,
     backoff,
+    is_outage,
 )
 from service.health import Component, Health
 from service.metrics import Metrics
@@ -260,7 +261,7 @@ class Pipeline:
         """A batch's failure: None for an outage, to be retried whole; else a RecordFailed,
         whose records are isolated without another attempt of the whole batch (it would
         fail the same way on the same inputs)."""
-        if isinstance(error, ServiceError) and error.retriable:
+        if is_outage(error):
             log.info("batch to be handled in order", extra={"error": str(error)})
             return None
         return RecordFailed(self._stage, error)
@@ -304,7 +305,7 @@ class Pipeline:
             self.partitions.failed()
             await self._isolate(in_flight.incoming, failure)
         except Exception as error:
-            if isinstance(error, ServiceError) and error.retriable:
+            if is_outage(error):
                 self._note_failure(error)
             else:
                 log.warning("batch failed; processing it again", extra={"error": str(error)})
@@ -350,7 +351,7 @@ class Pipeline:
             stage = "publish"
             await self._publish(incoming, decided, stored)
         except Exception as error:
-            if isinstance(error, ServiceError) and error.retriable:
+            if is_outage(error):
                 raise
             raise RecordFailed(stage, error) from error
         self.metrics.batch_seconds.observe(time.monotonic() - started)
@@ -393,7 +394,7 @@ class Pipeline:
             except Exception as error:
                 if self._stopping.is_set():
                     raise
-                if not (isinstance(error, ServiceError) and error.retriable):
+                if not is_outage(error):
                     raise RecordFailed(self._stage, error) from error
                 self._note_failure(error)
                 await asyncio.sleep(next(delays))  # backoff, not a synchronisation
