@@ -1,8 +1,14 @@
 """The embedded SQLite store: one file, one replica.
 
-sqlite3 is synchronous, so every call runs on one dedicated thread that owns the
-connection; a batch is one function call there, hence one transaction. WAL journal with
-``synchronous=FULL`` so a committed batch survives a crash of the process or the host.
+sqlite3 is synchronous, so every write runs on one dedicated thread that owns the
+writing connection; a batch is one function call there, hence one transaction. WAL journal
+with ``synchronous=FULL`` so a committed batch survives a crash of the process or the host.
+
+The consume loop's reads (a batch's referrals and command ids) run on the loop's own
+thread, through a read-only connection of their own: they are a few indexed lookups, which
+cost less than handing them to a thread and back (measured: ~80 µs against ~260 for one
+referral), and under WAL they read the last commit, which the loop's own writes have
+reached before it reads again.
 """
 
 import asyncio
@@ -88,6 +94,8 @@ class SqliteStore:
         #: last commit beside the writer, so a scan of a large table never holds up a batch.
         self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
         self._reader: sqlite3.Connection | None = None
+        #: The consume loop's reads, on the loop's thread (module docstring).
+        self._loop_reader: sqlite3.Connection | None = None
         #: Outbox rows published but not yet deleted: their deletion rides along with the
         #: next batch's transaction (one fsync fewer per batch). After a crash they are
         #: published again, with the same ids, as for a crash before any deletion.
@@ -103,6 +111,19 @@ class SqliteStore:
 
     async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         return await self._on(self._reads, lambda: self._reader, work)
+
+    def _read_here(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work`` on the loop's read connection, on this thread, in one read transaction
+        (one snapshot for all its statements)."""
+        db = self._loop_reader
+        if db is None:
+            raise StoreUnavailable("the SQLite store is not open")
+        with translated("store"):
+            db.execute("BEGIN")
+            try:
+                return work(db)
+            finally:
+                db.rollback()  # it only read
 
     @staticmethod
     async def _on(
@@ -135,35 +156,42 @@ class SqliteStore:
             self._connection = connection
 
         def connect_reader() -> None:
-            uri = f"{self.path.resolve().as_uri()}?mode=ro"
-            reader = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-            reader.execute("PRAGMA busy_timeout=5000")
-            self._reader = reader
+            self._reader = self._read_only()
 
         loop = asyncio.get_running_loop()
         with translated("store"):
             await loop.run_in_executor(self._executor, connect)
             try:
                 await loop.run_in_executor(self._reads, connect_reader)
+                self._loop_reader = self._read_only()
             except BaseException:
+                await loop.run_in_executor(self._reads, self._disconnect_reader)
                 await loop.run_in_executor(self._executor, self._disconnect)
                 raise
+
+    def _read_only(self) -> sqlite3.Connection:
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        reader = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        reader.execute("PRAGMA busy_timeout=5000")
+        return reader
 
     async def close(self) -> None:
         if self._connection is not None:
             with contextlib.suppress(Exception):  # what stays is published again at start
                 await self.mark_published(set(self._published))
-
-        def disconnect_reader() -> None:
-            if self._reader is not None:
-                self._reader.close()
-                self._reader = None
-
+        if self._loop_reader is not None:
+            self._loop_reader.close()
+            self._loop_reader = None
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._reads, disconnect_reader)
+        await loop.run_in_executor(self._reads, self._disconnect_reader)
         self._reads.shutdown(wait=True)
         await loop.run_in_executor(self._executor, self._disconnect)
         self._executor.shutdown(wait=True)
+
+    def _disconnect_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
     def _disconnect(self) -> None:
         if self._connection is not None:
@@ -171,10 +199,10 @@ class SqliteStore:
             self._connection = None
 
     async def load(self, keys: Collection[ReferralKey]) -> dict[ReferralKey, ReferralRecord]:
-        return await self._run(lambda db: _referrals(db, keys))
+        return self._read_here(lambda db: _referrals(db, keys))
 
     async def seen(self, keys: Collection[CommandKey]) -> set[CommandKey]:
-        return await self._run(lambda db: _seen(db, keys))
+        return self._read_here(lambda db: _seen(db, keys))
 
     async def load_batch(
         self,
@@ -196,7 +224,7 @@ class SqliteStore:
                     stale.append(key)
             return loaded | _referrals(db, stale), _seen(db, commands)
 
-        return await self._run(query)
+        return self._read_here(query)
 
     async def write(self, batch: BatchWrite) -> list[OutboxEntry]:
         published = list(self._published)

@@ -468,6 +468,47 @@ async def test_a_sqlite_read_in_progress_does_not_hold_up_a_batch_write(tmp_path
         await store.close()
 
 
+async def test_the_loops_sqlite_reads_see_the_last_commit_beside_a_write_in_progress(
+    tmp_path: Path,
+) -> None:
+    # The consume loop reads on its own thread and connection: a transaction still open
+    # on the writing thread (here: held) must neither delay those reads nor show them its
+    # rows; once it commits, the next read has them.
+    store = SqliteStore(tmp_path / "loop-reads.db")
+    await store.open()
+    await store.write(BatchWrite(referrals=[ReferralWrite(created("r1"), 0)]))
+    began, release = threading.Event(), threading.Event()
+    pending = created("r2")
+
+    def held_write(db: sqlite3.Connection) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute(
+            "INSERT INTO processed_commands (tenant_id, command_id, referral_id, outcome,"
+            " processed_at) VALUES ('', 'c-held', 'r2', 'applied', 0)"
+        )
+        began.set()
+        release.wait(timeout=30)
+        db.execute("COMMIT")
+
+    keys = [ReferralKey(None, "r1"), ReferralKey(None, "r2")]
+    try:
+        writing = asyncio.ensure_future(store._run(held_write))
+        assert await asyncio.to_thread(began.wait, 10)
+        loaded, seen = await asyncio.wait_for(
+            store.load_batch(keys, [CommandKey(None, "c-held")], {}), timeout=10
+        )
+        assert (set(loaded), seen) == ({ReferralKey(None, "r1")}, set())
+        assert not writing.done()
+        release.set()
+        await asyncio.wait_for(writing, timeout=10)
+        await store.write(BatchWrite(referrals=[ReferralWrite(pending, 0)]))
+        loaded, seen = await store.load_batch(keys, [CommandKey(None, "c-held")], {})
+        assert (set(loaded), seen) == (set(keys), {CommandKey(None, "c-held")})
+    finally:
+        release.set()
+        await store.close()
+
+
 async def test_a_sqlite_library_too_old_for_the_store_is_refused_at_open(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
