@@ -177,8 +177,8 @@ class Metrics:
         self.decided_ahead = Counter(
             "referrals_decided_ahead",
             "Batches decided while the batch before them was landing (published; on"
-            " PostgreSQL, written too), by whether that batch landed and the decision was kept"
-            " or it failed and the decision was dropped.",
+            " PostgreSQL, written too), by whether the decision was kept (that batch landed, or"
+            " on SQLite this one was written already) or dropped (that batch failed).",
             ["outcome"],
             registry=registry,
         )

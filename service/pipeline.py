@@ -5,10 +5,14 @@ processed commands, outbox) -> publish the outbox -> delete what Kafka acknowled
 commit offsets. The next batch does not wait for a batch to land: while its publish (and,
 on a store whose writes are a server's work, PostgreSQL, its write too) and its offset
 commit are in flight, the loop reads and decides the next batch, as if the batch in
-flight were stored (its referrals and command ids are the next decision's). That decision
-is kept only once the batch in flight has landed; if it failed, the decision is dropped
-and the failed batch is processed again in order, as any batch that fails. One batch is
-in flight at most; it has landed before a partition is let go and before the loop ends.
+flight were stored (its referrals and command ids are the next decision's). On
+PostgreSQL that decision is kept only once the batch in flight has landed; if it failed,
+the decision is dropped and the failed batch is processed again in order, as any batch
+that fails. On SQLite the batch in flight was written before it went, so the next one is
+written while the first one's events are acknowledged, and stands either way: if that
+publish fails, the outbox holds both batches' events, published in order before anything
+else. One batch is in flight at most; it has landed before a partition is let go and
+before the loop ends.
 
 An outage (store or broker away, another replica's write) retries the whole batch with
 backoff and without committing; because the transaction records which commands it
@@ -185,9 +189,9 @@ class Pipeline:
         self._committing = asyncio.create_task(self._commit(_offsets(polled)))
 
     async def _step(self, polled: Polled) -> None:
-        """Decide the polled batch beside the batch in flight, land that one, then send this
-        one on its way (written here first where the store does not write beside
-        decisions). With a backlog possible in the outbox, the batch goes in order."""
+        """Decide the polled batch beside the batch in flight (and write it, where the store
+        does not write beside decisions), land that one, then send this one on its way.
+        With a backlog possible in the outbox, the batch goes in order."""
         started = time.monotonic()
         incoming = [
             read_record(record, self.wire_limits, self.settings.topic_tenants)
@@ -196,10 +200,21 @@ class Pipeline:
         ]
         incoming = self.tracing.follow(incoming)
         ahead = await self._decide_ahead(incoming)
+        stored: list[OutboxEntry] | None = None
+        if isinstance(ahead, DecidedBatch) and not self.store.writes_beside_decisions:
+            # The batch in flight was written before it went, so this one is written while
+            # the broker acknowledges that one's events: it stands whether they land or not
+            # (if not, what both stored is published as the outbox's backlog, in order).
+            written = await self._written_or_failed(ahead)
+            if isinstance(written, list):
+                stored = written
+            else:
+                ahead = written
         landed = await self._land()
         if isinstance(ahead, DecidedBatch):
-            self.metrics.decided_ahead.labels("kept" if landed else "dropped").inc()
-        if not landed:
+            kept = landed or stored is not None
+            self.metrics.decided_ahead.labels("kept" if kept else "dropped").inc()
+        if not landed and stored is None:
             ahead = None  # decided on a batch that did not land
         if not polled:
             await self._handle(incoming)  # publishes a backlog the outbox may hold
@@ -207,8 +222,11 @@ class Pipeline:
         decided = ahead
         if decided is None and self._no_backlog():
             decided = await self._decided_or_failed(incoming)
-        stored: list[OutboxEntry] | None = None
-        if isinstance(decided, DecidedBatch) and not self.store.writes_beside_decisions:
+        if (
+            isinstance(decided, DecidedBatch)
+            and stored is None
+            and not self.store.writes_beside_decisions
+        ):
             written = await self._written_or_failed(decided)  # here, then published in flight
             if isinstance(written, list):
                 stored = written

@@ -1,21 +1,24 @@
 """The loop decides a batch while the one before it lands (is published and, on PostgreSQL,
-written): the decision stands only if that batch lands; if it fails, both are processed
-again, in order.
+written). On PostgreSQL the decision stands only if that batch lands; if it fails, both are
+processed again, in order. On SQLite the batch before was written before it went in
+flight, so the next is written meanwhile and stands whether that publish lands or not.
 
 The store is made to refuse the first write of an accept (a trigger raising the store's
 own stale-write error after a pause, as if another replica had written first), while the
 win that follows it is polled and decided in the meantime on top of the accept.
 """
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
 from service.broker import EmbeddedBroker
-from service.errors import STALE_WRITE_SQLSTATE
+from service.errors import STALE_WRITE_SQLSTATE, BrokerUnavailable
 from service.settings import Settings
 from tests.conftest import fresh_postgres_database
 from tests.integration.conftest import isolated_settings, running
@@ -112,3 +115,59 @@ async def test_batches_decided_beside_the_one_in_flight_apply_every_command_once
         assert [e.json["version"] for e in mine] == [1, 2, 3]
     assert _value(metrics, 'referrals_decided_ahead_total{outcome="kept"}') > 0
     assert _value(metrics, 'referrals_decided_ahead_total{outcome="dropped"}') == 0
+
+
+async def test_on_sqlite_a_batch_written_beside_a_publish_that_fails_stands_and_is_published(
+    broker: EmbeddedBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import service.batch
+    import service.publisher
+
+    settings = isolated_settings(broker.bootstrap_servers, tmp_path / "r.db", max_batch_size=1)
+    rid = f"ref-{uuid.uuid4()}"
+    won_decided = asyncio.Event()
+    decided: list[str] = []
+    real_decide = service.batch.decide
+
+    def decide(current: Any, command_: Any, *rest: Any) -> Any:
+        decided.append(command_.type.value)
+        if command_.type.value == "referral.win":
+            won_decided.set()
+        return real_decide(current, command_, *rest)
+
+    # The accept's publish waits until the win has been decided beside it, then fails
+    # as if the broker had gone away.
+    failed = {"accept publish": False}
+    real_publish = service.publisher.OutboxPublisher.publish
+
+    async def publish(self: Any, entries: Any) -> None:
+        kinds = {entry.record.kind for entry in entries or ()}
+        if "referral.accepted" in kinds and not failed["accept publish"]:
+            await asyncio.wait_for(won_decided.wait(), 30)
+            failed["accept publish"] = True
+            raise BrokerUnavailable("the broker went away")
+        await real_publish(self, entries)
+
+    monkeypatch.setattr(service.batch, "decide", decide)
+    monkeypatch.setattr(service.publisher.OutboxPublisher, "publish", publish)
+    async with running(settings):
+        async with Producer(settings) as producer:
+            await producer.structured(command("referral.create", rid, {"name": "Contoso"}))
+            await collect(settings, [settings.events_topic], lambda got: len(got) == 1)
+            await producer.structured(command("referral.accept", rid))
+            await producer.structured(command("referral.win", rid, {"statusReason": "Won"}))
+            events = await collect(
+                settings, [settings.events_topic], lambda got: len(unique(got)) >= 3
+            )
+        _, metrics = await http_get(settings.http_port, "/metrics")
+
+    assert failed["accept publish"]
+    once = unique(events)
+    assert [(e.header("ce_type"), e.json["version"]) for e in once] == [
+        ("referral.created", 1),
+        ("referral.accepted", 2),
+        ("referral.won", 3),
+    ]
+    assert decided.count("referral.win") == 1  # decided beside, written, not made again
+    assert _value(metrics, 'referrals_decided_ahead_total{outcome="dropped"}') == 0
+    assert _value(metrics, 'referrals_retries_total{component="broker"}') >= 1
