@@ -34,6 +34,7 @@ from state import (
     decide,
 )
 from state.record import name_uuid
+from state.recording import changed_paths
 from tests.unit.builders import LEGAL_STATE_NAMES, NOW, state_name
 
 REFERRAL_IDS = ("ref-1", "ref-2")
@@ -219,6 +220,9 @@ def _check_applied(
     assert event.referral == after.referral
     assert event.changed_paths
     assert all(path.startswith("/") for path in event.changed_paths)
+    # Exactly what differs between the stored documents (the event's order is the change's).
+    whole = changed_paths(before.referral.to_document(), after.referral.to_document())
+    assert sorted(event.changed_paths) == sorted(whole)
     assert (event.previous_status, event.previous_substatus) == (
         before.referral.status,
         before.referral.substatus,
