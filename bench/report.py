@@ -314,6 +314,41 @@ def bound_rows(services: Sequence[RunResult], passthrough: RunResult) -> list[tu
     return [("stage", *(run.name for run in runs)), *table]
 
 
+def latency_bound_rows(
+    services: Sequence[RunResult], passthrough: RunResult
+) -> list[tuple[str, ...]]:
+    """Per batch in the latency phase, in ms: each stage's mean time and the whole batch's,
+    how much of the phase batches took, and the p99s the latency targets compare."""
+    runs = [run for run in services if run.stats.get(LATENCY)]
+    if not runs:
+        return []
+
+    def stat(run: RunResult, name: str, digits: int = 2) -> str:
+        return _fmt(run.stats[LATENCY].get(name, math.nan), digits)
+
+    table: list[tuple[str, ...]] = [
+        ("commands a batch", *(stat(run, "mean commands/batch") for run in runs))
+    ]
+    table += [(stage, *(stat(run, f"mean {stage} ms") for run in runs)) for stage in STAGES]
+    table.append(("a batch, from the poll to its outcomes published",
+                  *(stat(run, "mean batch ms") for run in runs)))  # fmt: skip
+    table.append(("% of the phase in batches (overlapping ones count twice)",
+                  *(stat(run, "% of the phase in batches", 1) for run in runs)))  # fmt: skip
+    table.append(("p99 of a command, send to outcome read", *(
+        _fmt(result.percentile_ms(99), 1) if (result := run.phases.get(LATENCY)) else "n/a"
+        for run in runs
+    )))  # fmt: skip
+    base = passthrough.phases.get(LATENCY)
+    if base is not None:
+        base_p99 = base.percentile_ms(99)
+        table.append(("passthrough p99", *(_fmt(base_p99, 1) for _ in runs)))
+        goals = {t.store: t.goal for t in TARGETS if t.figure == "p99 ratio"}
+        table.append(("p99 the target allows (goal x the passthrough's)", *(
+            _fmt(goals[run.store] * base_p99, 1) if run.store in goals else "" for run in runs
+        )))  # fmt: skip
+    return [("per batch, ms", *(run.name for run in runs)), *table]
+
+
 def markdown(
     *,
     started: datetime,
@@ -367,6 +402,20 @@ def markdown(
             " and decision, so the loop's own part bounds it:",
             "",
             markdown_table(bounds[1:], columns=bounds[0], text_columns=1),
+            "",
+        ]
+    latency_bounds = latency_bound_rows(services, passthrough)
+    if latency_bounds:
+        parts += [
+            "What bounds the latency: the mean time of each stage of a batch in the latency"
+            " phase (from the service's `/metrics`) beside the p99s the targets compare. At"
+            " this rate a batch holds one or two commands, and the service adds to the"
+            " passthrough's consume-and-produce a batch's load, decision and write (on SQLite"
+            " with its fsync, on PostgreSQL a commit on the server), one after another; a"
+            " command that arrives while a batch is under way also waits for the rest of it,"
+            " which the share of the phase spent in batches measures:",
+            "",
+            markdown_table(latency_bounds[1:], columns=latency_bounds[0], text_columns=1),
             "",
         ]
     if decision:

@@ -1,7 +1,15 @@
 """The benchmark report holds each run to the targets and says what a command costs."""
 
 from bench.measure import PhaseResult
-from bench.report import LATENCY, THROUGHPUT, RunResult, bound_rows, markdown, target_rows
+from bench.report import (
+    LATENCY,
+    THROUGHPUT,
+    RunResult,
+    bound_rows,
+    latency_bound_rows,
+    markdown,
+    target_rows,
+)
 
 
 def _phase(records: int, seconds: float, latencies_ms: list[float]) -> PhaseResult:
@@ -22,8 +30,9 @@ def _runs() -> tuple[list[RunResult], RunResult]:
         "service (SQLite)",
         "SQLite",
         {THROUGHPUT: _phase(1000, 0.5, [1.0]), LATENCY: _phase(10, 1, [12.0] * 10)},
-        {THROUGHPUT: stats},
-    )
+        {THROUGHPUT: stats, LATENCY: {**stats, "mean commands/batch": 1.5,
+                                      "mean batch ms": 4.0, "% of the phase in batches": 60.0}},
+    )  # fmt: skip
     postgres = RunResult(
         "service (PostgreSQL)",
         "PostgreSQL",
@@ -63,6 +72,22 @@ def test_the_bound_is_each_stage_per_command_beside_the_passthrough_and_the_budg
     assert by_stage["budget of a command at 0.4x (SQLite)"] == ("250.0",)
 
 
+def test_the_latency_bound_is_each_stage_per_batch_beside_the_p99s_the_target_compares() -> None:
+    services, passthrough = _runs()
+
+    header, *table = latency_bound_rows(services, passthrough)
+    by_row = {row[0]: row[1:] for row in table}
+
+    assert header == ("per batch, ms", "service (SQLite)")
+    assert by_row["commands a batch"] == ("1.50",)
+    assert by_row["write"] == ("40.00",)
+    assert by_row["a batch, from the poll to its outcomes published"] == ("4.00",)
+    assert by_row["% of the phase in batches (overlapping ones count twice)"] == ("60.0",)
+    assert by_row["p99 of a command, send to outcome read"] == ("12.0",)
+    assert by_row["passthrough p99"] == ("10.0",)
+    assert by_row["p99 the target allows (goal x the passthrough's)"] == ("12.5",)
+
+
 def test_a_run_without_postgres_reports_the_targets_it_has() -> None:
     services, passthrough = _runs()
     report = markdown(
@@ -80,3 +105,4 @@ def test_a_run_without_postgres_reports_the_targets_it_has() -> None:
     assert "Against the targets" in report
     assert "PostgreSQL | ≥ 0.3x" not in report
     assert "What bounds the throughput" in report
+    assert "What bounds the latency" in report
