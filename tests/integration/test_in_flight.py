@@ -25,7 +25,7 @@ from tests.integration.conftest import isolated_settings, running
 from tests.integration.kafka_helpers import Producer, collect, command, http_get
 from tests.integration.scenario import unique
 
-pytestmark = [pytest.mark.broker, pytest.mark.postgres]
+pytestmark = pytest.mark.broker
 
 REFUSE_FIRST_ACCEPT = f"""
 CREATE SEQUENCE accept_writes;
@@ -58,6 +58,7 @@ def _value(metrics: bytes, line: str) -> float:
     raise AssertionError(f"{line} is not exported")
 
 
+@pytest.mark.postgres
 async def test_a_decision_on_a_batch_that_failed_to_land_is_dropped_and_made_again(
     settings: Settings,
 ) -> None:
