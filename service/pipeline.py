@@ -210,11 +210,10 @@ class Pipeline:
                 stored = written
             else:
                 ahead = written
-        landed = await self._land()
+        kept = await self._land() or stored is not None
         if isinstance(ahead, DecidedBatch):
-            kept = landed or stored is not None
             self.metrics.decided_ahead.labels("kept" if kept else "dropped").inc()
-        if not landed and stored is None:
+        if not kept:
             ahead = None  # decided on a batch that did not land
         if not polled:
             await self._handle(incoming)  # publishes a backlog the outbox may hold

@@ -155,14 +155,11 @@ class SqliteStore:
                 raise
             self._connection = connection
 
-        def connect_reader() -> None:
-            self._reader = self._read_only()
-
         loop = asyncio.get_running_loop()
         with translated("store"):
             await loop.run_in_executor(self._executor, connect)
             try:
-                await loop.run_in_executor(self._reads, connect_reader)
+                self._reader = await loop.run_in_executor(self._reads, self._read_only)
                 self._loop_reader = self._read_only()
             except BaseException:
                 await loop.run_in_executor(self._reads, self._disconnect_reader)
