@@ -20,26 +20,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bench.workload import Record, command_stream
-from service.batch import Incoming, decide_batch, policy_of, read_record
 from service.codec import WireLimits
+from service.consume.decision import decide_batch, policy_of
+from service.consume.records import Incoming, read_record
+from service.kafka import PolledRecord
 from service.runtime import tune_garbage_collection
 from service.settings import Settings
 from state import CommandKey, ReferralKey, ReferralRecord
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class _Polled:
-    """A polled record as aiokafka hands it to the consume loop."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[tuple[str, bytes]] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +51,15 @@ class DecisionCost:
         )
 
 
-def _polled(stream: Sequence[Record]) -> list[_Polled]:
+def _polled(stream: Sequence[Record]) -> list[PolledRecord]:
     return [
-        _Polled("commands", 0, offset, 0, r.key, r.value, r.headers)
+        PolledRecord("commands", 0, offset, 0, r.key, r.value, r.headers)
         for offset, r in enumerate(stream)
     ]
 
 
 def one_round(
-    polled: Sequence[_Polled], settings: Settings, batch_size: int, events: int | None = None
+    polled: Sequence[PolledRecord], settings: Settings, batch_size: int, events: int | None = None
 ) -> DecisionCost:
     """Decide every record a batch at a time; ``events``: how many must be applied (the
     workload says), so that a broken round cannot pass for a fast one."""

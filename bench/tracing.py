@@ -23,12 +23,14 @@ from pathlib import Path
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from bench.decision import NOW, _Polled, _polled
+from bench.decision import NOW, _polled
 from bench.workload import command_stream
-from service.batch import Incoming, decide_batch, policy_of, read_record
 from service.codec import WireLimits
+from service.consume.decision import decide_batch, policy_of
+from service.consume.records import Incoming, read_record
+from service.consume.tracing import NO_TRACING, Tracing
+from service.kafka import PolledRecord
 from service.settings import Settings
-from service.tracing import NO_TRACING, Tracing
 from state import ReferralRecord
 
 SECTION = "## Tracing cost"
@@ -67,7 +69,7 @@ def _loop_calls_when_off(incoming: list[Incoming]) -> None:
             pass
 
 
-def one_round(polled: Sequence[_Polled], tracing: Tracing | None, batch_size: int) -> float:
+def one_round(polled: Sequence[PolledRecord], tracing: Tracing | None, batch_size: int) -> float:
     """CPU seconds of reading and deciding the records, with the loop's tracing calls
     when ``tracing`` is given."""
     settings = Settings()

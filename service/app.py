@@ -10,24 +10,31 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from service.api.auth import Authenticate
 from service.api.compose import OFF_WARNING, read_api
 from service.api.server import ApiServer
-from service.consumer_health import probe_broker
+from service.consume.lag import probe_broker
+from service.consume.landing import Landing, preparation
+from service.consume.loop import ConsumeLoop
+from service.consume.ownership import Partitions
+from service.consume.publisher import OutboxPublisher, RerouteSettings
+from service.consume.recent import RecentReferrals
+from service.consume.recovery import Recovery
+from service.consume.stages import BatchStages, Clock
+from service.consume.tracing import Tracing
 from service.errors import ConfigurationError, ServiceError, backoff
 from service.expiry import ExpiryScheduler
 from service.health import Health
 from service.http import HttpServer
 from service.kafka import ensure_topics, make_consumer, make_producer
 from service.metrics import Metrics
-from service.pipeline import Pipeline, utc_now
 from service.settings import Settings
 from service.store import Store, open_store, store_backend
-from service.tracing import Tracing
 
 log = logging.getLogger(__name__)
 GAUGE_REFRESH_SECONDS = 3.0
@@ -35,6 +42,10 @@ GAUGE_REFRESH_SECONDS = 3.0
 #: at least this many times as long as the last one took, so that counting a large store
 #: takes at most a fiftieth of its time, whatever the interval.
 COUNT_SPACING = 50
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def next_count_at(finished: float, took: float, interval: float) -> float:
@@ -125,20 +136,21 @@ async def _consume(
     tracing: Tracing,
 ) -> None:
     consumer, producer = make_consumer(settings), make_producer(settings)
-    pipeline = Pipeline(settings, store, consumer, producer, metrics, health, tracing=tracing)
+    publisher = outbox_publisher(settings, store, producer, metrics, health)
+    loop = consume_loop(settings, store, consumer, publisher, metrics, health, tracing)
     await producer.start()
-    pipeline.subscribe()
+    loop.subscribe()
     await consumer.start()
-    expiry = ExpiryScheduler(settings, store, pipeline.publisher, utc_now)
+    expiry = ExpiryScheduler(settings, store, publisher, utc_now)
     gauges = asyncio.create_task(
         _watch(store, consumer, metrics, health, settings.state_count_interval_seconds)
     )
     housekeeping = asyncio.create_task(_housekeeping(settings, store, expiry))
-    running = asyncio.create_task(pipeline.run())
+    running = asyncio.create_task(loop.run())
     stopping = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        pipeline.stop()
+        loop.stop()
         try:
             await asyncio.wait_for(running, settings.shutdown_timeout_seconds)
         except TimeoutError:
@@ -154,6 +166,42 @@ async def _consume(
         health.assigned = False
         await consumer.stop()  # leaves the group, so the partitions move on at once
         await producer.stop()
+
+
+def outbox_publisher(
+    settings: Settings,
+    store: Store,
+    producer: AIOKafkaProducer,
+    metrics: Metrics,
+    health: Health,
+) -> OutboxPublisher:
+    reroute = RerouteSettings(
+        settings.dlq_topic, settings.max_record_bytes, settings.poison_attempts
+    )
+    return OutboxPublisher(producer, store, reroute, metrics, health)
+
+
+def consume_loop(
+    settings: Settings,
+    store: Store,
+    consumer: AIOKafkaConsumer,
+    publisher: OutboxPublisher,
+    metrics: Metrics,
+    health: Health,
+    tracing: Tracing,
+    clock: Clock = utc_now,
+) -> ConsumeLoop:
+    """The consume side, composed: the stages of a batch over the store and the publisher,
+    recovery over the stages, landing over both, and the loop over them all."""
+    partitions, stopping = Partitions(), asyncio.Event()
+    recent = RecentReferrals(settings.referral_cache_size)
+    stages = BatchStages(
+        settings, store, publisher, recent, partitions, metrics, health, tracing, clock
+    )
+    recovery = Recovery(settings, stages, partitions, metrics, health, tracing, stopping)
+    landing = Landing(consumer, stages, recovery, partitions, metrics, health)
+    ready = preparation(store, stages)
+    return ConsumeLoop(settings, consumer, stages, ready, landing, recovery, recent, stopping)
 
 
 async def _until_up(

@@ -13,14 +13,15 @@ and how long to wait before trying again.
   - ``StaleWrite`` (retriable after reloading): a referral's stored version moved on
     since it was loaded, i.e. another replica wrote it; the batch is decided again.
   - ``ConfigurationError`` (fatal): the settings cannot work, e.g. an unknown database URL.
-- ``RecordFailed``: what the consume loop raises to itself when processing failed for a
-  reason that is not an outage, with the stage it failed in; its records get isolated.
+- ``RecordFailed``: what a stage of the consume side raises when processing failed for a
+  reason that is not an outage, with the ``Stage`` it failed in (``failing_as``); its
+  records get isolated.
 
 Domain refusals are not errors here: they are ``state.Rejected`` values. Records that are
 not commands raise ``service.codec.Undecodable``. Driver and client exceptions become
 service errors only through ``translated()``. The consume loop alone decides what to
 retry, reject or dead-letter: it retries outages, and isolates a record when anything
-else goes wrong (see ``service.pipeline``).
+else goes wrong (see ``service.consume``).
 """
 
 import contextlib
@@ -28,6 +29,7 @@ import random
 import sqlite3
 import traceback
 from collections.abc import Callable, Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Final, Literal, TypeGuard
 
@@ -84,10 +86,24 @@ def is_outage(error: BaseException) -> TypeGuard[ServiceError]:
     return isinstance(error, ServiceError) and error.retriable
 
 
+class Stage(StrEnum):
+    """The stage of a batch a record failed in (the ``stage`` label of poison records)."""
+
+    DECODE = "decode"
+    DECIDE = "decide"
+    STORE = "store"
+    PUBLISH = "publish"
+
+    @property
+    def deterministic(self) -> bool:
+        """Whether the same input fails the same way here: no retry can help."""
+        return self in (Stage.DECODE, Stage.DECIDE)
+
+
 class RecordFailed(Exception):
     """Processing failed for a reason that is not an outage; its records get isolated."""
 
-    def __init__(self, stage: str, error: BaseException) -> None:
+    def __init__(self, stage: Stage, error: BaseException) -> None:
         super().__init__(f"{type(error).__name__} in the {stage} stage")
         self.stage = stage
         self.error = error
@@ -100,6 +116,20 @@ class RecordFailed(Exception):
         frames = traceback.extract_tb(self.error.__traceback__)
         where = f" at {Path(frames[-1].filename).stem}.{frames[-1].name}" if frames else ""
         return f"{' from '.join(names)} in the {self.stage} stage{where}"
+
+
+@contextlib.contextmanager
+def failing_as(stage: Stage) -> Iterator[None]:
+    """Raise what fails in the block as the RecordFailed of ``stage``, unless it is an outage
+    (raised as it is, to be retried) or already a RecordFailed."""
+    try:
+        yield
+    except RecordFailed:
+        raise
+    except Exception as error:
+        if is_outage(error):
+            raise
+        raise RecordFailed(stage, error) from error
 
 
 #: The SQLSTATE the store's own statements raise when another replica wrote first

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from service.codec import OutgoingRecord, command_envelope, command_record
-from service.publisher import OutboxPublisher
+from service.consume.publisher import OutboxPublisher
 from service.settings import Settings
 from service.store import ExpiryCandidate, ExpiryPosition, Store
 from state import CommandType

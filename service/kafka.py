@@ -1,4 +1,5 @@
-"""Kafka clients built from the settings: consumer, producer and topic creation.
+"""Kafka clients built from the settings (consumer, producer, topic creation), and the shape
+of a record they hand over.
 
 Security (SASL PLAIN/SCRAM, TLS with CA and client certificates) is translated into
 aiokafka options in one place. The producer is neither idempotent nor transactional: the
@@ -6,7 +7,9 @@ delivery guarantee comes from the outbox and the processed-command records inste
 """
 
 import logging
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -18,6 +21,40 @@ log = logging.getLogger(__name__)
 
 #: Slack over ``max_record_bytes`` for the framing the service's own size count leaves out.
 RECORD_FRAMING_BYTES = 16_384
+
+
+class ConsumedRecord(Protocol):
+    """What the service reads of a record polled from Kafka (aiokafka's ``ConsumerRecord``
+    is one). A header value may be None: Kafka allows it, and other clients send it."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes | None]] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PolledRecord:
+    """A consumed record made here rather than by the client: what the benchmarks and tests
+    hand to the consume side, and what stands for a record the client could not parse."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes | None]] | None = ()
 
 
 def client_options(settings: Settings) -> dict[str, Any]:

@@ -32,9 +32,9 @@ from prometheus_client import (
 )
 
 from service import dead_letters
-from service.batch import Outcome, OutcomeKind
 from service.codec import REJECTED_TYPE
 from service.health import Component
+from service.outcomes import Outcome, OutcomeKind
 from service.version import package_version
 from state import CommandType, EventType, ReferralEvent, RejectionCode
 from state.lifecycle import LEGAL_STATES, may_move

@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from service import dead_letters
-from service.batch import ConsumedRecord
 from service.client.connection import header_text
 from service.client.envelopes import is_envelope
 from service.client.outcomes import Outgoing
 from service.client.reader import Start, now_ms, read_topic
 from service.codec import CommandRecord, command_record
 from service.jsonio import JsonRefused, loads
+from service.kafka import ConsumedRecord
 from service.settings import Settings
 
 REDRIVE_OF: Final = "x-redrive-of"
@@ -44,7 +44,7 @@ class DeadLetter:
 
     @property
     def headers(self) -> tuple[Header, ...]:
-        return tuple(self.record.headers or ())
+        return tuple(self.record.headers or ())  # type: ignore[arg-type]  # None values: see the redrive
 
     @property
     def address(self) -> str:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from helm_python import HelmRenderError, HelmValuesError
 
+from service.consume.tracing import configured_exporters
 from service.settings import Settings
-from service.tracing import configured_exporters
 
 from .rendering import FULLNAME, Rendered, render, render_values
 from .scenarios import SCENARIOS

@@ -19,8 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from service.batch import DecidedBatch, Incoming, decide_batch, policy_of
 from service.codec import Undecodable, WireLimits, decode_command, encode_event
+from service.consume.decision import DecidedBatch, decide_batch, policy_of
+from service.consume.records import Incoming
 from service.dead_letters import record_bytes
 from service.jsonio import dumps, loads
 from service.settings import Settings

@@ -10,8 +10,8 @@ import pytest
 
 from service.app import serve
 from service.broker import EmbeddedBroker, free_port
+from service.consume.tracing import Tracing
 from service.settings import Settings
-from service.tracing import Tracing
 from tests.conftest import fresh_postgres_database
 from tests.integration.kafka_helpers import wait_ready
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.batch import policy_of
+from service.consume.decision import policy_of
 from service.expiry import BATCH_LIMIT
 from service.settings import Settings
 from state import Applied, Command, CommandType, decide

@@ -121,14 +121,14 @@ async def test_batches_decided_beside_the_one_in_flight_apply_every_command_once
 async def test_on_sqlite_a_batch_written_beside_a_publish_that_fails_stands_and_is_published(
     broker: EmbeddedBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import service.batch
-    import service.publisher
+    import service.consume.decision
+    import service.consume.publisher
 
     settings = isolated_settings(broker.bootstrap_servers, tmp_path / "r.db", max_batch_size=1)
     rid = f"ref-{uuid.uuid4()}"
     won_decided = asyncio.Event()
     decided: list[str] = []
-    real_decide = service.batch.decide
+    real_decide = service.consume.decision.decide
 
     def decide(current: Any, command_: Any, *rest: Any) -> Any:
         decided.append(command_.type.value)
@@ -139,7 +139,7 @@ async def test_on_sqlite_a_batch_written_beside_a_publish_that_fails_stands_and_
     # The accept's publish waits until the win has been decided beside it, then fails
     # as if the broker had gone away.
     failed = {"accept publish": False}
-    real_publish = service.publisher.OutboxPublisher.publish
+    real_publish = service.consume.publisher.OutboxPublisher.publish
 
     async def publish(self: Any, entries: Any) -> None:
         kinds = {entry.record.kind for entry in entries or ()}
@@ -149,8 +149,8 @@ async def test_on_sqlite_a_batch_written_beside_a_publish_that_fails_stands_and_
             raise BrokerUnavailable("the broker went away")
         await real_publish(self, entries)
 
-    monkeypatch.setattr(service.batch, "decide", decide)
-    monkeypatch.setattr(service.publisher.OutboxPublisher, "publish", publish)
+    monkeypatch.setattr(service.consume.decision, "decide", decide)
+    monkeypatch.setattr(service.consume.publisher.OutboxPublisher, "publish", publish)
     async with running(settings):
         async with Producer(settings) as producer:
             await producer.structured(command("referral.create", rid, {"name": "Contoso"}))

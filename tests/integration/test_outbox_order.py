@@ -17,10 +17,10 @@ from prometheus_client import CollectorRegistry
 
 from service.broker import EmbeddedBroker
 from service.codec import OutgoingRecord
+from service.consume.publisher import OutboxPublisher, RerouteSettings
 from service.health import Health
 from service.kafka import ensure_topics, make_producer
 from service.metrics import Metrics
-from service.publisher import OutboxPublisher, RerouteSettings
 from service.settings import Settings
 from service.store import BatchWrite, OutboxEntry
 from service.store.postgres import PostgresStore

@@ -119,13 +119,15 @@ def failing_for_poison(real: Any, calls: list[str]) -> Any:
 async def test_a_record_that_makes_the_code_fail_is_isolated_and_dead_lettered(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, stage: str
 ) -> None:
-    import service.batch
+    import service.consume.decision
     import service.store.sqlite
 
     calls: list[str] = []
     if stage == "decide":
         monkeypatch.setattr(
-            service.batch, "decide", failing_for_poison(service.batch.decide, calls)
+            service.consume.decision,
+            "decide",
+            failing_for_poison(service.consume.decision.decide, calls),
         )
     else:
         real = service.store.sqlite.referral_document
@@ -168,16 +170,16 @@ async def test_a_batch_that_failed_is_isolated_without_being_attempted_again_who
     or in order once that batch landed; written in the loop or in flight), the failure is
     not repeated on the same inputs: its batch goes straight to isolation, and the record is
     tried once, then alone for each of the bounded attempts."""
-    import service.batch
-    import service.pipeline
-    import service.publisher
+    import service.consume.decision
+    import service.consume.landing
+    import service.consume.publisher
     import service.store.postgres
     import service.store.sqlite
 
     settings = one_record_batches
     decided_poison = asyncio.Event()
     failed: list[str] = []
-    real_decide = service.batch.decide
+    real_decide = service.consume.decision.decide
 
     def decide(current: Any, command_: Command, *rest: Any) -> Any:
         if isinstance(command_.data, dict) and command_.data.get("name") == "poison":
@@ -199,7 +201,7 @@ async def test_a_batch_that_failed_is_isolated_without_being_attempted_again_who
     # Beside: the batch before the poison command is held in flight (its publish waits)
     # until the poison command has been decided, which is then necessarily done ahead.
     hold = {"next publish": False, "held until decided": False}
-    real_publish = service.publisher.OutboxPublisher.publish
+    real_publish = service.consume.publisher.OutboxPublisher.publish
 
     async def publish(self: Any, entries: Any) -> None:
         if entries and hold["next publish"]:
@@ -210,18 +212,18 @@ async def test_a_batch_that_failed_is_isolated_without_being_attempted_again_who
 
     # A batch's offset commit starts once it has landed, so no batch is in flight then.
     first_commit = asyncio.Event()
-    real_commit = service.pipeline.Pipeline._commit
+    real_commit = service.consume.landing.Landing._commit
 
     async def commit(self: Any, offsets: Any) -> None:
         await real_commit(self, offsets)
         first_commit.set()
 
-    monkeypatch.setattr(service.pipeline.Pipeline, "_commit", commit)
-    monkeypatch.setattr(service.batch, "decide", decide)
+    monkeypatch.setattr(service.consume.landing.Landing, "_commit", commit)
+    monkeypatch.setattr(service.consume.decision, "decide", decide)
     for store in (service.store.sqlite, service.store.postgres):
         failing = failing_for_poison_documents(store.referral_document)
         monkeypatch.setattr(store, "referral_document", failing)
-    monkeypatch.setattr(service.publisher.OutboxPublisher, "publish", publish)
+    monkeypatch.setattr(service.consume.publisher.OutboxPublisher, "publish", publish)
     warm, before, after = (f"{name}-{uuid.uuid4()}" for name in ("warm", "before", "after"))
     poison = dumps(command("referral.create", f"poison-{uuid.uuid4()}", {"name": "poison"}))
     async with running(settings), Producer(settings) as producer:

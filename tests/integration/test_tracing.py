@@ -12,9 +12,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from service.consume.tracing import Tracing
 from service.logs import stamp_traces
 from service.settings import EventMode, Settings
-from service.tracing import Tracing
 from tests.integration.conftest import running
 from tests.integration.kafka_helpers import Producer, Received, collect, command
 from tests.integration.test_poison_records import failing_for_poison
@@ -122,9 +122,11 @@ def stamped_logs() -> Iterator[None]:
 async def test_log_lines_about_a_poison_command_carry_its_trace(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import service.batch
+    import service.consume.decision
 
-    monkeypatch.setattr(service.batch, "decide", failing_for_poison(service.batch.decide, []))
+    monkeypatch.setattr(
+        service.consume.decision, "decide", failing_for_poison(service.consume.decision.decide, [])
+    )
     caplog.set_level(logging.WARNING, logger="service")
     provider, _ = _traced()
     async with running(settings, Tracing(provider, settings.consumer_group)):

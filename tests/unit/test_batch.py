@@ -2,17 +2,12 @@
 
 from datetime import UTC, datetime
 
-from service.batch import (
-    Incoming,
-    command_keys,
-    decide_batch,
-    policy_of,
-    read_record,
-    referral_keys,
-)
 from service.codec import WireLimits
+from service.consume.decision import decide_batch, policy_of
+from service.consume.ownership import Partitions
+from service.consume.records import Incoming, command_keys, read_record, referral_keys
 from service.jsonio import dumps
-from service.ownership import Partitions
+from service.kafka import PolledRecord
 from service.settings import Settings
 from state import CommandKey, ReferralKey
 
@@ -22,16 +17,11 @@ NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 STRUCTURED = [("content-type", b"application/cloudevents+json")]
 
 
-class Polled:
+def Polled(
+    offset: int, value: bytes | None, partition: int = 0, topic: str = "commands"
+) -> PolledRecord:
     """A record as the consumer hands it over."""
-
-    def __init__(
-        self, offset: int, value: bytes | None, partition: int = 0, topic: str = "commands"
-    ) -> None:
-        self.topic, self.partition, self.offset, self.timestamp = topic, partition, offset, 0
-        self.key: bytes | None = b"k"
-        self.value = value
-        self.headers = STRUCTURED
+    return PolledRecord(topic, partition, offset, 0, b"k", value, STRUCTURED)
 
 
 def envelope(

@@ -4,9 +4,9 @@ import asyncio
 
 from prometheus_client import CollectorRegistry
 
+from service.consume.ownership import Partitions, Rebalance
 from service.health import Health
 from service.metrics import Metrics
-from service.ownership import Partitions, Rebalance
 
 
 class _NoAssignment:

@@ -1,6 +1,6 @@
 """The in-memory referrals kept between batches: bounded, least recently used out."""
 
-from service.recent import RecentReferrals
+from service.consume.recent import RecentReferrals
 from state import ReferralRecord
 from tests.unit.builders import created_in
 

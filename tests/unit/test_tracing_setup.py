@@ -5,10 +5,10 @@ import contextlib
 
 import pytest
 
-from service.batch import Incoming
+from service.consume.records import Incoming
+from service.consume.tracing import NO_TRACING, Tracing, configured_exporters, producer_context
 from service.errors import ConfigurationError
 from service.jsonio import dumps
-from service.tracing import NO_TRACING, Tracing, configured_exporters, producer_context
 
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.batch import Outcome, OutcomeKind
+from service.outcomes import Outcome, OutcomeKind
 from state import Command, CommandType, LifecycleState, ReferralStatus, ReferralSubstatus
 from state.values import value_object
 

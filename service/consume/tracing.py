@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from service.batch import Incoming
+from service.consume.records import Incoming
 from service.errors import ConfigurationError
 from service.jsonio import loads
 from service.version import DISTRIBUTION, package_version

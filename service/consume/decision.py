@@ -1,35 +1,24 @@
-"""Deciding one polled batch: decode, dedupe, load, decide, and what to write.
+"""Deciding one polled batch: dedupe, decide, and what to write.
 
-Pure apart from the store reads the caller passes in; the consume loop owns the I/O.
-The result is the one transaction to write and the outcomes to report as metrics.
+Pure: the caller passes in what the store holds of the batch's referrals and commands. The
+result is the one transaction to write and the outcomes to report as metrics.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
-from typing import Protocol
 
-from service.codec import (
-    OutgoingRecord,
-    Undecodable,
-    WireLimits,
-    decode_command,
-    encode_event,
-    encode_rejection,
-)
+from service.codec import OutgoingRecord, encode_event, encode_rejection
+from service.consume.records import Incoming
 from service.dead_letters import encode_dead_letter
-from service.errors import RecordFailed
 from service.jsonio import dumps
+from service.outcomes import Outcome, OutcomeKind
 from service.settings import EventMode, Settings
 from service.store import BatchWrite, OutboxEntry, ProcessedCommand, ReferralWrite
-from service.tenancy import established
 from state import (
     Applied,
-    Command,
     CommandKey,
     Policy,
-    ReferralEvent,
     ReferralKey,
     ReferralRecord,
     command_key,
@@ -38,99 +27,30 @@ from state import (
 )
 from state.fields import format_utc
 from state.limits import Limits, identifier_problem
-from state.values import value_object
-
-
-@value_object
-class Incoming:
-    """One consumed record, decoded or not."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...]
-    command: Command | None
-    error: Undecodable | None
-    #: The trace context its outcomes carry (traceparent, tracestate), when traced.
-    trace: tuple[tuple[str, str], ...] = ()
-
-
-class OutcomeKind(StrEnum):
-    """What became of one consumed record (the ``outcome`` label of the commands metric)."""
-
-    APPLIED = "applied"
-    NOOP = "noop"
-    REJECTED = "rejected"
-    DUPLICATE = "duplicate"
-    DEAD_LETTERED = "dead-lettered"
-
-
-@value_object
-class Outcome:
-    command_type: str
-    outcome: OutcomeKind
-    code: str = ""
-    events: tuple[ReferralEvent, ...] = ()
 
 
 @dataclass(slots=True)
 class DecidedBatch:
+    """What a batch decided: the one transaction to write, and each record's outcome."""
+
     write: BatchWrite = field(default_factory=BatchWrite)
     outcomes: list[Outcome] = field(default_factory=list)
 
-
-class ConsumedRecord(Protocol):
-    """What the consume loop reads of a record polled from Kafka."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[tuple[str, bytes]] | None
+    def assumed(self) -> "Assumed":
+        """What the next batch, decided while this one lands, takes as stored."""
+        return Assumed(
+            {write.record.key: write.record for write in self.write.referrals},
+            {CommandKey(p.tenant_id, p.command_id) for p in self.write.processed},
+        )
 
 
-def read_record(
-    record: ConsumedRecord, limits: WireLimits, topic_tenants: Mapping[str, str] | None = None
-) -> Incoming:
-    """Decode one polled record, acting as the tenant of its topic if it has one; never
-    raises (a record that cannot be read is kept as such)."""
-    headers = tuple(record.headers or ())
-    command: Command | None = None
-    error: Undecodable | None = None
-    try:
-        decoded = decode_command(record.value, headers, limits)
-        command = established(decoded, record.topic, topic_tenants or {})
-    except Undecodable as undecodable:
-        error = undecodable
-    except Exception as unexpected:  # decoding is pure: the record alone is to blame
-        error = Undecodable("processing-failed", RecordFailed("decode", unexpected).describe())
-    return Incoming(
-        record.topic,
-        record.partition,
-        record.offset,
-        record.timestamp,
-        record.key,
-        record.value,
-        headers,
-        command,
-        error,
-    )
+@dataclass(frozen=True, slots=True)
+class Assumed:
+    """Referrals and commands a decision takes as stored though the store may not hold
+    them yet: those of the batch in flight."""
 
-
-def referral_keys(incoming: list[Incoming], max_length: int) -> set[ReferralKey]:
-    """The referrals to load, each in its command's tenant: only ids of a shape the store
-    can hold (others are refused)."""
-    named = (referral_key(item.command) for item in incoming if item.command is not None)
-    return {key for key in named if identifier_problem(key.referral_id, max_length) is None}
-
-
-def command_keys(incoming: list[Incoming]) -> set[CommandKey]:
-    return {command_key(item.command) for item in incoming if item.command is not None}
+    referrals: Mapping[ReferralKey, ReferralRecord] = field(default_factory=dict)
+    commands: frozenset[CommandKey] | set[CommandKey] = frozenset()
 
 
 def decide_batch(

@@ -1,0 +1,203 @@
+"""Landing: the batch in flight, and publish and offset commits in order.
+
+A decided batch is sent on its way: its publish (and its write, where the store writes in
+flight) runs while the loop decides the next batch, then its offset commit starts. One
+batch is in flight at most, and one offset commit, so offsets land in order; a batch has
+landed before a partition is let go and before the loop ends. A batch in flight that failed
+is processed again here, through recovery, before the next one goes: what was decided
+beside it then no longer stands, unless it was written already.
+
+Where a batch is written is the store's choice, made once (``Preparation``): PostgreSQL's
+writes are a server's work, so a batch is written in flight, beside the next decision;
+SQLite's are this process's, so a batch is written in the loop before it goes, and the next
+one is written while the broker acknowledges the first one's events (if they do not land,
+what both stored is the outbox's backlog, published in order before anything else).
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+from service.consume.decision import Assumed, DecidedBatch
+from service.consume.ownership import Partitions
+from service.consume.records import Incoming
+from service.consume.recovery import Recovery
+from service.consume.stages import BatchStages, tried
+from service.errors import RecordFailed, is_outage
+from service.health import Health
+from service.kafka import ConsumedRecord
+from service.metrics import Metrics
+from service.store import OutboxEntry, Store
+
+log = logging.getLogger(__name__)
+Polled = Mapping[TopicPartition, Sequence[ConsumedRecord]]
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """A decided batch ready to go; ``stored``: its outbox entries, once it is written (it
+    then stands whether the batch before it lands or not)."""
+
+    decided: DecidedBatch
+    stored: list[OutboxEntry] | None = None
+
+
+class Preparation:
+    """Readies a decided batch where the store writes in flight: nothing to do yet."""
+
+    async def ready(self, decided: DecidedBatch) -> Ready | RecordFailed | None:
+        return Ready(decided)
+
+
+class WriteFirst(Preparation):
+    """Readies a decided batch by writing it here, before it goes (SQLite)."""
+
+    def __init__(self, stages: BatchStages) -> None:
+        self.stages = stages
+
+    async def ready(self, decided: DecidedBatch) -> Ready | RecordFailed | None:
+        stored = await tried(self.stages.write(decided))
+        return Ready(decided, stored) if isinstance(stored, list) else stored
+
+
+def preparation(store: Store, stages: BatchStages) -> Preparation:
+    """The store's choice of where a batch is written, made once."""
+    return Preparation() if store.writes_beside_decisions else WriteFirst(stages)
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """The last batch, landing in ``task``: its write (unless written already) and publish,
+    then the start of its offset commit."""
+
+    polled: Polled
+    incoming: list[Incoming]
+    decided: DecidedBatch
+    task: asyncio.Task[None]
+
+
+class Landing:
+    """The batch in flight and the offset commits."""
+
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        stages: BatchStages,
+        recovery: Recovery,
+        partitions: Partitions,
+        metrics: Metrics,
+        health: Health,
+    ) -> None:
+        self.consumer = consumer
+        self.stages = stages
+        self.recovery = recovery
+        self.partitions = partitions
+        self.metrics = metrics
+        self.health = health
+        self._in_flight: InFlight | None = None
+        #: The offset commit of the last batch that landed, while it is in flight.
+        self._committing: asyncio.Task[None] | None = None
+
+    def assumed(self) -> Assumed | None:
+        """What a decision beside the batch in flight takes as stored; None when no batch
+        is landing (there is nothing to decide beside) or the outbox may hold a backlog
+        (the next batch then goes in order)."""
+        in_flight = self._in_flight
+        if in_flight is None or in_flight.task.done() or self.partitions.backlog_possible:
+            return None
+        return in_flight.decided.assumed()
+
+    def launch(
+        self, polled: Polled, incoming: list[Incoming], ready: Ready, started: float
+    ) -> None:
+        """Send a ready batch on its way (polled at ``started``); the loop goes on."""
+        landing = self._land(polled, incoming, ready, started)
+        self._in_flight = InFlight(polled, incoming, ready.decided, asyncio.create_task(landing))
+
+    async def land(self) -> bool:
+        """Wait for the batch in flight; False if it failed and was processed again here, in
+        order or record by record (what was decided beside it no longer stands)."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is None:
+            return True
+        try:
+            await in_flight.task
+            return True
+        except RecordFailed as failure:
+            self.partitions.failed()
+            await self.recovery.isolate(in_flight.incoming, failure)
+        except Exception as error:
+            if is_outage(error):
+                self.recovery.note_failure(error)
+            else:
+                log.warning("batch failed; processing it again", extra={"error": str(error)})
+            self.partitions.failed()
+            await self.recovery.handle(in_flight.incoming)
+        await self.commit_next(in_flight.polled)
+        return False
+
+    async def landed(self) -> None:
+        """Return once the batch in flight, if any, has landed and the last offset commit
+        has ended. A batch that failed is let go uncommitted, so its records are delivered
+        again (to whichever replica owns them)."""
+        in_flight = self._in_flight
+        if in_flight is not None:
+            try:
+                await asyncio.shield(in_flight.task)
+            except Exception as error:
+                log.warning("batch let go uncommitted", extra={"error": str(error)})
+            if self._in_flight is in_flight:
+                self._in_flight = None
+        try:
+            await self.committed()
+        except Exception as error:
+            log.warning("offset commit failed", extra={"error": str(error)})
+
+    async def committed(self) -> None:
+        """Return once the offset commit in flight, if any, has ended (raising what it
+        raised, other than a refusal by Kafka, which it logs)."""
+        if self._committing is not None:
+            await asyncio.shield(self._committing)
+
+    async def commit_next(self, polled: Polled) -> None:
+        """Start committing a batch's offsets once the commit before it has ended: one is in
+        flight at most, so they land in order, and the next batch does not wait for it."""
+        await self.committed()
+        self._committing = asyncio.create_task(self._commit(_offsets(polled)))
+
+    async def _land(
+        self, polled: Polled, incoming: list[Incoming], ready: Ready, started: float
+    ) -> None:
+        """Write the batch (unless written already) and publish it, then start its offset
+        commit: what lands while the next batch is decided."""
+        stored = ready.stored
+        if stored is None:
+            stored = await self.stages.write(ready.decided)
+        await self.stages.publish(incoming, ready.decided, stored)
+        self.metrics.batch_seconds.observe(time.monotonic() - started)
+        await self.commit_next(polled)
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """Commit a batch's offsets. A commit Kafka refuses is covered by a later one, or
+        the batch is redelivered and its commands recognised as processed."""
+        try:
+            with self.metrics.timed("commit"):
+                await self.consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as error:
+            # The partition moved to another replica; it continues from the last commit and
+            # recognises the commands this batch already applied.
+            log.warning("offset commit refused after rebalance", extra={"error": str(error)})
+        except KafkaError as error:
+            log.warning(
+                "offset commit failed; a later commit covers it", extra={"error": str(error)}
+            )
+        self.health.progressed()
+
+
+def _offsets(polled: Polled) -> dict[TopicPartition, int]:
+    return {tp: records[-1].offset + 1 for tp, records in polled.items()}

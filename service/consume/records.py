@@ -1,0 +1,68 @@
+"""A polled record as the consume side holds it: read once, decoded or not, with where it
+came from; and the keys a batch of them asks the store about."""
+
+from collections.abc import Mapping
+
+from service.codec import Undecodable, WireLimits, decode_command
+from service.errors import RecordFailed, Stage
+from service.kafka import ConsumedRecord
+from service.tenancy import established
+from state import Command, CommandKey, ReferralKey, command_key, referral_key
+from state.limits import identifier_problem
+from state.values import value_object
+
+
+@value_object
+class Incoming:
+    """One consumed record, decoded or not."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    command: Command | None
+    error: Undecodable | None
+    #: The trace context its outcomes carry (traceparent, tracestate), when traced.
+    trace: tuple[tuple[str, str], ...] = ()
+
+
+def read_record(
+    record: ConsumedRecord, limits: WireLimits, topic_tenants: Mapping[str, str] | None = None
+) -> Incoming:
+    """Decode one polled record, acting as the tenant of its topic if it has one; never
+    raises (a record that cannot be read is kept as such)."""
+    headers = tuple(record.headers or ())
+    command: Command | None = None
+    error: Undecodable | None = None
+    try:
+        decoded = decode_command(record.value, headers, limits)  # type: ignore[arg-type]
+        command = established(decoded, record.topic, topic_tenants or {})
+    except Undecodable as undecodable:
+        error = undecodable
+    except Exception as unexpected:  # decoding is pure: the record alone is to blame
+        error = Undecodable("processing-failed", RecordFailed(Stage.DECODE, unexpected).describe())
+    return Incoming(
+        record.topic,
+        record.partition,
+        record.offset,
+        record.timestamp,
+        record.key,
+        record.value,
+        headers,  # type: ignore[arg-type]
+        command,
+        error,
+    )
+
+
+def referral_keys(incoming: list[Incoming], max_length: int) -> set[ReferralKey]:
+    """The referrals to load, each in its command's tenant: only ids of a shape the store
+    can hold (others are refused)."""
+    named = (referral_key(item.command) for item in incoming if item.command is not None)
+    return {key for key in named if identifier_problem(key.referral_id, max_length) is None}
+
+
+def command_keys(incoming: list[Incoming]) -> set[CommandKey]:
+    return {command_key(item.command) for item in incoming if item.command is not None}

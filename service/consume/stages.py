@@ -1,0 +1,164 @@
+"""The stages one batch goes through: load and decide, write, publish; and beside them,
+draining the outbox's backlog and dead-lettering a poison record.
+
+Each stage raises what fails in it as the ``RecordFailed`` of its ``Stage`` (it may be a
+record's fault), and an outage as it is (to be retried): the caller never tracks where it
+is. ``tried`` turns a stage's failure into a value for the callers that decide beside a
+batch in flight.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TypeVar
+
+from service.consume.decision import Assumed, DecidedBatch, decide_batch, policy_of
+from service.consume.ownership import Partitions
+from service.consume.publisher import OutboxPublisher
+from service.consume.recent import RecentReferrals
+from service.consume.records import Incoming, command_keys, referral_keys
+from service.consume.tracing import Tracing
+from service.dead_letters import encode_dead_letter
+from service.errors import RecordFailed, Stage, failing_as, is_outage
+from service.health import Health
+from service.metrics import Metrics
+from service.settings import Settings
+from service.store import BatchWrite, OutboxEntry, Store
+from state import CommandKey, ReferralKey, ReferralRecord
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+T = TypeVar("T")
+
+
+async def tried(work: Awaitable[T]) -> T | RecordFailed | None:
+    """The result of a stage; if it failed, None for an outage (the batch is then handled
+    in order, with retries), else the failure, which may be a record's."""
+    try:
+        return await work
+    except RecordFailed as failure:
+        return failure
+    except Exception as error:
+        if not is_outage(error):
+            raise
+        log.info("batch to be handled in order", extra={"error": str(error)})
+        return None
+
+
+class BatchStages:
+    """The stages, over the store, the publisher and the cache of recent referrals."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        publisher: OutboxPublisher,
+        recent: RecentReferrals,
+        partitions: Partitions,
+        metrics: Metrics,
+        health: Health,
+        tracing: Tracing,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.publisher = publisher
+        self.recent = recent
+        self.partitions = partitions
+        self.metrics = metrics
+        self.health = health
+        self.tracing = tracing
+        self.clock = clock
+        self.policy = policy_of(settings)
+
+    async def process(self, incoming: list[Incoming]) -> None:
+        """One attempt at a batch in order: any backlog first, then every stage."""
+        await self.drain()
+        if incoming:
+            decided = await self.decide(incoming)
+            stored = await self.write(decided)
+            await self.publish(incoming, decided, stored)
+
+    async def decide(
+        self, incoming: list[Incoming], assumed: Assumed | None = None
+    ) -> DecidedBatch:
+        """Load what the batch names, then decide it, taking ``assumed`` as stored."""
+        with failing_as(Stage.STORE):
+            current, seen = await self._load(incoming, assumed or Assumed())
+        with failing_as(Stage.DECIDE), self.metrics.timed("decide"):
+            now = self.clock()
+            return decide_batch(incoming, current, seen, now, self.settings, self.policy)
+
+    async def _load(
+        self, incoming: list[Incoming], assumed: Assumed
+    ) -> tuple[dict[ReferralKey, ReferralRecord], set[CommandKey]]:
+        wanted = referral_keys(incoming, self.settings.max_attribute_length)
+        commands = command_keys(incoming)
+        recent = self.recent.view()
+        # Only what this batch names: the cache changes as the batch in flight lands.
+        cached = {key: recent[key] for key in wanted if key in recent}
+        with self.metrics.timed("load"):
+            current, seen = await self.store.load_batch(
+                wanted - assumed.referrals.keys(), commands - assumed.commands, cached
+            )
+        self.recent.keep(current.values())
+        current.update({key: assumed.referrals[key] for key in wanted & assumed.referrals.keys()})
+        return current, seen | (assumed.commands & commands)
+
+    async def write(self, decided: DecidedBatch) -> list[OutboxEntry]:
+        """The batch's one transaction; the outbox entries it stored."""
+        writing = self.tracing.span("referrals store write", len(decided.write.outbox))
+        with failing_as(Stage.STORE), writing, self.metrics.timed("write"):
+            stored = await self.store.write(decided.write)
+        self.recent.keep(write.record for write in decided.write.referrals)
+        self.health.store_ok = True
+        return stored
+
+    async def publish(
+        self, incoming: list[Incoming], decided: DecidedBatch, stored: list[OutboxEntry]
+    ) -> None:
+        """Publish what the batch stored, then count its outcomes."""
+        publishing = self.tracing.span("referrals publish", len(stored))
+        with failing_as(Stage.PUBLISH), publishing, self.metrics.timed("publish"):
+            await self.publisher.publish(stored)
+        oldest = min((item.timestamp_ms for item in incoming), default=None)
+        self.metrics.report(decided.outcomes, oldest)
+
+    async def drain(self) -> None:
+        """Publish the outbox's backlog, when it may hold rows no batch in hand owns."""
+        if not self.partitions.backlog_possible:
+            return
+        with failing_as(Stage.PUBLISH):
+            await self.publisher.publish(None)
+        self.health.store_ok = True
+        self.partitions.drained()
+
+    async def dead_letter(self, item: Incoming, failure: RecordFailed) -> None:
+        """Store and publish a poison record's dead letter."""
+        record = encode_dead_letter(
+            topic=self.settings.dlq_topic,
+            key=item.key,
+            value=item.value,
+            headers=item.headers,
+            code="processing-failed",
+            message=failure.describe(),
+            origin=(item.topic, item.partition, item.offset),
+            max_bytes=self.settings.max_record_bytes,
+        )
+        with failing_as(Stage.STORE):
+            stored = await self.store.write(
+                BatchWrite(outbox=[OutboxEntry(item.partition, record)])
+            )
+        with failing_as(Stage.PUBLISH):
+            await self.publisher.publish(stored)
+        command_type = item.command.type.value if item.command else ""
+        self.metrics.report_poison(failure.stage, command_type)
+        log.error(
+            "poison record dead-lettered",
+            extra={
+                "topic": item.topic,
+                "partition": item.partition,
+                "offset": item.offset,
+                "cause": failure.describe(),
+            },
+        )
