@@ -9,14 +9,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from service.codec import OutgoingRecord, encode_event, encode_rejection
-from service.consume.records import Incoming
+from service.consume.records import POISON_CODE, Incoming, address_key
 from service.dead_letters import encode_dead_letter
+from service.errors import RecordFailed, Stage
 from service.jsonio import dumps
 from service.outcomes import Outcome, OutcomeKind
 from service.settings import EventMode, Settings
 from service.store import BatchWrite, OutboxEntry, ProcessedCommand, ReferralWrite
 from state import (
     Applied,
+    Command,
     CommandKey,
     Policy,
     ReferralKey,
@@ -35,6 +37,8 @@ class DecidedBatch:
 
     write: BatchWrite = field(default_factory=BatchWrite)
     outcomes: list[Outcome] = field(default_factory=list)
+    #: The commands the decision failed on, each with why: dead-lettered in the batch.
+    poisoned: list[tuple[Incoming, str]] = field(default_factory=list)
 
     def assumed(self) -> "Assumed":
         """What the next batch, decided while this one lands, takes as stored."""
@@ -61,82 +65,147 @@ def decide_batch(
     settings: Settings,
     policy: Policy,
 ) -> DecidedBatch:
-    decided = DecidedBatch()
-    latest = dict(current)
-    changed: set[ReferralKey] = set()
-    seen = set(seen)
-    structured = settings.event_mode is EventMode.STRUCTURED
+    """Decide each record in order, each seeing what those before it changed. ``seen``: the
+    commands, and the addresses of the records, processed already."""
+    deciding = _Deciding(current, seen, now, settings, policy)
     for item in incoming:
+        deciding.take(item)
+    return deciding.result()
+
+
+class _Deciding:
+    """One batch's decision as it goes: the referrals as the records so far left them."""
+
+    def __init__(
+        self,
+        current: Mapping[ReferralKey, ReferralRecord],
+        seen: set[CommandKey],
+        now: datetime,
+        settings: Settings,
+        policy: Policy,
+    ) -> None:
+        self.current = current
+        self.latest = dict(current)
+        self.changed: set[ReferralKey] = set()
+        self.seen = set(seen)
+        self.now = now
+        self.settings = settings
+        self.policy = policy
+        self.structured = settings.event_mode is EventMode.STRUCTURED
+        self.decided = DecidedBatch()
+
+    def take(self, item: Incoming) -> None:
         command = item.command
-        if command is None:
+        if address_key(item) in self.seen:  # dead-lettered before a crash: not again
+            self._outcome(item, Outcome("", OutcomeKind.DUPLICATE))
+        elif command is None:
             assert item.error is not None
-            dead = encode_dead_letter(
-                topic=settings.dlq_topic,
-                key=item.key,
-                value=item.value,
-                headers=item.headers,
-                code=item.error.code,
-                message=item.error.message,
-                origin=(item.topic, item.partition, item.offset),
-                max_bytes=settings.max_record_bytes,
-            )
-            decided.write.outbox.append(OutboxEntry(item.partition, dead))
-            decided.outcomes.append(Outcome("", OutcomeKind.DEAD_LETTERED, item.error.code))
-            continue
-        identity = command_key(command)
-        if identity in seen:
-            decided.outcomes.append(Outcome(command.type.value, OutcomeKind.DUPLICATE))
-            continue
-        seen.add(identity)
-        key = referral_key(command)
-        decision = decide(latest.get(key), command, now, policy)
-        if isinstance(decision, Applied):
-            outcome = OutcomeKind.APPLIED if decision.events else OutcomeKind.NOOP
-            if decision.events:
-                latest[key] = decision.record
-                changed.add(key)
-            for event in decision.events:
-                record = encode_event(
-                    event, settings.events_topic, settings.event_source, structured, item.trace
-                )
-                _queue(decided, item, record)
-            decided.outcomes.append(Outcome(command.type.value, outcome, events=decision.events))
+            self._dead_letter(item, item.error.code, item.error.message)
+        elif command_key(command) in self.seen:
+            self._outcome(item, Outcome(command.type.value, OutcomeKind.DUPLICATE))
         else:
-            rejection = encode_rejection(
-                command,
-                decision,
-                settings.rejections_topic,
-                settings.event_source,
-                format_utc(now),
-                structured,
-                item.trace,
+            try:
+                outcome, records, changed = self._decide(item, command)
+            except Exception as error:  # the decision is pure: the record alone is to blame
+                cause = RecordFailed(Stage.DECIDE, error).describe()
+                self._dead_letter(item, POISON_CODE, cause)
+                self.decided.poisoned.append((item, cause))
+                return
+            self._apply(item, command, outcome, records, changed)
+
+    def _decide(
+        self, item: Incoming, command: Command
+    ) -> tuple[Outcome, list[OutgoingRecord], ReferralRecord | None]:
+        """The command's outcome, its records and the referral it changed, changing nothing
+        in the batch yet."""
+        settings, kind = self.settings, command.type.value
+        decision = decide(self.latest.get(referral_key(command)), command, self.now, self.policy)
+        if isinstance(decision, Applied):
+            events = [
+                encode_event(
+                    event, settings.events_topic, settings.event_source, self.structured, item.trace
+                )
+                for event in decision.events
+            ]
+            if not decision.events:
+                return Outcome(kind, OutcomeKind.NOOP), [], None
+            return (
+                Outcome(kind, OutcomeKind.APPLIED, events=decision.events),
+                events,
+                decision.record,
             )
-            _queue(decided, item, rejection)
-            decided.outcomes.append(
-                Outcome(command.type.value, OutcomeKind.REJECTED, decision.code.value)
-            )
-        storable = identifier_problem(key.referral_id, settings.max_attribute_length) is None
-        processed = ProcessedCommand(
-            command.command_id,
-            key.referral_id if storable else None,
-            decided.outcomes[-1].outcome.value,
-            command.tenant_id,
+        rejection = encode_rejection(
+            command,
+            decision,
+            settings.rejections_topic,
+            settings.event_source,
+            format_utc(self.now),
+            self.structured,
+            item.trace,
         )
-        decided.write.processed.append(processed)
-    decided.write.referrals = [
-        ReferralWrite(latest[key], current[key].version if key in current else 0)
-        for key in sorted(changed, key=_sortable)
-    ]
-    return decided
+        return Outcome(kind, OutcomeKind.REJECTED, decision.code.value), [rejection], None
+
+    def _apply(
+        self,
+        item: Incoming,
+        command: Command,
+        outcome: Outcome,
+        records: list[OutgoingRecord],
+        changed: ReferralRecord | None,
+    ) -> None:
+        key = referral_key(command)
+        if changed is not None:
+            self.latest[key] = changed
+            self.changed.add(key)
+        identity = command_key(command)
+        self.seen.add(identity)
+        self.decided.write.outbox.extend(OutboxEntry(item.partition, r) for r in records)
+        self.decided.outcomes.append(outcome)
+        storable = identifier_problem(key.referral_id, self.settings.max_attribute_length) is None
+        referral_id = key.referral_id if storable else None
+        self.decided.write.processed.append(
+            ProcessedCommand(
+                identity.command_id, referral_id, outcome.outcome.value, identity.tenant_id
+            )
+        )
+
+    def _dead_letter(self, item: Incoming, code: str, message: str) -> None:
+        """The record's dead letter, recorded under its address in the same transaction, so
+        that a redelivery after a crash is not dead-lettered again."""
+        dead = encode_dead_letter(
+            topic=self.settings.dlq_topic,
+            key=item.key,
+            value=item.value,
+            headers=item.headers,
+            code=code,
+            message=message,
+            origin=(item.topic, item.partition, item.offset),
+            max_bytes=self.settings.max_record_bytes,
+        )
+        self.decided.write.outbox.append(OutboxEntry(item.partition, dead))
+        kind = item.command.type.value if item.command is not None else ""
+        self._outcome(item, Outcome(kind, OutcomeKind.DEAD_LETTERED, code))
+
+    def _outcome(self, item: Incoming, outcome: Outcome) -> None:
+        self.decided.outcomes.append(outcome)
+        if outcome.outcome is OutcomeKind.DEAD_LETTERED:
+            address = address_key(item)
+            self.seen.add(address)
+            self.decided.write.processed.append(
+                ProcessedCommand(address.command_id, None, outcome.outcome.value, address.tenant_id)
+            )
+
+    def result(self) -> DecidedBatch:
+        self.decided.write.referrals = [
+            ReferralWrite(self.latest[key], self.current[key].version if key in self.current else 0)
+            for key in sorted(self.changed, key=_sortable)
+        ]
+        return self.decided
 
 
 def _sortable(key: ReferralKey) -> tuple[str, str]:
     # A stable write order (tenant-less first) keeps concurrent batches from deadlocking.
     return (key.tenant_id or "", key.referral_id)
-
-
-def _queue(decided: DecidedBatch, item: Incoming, record: OutgoingRecord) -> None:
-    decided.write.outbox.append(OutboxEntry(item.partition, record))
 
 
 def policy_of(settings: Settings) -> Policy:

@@ -2,6 +2,7 @@
 came from; and the keys a batch of them asks the store about."""
 
 from collections.abc import Mapping
+from typing import Final
 
 from service.codec import Undecodable, WireLimits, decode_command
 from service.errors import RecordFailed, Stage
@@ -10,6 +11,12 @@ from service.tenancy import established
 from state import Command, CommandKey, ReferralKey, command_key, referral_key
 from state.limits import identifier_problem
 from state.values import value_object
+
+#: The dead-letter code of a poison record: processing failed on it alone.
+POISON_CODE: Final = "processing-failed"
+#: The tenant under which a dead-lettered record's address is recorded as processed: a
+#: control character, which no tenant id may hold, so no command can take its place.
+ADDRESS_TENANT: Final = "\x1f"
 
 
 @value_object
@@ -66,3 +73,15 @@ def referral_keys(incoming: list[Incoming], max_length: int) -> set[ReferralKey]
 
 def command_keys(incoming: list[Incoming]) -> set[CommandKey]:
     return {command_key(item.command) for item in incoming if item.command is not None}
+
+
+def address_key(item: Incoming) -> CommandKey:
+    """Where the record stands in Kafka, as a key of the processed records: what a dead
+    letter is recorded under, so that one record gets one dead letter across crashes (and a
+    redriven copy, at another address, is processed afresh)."""
+    return CommandKey(ADDRESS_TENANT, f"{item.topic}/{item.partition}/{item.offset}")
+
+
+def dead_letter_keys(incoming: list[Incoming]) -> set[CommandKey]:
+    """The addresses of the records that are dead letters as they stand (not commands)."""
+    return {address_key(item) for item in incoming if item.command is None}

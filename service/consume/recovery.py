@@ -112,7 +112,8 @@ class Recovery:
 
     async def _process_alone(self, item: Incoming) -> None:
         """Process one record of a failed batch; after ``poison_attempts`` failures of its
-        own, dead-letter it (a failure to write that dead letter is an outage, retried)."""
+        own (one, where it failed in a stage whose failures are deterministic), dead-letter
+        it (a failure to write that dead letter is an outage, retried)."""
         delays = backoff(self.settings.retry_initial_seconds, self.settings.retry_max_seconds)
         failure: RecordFailed | None = None
         for _ in range(self.settings.poison_attempts):
@@ -121,6 +122,8 @@ class Recovery:
                 return
             except RecordFailed as error:
                 failure = error
+                if error.stage.deterministic:
+                    break  # the same input fails the same way: no retry can help
                 await asyncio.sleep(next(delays))  # backoff, not a synchronisation
         assert failure is not None
         while True:

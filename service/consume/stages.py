@@ -16,14 +16,22 @@ from service.consume.decision import Assumed, DecidedBatch, decide_batch, policy
 from service.consume.ownership import Partitions
 from service.consume.publisher import OutboxPublisher
 from service.consume.recent import RecentReferrals
-from service.consume.records import Incoming, command_keys, referral_keys
+from service.consume.records import (
+    POISON_CODE,
+    Incoming,
+    address_key,
+    command_keys,
+    dead_letter_keys,
+    referral_keys,
+)
 from service.consume.tracing import Tracing
 from service.dead_letters import encode_dead_letter
 from service.errors import RecordFailed, Stage, failing_as, is_outage
 from service.health import Health
 from service.metrics import Metrics
+from service.outcomes import OutcomeKind
 from service.settings import Settings
-from service.store import BatchWrite, OutboxEntry, Store
+from service.store import BatchWrite, OutboxEntry, ProcessedCommand, Store
 from state import CommandKey, ReferralKey, ReferralRecord
 
 log = logging.getLogger(__name__)
@@ -83,17 +91,39 @@ class BatchStages:
         self, incoming: list[Incoming], assumed: Assumed | None = None
     ) -> DecidedBatch:
         """Load what the batch names, then decide it, taking ``assumed`` as stored."""
+        assumed = assumed or Assumed()
         with failing_as(Stage.STORE):
-            current, seen = await self._load(incoming, assumed or Assumed())
+            current, seen = await self._load(incoming, assumed)
+        now = self.clock()
+        decided = self._decided(incoming, current, seen, now)
+        poisoned = {address_key(item) for item, _ in decided.poisoned}
+        if poisoned:
+            # Dead-lettered before a crash? Only such a batch asks (no other pays for it).
+            with failing_as(Stage.STORE):
+                _, again = await self.store.load_batch(set(), poisoned - assumed.commands, {})
+            again |= poisoned & assumed.commands
+            if again:
+                decided = self._decided(incoming, current, seen | again, now)
+        for item, cause in decided.poisoned:
+            with self.tracing.command(item):
+                _log_poison(item, cause)
+        return decided
+
+    def _decided(
+        self,
+        incoming: list[Incoming],
+        current: dict[ReferralKey, ReferralRecord],
+        seen: set[CommandKey],
+        now: datetime,
+    ) -> DecidedBatch:
         with failing_as(Stage.DECIDE), self.metrics.timed("decide"):
-            now = self.clock()
             return decide_batch(incoming, current, seen, now, self.settings, self.policy)
 
     async def _load(
         self, incoming: list[Incoming], assumed: Assumed
     ) -> tuple[dict[ReferralKey, ReferralRecord], set[CommandKey]]:
         wanted = referral_keys(incoming, self.settings.max_attribute_length)
-        commands = command_keys(incoming)
+        commands = command_keys(incoming) | dead_letter_keys(incoming)
         recent = self.recent.view()
         # Only what this batch names: the cache changes as the batch in flight lands.
         cached = {key: recent[key] for key in wanted if key in recent}
@@ -134,31 +164,38 @@ class BatchStages:
         self.partitions.drained()
 
     async def dead_letter(self, item: Incoming, failure: RecordFailed) -> None:
-        """Store and publish a poison record's dead letter."""
+        """Store and publish a poison record's dead letter, recorded under the record's
+        address in the same transaction; a record dead-lettered already (before a crash) is
+        not dead-lettered again."""
+        address = address_key(item)
+        with failing_as(Stage.STORE):
+            _, seen = await self.store.load_batch(set(), {address}, {})
+        if seen:
+            return
         record = encode_dead_letter(
             topic=self.settings.dlq_topic,
             key=item.key,
             value=item.value,
             headers=item.headers,
-            code="processing-failed",
+            code=POISON_CODE,
             message=failure.describe(),
             origin=(item.topic, item.partition, item.offset),
             max_bytes=self.settings.max_record_bytes,
         )
+        dead = OutcomeKind.DEAD_LETTERED.value
+        write = BatchWrite(
+            processed=[ProcessedCommand(address.command_id, None, dead, address.tenant_id)],
+            outbox=[OutboxEntry(item.partition, record)],
+        )
         with failing_as(Stage.STORE):
-            stored = await self.store.write(
-                BatchWrite(outbox=[OutboxEntry(item.partition, record)])
-            )
+            stored = await self.store.write(write)
         with failing_as(Stage.PUBLISH):
             await self.publisher.publish(stored)
         command_type = item.command.type.value if item.command else ""
         self.metrics.report_poison(failure.stage, command_type)
-        log.error(
-            "poison record dead-lettered",
-            extra={
-                "topic": item.topic,
-                "partition": item.partition,
-                "offset": item.offset,
-                "cause": failure.describe(),
-            },
-        )
+        _log_poison(item, failure.describe())
+
+
+def _log_poison(item: Incoming, cause: str) -> None:
+    where = {"topic": item.topic, "partition": item.partition, "offset": item.offset}
+    log.error("poison record dead-lettered", extra={**where, "cause": cause})

@@ -103,6 +103,26 @@ async def test_hostile_records_get_an_outcome_each_and_the_good_commands_behind_
     assert all(d.header("x-error-code") for d in dead)
 
 
+def expected_attempts(stage: str, settings: Settings) -> int:
+    """How often a poison record is tried: a decision that fails is dead-lettered in its own
+    batch (the same input fails the same way); a write, once in its batch, then alone for
+    each of the bounded attempts; never again."""
+    return 1 if stage == "decide" else 1 + settings.poison_attempts
+
+
+def failing_for_poison_documents(real: Any, calls: list[str]) -> Any:
+    """A stand-in for a store's ``referral_document`` that fails the way a bug would, for the
+    referral named poison."""
+
+    def document(record: Any) -> bytes:
+        if record.referral.name == "poison":
+            calls.append("poison")
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(record)
+
+    return document
+
+
 def failing_for_poison(real: Any, calls: list[str]) -> Any:
     """A stand-in for ``decide`` that fails the way a bug would, for the command named poison."""
 
@@ -130,15 +150,8 @@ async def test_a_record_that_makes_the_code_fail_is_isolated_and_dead_lettered(
             failing_for_poison(service.consume.decision.decide, calls),
         )
     else:
-        real = service.store.sqlite.referral_document
-
-        def document(record: Any) -> bytes:
-            if record.referral.name == "poison":
-                calls.append("poison")
-                raise RecursionError("maximum recursion depth exceeded")
-            return real(record)
-
-        monkeypatch.setattr(service.store.sqlite, "referral_document", document)
+        failing = failing_for_poison_documents(service.store.sqlite.referral_document, calls)
+        monkeypatch.setattr(service.store.sqlite, "referral_document", failing)
     before, after = f"before-{uuid.uuid4()}", f"after-{uuid.uuid4()}"
     poison = dumps(command("referral.create", f"poison-{uuid.uuid4()}", {"name": "poison"}))
     async with running(settings), Producer(settings) as producer:
@@ -157,8 +170,7 @@ async def test_a_record_that_makes_the_code_fail_is_isolated_and_dead_lettered(
     assert f"in the {stage} stage" in letter.header("x-error-message")
     assert "maximum recursion" not in letter.header("x-error-message")  # no exception text
     assert f'referrals_poison_records_total{{stage="{stage}"}} 1.0' in metrics.decode()
-    # Once in its batch, then alone for each of the bounded attempts; never again.
-    assert len(calls) == 1 + settings.poison_attempts
+    assert len(calls) == expected_attempts(stage, settings)
 
 
 @pytest.mark.parametrize("stage", ["decide", "store"])
@@ -243,7 +255,7 @@ async def test_a_batch_that_failed_is_isolated_without_being_attempted_again_who
     assert after in {e.json["referralId"] for e in events}
     assert [d.value for d in dead] == [poison]
     assert f"in the {stage} stage" in dead[0].header("x-error-message")
-    assert failed == [stage] * (1 + settings.poison_attempts)
+    assert failed == [stage] * expected_attempts(stage, settings)
 
 
 async def test_an_outgoing_record_the_broker_refuses_is_rerouted_and_the_rows_behind_it_publish(

@@ -17,7 +17,10 @@ from service.logs import stamp_traces
 from service.settings import EventMode, Settings
 from tests.integration.conftest import running
 from tests.integration.kafka_helpers import Producer, Received, collect, command
-from tests.integration.test_poison_records import failing_for_poison
+from tests.integration.test_poison_records import (
+    failing_for_poison,
+    failing_for_poison_documents,
+)
 
 pytestmark = pytest.mark.broker
 
@@ -119,14 +122,24 @@ def stamped_logs() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("stamped_logs")
+@pytest.mark.parametrize("stage", ["decide", "store"])
 async def test_log_lines_about_a_poison_command_carry_its_trace(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    stage: str,
 ) -> None:
+    """A decision that fails is dead-lettered in its batch; a write that fails isolates the
+    batch first. Either way the dead letter's line carries the command's trace."""
     import service.consume.decision
+    import service.store.sqlite
 
-    monkeypatch.setattr(
-        service.consume.decision, "decide", failing_for_poison(service.consume.decision.decide, [])
-    )
+    if stage == "decide":
+        failing = failing_for_poison(service.consume.decision.decide, [])
+        monkeypatch.setattr(service.consume.decision, "decide", failing)
+    else:
+        failing = failing_for_poison_documents(service.store.sqlite.referral_document, [])
+        monkeypatch.setattr(service.store.sqlite, "referral_document", failing)
     caplog.set_level(logging.WARNING, logger="service")
     provider, _ = _traced()
     async with running(settings, Tracing(provider, settings.consumer_group)):
@@ -139,6 +152,9 @@ async def test_log_lines_about_a_poison_command_carry_its_trace(
     lines = {record.getMessage(): vars(record) for record in caplog.records}
     producer_trace = f"{span.get_span_context().trace_id:032x}"
     assert lines["poison record dead-lettered"]["trace_id"] == producer_trace
+    if stage == "decide":
+        assert "batch failed; isolating its records" not in lines
+        return
     isolating = lines["batch failed; isolating its records"]
     assert isolating["trace_id"] != producer_trace  # the batch's own trace
     assert len(isolating["span_id"]) == 16

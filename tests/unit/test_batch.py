@@ -1,11 +1,22 @@
 """Deciding a polled batch without Kafka or a store: outcomes, what to write, in order."""
 
 from datetime import UTC, datetime
+from typing import Any
+
+import pytest
 
 from service.codec import WireLimits
 from service.consume.decision import decide_batch, policy_of
 from service.consume.ownership import Partitions
-from service.consume.records import Incoming, command_keys, read_record, referral_keys
+from service.consume.records import (
+    ADDRESS_TENANT,
+    Incoming,
+    address_key,
+    command_keys,
+    dead_letter_keys,
+    read_record,
+    referral_keys,
+)
 from service.jsonio import dumps
 from service.kafka import PolledRecord
 from service.settings import Settings
@@ -85,7 +96,53 @@ def test_undecodable_records_and_refusals_each_get_one_outgoing_record_in_batch_
     assert [e.record.topic for e in decided.write.outbox] == [
         SETTINGS.dlq_topic, SETTINGS.rejections_topic, SETTINGS.dlq_topic,
     ]  # fmt: skip
-    assert [p.outcome for p in decided.write.processed] == ["rejected"]
+    assert [(p.tenant_id, p.command_id, p.outcome) for p in decided.write.processed] == [
+        (ADDRESS_TENANT, "commands/0/0", "dead-lettered"),
+        (None, "referral.accept-missing", "rejected"),
+        (ADDRESS_TENANT, "commands/0/2", "dead-lettered"),
+    ]
+
+
+def test_a_record_dead_lettered_before_a_crash_is_not_dead_lettered_again() -> None:
+    batch = read(b"not json", b"not json either")
+    seen = {address_key(batch[0])}
+    decided = decide_batch(batch, {}, seen, NOW, SETTINGS, POLICY)
+    assert [o.outcome for o in decided.outcomes] == ["duplicate", "dead-lettered"]
+    assert [e.record.value for e in decided.write.outbox] == [b"not json either"]
+    assert dead_letter_keys(batch) == {address_key(item) for item in batch}
+
+
+def test_a_command_whose_decision_fails_is_dead_lettered_in_its_batch_and_the_rest_applied(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import service.consume.decision
+
+    real = service.consume.decision.decide
+
+    def decide(current: Any, command: Any, *rest: Any) -> Any:
+        if command.referral_id == "r-poison":
+            raise ValueError("a bug")
+        return real(current, command, *rest)
+
+    monkeypatch.setattr(service.consume.decision, "decide", decide)
+    batch = read(
+        envelope("referral.create", "r-ok", {"name": "x"}),
+        envelope("referral.create", "r-poison", {"name": "x"}),
+        envelope("referral.accept", "r-ok"),
+    )
+    decided = decide_batch(batch, {}, set(), NOW, SETTINGS, POLICY)
+    assert [(o.outcome, o.code) for o in decided.outcomes] == [
+        ("applied", ""), ("dead-lettered", "processing-failed"), ("applied", ""),
+    ]  # fmt: skip
+    letter = decided.write.outbox[1].record
+    assert letter.topic == SETTINGS.dlq_topic
+    assert letter.value == batch[1].value
+    assert dict(letter.headers)["x-error-message"].startswith(b"ValueError in the decide stage")
+    # Recorded under its address, not its command id: a redriven copy is processed afresh.
+    assert [p.command_id for p in decided.write.processed] == [
+        "referral.create-r-ok", "commands/0/1", "referral.accept-r-ok",
+    ]  # fmt: skip
+    assert [w.record.version for w in decided.write.referrals] == [2]
 
 
 def test_only_ids_the_store_can_hold_are_loaded_and_recorded() -> None:
