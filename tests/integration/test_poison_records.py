@@ -120,7 +120,7 @@ async def test_a_record_that_makes_the_code_fail_is_isolated_and_dead_lettered(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, stage: str
 ) -> None:
     import service.batch
-    import service.store.sqlite
+    import service.store.sqlite_writes
 
     calls: list[str] = []
     if stage == "decide":
@@ -128,7 +128,7 @@ async def test_a_record_that_makes_the_code_fail_is_isolated_and_dead_lettered(
             service.batch, "decide", failing_for_poison(service.batch.decide, calls)
         )
     else:
-        real = service.store.sqlite.referral_document
+        real = service.store.sqlite_writes.referral_document
 
         def document(record: Any) -> bytes:
             if record.referral.name == "poison":
@@ -136,7 +136,7 @@ async def test_a_record_that_makes_the_code_fail_is_isolated_and_dead_lettered(
                 raise RecursionError("maximum recursion depth exceeded")
             return real(record)
 
-        monkeypatch.setattr(service.store.sqlite, "referral_document", document)
+        monkeypatch.setattr(service.store.sqlite_writes, "referral_document", document)
     before, after = f"before-{uuid.uuid4()}", f"after-{uuid.uuid4()}"
     poison = dumps(command("referral.create", f"poison-{uuid.uuid4()}", {"name": "poison"}))
     async with running(settings), Producer(settings) as producer:
@@ -171,8 +171,8 @@ async def test_a_batch_that_failed_is_isolated_without_being_attempted_again_who
     import service.batch
     import service.pipeline
     import service.publisher
-    import service.store.postgres
-    import service.store.sqlite
+    import service.store.postgres_writes
+    import service.store.sqlite_writes
 
     settings = one_record_batches
     decided_poison = asyncio.Event()
@@ -218,7 +218,7 @@ async def test_a_batch_that_failed_is_isolated_without_being_attempted_again_who
 
     monkeypatch.setattr(service.pipeline.Pipeline, "_commit", commit)
     monkeypatch.setattr(service.batch, "decide", decide)
-    for store in (service.store.sqlite, service.store.postgres):
+    for store in (service.store.sqlite_writes, service.store.postgres_writes):
         failing = failing_for_poison_documents(store.referral_document)
         monkeypatch.setattr(store, "referral_document", failing)
     monkeypatch.setattr(service.publisher.OutboxPublisher, "publish", publish)
