@@ -34,7 +34,7 @@ from service.http import HttpServer
 from service.kafka import ensure_topics, make_consumer, make_producer
 from service.metrics import Metrics
 from service.settings import Settings
-from service.store import Store, open_store, store_backend
+from service.store import PostgresBounds, Store, open_store, store_backend
 
 log = logging.getLogger(__name__)
 GAUGE_REFRESH_SECONDS = 3.0
@@ -78,7 +78,7 @@ async def serve(
     http = HttpServer(settings.http_host, settings.http_port, registry, health)
     await http.start()
     log.info("service starting", extra={"settings": settings.describe(), "http_port": http.port})
-    store = open_store(settings.database_url.get_secret_value(), settings.database_pool_size)
+    store = store_of(settings)
     api: ApiServer | None = None
     try:
         api = read_api(settings, store, api_auth)
@@ -108,12 +108,13 @@ async def serve_api(
     stop = stop or asyncio.Event()
     if handle_signals:
         _on_signals(stop)
-    store = open_store(settings.database_url.get_secret_value(), settings.database_pool_size)
+    store = store_of(settings)
     api = read_api(settings, store)
     if api is None:
         raise ConfigurationError("the read API needs authentication settings (see the README)")
     try:
-        await _until_up("store", store.open, settings, stop)
+        # A reader needs only SELECT: the consumer migrates, the read API never does.
+        await _until_up("store", lambda: store.open(migrate=False), settings, stop)
         await _start_api(api)
         await stop.wait()
     finally:
@@ -166,6 +167,18 @@ async def _consume(
         health.assigned = False
         await consumer.stop()  # leaves the group, so the partitions move on at once
         await producer.stop()
+
+
+def store_of(settings: Settings) -> Store:
+    """The store the settings name, with PostgreSQL's waits bounded by them."""
+    bounds = PostgresBounds(
+        connect=settings.database_connect_timeout_seconds,
+        acquire=settings.database_acquire_timeout_seconds,
+        statement=settings.database_statement_timeout_seconds,
+        migration=settings.database_migration_timeout_seconds,
+    )
+    url = settings.database_url.get_secret_value()
+    return open_store(url, settings.database_pool_size, bounds)
 
 
 def outbox_publisher(

@@ -97,6 +97,13 @@ class Settings(BaseSettings):
 
     database_url: SecretStr = SecretStr("sqlite:///./referrals.db")
     database_pool_size: int = Field(default=5, ge=1)
+    #: PostgreSQL waits, in seconds (service.store.PostgresBounds): opening a connection,
+    #: waiting for one of the pool, one statement, one statement of a schema migration. A
+    #: database that does not answer within them is an outage, and readiness says so.
+    database_connect_timeout_seconds: float = Field(default=3.0, gt=0)
+    database_acquire_timeout_seconds: float = Field(default=3.0, gt=0)
+    database_statement_timeout_seconds: float = Field(default=10.0, gt=0)
+    database_migration_timeout_seconds: float = Field(default=600.0, gt=0)
     default_expiry: timedelta = timedelta(days=14)
     expiry_interval_seconds: float = Field(default=30.0, gt=0)
     #: How often the referrals-per-state gauge is recounted (a scan of every referral).

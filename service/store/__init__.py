@@ -12,6 +12,7 @@ from service.store.base import (
     Store,
 )
 from service.store.postgres import PostgresStore
+from service.store.postgres_pool import PostgresBounds
 from service.store.sqlite import SqliteStore, sqlite_path
 
 
@@ -21,12 +22,13 @@ def store_backend(url: str) -> str:
     return "postgresql" if scheme == "postgres" else scheme
 
 
-def open_store(url: str, pool_size: int = 5) -> Store:
-    """The backend for a ``REFERRALS_DATABASE_URL``; call ``await store.open()`` next."""
+def open_store(url: str, pool_size: int = 5, bounds: PostgresBounds | None = None) -> Store:
+    """The backend for a ``REFERRALS_DATABASE_URL``; call ``await store.open()`` next
+    (``open(migrate=False)`` for a reader). ``bounds``: PostgreSQL's waits."""
     if url.startswith("sqlite://"):
         return SqliteStore(sqlite_path(url))
     if url.startswith(("postgresql://", "postgres://")):
-        return PostgresStore(url, pool_size)
+        return PostgresStore(url, pool_size, bounds)
     scheme = url.partition("://")[0] or url
     raise ConfigurationError(
         f"unsupported database URL scheme '{scheme}' (use sqlite:// or postgresql://)"
@@ -38,6 +40,7 @@ __all__ = [
     "ExpiryCandidate",
     "ExpiryPosition",
     "OutboxEntry",
+    "PostgresBounds",
     "PostgresStore",
     "ProcessedCommand",
     "Publish",

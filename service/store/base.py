@@ -107,7 +107,11 @@ class Store(Protocol):
     #: batch is written before the next is decided, and only its publish runs beside.
     writes_beside_decisions: bool
 
-    async def open(self) -> None: ...
+    async def open(self, migrate: bool = True) -> None:
+        """Connect, and bring the schema to this version's. Without ``migrate`` (a reader,
+        which must not change the database) nothing is created or upgraded: a store whose
+        schema is missing or not this version's raises ConfigurationError."""
+        ...
 
     async def close(self) -> None: ...
 

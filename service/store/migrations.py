@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from service.errors import ConfigurationError
+from service.store.columns import READ_COLUMNS, READ_INDEXES, ReadColumn, Storage
 
 if TYPE_CHECKING:  # the stubs' generics are not subscriptable at run time
     from asyncpg import Connection, Record
@@ -16,6 +17,44 @@ if TYPE_CHECKING:  # the stubs' generics are not subscriptable at run time
     Db = Connection[Record] | PoolConnectionProxy[Record]
 
 _MIGRATION_LOCK = 0x5EF3_22A1
+#: A referral's team e-mails, from its stored document.
+_TEAM_EMAILS = """ARRAY(
+    SELECT DISTINCT lower(m->>'email') FROM jsonb_array_elements(
+        CASE jsonb_typeof(d.doc->'{field}') WHEN 'array' THEN d.doc->'{field}'
+        ELSE '[]' END) AS m
+    WHERE jsonb_typeof(m) = 'object' AND m->>'email' IS NOT NULL ORDER BY 1)"""
+
+
+def _filled(column: ReadColumn) -> str:
+    """The column's value for a stored referral, read from its document ``d.doc``."""
+    if column.storage is Storage.EMAILS:
+        return _TEAM_EMAILS.format(field=column.path[0])
+    if len(column.path) == 1:
+        text = f"d.doc->>'{column.path[0]}'"
+    else:
+        text = f"d.doc#>>'{{{','.join(column.path)}}}'"
+    if column.storage is Storage.TIME:
+        return f"coalesce(({text})::timestamptz, r.{column.name})"
+    return text
+
+
+def _read_columns_added(version: int) -> tuple[str, ...]:
+    """The migration to ``version``: its read columns added and filled from the stored
+    documents, its read indexes made."""
+    added = [column for column in READ_COLUMNS if column.since.postgresql == version]
+    alter = ", ".join(f"ADD COLUMN {c.name} {c.postgresql_type}" for c in added)
+    fill = ", ".join(f"{c.name} = {_filled(c)}" for c in added)
+    indexes = [index for index in READ_INDEXES if index.since.postgresql == version]
+    return (
+        f"ALTER TABLE referrals {alter}",
+        f"UPDATE referrals r SET {fill}"
+        " FROM (SELECT tenant_id, id, convert_from(document, 'UTF8')::jsonb AS doc"
+        " FROM referrals) AS d WHERE (d.tenant_id, d.id) = (r.tenant_id, r.id)",
+        *(f"CREATE INDEX {index.name} ON referrals {index.keys}" for index in indexes),
+        "ANALYZE referrals",  # the planner learns the new columns now, not at autovacuum's pace
+    )
+
+
 #: Append-only: each entry upgrades the schema by one version.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -68,40 +107,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # A publisher locks the unpublished rows of the referrals it publishes, by key.
     ("CREATE INDEX outbox_by_key ON outbox (key, seq)",),
     # Reads filter and order on these fields of the document, kept in columns of their own
-    # (service.store.rows.read_columns) so indexes serve them; filled from stored documents.
-    (
-        "ALTER TABLE referrals"
-        " ADD COLUMN created timestamptz NOT NULL DEFAULT '0001-01-01T00:00:00Z',"
-        " ADD COLUMN updated timestamptz NOT NULL DEFAULT '0001-01-01T00:00:00Z',"
-        " ADD COLUMN engagement_id text, ADD COLUMN external_reference_id text,"
-        " ADD COLUMN type text, ADD COLUMN qualification text, ADD COLUMN country text,"
-        " ADD COLUMN direction text, ADD COLUMN team_emails text[] NOT NULL DEFAULT '{}'",
-        """UPDATE referrals r SET
-            created = coalesce((d.doc->>'createdDateTime')::timestamptz, r.created),
-            updated = coalesce((d.doc->>'updatedDateTime')::timestamptz, r.updated),
-            engagement_id = d.doc->>'engagementId',
-            external_reference_id = d.doc->>'externalReferenceId',
-            type = d.doc->>'type',
-            qualification = d.doc->>'qualification',
-            country = d.doc#>>'{customerProfile,address,country}',
-            direction = d.doc->>'direction',
-            team_emails = ARRAY(
-                SELECT DISTINCT lower(m->>'email') FROM jsonb_array_elements(
-                    CASE jsonb_typeof(d.doc->'team') WHEN 'array' THEN d.doc->'team'
-                    ELSE '[]' END) AS m
-                WHERE jsonb_typeof(m) = 'object' AND m->>'email' IS NOT NULL ORDER BY 1)
-            FROM (SELECT tenant_id, id, convert_from(document, 'UTF8')::jsonb AS doc
-                  FROM referrals) AS d
-            WHERE (d.tenant_id, d.id) = (r.tenant_id, r.id)""",
-        "CREATE INDEX referrals_by_created ON referrals (tenant_id, created, id)",
-        "CREATE INDEX referrals_by_updated ON referrals (tenant_id, updated, id)",
-        "CREATE INDEX referrals_by_status ON referrals (tenant_id, status, created, id)",
-        "CREATE INDEX referrals_by_engagement ON referrals (tenant_id, engagement_id, created, id)",
-        "CREATE INDEX referrals_by_external_id"
-        " ON referrals (tenant_id, external_reference_id, created, id)",
-        "CREATE INDEX referrals_by_team ON referrals USING gin (team_emails)",
-        "ANALYZE referrals",  # the planner learns the new columns now, not at autovacuum's pace
-    ),
+    # (service.store.columns) so indexes serve them; filled from stored documents.
+    _read_columns_added(4),
     # A batch is written in one statement, which refuses itself when another replica wrote
     # one of its rows first (service.errors.STALE_WRITE_SQLSTATE).
     (
@@ -117,13 +124,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # The referrals per state are counted from an index of the state alone, not by reading
     # every row (service.app: the referrals_current gauge).
     ("CREATE INDEX referrals_by_state ON referrals (status, substatus)",),
+    # A record key may be longer than a btree entry holds (about 2.7 KB): the rows of a key
+    # are found by its SHA-256 digest instead, computed by the server for every row.
+    (
+        "ALTER TABLE outbox ADD COLUMN key_digest bytea GENERATED ALWAYS AS (sha256(key)) STORED",
+        "DROP INDEX outbox_by_key",
+        "CREATE INDEX outbox_by_key_digest ON outbox (key_digest, seq)",
+    ),
 )
 
 
-async def migrate(db: Db) -> int:
-    """Bring the schema to the latest version; returns that version."""
+async def migrate(db: Db, statement_timeout: float | None = None) -> int:
+    """Bring the schema to the latest version; returns that version. ``statement_timeout``
+    bounds each statement (None: the connection's own bound)."""
     async with db.transaction():
-        await db.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await db.execute(
+            "SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK, timeout=statement_timeout
+        )
         await db.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations"
             " (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
@@ -137,6 +154,24 @@ async def migrate(db: Db) -> int:
         for version, statements in enumerate(MIGRATIONS, start=1):
             if version > current:
                 for statement in statements:
-                    await db.execute(statement)
+                    await db.execute(statement, timeout=statement_timeout)
                 await db.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
     return len(MIGRATIONS)
+
+
+async def require_current(db: Db) -> None:
+    """Refuse a database whose schema is not this version's, without changing it."""
+    found = None
+    if await db.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+        found = await db.fetchval("SELECT max(version) FROM schema_migrations")
+    if found == len(MIGRATIONS):
+        return
+    held = "no schema" if found is None else f"schema version {found}"
+    remedy = (
+        "run the newer service"
+        if found is not None and found > len(MIGRATIONS)
+        else "start the consuming service once to migrate it"
+    )
+    raise ConfigurationError(
+        f"the PostgreSQL database has {held}, not this service's {len(MIGRATIONS)}: {remedy}"
+    )

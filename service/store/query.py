@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Final, Literal
 
+from service.store.columns import READ_COLUMNS
+from service.store.columns import Kind as Kind  # the filter kinds, declared with the columns
 from state.fields import parse_utc
 
 Operator = Literal["eq", "ne", "gt", "ge", "lt", "le"]
@@ -28,11 +29,6 @@ _SQL_OPERATORS: Final[dict[str, str]] = {
 }
 
 
-class Kind(StrEnum):
-    TEXT = "text"
-    TIME = "time"
-
-
 @dataclass(frozen=True, slots=True)
 class Column:
     """A filterable field of the referral document and the column that holds it."""
@@ -44,16 +40,9 @@ class Column:
 #: The document's paths as ``$filter`` names them, and the referrals' columns.
 FIELDS: Final[dict[str, Column]] = {
     "id": Column("id"),
-    "engagementId": Column("engagement_id"),
-    "externalReferenceId": Column("external_reference_id"),
     "status": Column("status"),
     "substatus": Column("substatus"),
-    "type": Column("type"),
-    "qualification": Column("qualification"),
-    "direction": Column("direction"),
-    "customerProfile/address/country": Column("country"),
-    "createdDateTime": Column("created", Kind.TIME),
-    "updatedDateTime": Column("updated", Kind.TIME),
+    **{c.filter_name: Column(c.name, c.kind) for c in READ_COLUMNS if c.filtered},
     "expirationDateTime": Column("expiration", Kind.TIME),
 }
 #: The fields a list may be ordered by (Partner Center's two).

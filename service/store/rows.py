@@ -6,16 +6,17 @@ empty), so (tenant, id) can be a primary key in both backends.
 
 import base64
 import binascii
-from datetime import UTC, datetime
-from typing import Any, Final
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
 
 from service.codec import OutgoingRecord
 from service.jsonio import dumps, loads
 from service.store.base import ExpiryCandidate
+from service.store.columns import READ_COLUMNS, Storage
 from service.store.query import Position
 from state import Referral, ReferralRecord
 from state.fields import STORED, format_utc
-from state.values import value_object
 
 
 def referral_document(record: ReferralRecord) -> bytes:
@@ -75,53 +76,15 @@ def outgoing_from_row(
     )
 
 
-#: The read columns, in the order the stores write them.
-READ_COLUMN_NAMES: Final = (
-    "created",
-    "updated",
-    "engagement_id",
-    "external_reference_id",
-    "type",
-    "qualification",
-    "country",
-    "direction",
-    "team_emails",
-)
-#: What an order column holds for a referral without that timestamp (older documents).
-NO_TIME: Final = datetime.min.replace(tzinfo=UTC)
-
-
-@value_object
-class ReadColumns:
-    """The fields of a referral that reads filter and order on, kept in columns of their own
-    beside the document so that indexes can serve them."""
-
-    created: datetime
-    updated: datetime
-    engagement_id: str | None
-    external_reference_id: str | None
-    type: str | None
-    qualification: str | None
-    country: str | None
-    direction: str | None
-    team_emails: list[str]
-
-
-def read_columns(record: ReferralRecord) -> ReadColumns:
-    referral = record.referral
-    address = referral.customer_profile.address if referral.customer_profile else None
-    direction = referral.to_document().get("direction")
-    return ReadColumns(
-        created=referral.created_date_time or NO_TIME,
-        updated=referral.updated_date_time or NO_TIME,
-        engagement_id=referral.engagement_id,
-        external_reference_id=referral.external_reference_id,
-        type=referral.type.value if referral.type else None,
-        qualification=referral.qualification.value if referral.qualification else None,
-        country=address.country if address else None,
-        direction=direction if isinstance(direction, str) else None,
-        team_emails=sorted({m.email.lower() for m in referral.team or () if m.email}),
-    )
+def read_row(values: Sequence[object], time: Callable[[datetime], object]) -> tuple[object, ...]:
+    """Read column values (``columns.read_values``) as a backend binds them: times through
+    ``time``, sets of e-mails as a JSON array."""
+    return tuple(
+        time(value) if column.storage is Storage.TIME and isinstance(value, datetime)
+        else dumps(value).decode() if column.storage is Storage.EMAILS
+        else value
+        for column, value in zip(READ_COLUMNS, values, strict=True)
+    )  # fmt: skip
 
 
 def position_of(value: datetime | str, tenant: str, referral_id: str) -> Position:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Final
 
 from service.errors import ConfigurationError
+from service.store.columns import READ_COLUMNS, READ_INDEXES, TEAM_EMAILS, ReadColumn, Storage
 
 SCHEMA_VERSION = 3
 #: The referrals table as version 2 made it (the step to version 3 adds the read columns).
@@ -25,22 +26,10 @@ CREATE TABLE IF NOT EXISTS {table} (
     PRIMARY KEY (tenant_id, id)
 );
 """
-#: What reads filter and order on, beside the document (``service.store.rows.read_columns``);
-#: timestamps as seven-digit UTC text, which sorts as time does.
-_READ_COLUMNS: Final = (
-    ("created", "TEXT NOT NULL DEFAULT '0001-01-01T00:00:00.0000000Z'", "$.createdDateTime"),
-    ("updated", "TEXT NOT NULL DEFAULT '0001-01-01T00:00:00.0000000Z'", "$.updatedDateTime"),
-    ("engagement_id", "TEXT", "$.engagementId"),
-    ("external_reference_id", "TEXT", "$.externalReferenceId"),
-    ("type", "TEXT", "$.type"),
-    ("qualification", "TEXT", "$.qualification"),
-    ("country", "TEXT", "$.customerProfile.address.country"),
-    ("direction", "TEXT", "$.direction"),
-)
 _REFERRALS: Final = _REFERRALS_V2.replace(
     "    PRIMARY KEY",
-    "".join(f"    {name} {kind},\n" for name, kind, _ in _READ_COLUMNS)
-    + "    team_emails TEXT NOT NULL DEFAULT '[]',\n    PRIMARY KEY",
+    "".join(f"    {column.name} {column.sqlite_type},\n" for column in READ_COLUMNS)
+    + "    PRIMARY KEY",
 )
 _PROCESSED: Final = """
 CREATE TABLE IF NOT EXISTS {table} (
@@ -62,6 +51,11 @@ CREATE TABLE IF NOT EXISTS referral_team (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS referral_team_by_referral ON referral_team (tenant_id, referral_id);
 """
+_READ_INDEXES: Final = "\n".join(
+    f"CREATE INDEX IF NOT EXISTS {index.name} ON referrals {index.keys};"
+    for index in READ_INDEXES
+    if index.in_sqlite
+)
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 {_REFERRALS.format(table="referrals")}
@@ -83,14 +77,8 @@ CREATE INDEX IF NOT EXISTS referrals_due ON referrals (expiration, tenant_id, id
     WHERE status = 'New';
 CREATE INDEX IF NOT EXISTS processed_commands_age ON processed_commands (processed_at);
 {_TEAM}
-CREATE INDEX IF NOT EXISTS referrals_by_created ON referrals (tenant_id, created, id);
-CREATE INDEX IF NOT EXISTS referrals_by_updated ON referrals (tenant_id, updated, id);
-CREATE INDEX IF NOT EXISTS referrals_by_status ON referrals (tenant_id, status, created, id);
 CREATE INDEX IF NOT EXISTS referrals_by_state ON referrals (status, substatus);
-CREATE INDEX IF NOT EXISTS referrals_by_engagement
-    ON referrals (tenant_id, engagement_id, created, id);
-CREATE INDEX IF NOT EXISTS referrals_by_external_id
-    ON referrals (tenant_id, external_reference_id, created, id);
+{_READ_INDEXES}
 """
 #: Version 1 keyed referrals and processed commands by their id alone. Their tenant joins
 #: the key; a processed command takes the tenant of the referral it named, if any.
@@ -109,26 +97,35 @@ DROP TABLE processed_commands;
 ALTER TABLE referrals_v2 RENAME TO referrals;
 ALTER TABLE processed_commands_v2 RENAME TO processed_commands;
 """
+#: A referral's team e-mails, from its stored document.
 _TEAM_EMAILS: Final = """(SELECT json_group_array(lower(json_extract(m.value, '$.email')))
-    FROM json_each(CAST(document AS TEXT), '$.team') AS m
+    FROM json_each(CAST(document AS TEXT), '$.{field}') AS m
     WHERE m.type = 'object' AND json_extract(m.value, '$.email') IS NOT NULL)"""
-#: Version 2 had no read columns: they are added and filled from the stored documents.
-_READ_COLUMNS_ADDED: Final = "".join(
-    f"ALTER TABLE referrals ADD COLUMN {name} {kind};\n" for name, kind, _ in _READ_COLUMNS
-) + (
-    "ALTER TABLE referrals ADD COLUMN team_emails TEXT NOT NULL DEFAULT '[]';\n"
-    "UPDATE referrals SET "
-    + ", ".join(
-        f"{name} = coalesce(json_extract(CAST(document AS TEXT), '{path}'), {name})"
-        for name, _, path in _READ_COLUMNS
-    )
-    + f", team_emails = {_TEAM_EMAILS};\n"
-    + _TEAM
-    + "INSERT OR IGNORE INTO referral_team (email, tenant_id, referral_id)"
-    " SELECT e.value, r.tenant_id, r.id FROM referrals AS r, json_each(r.team_emails) AS e;\n"
-)
+
+
+def _filled(column: ReadColumn) -> str:
+    """The column's value for a stored referral, read from its document."""
+    if column.storage is Storage.EMAILS:
+        return _TEAM_EMAILS.format(field=".".join(column.path))
+    path = ".".join(("$", *column.path))
+    return f"coalesce(json_extract(CAST(document AS TEXT), '{path}'), {column.name})"
+
+
+def _read_columns_added(version: int) -> str:
+    """The step to ``version``: its read columns added and filled from stored documents."""
+    added = [column for column in READ_COLUMNS if column.since.sqlite == version]
+    step = "".join(f"ALTER TABLE referrals ADD COLUMN {c.name} {c.sqlite_type};\n" for c in added)
+    step += f"UPDATE referrals SET {', '.join(f'{c.name} = {_filled(c)}' for c in added)};\n"
+    if TEAM_EMAILS in added:
+        step += _TEAM + (
+            "INSERT OR IGNORE INTO referral_team (email, tenant_id, referral_id) SELECT e.value,"
+            " r.tenant_id, r.id FROM referrals AS r, json_each(r.team_emails) AS e;\n"
+        )
+    return step
+
+
 #: The step that brings a file from the version before each key to that version.
-_UPGRADES: Final = {2: _TENANT_SCOPED_IDS, 3: _READ_COLUMNS_ADDED}
+_UPGRADES: Final = {2: _TENANT_SCOPED_IDS, 3: _read_columns_added(3)}
 
 
 def prepare(connection: sqlite3.Connection, path: Path) -> None:
@@ -154,3 +151,23 @@ def prepare(connection: sqlite3.Connection, path: Path) -> None:
     connection.executescript(_SCHEMA)
     if found is None:
         connection.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+
+
+def require_current(connection: sqlite3.Connection, path: Path) -> None:
+    """Refuse a file whose schema is not this version's, without changing it."""
+    found = None
+    if connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone():
+        found = connection.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+    if found == SCHEMA_VERSION:
+        return
+    held = "no schema" if found is None else f"schema version {found}"
+    remedy = (
+        "run the newer service"
+        if found is not None and found > SCHEMA_VERSION
+        else "start the consuming service once to create or upgrade it"
+    )
+    raise ConfigurationError(
+        f"the SQLite store {path} has {held}, not this service's {SCHEMA_VERSION}: {remedy}"
+    )

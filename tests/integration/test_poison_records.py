@@ -140,7 +140,7 @@ async def test_a_record_that_makes_the_code_fail_is_isolated_and_dead_lettered(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, stage: str
 ) -> None:
     import service.consume.decision
-    import service.store.sqlite
+    import service.store.sqlite_writes
 
     calls: list[str] = []
     if stage == "decide":
@@ -150,8 +150,8 @@ async def test_a_record_that_makes_the_code_fail_is_isolated_and_dead_lettered(
             failing_for_poison(service.consume.decision.decide, calls),
         )
     else:
-        failing = failing_for_poison_documents(service.store.sqlite.referral_document, calls)
-        monkeypatch.setattr(service.store.sqlite, "referral_document", failing)
+        failing = failing_for_poison_documents(service.store.sqlite_writes.referral_document, calls)
+        monkeypatch.setattr(service.store.sqlite_writes, "referral_document", failing)
     before, after = f"before-{uuid.uuid4()}", f"after-{uuid.uuid4()}"
     poison = dumps(command("referral.create", f"poison-{uuid.uuid4()}", {"name": "poison"}))
     async with running(settings), Producer(settings) as producer:
@@ -185,8 +185,8 @@ async def test_a_batch_that_failed_is_isolated_without_being_attempted_again_who
     import service.consume.decision
     import service.consume.landing
     import service.consume.publisher
-    import service.store.postgres
-    import service.store.sqlite
+    import service.store.postgres_writes
+    import service.store.sqlite_writes
 
     settings = one_record_batches
     decided_poison = asyncio.Event()
@@ -232,7 +232,7 @@ async def test_a_batch_that_failed_is_isolated_without_being_attempted_again_who
 
     monkeypatch.setattr(service.consume.landing.Landing, "_commit", commit)
     monkeypatch.setattr(service.consume.decision, "decide", decide)
-    for store in (service.store.sqlite, service.store.postgres):
+    for store in (service.store.sqlite_writes, service.store.postgres_writes):
         failing = failing_for_poison_documents(store.referral_document)
         monkeypatch.setattr(store, "referral_document", failing)
     monkeypatch.setattr(service.consume.publisher.OutboxPublisher, "publish", publish)

@@ -455,7 +455,7 @@ async def test_a_sqlite_read_in_progress_does_not_hold_up_a_batch_write(tmp_path
         return int(rows[0])
 
     try:
-        reading = asyncio.ensure_future(store._read(held_read))
+        reading = asyncio.ensure_future(store._db.read(held_read))
         await asyncio.wait_for(
             store.write(BatchWrite(referrals=[ReferralWrite(created("r1"), 0)])), timeout=10
         )
@@ -492,7 +492,7 @@ async def test_the_loops_sqlite_reads_see_the_last_commit_beside_a_write_in_prog
 
     keys = [ReferralKey(None, "r1"), ReferralKey(None, "r2")]
     try:
-        writing = asyncio.ensure_future(store._run(held_write))
+        writing = asyncio.ensure_future(store._db.run(held_write))
         assert await asyncio.to_thread(began.wait, 10)
         loaded, seen = await asyncio.wait_for(
             store.load_batch(keys, [CommandKey(None, "c-held")], {}), timeout=10

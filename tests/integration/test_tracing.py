@@ -132,14 +132,14 @@ async def test_log_lines_about_a_poison_command_carry_its_trace(
     """A decision that fails is dead-lettered in its batch; a write that fails isolates the
     batch first. Either way the dead letter's line carries the command's trace."""
     import service.consume.decision
-    import service.store.sqlite
+    import service.store.sqlite_writes
 
     if stage == "decide":
         failing = failing_for_poison(service.consume.decision.decide, [])
         monkeypatch.setattr(service.consume.decision, "decide", failing)
     else:
-        failing = failing_for_poison_documents(service.store.sqlite.referral_document, [])
-        monkeypatch.setattr(service.store.sqlite, "referral_document", failing)
+        failing = failing_for_poison_documents(service.store.sqlite_writes.referral_document, [])
+        monkeypatch.setattr(service.store.sqlite_writes, "referral_document", failing)
     caplog.set_level(logging.WARNING, logger="service")
     provider, _ = _traced()
     async with running(settings, Tracing(provider, settings.consumer_group)):

@@ -1,0 +1,98 @@
+"""The PostgreSQL store's connection pool, with every wait on the server bounded.
+
+Opening a connection, waiting for one from the pool and each statement have a bound of
+their own (``PostgresBounds``), so a database that stops answering (its host gone, a
+black-holed network path) becomes ``StoreUnavailable`` within seconds instead of a wait
+without end; readiness then reports the store unreachable. A connection whose statement
+ran out of time is dropped, not given back: its server may never answer it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+from service.errors import StoreUnavailable, translated
+
+if TYPE_CHECKING:  # the stubs' generics are not subscriptable at run time
+    from asyncpg import Record
+    from asyncpg.pool import Pool
+
+    from service.store.migrations import Db
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresBounds:
+    """How long the store waits on PostgreSQL, in seconds (``REFERRALS_DATABASE_*``)."""
+
+    #: Opening one connection (TCP, TLS and authentication).
+    connect: float = 3.0
+    #: Waiting for a connection of the pool, including opening it.
+    acquire: float = 3.0
+    #: One statement's round trip. A statement waits for a row lock for three quarters of
+    #: it at most, so a lock held by a stalled replica fails on the server first.
+    statement: float = 10.0
+    #: One statement of a schema migration (a migration may fill a column of every row).
+    migration: float = 600.0
+
+    @property
+    def lock_timeout(self) -> str:
+        return f"{max(1, int(self.statement * 750))}ms"
+
+
+class PostgresPool:
+    def __init__(self, url: str, size: int, bounds: PostgresBounds) -> None:
+        self.url = url
+        self.size = size
+        self.bounds = bounds
+        self._pool: Pool[Record] | None = None
+
+    async def open(self) -> None:
+        with translated("store"):
+            self._pool = await asyncpg.create_pool(
+                self.url,
+                min_size=1,
+                max_size=self.size,
+                timeout=self.bounds.connect,
+                command_timeout=self.bounds.statement,
+                server_settings={"lock_timeout": self.bounds.lock_timeout},
+                reset=_keep_session,
+            )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            try:
+                async with asyncio.timeout(self.bounds.acquire):
+                    await pool.close()
+            except Exception:  # a server that does not answer: its connections are dropped
+                pool.terminate()
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Db]:
+        """A connection of the pool for the block; driver errors become service errors."""
+        if self._pool is None:
+            raise StoreUnavailable("the PostgreSQL store is not open")
+        with translated("store"):
+            async with self._pool.acquire(timeout=self.bounds.acquire) as db:
+                try:
+                    yield db
+                except TimeoutError:
+                    db.terminate()  # not given back to wait for the server's answer
+                    raise
+
+    async def fetch(self, sql: str, *args: object) -> list[Record]:
+        async with self.connection() as db:
+            return list(await db.fetch(sql, *args))
+
+
+async def _keep_session(db: Db) -> None:
+    """A released connection's session is kept as it is: the service changes no session
+    state (its settings are SET LOCAL, its advisory lock transaction-scoped, and asyncpg
+    rolls back a transaction left open), so the default reset's extra round trip (RESET
+    ALL, UNLISTEN *, CLOSE ALL) on every release is saved."""

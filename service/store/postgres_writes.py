@@ -1,0 +1,152 @@
+"""How a batch becomes one PostgreSQL statement: every row of it sent as typed arrays
+that ``unnest`` turns back into rows, so a batch is one round trip whatever its size."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from service.store.base import BatchWrite, OutboxEntry
+from service.store.columns import READ_COLUMNS, ReadColumn, Storage, read_values
+from service.store.rows import headers_to_text, read_row, referral_document, tenant_column
+from state import ReferralRecord
+
+if TYPE_CHECKING:
+    from service.store.migrations import Db
+
+#: The type of each read column's array: the team's e-mails travel as JSON text (unnest
+#: would flatten an array of arrays).
+_ARRAY_TYPES = {Storage.TEXT: "text", Storage.TIME: "timestamptz", Storage.EMAILS: "text"}
+#: The referral columns a write sends, as unnest's typed arrays.
+_ROW_TYPES = (
+    *("text", "bigint", "text", "text", "text", "timestamptz", "bytea"),
+    *(_ARRAY_TYPES[column.storage] for column in READ_COLUMNS),
+)
+_WRITTEN = ("id", "version", "status", "substatus", "tenant_id", "expiration", "document",
+            *(column.name for column in READ_COLUMNS))  # fmt: skip
+_WRITTEN_NAMES = ", ".join(_WRITTEN)
+
+
+def _written(column: ReadColumn) -> str:
+    """The column's value from the unnested row ``u``."""
+    if column.storage is Storage.EMAILS:
+        return f"ARRAY(SELECT json_array_elements_text(u.{column.name}::json))"
+    return f"u.{column.name}"
+
+
+_WRITTEN_VALUES = ", ".join(
+    (*(f"u.{name}" for name in _WRITTEN[: -len(READ_COLUMNS)]), *map(_written, READ_COLUMNS))
+)
+_READ_SETS = ", ".join(f"{column.name} = {_written(column)}" for column in READ_COLUMNS)
+
+
+def _marks(first: int, types: Iterable[str]) -> str:
+    """``$n::type[]`` placeholders for unnest, numbered from ``first``."""
+    return ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(types, start=first))
+
+
+_REFERRAL_ARRAYS = len(_ROW_TYPES)
+_NEW, _CHANGED = 1, 1 + _REFERRAL_ARRAYS
+_EXPECTED = _CHANGED + _REFERRAL_ARRAYS
+_PROCESSED = _EXPECTED + 1
+_OUTBOX = _PROCESSED + 4
+_COUNTS = _OUTBOX + 6
+#: A batch in one statement, its own transaction, so one round trip: the new referrals
+#: (none may exist yet), the changed ones (each still at the version it was read at), the
+#: processed commands (none seen before) and the outbox rows, numbered in batch order from
+#: the sequence. When another replica wrote one of those rows first, the statement refuses
+#: itself (so nothing of it is written), naming the part that fell short. It answers with
+#: the outbox seqs.
+_WRITE_BATCH = (
+    "WITH new AS (INSERT INTO referrals"
+    f" ({_WRITTEN_NAMES}) SELECT {_WRITTEN_VALUES}"
+    f" FROM unnest({_marks(_NEW, _ROW_TYPES)}) AS u({_WRITTEN_NAMES})"
+    " ON CONFLICT (tenant_id, id) DO NOTHING RETURNING 1),"
+    " changed AS (UPDATE referrals r SET version = u.version, status = u.status,"
+    " substatus = u.substatus, expiration = u.expiration, document = u.document,"
+    f" {_READ_SETS} FROM unnest({_marks(_CHANGED, _ROW_TYPES)}, ${_EXPECTED}::bigint[])"
+    f" AS u({_WRITTEN_NAMES}, expected)"
+    " WHERE r.tenant_id = u.tenant_id AND r.id = u.id AND r.version = u.expected"
+    " RETURNING 1),"
+    " processed AS (INSERT INTO processed_commands"
+    " (tenant_id, command_id, referral_id, outcome)"
+    f" SELECT * FROM unnest({_marks(_PROCESSED, ('text',) * 4)})"
+    " ON CONFLICT (tenant_id, command_id) DO NOTHING RETURNING 1),"
+    # The k-th smallest seq taken goes to the k-th entry, however nextval was evaluated.
+    " taken AS (SELECT nextval(pg_get_serial_sequence('outbox', 'seq')) AS seq"
+    f" FROM generate_series(1, cardinality(${_OUTBOX}::int[]))),"
+    " numbered AS (SELECT seq, row_number() OVER (ORDER BY seq) AS n FROM taken),"
+    " outbox AS (INSERT INTO outbox (seq, source_partition, topic, key, value, headers, kind)"
+    " SELECT numbered.seq, o.source_partition, o.topic, o.key, o.value, o.headers, o.kind"
+    f" FROM unnest({_marks(_OUTBOX, ('int', 'text', 'bytea', 'bytea', 'text', 'text'))})"
+    " WITH ORDINALITY AS o(source_partition, topic, key, value, headers, kind, n)"
+    " JOIN numbered USING (n) RETURNING 1)"
+    " SELECT referrals_stale_write(CASE"
+    f" WHEN (SELECT count(*) FROM new) <> ${_COUNTS} THEN"
+    " 'a referral of the batch was created meanwhile'"
+    f" WHEN (SELECT count(*) FROM changed) <> ${_COUNTS + 1} THEN"
+    " 'a referral of the batch moved on meanwhile (another replica)'"
+    f" WHEN (SELECT count(*) FROM processed) <> ${_COUNTS + 2} THEN"
+    " 'a command of the batch was processed meanwhile (another replica)' END) AS stale,"
+    " (SELECT count(*) FROM outbox) AS stored, ARRAY(SELECT seq FROM numbered ORDER BY n) AS seqs"
+)
+
+
+async def write_batch(db: Db, batch: BatchWrite) -> list[OutboxEntry]:
+    new = [w.record for w in batch.referrals if w.expected_version == 0]
+    changed = [w for w in batch.referrals if w.expected_version != 0]
+    records = [entry.record for entry in batch.outbox]
+    row = await db.fetchrow(
+        _WRITE_BATCH,
+        *_columns(new),
+        *_columns(w.record for w in changed),
+        [w.expected_version for w in changed],
+        [tenant_column(p.tenant_id) for p in batch.processed],
+        [p.command_id for p in batch.processed],
+        [p.referral_id for p in batch.processed],
+        [p.outcome for p in batch.processed],
+        [entry.source_partition for entry in batch.outbox],
+        [r.topic for r in records],
+        [r.key for r in records],
+        [r.value for r in records],
+        [headers_to_text(r.headers) for r in records],
+        [r.kind for r in records],
+        len(new),
+        len(changed),
+        len(batch.processed),
+    )
+    assert row is not None
+    assert row["stored"] == len(batch.outbox)
+    return [
+        OutboxEntry(entry.source_partition, entry.record, seq)
+        for entry, seq in zip(batch.outbox, row["seqs"], strict=True)
+    ]
+
+
+def _columns(records: Iterable[ReferralRecord]) -> list[list[object]]:
+    rows = [
+        (
+            r.referral_id,
+            r.version,
+            r.state.status.value,
+            r.state.substatus.value,
+            tenant_column(r.tenant_id),
+            r.referral.expiration_date_time,
+            referral_document(r),
+            *read_row(read_values(r.referral), _as_is),
+        )
+        for r in records
+    ]
+    if not rows:
+        return [[] for _ in _ROW_TYPES]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def _as_is(value: datetime) -> datetime:
+    return value
+
+
+def key_columns(keys: Collection[tuple[str | None, str]]) -> tuple[list[str], list[str]]:
+    """A collection of (tenant, id) keys as the two arrays ``unnest`` joins on."""
+    return [tenant_column(tenant) for tenant, _ in keys], [name for _, name in keys]
