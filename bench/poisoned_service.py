@@ -1,0 +1,33 @@
+"""The service with a fault planted for the poison benchmark: deciding a command whose id
+starts with ``POISON_PREFIX`` raises, the way a bug would, so the record takes the whole
+isolation path (attempts with backoff, then a dead letter) whatever the rules become.
+
+Run as ``python -m bench.poisoned_service run``; any other command id decides as usual, so
+the same process serves the clean run too.
+"""
+
+import sys
+from typing import Any
+
+import service.batch
+from service.cli.main import main
+
+POISON_PREFIX = "poison-"
+#: The module whose ``decide`` the consume loop calls, and the name it calls it by.
+DECIDING_MODULE, DECIDE = service.batch, "decide"
+
+
+def plant() -> None:
+    real = getattr(DECIDING_MODULE, DECIDE)
+
+    def decide(current: Any, command: Any, *rest: Any) -> Any:
+        if command.command_id.startswith(POISON_PREFIX):
+            raise RuntimeError("a fault planted by the benchmark")
+        return real(current, command, *rest)
+
+    setattr(DECIDING_MODULE, DECIDE, decide)
+
+
+if __name__ == "__main__":
+    plant()
+    sys.exit(main())
