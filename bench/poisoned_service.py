@@ -9,12 +9,12 @@ the same process serves the clean run too.
 import sys
 from typing import Any
 
-import service.batch
+import service.consume.decision
 from service.cli.main import main
 
 POISON_PREFIX = "poison-"
 #: The module whose ``decide`` the consume loop calls, and the name it calls it by.
-DECIDING_MODULE, DECIDE = service.batch, "decide"
+DECIDING_MODULE, DECIDE = service.consume.decision, "decide"
 
 
 def plant() -> None:

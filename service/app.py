@@ -27,11 +27,12 @@ from service.consume.recent import RecentReferrals
 from service.consume.recovery import Recovery
 from service.consume.stages import BatchStages, Clock
 from service.consume.tracing import Tracing
+from service.consume.unreadable import PollGuard, RawFetcher
 from service.errors import ConfigurationError, ServiceError, backoff
 from service.expiry import ExpiryScheduler
 from service.health import Health
 from service.http import HttpServer
-from service.kafka import ensure_topics, make_consumer, make_producer
+from service.kafka import client_options, ensure_topics, make_consumer, make_producer
 from service.metrics import Metrics
 from service.settings import Settings
 from service.store import PostgresBounds, Store, open_store, store_backend
@@ -167,6 +168,7 @@ async def _consume(
         health.assigned = False
         await consumer.stop()  # leaves the group, so the partitions move on at once
         await producer.stop()
+        await loop.close()
 
 
 def store_of(settings: Settings) -> Store:
@@ -214,7 +216,10 @@ def consume_loop(
     recovery = Recovery(settings, stages, partitions, metrics, health, tracing, stopping)
     landing = Landing(consumer, stages, recovery, partitions, metrics, health)
     ready = preparation(store, stages)
-    return ConsumeLoop(settings, consumer, stages, ready, landing, recovery, recent, stopping)
+    guard = PollGuard(consumer, RawFetcher(client_options(settings)), settings.max_batch_size)
+    return ConsumeLoop(
+        settings, consumer, stages, ready, landing, recovery, recent, guard, stopping
+    )
 
 
 async def _until_up(

@@ -17,7 +17,6 @@ what both stored is the outbox's backlog, published in order before anything els
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -30,12 +29,12 @@ from service.consume.recovery import Recovery
 from service.consume.stages import BatchStages, tried
 from service.errors import RecordFailed, is_outage
 from service.health import Health
-from service.kafka import ConsumedRecord
 from service.metrics import Metrics
 from service.store import OutboxEntry, Store
 
 log = logging.getLogger(__name__)
-Polled = Mapping[TopicPartition, Sequence[ConsumedRecord]]
+#: Per partition, the offset to commit once a batch has landed.
+Offsets = dict[TopicPartition, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +74,7 @@ class InFlight:
     """The last batch, landing in ``task``: its write (unless written already) and publish,
     then the start of its offset commit."""
 
-    polled: Polled
+    offsets: Offsets
     incoming: list[Incoming]
     decided: DecidedBatch
     task: asyncio.Task[None]
@@ -113,11 +112,11 @@ class Landing:
         return in_flight.decided.assumed()
 
     def launch(
-        self, polled: Polled, incoming: list[Incoming], ready: Ready, started: float
+        self, offsets: Offsets, incoming: list[Incoming], ready: Ready, started: float
     ) -> None:
         """Send a ready batch on its way (polled at ``started``); the loop goes on."""
-        landing = self._land(polled, incoming, ready, started)
-        self._in_flight = InFlight(polled, incoming, ready.decided, asyncio.create_task(landing))
+        landing = self._land(offsets, incoming, ready, started)
+        self._in_flight = InFlight(offsets, incoming, ready.decided, asyncio.create_task(landing))
 
     async def land(self) -> bool:
         """Wait for the batch in flight; False if it failed and was processed again here, in
@@ -138,7 +137,7 @@ class Landing:
                 log.warning("batch failed; processing it again", extra={"error": str(error)})
             self.partitions.failed()
             await self.recovery.handle(in_flight.incoming)
-        await self.commit_next(in_flight.polled)
+        await self.commit_next(in_flight.offsets)
         return False
 
     async def landed(self) -> None:
@@ -164,14 +163,14 @@ class Landing:
         if self._committing is not None:
             await asyncio.shield(self._committing)
 
-    async def commit_next(self, polled: Polled) -> None:
+    async def commit_next(self, offsets: Offsets) -> None:
         """Start committing a batch's offsets once the commit before it has ended: one is in
         flight at most, so they land in order, and the next batch does not wait for it."""
         await self.committed()
-        self._committing = asyncio.create_task(self._commit(_offsets(polled)))
+        self._committing = asyncio.create_task(self._commit(offsets))
 
     async def _land(
-        self, polled: Polled, incoming: list[Incoming], ready: Ready, started: float
+        self, offsets: Offsets, incoming: list[Incoming], ready: Ready, started: float
     ) -> None:
         """Write the batch (unless written already) and publish it, then start its offset
         commit: what lands while the next batch is decided."""
@@ -180,7 +179,7 @@ class Landing:
             stored = await self.stages.write(ready.decided)
         await self.stages.publish(incoming, ready.decided, stored)
         self.metrics.batch_seconds.observe(time.monotonic() - started)
-        await self.commit_next(polled)
+        await self.commit_next(offsets)
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         """Commit a batch's offsets. A commit Kafka refuses is covered by a later one, or
@@ -197,7 +196,3 @@ class Landing:
                 "offset commit failed; a later commit covers it", extra={"error": str(error)}
             )
         self.health.progressed()
-
-
-def _offsets(polled: Polled) -> dict[TopicPartition, int]:
-    return {tp: records[-1].offset + 1 for tp, records in polled.items()}

@@ -1,5 +1,9 @@
 """The consume loop: poll a batch, decide it beside the batch in flight, and hand it over.
 
+The poll is guarded (``unreadable``): a record the Kafka client cannot parse is found,
+the records around it are delivered once and in order, and it comes as a placeholder that
+is dead-lettered (``unreadable-record``) like any record that is no command.
+
 Per polled batch: decode -> load -> dedupe and decide -> ONE store transaction (referrals,
 processed commands, outbox) -> publish the outbox -> commit offsets. The next batch does
 not wait for a batch to land (``landing``): while one is in flight, the loop reads and
@@ -12,19 +16,21 @@ in the loop, and its offsets are committed once it is done.
 
 import asyncio
 import time
+from collections.abc import Collection
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from service.codec import WireLimits
 from service.consume.decision import DecidedBatch
 from service.consume.lag import report_lag
-from service.consume.landing import Landing, Polled, Preparation, Ready
+from service.consume.landing import Landing, Preparation, Ready
 from service.consume.ownership import Partitions, Rebalance
 from service.consume.recent import RecentReferrals
-from service.consume.records import Incoming, read_record
+from service.consume.records import Incoming, read_record, read_unreadable
 from service.consume.recovery import Recovery
 from service.consume.stages import BatchStages, tried
 from service.consume.tracing import Tracing
+from service.consume.unreadable import Polled, PollGuard
 from service.errors import RecordFailed
 from service.health import Health
 from service.metrics import Metrics
@@ -47,6 +53,7 @@ class ConsumeLoop:
         landing: Landing,
         recovery: Recovery,
         recent: RecentReferrals,
+        guard: PollGuard,
         stopping: asyncio.Event,
     ) -> None:
         self.settings = settings
@@ -56,6 +63,7 @@ class ConsumeLoop:
         self.landing = landing
         self.recovery = recovery
         self.recent = recent
+        self.guard = guard
         self.stopping = stopping
         self.wire_limits = WireLimits(settings.max_command_bytes, settings.max_attribute_length)
         self._batch_lock = asyncio.Lock()
@@ -84,24 +92,30 @@ class ConsumeLoop:
             self.metrics,
             self.health,
             self.settings.shutdown_timeout_seconds,
-            self.recent.forget,
+            self._moved,
             self.landing.landed,
         )
         self.consumer.subscribe(self.settings.command_topics, listener=listener)
 
+    def _moved(self, partitions: Collection[TopicPartition]) -> None:
+        self.recent.forget()
+        self.guard.forget(partitions)
+
     def stop(self) -> None:
         self.stopping.set()
+
+    async def close(self) -> None:
+        """Let go of what the loop opened beside the consumer."""
+        await self.guard.close()
 
     async def run(self) -> None:
         """Consume until ``stop()``; the batch in hand is finished, and its offsets
         committed, first."""
         try:
             while not self.stopping.is_set():
-                polled = await self.consumer.getmany(
-                    timeout_ms=500, max_records=self.settings.max_batch_size
-                )
+                polled = await self.guard.poll(500, self.settings.max_batch_size)
                 async with self._batch_lock:
-                    with self.tracing.batch(sum(map(len, polled.values()))):
+                    with self.tracing.batch(polled.count()):
                         await self._step(polled)
                 await report_lag(self.consumer, self.metrics, self.health)
         finally:
@@ -115,21 +129,24 @@ class ConsumeLoop:
         ahead = await self._decide_ahead(incoming)
         landed = await self.landing.land()
         decision = self._still_standing(ahead, landed)
-        if not polled:
+        if not incoming:
             await self.recovery.handle(incoming)  # publishes a backlog the outbox may hold
             return
         if decision is None and not self.partitions.backlog_possible:
             decision = await self._ready(await tried(self.stages.decide(incoming)))
         if isinstance(decision, Ready):
-            self.landing.launch(polled, incoming, decision, started)
+            self.landing.launch(polled.next_offsets(), incoming, decision, started)
             return
         await self.recovery.settle(incoming, decision)
         self.metrics.batch_seconds.observe(time.monotonic() - started)
-        await self.landing.commit_next(polled)
+        await self.landing.commit_next(polled.next_offsets())
 
     def _read(self, polled: Polled) -> list[Incoming]:
+        """The polled records read, then a placeholder for each the client could not."""
         limits, tenants = self.wire_limits, self.settings.topic_tenants
-        return [read_record(record, limits, tenants) for rs in polled.values() for record in rs]
+        records = polled.records.values()
+        read = [read_record(record, limits, tenants) for rs in records for record in rs]
+        return read + [read_unreadable(found) for found in polled.unreadable]
 
     async def _decide_ahead(self, incoming: list[Incoming]) -> Decision:
         """The batch decided (and readied) as if the batch in flight were stored, while it

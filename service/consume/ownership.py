@@ -54,7 +54,7 @@ class Rebalance(ConsumerRebalanceListener):
         metrics: Metrics,
         health: Health,
         wait: float,
-        moved: Callable[[], None] = lambda: None,
+        moved: Callable[[Collection[TopicPartition]], None] = lambda partitions: None,
         landed: Callable[[], Awaitable[None]] = _nothing_in_flight,
     ) -> None:
         self.partitions = partitions
@@ -63,14 +63,14 @@ class Rebalance(ConsumerRebalanceListener):
         self.metrics = metrics
         self.health = health
         self.wait = wait
-        self.moved = moved  # called whenever partitions come or go
+        self.moved = moved  # called with the partitions whenever they come or go
         self.landed = landed
 
     async def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
         self.metrics.rebalances.labels("assigned").inc()
         self.health.assigned = bool(self.consumer.assignment())
         self.partitions.assigned()
-        self.moved()
+        self.moved(assigned)
 
     async def _settled(self) -> None:
         async with self.batch_lock:  # and no next batch is started meanwhile
@@ -85,4 +85,4 @@ class Rebalance(ConsumerRebalanceListener):
             await asyncio.wait_for(self._settled(), self.wait)
         except TimeoutError:
             log.warning("revoking partitions while a batch is still retrying")
-        self.moved()
+        self.moved(revoked)

@@ -1,10 +1,12 @@
 """A polled record as the consume side holds it: read once, decoded or not, with where it
 came from; and the keys a batch of them asks the store about."""
 
+import time
 from collections.abc import Mapping
 from typing import Final
 
 from service.codec import Undecodable, WireLimits, decode_command
+from service.consume.record_batches import Unreadable
 from service.errors import RecordFailed, Stage
 from service.kafka import ConsumedRecord
 from service.tenancy import established
@@ -14,6 +16,8 @@ from state.values import value_object
 
 #: The dead-letter code of a poison record: processing failed on it alone.
 POISON_CODE: Final = "processing-failed"
+#: The dead-letter code of a record the Kafka client could not parse.
+UNREADABLE_CODE: Final = "unreadable-record"
 #: The tenant under which a dead-lettered record's address is recorded as processed: a
 #: control character, which no tenant id may hold, so no command can take its place.
 ADDRESS_TENANT: Final = "\x1f"
@@ -60,6 +64,36 @@ def read_record(
         record.value,
         headers,  # type: ignore[arg-type]
         command,
+        error,
+    )
+
+
+def read_unreadable(found: Unreadable) -> Incoming:
+    """A placeholder for a record the Kafka client could not parse: what could be read of it
+    (nothing, when the damage is its batch's), to be dead-lettered with the reason."""
+    raw = found.record
+    where = f"offset {found.offset}"
+    if found.last_offset != found.offset:
+        where = f"offsets {found.offset} to {found.last_offset} (one damaged batch)"
+    error = Undecodable(
+        UNREADABLE_CODE, f"the Kafka client cannot read this record, at {where}: {found.reason}"
+    )
+    if raw is None:
+        now_ms = int(time.time() * 1000)
+        return Incoming(
+            found.topic, found.partition, found.offset, now_ms, None, None, (), None, error
+        )
+    # Header names are bytes on the wire; the dead letter keeps those that are text.
+    headers = tuple((name.decode("utf-8", "surrogateescape"), value) for name, value in raw.headers)
+    return Incoming(
+        found.topic,
+        found.partition,
+        found.offset,
+        raw.timestamp,
+        raw.key,
+        raw.value,
+        headers,  # type: ignore[arg-type]
+        None,
         error,
     )
 

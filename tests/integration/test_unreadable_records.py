@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from service.broker import EmbeddedBroker
-from service.unreadable import PollGuard, RawFetcher, Unreadable
+from service.consume.unreadable import PollGuard, RawFetcher, Unreadable
 from tests.support.raw_records import GZIP, Damage, RawProducer, RawRecord, batch_of
 
 pytestmark = pytest.mark.broker

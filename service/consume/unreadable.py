@@ -34,7 +34,7 @@ from aiokafka.errors import (
 )
 from aiokafka.structs import ConsumerRecord
 
-from service.record_batches import RawFetcher, RawRecord, Unreadable, Verdict, judge
+from service.consume.record_batches import RawFetcher, RawRecord, Unreadable, Verdict, judge
 
 __all__ = ["PollGuard", "Polled", "RawFetcher", "RawRecord", "Unreadable", "is_unreadable"]
 
@@ -56,6 +56,10 @@ class Polled:
 
     records: Records
     unreadable: list[Unreadable]
+
+    def count(self) -> int:
+        """How many records the poll came with, readable or not."""
+        return sum(map(len, self.records.values())) + len(self.unreadable)
 
     def next_offsets(self) -> dict[TopicPartition, int]:
         """Per partition, the offset after the last record delivered or found unreadable:
@@ -85,6 +89,9 @@ class PollGuard:
         #: How long a recovery waits for a partition's next fetch.
         self.wait_ms = wait_ms
         self._positions: dict[TopicPartition, int] = {}
+
+    async def close(self) -> None:
+        await self.fetcher.close()
 
     def forget(self, partitions: Iterable[TopicPartition]) -> None:
         for tp in partitions:
