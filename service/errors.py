@@ -31,12 +31,21 @@ import traceback
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Final, Literal, TypeGuard
+from typing import Final, TypeGuard
 
 import asyncpg
 from aiokafka import errors as kafka
 
-Component = Literal["store", "broker"]
+
+class Component(StrEnum):
+    """A dependency a failure is of, and what a retrying batch waits for (the ``component``
+    label of retries)."""
+
+    STORE = "store"
+    BROKER = "broker"
+    CONFLICT = "conflict"  # another replica wrote the same referral: not an outage
+
+
 #: PostgreSQL error classes (SQLSTATE's first two characters) that mean an outage:
 #: connection, transaction rollback, object in use, insufficient resources, operator
 #: intervention, system error, read-only transaction.
@@ -161,8 +170,8 @@ _TABLE: tuple[tuple[_Kinds, _Make], ...] = (
 )  # fmt: skip
 #: Network errors that carry no driver name: an outage of whichever part was being used.
 _UNREACHABLE: dict[Component, type[ServiceError]] = {
-    "store": StoreUnavailable,
-    "broker": BrokerUnavailable,
+    Component.STORE: StoreUnavailable,
+    Component.BROKER: BrokerUnavailable,
 }
 
 

@@ -7,15 +7,8 @@ for ``stall_seconds``).
 
 import time
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-
-class Component(StrEnum):
-    """A dependency a batch can be waiting for (the ``component`` label of retries)."""
-
-    STORE = "store"
-    BROKER = "broker"
-    CONFLICT = "conflict"  # another replica wrote the same referral: not an outage
+from service.errors import Component
 
 
 @dataclass

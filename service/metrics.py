@@ -33,7 +33,7 @@ from prometheus_client import (
 
 from service import dead_letters
 from service.codec import REJECTED_TYPE
-from service.health import Component
+from service.errors import Component
 from service.outcomes import Outcome, OutcomeKind
 from service.version import package_version
 from state import CommandType, EventType, ReferralEvent, RejectionCode

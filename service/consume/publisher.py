@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaProducer
 from service import dead_letters
 from service.codec import OutgoingRecord
 from service.dead_letters import encode_dead_letter
-from service.errors import BrokerRefused, BrokerUnavailable, ServiceError, translate
+from service.errors import BrokerRefused, BrokerUnavailable, Component, ServiceError, translate
 from service.health import Health
 from service.metrics import Metrics
 from service.store import OutboxEntry, Store
@@ -157,5 +157,5 @@ class OutboxPublisher:
 def _as_service_error(error: Exception) -> ServiceError:
     """A send that failed for a reason Kafka does not name counts as a refusal of the record:
     it is retried and, if it keeps failing, rerouted instead of blocking the outbox."""
-    translated = translate(error, "broker")
+    translated = translate(error, Component.BROKER)
     return translated or BrokerRefused(f"{type(error).__name__} while sending the record")

@@ -24,6 +24,7 @@ from service.consume.tracing import Tracing
 from service.errors import (
     BrokerRefused,
     BrokerUnavailable,
+    Component,
     RecordFailed,
     ServiceError,
     StaleWrite,
@@ -31,7 +32,7 @@ from service.errors import (
     backoff,
     is_outage,
 )
-from service.health import Component, Health
+from service.health import Health
 from service.metrics import Metrics
 from service.settings import Settings
 

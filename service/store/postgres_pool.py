@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from service.errors import StoreUnavailable, translated
+from service.errors import Component, StoreUnavailable, translated
 
 if TYPE_CHECKING:  # the stubs' generics are not subscriptable at run time
     from asyncpg import Record
@@ -53,7 +53,7 @@ class PostgresPool:
         self._pool: Pool[Record] | None = None
 
     async def open(self) -> None:
-        with translated("store"):
+        with translated(Component.STORE):
             self._pool = await asyncpg.create_pool(
                 self.url,
                 min_size=1,
@@ -78,7 +78,7 @@ class PostgresPool:
         """A connection of the pool for the block; driver errors become service errors."""
         if self._pool is None:
             raise StoreUnavailable("the PostgreSQL store is not open")
-        with translated("store"):
+        with translated(Component.STORE):
             async with self._pool.acquire(timeout=self.bounds.acquire) as db:
                 try:
                     yield db

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Final, TypeVar
 
-from service.errors import ConfigurationError, StoreUnavailable, translated
+from service.errors import Component, ConfigurationError, StoreUnavailable, translated
 from service.store.sqlite_schema import prepare, require_current
 
 T = TypeVar("T")
@@ -68,7 +68,7 @@ class SqliteConnections:
         db = self._loop_reader
         if db is None:
             raise StoreUnavailable("the SQLite store is not open")
-        with translated("store"):
+        with translated(Component.STORE):
             db.execute("BEGIN")
             try:
                 return work(db)
@@ -79,7 +79,7 @@ class SqliteConnections:
         """Connect; with ``migrate``, create or upgrade the schema, else require this
         version's in an existing file (``sqlite_schema``)."""
         loop = asyncio.get_running_loop()
-        with translated("store"):
+        with translated(Component.STORE):
             await loop.run_in_executor(self._writes, self._connect, migrate)
             try:
                 self._reader = await loop.run_in_executor(self._reads, self._read_only)
@@ -148,7 +148,7 @@ async def _on(
         db = connection()
         if db is None:
             raise StoreUnavailable("the SQLite store is not open")
-        with translated("store"):
+        with translated(Component.STORE):
             return work(db)
 
     return await asyncio.get_running_loop().run_in_executor(thread, call)
