@@ -61,7 +61,7 @@ class OutgoingRecord:
     topic: str
     key: bytes | None
     value: bytes | None
-    headers: tuple[tuple[str, bytes], ...]
+    headers: tuple[tuple[str, bytes | None], ...]
     kind: str  # the CloudEvents type, or "dead-letter"
 
 
