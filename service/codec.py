@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from service.dead_letter_codes import DeadLetterCode
 from service.jsonio import JsonRefused, dumps, encoded, loads
 from service.payloads import event_payload, rejection_payload
 from state import (
@@ -51,6 +52,7 @@ class Undecodable(Exception):
     """A record that is not a command at all; it goes to the dead-letter topic."""
 
     def __init__(self, code: str, message: str) -> None:
+        """``code`` is a ``DeadLetterCode`` (a str, so the code's text is accepted too)."""
         super().__init__(message)
         self.code = code
         self.message = message[:_MESSAGE_LENGTH]
@@ -82,7 +84,8 @@ def decode_command(value: bytes | None, headers: Headers, limits: WireLimits) ->
     """
     if value is not None and len(value) > limits.max_bytes:
         raise Undecodable(
-            "too-large", f"record of {len(value)} bytes exceeds {limits.max_bytes} bytes"
+            DeadLetterCode.TOO_LARGE,
+            f"record of {len(value)} bytes exceeds {limits.max_bytes} bytes",
         )
     attributes = {} if _is_structured(headers) else _ce_headers(headers)
     if "specversion" in attributes:
@@ -105,7 +108,8 @@ def _structured(value: bytes | None) -> tuple[dict[str, Any], bytes | None]:
     parsed = _json(value)
     if not isinstance(parsed, Mapping) or "specversion" not in parsed:
         raise Undecodable(
-            "not-cloudevent", "neither ce_* headers nor a structured CloudEvents envelope"
+            DeadLetterCode.NOT_CLOUDEVENT,
+            "neither ce_* headers nor a structured CloudEvents envelope",
         )
     envelope, text = dict(parsed), value
     if "data_base64" in envelope and "data" not in envelope:
@@ -113,18 +117,18 @@ def _structured(value: bytes | None) -> tuple[dict[str, Any], bytes | None]:
         try:
             text = base64.b64decode(str(encoded), validate=True)
         except (binascii.Error, ValueError):
-            raise Undecodable("not-json", "data_base64 is not base64") from None
+            raise Undecodable(DeadLetterCode.NOT_JSON, "data_base64 is not base64") from None
         envelope["data"] = _json(text)
     return envelope, text
 
 
 def _json(value: bytes | None) -> Any:
     if value is None:
-        raise Undecodable("not-json", "the record has no value")
+        raise Undecodable(DeadLetterCode.NOT_JSON, "the record has no value")
     try:
         return loads(value)
     except JsonRefused as error:
-        raise Undecodable("not-json", f"value is {error}") from None
+        raise Undecodable(DeadLetterCode.NOT_JSON, f"value is {error}") from None
 
 
 def _ce_headers(headers: Headers) -> dict[str, str]:
@@ -134,24 +138,28 @@ def _ce_headers(headers: Headers) -> dict[str, str]:
             try:
                 attributes[name[3:]] = raw.decode()
             except UnicodeDecodeError:
-                raise Undecodable("not-cloudevent", f"header {name[:64]} is not UTF-8") from None
+                raise Undecodable(
+                    DeadLetterCode.NOT_CLOUDEVENT, f"header {name[:64]} is not UTF-8"
+                ) from None
     return attributes
 
 
 def _command(envelope: Mapping[str, Any], limits: WireLimits, extent: TextExtent | None) -> Command:
     if envelope.get("specversion") != SPEC_VERSION:
-        raise Undecodable("not-cloudevent", "specversion is not 1.0")
+        raise Undecodable(DeadLetterCode.NOT_CLOUDEVENT, "specversion is not 1.0")
     missing = [name for name in ("id", "type", "source") if not _text(envelope.get(name))]
     if missing:
-        raise Undecodable("not-cloudevent", f"missing CloudEvents attributes: {', '.join(missing)}")
+        raise Undecodable(
+            DeadLetterCode.NOT_CLOUDEVENT, f"missing CloudEvents attributes: {', '.join(missing)}"
+        )
     command_type = _COMMAND_TYPES.get(str(envelope["type"]))
     if command_type is None:
         known = ", ".join(_COMMAND_TYPES)
-        raise Undecodable("unknown-type", f"type is not one of {known}")
+        raise Undecodable(DeadLetterCode.UNKNOWN_TYPE, f"type is not one of {known}")
     for name in _IDENTIFYING_ATTRIBUTES:
         problem = identifier_problem(envelope.get(name), limits.max_attribute_length)
         if problem is not None:
-            raise Undecodable("invalid-attribute", f"attribute {name} {problem}")
+            raise Undecodable(DeadLetterCode.INVALID_ATTRIBUTE, f"attribute {name} {problem}")
     command = Command(
         type=command_type,
         command_id=str(envelope["id"]),
@@ -165,7 +173,9 @@ def _command(envelope: Mapping[str, Any], limits: WireLimits, extent: TextExtent
         data_extent=extent,
     )
     if command.referral_id is None and command_type is not CommandType.CREATE:
-        raise Undecodable("not-cloudevent", f"{command_type} needs the referral id as subject")
+        raise Undecodable(
+            DeadLetterCode.NOT_CLOUDEVENT, f"{command_type} needs the referral id as subject"
+        )
     return command
 
 

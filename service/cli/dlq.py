@@ -26,10 +26,12 @@ from service.client.dlq import (
 )
 from service.client.outcomes import Outcome, Outgoing, send_and_wait
 from service.client.reader import Start, TopicMissing
+from service.dead_letter_codes import DeadLetterCode
 from service.jsonio import dumps
 from service.settings import Settings
 
 FROM_BEGINNING = Start()
+REASONS = click.Choice([code.value for code in DeadLetterCode])
 
 
 @click.group()
@@ -39,7 +41,7 @@ def dlq() -> None:
 
 @dlq.command("list")
 @start_options
-@click.option("--reason", help="Only this x-error-code (e.g. not-json).")
+@click.option("--reason", type=REASONS, help="Only this x-error-code.")
 @click.option("--limit", type=click.IntRange(min=1), help="Print at most this many.")
 @json_option
 @pass_cli
@@ -67,7 +69,7 @@ def show(cli: Cli, /, addresses: tuple[str, ...]) -> int:
 @dlq.command("redrive")
 @click.argument("addresses", nargs=-1, metavar="[PARTITION:OFFSET...]")
 @click.option("--all", "everything", is_flag=True, help="Every dead letter (with the filters).")
-@click.option("--reason", help="Only this x-error-code.")
+@click.option("--reason", type=REASONS, help="Only this x-error-code.")
 @click.option("--since", metavar="TIME", callback=since_ms, help="Only dead letters since then.")
 @click.option(
     "--replace",

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from service.batch import DecidedBatch, Incoming, decide_batch, policy_of
 from service.codec import Undecodable, WireLimits, decode_command, encode_event
+from service.dead_letter_codes import DeadLetterCode
 from service.dead_letters import record_bytes
 from service.jsonio import dumps, loads
 from service.settings import Settings
@@ -33,13 +34,10 @@ NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 SETTINGS = Settings(max_command_bytes=1_048_576)
 POLICY = policy_of(SETTINGS)
 WIRE = WireLimits(SETTINGS.max_command_bytes, SETTINGS.max_attribute_length)
-DEAD_LETTER_CODES = {
-    "not-json",
-    "not-cloudevent",
-    "unknown-type",
-    "too-large",
-    "invalid-attribute",
-    "processing-failed",
+#: What decoding may answer: every code but those of the client and the outbox.
+DEAD_LETTER_CODES = set(DeadLetterCode) - {
+    DeadLetterCode.UNREADABLE_RECORD,
+    DeadLetterCode.PUBLISH_REFUSED,
 }
 REJECTION_CODES = {code.value for code in RejectionCode}
 #: Wall time one record may take through decode, decide and encode, on a slow machine.
