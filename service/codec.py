@@ -159,7 +159,7 @@ class CommandRecord:
 
     key: bytes | None
     value: bytes | None
-    headers: tuple[tuple[str, bytes], ...]
+    headers: tuple[tuple[str, bytes | None], ...]
 
 
 def command_record(envelope: Mapping[str, Any], *, structured: bool = True) -> CommandRecord:
