@@ -144,7 +144,9 @@ def command_envelope(
     data: Any = None,
     **extensions: str | None,
 ) -> dict[str, Any]:
-    """A command's structured envelope; an empty subject, data or extension is left out."""
+    """A command's structured envelope (attributes and ``data``, the value to encode, not its
+    JSON Schema: that is ``schemas.command_envelope_schema``); an empty subject, data or
+    extension is left out."""
     optional = {"subject": subject, **extensions}
     envelope: dict[str, Any] = {
         **{"specversion": SPEC_VERSION, "id": command_id, "type": command_type, "source": source},
