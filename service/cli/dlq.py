@@ -26,7 +26,7 @@ from service.client.dlq import (
     redrive_record,
     select,
 )
-from service.client.outcomes import Outcome, Outgoing, send_and_wait
+from service.client.outcomes import CommandAnswer, Outgoing, send_and_wait
 from service.client.reader import Start, TopicMissing
 from service.dead_letter_codes import DeadLetterCode
 from service.jsonio import dumps
@@ -125,7 +125,7 @@ def _not_yet_redriven(
 
 
 def _report_redriven(
-    cli: Cli, letters: Sequence[DeadLetter], outcomes: Sequence[Outcome], waited: bool
+    cli: Cli, letters: Sequence[DeadLetter], outcomes: Sequence[CommandAnswer], waited: bool
 ) -> None:
     for letter, outcome in zip(letters, outcomes, strict=True):
         shown = outcome.kind if waited else "sent"
