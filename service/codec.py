@@ -1,36 +1,36 @@
 """The wire format on Kafka: CloudEvents 1.0 with its Kafka protocol binding.
 
 Commands are read in structured mode (the whole envelope as JSON) or binary mode (``ce_*``
-headers, ``data`` as the value), and written for the service's own producers (expiry, the
-CLI, the benchmark). Events and rejections are encoded into ``OutgoingRecord``s that are
-stored in the outbox byte for byte, so a re-published record is identical to the first,
-and read back for the CLI. JSON numbers are read and written as exact decimals.
+headers, ``data`` as the value) by ``service.command_reading`` (re-exported here), and
+written for the service's own producers (expiry, the CLI, the benchmark). Events and
+rejections are encoded into ``OutgoingRecord``s that are stored in the outbox byte for
+byte, so a re-published record is identical to the first, and read back for the CLI.
+JSON numbers are read and written as exact decimals.
 """
 
-import base64
-import binascii
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from service.jsonio import JsonRefused, dumps, encoded, loads
+from service.command_reading import SPEC_VERSION as SPEC_VERSION
+from service.command_reading import STRUCTURED_CONTENT_TYPE as STRUCTURED_CONTENT_TYPE
+from service.command_reading import Headers, is_structured
+from service.command_reading import Undecodable as Undecodable
+from service.command_reading import WireLimits as WireLimits
+from service.command_reading import decode_command as decode_command
+from service.jsonio import dumps, encoded, loads
 from service.payloads import event_payload, rejection_payload
 from state import (
     Command,
-    CommandType,
     ReferralEvent,
     Rejected,
     referral_id_for,
 )
-from state.commands import TextExtent
 from state.fields import format_utc
-from state.limits import identifier_problem
 from state.record import name_uuid
 from state.values import value_object
 
-SPEC_VERSION: Final = "1.0"
-STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json"
 JSON_CONTENT_TYPE_HEADER: Final = ("content-type", b"application/json")
 _SPEC_VERSION_HEADER: Final = ("ce_specversion", SPEC_VERSION.encode())
 REJECTED_TYPE: Final = "referral.command.rejected"
@@ -39,21 +39,6 @@ SCHEMA_ID_PREFIX: Final = "urn:referral-lifecycle:schema:"
 EVENT_SCHEMA_ID: Final = SCHEMA_ID_PREFIX + "referral.event"
 REJECTION_SCHEMA_ID: Final = SCHEMA_ID_PREFIX + REJECTED_TYPE
 _REJECTION_IDS: Final = uuid.UUID("0b5f6f2e-0f7a-4c0e-8f0e-3d1b7c5a9e21")
-_COMMAND_TYPES: Final = {member.value: member for member in CommandType}
-#: Attributes that are stored or used as keys; a string of the service's shape or absent.
-_IDENTIFYING_ATTRIBUTES: Final = ("id", "subject", "tenantid", "correlationid", "ifmatch")
-_MESSAGE_LENGTH: Final = 500
-
-Headers = Sequence[tuple[str, bytes]]
-
-
-class Undecodable(Exception):
-    """A record that is not a command at all; it goes to the dead-letter topic."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message[:_MESSAGE_LENGTH]
 
 
 @value_object
@@ -61,116 +46,8 @@ class OutgoingRecord:
     topic: str
     key: bytes | None
     value: bytes | None
-    headers: tuple[tuple[str, bytes], ...]
+    headers: tuple[tuple[str, bytes | None], ...]
     kind: str  # the CloudEvents type, or "dead-letter"
-
-
-@dataclass(frozen=True, slots=True)
-class WireLimits:
-    """What a record must respect to be read as a command at all."""
-
-    max_bytes: int = 1_048_576
-    max_attribute_length: int = 256
-
-
-def decode_command(value: bytes | None, headers: Headers, limits: WireLimits) -> Command:
-    """Read one command record; raises Undecodable when it cannot be a command.
-
-    The ``content-type`` header decides the mode, as the Kafka binding says: structured
-    for ``application/cloudevents*`` (any ``ce_*`` headers beside it are ignored), else
-    binary when ``ce_specversion`` is present, else a structured envelope without the header.
-    """
-    if value is not None and len(value) > limits.max_bytes:
-        raise Undecodable(
-            "too-large", f"record of {len(value)} bytes exceeds {limits.max_bytes} bytes"
-        )
-    attributes = {} if _is_structured(headers) else _ce_headers(headers)
-    if "specversion" in attributes:
-        envelope: dict[str, Any] = {**attributes, "data": _json(value) if value else None}
-        text = value
-    else:
-        envelope, text = _structured(value)
-    return _command(envelope, limits, TextExtent.of(text) if text else None)
-
-
-def _is_structured(headers: Headers) -> bool:
-    for name, raw in headers:
-        if name.lower() == "content-type" and raw is not None:
-            return raw.strip().lower().startswith(b"application/cloudevents")
-    return False
-
-
-def _structured(value: bytes | None) -> tuple[dict[str, Any], bytes | None]:
-    """The envelope, and the text its data was read from (the value, or data_base64's)."""
-    parsed = _json(value)
-    if not isinstance(parsed, Mapping) or "specversion" not in parsed:
-        raise Undecodable(
-            "not-cloudevent", "neither ce_* headers nor a structured CloudEvents envelope"
-        )
-    envelope, text = dict(parsed), value
-    if "data_base64" in envelope and "data" not in envelope:
-        encoded = envelope["data_base64"]
-        try:
-            text = base64.b64decode(str(encoded), validate=True)
-        except (binascii.Error, ValueError):
-            raise Undecodable("not-json", "data_base64 is not base64") from None
-        envelope["data"] = _json(text)
-    return envelope, text
-
-
-def _json(value: bytes | None) -> Any:
-    if value is None:
-        raise Undecodable("not-json", "the record has no value")
-    try:
-        return loads(value)
-    except JsonRefused as error:
-        raise Undecodable("not-json", f"value is {error}") from None
-
-
-def _ce_headers(headers: Headers) -> dict[str, str]:
-    attributes: dict[str, str] = {}
-    for name, raw in headers:
-        if name.startswith("ce_") and raw is not None:
-            try:
-                attributes[name[3:]] = raw.decode()
-            except UnicodeDecodeError:
-                raise Undecodable("not-cloudevent", f"header {name[:64]} is not UTF-8") from None
-    return attributes
-
-
-def _command(envelope: Mapping[str, Any], limits: WireLimits, extent: TextExtent | None) -> Command:
-    if envelope.get("specversion") != SPEC_VERSION:
-        raise Undecodable("not-cloudevent", "specversion is not 1.0")
-    missing = [name for name in ("id", "type", "source") if not _text(envelope.get(name))]
-    if missing:
-        raise Undecodable("not-cloudevent", f"missing CloudEvents attributes: {', '.join(missing)}")
-    command_type = _COMMAND_TYPES.get(str(envelope["type"]))
-    if command_type is None:
-        known = ", ".join(_COMMAND_TYPES)
-        raise Undecodable("unknown-type", f"type is not one of {known}")
-    for name in _IDENTIFYING_ATTRIBUTES:
-        problem = identifier_problem(envelope.get(name), limits.max_attribute_length)
-        if problem is not None:
-            raise Undecodable("invalid-attribute", f"attribute {name} {problem}")
-    command = Command(
-        type=command_type,
-        command_id=str(envelope["id"]),
-        referral_id=_text(envelope.get("subject")),
-        data=envelope.get("data"),
-        if_match=_text(envelope.get("ifmatch")),
-        correlation_id=_text(envelope.get("correlationid")),
-        # Trusted until the shell establishes the tenant from the topic (service.tenancy).
-        tenant_id=_text(envelope.get("tenantid")),
-        declared_tenant_id=_text(envelope.get("tenantid")),
-        data_extent=extent,
-    )
-    if command.referral_id is None and command_type is not CommandType.CREATE:
-        raise Undecodable("not-cloudevent", f"{command_type} needs the referral id as subject")
-    return command
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def encode_event(
@@ -267,7 +144,9 @@ def command_envelope(
     data: Any = None,
     **extensions: str | None,
 ) -> dict[str, Any]:
-    """A command's structured envelope; an empty subject, data or extension is left out."""
+    """A command's structured envelope (attributes and ``data``, the value to encode, not its
+    JSON Schema: that is ``schemas.command_envelope_schema``); an empty subject, data or
+    extension is left out."""
     optional = {"subject": subject, **extensions}
     envelope: dict[str, Any] = {
         **{"specversion": SPEC_VERSION, "id": command_id, "type": command_type, "source": source},
@@ -282,7 +161,7 @@ class CommandRecord:
 
     key: bytes | None
     value: bytes | None
-    headers: tuple[tuple[str, bytes], ...]
+    headers: tuple[tuple[str, bytes | None], ...]
 
 
 def command_record(envelope: Mapping[str, Any], *, structured: bool = True) -> CommandRecord:
@@ -302,10 +181,12 @@ def command_record(envelope: Mapping[str, Any], *, structured: bool = True) -> C
 def read_cloudevent(value: bytes | None, headers: Headers) -> dict[str, Any]:
     """The attributes and ``data`` of a record the service wrote, in either mode."""
     body = loads(value) if value else None
-    if _is_structured(headers):
+    if is_structured(headers):
         return dict(body) if isinstance(body, Mapping) else {}
     attributes: dict[str, Any] = {
-        name[3:]: raw.decode(errors="replace") for name, raw in headers if name.startswith("ce_")
+        name[3:]: raw.decode(errors="replace")
+        for name, raw in headers
+        if name.startswith("ce_") and raw is not None
     }
     attributes["data"] = body
     return attributes

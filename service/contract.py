@@ -15,7 +15,7 @@ from service.schemas import (
     EVENT_TITLE,
     REJECTION_TITLE,
     Schema,
-    command_envelope,
+    command_envelope_schema,
     command_headers,
     event_value,
     json_schemas,
@@ -94,7 +94,7 @@ def _commands(schemas: Schema) -> dict[str, Any]:
         # A model (Referral) is shared under its own name; other shapes are named per command.
         data_name = data.get("title") or f"{title}Data"
         schemas |= defs | {data_name: {**data, "title": data_name}}
-        schemas[title] = command_envelope(command_type, _ref(data_name))
+        schemas[title] = command_envelope_schema(command_type, _ref(data_name))
         schemas[f"{title}Headers"] = command_headers(command_type)
         name = _message_name(command_type)
         messages[f"{name}Structured"] = {

@@ -6,20 +6,26 @@ team members, e-mails, phone numbers) are never logged. Every line goes through
 wherever it sits. ``time`` is UTC with milliseconds and a ``Z``; a line written inside a
 traced span carries its ``trace_id`` and ``span_id`` (the OpenTelemetry log data model's
 names), so logs and traces join. The ids are taken when the record is made
-(``stamp_traces``), so a handler that formats later keeps them.
+(``stamp_traces``), so a handler that formats later keeps them. The Kafka client's
+records are rate-limited per kind (``RepeatLimiter``): an outage writes a line every
+``REPEAT_INTERVAL_SECONDS``, not dozens a second.
 """
 
 import logging
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from opentelemetry import trace
 
 from service.redaction import redact
 
+#: Of a kind of Kafka client record, at most one line per this many seconds (the first
+#: passes at once; the next one to pass counts those held back).
+REPEAT_INTERVAL_SECONDS: Final = 10.0
+_KINDS_KEPT: Final = 1000
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
@@ -68,9 +74,47 @@ class JsonFormatter(logging.Formatter):
         return redact(orjson.dumps(entry, default=str).decode())
 
 
+class RepeatLimiter(logging.Filter):
+    """Lets the first record of a kind (logger, level, message template) through, then at
+    most one per ``interval`` seconds, which says how many of its kind it stands for
+    (``suppressed``, and "N similar messages suppressed" in its message). Records of loggers
+    outside ``prefixes`` all pass. Kafka's client logs every failed connection attempt:
+    during a broker outage, dozens of lines a second of one kind."""
+
+    def __init__(
+        self,
+        prefixes: tuple[str, ...] = ("aiokafka",),
+        interval: float = REPEAT_INTERVAL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+        self.interval = interval
+        self.clock = clock
+        self._kinds: dict[tuple[str, int, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.prefixes):
+            return True
+        kind = (record.name, record.levelno, str(record.msg))
+        now = self.clock()
+        started, suppressed = self._kinds.get(kind, (now - self.interval, 0))
+        if now - started < self.interval:
+            self._kinds[kind] = (started, suppressed + 1)
+            return False
+        if len(self._kinds) >= _KINDS_KEPT:  # bounded, whatever the client logs
+            self._kinds.clear()
+        self._kinds[kind] = (now, 0)
+        if suppressed:
+            record.suppressed = suppressed
+            record.msg = f"{record.msg} ({suppressed} similar messages suppressed)"
+        return True
+
+
 def configure(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(RepeatLimiter())
     stamp_traces()
     root = logging.getLogger()
     root.handlers[:] = [handler]

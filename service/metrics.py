@@ -33,6 +33,7 @@ from prometheus_client import (
 
 from service import dead_letters
 from service.codec import REJECTED_TYPE
+from service.dead_letter_codes import DeadLetterCode
 from service.errors import Component
 from service.outcomes import Outcome, OutcomeKind
 from service.version import package_version
@@ -40,8 +41,8 @@ from state import CommandType, EventType, ReferralEvent, RejectionCode
 from state.lifecycle import LEGAL_STATES, may_move
 
 _CLOSINGS = frozenset({EventType.WON, EventType.LOST, EventType.DECLINED, EventType.EXPIRED})
-_POISON = "processing-failed"
-_REFUSED = "publish-refused"
+_POISON = DeadLetterCode.PROCESSING_FAILED
+_REFUSED = DeadLetterCode.PUBLISH_REFUSED
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _LIFECYCLE_BUCKETS = tuple(
     hours * 3600 for hours in (1, 4, 12, 24, 48, 96, 168, 336, 720, 1440, 2880)
@@ -95,8 +96,7 @@ class Metrics:
         )
         self.dead_letters = Counter(
             "referrals_dead_letters",
-            "Records sent to the dead-letter topic, by error code (not-json, not-cloudevent,"
-            " unknown-type, too-large, invalid-attribute, processing-failed, publish-refused).",
+            f"Records sent to the dead-letter topic, by error code ({', '.join(DeadLetterCode)}).",
             ["reason"],
             registry=registry,
         )
@@ -199,7 +199,7 @@ class Metrics:
             for code in RejectionCode:
                 self.commands.labels(command_type.value, OutcomeKind.REJECTED, code.value)
             self.commands.labels(command_type.value, OutcomeKind.DEAD_LETTERED, _POISON)
-        for reason in dead_letters.ERROR_CODES:
+        for reason in DeadLetterCode:
             self.dead_letters.labels(reason)
             if reason != _REFUSED:  # an outgoing record of the service, not a command
                 self.commands.labels("", OutcomeKind.DEAD_LETTERED, reason)

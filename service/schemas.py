@@ -92,12 +92,15 @@ def rejection_value(ref_template: str) -> tuple[Schema, Schema]:
     return named(rejection, REJECTION_TITLE, REJECTION_DESCRIPTION), defs
 
 
-def command_envelope(command_type: CommandType, data: Schema) -> Schema:
+def command_envelope_schema(command_type: CommandType, data: Schema) -> Schema:
     """A command as a structured CloudEvent (the record's whole value)."""
     properties: Schema = {
         **_attributes(command_type),
         "time": {"type": "string", "format": "date-time"},
-        "datacontenttype": {"type": "string"},
+        "datacontenttype": {
+            "type": "string",
+            "description": "JSON: application/json or a +json type; a charset, if any, utf-8",
+        },
         "data": data,
     }
     description = f"A {command_type.value} command in structured mode: the whole CloudEvent."
@@ -169,7 +172,7 @@ def json_schemas() -> dict[str, Schema]:
     schemas: dict[str, Schema] = {}
     for command_type, shape in DATA_SHAPES.items():
         data, defs = shape_schema(shape, template)
-        envelope = command_envelope(command_type, data)
+        envelope = command_envelope_schema(command_type, data)
         schemas[command_type.value] = _document(
             SCHEMA_ID_PREFIX + command_type.value, envelope, defs
         )

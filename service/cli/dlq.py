@@ -2,7 +2,9 @@
 
 A dead letter is named by its ``partition:offset`` in the dead-letter topic, as ``list``
 prints it. ``redrive`` republishes to the commands topic, as the record came or replaced
-from a corrected file, once: a dead letter already redriven is skipped.
+from a corrected file, once: a dead letter already redriven is skipped. A bulk redrive
+(``--all``, ``--reason``, ``--since``) also skips, and reports, each dead letter that cannot
+be sent as it is, sends the rest, and then exits with ``SKIPPED``.
 """
 
 from collections.abc import Sequence
@@ -24,12 +26,14 @@ from service.client.dlq import (
     redrive_record,
     select,
 )
-from service.client.outcomes import Outcome, Outgoing, send_and_wait
+from service.client.outcomes import CommandAnswer, Outgoing, send_and_wait
 from service.client.reader import Start, TopicMissing
+from service.dead_letter_codes import DeadLetterCode
 from service.jsonio import dumps
 from service.settings import Settings
 
 FROM_BEGINNING = Start()
+REASONS = click.Choice([code.value for code in DeadLetterCode])
 
 
 @click.group()
@@ -39,7 +43,7 @@ def dlq() -> None:
 
 @dlq.command("list")
 @start_options
-@click.option("--reason", help="Only this x-error-code (e.g. not-json).")
+@click.option("--reason", type=REASONS, help="Only this x-error-code.")
 @click.option("--limit", type=click.IntRange(min=1), help="Print at most this many.")
 @json_option
 @pass_cli
@@ -67,7 +71,7 @@ def show(cli: Cli, /, addresses: tuple[str, ...]) -> int:
 @dlq.command("redrive")
 @click.argument("addresses", nargs=-1, metavar="[PARTITION:OFFSET...]")
 @click.option("--all", "everything", is_flag=True, help="Every dead letter (with the filters).")
-@click.option("--reason", help="Only this x-error-code.")
+@click.option("--reason", type=REASONS, help="Only this x-error-code.")
 @click.option("--since", metavar="TIME", callback=since_ms, help="Only dead letters since then.")
 @click.option(
     "--replace",
@@ -91,17 +95,19 @@ def redrive(cli: Cli, /, addresses: tuple[str, ...], everything: bool, **options
         raise click.UsageError(f"--replace takes one dead letter, {len(letters)} selected")
     replacement = read_json(options["replacement"]) if options["replacement"] else None
     todo = _not_yet_redriven(cli, settings, letters)
-    records = [_record(letter, replacement) for letter in todo]
+    sendable = _sendable(cli, todo, replacement, bulk=not addresses and replacement is None)
+    status = ExitStatus.SKIPPED if len(sendable) < len(todo) else ExitStatus.OK
     if options["dry_run"]:
-        for letter, record in zip(todo, records, strict=True):
+        for letter, record in sendable:
             cli.emit(_would_send(letter, record), _would_send_text(letter, record))
-        return ExitStatus.OK
-    if not records:
-        return ExitStatus.OK
+        return status
+    if not sendable:
+        return status
     wait = options["timeout"] if options["wait"] else 0.0
-    outcomes = run(send_and_wait(settings, records, wait))
-    _report_redriven(cli, todo, outcomes, options["wait"])
-    return exit_status(outcomes) if options["wait"] else ExitStatus.OK
+    outcomes = run(send_and_wait(settings, [record for _, record in sendable], wait))
+    _report_redriven(cli, [letter for letter, _ in sendable], outcomes, options["wait"])
+    sent_status = exit_status(outcomes) if options["wait"] else ExitStatus.OK
+    return sent_status if sent_status is not ExitStatus.OK else status
 
 
 def _not_yet_redriven(
@@ -119,12 +125,18 @@ def _not_yet_redriven(
 
 
 def _report_redriven(
-    cli: Cli, letters: Sequence[DeadLetter], outcomes: Sequence[Outcome], waited: bool
+    cli: Cli, letters: Sequence[DeadLetter], outcomes: Sequence[CommandAnswer], waited: bool
 ) -> None:
     for letter, outcome in zip(letters, outcomes, strict=True):
         shown = outcome.kind if waited else "sent"
         cli.emit(
-            {"deadLetter": letter.address, "action": "redriven", **outcome.to_json()},
+            {
+                **outcome.to_json(),
+                # The letter redriven; the outcome's own dead letter, if any, is a new one.
+                "deadLetter": letter.address,
+                "action": "redriven",
+                "deadLetteredAgain": outcome.dead_letter,
+            },
             f"{letter.address}: redriven to commands {outcome.partition}:{outcome.offset}: "
             f"{shown} {outcome.code or ''}".rstrip(),
         )
@@ -157,11 +169,24 @@ def _read(settings: Settings, start: Start, partitions: frozenset[int] | None) -
         raise CliError(ExitStatus.NOT_FOUND, str(error)) from None
 
 
-def _record(letter: DeadLetter, replacement: Any) -> Outgoing:
-    try:
-        return redrive_record(letter, replacement)
-    except NotRedrivable as error:
-        raise CliError(ExitStatus.BAD_INPUT, str(error)) from None
+def _sendable(
+    cli: Cli, letters: Sequence[DeadLetter], replacement: Any, *, bulk: bool
+) -> list[tuple[DeadLetter, Outgoing]]:
+    """Each letter with the record to send. One that cannot be sent as it is stops a redrive
+    of named letters; a bulk redrive (``--all``, filters) reports and skips it instead."""
+    sendable = []
+    for letter in letters:
+        try:
+            sendable.append((letter, redrive_record(letter, replacement)))
+        except NotRedrivable as error:
+            if not bulk:
+                raise CliError(ExitStatus.BAD_INPUT, str(error)) from None
+            cli.emit(
+                {"deadLetter": letter.address, "action": "skipped", "reason": letter.reason,
+                 "message": str(error)},
+                f"{letter.address}: {letter.reason}: not redriven, {error}; skipped",
+            )  # fmt: skip
+    return sendable
 
 
 def _detail_text(detail: dict[str, Any]) -> str:
@@ -178,7 +203,9 @@ def _would_send(letter: DeadLetter, record: Outgoing) -> dict[str, Any]:
         "action": "would-redrive",
         "command": record.command_id,
         "key": (record.record.key or b"").decode(errors="replace"),
-        "headers": {n: v.decode(errors="replace") for n, v in record.record.headers},
+        "headers": {
+            n: None if v is None else v.decode(errors="replace") for n, v in record.record.headers
+        },
         "value": (record.record.value or b"").decode(errors="replace"),
     }
 

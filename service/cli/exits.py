@@ -32,6 +32,7 @@ class ExitStatus(IntEnum):
     DEAD_LETTERED = 3  # a record went to the dead-letter topic
     TIMED_OUT = 4  # no outcome within --timeout
     NOT_FOUND = 5  # no such referral or dead letter
+    SKIPPED = 6  # bulk redrive: some dead letters cannot be sent as they are; the rest went
     USAGE = 64  # EX_USAGE: unknown option, missing argument, conflicting options
     BAD_INPUT = 65  # EX_DATAERR: the input file is not what the command needs
     INTERNAL = 70  # EX_SOFTWARE: a bug; --debug shows the traceback

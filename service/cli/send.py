@@ -24,16 +24,23 @@ from service.cli.context import (
 from service.cli.exits import CliError, ExitStatus
 from service.client.describe import describe_event, rejection_details
 from service.client.envelopes import EnvelopeConflict, envelope_for
-from service.client.outcomes import KINDS, Outcome, outgoing, send_and_wait, summary
+from service.client.outcomes import (
+    KINDS,
+    AnswerKind,
+    CommandAnswer,
+    outgoing,
+    send_and_wait,
+    summary,
+)
 from service.jsonio import JsonRefused, loads
 
 #: Exit status of each outcome kind; the last kind (in KINDS) among the outcomes wins.
 _STATUS = {
-    "applied": ExitStatus.OK,
-    "no-op": ExitStatus.OK,
-    "rejected": ExitStatus.REJECTED,
-    "dead-lettered": ExitStatus.DEAD_LETTERED,
-    "timed-out": ExitStatus.TIMED_OUT,
+    AnswerKind.APPLIED: ExitStatus.OK,
+    AnswerKind.NOOP: ExitStatus.OK,
+    AnswerKind.REJECTED: ExitStatus.REJECTED,
+    AnswerKind.DEAD_LETTERED: ExitStatus.DEAD_LETTERED,
+    AnswerKind.TIMED_OUT: ExitStatus.TIMED_OUT,
 }
 
 
@@ -118,7 +125,7 @@ def _progress(cli: Cli, /, total: int) -> Iterator[Callable[[int], None] | None]
         yield bar.update
 
 
-def _report_one(cli: Cli, /, outcome: Outcome, timeout: float) -> None:
+def _report_one(cli: Cli, /, outcome: CommandAnswer, timeout: float) -> None:
     if cli.json:
         cli.emit(outcome.to_json())
         return
@@ -130,19 +137,19 @@ def _report_one(cli: Cli, /, outcome: Outcome, timeout: float) -> None:
             echo(line)
     elif outcome.dead_letter is not None:
         echo(f"dead-lettered: {outcome.code}: {outcome.dead_letter.get('x-error-message')}")
-    elif outcome.kind == "timed-out":
+    elif outcome.kind is AnswerKind.TIMED_OUT:
         click.echo(
             f"referrals: no outcome for command {outcome.command_id} within {timeout}s", err=True
         )
-    elif outcome.kind == "no-op":
+    elif outcome.kind is AnswerKind.NOOP:
         echo(f"command {outcome.command_id} acknowledged; it changed nothing")
 
 
-def _report_many(cli: Cli, /, outcomes: Sequence[Outcome]) -> None:
+def _report_many(cli: Cli, /, outcomes: Sequence[CommandAnswer]) -> None:
     for number, outcome in enumerate(outcomes, start=1):
         if cli.json:
             cli.emit({"index": number, **outcome.to_json()})
-        elif outcome.kind not in ("applied", "no-op"):
+        elif outcome.kind not in (AnswerKind.APPLIED, AnswerKind.NOOP):
             echo(f"#{number} {outcome.command_id}: {outcome.kind} {outcome.code or ''}")
     counts = summary(outcomes)
     cli.emit({"summary": counts}, _summary_line(len(outcomes), counts))
@@ -154,14 +161,14 @@ def _summary_line(total: int, counts: dict[str, Any]) -> str:
         return f" ({inner})" if inner else ""
 
     return (
-        f"{total} commands: {counts['applied']} applied, {counts['no-op']} no-op, "
+        f"{total} commands: {counts[AnswerKind.APPLIED]} applied, {counts[AnswerKind.NOOP]} no-op, "
         f"{counts['rejected']} rejected{by_code(counts['rejectedByCode'])}, "
         f"{counts['dead-lettered']} dead-lettered{by_code(counts['deadLetteredByCode'])}, "
         f"{counts['timed-out']} timed out"
     )
 
 
-def exit_status(outcomes: Sequence[Outcome]) -> ExitStatus:
+def exit_status(outcomes: Sequence[CommandAnswer]) -> ExitStatus:
     worst = max((KINDS.index(outcome.kind) for outcome in outcomes), default=0)
     return _STATUS[KINDS[worst]]
 

@@ -5,12 +5,17 @@
 Ctrl-C reaches only this process, which lets the service finish its batch, publish and
 commit, and only then stops the broker. A second Ctrl-C while stopping changes nothing.
 SIGTERM and SIGHUP (the terminal closed) stop it the same way, so the broker never
-outlives it.
+outlives it; the stop is requested before anything is printed, and nothing printed on the
+way can fail, so it stops with stderr gone too. Killed outright (SIGKILL), it still takes
+the broker with it: the broker is started to die with its parent.
 """
 
 import asyncio
+import contextlib
+import os
 import signal
 import socket
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -77,12 +82,22 @@ def dev(cli: Cli, /, port: int | None) -> ExitStatus:
             f"port {port} is in use (another broker?): choose one with --port or -b",
         )
     logs.configure(settings.log_level)
-    with EmbeddedBroker(port=port) as broker:
+    with EmbeddedBroker(port=port, die_with_parent=True) as broker:
         settings = settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap_servers})
-        click.echo(_banner(settings), err=True)
+        say(_banner(settings))
         tune_garbage_collection()
         run(_serve_until_signalled(settings))
     return ExitStatus.OK
+
+
+def say(line: str) -> None:
+    """A line on stderr that cannot fail: a stderr gone (the pipe's reader or the terminal
+    closed) is replaced by the null device, so no later write, nor the flush at exit, fails."""
+    try:
+        click.echo(line, err=True)
+    except (OSError, ValueError):  # ValueError: the stream was closed
+        with contextlib.suppress(OSError):
+            sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the process)
 
 
 def _in_use(port: int) -> bool:
@@ -106,9 +121,10 @@ async def _serve_until_signalled(settings: Settings) -> None:
     stop = asyncio.Event()
 
     def request_stop() -> None:
-        if not stop.is_set():
-            click.echo(STOPPING, err=True)
-            stop.set()
+        if stop.is_set():
+            return
+        stop.set()  # first: nothing after it may keep the service from stopping
+        say(STOPPING)
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal closed

@@ -4,7 +4,8 @@ A redriven record carries ``x-redrive-of`` (``<dlq topic>:<partition>:<offset>``
 dead letter) and ``x-redrive-time``. Before sending, the commands topic is read from the
 oldest selected dead letter's time for records that carry those marks, so a dead letter
 is redriven once however often the redrive is asked for. The dead letter's own headers
-(``x-error-*``, ``x-original-*``, ``x-truncated``...) are not sent back.
+(``x-error-*``, ``x-original-*``, ``x-truncated``...) are not sent back. A dead letter that
+is not the record as it came (``dead_letters.ALTERED``) is only sent back replaced.
 """
 
 import base64
@@ -29,7 +30,7 @@ _DEAD_LETTER_HEADERS: Final = frozenset(dead_letters.HEADERS)
 #: How much earlier than a dead letter its redrive is looked for: clocks of hosts differ.
 CLOCK_SKEW_MS: Final = 600_000
 
-Header = tuple[str, bytes]
+Header = tuple[str, bytes | None]
 
 
 class NotRedrivable(ValueError):
@@ -44,7 +45,7 @@ class DeadLetter:
 
     @property
     def headers(self) -> tuple[Header, ...]:
-        return tuple(self.record.headers or ())  # type: ignore[arg-type]  # None values: see the redrive
+        return tuple(self.record.headers or ())
 
     @property
     def address(self) -> str:
@@ -142,9 +143,10 @@ def redrive_record(
         )
     if replacement is not None:
         return _replaced_data(letter, replacement, marks)
-    if letter.header("x-truncated") == "true":
+    altered = [name for name in dead_letters.ALTERED if letter.header(name) is not None]
+    if altered:
         raise NotRedrivable(
-            f"dead letter {letter.address} was cut to fit the dead-letter topic;"
+            f"dead letter {letter.address} is not the record as it came ({', '.join(altered)});"
             " redrive it with --replace and the whole corrected command"
         )
     return Outgoing(
@@ -181,7 +183,11 @@ def _replaced_data(letter: DeadLetter, data: Any, marks: Sequence[Header]) -> Ou
 
 
 def _ce_attributes(headers: Iterable[Header]) -> dict[str, str]:
-    return {n[3:]: v.decode(errors="replace") for n, v in headers if n.startswith("ce_")}
+    return {
+        n[3:]: v.decode(errors="replace")
+        for n, v in headers
+        if n.startswith("ce_") and v is not None
+    }
 
 
 def _ce_id(headers: Iterable[Header]) -> str | None:

@@ -12,7 +12,8 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -30,8 +31,20 @@ from service.dead_letters import ERROR_CODE, ORIGINAL_OFFSET, ORIGINAL_PARTITION
 from service.settings import Settings
 
 POLL_MS = 200
-#: Outcome kinds, in the order a summary lists them.
-KINDS = ("applied", "no-op", "rejected", "dead-lettered", "timed-out")
+
+
+class AnswerKind(StrEnum):
+    """What a command's sender was answered, in the order a summary lists them (the worst
+    last). The service's kinds are spelled as its ``referrals_commands_total`` outcome label."""
+
+    APPLIED = "applied"
+    NOOP = "noop"
+    REJECTED = "rejected"
+    DEAD_LETTERED = "dead-lettered"
+    TIMED_OUT = "timed-out"
+
+
+KINDS: Final = tuple(AnswerKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +60,9 @@ def outgoing(envelope: Mapping[str, Any]) -> Outgoing:
 
 
 @dataclass
-class Outcome:
+class CommandAnswer:
+    """What the service answered one sent command, as far as it has answered yet."""
+
     command_id: str | None
     partition: int
     offset: int
@@ -61,14 +76,14 @@ class Outcome:
         return self.acknowledged or self.rejection is not None or self.dead_letter is not None
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> AnswerKind:
         if self.rejection is not None:
-            return "rejected"
+            return AnswerKind.REJECTED
         if self.dead_letter is not None:
-            return "dead-lettered"
+            return AnswerKind.DEAD_LETTERED
         if self.events:
-            return "applied"
-        return "no-op" if self.acknowledged else "timed-out"
+            return AnswerKind.APPLIED
+        return AnswerKind.NOOP if self.acknowledged else AnswerKind.TIMED_OUT
 
     @property
     def code(self) -> str | None:
@@ -95,7 +110,7 @@ async def send_and_wait(
     commands: Sequence[Outgoing],
     wait_seconds: float,
     progress: Callable[[int], None] | None = None,
-) -> list[Outcome]:
+) -> list[CommandAnswer]:
     """Publish the commands in order and wait up to ``wait_seconds`` for every outcome.
 
     ``progress`` is called with the number of commands newly settled, as they settle.
@@ -115,7 +130,7 @@ async def send_and_wait(
 
 async def _publish(
     sender: AIOKafkaProducer, topic: str, commands: Sequence[Outgoing]
-) -> list[Outcome]:
+) -> list[CommandAnswer]:
     pending = [
         await sender.send(
             topic, value=c.record.value, key=c.record.key, headers=list(c.record.headers)
@@ -124,25 +139,26 @@ async def _publish(
     ]
     sent = await asyncio.gather(*pending)
     return [
-        Outcome(c.command_id, m.partition, m.offset) for c, m in zip(commands, sent, strict=True)
+        CommandAnswer(c.command_id, m.partition, m.offset)
+        for c, m in zip(commands, sent, strict=True)
     ]
 
 
 class _Matcher:
     """Finds the outcome each record read from the watched topics belongs to."""
 
-    def __init__(self, settings: Settings, outcomes: Iterable[Outcome]) -> None:
+    def __init__(self, settings: Settings, outcomes: Iterable[CommandAnswer]) -> None:
         self.settings = settings
         self.outcomes = list(outcomes)
-        self._by_id: dict[str, list[Outcome]] = defaultdict(list)
-        self._by_origin: dict[tuple[str, str], Outcome] = {}
+        self._by_id: dict[str, list[CommandAnswer]] = defaultdict(list)
+        self._by_origin: dict[tuple[str, str], CommandAnswer] = {}
         for outcome in self.outcomes:
             if outcome.command_id is not None:
                 self._by_id[outcome.command_id].append(outcome)
             self._by_origin[(str(outcome.partition), str(outcome.offset))] = outcome
 
     @property
-    def pending(self) -> list[Outcome]:
+    def pending(self) -> list[CommandAnswer]:
         return [outcome for outcome in self.outcomes if not outcome.settled]
 
     def take(self, polled: Mapping[TopicPartition, list[Any]]) -> None:
@@ -189,12 +205,12 @@ async def _wait(
         if progress is not None and now_settled > settled:
             progress(now_settled - settled)
         settled = now_settled
-    if any(o.acknowledged and o.kind == "no-op" for o in matcher.outcomes):
+    if any(o.acknowledged and o.kind is AnswerKind.NOOP for o in matcher.outcomes):
         await _drain(watch, matcher, deadline)
 
 
 async def _acknowledge(offsets: AIOKafkaConsumer, matcher: _Matcher) -> None:
-    by_partition: dict[int, list[Outcome]] = defaultdict(list)
+    by_partition: dict[int, list[CommandAnswer]] = defaultdict(list)
     for outcome in matcher.pending:
         by_partition[outcome.partition].append(outcome)
     for partition, outcomes in by_partition.items():
@@ -221,10 +237,10 @@ async def _at_end(watch: AIOKafkaConsumer) -> bool:
     return True
 
 
-def summary(outcomes: Iterable[Outcome]) -> dict[str, Any]:
+def summary(outcomes: Iterable[CommandAnswer]) -> dict[str, Any]:
     """Counts by outcome kind, and rejections and dead letters by their code."""
-    counts = dict.fromkeys(KINDS, 0)
-    codes: dict[str, dict[str, int]] = {"rejected": {}, "dead-lettered": {}}
+    counts: dict[str, int] = {kind.value: 0 for kind in KINDS}
+    codes: dict[str, dict[str, int]] = {AnswerKind.REJECTED: {}, AnswerKind.DEAD_LETTERED: {}}
     for outcome in outcomes:
         counts[outcome.kind] += 1
         if outcome.kind in codes:
@@ -232,6 +248,6 @@ def summary(outcomes: Iterable[Outcome]) -> dict[str, Any]:
             by_code[str(outcome.code)] = by_code.get(str(outcome.code), 0) + 1
     return {
         **counts,
-        "rejectedByCode": codes["rejected"],
-        "deadLetteredByCode": codes["dead-lettered"],
+        "rejectedByCode": codes[AnswerKind.REJECTED],
+        "deadLetteredByCode": codes[AnswerKind.DEAD_LETTERED],
     }

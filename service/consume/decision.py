@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from service.codec import OutgoingRecord, encode_event, encode_rejection
-from service.consume.records import POISON_CODE, Incoming, address_key
+from service.consume.records import Incoming, address_key
+from service.dead_letter_codes import DeadLetterCode
 from service.dead_letters import encode_dead_letter
 from service.errors import RecordFailed, Stage
 from service.jsonio import dumps
@@ -108,7 +109,7 @@ class _Deciding:
                 outcome, records, changed = self._decide(item, command)
             except Exception as error:  # the decision is pure: the record alone is to blame
                 cause = RecordFailed(Stage.DECIDE, error).describe()
-                self._dead_letter(item, POISON_CODE, cause)
+                self._dead_letter(item, DeadLetterCode.PROCESSING_FAILED, cause)
                 self.decided.poisoned.append((item, cause))
                 return
             self._apply(item, command, outcome, records, changed)

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 
 from service import dead_letters
 from service.codec import OutgoingRecord
+from service.dead_letter_codes import DeadLetterCode
 from service.dead_letters import encode_dead_letter
 from service.errors import BrokerRefused, BrokerUnavailable, Component, ServiceError, translate
 from service.health import Health
@@ -134,7 +135,7 @@ class OutboxPublisher:
                 key=entry.record.key,
                 value=entry.record.value,
                 headers=entry.record.headers,
-                code="publish-refused",
+                code=DeadLetterCode.PUBLISH_REFUSED,
                 message=f"the broker refused this {entry.record.kind} record",
                 origin=(entry.record.topic, None, None),
                 max_bytes=self.reroute.max_record_bytes,
@@ -145,7 +146,7 @@ class OutboxPublisher:
         rerouted = [entry for entry, error in zip(entries, results, strict=True) if error is None]
         for entry in rerouted:
             self.metrics.poison_records.labels("publish").inc()
-            self.metrics.dead_letters.labels("publish-refused").inc()
+            self.metrics.dead_letters.labels(DeadLetterCode.PUBLISH_REFUSED).inc()
             self.metrics.events_published.labels(dead_letters.KIND).inc()
             log.error(
                 "outgoing record rerouted to the dead-letter topic",

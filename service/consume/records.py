@@ -7,6 +7,7 @@ from typing import Final
 
 from service.codec import Undecodable, WireLimits, decode_command
 from service.consume.record_batches import Unreadable
+from service.dead_letter_codes import DeadLetterCode
 from service.errors import RecordFailed, Stage
 from service.kafka import ConsumedRecord
 from service.tenancy import established
@@ -14,10 +15,6 @@ from state import Command, CommandKey, ReferralKey, command_key, referral_key
 from state.limits import identifier_problem
 from state.values import value_object
 
-#: The dead-letter code of a poison record: processing failed on it alone.
-POISON_CODE: Final = "processing-failed"
-#: The dead-letter code of a record the Kafka client could not parse.
-UNREADABLE_CODE: Final = "unreadable-record"
 #: The tenant under which a dead-lettered record's address is recorded as processed: a
 #: control character, which no tenant id may hold, so no command can take its place.
 ADDRESS_TENANT: Final = "\x1f"
@@ -49,12 +46,14 @@ def read_record(
     command: Command | None = None
     error: Undecodable | None = None
     try:
-        decoded = decode_command(record.value, headers, limits)  # type: ignore[arg-type]
+        decoded = decode_command(record.value, headers, limits)
         command = established(decoded, record.topic, topic_tenants or {})
     except Undecodable as undecodable:
         error = undecodable
     except Exception as unexpected:  # decoding is pure: the record alone is to blame
-        error = Undecodable("processing-failed", RecordFailed(Stage.DECODE, unexpected).describe())
+        error = Undecodable(
+            DeadLetterCode.PROCESSING_FAILED, RecordFailed(Stage.DECODE, unexpected).describe()
+        )
     return Incoming(
         record.topic,
         record.partition,
@@ -76,7 +75,8 @@ def read_unreadable(found: Unreadable) -> Incoming:
     if found.last_offset != found.offset:
         where = f"offsets {found.offset} to {found.last_offset} (one damaged batch)"
     error = Undecodable(
-        UNREADABLE_CODE, f"the Kafka client cannot read this record, at {where}: {found.reason}"
+        DeadLetterCode.UNREADABLE_RECORD,
+        f"the Kafka client cannot read this record, at {where}: {found.reason}",
     )
     if raw is None:
         now_ms = int(time.time() * 1000)

@@ -9,8 +9,11 @@ Any other failure may belong to one record (a poison record). The batch is then 
 again record by record, not whole (it would fail the same way on the same inputs): the
 records that succeed are applied, and a record that fails on its own ``poison_attempts``
 times is dead-lettered (``processing-failed``) so that it neither ends the process nor
-holds up the records behind it. Writing that dead letter is the evidence: when even it
-cannot be written, the fault is not the record's, and it is retried as for an outage.
+holds up the records behind it (after one attempt alone, where it failed in decoding or
+deciding: the same input fails the same way). When the dead letter itself cannot be
+stored or published for what it holds, a minimal one is (no original headers but their
+count and digest, the key hashed, the value cut with its size and sha256); when even that
+fails, the fault is not the record's, and it is retried as for an outage.
 """
 
 import asyncio
@@ -127,9 +130,15 @@ class Recovery:
                     break  # the same input fails the same way: no retry can help
                 await asyncio.sleep(next(delays))  # backoff, not a synchronisation
         assert failure is not None
+        letter = self.stages.dead_letter
+        try:
+            await self._until_done(lambda: letter(item, failure))
+            return
+        except RecordFailed as error:  # the copy holds what cannot be stored: not an outage
+            log.warning("dead letter cut to its minimum", extra={"cause": error.describe()})
         while True:
             try:
-                await self._until_done(lambda: self.stages.dead_letter(item, failure))
+                await self._until_done(lambda: letter(item, failure, minimal=True))
                 return
             except RecordFailed as error:
                 self.note_failure(StoreRefused(error.describe()))

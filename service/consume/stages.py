@@ -17,7 +17,6 @@ from service.consume.ownership import Partitions
 from service.consume.publisher import OutboxPublisher
 from service.consume.recent import RecentReferrals
 from service.consume.records import (
-    POISON_CODE,
     Incoming,
     address_key,
     command_keys,
@@ -25,7 +24,8 @@ from service.consume.records import (
     referral_keys,
 )
 from service.consume.tracing import Tracing
-from service.dead_letters import encode_dead_letter
+from service.dead_letter_codes import DeadLetterCode
+from service.dead_letters import encode_dead_letter, encode_minimal_dead_letter
 from service.errors import RecordFailed, Stage, failing_as, is_outage
 from service.health import Health
 from service.metrics import Metrics
@@ -163,8 +163,11 @@ class BatchStages:
         self.health.store_ok = True
         self.partitions.drained()
 
-    async def dead_letter(self, item: Incoming, failure: RecordFailed) -> None:
-        """Store and publish a poison record's dead letter, recorded under the record's
+    async def dead_letter(
+        self, item: Incoming, failure: RecordFailed, *, minimal: bool = False
+    ) -> None:
+        """Store and publish a poison record's dead letter (``minimal``: the smallest one,
+        for when the copy cannot be stored or published), recorded under the record's
         address in the same transaction; a record dead-lettered already (before a crash) is
         not dead-lettered again."""
         address = address_key(item)
@@ -172,12 +175,13 @@ class BatchStages:
             _, seen = await self.store.load_batch(set(), {address}, {})
         if seen:
             return
-        record = encode_dead_letter(
+        encode = encode_minimal_dead_letter if minimal else encode_dead_letter
+        record = encode(
             topic=self.settings.dlq_topic,
             key=item.key,
             value=item.value,
             headers=item.headers,
-            code=POISON_CODE,
+            code=DeadLetterCode.PROCESSING_FAILED,
             message=failure.describe(),
             origin=(item.topic, item.partition, item.offset),
             max_bytes=self.settings.max_record_bytes,

@@ -51,17 +51,18 @@ def expiration_of(record: ReferralRecord) -> str | None:
     return format_utc(expires) if expires is not None else None
 
 
-def headers_to_text(headers: tuple[tuple[str, bytes], ...]) -> str:
+def headers_to_text(headers: tuple[tuple[str, bytes | None], ...]) -> str:
     # binascii directly: base64's wrapper doubled the cost of every outbox row's headers.
     encoded = [
-        [name, binascii.b2a_base64(value, newline=False).decode()] for name, value in headers
+        [name, None if value is None else binascii.b2a_base64(value, newline=False).decode()]
+        for name, value in headers
     ]
     return dumps(encoded).decode()
 
 
-def headers_from_text(text: str) -> tuple[tuple[str, bytes], ...]:
+def headers_from_text(text: str) -> tuple[tuple[str, bytes | None], ...]:
     pairs: list[Any] = loads(text)
-    return tuple((str(name), base64.b64decode(value)) for name, value in pairs)
+    return tuple((str(n), None if v is None else base64.b64decode(v)) for n, v in pairs)
 
 
 def outgoing_from_row(

@@ -1,10 +1,13 @@
-"""``referrals dev`` stopped with Ctrl-C as a terminal sends it: to the whole process group."""
+"""``referrals dev`` stopped with Ctrl-C as a terminal sends it (to the whole process group),
+with SIGTERM or SIGHUP, with its stderr gone; and its broker never outlives it, even killed."""
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import socket
+from asyncio.subprocess import DEVNULL
 from pathlib import Path
 
 import httpx
@@ -23,6 +26,8 @@ pytestmark = pytest.mark.broker
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 _COMPOSE = '"logger":"service.api.compose"'
+#: How long a stop may take: the batch in flight, the commits, the group left, the broker.
+STOP_BOUND_SECONDS = 30.0
 
 
 def listening(port: int) -> bool:
@@ -90,3 +95,92 @@ async def test_a_signal_stops_the_service_then_the_broker_cleanly(
         assert await store.outbox_backlog() == 0  # every event was published before the stop
     finally:
         await store.close()
+
+
+def dev_settings(tmp_path: Path) -> Settings:
+    return Settings(
+        kafka_bootstrap_servers=f"127.0.0.1:{free_port()}",
+        http_port=free_port(),
+        api_port=free_port(),
+        database_url=SecretStr(f"sqlite:///{tmp_path}/dev.db"),
+        fetch_max_wait_ms=20,
+        session_timeout_ms=6000,
+    )
+
+
+async def dev_with_stderr_gone(settings: Settings) -> asyncio.subprocess.Process:
+    """``referrals dev`` without a terminal, ready, its stderr a pipe nobody reads any more
+    (``make run | tee`` after tee ended)."""
+    reader, writer = os.pipe()
+    dev = await spawn(
+        settings, "dev", stdin=DEVNULL, stdout=DEVNULL, stderr=writer, start_new_session=True
+    )
+    os.close(writer)
+    try:
+        await wait_ready(settings.http_port)
+    finally:
+        os.close(reader)
+    return dev
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+async def gone_within(pid: int, seconds: float) -> bool:
+    """Whether the process ends within ``seconds`` (a pidfd becomes readable when it does)."""
+    try:
+        handle = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    ended = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_reader(handle, ended.set)
+    try:
+        await asyncio.wait_for(ended.wait(), seconds)
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        loop.remove_reader(handle)
+        os.close(handle)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+async def test_a_signal_stops_dev_even_when_its_stderr_is_gone(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    settings = dev_settings(tmp_path)
+    dev = await dev_with_stderr_gone(settings)
+    [broker] = children_of(dev.pid)
+    try:
+        dev.send_signal(sig)
+        await asyncio.wait_for(dev.wait(), STOP_BOUND_SECONDS)
+        assert dev.returncode == 0
+        assert await gone_within(broker, STOP_BOUND_SECONDS)
+    finally:
+        if dev.returncode is None:
+            os.killpg(dev.pid, signal.SIGKILL)
+            await dev.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(broker, signal.SIGKILL)
+
+
+async def test_the_broker_dies_with_dev_even_when_dev_is_killed_outright(tmp_path: Path) -> None:
+    settings = dev_settings(tmp_path)
+    dev = await dev_with_stderr_gone(settings)
+    [broker] = children_of(dev.pid)
+    try:
+        dev.kill()
+        await dev.wait()
+        assert await gone_within(broker, 10.0)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(broker, signal.SIGKILL)

@@ -11,8 +11,9 @@ from service.cli.when import since_ms
 from service.client.describe import age
 from service.client.dlq import REDRIVE_OF, DeadLetter, NotRedrivable, redrive_record
 from service.client.envelopes import EnvelopeConflict, envelope_for
-from service.client.outcomes import Outcome, summary
+from service.client.outcomes import AnswerKind, CommandAnswer, summary
 from service.jsonio import loads
+from service.outcomes import OutcomeKind  # the commands metric's outcome label
 
 NO_OPTIONS = {"type": None, "subject": None, "ifmatch": None}
 
@@ -46,13 +47,13 @@ def test_ages_use_the_largest_unit_that_fits() -> None:
 
 
 def test_the_worst_outcome_decides_the_exit_status_and_the_summary_counts_codes() -> None:
-    rejected = Outcome("a", 0, 0, rejection={"data": {"code": "conflict"}})
-    noop = Outcome("b", 0, 1, acknowledged=True)
-    dead = Outcome("c", 0, 2, dead_letter={"x-error-code": "not-json"})
+    rejected = CommandAnswer("a", 0, 0, rejection={"data": {"code": "conflict"}})
+    noop = CommandAnswer("b", 0, 1, acknowledged=True)
+    dead = CommandAnswer("c", 0, 2, dead_letter={"x-error-code": "not-json"})
     assert exit_status([noop]) == 0
     assert exit_status([noop, rejected]) == 2
     assert exit_status([rejected, dead, noop]) == 3
-    assert exit_status([dead, Outcome("d", 0, 3)]) == 4
+    assert exit_status([dead, CommandAnswer("d", 0, 3)]) == 4
     counts = summary([rejected, noop, dead])
     assert (counts["rejectedByCode"], counts["deadLetteredByCode"]) == (
         {"conflict": 1},
@@ -98,5 +99,13 @@ def test_a_replacement_is_the_data_of_a_binary_command_or_a_whole_envelope() -> 
     assert whole.command_id == "new"
     with pytest.raises(NotRedrivable, match="binary-mode"):
         redrive_record(DeadLetter(Record(headers=())), {"name": "data only"})
-    with pytest.raises(NotRedrivable, match="cut to fit"):
-        redrive_record(DeadLetter(Record(headers=(("x-truncated", b"true"),))))
+    for altered in ("x-truncated", "x-minimal", "x-original-headers-dropped"):
+        with pytest.raises(NotRedrivable, match=f"not the record as it came \\({altered}\\)"):
+            redrive_record(DeadLetter(Record(headers=((altered, b"1"),))))
+
+
+def test_the_answers_a_sender_gets_are_spelled_as_the_service_counts_its_outcomes() -> None:
+    counted = {kind.value for kind in OutcomeKind}
+    answered = {kind.value for kind in AnswerKind} - {AnswerKind.TIMED_OUT.value}
+    assert answered <= counted
+    assert CommandAnswer("b", 0, 1, acknowledged=True).to_json()["outcome"] == "noop"

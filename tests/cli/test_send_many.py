@@ -50,7 +50,7 @@ async def test_many_commands_get_every_outcome_and_a_summary(
     assert len(outcomes) == 300
     assert last["summary"] == {
         "applied": 200,
-        "no-op": 40,
+        "noop": 40,
         "rejected": 40,
         "dead-lettered": 20,
         "timed-out": 0,

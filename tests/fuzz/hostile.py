@@ -5,7 +5,9 @@ Each strategy yields ``(value, headers)`` as a Kafka record would carry them. Th
 random bytes; truncated and mutated valid commands; nesting at many depths in the
 envelope, in documents and in patch values; huge and odd numbers; invalid UTF-8 and lone
 surrogates; duplicate keys; wrong types in every field; odd ``ce_*`` headers; odd JSON
-Patch paths; odd dates and enum spellings; oversized strings, arrays and documents.
+Patch paths; odd dates and enum spellings; oversized strings, arrays and documents; envelope
+attributes in another case and ``ce_*`` or ``content-type`` headers given twice, in
+either mode.
 """
 
 import json
@@ -341,6 +343,55 @@ def oversized(draw: st.DrawFn) -> Record:
     return structured(envelope("referral.patch", [notes] * 20))
 
 
+ENVELOPE_ATTRIBUTES = ("specversion", "id", "type", "source", "subject", "time", "datacontenttype",
+                       "dataschema", "ifmatch", "correlationid", "tenantid", "traceparent")  # fmt: skip
+
+
+@st.composite
+def case_variant(draw: st.DrawFn, name: str) -> str:
+    """``name`` with at least one letter in another case."""
+    flips = draw(st.lists(st.booleans(), min_size=len(name), max_size=len(name)))
+    varied = "".join(c.upper() if flip else c for c, flip in zip(name, flips, strict=True))
+    return varied if varied != name else name[0].upper() + name[1:]
+
+
+@st.composite
+def misspelled_attributes(draw: st.DrawFn) -> Record:
+    """A valid command with one attribute also (or only) named in another case, either mode."""
+    command = dict(draw(valid_commands))
+    attribute = draw(st.sampled_from(ENVELOPE_ATTRIBUTES))
+    value = draw(st.sampled_from(["x", "*", "1.0", "referral.win", "application/json"]))
+    variant = draw(case_variant(attribute))
+    if draw(st.booleans()):
+        command[variant] = value
+        return structured(command)
+    headers = [(f"ce_{k}", str(v).encode()) for k, v in command.items() if k != "data"]
+    prefix = draw(st.sampled_from(["ce_", "Ce_", "CE_", "cE_"]))
+    headers.insert(draw(st.integers(0, len(headers))), (prefix + variant, value.encode()))
+    return dumps(command.get("data")), headers
+
+
+@st.composite
+def repeated_headers(draw: st.DrawFn) -> Record:
+    """A valid command with a ce_* (binary) or content-type (either mode) header twice."""
+    command = draw(valid_commands)
+    if draw(st.booleans()):
+        second = draw(st.sampled_from(["content-type", "Content-Type", "CONTENT-TYPE"]))
+        return dumps(command), [
+            *STRUCTURED,
+            (second, draw(st.sampled_from([b"application/json", STRUCTURED[0][1]]))),
+        ]
+    headers = [(f"ce_{k}", str(v).encode()) for k, v in command.items() if k != "data"]
+    name = draw(st.sampled_from([*[n for n, _ in headers], "ce_stray", "content-type"]))
+    values = draw(
+        st.lists(
+            st.sampled_from([b"x", b"application/json", b"referral.win"]), min_size=2, max_size=3
+        )
+    )
+    headers = [h for h in headers if h[0] != name] + [(name, v) for v in values]
+    return dumps(command.get("data")), draw(st.permutations(headers))
+
+
 hostile_records = st.one_of(
     st.tuples(st.binary(max_size=200), st.just([])),
     st.tuples(st.binary(max_size=200), st.just(list(STRUCTURED))),
@@ -354,4 +405,6 @@ hostile_records = st.one_of(
     odd_patches(),
     odd_dates_and_enums(),
     oversized(),
+    misspelled_attributes(),
+    repeated_headers(),
 )

@@ -22,25 +22,30 @@ from hypothesis import strategies as st
 from service.codec import Undecodable, WireLimits, decode_command, encode_event
 from service.consume.decision import DecidedBatch, decide_batch, policy_of
 from service.consume.records import Incoming
+from service.dead_letter_codes import DeadLetterCode
 from service.dead_letters import record_bytes
 from service.jsonio import dumps, loads
 from service.settings import Settings
 from service.store import BatchWrite, PostgresStore, ReferralWrite, SqliteStore, Store
 from state import Applied, Command, CommandType, ReferralRecord, RejectionCode, decide
 from tests.conftest import fresh_postgres_database
-from tests.fuzz.hostile import BASE_DOCUMENT, REFERRAL_ID, Record, hostile_records
+from tests.fuzz.hostile import (
+    BASE_DOCUMENT,
+    REFERRAL_ID,
+    Record,
+    hostile_records,
+    misspelled_attributes,
+    repeated_headers,
+)
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 SETTINGS = Settings(max_command_bytes=1_048_576)
 POLICY = policy_of(SETTINGS)
 WIRE = WireLimits(SETTINGS.max_command_bytes, SETTINGS.max_attribute_length)
-DEAD_LETTER_CODES = {
-    "not-json",
-    "not-cloudevent",
-    "unknown-type",
-    "too-large",
-    "invalid-attribute",
-    "processing-failed",
+#: What decoding may answer: every code but those of the client and the outbox.
+DEAD_LETTER_CODES = set(DeadLetterCode) - {
+    DeadLetterCode.UNREADABLE_RECORD,
+    DeadLetterCode.PUBLISH_REFUSED,
 }
 REJECTION_CODES = {code.value for code in RejectionCode}
 #: Wall time one record may take through decode, decide and encode, on a slow machine.
@@ -133,6 +138,24 @@ def test_every_hostile_record_ends_in_one_documented_outcome(record: Record) -> 
     item, decided = decided_for(record)
     assert_one_documented_outcome(item, decided)
     assert_event_round_trips(decided)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@seed(20261127)
+@given(record=misspelled_attributes())
+def test_an_attribute_in_another_case_is_refused_in_either_mode(record: Record) -> None:
+    item = incoming(record)
+    assert item.error is not None
+    assert item.error.code == DeadLetterCode.MISSPELLED_ATTRIBUTE
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@seed(20261128)
+@given(record=repeated_headers())
+def test_a_ce_or_content_type_header_given_twice_is_refused(record: Record) -> None:
+    item = incoming(record)
+    assert item.error is not None
+    assert item.error.code == DeadLetterCode.DUPLICATE_ATTRIBUTE
 
 
 @pytest.fixture

@@ -130,3 +130,67 @@ def test_a_dead_letter_too_large_for_a_record_is_cut_to_fit_and_says_so(header_b
     assert letter.key == b"k" * 4096
     assert ("big" in got) == (0 < header_bytes < 400_000)
     assert ("x-original-headers-dropped" in got) == (header_bytes >= 400_000)
+
+
+BINARY = (("ce_specversion", b"1.0"), ("ce_id", b"c-9"), ("ce_type", b"referral.patch"),
+          ("ce_source", b"u"), ("ce_subject", b"r-9"))  # fmt: skip
+PATCH = b'[{"op": "replace", "path": "/name", "value": "n"}]'
+
+
+@pytest.mark.parametrize("name", ["ifMatch", "IfMatch", "TenantId", "Type", "ID", "dataSchema"])
+def test_a_structured_attribute_in_another_case_is_refused_never_ignored(name: str) -> None:
+    assert code_of(envelope(**{name: "x"})) == "misspelled-attribute"
+
+
+@pytest.mark.parametrize("name", ["ce_ifMatch", "Ce_Type", "CE_ID", "CE_IFMATCH", "ce_TenantId"])
+def test_a_binary_header_in_another_case_is_refused_never_ignored(name: str) -> None:
+    assert code_of(PATCH, (*BINARY, (name, b"x"))) == "misspelled-attribute"
+
+
+def test_an_unknown_attribute_in_any_case_is_still_ignored() -> None:
+    assert decode_command(envelope(Extra="x"), STRUCTURED, LIMITS).type is CommandType.ACCEPT
+    assert decode_command(PATCH, (*BINARY, ("Ce_Extra", b"x")), LIMITS).referral_id == "r-9"
+
+
+@pytest.mark.parametrize("name", ["ce_id", "ce_type", "ce_ifmatch", "ce_stray"])
+def test_a_ce_header_given_twice_is_refused(name: str) -> None:
+    headers = (*BINARY, (name, b"first"), (name, b"second"))
+    if name in dict(BINARY):
+        headers = (*BINARY, (name, b"second"))
+    assert code_of(PATCH, headers) == "duplicate-attribute"
+
+
+@pytest.mark.parametrize("second", ["content-type", "Content-Type"])
+def test_content_type_given_twice_is_refused_in_either_mode(second: str) -> None:
+    assert code_of(envelope(), (*STRUCTURED, (second, b"application/json"))) == (
+        "duplicate-attribute"
+    )
+    binary = (*BINARY, ("content-type", b"application/json"), (second, b"application/json"))
+    assert code_of(PATCH, binary) == "duplicate-attribute"
+
+
+@pytest.mark.parametrize(
+    "media_type",
+    ["application/json", "application/json; charset=utf-8", "Application/JSON;charset=UTF-8",
+     "application/merge-patch+json", "application/vnd.contoso.referral+json; v=2"],
+)  # fmt: skip
+def test_json_data_in_any_declared_json_type_is_read(media_type: str) -> None:
+    command = decode_command(envelope(datacontenttype=media_type), STRUCTURED, LIMITS)
+    assert command.type is CommandType.ACCEPT
+    binary = decode_command(PATCH, (*BINARY, ("content-type", media_type.encode())), LIMITS)
+    assert binary.data == [{"op": "replace", "path": "/name", "value": "n"}]
+
+
+@pytest.mark.parametrize(
+    "media_type",
+    ["application/xml", "text/plain", "application/json; charset=latin-1", "json", "", "*/*",
+     "application/jsonx", "application/octet-stream"],
+)  # fmt: skip
+def test_data_declared_as_anything_but_json_is_refused_in_either_mode(media_type: str) -> None:
+    assert code_of(envelope(datacontenttype=media_type)) == "unsupported-content-type"
+    binary = (*BINARY, ("content-type", media_type.encode()))
+    assert code_of(PATCH, binary) == "unsupported-content-type"
+
+
+def test_a_datacontenttype_that_is_not_text_is_refused() -> None:
+    assert code_of(envelope(datacontenttype=5)) == "unsupported-content-type"
