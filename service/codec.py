@@ -25,8 +25,8 @@ from state import (
 )
 from state.commands import TextExtent
 from state.fields import format_utc
+from state.identity import name_uuid
 from state.limits import identifier_problem
-from state.record import name_uuid
 from state.values import value_object
 
 SPEC_VERSION: Final = "1.0"

@@ -19,7 +19,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from state.enums import ReferralStatus as Status
 from state.enums import ReferralSubstatus as Substatus
 from state.lifecycle import LifecycleState
-from state.model import Referral
+from state.referral_schema import Referral
 from state.values import value_object
 
 

@@ -1,7 +1,7 @@
 """The decision: (stored referral or none, command, now) -> applied change or rejection.
 
 Pure: no clock, no randomness, no I/O. One handler per kind of command; what they share
-lives beside them (``record``, ``recording``, ``lifecycle``, ``limits``, ``patch``).
+lives beside them (``outcome``, ``stamping``, ``lifecycle``, ``limits``, ``json_patch``).
 
 A command acts as the tenant established for it and sees only that tenant's referrals:
 another tenant's referral is treated exactly as a missing one, so no answer tells a tenant
@@ -17,13 +17,14 @@ from pydantic import ValidationError
 from state.commands import MOVE_TARGETS, Command, CommandType, LifecycleMoveData
 from state.errors import FieldProblem, Refused, RejectionCode
 from state.events import ARRIVAL_EVENTS, EventType
-from state.field_patch import patched_fields
+from state.identity import document_id, referral_id_for
+from state.json_patch import PatchProblem, apply, validate_operations
 from state.lifecycle import IllegalMove, LifecycleState, is_legal, move, named_state, state_problem
 from state.limits import Limits, data_problem, identifier_problem
-from state.model import WIRE_NAMES, Referral
-from state.patch import PatchProblem, apply, validate_operations
-from state.record import Applied, Decision, Policy, ReferralRecord, document_id, referral_id_for
-from state.recording import (
+from state.outcome import Applied, Decision, Policy, ReferralRecord
+from state.patched_fields import patched_fields
+from state.referral_schema import WIRE_NAMES, Referral
+from state.stamping import (
     changed_paths,
     event,
     is_service_owned,

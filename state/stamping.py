@@ -1,4 +1,4 @@
-"""Recording an applied change: the fields the service owns, the stamp, the event.
+"""Stamping an applied change: the fields the service owns, the stamp, the event.
 
 The service owns a referral's id, its timestamps, ``eTag`` and ``version``: a patch or a
 replace may not set them, and every change carries them over from the stored referral
@@ -16,11 +16,11 @@ from state.commands import Command
 from state.enums import ReferralStatus as Status
 from state.events import EventType, ReferralEvent
 from state.fields import format_utc
+from state.identity import DERIVED_IDS, name_uuid
+from state.json_patch import escape_key, is_object
 from state.lifecycle import LifecycleState
-from state.model import WIRE_NAMES, Referral
 from state.owned import SERVICE_OWNED
-from state.patch import escape_key, is_object
-from state.record import DERIVED_IDS, name_uuid
+from state.referral_schema import WIRE_NAMES, Referral
 
 #: Owned fields that change on every applied change and so say nothing about what changed.
 BOOKKEEPING: Final = frozenset({"updatedDateTime", "eTag", "version"})
