@@ -1,8 +1,10 @@
-"""What the decision is given and gives back: the stored referral, the policy, the outcome."""
+"""What the decision is given and gives back: the stored referral, the command and the
+moment it is decided at, the policy, the outcome."""
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from state.commands import Command
 from state.errors import Rejected
 from state.events import ReferralEvent
 from state.identity import ReferralKey
@@ -51,6 +53,15 @@ class Applied:
 class Policy:
     default_expiry: timedelta = timedelta(days=14)
     limits: Limits = DEFAULT_LIMITS
+
+
+@value_object
+class DecisionContext:
+    """What a command is decided with, beside the stored referral."""
+
+    command: Command
+    now: datetime
+    policy: Policy
 
 
 Decision = Applied | Rejected
