@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from state.errors import FieldProblem, Refused, RejectionCode
 from state.events import ARRIVAL_EVENTS, EventType
 from state.fields import format_utc
+from state.indexed import refuse_unindexable
 from state.lifecycle import IllegalMove, LifecycleState, move
 from state.limits import Limits
 from state.outcome import Applied, DecisionContext, ReferralRecord
@@ -79,6 +80,7 @@ def change(
     fields = {**revision.updates, **owned, **stamped}
     changed_referral = draft.adopted_by(revision.referral.model_copy(update=fields))
     refuse_oversized(changed_referral, context.policy.limits)
+    refuse_unindexable(changed_referral, record.referral, context.policy.limits)
     kind = EventType.UPDATED if target == source else _arrival(target)
     recorded = event(kind, changed_referral, source, tuple(changed), context.command, context.now)
     return Applied(ReferralRecord(changed_referral, record.tenant_id), (recorded,))

@@ -20,6 +20,7 @@ from state.commands import MOVE_TARGETS, Command, CommandType, LifecycleMoveData
 from state.errors import FieldProblem, Refused, RejectionCode
 from state.events import EventType
 from state.identity import document_id, referral_id_for
+from state.indexed import refuse_unindexable
 from state.json_patch import PatchProblem, apply, validate_operations
 from state.lifecycle import LifecycleState, is_legal, named_state, state_problem
 from state.limits import Limits, data_problem, identifier_problem
@@ -65,6 +66,7 @@ def _create(current: ReferralRecord | None, context: DecisionContext) -> Applied
     created = stamp(referral, 1, now, command.tenant_id, owned)
     document = created.to_document()
     refuse_oversized(created, context.policy.limits)
+    refuse_unindexable(created, None, context.policy.limits)
     created_event = event(EventType.CREATED, created, None, top_level_paths(document), command, now)
     return Applied(ReferralRecord(created, command.tenant_id), (created_event,))
 
@@ -211,7 +213,7 @@ def _status_reason(data: object) -> str | None:
 def _refuse_over_limits(command: Command, limits: Limits) -> None:
     problem = data_problem(command.data, limits, command.data_extent)
     if problem is not None:
-        message = f"data is over a limit: {problem.message}"
+        message = f"data cannot be taken as it is: {problem.message}"
         raise Refused(RejectionCode.INVALID_REQUEST, message, (problem,))
     shape = None if command.referral_id else identifier_problem(document_id(command.data),
                                                                 limits.max_id_length)  # fmt: skip

@@ -1,10 +1,14 @@
 """JSON Patch (RFC 6902) as Partner Center's PATCH uses it: ``add`` and ``replace`` only.
 
-Paths are JSON Pointers (RFC 6901). A key is matched case-insensitively against the keys
-already in the document, so ``/Details/DealValue`` patches ``details.dealValue``.
+Paths are JSON Pointers (RFC 6901): ``~`` is written ``~0`` and ``/`` is written ``~1``,
+and any other ``~`` is refused. A key is matched case-insensitively against the keys
+already in the document, so ``/Details/DealValue`` patches ``details.dealValue``. An array
+index is a canonical decimal (no leading zero) read only when it is short enough to name
+an item: a longer one is refused before it is ever converted.
 """
 
 import copy
+import re
 from collections.abc import Mapping
 from typing import Any, TypeGuard
 
@@ -12,6 +16,8 @@ from state.errors import FieldProblem
 from state.limits import DEFAULT_LIMITS, Limits, nesting_depth
 
 SUPPORTED_OPS = ("add", "replace")
+#: A ``~`` that is not the escape of ``~`` or ``/``.
+_BAD_ESCAPE = re.compile("~(?![01])")
 
 
 class PatchProblem(Exception):
@@ -25,6 +31,8 @@ def parse_pointer(pointer: str) -> list[str]:
         return []
     if not pointer.startswith("/"):
         raise ValueError("path is not a JSON Pointer (it must start with '/')")
+    if "~" in pointer and _BAD_ESCAPE.search(pointer):
+        raise ValueError("path is not a JSON Pointer (a '~' must be followed by 0 or 1)")
     return [part.replace("~1", "/").replace("~0", "~") for part in pointer[1:].split("/")]
 
 
@@ -177,7 +185,8 @@ def existing_key(node: dict[str, Any], segment: str) -> str:
 
 def _index(segment: str, size: int, where: str) -> int:
     canonical = segment.isascii() and segment.isdigit() and (segment == "0" or segment[0] != "0")
-    if not canonical or int(segment) >= size:
+    # Compared as text first: no array is as long as an index with more digits than its size.
+    if not canonical or len(segment) > len(str(size)) or int(segment) >= size:
         raise PatchProblem(
             FieldProblem(where, "invalidValue", "the path does not name an index of the array")
         )
