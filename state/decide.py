@@ -21,7 +21,7 @@ from state.errors import FieldProblem, Refused, RejectionCode
 from state.events import EventType
 from state.identity import document_id, referral_id_for
 from state.indexed import refuse_unindexable
-from state.json_patch import PatchProblem, apply, validate_operations
+from state.json_patch import Operation, PatchProblem, apply, validate_operations
 from state.lifecycle import LifecycleState, is_legal, named_state, state_problem
 from state.limits import Limits, data_problem, identifier_problem
 from state.outcome import Applied, Decision, DecisionContext, Policy, ReferralRecord
@@ -91,7 +91,7 @@ def _patch(current: ReferralRecord | None, context: DecisionContext) -> Applied:
 
 def _patched_document(
     record: ReferralRecord, context: DecisionContext
-) -> tuple[list[tuple[str, list[str], Any]], dict[str, Any]]:
+) -> tuple[list[Operation], dict[str, Any]]:
     """The patch's operations and the stored document they make, or a refusal."""
     try:
         operations = validate_operations(context.command.data, context.policy.limits)
