@@ -37,6 +37,10 @@ _TIMESTAMP = re.compile(
 _DECIMAL = re.compile(r"(?P<sign>-?)(?P<whole>0|[1-9]\d*)(?:\.(?P<fraction>\d+))?", re.ASCII)
 MAX_WHOLE_DIGITS: Final = 29
 MAX_FRACTION_DIGITS: Final = 28
+#: The strings accepted, for the published JSON Schema.
+_PLAIN: Final = (
+    rf"^(0|[1-9][0-9]{{0,{MAX_WHOLE_DIGITS - 1}}})(\.[0-9]{{1,{MAX_FRACTION_DIGITS}}})?$"
+)
 _NOT_DECIMAL: Final = "not a decimal number such as 10000 or 1234.56"
 _TOO_MANY_DIGITS: Final = (
     f"more than {MAX_WHOLE_DIGITS} digits before the point or {MAX_FRACTION_DIGITS} after"
@@ -196,7 +200,9 @@ NonNegativeDecimal = Annotated[
     Decimal,
     BeforeValidator(_decimal),
     AfterValidator(_not_negative),
-    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]}),
+    WithJsonSchema(
+        {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": _PLAIN}]}
+    ),
 ]
 CountryCode = Annotated[str, BeforeValidator(_country)]
 CurrencyCode = Annotated[str, BeforeValidator(_currency)]

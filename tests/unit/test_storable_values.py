@@ -9,6 +9,7 @@ exception, and never quoting what was sent; what is accepted is kept exactly.
 
 import itertools
 import json
+import re
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -255,12 +256,23 @@ def misspelled_deal_values(draw: st.DrawFn) -> Any:
     return "0." + "1" * draw(st.integers(29, 5000))
 
 
+def _published_deal_value_pattern() -> str:
+    schema = Referral.model_json_schema(by_alias=True)["$defs"]["ReferralDetails"]
+    (text,) = (s for s in schema["properties"]["dealValue"]["anyOf"] if s["type"] == "string")
+    # JSON Schema's "$" ends the text; Python's would also match before a final newline.
+    return str(text["pattern"]).removesuffix("$") + r"\Z"
+
+
+PUBLISHED_PATTERN = _published_deal_value_pattern()
+
+
 @BOUNDED
 @given(misspelled_deal_values())
 def test_a_deal_value_not_in_plain_bounded_notation_is_refused(sent: str) -> None:
     decision = create({"details": {"dealValue": sent, "currency": "USD"}})
 
     assert problems_of(decision) == {"/details/dealValue": "value_error"}
+    assert re.search(PUBLISHED_PATTERN, sent) is None  # the contract says so too
 
 
 @BOUNDED
@@ -272,6 +284,7 @@ def test_a_deal_value_in_plain_notation_is_kept_exactly(sent: str, as_number: bo
 
     kept = stored.referral.to_document()["details"]["dealValue"]
     assert kept.as_tuple() == Decimal(sent).as_tuple()  # every digit, and the scale
+    assert re.search(PUBLISHED_PATTERN, sent) is not None
 
 
 @pytest.mark.parametrize("text", ["1e3", "1E+3", "1e999999999", "-0.0", "1" * 30, "0." + "1" * 29])
