@@ -33,7 +33,7 @@ from service.settings import Settings
 from service.store import BatchWrite, ReferralWrite, Store, open_store
 from state import ReferralRecord, ReferralStatus, ReferralSubstatus
 from state.enums import ReferralQualification
-from state.model import Member
+from state.referral_schema import Member
 
 TENANT = "org-bench"
 KEY = "bench-key"

@@ -28,7 +28,7 @@ from state import (
     referral_id_for,
 )
 from state.fields import format_utc
-from state.record import name_uuid
+from state.identity import name_uuid
 from state.values import value_object
 
 JSON_CONTENT_TYPE_HEADER: Final = ("content-type", b"application/json")

@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     max_array_items: int = Field(default=1000, ge=1)
     max_string_length: int = Field(default=32_768, ge=64)
     max_attribute_length: int = Field(default=256, ge=36, le=2000)
+    #: Characters of an indexed string (state.indexed); 150 keeps a PostgreSQL index entry
+    #: within its 2,704 bytes even with tenant and id at 256 four-byte characters.
+    max_indexed_length: int = Field(default=150, ge=36, le=600)
     max_record_bytes: int = Field(default=1_000_000, ge=65_536)
     poison_attempts: int = Field(default=3, ge=1, le=20)
     event_mode: EventMode = EventMode.BINARY

@@ -16,19 +16,16 @@ from state.enums import (
 )
 from state.errors import FieldProblem, Rejected, RejectionCode
 from state.events import EventType, ReferralEvent
-from state.lifecycle import INITIAL_STATE, LEGAL_STATES, LifecycleState
-from state.model import Referral
-from state.record import (
-    Applied,
+from state.identity import (
     CommandKey,
-    Decision,
-    Policy,
     ReferralKey,
-    ReferralRecord,
     command_key,
     referral_id_for,
     referral_key,
 )
+from state.lifecycle import INITIAL_STATE, LEGAL_STATES, LifecycleState
+from state.outcome import Applied, Decision, Policy, ReferralRecord
+from state.referral_schema import Referral
 
 __all__ = [
     "INITIAL_STATE",

@@ -87,3 +87,11 @@ WITHDRAWN_CURRENCIES = frozenset({"ANG", "CUC", "SLL", "ZWL"})
 def canonical_lookup(values: Iterable[str]) -> dict[str, str]:
     """Map the case-folded spelling of each catalogue value to its canonical spelling."""
     return {value.casefold(): value for value in values}
+
+
+def canonical(catalogue: dict[str, str], value: str, what: str) -> str:
+    """The catalogue's spelling of ``value`` (matched case-insensitively), or a refusal."""
+    found = catalogue.get(value.strip().casefold())
+    if found is None:
+        raise ValueError(f"not a known {what}")
+    return found

@@ -19,7 +19,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from state.enums import ReferralStatus as Status
 from state.enums import ReferralSubstatus as Substatus
 from state.lifecycle import LifecycleState
-from state.model import Referral
+from state.referral_schema import Referral
 from state.values import value_object
 
 
@@ -50,15 +50,20 @@ class TextExtent:
 
     A string, key, array or object in the data is never longer than the text's ``length``
     in bytes (nor has more than half as many items), and never nested deeper than its
-    ``containers`` (the count of ``{`` and ``[`` in it, inside strings too).
+    ``containers`` (the count of ``{`` and ``[`` in it, inside strings too). Only if the
+    text ``may_escape_controls`` does a string or key hold a control character other than
+    tab, line feed and carriage return: JSON writes those as escapes (``\\u0001``, ``\\b``,
+    ``\\f``), never raw.
     """
 
     length: int
     containers: int
+    may_escape_controls: bool = True
 
     @classmethod
     def of(cls, text: bytes) -> "TextExtent":
-        return cls(len(text), text.count(b"{") + text.count(b"["))
+        controls = b"\\u00" in text or b"\\b" in text or b"\\f" in text
+        return cls(len(text), text.count(b"{") + text.count(b"["), controls)
 
 
 @value_object(kw_only=True)

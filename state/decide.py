@@ -1,7 +1,8 @@
 """The decision: (stored referral or none, command, now) -> applied change or rejection.
 
 Pure: no clock, no randomness, no I/O. One handler per kind of command; what they share
-lives beside them (``record``, ``recording``, ``lifecycle``, ``limits``, ``patch``).
+lives beside them (``change``, ``outcome``, ``stamping``, ``lifecycle``, ``limits``,
+``json_patch``).
 
 A command acts as the tenant established for it and sees only that tenant's referrals:
 another tenant's referral is treated exactly as a missing one, so no answer tells a tenant
@@ -14,29 +15,23 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
+from state.change import Revision, change, refuse_oversized
 from state.commands import MOVE_TARGETS, Command, CommandType, LifecycleMoveData
 from state.errors import FieldProblem, Refused, RejectionCode
-from state.events import ARRIVAL_EVENTS, EventType
-from state.field_patch import patched_fields
-from state.lifecycle import IllegalMove, LifecycleState, is_legal, move, named_state, state_problem
+from state.events import EventType
+from state.identity import document_id, referral_id_for
+from state.indexed import refuse_unindexable
+from state.json_patch import Operation, PatchProblem, apply, validate_operations
+from state.lifecycle import LifecycleState, is_legal, named_state, state_problem
 from state.limits import Limits, data_problem, identifier_problem
-from state.model import WIRE_NAMES, Referral
-from state.patch import PatchProblem, apply, validate_operations
-from state.record import Applied, Decision, Policy, ReferralRecord, document_id, referral_id_for
-from state.recording import (
-    changed_paths,
-    event,
-    is_service_owned,
-    owned_fields,
-    stamp,
-    stamp_fields,
-    top_level_paths,
-    write_owned,
-)
+from state.outcome import Applied, Decision, DecisionContext, Policy, ReferralRecord
+from state.patched_fields import patched_fields
+from state.referral_schema import Referral
+from state.stamping import event, is_service_owned, owned_fields, stamp, top_level_paths
 from state.validation import problems_from, validate_referral
 from state.variants import model_case_variants
 
-_Handler = Callable[[ReferralRecord | None, Command, datetime, Policy], Applied]
+_Handler = Callable[[ReferralRecord | None, DecisionContext], Applied]
 _DEFAULT_POLICY: Final = Policy()
 
 
@@ -49,14 +44,14 @@ def decide(
     try:
         _refuse_other_declared_tenant(command)
         _refuse_over_limits(command, policy.limits)
-        return _HANDLERS[command.type](_own(current, command), command, now, policy)
+        context = DecisionContext(command, now, policy)
+        return _HANDLERS[command.type](_own(current, command), context)
     except Refused as refusal:
         return refusal.rejected
 
 
-def _create(
-    current: ReferralRecord | None, command: Command, now: datetime, policy: Policy
-) -> Applied:
+def _create(current: ReferralRecord | None, context: DecisionContext) -> Applied:
+    command, now = context.command, context.now
     data = _document(command)
     referral_id = referral_id_for(command)
     _refuse_other_id(data, referral_id)
@@ -67,30 +62,19 @@ def _create(
     state = _legal(named_state(referral.status, referral.substatus, None), "create")
     owned = owned_fields(None, None, state, now) | {"id": referral_id}
     if referral.expiration_date_time is None:
-        owned["expiration_date_time"] = now + policy.default_expiry
+        owned["expiration_date_time"] = now + context.policy.default_expiry
     created = stamp(referral, 1, now, command.tenant_id, owned)
     document = created.to_document()
-    _refuse_oversized(created, policy.limits)
+    refuse_oversized(created, context.policy.limits)
+    refuse_unindexable(created, None, context.policy.limits)
     created_event = event(EventType.CREATED, created, None, top_level_paths(document), command, now)
     return Applied(ReferralRecord(created, command.tenant_id), (created_event,))
 
 
-def _patch(
-    current: ReferralRecord | None, command: Command, now: datetime, policy: Policy
-) -> Applied:
-    record = _existing(current, command)
-    try:
-        operations = validate_operations(command.data, policy.limits)
-        for index, (_, segments, _) in enumerate(operations):
-            if is_service_owned(segments[0]):
-                problem = f"/{segments[0]} is set by the service"
-                raise PatchProblem(FieldProblem(f"/{index}/path", "readOnly", problem))
-        before = record.referral.to_document()
-        document = apply(before, operations, policy.limits)
-    except PatchProblem as problem:
-        raise Refused(
-            RejectionCode.INVALID_REQUEST, "the patch cannot be applied", problem.problems
-        ) from None
+def _patch(current: ReferralRecord | None, context: DecisionContext) -> Applied:
+    record = _existing(current, context.command)
+    operations, document = _patched_document(record, context)
+    before = record.referral.to_document()
     # Only what the patch touched is validated again: the rest was valid when stored.
     updates = patched_fields(record.referral, document, operations)
     touched = {k: v for k, v in document.items() if k not in before or v is not before[k]}
@@ -102,16 +86,32 @@ def _patch(
     status = updates.get("status") if "status" in named else None
     substatus = updates.get("substatus") if "substatus" in named else None
     target = _legal(named_state(status, substatus, record.state), "change")
-    return _change(record, record.referral, target, command, now, policy, touched, updates)
+    return change(record, Revision(record.referral, touched, updates), target, context)
 
 
-def _replace(
-    current: ReferralRecord | None, command: Command, now: datetime, policy: Policy
-) -> Applied:
-    record = _existing(current, command)
-    if command.if_match is None:
+def _patched_document(
+    record: ReferralRecord, context: DecisionContext
+) -> tuple[list[Operation], dict[str, Any]]:
+    """The patch's operations and the stored document they make, or a refusal."""
+    try:
+        operations = validate_operations(context.command.data, context.policy.limits)
+        for index, (_, segments, _) in enumerate(operations):
+            if is_service_owned(segments[0]):
+                problem = f"/{segments[0]} is set by the service"
+                raise PatchProblem(FieldProblem(f"/{index}/path", "readOnly", problem))
+        document = apply(record.referral.to_document(), operations, context.policy.limits)
+    except PatchProblem as problem:
+        raise Refused(
+            RejectionCode.INVALID_REQUEST, "the patch cannot be applied", problem.problems
+        ) from None
+    return operations, document
+
+
+def _replace(current: ReferralRecord | None, context: DecisionContext) -> Applied:
+    record = _existing(current, context.command)
+    if context.command.if_match is None:
         raise Refused(RejectionCode.PRECONDITION_FAILED, "a replace needs the ifmatch eTag")
-    data = _document(command)
+    data = _document(context.command)
     _refuse_other_id(data, record.referral_id)
     replacement = validate_referral(data)
     _refuse_case_variants(replacement)
@@ -120,74 +120,19 @@ def _replace(
         expiration = record.referral.expiration_date_time
         replacement = replacement.model_copy(update={"expiration_date_time": expiration})
     named = named_state(replacement.status, replacement.substatus, record.state)
-    return _change(record, replacement, _legal(named, "change"), command, now, policy)
+    return change(record, Revision(replacement), _legal(named, "change"), context)
 
 
-def _move(
-    current: ReferralRecord | None, command: Command, now: datetime, policy: Policy
-) -> Applied:
-    record = _existing(current, command)
-    target = MOVE_TARGETS[command.type]
-    reason = _status_reason(command.data)
+def _move(current: ReferralRecord | None, context: DecisionContext) -> Applied:
+    record = _existing(current, context.command)
+    target = MOVE_TARGETS[context.command.type]
+    reason = _status_reason(context.command.data)
     if record.state == target:
         return Applied(record, ())
     if reason is None:
-        return _change(record, record.referral, target, command, now, policy, {})
-    revised, updates = {"statusReason": reason}, {"status_reason": reason}
-    return _change(record, record.referral, target, command, now, policy, revised, updates)
-
-
-def _change(
-    record: ReferralRecord,
-    referral: Referral,
-    target: LifecycleState,
-    command: Command,
-    now: datetime,
-    policy: Policy,
-    revised: Mapping[str, Any] | None = None,
-    updates: Mapping[str, Any] | None = None,
-) -> Applied:
-    """Put a changed referral through the machine and record the event, or a no-op.
-
-    ``revised`` is the document of the top-level fields that changed, when the caller knows
-    them (the rest of the document is shared with the stored one); None: all may have.
-    ``updates``: those fields' values by Python name, set on ``referral`` when it is stamped.
-    """
-    source = record.state
-    if target != source:
-        try:
-            target = move(source, target)
-        except IllegalMove as error:
-            raise Refused(RejectionCode.ILLEGAL_TRANSITION, str(error)) from None
-    owned = owned_fields(record.referral, source, target, now)
-    before = record.referral.to_document()
-    if revised is None:
-        document = dict(referral.model_copy(update=owned).to_document())
-        in_order = True
-    else:
-        # An owned field the command wrote (a null status) is written back as the service has it.
-        moved = {
-            k: v
-            for k, v in owned.items()
-            if getattr(record.referral, k) is not v or WIRE_NAMES[k] in revised
-        }
-        document = {**before, **revised}
-        # The stored document is in order; it stays so unless the change added a key.
-        in_order = write_owned(document, moved) and before.keys() >= revised.keys()
-    changed = changed_paths(before, document)
-    if not changed:
-        return Applied(record, ())
-    version = record.version + 1
-    stamped = stamp_fields(record.referral_id, version, now, record.tenant_id)
-    in_order = write_owned(document, stamped) and in_order
-    fields = {**(updates or {}), **owned, **stamped}
-    changed_referral = referral.model_copy(update=fields).with_document(document, in_order)
-    _refuse_oversized(changed_referral, policy.limits)
-    kind = ARRIVAL_EVENTS.get(target.substatus, EventType.UPDATED)
-    if target == source:
-        kind = EventType.UPDATED
-    recorded = event(kind, changed_referral, source, tuple(changed), command, now)
-    return Applied(ReferralRecord(changed_referral, record.tenant_id), (recorded,))
+        return change(record, Revision(record.referral, {}), target, context)
+    revision = Revision(record.referral, {"statusReason": reason}, {"status_reason": reason})
+    return change(record, revision, target, context)
 
 
 def _refuse_other_declared_tenant(command: Command) -> None:
@@ -268,7 +213,7 @@ def _status_reason(data: object) -> str | None:
 def _refuse_over_limits(command: Command, limits: Limits) -> None:
     problem = data_problem(command.data, limits, command.data_extent)
     if problem is not None:
-        message = f"data is over a limit: {problem.message}"
+        message = f"data cannot be taken as it is: {problem.message}"
         raise Refused(RejectionCode.INVALID_REQUEST, message, (problem,))
     shape = None if command.referral_id else identifier_problem(document_id(command.data),
                                                                 limits.max_id_length)  # fmt: skip
@@ -282,15 +227,6 @@ def _refuse_case_variants(referral: Referral) -> None:
     if problems:
         message = "the document spells a field twice, differing only by case"
         raise Refused(RejectionCode.INVALID_REQUEST, message, tuple(problems))
-
-
-def _refuse_oversized(referral: Referral, limits: Limits) -> None:
-    size = len(referral.encoded(limits.encode_document))
-    if size > limits.max_document_bytes:
-        message = f"the referral would be {size} bytes, over {limits.max_document_bytes}"
-        raise Refused(
-            RejectionCode.INVALID_REQUEST, message, (FieldProblem("", "tooLarge", message),)
-        )
 
 
 _HANDLERS: Final[dict[CommandType, _Handler]] = {

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from state.enums import ReferralStatus as Status
 from state.enums import ReferralSubstatus as Substatus
-from state.model import Referral
+from state.referral_schema import Referral
 from state.values import value_object
 
 

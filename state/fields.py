@@ -2,10 +2,14 @@
 
 Timestamps follow Partner Center: ISO 8601 in UTC with a trailing ``Z`` and 0 to 7
 fractional digits, written back with seven digits, the way Partner Center writes them.
+A document spells them exactly so: upper-case ``T`` and ``Z``, nothing around them.
 A ``datetime`` stops at the microsecond; a seventh digit (.NET's 100 ns tick) rides along
 on an ``Instant`` so a client's timestamp is written back exactly as precise as it came.
 Decimals are exact: JSON numbers arrive as ``Decimal`` or ``int``, and a number sent as a
-string (Partner Center's PATCH sends ``"dealValue": "10000"``) is read as the number it spells.
+string (Partner Center's PATCH sends ``"dealValue": "10000"``) is read as the number it
+spells. Either way a deal value is plain decimal notation (no sign, exponent, spaces, NaN
+or Infinity) within the range of .NET's decimal, which Partner Center keeps it in: at
+most 29 digits before the point and 28 after. Lengths are checked before any conversion.
 """
 
 import re
@@ -29,9 +33,20 @@ _TIMESTAMP = re.compile(
     r"(?P<zone>Z|[+-]\d{2}:\d{2})?$",
     re.IGNORECASE | re.ASCII,
 )
-#: A number as JSON spells it, with the leniency .NET's decimal parsing allows ("+5", ".5").
-_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+#: A number as JSON spells it, without exponent; a sign only to say "negative" clearly.
+_DECIMAL = re.compile(r"(?P<sign>-?)(?P<whole>0|[1-9]\d*)(?:\.(?P<fraction>\d+))?", re.ASCII)
+MAX_WHOLE_DIGITS: Final = 29
+MAX_FRACTION_DIGITS: Final = 28
+#: The strings accepted, for the published JSON Schema.
+_PLAIN: Final = (
+    rf"^(0|[1-9][0-9]{{0,{MAX_WHOLE_DIGITS - 1}}})(\.[0-9]{{1,{MAX_FRACTION_DIGITS}}})?$"
+)
+_NOT_DECIMAL: Final = "not a decimal number such as 10000 or 1234.56"
+_TOO_MANY_DIGITS: Final = (
+    f"more than {MAX_WHOLE_DIGITS} digits before the point or {MAX_FRACTION_DIGITS} after"
+)
+#: No white space nor control character anywhere (``\s`` alone lets NUL through).
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f.]+$")
 
 
 def parse_utc(value: object) -> datetime:
@@ -104,19 +119,48 @@ def _ticks(value: datetime) -> int:
 def _decimal(value: object) -> object:
     if isinstance(value, float):
         # A float has already lost digits; read it through its shortest repr instead.
-        return Decimal(repr(value))
+        return _plain_decimal(Decimal(repr(value)))
     if isinstance(value, str):
         # Partner Center sends numbers as strings too; read the number, never a float.
-        if not _DECIMAL.fullmatch(value.strip()):
-            raise ValueError("not a decimal number such as 10000 or 1234.56")
-        return Decimal(value.strip())
+        match = _DECIMAL.fullmatch(value)
+        if match is None:
+            raise ValueError(_NOT_DECIMAL)
+        whole, fraction = match["whole"], match["fraction"] or ""
+        if len(whole) > MAX_WHOLE_DIGITS or len(fraction) > MAX_FRACTION_DIGITS:
+            raise ValueError(_TOO_MANY_DIGITS)
+        return Decimal(value)
+    if isinstance(value, Decimal):
+        return _plain_decimal(value)
+    if type(value) is int and abs(value) >= 10**MAX_WHOLE_DIGITS:  # never turned into text
+        raise ValueError(_TOO_MANY_DIGITS)
+    return value
+
+
+def _plain_decimal(value: Decimal) -> Decimal:
+    """A JSON number's decimal, refused unless plain notation would spell it."""
+    if not value.is_finite():
+        raise ValueError(_NOT_DECIMAL)
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # a finite decimal's is
+    if exponent > 0:  # 1E+3: only an exponent writes that
+        raise ValueError(_NOT_DECIMAL)
+    if value.adjusted() >= MAX_WHOLE_DIGITS or -exponent > MAX_FRACTION_DIGITS:
+        raise ValueError(_TOO_MANY_DIGITS)
     return value
 
 
 def _not_negative(value: Decimal) -> Decimal:
-    if value < 0:
+    if value.is_signed():  # -0 too: a sign says nothing a deal value may say
         raise ValueError("must be 0 or more")
     return value
+
+
+def _document_timestamp(value: object) -> datetime:
+    # What a client sends is spelled exactly; the shell's own readers (a query's bound, a
+    # stored column) may be lenient about case and space.
+    if isinstance(value, str) and (value != value.strip() or "t" in value or "z" in value):
+        raise ValueError("timestamp must be spelled as 2026-01-31T09:30:00Z (T and Z, no spaces)")
+    return parse_utc(value)
 
 
 #: Validation context of a document read back from the store (``{STORED: True}``): it was
@@ -150,13 +194,15 @@ def _email(value: object) -> object:
 
 
 UtcTimestamp = Annotated[
-    datetime, BeforeValidator(parse_utc), PlainSerializer(format_utc, return_type=str)
+    datetime, BeforeValidator(_document_timestamp), PlainSerializer(format_utc, return_type=str)
 ]
 NonNegativeDecimal = Annotated[
     Decimal,
     BeforeValidator(_decimal),
     AfterValidator(_not_negative),
-    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]}),
+    WithJsonSchema(
+        {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": _PLAIN}]}
+    ),
 ]
 CountryCode = Annotated[str, BeforeValidator(_country)]
 CurrencyCode = Annotated[str, BeforeValidator(_currency)]

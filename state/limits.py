@@ -1,8 +1,12 @@
-"""Limits on what a command may carry, so that no input costs unbounded time or space.
+"""Limits on what a command may carry, so that no input costs unbounded time or space
+and every store can hold what the decision accepts.
 
 A command's data is walked once, iteratively (no recursion, whatever the nesting), and the
-first place over a limit is reported by its JSON Pointer. Identifiers (command ids,
-referral ids, tenants) have a shape of their own because they become keys and columns.
+first place over a limit is reported by its JSON Pointer. No string or key in it holds a
+control character (U+0000 to U+001F) other than tab, line feed and carriage return:
+PostgreSQL's text cannot hold U+0000 at all, and none of them belongs in a referral.
+Identifiers (command ids, referral ids, tenants) have a shape of their own because they
+become keys and columns; so do the fields the store indexes (``state.indexed``).
 """
 
 import json
@@ -28,6 +32,8 @@ class Limits:
     max_array_items: int = 1000
     max_string_length: int = 32_768
     max_id_length: int = 256
+    #: Characters of a string the store keeps in an indexed column (``state.indexed``).
+    max_indexed_length: int = 150
     #: A referral document as compact JSON, to measure it; the shell passes its own encoder.
     encode_document: Callable[[Mapping[str, Any]], bytes] = _json_encoding
 
@@ -37,6 +43,9 @@ class Limits:
 
 DEFAULT_LIMITS: Final = Limits()
 _CONTROL_OR_SURROGATE: Final = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+#: What no string of a command's data may hold: C0 controls but tab, line feed and return.
+_CONTROL: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_CONTROL_MESSAGE: Final = "holds a control character (only tab, line feed and return may be)"
 
 
 def identifier_problem(value: object, max_length: int) -> str | None:
@@ -66,7 +75,8 @@ def data_problem(
 
 def _text_within(extent: TextExtent, limits: Limits) -> bool:
     return (
-        extent.length <= limits.max_string_length
+        not extent.may_escape_controls
+        and extent.length <= limits.max_string_length
         and (extent.length + 1) // 2 <= limits.max_array_items
         and extent.containers <= limits.max_depth
     )
@@ -82,7 +92,7 @@ def _within(data: object, limits: Limits) -> bool:
             if depth >= deepest or len(node) > most:
                 return False
             for key, child in node.items():
-                if len(key) > longest or (isinstance(child, str) and len(child) > longest):
+                if len(key) > longest or _CONTROL.search(key) or not _plain(child, longest):
                     return False
                 if isinstance(child, (dict, list)):
                     stack.append((child, depth + 1))
@@ -90,13 +100,18 @@ def _within(data: object, limits: Limits) -> bool:
             if depth >= deepest or len(node) > most:
                 return False
             for child in node:
-                if isinstance(child, str) and len(child) > longest:
+                if not _plain(child, longest):
                     return False
                 if isinstance(child, (dict, list)):
                     stack.append((child, depth + 1))
-        elif isinstance(node, str) and len(node) > longest:
+        elif not _plain(node, longest):
             return False
     return True
+
+
+def _plain(node: object, longest: int) -> bool:
+    """Not a string, or one within the length and without a control character."""
+    return not isinstance(node, str) or (len(node) <= longest and not _CONTROL.search(node))
 
 
 def _first_problem(data: object, limits: Limits) -> FieldProblem | None:
@@ -107,6 +122,8 @@ def _first_problem(data: object, limits: Limits) -> FieldProblem | None:
         if isinstance(node, str):
             if len(node) > limits.max_string_length:
                 return _problem(path, "tooLong", f"longer than {limits.max_string_length} chars")
+            if _CONTROL.search(node):
+                return _problem(path, "controlCharacter", _CONTROL_MESSAGE)
             continue
         if not isinstance(node, Mapping | list):
             continue
@@ -120,6 +137,8 @@ def _first_problem(data: object, limits: Limits) -> FieldProblem | None:
         for key, child in node.items():
             if len(key) > limits.max_string_length:
                 return _problem(path, "tooLong", f"a key longer than {limits.max_string_length}")
+            if _CONTROL.search(key):
+                return _problem(path, "controlCharacter", f"a key {_CONTROL_MESSAGE}")
             stack.append((child, (*path, key)))
     return None
 

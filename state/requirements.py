@@ -9,9 +9,16 @@ from typing import ClassVar
 
 from pydantic import ValidationInfo, field_validator
 
-from state.catalogues import INDUSTRIES, PRODUCTS, SERVICES, SOLUTIONS, canonical_lookup
+from state.catalogues import (
+    INDUSTRIES,
+    PRODUCTS,
+    SERVICES,
+    SOLUTIONS,
+    canonical,
+    canonical_lookup,
+)
 from state.enums import SolutionType
-from state.wire_model import WireModel, alias, canonical
+from state.wire_keys import WireModel, alias
 
 
 class Tag(WireModel):

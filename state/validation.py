@@ -10,8 +10,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from state.errors import FieldProblem, Refused, RejectionCode
-from state.model import CANONICAL_KEYS, Referral
-from state.patch import escape_key
+from state.json_patch import escape_key
+from state.referral_schema import CANONICAL_KEYS, Referral
 
 
 def validate_referral(document: Mapping[str, Any]) -> Referral:

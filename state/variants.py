@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from state.errors import FieldProblem
-from state.patch import escape_key, is_object
+from state.json_patch import escape_key, is_object
 
 #: For one model: the (case-folded) wire name of each field -> (wire name, the merged
 #: fields of the models nested in it, or None).

@@ -219,6 +219,7 @@ def policy_of(settings: Settings) -> Policy:
         max_array_items=settings.max_array_items,
         max_string_length=settings.max_string_length,
         max_id_length=settings.max_attribute_length,
+        max_indexed_length=settings.max_indexed_length,
         encode_document=dumps,
     )
     return Policy(default_expiry=settings.default_expiry, limits=limits)

@@ -50,6 +50,8 @@ def hostile(rid: str) -> list[tuple[str, RawRecord]]:
     binary_type = (b"ce_type", b"referral.create")
     binary = [(b"ce_specversion", b"1.0"), (b"ce_id", b"b-1"), (b"ce_source", b"t"), binary_type]
     pointer = "/customerProfile/team/" + "9" * 5000 + "/email"
+    xml = command("referral.create", f"{rid}-x", DOCUMENT, datacontenttype="application/xml")
+    long_index = command("referral.patch", rid, [{"op": "add", "path": pointer, "value": "x"}])
     return [
         ("unreadable-record", RawRecord(b"{}", b"k", [(b"\xff\xfe-name", b"x")])),
         ("not-json", RawRecord(b"garbage", b"k", [(b"a-null", None), (b"b", b"1")])),
@@ -60,7 +62,7 @@ def hostile(rid: str) -> list[tuple[str, RawRecord]]:
         ("duplicate-attribute", RawRecord(dumps(DOCUMENT), b"k", [*binary, binary_type])),
         (
             "unsupported-content-type",
-            structured(command("referral.create", f"{rid}-x", DOCUMENT, datacontenttype="application/xml")),
+            structured(xml),
         ),
         ("invalidRequest", create(f"{rid}-nul", {**DOCUMENT, "externalReferenceId": "a\u0000b"})),
         ("invalidRequest", create(f"{rid}-long", {**DOCUMENT, "engagementId": "e" * 3000})),
@@ -70,7 +72,7 @@ def hostile(rid: str) -> list[tuple[str, RawRecord]]:
         ),
         (
             "invalidRequest",
-            structured(command("referral.patch", rid, [{"op": "add", "path": pointer, "value": "x"}])),
+            structured(long_index),
         ),
     ]  # fmt: skip
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from service.jsonio import loads
 from state import Applied, CommandType, Referral, RejectionCode, decide
 from state.errors import Refused
-from state.patch import escape_key
+from state.json_patch import escape_key
 from state.validation import validate_referral
 from state.variants import case_variants, model_case_variants
 from tests.unit.builders import NOW, REFERRAL_ID, applied, command, created, rejected

@@ -156,4 +156,4 @@ def test_a_small_command_is_proven_within_by_its_text_alone() -> None:
     # The walk is skipped: a value the walk would refuse shows the text was trusted.
     deep = nested(LIMITS.max_depth + 1)
     assert data_problem(deep, LIMITS) is not None
-    assert data_problem(deep, LIMITS, TextExtent(length=10, containers=1)) is None
+    assert data_problem(deep, LIMITS, TextExtent(10, 1, may_escape_controls=False)) is None

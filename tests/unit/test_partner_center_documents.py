@@ -19,8 +19,8 @@ from service.codec import encode_event
 from service.jsonio import dumps, loads  # the codec's reader: JSON numbers as exact decimals
 from state import Applied, Command, CommandType, Policy, ReferralRecord, decide
 from state.fields import format_utc, parse_utc
-from state.model import CANONICAL_KEYS
 from state.owned import SERVICE_OWNED
+from state.referral_schema import CANONICAL_KEYS
 
 CORPUS = Path(__file__).parent.parent / "corpus" / "partner_center"
 DOCUMENTS = sorted(p for p in CORPUS.glob("*.json") if not p.name.startswith("patch-"))

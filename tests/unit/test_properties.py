@@ -33,8 +33,8 @@ from state import (
     Rejected,
     decide,
 )
-from state.record import name_uuid
-from state.recording import changed_paths
+from state.identity import name_uuid
+from state.stamping import changed_paths
 from tests.unit.builders import LEGAL_STATE_NAMES, NOW, state_name
 
 REFERRAL_IDS = ("ref-1", "ref-2")

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from state import CommandType, Referral, RejectionCode, decide
 from state.fields import format_utc, parse_utc
-from state.wire_model import WireModel
+from state.wire_keys import WireModel
 from tests.unit.builders import NOW, command, rejected
 
 ETAG = '"2800a4e8-0000-0800-0000-65a1f3c20000"'
@@ -345,7 +345,7 @@ def test_deal_value_is_held_as_an_exact_decimal(raw: Any, exact: Decimal) -> Non
 
 @pytest.mark.parametrize(
     ("sent", "exact"),
-    [("10000", "10000"), (" 250.50 ", "250.50"), ("+5", "5"), (".5", "0.5"), ("1e3", "1E+3")],
+    [("10000", "10000"), ("250.50", "250.50"), ("0", "0"), ("0.5", "0.5"), ("9" * 29, "9" * 29)],
 )
 def test_a_deal_value_sent_as_a_string_is_read_as_the_exact_number_it_spells(
     sent: str, exact: str
@@ -366,6 +366,28 @@ def test_a_deal_value_sent_as_a_string_is_read_as_the_exact_number_it_spells(
         ("\u0661\u0660", "not a decimal number such as 10000 or 1234.56"),
         ("NaN", "not a decimal number such as 10000 or 1234.56"),
         ("", "not a decimal number such as 10000 or 1234.56"),
+        # Plain notation only: no spaces, no plus sign, no bare point, no exponent, no -0.
+        (" 250.50 ", "not a decimal number such as 10000 or 1234.56"),
+        ("+5", "not a decimal number such as 10000 or 1234.56"),
+        (".5", "not a decimal number such as 10000 or 1234.56"),
+        ("5.", "not a decimal number such as 10000 or 1234.56"),
+        ("007", "not a decimal number such as 10000 or 1234.56"),
+        ("1e3", "not a decimal number such as 10000 or 1234.56"),
+        ("1e999999999", "not a decimal number such as 10000 or 1234.56"),
+        ("Infinity", "not a decimal number such as 10000 or 1234.56"),
+        ("-0", "must be 0 or more"),
+        (Decimal("-0.00"), "must be 0 or more"),
+        (Decimal("1E+3"), "not a decimal number such as 10000 or 1234.56"),
+        (Decimal("1E+999999999"), "not a decimal number such as 10000 or 1234.56"),
+        (Decimal("NaN"), "not a decimal number such as 10000 or 1234.56"),
+        (float("inf"), "not a decimal number such as 10000 or 1234.56"),
+        # Bounded as .NET's decimal, and counted before anything is converted.
+        ("1" * 30, "more than 29 digits before the point or 28 after"),
+        ("0." + "1" * 29, "more than 29 digits before the point or 28 after"),
+        ("9" * 5000, "more than 29 digits before the point or 28 after"),
+        (10**29, "more than 29 digits before the point or 28 after"),
+        pytest.param(10**5000, "more than 29 digits before the point or 28 after", id="10**5000"),
+        (Decimal("1" * 30), "more than 29 digits before the point or 28 after"),
     ],
 )
 def test_a_negative_or_non_numeric_deal_value_is_refused_with_a_clear_message(

@@ -20,6 +20,7 @@ from pydantic import Tag as UnionTag
 
 from state.catalogues import (
     CUSTOMER_SIZES,
+    canonical,
     canonical_lookup,
 )
 from state.enums import (
@@ -42,7 +43,7 @@ from state.requirements import (
     SolutionTag,
     Tag,
 )
-from state.wire_model import WireModel, alias, canonical
+from state.wire_keys import WireModel, alias
 
 _CUSTOMER_SIZES = canonical_lookup(CUSTOMER_SIZES)
 

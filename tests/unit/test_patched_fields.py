@@ -1,6 +1,6 @@
 """A patch validated where it lands decides exactly as the same patch validated whole.
 
-``state.field_patch`` validates the field that holds a patch's change with that field's own
+``state.patched_fields`` validates the field that holds a patch's change with that field's own
 type instead of the whole top-level field it sits in. Every patch here is decided twice,
 once as the service decides it and once with that shortcut turned off, and the two
 outcomes must be the same to the byte: the stored document, the event, the rejection. The
@@ -27,10 +27,10 @@ from pydantic import BaseModel
 from bench.workload import referral_document
 from service.jsonio import dumps, loads
 from state import Applied, Command, CommandType, ReferralRecord, decide
-from state.field_patch import patched_fields
-from state.model import Referral
+from state.json_patch import apply, validate_operations
 from state.owned import SERVICE_OWNED
-from state.patch import apply, validate_operations
+from state.patched_fields import patched_fields
+from state.referral_schema import Referral
 
 CORPUS = Path(__file__).parent.parent / "corpus" / "partner_center"
 NOW = datetime(2026, 12, 1, 9, tzinfo=UTC)

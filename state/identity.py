@@ -1,4 +1,4 @@
-"""What the decision works on and returns: the stored referral, the outcome, the policy.
+"""Who is who: the keys referrals and commands are stored under, and the ids derived.
 
 A referral's id comes from the command's subject, else from the document, else it is
 derived from the command id, so that replaying the same commands yields the same ids.
@@ -10,17 +10,9 @@ command without a tenant lives in a namespace of its own.
 import hashlib
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Final, NamedTuple
 
 from state.commands import Command
-from state.errors import Rejected
-from state.events import ReferralEvent
-from state.lifecycle import LifecycleState
-from state.limits import DEFAULT_LIMITS, Limits
-from state.model import Referral
-from state.values import value_object
 
 #: Namespace of the ids the domain derives (referral ids, event ids).
 DERIVED_IDS: Final = uuid.UUID("6f1c4a52-7f0e-4f5e-9a43-0c8d2b7e9a10")
@@ -38,50 +30,6 @@ class CommandKey(NamedTuple):
 
     tenant_id: str | None
     command_id: str
-
-
-@value_object
-class ReferralRecord:
-    """A stored referral and the tenant (organization) that owns it, if any."""
-
-    referral: Referral
-    tenant_id: str | None = None
-
-    @property
-    def referral_id(self) -> str:
-        assert self.referral.id is not None
-        return self.referral.id
-
-    @property
-    def key(self) -> ReferralKey:
-        return ReferralKey(self.tenant_id, self.referral_id)
-
-    @property
-    def version(self) -> int:
-        return self.referral.version or 0
-
-    @property
-    def state(self) -> LifecycleState:
-        assert self.referral.status is not None
-        assert self.referral.substatus is not None
-        return LifecycleState(self.referral.status, self.referral.substatus)
-
-
-@value_object
-class Applied:
-    """The command was accepted; ``events`` is empty when it changed nothing."""
-
-    record: ReferralRecord
-    events: tuple[ReferralEvent, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    default_expiry: timedelta = timedelta(days=14)
-    limits: Limits = DEFAULT_LIMITS
-
-
-Decision = Applied | Rejected
 
 
 def referral_id_for(command: Command) -> str:

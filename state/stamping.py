@@ -1,4 +1,4 @@
-"""Recording an applied change: the fields the service owns, the stamp, the event.
+"""Stamping an applied change: the fields the service owns, the stamp, the event.
 
 The service owns a referral's id, its timestamps, ``eTag`` and ``version``: a patch or a
 replace may not set them, and every change carries them over from the stored referral
@@ -15,12 +15,11 @@ from typing import Any, Final
 from state.commands import Command
 from state.enums import ReferralStatus as Status
 from state.events import EventType, ReferralEvent
-from state.fields import format_utc
+from state.identity import DERIVED_IDS, name_uuid
+from state.json_patch import escape_key, is_object
 from state.lifecycle import LifecycleState
-from state.model import WIRE_NAMES, Referral
 from state.owned import SERVICE_OWNED
-from state.patch import escape_key, is_object
-from state.record import DERIVED_IDS, name_uuid
+from state.referral_schema import Referral
 
 #: Owned fields that change on every applied change and so say nothing about what changed.
 BOOKKEEPING: Final = frozenset({"updatedDateTime", "eTag", "version"})
@@ -81,20 +80,6 @@ def stamp_fields(
     scope = _scope(tenant_id, referral_id)
     digest = hashlib.sha256(f"{scope}\x00{version}".encode()).hexdigest()[:24]
     return {"version": version, "e_tag": f'"{digest}"', "updated_date_time": now}
-
-
-def write_owned(document: dict[str, Any], owned: Mapping[str, Any]) -> bool:
-    """Write the owned fields (by Python name) into ``document`` as ``to_document`` would;
-    whether its keys are still in the order they were (no key was added)."""
-    in_order = True
-    for name, value in owned.items():
-        key = WIRE_NAMES[name]
-        if value is None:
-            document.pop(key, None)  # to_document leaves out a cleared owned field
-        else:
-            in_order = in_order and key in document
-            document[key] = format_utc(value) if isinstance(value, datetime) else value
-    return in_order
 
 
 def event(

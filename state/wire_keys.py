@@ -61,10 +61,3 @@ class WireModel(BaseModel):
         object.__setattr__(copied, "__pydantic_fields_set__", fields_set)
         object.__setattr__(copied, "__pydantic_private__", None)  # what it derives, anew
         return copied
-
-
-def canonical(catalogue: dict[str, str], value: str, what: str) -> str:
-    found = catalogue.get(value.strip().casefold())
-    if found is None:
-        raise ValueError(f"not a known {what}")
-    return found

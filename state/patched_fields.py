@@ -20,7 +20,7 @@ from typing import Annotated, Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-from state.patch import existing_key
+from state.json_patch import existing_key
 from state.variants import field_case_variants
 
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -53,7 +53,7 @@ def patched_fields(
     """The top-level fields of ``referral`` the patch sets, by Python name, each patched
     field's value validated; None if the patch is not of that kind.
 
-    ``document`` is the patched document (from ``state.patch.apply``, so the objects along
+    ``document`` is the patched document (from ``state.json_patch.apply``, so the objects along
     the paths are its own copies); each patched field's value in it is replaced by its
     serialization, as the referral's document would spell it.
     """

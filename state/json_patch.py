@@ -1,10 +1,14 @@
 """JSON Patch (RFC 6902) as Partner Center's PATCH uses it: ``add`` and ``replace`` only.
 
-Paths are JSON Pointers (RFC 6901). A key is matched case-insensitively against the keys
-already in the document, so ``/Details/DealValue`` patches ``details.dealValue``.
+Paths are JSON Pointers (RFC 6901): ``~`` is written ``~0`` and ``/`` is written ``~1``,
+and any other ``~`` is refused. A key is matched case-insensitively against the keys
+already in the document, so ``/Details/DealValue`` patches ``details.dealValue``. An array
+index is a canonical decimal (no leading zero) read only when it is short enough to name
+an item: a longer one is refused before it is ever converted.
 """
 
 import copy
+import re
 from collections.abc import Mapping
 from typing import Any, TypeGuard
 
@@ -12,6 +16,10 @@ from state.errors import FieldProblem
 from state.limits import DEFAULT_LIMITS, Limits, nesting_depth
 
 SUPPORTED_OPS = ("add", "replace")
+#: A parsed operation: its op, the path's keys, its value.
+Operation = tuple[str, list[str], Any]
+#: A ``~`` that is not the escape of ``~`` or ``/``.
+_BAD_ESCAPE = re.compile("~(?![01])")
 
 
 class PatchProblem(Exception):
@@ -25,6 +33,8 @@ def parse_pointer(pointer: str) -> list[str]:
         return []
     if not pointer.startswith("/"):
         raise ValueError("path is not a JSON Pointer (it must start with '/')")
+    if "~" in pointer and _BAD_ESCAPE.search(pointer):
+        raise ValueError("path is not a JSON Pointer (a '~' must be followed by 0 or 1)")
     return [part.replace("~1", "/").replace("~0", "~") for part in pointer[1:].split("/")]
 
 
@@ -40,9 +50,7 @@ def is_object(value: object) -> TypeGuard[Mapping[str, Any]]:
     return type(value) is dict or isinstance(value, Mapping)
 
 
-def validate_operations(
-    operations: object, limits: Limits = DEFAULT_LIMITS
-) -> list[tuple[str, list[str], Any]]:
+def validate_operations(operations: object, limits: Limits = DEFAULT_LIMITS) -> list[Operation]:
     """Check the shape of every operation; report all problems at once."""
     if not isinstance(operations, list) or not operations:
         raise PatchProblem(
@@ -56,53 +64,48 @@ def validate_operations(
                 f"{len(operations)} operations, more than {limits.max_patch_operations}",
             )
         )
-    parsed: list[tuple[str, list[str], Any]] = []
+    parsed: list[Operation] = []
     problems: list[FieldProblem] = []
     for index, operation in enumerate(operations):
-        where = f"/{index}"
-        if not isinstance(operation, Mapping):
-            problems.append(FieldProblem(where, "invalidValue", "operation must be an object"))
-            continue
-        op, path = operation.get("op"), operation.get("path")
-        if op not in SUPPORTED_OPS:
-            problems.append(
-                FieldProblem(
-                    f"{where}/op",
-                    "unsupportedOperation",
-                    f"op is not supported; use one of {', '.join(SUPPORTED_OPS)}",
-                )
-            )
-        elif "value" not in operation:
-            problems.append(FieldProblem(f"{where}/value", "missing", "operation needs a value"))
-        try:
-            segments = parse_pointer(path) if isinstance(path, str) else None
-        except ValueError as error:
-            problems.append(FieldProblem(f"{where}/path", "invalidValue", str(error)))
-            continue
-        if not segments or not segments[0]:
-            problems.append(
-                FieldProblem(f"{where}/path", "invalidValue", "path must point inside the referral")
-            )
-            continue
-        value = operation.get("value")
-        if len(segments) + nesting_depth(value) > limits.max_depth:
-            problems.append(
-                FieldProblem(
-                    f"{where}/value",
-                    "tooDeep",
-                    f"the value would sit deeper than {limits.max_depth} levels",
-                )
-            )
-            continue
-        parsed.append((str(op), segments, value))
+        found, its_problems = _operation(f"/{index}", operation, limits)
+        problems += its_problems
+        if found is not None:
+            parsed.append(found)
     if problems:
         raise PatchProblem(*problems)
     return parsed
 
 
+def _operation(
+    where: str, operation: object, limits: Limits
+) -> tuple[Operation | None, list[FieldProblem]]:
+    """One operation parsed, or None; and its problems."""
+    if not isinstance(operation, Mapping):
+        return None, [FieldProblem(where, "invalidValue", "operation must be an object")]
+    problems: list[FieldProblem] = []
+    op, path = operation.get("op"), operation.get("path")
+    if op not in SUPPORTED_OPS:
+        supported = f"op is not supported; use one of {', '.join(SUPPORTED_OPS)}"
+        problems.append(FieldProblem(f"{where}/op", "unsupportedOperation", supported))
+    elif "value" not in operation:
+        problems.append(FieldProblem(f"{where}/value", "missing", "operation needs a value"))
+    try:
+        segments = parse_pointer(path) if isinstance(path, str) else None
+    except ValueError as error:
+        return None, [*problems, FieldProblem(f"{where}/path", "invalidValue", str(error))]
+    if not segments or not segments[0]:
+        inside = "path must point inside the referral"
+        return None, [*problems, FieldProblem(f"{where}/path", "invalidValue", inside)]
+    value = operation.get("value")
+    if len(segments) + nesting_depth(value) > limits.max_depth:
+        deeper = f"the value would sit deeper than {limits.max_depth} levels"
+        return None, [*problems, FieldProblem(f"{where}/value", "tooDeep", deeper)]
+    return (str(op), segments, value), problems
+
+
 def apply(
     document: Mapping[str, Any],
-    operations: list[tuple[str, list[str], Any]],
+    operations: list[Operation],
     limits: Limits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
     """Apply parsed operations to a copy of the document.
@@ -177,7 +180,8 @@ def existing_key(node: dict[str, Any], segment: str) -> str:
 
 def _index(segment: str, size: int, where: str) -> int:
     canonical = segment.isascii() and segment.isdigit() and (segment == "0" or segment[0] != "0")
-    if not canonical or int(segment) >= size:
+    # Compared as text first: no array is as long as an index with more digits than its size.
+    if not canonical or len(segment) > len(str(size)) or int(segment) >= size:
         raise PatchProblem(
             FieldProblem(where, "invalidValue", "the path does not name an index of the array")
         )
