@@ -11,9 +11,9 @@ from pydantic import SecretStr
 from service.broker import free_port
 from service.cli.exits import ExitStatus
 from service.settings import Settings
-from tests.cli.runner import PIPE, referrals, spawn
-from tests.conftest import fresh_postgres_database
-from tests.integration.conftest import running
+from tests.support.cli_runner import PIPE, referrals, spawn
+from tests.support.postgres import fresh_postgres_database
+from tests.support.services import running
 
 pytestmark = [pytest.mark.broker, pytest.mark.asyncio(loop_scope="module")]
 

@@ -9,8 +9,8 @@ from pydantic import SecretStr
 
 from service.logs import JsonFormatter
 from service.settings import Settings
-from tests.integration.conftest import running
-from tests.integration.kafka_helpers import Producer, collect, command
+from tests.support.kafka_io import Producer, collect, command
+from tests.support.services import running
 
 pytestmark = pytest.mark.broker
 

@@ -14,14 +14,10 @@ import pytest
 from service.jsonio import dumps
 from service.settings import Settings
 from state import Command
-from tests.integration.conftest import running
-from tests.integration.kafka_helpers import (
-    Producer,
-    Received,
-    collect,
-    command,
-    http_get,
-)
+from tests.support.faults import failing_for_poison
+from tests.support.http_probes import http_get
+from tests.support.kafka_io import Producer, Received, collect, command
+from tests.support.services import running
 
 pytestmark = pytest.mark.broker
 
@@ -101,18 +97,6 @@ async def test_hostile_records_get_an_outcome_each_and_the_good_commands_behind_
     hostile_values = {value for outcome, value, _ in hostile if outcome == "dead"}
     assert {d.value for d in dead} == hostile_values
     assert all(d.header("x-error-code") for d in dead)
-
-
-def failing_for_poison(real: Any, calls: list[str]) -> Any:
-    """A stand-in for ``decide`` that fails the way a bug would, for the command named poison."""
-
-    def fake(current: Any, command_: Command, *rest: Any) -> Any:
-        if isinstance(command_.data, dict) and command_.data.get("name") == "poison":
-            calls.append("poison")
-            raise RecursionError("maximum recursion depth exceeded")
-        return real(current, command_, *rest)
-
-    return fake
 
 
 @pytest.mark.parametrize("stage", ["decide", "store"])

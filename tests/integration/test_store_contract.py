@@ -28,7 +28,7 @@ from service.store.query import FIELDS, Comparison, ReferralQuery, TeamMember
 from service.store.rows import referral_document
 from service.store.sqlite_schema import SCHEMA_VERSION
 from state import Applied, Command, CommandKey, CommandType, ReferralKey, ReferralRecord, decide
-from tests.conftest import fresh_postgres_database
+from tests.support.postgres import fresh_postgres_database
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

@@ -14,9 +14,9 @@ import pytest
 from pydantic import SecretStr
 
 from service.settings import Settings
-from tests.conftest import fresh_postgres_database
-from tests.integration.conftest import running
-from tests.integration.kafka_helpers import Producer, Received, collect, command
+from tests.support.kafka_io import Producer, Received, collect, command
+from tests.support.postgres import fresh_postgres_database
+from tests.support.services import running
 
 pytestmark = pytest.mark.broker
 
