@@ -33,7 +33,7 @@ from tests.support.postgres import fresh_postgres_database
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     async with contextlib.AsyncExitStack() as stack:
         backend: Store
@@ -429,6 +429,7 @@ async def test_the_retention_clean_up_deletes_page_after_page_until_none_is_left
     assert await store.forget_processed(cutoff, page=10) == 0
 
 
+@pytest.mark.postgres
 async def test_replicas_starting_together_migrate_the_schema_once(postgres_url: str) -> None:
     connections = [await asyncpg.connect(postgres_url) for _ in range(4)]
     try:
@@ -533,6 +534,7 @@ async def test_a_sqlite_file_from_a_newer_schema_is_refused(tmp_path: Path) -> N
     await newer.close()
 
 
+@pytest.mark.postgres
 async def test_a_postgresql_database_from_a_newer_schema_is_refused(postgres_url: str) -> None:
     store = PostgresStore(postgres_url)
     await store.open()
@@ -668,6 +670,7 @@ async def test_a_sqlite_file_of_schema_1_is_upgraded_in_place(tmp_path: Path) ->
         assert db.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,)
 
 
+@pytest.mark.postgres
 async def test_a_postgresql_database_of_schema_1_is_migrated_in_place(postgres_url: str) -> None:
     owned, open_, rows = _version_1_rows()
     db = await asyncpg.connect(postgres_url)
