@@ -14,6 +14,9 @@ header values that are None, any counts and sizes), and the result always fits i
   the value cut to what fits in ``MINIMAL_BYTES``, with the value's size and sha256 and
   ``x-original-headers-sha256`` (``headers_digest``) of the original headers.
 
+A record with neither key nor value (Kafka allows it; no producer of the service's sends
+it) is copied with an empty value and ``x-original-value-null: true``.
+
 A header whose name the producer cannot encode as UTF-8 (a str with lone surrogates, as a
 ``surrogateescape`` decoding of raw bytes gives) is never copied. Whenever original headers
 are left out, ``x-original-headers-dropped`` says how many; such a letter is no longer the
@@ -38,6 +41,9 @@ ORIGINAL_OFFSET: Final = "x-original-offset"
 TRUNCATED: Final = "x-truncated"
 MINIMAL: Final = "x-minimal"
 HEADERS_DROPPED: Final = "x-original-headers-dropped"
+#: The record had neither key nor value; the copy's value is empty (no producer sends a
+#: record with neither).
+VALUE_NULL: Final = "x-original-value-null"
 #: Headers a dead letter adds to the original ones; the x-original-* place is absent for
 #: publish-refused, the x-truncated group only when the copy was cut to fit.
 HEADERS: Final = (
@@ -52,6 +58,7 @@ HEADERS: Final = (
     HEADERS_DROPPED,
     MINIMAL,
     "x-original-headers-sha256",
+    VALUE_NULL,
 )
 #: Headers that say a dead letter is not the record as it came (redrive needs a fix).
 ALTERED: Final = (TRUNCATED, HEADERS_DROPPED, MINIMAL)
@@ -86,6 +93,8 @@ def encode_dead_letter(
     reasons = _reasons(code, message, origin, MESSAGE_BYTES)
     if len(sendable) < len(original):
         reasons += ((HEADERS_DROPPED, str(len(original) - len(sendable)).encode()),)
+    if key is None and value is None:
+        value, reasons = b"", (*reasons, (VALUE_NULL, b"true"))
     copy = OutgoingRecord(topic, key, value, (*sendable, *reasons), KIND)
     if record_bytes(copy.key, copy.value, copy.headers) <= max_bytes:
         return copy

@@ -1,42 +1,29 @@
-"""Fixtures shared by every test folder: a fresh PostgreSQL database per test.
+"""Fixtures shared by every test folder: the session's broker process and a fresh
+PostgreSQL database per test (see tests/support/postgres.py for the ``postgres`` marker)."""
 
-The server is the one at REFERRALS_TEST_POSTGRES_URL (default: the local server, user
-postgres, database test). A test that needs it fails when it is unreachable; it never
-skips, so a CI run without PostgreSQL cannot pass.
-"""
+from collections.abc import AsyncIterator, Iterator
 
-import contextlib
-import os
-import uuid
-from collections.abc import AsyncIterator
-
-import asyncpg
 import pytest
 
-ADMIN_URL = os.environ.get(
-    "REFERRALS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+from service.broker import EmbeddedBroker
+from tests.support.postgres import fresh_postgres_database, mark_running_test
 
 
-def database_url(name: str) -> str:
-    base, _, _ = ADMIN_URL.rpartition("/")
-    return f"{base}/{name}"
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before any fixture of the test is set up, so a database asked for without the marker
+    # is refused whichever fixture asks.
+    mark_running_test(postgres=item.get_closest_marker("postgres") is not None)
 
 
-@contextlib.asynccontextmanager
-async def fresh_postgres_database() -> AsyncIterator[str]:
-    """A database created for the block and dropped after it; yields its URL."""
-    name = f"referrals_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(ADMIN_URL)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield database_url(name)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    with EmbeddedBroker(log_path=tmp_path_factory.mktemp("broker") / "tansu.log") as running:
+        yield running
 
 
 @pytest.fixture
 async def postgres_url() -> AsyncIterator[str]:
+    """A fresh database's URL; a test using it carries ``pytest.mark.postgres``."""
     async with fresh_postgres_database() as url:
         yield url

@@ -13,16 +13,8 @@ import pytest
 from pydantic import SecretStr
 
 from service.settings import Settings
-from tests.api.conftest import (
-    ALL_TENANTS_ROLE,
-    AUDIENCE,
-    REFERRALS,
-    Api,
-    Signer,
-    created,
-    running_api,
-    store_new,
-)
+from tests.support.read_api import ALL_TENANTS_ROLE, AUDIENCE, REFERRALS, Api, Signer, running_api
+from tests.support.stored_referrals import created, store_new
 
 
 @pytest.fixture

@@ -2,8 +2,9 @@
 
 from service.jsonio import dumps
 from state import CommandType
-from tests.api.conftest import BASE_TIME as T
-from tests.api.conftest import REFERRALS, Api, created, minutes, moved, store_changed, store_new
+from tests.support.read_api import REFERRALS, Api
+from tests.support.stored_referrals import BASE_TIME as T
+from tests.support.stored_referrals import created, minutes, moved, store_changed, store_new
 
 
 async def test_a_referral_is_the_document_its_events_carry_with_its_etag(api: Api) -> None:

@@ -23,7 +23,7 @@ from service.broker import free_port
 from service.jsonio import loads
 from service.settings import Settings
 from service.store import open_store
-from tests.api.conftest import BASE_TIME, created, minutes, store_new
+from tests.support.stored_referrals import BASE_TIME, created, minutes, store_new
 
 KEY = "key-properties"
 

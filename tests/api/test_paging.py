@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from state import CommandType, ReferralRecord
-from tests.api.conftest import BASE_TIME as T
-from tests.api.conftest import REFERRALS, Api, created, minutes, moved, store_changed, store_new
+from tests.support.read_api import REFERRALS, Api
+from tests.support.stored_referrals import BASE_TIME as T
+from tests.support.stored_referrals import created, minutes, moved, store_changed, store_new
 
 PAGE = 7
 

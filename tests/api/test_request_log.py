@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from tests.api.conftest import REFERRALS, Api
+from tests.support.read_api import REFERRALS, Api
 
 
 async def test_a_request_is_logged_with_ids_and_timing_but_not_its_query(

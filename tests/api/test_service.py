@@ -14,13 +14,12 @@ from service.broker import EmbeddedBroker, free_port
 from service.cli.exits import ExitStatus
 from service.jsonio import dumps
 from service.settings import Settings
-from tests.api.conftest import REFERRALS
-from tests.cli.runner import referrals
-from tests.integration.conftest import broker, isolated_settings, running
-from tests.integration.kafka_helpers import Producer, collect, command
+from tests.support.cli_runner import referrals
+from tests.support.kafka_io import Producer, collect, command
+from tests.support.read_api import REFERRALS
+from tests.support.services import isolated_settings, running
 
 pytestmark = pytest.mark.broker
-__all__ = ["broker"]  # the session's broker fixture
 
 
 async def test_a_referral_sent_as_a_command_is_read_over_the_api_port(

@@ -1,5 +1,6 @@
-"""CLI fixtures: the real broker, the service in this event loop on its own topics and
-SQLite file, and the CLI as a child process configured like the service.
+"""CLI fixtures: the service in this event loop, on the session's broker with topics and a
+SQLite file of its own; the CLI itself runs as a child process (tests/support/cli_runner.py)
+configured like the service.
 
 ``shared_service`` serves a whole test module (whose tests then run in one event loop,
 ``pytest.mark.asyncio(loop_scope="module")``): its tests use referral ids of their own.
@@ -13,9 +14,7 @@ import pytest_asyncio
 
 from service.broker import EmbeddedBroker
 from service.settings import Settings
-from tests.integration.conftest import broker, isolated_settings, running
-
-__all__ = ["broker"]
+from tests.support.services import isolated_settings, running
 
 
 @pytest.fixture

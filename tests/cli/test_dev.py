@@ -19,8 +19,8 @@ from service.broker import free_port
 from service.cli.serve import STOPPING
 from service.settings import Settings
 from service.store import open_store
-from tests.cli.runner import PIPE, referrals, spawn
-from tests.integration.kafka_helpers import wait_ready
+from tests.support.cli_runner import PIPE, referrals, spawn
+from tests.support.http_probes import wait_ready
 
 pytestmark = pytest.mark.broker
 

@@ -10,8 +10,8 @@ import pytest_asyncio
 from service.cli.exits import ExitStatus
 from service.client.dlq import REDRIVE_OF
 from service.settings import Settings
-from tests.cli.runner import referrals
-from tests.integration.kafka_helpers import Producer, collect
+from tests.support.cli_runner import referrals
+from tests.support.kafka_io import Producer, collect
 
 pytestmark = [pytest.mark.broker, pytest.mark.asyncio(loop_scope="module")]
 

@@ -5,8 +5,8 @@ import pytest
 
 from service.cli.exits import ExitStatus
 from service.settings import Settings
-from tests.cli.runner import referrals
-from tests.integration.kafka_helpers import Producer, collect
+from tests.support.cli_runner import referrals
+from tests.support.kafka_io import Producer, collect
 
 pytestmark = pytest.mark.broker
 

@@ -12,7 +12,7 @@ import pytest_asyncio
 
 from service.cli.exits import ExitStatus
 from service.settings import Settings
-from tests.cli.runner import PIPE, referrals, spawn
+from tests.support.cli_runner import PIPE, referrals, spawn
 
 pytestmark = [pytest.mark.broker, pytest.mark.asyncio(loop_scope="module")]
 

@@ -11,9 +11,9 @@ from pydantic import SecretStr
 from service.broker import free_port
 from service.cli.exits import ExitStatus
 from service.settings import Settings
-from tests.cli.runner import PIPE, referrals, spawn
-from tests.conftest import fresh_postgres_database
-from tests.integration.conftest import running
+from tests.support.cli_runner import PIPE, referrals, spawn
+from tests.support.postgres import database_url, fresh_postgres_database
+from tests.support.services import running
 
 pytestmark = [pytest.mark.broker, pytest.mark.asyncio(loop_scope="module")]
 
@@ -72,13 +72,14 @@ async def test_an_unreachable_broker_is_one_line(settings: Settings) -> None:
     assert "KafkaConnectionError" in debugged.stderr
 
 
+@pytest.mark.postgres
 async def test_show_refuses_a_store_that_does_not_exist(settings: Settings, tmp_path: Path) -> None:
     typo = f"sqlite:///{tmp_path}/refferals.db"
     ran = await referrals(settings, "show", "anything", "-d", typo)
     assert ran.status == ExitStatus.STORE_UNAVAILABLE
     assert "no SQLite store" in ran.assert_one_error_line()
     assert not (tmp_path / "refferals.db").exists()
-    no_database = "postgresql://postgres@127.0.0.1:5432/referrals_no_such_database"
+    no_database = database_url("referrals_no_such_database")
     ran = await referrals(settings, "show", "anything", "-d", no_database)
     assert ran.status == ExitStatus.STORE_UNAVAILABLE
     assert "does not exist" in ran.assert_one_error_line()
@@ -162,6 +163,7 @@ async def test_a_closed_output_pipe_ends_quietly(shared_service: Settings) -> No
     assert (await child.stderr.read()) == b""
 
 
+@pytest.mark.postgres
 async def test_show_reads_a_postgresql_store_by_url(settings: Settings) -> None:
     async with fresh_postgres_database() as url:
         on_postgres = settings.model_copy(update={"database_url": SecretStr(url)})

@@ -10,7 +10,7 @@ import pytest
 from service.cli.exits import ExitStatus
 from service.jsonio import loads
 from service.settings import Settings
-from tests.cli.runner import referrals, referrals_with_terminal
+from tests.support.cli_runner import referrals, referrals_with_terminal
 
 pytestmark = pytest.mark.broker
 

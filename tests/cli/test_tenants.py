@@ -9,8 +9,8 @@ import pytest
 from service.broker import EmbeddedBroker
 from service.cli.exits import ExitStatus
 from service.settings import Settings
-from tests.cli.runner import referrals
-from tests.integration.conftest import isolated_settings, running
+from tests.support.cli_runner import referrals
+from tests.support.services import isolated_settings, running
 
 pytestmark = pytest.mark.broker
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -28,7 +28,6 @@ from service.jsonio import dumps, loads
 from service.settings import Settings
 from service.store import BatchWrite, PostgresStore, ReferralWrite, SqliteStore, Store
 from state import Applied, Command, CommandType, ReferralRecord, RejectionCode, decide
-from tests.conftest import fresh_postgres_database
 from tests.fuzz.hostile import (
     BASE_DOCUMENT,
     REFERRAL_ID,
@@ -37,6 +36,7 @@ from tests.fuzz.hostile import (
     misspelled_attributes,
     repeated_headers,
 )
+from tests.support.postgres import fresh_postgres_database
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 SETTINGS = Settings(max_command_bytes=1_048_576)

@@ -14,9 +14,9 @@ import pytest
 
 from service.broker import EmbeddedBroker
 from service.settings import Settings
-from tests.integration.conftest import isolated_settings
-from tests.integration.kafka_helpers import Producer, collect, wait_ready
-from tests.integration.scenario import (
+from tests.support.http_probes import wait_ready
+from tests.support.kafka_io import Producer, collect
+from tests.support.replica_scenarios import (
     ServiceProcess,
     Timeline,
     assert_duplicates_are_identical,
@@ -26,6 +26,7 @@ from tests.integration.scenario import (
     replay,
     timelines,
 )
+from tests.support.services import isolated_settings
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

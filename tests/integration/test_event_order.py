@@ -26,8 +26,8 @@ from service.broker import EmbeddedBroker
 from service.codec import STRUCTURED_CONTENT_TYPE
 from service.jsonio import dumps
 from service.settings import Settings
-from tests.integration.kafka_helpers import Received, collect, command
-from tests.integration.scenario import (
+from tests.support.kafka_io import Received, collect, command
+from tests.support.replica_scenarios import (
     assert_duplicates_are_identical,
     distinct_ids,
     processed_at_least,

@@ -11,8 +11,8 @@ from service.expiry import BATCH_LIMIT
 from service.settings import Settings
 from state import Applied, Command, CommandType, decide
 from state.fields import format_utc
-from tests.integration.conftest import running
-from tests.integration.kafka_helpers import Producer, collect, command
+from tests.support.kafka_io import Producer, collect, command
+from tests.support.services import running
 
 pytestmark = pytest.mark.broker
 

@@ -20,10 +20,11 @@ import pytest
 from service.broker import EmbeddedBroker
 from service.errors import STALE_WRITE_SQLSTATE, BrokerUnavailable
 from service.settings import Settings
-from tests.conftest import fresh_postgres_database
-from tests.integration.conftest import isolated_settings, running
-from tests.integration.kafka_helpers import Producer, collect, command, http_get
-from tests.integration.scenario import unique
+from tests.support.http_probes import http_get
+from tests.support.kafka_io import Producer, collect, command
+from tests.support.postgres import fresh_postgres_database
+from tests.support.replica_scenarios import unique
+from tests.support.services import isolated_settings, running
 
 pytestmark = pytest.mark.broker
 

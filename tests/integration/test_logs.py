@@ -9,8 +9,8 @@ from pydantic import SecretStr
 
 from service.logs import JsonFormatter
 from service.settings import Settings
-from tests.integration.conftest import running
-from tests.integration.kafka_helpers import Producer, collect, command
+from tests.support.kafka_io import Producer, collect, command
+from tests.support.services import running
 
 pytestmark = pytest.mark.broker
 
@@ -51,6 +51,7 @@ async def test_no_log_line_carries_contact_data_even_when_a_command_fails(
             assert value not in line
 
 
+@pytest.mark.postgres
 async def test_a_database_url_with_credentials_in_its_query_is_logged_masked(
     settings: Settings, postgres_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:

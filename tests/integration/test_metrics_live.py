@@ -16,7 +16,8 @@ from tests.chart.metric_references import (
 )
 from tests.chart.rendering import CHART_DIR, render_values
 from tests.chart.scenarios import SCENARIOS
-from tests.integration.kafka_helpers import Producer, collect, command, http_get
+from tests.support.http_probes import http_get
+from tests.support.kafka_io import Producer, collect, command
 
 pytestmark = pytest.mark.broker
 

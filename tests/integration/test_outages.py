@@ -7,14 +7,8 @@ import uuid
 import pytest
 
 from service.settings import Settings
-from tests.integration.kafka_helpers import (
-    Producer,
-    collect,
-    command,
-    committed_offset,
-    http_get,
-    wait_status,
-)
+from tests.support.http_probes import http_get, wait_status
+from tests.support.kafka_io import Producer, collect, command, committed_offset
 
 pytestmark = pytest.mark.broker
 

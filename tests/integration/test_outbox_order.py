@@ -24,9 +24,9 @@ from service.metrics import Metrics
 from service.settings import Settings
 from service.store import BatchWrite, OutboxEntry
 from service.store.postgres import PostgresStore
-from tests.conftest import fresh_postgres_database
-from tests.integration.conftest import isolated_settings
-from tests.integration.kafka_helpers import Received, collect
+from tests.support.kafka_io import Received, collect
+from tests.support.postgres import fresh_postgres_database
+from tests.support.services import isolated_settings
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
 

@@ -8,7 +8,7 @@ import pytest
 
 from service.jsonio import loads
 from service.settings import Settings
-from tests.integration.kafka_helpers import Producer, collect, command
+from tests.support.kafka_io import Producer, collect, command
 
 pytestmark = pytest.mark.broker
 CORPUS = Path(__file__).parent.parent / "corpus" / "partner_center"

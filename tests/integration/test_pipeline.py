@@ -7,14 +7,8 @@ from typing import Any
 import pytest
 
 from service.settings import Settings
-from tests.integration.conftest import running
-from tests.integration.kafka_helpers import (
-    Producer,
-    Received,
-    collect,
-    command,
-    committed_offset,
-)
+from tests.support.kafka_io import Producer, Received, collect, command, committed_offset
+from tests.support.services import running
 
 pytestmark = pytest.mark.broker
 

@@ -14,14 +14,10 @@ import pytest
 from service.jsonio import dumps
 from service.settings import Settings
 from state import Command
-from tests.integration.conftest import running
-from tests.integration.kafka_helpers import (
-    Producer,
-    Received,
-    collect,
-    command,
-    http_get,
-)
+from tests.support.faults import failing_for_poison, failing_for_poison_documents
+from tests.support.http_probes import http_get
+from tests.support.kafka_io import Producer, Received, collect, command
+from tests.support.services import running
 
 pytestmark = pytest.mark.broker
 
@@ -108,31 +104,6 @@ def expected_attempts(stage: str, settings: Settings) -> int:
     batch (the same input fails the same way); a write, once in its batch, then alone for
     each of the bounded attempts; never again."""
     return 1 if stage == "decide" else 1 + settings.poison_attempts
-
-
-def failing_for_poison_documents(real: Any, calls: list[str]) -> Any:
-    """A stand-in for a store's ``referral_document`` that fails the way a bug would, for the
-    referral named poison."""
-
-    def document(record: Any) -> bytes:
-        if record.referral.name == "poison":
-            calls.append("poison")
-            raise RecursionError("maximum recursion depth exceeded")
-        return real(record)
-
-    return document
-
-
-def failing_for_poison(real: Any, calls: list[str]) -> Any:
-    """A stand-in for ``decide`` that fails the way a bug would, for the command named poison."""
-
-    def fake(current: Any, command_: Command, *rest: Any) -> Any:
-        if isinstance(command_.data, dict) and command_.data.get("name") == "poison":
-            calls.append("poison")
-            raise RecursionError("maximum recursion depth exceeded")
-        return real(current, command_, *rest)
-
-    return fake
 
 
 @pytest.mark.parametrize("stage", ["decide", "store"])

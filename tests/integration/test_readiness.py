@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from service.broker import EmbeddedBroker
-from tests.integration.conftest import isolated_settings, running
-from tests.integration.kafka_helpers import http_status, wait_status
+from tests.support.http_probes import http_status, wait_status
+from tests.support.services import isolated_settings, running
 
 pytestmark = pytest.mark.broker
 

@@ -20,8 +20,8 @@ import pytest
 from service.broker import EmbeddedBroker
 from service.settings import Settings
 from state.fields import format_utc
-from tests.integration.kafka_helpers import Producer, collect, command
-from tests.integration.scenario import (
+from tests.support.kafka_io import Producer, collect, command
+from tests.support.replica_scenarios import (
     Timeline,
     assert_duplicates_are_identical,
     command_stream,

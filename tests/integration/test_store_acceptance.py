@@ -34,7 +34,7 @@ from service.store.query import FIELDS, Comparison, ReferralQuery, TeamMember
 from service.store.rows import referral_document
 from state import Applied, Command, CommandType, ReferralRecord, decide
 from state.limits import identifier_problem
-from tests.conftest import fresh_postgres_database
+from tests.support.postgres import fresh_postgres_database
 
 pytestmark = pytest.mark.postgres
 

@@ -28,12 +28,13 @@ from service.store.query import FIELDS, Comparison, ReferralQuery, TeamMember
 from service.store.rows import referral_document
 from service.store.sqlite_schema import SCHEMA_VERSION
 from state import Applied, Command, CommandKey, CommandType, ReferralKey, ReferralRecord, decide
-from tests.conftest import fresh_postgres_database
+from tests.support.legacy_schemas import SQLITE_VERSION_1
+from tests.support.postgres import fresh_postgres_database
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     async with contextlib.AsyncExitStack() as stack:
         backend: Store
@@ -429,6 +430,7 @@ async def test_the_retention_clean_up_deletes_page_after_page_until_none_is_left
     assert await store.forget_processed(cutoff, page=10) == 0
 
 
+@pytest.mark.postgres
 async def test_replicas_starting_together_migrate_the_schema_once(postgres_url: str) -> None:
     connections = [await asyncpg.connect(postgres_url) for _ in range(4)]
     try:
@@ -533,6 +535,7 @@ async def test_a_sqlite_file_from_a_newer_schema_is_refused(tmp_path: Path) -> N
     await newer.close()
 
 
+@pytest.mark.postgres
 async def test_a_postgresql_database_from_a_newer_schema_is_refused(postgres_url: str) -> None:
     store = PostgresStore(postgres_url)
     await store.open()
@@ -568,20 +571,6 @@ async def test_a_stored_document_this_version_would_refuse_does_not_stop_expiry(
         await store.close()
     assert [(c.referral_id, c.etag) for c in candidates] == [("legacy", due.referral.e_tag)]
     assert loaded is not None  # the unpadded year of older versions still reads
-
-
-SQLITE_VERSION_1 = """
-CREATE TABLE schema_version (version INTEGER NOT NULL);
-INSERT INTO schema_version VALUES (1);
-CREATE TABLE referrals (id TEXT PRIMARY KEY, version INTEGER NOT NULL, status TEXT NOT NULL,
-    substatus TEXT NOT NULL, tenant_id TEXT, expiration TEXT, document BLOB NOT NULL);
-CREATE TABLE processed_commands (command_id TEXT PRIMARY KEY, referral_id TEXT,
-    outcome TEXT NOT NULL, processed_at REAL NOT NULL);
-CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, source_partition INTEGER NOT NULL,
-    topic TEXT NOT NULL, key BLOB, value BLOB, headers TEXT NOT NULL, kind TEXT NOT NULL,
-    created_at REAL NOT NULL);
-CREATE INDEX referrals_due ON referrals (expiration) WHERE status = 'New';
-"""
 
 
 def _version_1_rows() -> tuple[ReferralRecord, ReferralRecord, list[tuple[object, ...]]]:
@@ -668,6 +657,7 @@ async def test_a_sqlite_file_of_schema_1_is_upgraded_in_place(tmp_path: Path) ->
         assert db.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,)
 
 
+@pytest.mark.postgres
 async def test_a_postgresql_database_of_schema_1_is_migrated_in_place(postgres_url: str) -> None:
     owned, open_, rows = _version_1_rows()
     db = await asyncpg.connect(postgres_url)

@@ -12,8 +12,9 @@ import pytest
 
 from service.errors import StoreUnavailable
 from service.store import PostgresBounds, PostgresStore
-from tests.conftest import fresh_postgres_database
+from tests.support.postgres import fresh_postgres_database
 
+pytestmark = pytest.mark.postgres
 BOUNDS = PostgresBounds(connect=1.0, acquire=1.5, statement=2.0, migration=30.0)
 #: What the event loop and the host may add to a bound, on a busy machine.
 SLACK = 2.0

@@ -12,7 +12,7 @@ import pytest
 from service.codec import OutgoingRecord
 from service.store import BatchWrite, OutboxEntry, PostgresStore, SqliteStore, Store
 from service.store.migrations import MIGRATIONS, migrate
-from tests.conftest import fresh_postgres_database
+from tests.support.postgres import fresh_postgres_database
 
 #: Past a btree entry's 2.7 KB, a page, and up to a record's 1 MB; random, so incompressible.
 KEYS: list[bytes | None] = [
@@ -25,7 +25,7 @@ KEYS: list[bytes | None] = [
 ]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     async with contextlib.AsyncExitStack() as stack:
         backend: Store
@@ -82,6 +82,7 @@ async def test_the_backlog_of_any_key_is_published_oldest_first(store: Store) ->
     assert await store.outbox_backlog() == 0
 
 
+@pytest.mark.postgres
 async def test_outbox_rows_of_a_database_before_key_digests_get_them(postgres_url: str) -> None:
     """An existing database migrates: its unpublished rows are found by their key after."""
     db = await asyncpg.connect(postgres_url)

@@ -14,7 +14,7 @@ from service.store import BatchWrite, PostgresStore, SqliteStore
 from service.store.columns import READ_COLUMNS
 from service.store.migrations import MIGRATIONS
 from service.store.sqlite_schema import SCHEMA_VERSION, prepare
-from tests.integration.test_store_contract import SQLITE_VERSION_1
+from tests.support.legacy_schemas import SQLITE_VERSION_1
 
 #: PostgreSQL migration 4 as it shipped, before it was derived from the read column table.
 SHIPPED_MIGRATION_4 = [
@@ -125,6 +125,7 @@ def test_a_fresh_sqlite_file_has_the_schema_of_one_upgraded_from_the_first(tmp_p
     }
 
 
+@pytest.mark.postgres
 async def test_the_migrated_postgresql_columns_are_those_the_table_declares(
     postgres_url: str,
 ) -> None:
@@ -191,6 +192,7 @@ async def test_a_sqlite_reader_reads_a_file_of_this_version(tmp_path: Path) -> N
         await reader.close()
 
 
+@pytest.mark.postgres
 async def test_a_postgresql_reader_refuses_a_database_not_migrated_and_changes_nothing(
     postgres_url: str,
 ) -> None:
@@ -209,6 +211,7 @@ async def test_a_postgresql_reader_refuses_a_database_not_migrated_and_changes_n
         await PostgresStore(postgres_url).open(migrate=False)
 
 
+@pytest.mark.postgres
 async def test_a_postgresql_reader_reads_a_database_of_this_version(postgres_url: str) -> None:
     writer = PostgresStore(postgres_url)
     await writer.open()

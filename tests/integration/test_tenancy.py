@@ -14,9 +14,9 @@ import pytest
 from pydantic import SecretStr
 
 from service.settings import Settings
-from tests.conftest import fresh_postgres_database
-from tests.integration.conftest import running
-from tests.integration.kafka_helpers import Producer, Received, collect, command
+from tests.support.kafka_io import Producer, Received, collect, command
+from tests.support.postgres import fresh_postgres_database
+from tests.support.services import running
 
 pytestmark = pytest.mark.broker
 
@@ -32,7 +32,7 @@ PROBES: list[tuple[str, Any, dict[str, str]]] = [
 ]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def tenants(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Settings]:
     """Multi-tenant settings: org-a and org-b each have a topic; on either store backend."""
     topics = {org: f"{settings.commands_topic}-{org}" for org in ("org-a", "org-b")}

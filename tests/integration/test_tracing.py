@@ -15,12 +15,9 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from service.consume.tracing import Tracing
 from service.logs import stamp_traces
 from service.settings import EventMode, Settings
-from tests.integration.conftest import running
-from tests.integration.kafka_helpers import Producer, Received, collect, command
-from tests.integration.test_poison_records import (
-    failing_for_poison,
-    failing_for_poison_documents,
-)
+from tests.support.faults import failing_for_poison, failing_for_poison_documents
+from tests.support.kafka_io import Producer, Received, collect, command
+from tests.support.services import running
 
 pytestmark = pytest.mark.broker
 

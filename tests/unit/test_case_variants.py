@@ -16,8 +16,8 @@ from state.errors import Refused
 from state.json_patch import escape_key
 from state.validation import validate_referral
 from state.variants import case_variants, model_case_variants
-from tests.unit.builders import NOW, REFERRAL_ID, applied, command, created, rejected
-from tests.unit.schema_fields import PLACES, Place, nest
+from tests.support.builders import NOW, REFERRAL_ID, applied, command, created, rejected
+from tests.support.schema_fields import PLACES, Place, nest
 
 
 def _case_variants(name: str) -> st.SearchStrategy[str]:

@@ -14,7 +14,7 @@ from service.codec import (
     read_cloudevent,
 )
 from state import Command, CommandType, decide
-from tests.unit.builders import NOW, REFERRAL_ID, TENANT, applied, command, rejected
+from tests.support.builders import NOW, REFERRAL_ID, TENANT, applied, command, rejected
 
 PATCH = [{"op": "replace", "path": "/details/dealValue", "value": Decimal("12.50")}]
 

@@ -20,7 +20,7 @@ from state import (
     RejectionCode,
     decide,
 )
-from tests.unit.builders import (
+from tests.support.builders import (
     LATER,
     NOW,
     REFERRAL_ID,

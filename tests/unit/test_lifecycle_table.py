@@ -28,7 +28,7 @@ from state import (
     decide,
 )
 from state.lifecycle import RULEBOOK
-from tests.unit.builders import (
+from tests.support.builders import (
     LATER,
     LEGAL_STATE_NAMES,
     NOW,

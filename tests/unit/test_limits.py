@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from state import Applied, CommandType, Policy, Rejected, RejectionCode, decide
 from state.commands import TextExtent
 from state.limits import Limits, data_problem, identifier_problem, nesting_depth
-from tests.unit.builders import NOW, REFERRAL_ID, command
+from tests.support.builders import NOW, REFERRAL_ID, command
 
 LIMITS = Limits(
     max_depth=8,

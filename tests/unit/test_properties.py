@@ -35,7 +35,7 @@ from state import (
 )
 from state.identity import name_uuid
 from state.stamping import changed_paths
-from tests.unit.builders import LEGAL_STATE_NAMES, NOW, state_name
+from tests.support.builders import LEGAL_STATE_NAMES, NOW, state_name
 
 REFERRAL_IDS = ("ref-1", "ref-2")
 OWNERS = ("org-a", None)

@@ -2,7 +2,7 @@
 
 from service.consume.recent import RecentReferrals
 from state import ReferralRecord
-from tests.unit.builders import created_in
+from tests.support.builders import created_in
 
 
 def record(referral_id: str) -> ReferralRecord:

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from state import CommandType, Referral, RejectionCode, decide
 from state.fields import format_utc, parse_utc
 from state.wire_keys import WireModel
-from tests.unit.builders import NOW, command, rejected
+from tests.support.builders import NOW, command, rejected
 
 ETAG = '"2800a4e8-0000-0800-0000-65a1f3c20000"'
 

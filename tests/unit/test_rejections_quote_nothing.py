@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from service.codec import encode_rejection
 from state import Command, CommandType, Rejected, decide
-from tests.unit.builders import NOW, REFERRAL_ID, created
-from tests.unit.schema_fields import PLACES, Place
+from tests.support.builders import NOW, REFERRAL_ID, created
+from tests.support.schema_fields import PLACES, Place
 
 markers = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=6, max_size=10).map(
     lambda text: f"MRK{text}"

@@ -23,7 +23,7 @@ from state import CommandType, ReferralRecord, Rejected, RejectionCode, decide
 from state.commands import TextExtent
 from state.limits import DEFAULT_LIMITS
 from state.referral_schema import Referral
-from tests.unit.builders import NOW, applied, command, created, rejected
+from tests.support.builders import NOW, applied, command, created, rejected
 
 BOUNDED = settings(max_examples=150, deadline=None, derandomize=True, database=None)
 LONGEST = DEFAULT_LIMITS.max_indexed_length

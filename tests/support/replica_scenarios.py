@@ -18,9 +18,10 @@ from service.broker import free_port
 from service.jsonio import dumps, loads
 from service.settings import Settings
 from state import Applied, Command, CommandType, ReferralRecord, decide
-from tests.conftest import fresh_postgres_database
-from tests.integration.conftest import isolated_settings
-from tests.integration.kafka_helpers import Received, command, http_get, wait_ready
+from tests.support.http_probes import http_get, wait_ready
+from tests.support.kafka_io import Received, command
+from tests.support.postgres import fresh_postgres_database
+from tests.support.services import isolated_settings
 
 #: What came out for one referral: (event id, type, version), in version order.
 Timeline = list[tuple[str, str, int]]

@@ -1,0 +1,30 @@
+"""Stand-ins that make the service's own code fail the way a bug would, for chosen records."""
+
+from typing import Any
+
+from state import Command
+
+
+def failing_for_poison(real: Any, calls: list[str]) -> Any:
+    """A stand-in for ``decide`` that fails the way a bug would, for the command named poison."""
+
+    def fake(current: Any, command_: Command, *rest: Any) -> Any:
+        if isinstance(command_.data, dict) and command_.data.get("name") == "poison":
+            calls.append("poison")
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(current, command_, *rest)
+
+    return fake
+
+
+def failing_for_poison_documents(real: Any, calls: list[str]) -> Any:
+    """A stand-in for a store's ``referral_document`` that fails the way a bug would, for the
+    referral named poison."""
+
+    def document(record: Any) -> bytes:
+        if record.referral.name == "poison":
+            calls.append("poison")
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(record)
+
+    return document
