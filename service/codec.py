@@ -19,6 +19,7 @@ from service.command_reading import Headers, is_structured
 from service.command_reading import Undecodable as Undecodable
 from service.command_reading import WireLimits as WireLimits
 from service.command_reading import decode_command as decode_command
+from service.command_reading import read_command as read_command
 from service.jsonio import dumps, encoded, loads
 from service.payloads import event_payload, rejection_payload
 from state import (

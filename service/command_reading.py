@@ -34,6 +34,9 @@ _IDENTIFYING_ATTRIBUTES: Final = ("id", "subject", "tenantid", "correlationid", 
 _MESSAGE_LENGTH: Final = 500
 
 Headers = Sequence[tuple[str, bytes | None]]
+#: The W3C trace context a producer sent with a command (traceparent, tracestate).
+TraceContext = tuple[tuple[str, str], ...]
+_TRACE_FIELDS: Final = ("traceparent", "tracestate")
 
 
 class Undecodable(Exception):
@@ -55,7 +58,16 @@ class WireLimits:
 
 
 def decode_command(value: bytes | None, headers: Headers, limits: WireLimits) -> Command:
-    """Read one command record; raises Undecodable when it cannot be a command.
+    """Read one command record; raises Undecodable when it cannot be a command."""
+    return read_command(value, headers, limits)[0]
+
+
+def read_command(
+    value: bytes | None, headers: Headers, limits: WireLimits
+) -> tuple[Command, TraceContext]:
+    """Read one command record and the trace context its producer sent with it (the
+    distributed-tracing attributes of its mode, else plain ``traceparent`` headers, as
+    Kafka instrumentations write them); raises Undecodable when it cannot be a command.
 
     The ``content-type`` header decides the mode, as the Kafka binding says: structured
     for ``application/cloudevents*`` (any ``ce_*`` headers beside it are ignored), else
@@ -75,7 +87,23 @@ def decode_command(value: bytes | None, headers: Headers, limits: WireLimits) ->
     else:
         envelope, text = _structured(value)
     _refuse_non_json(envelope.get("datacontenttype"), "datacontenttype")
-    return _command(envelope, limits, TextExtent.of(text) if text else None)
+    command = _command(envelope, limits, TextExtent.of(text) if text else None)
+    return command, _trace_context(envelope) or plain_trace_context(headers)
+
+
+def _trace_context(attributes: Mapping[str, Any]) -> TraceContext:
+    found = tuple(
+        (name, attributes[name]) for name in _TRACE_FIELDS if isinstance(attributes.get(name), str)
+    )
+    return found if found and found[0][0] == "traceparent" else ()
+
+
+def plain_trace_context(headers: Headers) -> TraceContext:
+    """``traceparent``/``tracestate`` as plain headers (not CloudEvents attributes)."""
+    if not any(name.lower() == "traceparent" for name, _ in headers):
+        return ()  # the common case, at the cost of one pass
+    plain = {name.lower(): raw for name, raw in headers if raw}
+    return _trace_context({k: plain[k].decode("latin-1") for k in _TRACE_FIELDS if k in plain})
 
 
 def is_structured(headers: Headers) -> bool:

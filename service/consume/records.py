@@ -5,7 +5,7 @@ import time
 from collections.abc import Mapping
 from typing import Final
 
-from service.codec import Undecodable, WireLimits, decode_command
+from service.codec import Undecodable, WireLimits, read_command
 from service.consume.record_batches import Unreadable
 from service.dead_letter_codes import DeadLetterCode
 from service.errors import RecordFailed, Stage
@@ -30,9 +30,11 @@ class Incoming:
     timestamp_ms: int
     key: bytes | None
     value: bytes | None
-    headers: tuple[tuple[str, bytes], ...]
+    headers: tuple[tuple[str, bytes | None], ...]
     command: Command | None
     error: Undecodable | None
+    #: The trace context its producer sent with it, as the codec read it (commands only).
+    producer_trace: tuple[tuple[str, str], ...] = ()
     #: The trace context its outcomes carry (traceparent, tracestate), when traced.
     trace: tuple[tuple[str, str], ...] = ()
 
@@ -45,8 +47,9 @@ def read_record(
     headers = tuple(record.headers or ())
     command: Command | None = None
     error: Undecodable | None = None
+    producer_trace: tuple[tuple[str, str], ...] = ()
     try:
-        decoded = decode_command(record.value, headers, limits)
+        decoded, producer_trace = read_command(record.value, headers, limits)
         command = established(decoded, record.topic, topic_tenants or {})
     except Undecodable as undecodable:
         error = undecodable
@@ -61,9 +64,10 @@ def read_record(
         record.timestamp,
         record.key,
         record.value,
-        headers,  # type: ignore[arg-type]
+        headers,
         command,
         error,
+        producer_trace,
     )
 
 
@@ -92,7 +96,7 @@ def read_unreadable(found: Unreadable) -> Incoming:
         raw.timestamp,
         raw.key,
         raw.value,
-        headers,  # type: ignore[arg-type]
+        headers,
         None,
         error,
     )

@@ -99,7 +99,8 @@ class Tracing:
 
     def _follow(self, item: Incoming) -> Incoming:
         assert self._tracer is not None
-        parent = _PROPAGATOR.extract(producer_context(item))
+        sent = dict(item.producer_trace) if item.command else producer_context(item)
+        parent = _PROPAGATOR.extract(sent)
         batch = trace.get_current_span().get_span_context()
         links = [trace.Link(batch)] if batch.is_valid else []
         span = self._tracer.start_span(
@@ -154,8 +155,9 @@ class Tracing:
 
 
 def producer_context(item: Incoming) -> dict[str, str]:
-    """The producer's ``traceparent``/``tracestate``: the CloudEvents attributes of the
-    record's mode, else plain headers."""
+    """The producer's ``traceparent``/``tracestate`` of a record that is no command (the
+    codec hands a command's over with it): the CloudEvents attributes of the record's
+    mode, else plain headers."""
     headers = {name.lower(): raw for name, raw in item.headers if raw is not None}
     content_type = headers.get("content-type", b"").strip().lower()
     if content_type.startswith(b"application/cloudevents") or "ce_specversion" not in headers:

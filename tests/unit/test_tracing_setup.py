@@ -5,10 +5,12 @@ import contextlib
 
 import pytest
 
-from service.consume.records import Incoming
+from service.codec import WireLimits
+from service.consume.records import Incoming, read_record
 from service.consume.tracing import NO_TRACING, Tracing, configured_exporters, producer_context
 from service.errors import ConfigurationError
 from service.jsonio import dumps
+from service.kafka import PolledRecord
 
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -77,3 +79,27 @@ def test_the_producer_context_is_read_from_the_records_mode() -> None:
     assert producer_context(plain) == {"traceparent": PARENT}
     assert producer_context(_record(b'not json {"traceparent"')) == {}
     assert producer_context(_record(None)) == {}
+
+
+def test_the_codec_hands_a_commands_trace_context_over_with_it() -> None:
+    """The codec reads the binding once: a command comes with its producer's context, the
+    same ``producer_context`` reads from a record that is no command."""
+    envelope = {
+        "specversion": "1.0", "id": "c-1", "type": "referral.accept", "source": "t",
+        "subject": "r1", "traceparent": PARENT, "tracestate": "v=1",
+    }  # fmt: skip
+    binary = [(f"ce_{name}", str(value).encode()) for name, value in envelope.items()]
+    structured = [("content-type", b"application/cloudevents+json")]
+    plain_parent = {k: v for k, v in envelope.items() if k not in ("traceparent", "tracestate")}
+    plain = [*structured, ("traceparent", PARENT.encode())]
+    limits = WireLimits()
+
+    for value, headers in ((dumps(envelope), structured), (b"", binary)):
+        item = read_record(PolledRecord("commands", 0, 1, 0, b"r1", value, headers), limits)
+        assert item.command is not None
+        assert dict(item.producer_trace) == {"traceparent": PARENT, "tracestate": "v=1"}
+        assert dict(item.producer_trace) == producer_context(item)
+    with_plain = PolledRecord("commands", 0, 1, 0, b"r1", dumps(plain_parent), plain)
+    assert read_record(with_plain, limits).producer_trace == (("traceparent", PARENT),)
+    bare = PolledRecord("commands", 0, 1, 0, b"r1", dumps(plain_parent), structured)
+    assert read_record(bare, limits).producer_trace == ()
