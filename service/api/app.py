@@ -19,7 +19,7 @@ from service.api.auth import Authenticate, Principal
 from service.api.errors import CONTENT_TYPE, invalid, not_found
 from service.api.filters import FilterError, parse_filter, parse_orderby
 from service.api.logging import RequestLog
-from service.api.openapi import ERROR, REFERRAL, REFERRAL_LIST
+from service.api.openapi import ERROR, REFERRAL, REFERRAL_LIST, with_components
 from service.api.paging import decode_token, encode_token, query_digest
 from service.jsonio import dumps, encoded
 from service.store import Store
@@ -42,6 +42,7 @@ def build_api(store: Store, authenticate: Authenticate) -> FastAPI:
     )
     errors.install(app)
     app.add_middleware(RequestLog)
+    with_components(app)
 
     async def caller(request: Request, credentials: Bearer) -> Principal:
         principal = await authenticate(credentials.credentials if credentials else None)

@@ -1,24 +1,20 @@
-"""What ``/openapi.json`` says the responses hold: the referral document (Partner Center's
-schema, unknown fields kept), the OData collection and the error body."""
+"""What ``/openapi.json`` says the responses hold: the referral document (the JSON Schema
+the contract publishes for it, generated from the model, unknown fields kept), the OData
+collection and the error body."""
 
 from typing import Any, Final
 
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from service.schemas import shape_schema
+from state import Referral
+
 _JSON: Final = "application/json"
-_REFERRAL_SCHEMA: Final[dict[str, Any]] = {
-    "type": "object",
-    "description": "A referral as its events carry it (Partner Center's camelCase JSON)",
-    "properties": {
-        "id": {"type": "string"},
-        "status": {"type": "string"},
-        "substatus": {"type": "string"},
-        "eTag": {"type": "string"},
-        "version": {"type": "integer"},
-        "createdDateTime": {"type": "string"},
-        "updatedDateTime": {"type": "string"},
-    },
-    "required": ["id", "status", "substatus"],
-    "additionalProperties": True,
-}
+_REFERRAL, _REFERRAL_DEFINITIONS = shape_schema(Referral, "#/components/schemas/{model}")
+#: The schemas the responses refer to, under the document's ``components``.
+COMPONENTS: Final[dict[str, Any]] = {**_REFERRAL_DEFINITIONS, "Referral": _REFERRAL}
+_REFERRAL_SCHEMA: Final[dict[str, Any]] = {"$ref": "#/components/schemas/Referral"}
 _ERROR_SCHEMA: Final[dict[str, Any]] = {
     "type": "object",
     "properties": {
@@ -70,3 +66,21 @@ ERROR: Final[dict[int | str, dict[str, Any]]] = {
     401: _error("No credentials, or credentials that do not hold (unauthenticated)"),
     503: _error("The store or the JWKS did not answer (serviceUnavailable)"),
 }
+
+
+def with_components(app: FastAPI) -> None:
+    """Generate the app's document once, with the referral's schemas in its components."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            document.setdefault("components", {}).setdefault("schemas", {}).update(COMPONENTS)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override

@@ -21,8 +21,10 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from service.broker import free_port
 from service.jsonio import loads
+from service.schemas import shape_schema
 from service.settings import Settings
 from service.store import open_store
+from state import Referral
 from tests.support.stored_referrals import BASE_TIME, created, minutes, store_new
 
 KEY = "key-properties"
@@ -112,3 +114,14 @@ def test_the_document_names_the_routes_and_their_query_options(api_url: str) -> 
     assert {"$filter", "$orderby", "$top", "$count", "$skiptoken"} <= names
     assert "/v1.0/engagements/referrals/{referral_id}" in document["paths"]
     assert "HTTPBearer" in document["components"]["securitySchemes"]
+
+
+def test_the_referral_is_described_by_the_schema_the_contract_generates(api_url: str) -> None:
+    document = httpx.get(f"{api_url}/openapi.json", timeout=10).json()
+    single = document["paths"]["/v1.0/engagements/referrals/{referral_id}"]["get"]
+    body = single["responses"]["200"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/Referral"}
+    generated, definitions = shape_schema(Referral, "#/components/schemas/{model}")
+    components = document["components"]["schemas"]
+    assert components["Referral"] == generated
+    assert all(components[name] == schema for name, schema in definitions.items())
