@@ -4,7 +4,8 @@ A record that is not a command raises ``Undecodable`` with a ``DeadLetterCode``.
 readers could read differently is refused rather than guessed: a ``ce_*`` or
 ``content-type`` header given twice, an attribute named in another case than its
 lower-case CloudEvents name (``ifMatch``, ``CE_ID``: ignoring it would drop what it says),
-and data declared as anything but JSON. The codec re-exports what is public here.
+a key named twice in one JSON object, and data declared as anything but JSON. The codec
+re-exports what is public here.
 """
 
 import base64
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from service.dead_letter_codes import DeadLetterCode
-from service.jsonio import JsonRefused, loads
+from service.jsonio import DuplicateKey, JsonRefused, loads
 from state import Command, CommandType
 from state.commands import TextExtent
 from state.limits import identifier_problem
@@ -185,7 +186,9 @@ def _json(value: bytes | None) -> Any:
     if value is None:
         raise Undecodable(DeadLetterCode.NOT_JSON, "the record has no value")
     try:
-        return loads(value)
+        return loads(value, unique_keys=True)
+    except DuplicateKey as error:
+        raise Undecodable(DeadLetterCode.DUPLICATE_KEY, f"value is {error}") from None
     except JsonRefused as error:
         raise Undecodable(DeadLetterCode.NOT_JSON, f"value is {error}") from None
 

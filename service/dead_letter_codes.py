@@ -19,6 +19,7 @@ class DeadLetterCode(StrEnum):
     INVALID_ATTRIBUTE = "invalid-attribute"
     MISSPELLED_ATTRIBUTE = "misspelled-attribute"
     DUPLICATE_ATTRIBUTE = "duplicate-attribute"
+    DUPLICATE_KEY = "duplicate-key"
     UNSUPPORTED_CONTENT_TYPE = "unsupported-content-type"
     UNREADABLE_RECORD = "unreadable-record"
     PROCESSING_FAILED = "processing-failed"
@@ -42,6 +43,10 @@ MEANINGS: Final[dict[DeadLetterCode, str]] = {
     ),
     DeadLetterCode.DUPLICATE_ATTRIBUTE: (
         "a ce_* or content-type header given twice: readers would disagree on the command"
+    ),
+    DeadLetterCode.DUPLICATE_KEY: (
+        "a JSON object of the record (the envelope or its data) names a key twice: readers"
+        " would disagree on which counts"
     ),
     DeadLetterCode.UNSUPPORTED_CONTENT_TYPE: (
         "a datacontenttype (or binary content-type) that is not JSON, on a command whose"

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.broker
 
 STRUCTURED = (b"content-type", b"application/cloudevents+json")
 DOCUMENT = {"name": "Contoso", "details": {"dealValue": 10, "currency": "USD"}}
+TWICE = b'{"specversion":"1.0","id":"a","id":"b","type":"referral.create","source":"u"}'
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -60,6 +61,7 @@ def hostile(rid: str) -> list[tuple[str, RawRecord]]:
         ("misspelled-attribute", structured(command("referral.accept", rid, ifMatch='"e"'))),
         ("misspelled-attribute", structured(command("referral.accept", rid, TenantId="org"))),
         ("duplicate-attribute", RawRecord(dumps(DOCUMENT), b"k", [*binary, binary_type])),
+        ("duplicate-key", RawRecord(TWICE, b"k", [STRUCTURED])),
         (
             "unsupported-content-type",
             structured(xml),

@@ -160,6 +160,21 @@ def test_a_ce_header_given_twice_is_refused(name: str) -> None:
     assert code_of(PATCH, headers) == "duplicate-attribute"
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'{"specversion":"1.0","id":"a","id":"b","type":"referral.accept","source":"u","subject":"r"}',
+        b'{"specversion":"1.0","id":"a","type":"referral.accept","source":"u","subject":"r","subject":"s"}',
+        b'{"specversion":"1.0","id":"a","type":"referral.create","source":"u","data":{"name":"x","name":"y"}}',
+        b'{"specversion":"1.0","id":"a","type":"referral.create","source":"u","data":{"a":[{"b":1,"b":2}]}}',
+    ],
+)
+def test_a_key_named_twice_in_one_json_object_is_refused_at_any_depth(value: bytes) -> None:
+    assert code_of(value) == "duplicate-key"
+    twice_in_a_patch = b'[{"op": "replace", "op": "add", "path": "/name", "value": "n"}]'
+    assert code_of(twice_in_a_patch, BINARY) == "duplicate-key"
+
+
 @pytest.mark.parametrize("second", ["content-type", "Content-Type"])
 def test_content_type_given_twice_is_refused_in_either_mode(second: str) -> None:
     assert code_of(envelope(), (*STRUCTURED, (second, b"application/json"))) == (
