@@ -11,6 +11,10 @@ keeps that vocabulary's spelling (CloudEvents types ``referral.create``, Partner
 rejection codes ``invalidRequest``, statuses ``Active``). Every label set the service can
 know in advance is exported at zero from the start, so rates and alerts work from the
 first scrape.
+
+``Metrics`` is longer than a class should be because it is a catalogue: one declaration
+a metric (name, help, labels, buckets), read as a list; its behaviour is the few short
+``report*`` methods at its end.
 """
 
 import collections

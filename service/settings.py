@@ -7,6 +7,9 @@ holding the URL), as Kubernetes mounts Secrets; an environment variable wins ove
 
 ``tenant_topics`` switches on multi-tenant mode: one command topic per tenant (protected by
 Kafka ACLs), whose commands act as that tenant whatever they declare.
+
+``Settings`` is longer than a class should be because it is the list of every setting, one
+line each (with its bounds), which the README's configuration table follows.
 """
 
 import json
