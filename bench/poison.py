@@ -1,12 +1,13 @@
-"""Benchmark: what poison records cost. The service drains the same backlog of commands
-twice, once clean and once with one poison record per 100 commands, and the report gives
-commands/s of each and their ratio (the target: the poisoned run keeps at least 80%).
+"""Benchmark: what poison records cost. The service drains the same backlog of commands,
+clean and with one poison record per 100 commands, the runs alternating (``--rounds``), and
+the report gives commands/s of each and the ratio of their medians (the target: the
+poisoned run keeps at least 80%).
 
 The poison families, in turn: a command the planted fault of ``bench.poisoned_service``
-makes ``decide`` raise on (the whole isolation path: attempts with backoff, then a dead
-letter, whatever the rules become); a patch whose array index has 5,000 digits (Python
-refuses to convert it); a value that is not JSON (dead-lettered when decoded). Each is
-keyed like the command before it, so it holds up a partition that has work behind it.
+makes ``decide`` raise on (a bug: dead-lettered in its own batch); a patch whose array
+index has 5,000 digits (refused before it is converted); a value that is not JSON
+(dead-lettered when decoded). Each is keyed like the command before it, so it shares a
+partition with work behind it.
 
 Run: ``python -m bench.poison [--referrals N] [--output docs/benchmarks.md]``; it starts
 its own broker and stops it, and the service, on the way out.
@@ -14,6 +15,7 @@ its own broker and stops it, and the service, on the way out.
 
 import argparse
 import asyncio
+import statistics
 import sys
 import tempfile
 import time
@@ -147,12 +149,20 @@ async def measure(name: str, stream: list[Record], warmup: list[Record], setting
     return Run(name, commands, poison, phase, await dead_letters(settings, poison))
 
 
-async def run(referrals: int, every: int, seed: int, workdir: Path) -> list[Run]:
+def order(rounds: int) -> list[str]:
+    """The runs in turn, each round starting with the other, so neither gains by going first
+    (a warmer machine, a fuller broker)."""
+    names = ["clean", "poisoned"]
+    return [name for r in range(rounds) for name in (names if r % 2 == 0 else names[::-1])]
+
+
+async def run(referrals: int, every: int, seed: int, workdir: Path, rounds: int) -> list[Run]:
     clean = command_stream(seed, referrals, "poison-bench")
     streams = {"clean": clean, "poisoned": poisoned(clean, every)}
     runs = []
     with EmbeddedBroker(log_path=workdir / "broker.log") as broker:
-        for name, stream in streams.items():
+        for name in order(rounds):
+            stream = streams[name]
             warmup = command_stream(seed + 1, 10, f"warmup-{name}")
             settings = settings_for(name, broker.bootstrap_servers, workdir, 10)
             args = ["bench.poisoned_service", "run"]
@@ -166,15 +176,20 @@ async def run(referrals: int, every: int, seed: int, workdir: Path) -> list[Run]
     return runs
 
 
+def median_rate(runs: list[Run], name: str) -> float:
+    return statistics.median(r.per_second for r in runs if r.name == name)
+
+
 def markdown(runs: list[Run], every: int) -> str:
-    clean, poisoned_run = runs
-    ratio = poisoned_run.per_second / clean.per_second
+    ratio = median_rate(runs, "poisoned") / median_rate(runs, "clean")
     verdict = "met" if ratio >= TARGET else "**not met**"
     lines = [
         SECTION, "",
-        f"The same backlog drained twice by the service (SQLite), clean and with one poison "
-        f"record per {every} commands ({', '.join(FAMILIES)}, in turn); commands/s counts "
-        f"the commands that are not poison, from the service's resume to their last outcome.",
+        f"The same backlog drained by the service (SQLite), clean and with one poison record "
+        f"per {every} commands ({', '.join(FAMILIES)}, in turn), the two runs alternating, "
+        f"each round starting with the other; commands/s counts the commands that are not "
+        f"poison, from the service's resume to their last outcome. A 5,000-digit index is "
+        f"refused with invalidRequest (a rejection, not a dead letter).",
         "", "| run | commands | poison records | seconds | commands/s | dead letters |",
         "|---|---:|---:|---:|---:|---|",
     ]  # fmt: skip
@@ -182,7 +197,8 @@ def markdown(runs: list[Run], every: int) -> str:
         codes = ", ".join(f"{code} {n}" for code, n in sorted(r.dead_letters.items())) or "-"
         lines.append(f"| {r.name} | {r.commands} | {r.poison} | {r.phase.seconds:.2f} | "
                      f"{r.per_second:,.0f} | {codes} |")  # fmt: skip
-    lines += ["", f"Poisoned over clean: **{ratio:.2f}x** (target ≥ {TARGET}x: {verdict}).", ""]
+    lines += ["", f"Poisoned over clean, median over median: **{ratio:.2f}x** "
+              f"(target ≥ {TARGET}x: {verdict}).", ""]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -200,13 +216,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--referrals", type=int, default=2000, help="default 2000")
     parser.add_argument("--every", type=int, default=100, help="commands per poison record")
     parser.add_argument("--seed", type=int, default=20261124)
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each, alternating")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--no-write", action="store_true", help="print the section only")
     args = parser.parse_args(argv)
     if args.referrals <= 0 or args.every <= 1:
         parser.error("--referrals must be positive and --every above 1")
     with tempfile.TemporaryDirectory(prefix="poison-bench-") as workdir:
-        runs = asyncio.run(run(args.referrals, args.every, args.seed, Path(workdir)))
+        runs = asyncio.run(run(args.referrals, args.every, args.seed, Path(workdir), args.rounds))
     section = markdown(runs, args.every)
     print(section)
     if not args.no_write:

@@ -1,6 +1,6 @@
 """The service with a fault planted for the poison benchmark: deciding a command whose id
-starts with ``POISON_PREFIX`` raises, the way a bug would, so the record takes the whole
-isolation path (attempts with backoff, then a dead letter) whatever the rules become.
+starts with ``POISON_PREFIX`` raises, the way a bug would, so the record is a poison record
+whatever the rules become.
 
 Run as ``python -m bench.poisoned_service run``; any other command id decides as usual, so
 the same process serves the clean run too.
