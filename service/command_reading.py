@@ -10,7 +10,6 @@ re-exports what is public here.
 
 import base64
 import binascii
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -35,6 +34,7 @@ _IDENTIFYING_ATTRIBUTES: Final = ("id", "subject", "tenantid", "correlationid", 
 _MESSAGE_LENGTH: Final = 500
 
 Headers = Sequence[tuple[str, bytes | None]]
+_PLAIN_JSON: Final = frozenset({"application/json", b"application/json"})
 #: The W3C trace context a producer sent with a command (traceparent, tracestate).
 TraceContext = tuple[tuple[str, str], ...]
 _TRACE_FIELDS: Final = ("traceparent", "tracestate")
@@ -79,20 +79,73 @@ def read_command(
             DeadLetterCode.TOO_LARGE,
             f"record of {len(value)} bytes exceeds {limits.max_bytes} bytes",
         )
-    _refuse_duplicate_content_types(headers)
-    attributes = {} if is_structured(headers) else _ce_headers(headers)
+    scanned = _Scanned.of(headers)
+    content_type = scanned.content_type()
+    structured = _is_structured_type(content_type)
+    attributes = {} if structured else scanned.ce_attributes()
     if "specversion" in attributes:
-        _refuse_non_json(_content_type(headers), "the content-type header")
+        _refuse_non_json(content_type, "the content-type header")
         envelope: dict[str, Any] = {**attributes, "data": _json(value) if value else None}
         text = value
     else:
         envelope, text = _structured(value)
     _refuse_non_json(envelope.get("datacontenttype"), "datacontenttype")
     command = _command(envelope, limits, TextExtent.of(text) if text else None)
-    return command, _trace_context(envelope) or plain_trace_context(headers)
+    traced = _trace_context(envelope) or (scanned.traced and plain_trace_context(headers))
+    return command, traced or ()
+
+
+class _Scanned:
+    """A record's headers read in one pass, each name lower-cased once: the content-type
+    values, the ``ce_*`` headers, and whether a plain trace header is among them."""
+
+    __slots__ = ("ce", "content_types", "traced")
+
+    def __init__(self) -> None:
+        self.content_types: list[bytes | None] = []
+        self.ce: list[tuple[str, str, bytes | None]] = []
+        self.traced = False
+
+    @classmethod
+    def of(cls, headers: Headers) -> "_Scanned":
+        scanned = cls()
+        for name, raw in headers:
+            lowered = name.lower()
+            if lowered == "content-type":
+                scanned.content_types.append(raw)
+            elif lowered.startswith("ce_"):
+                scanned.ce.append((name, lowered, raw))
+            elif lowered == "traceparent":
+                scanned.traced = True
+        return scanned
+
+    def content_type(self) -> bytes | None:
+        if len(self.content_types) > 1:
+            raise Undecodable(DeadLetterCode.DUPLICATE_ATTRIBUTE, "header content-type given twice")
+        return self.content_types[0] if self.content_types else None
+
+    def ce_attributes(self) -> dict[str, str]:
+        """The CloudEvents attributes of binary mode, strictly (see the module docstring)."""
+        for name, lowered, _ in self.ce:
+            if name != lowered and lowered[3:] in KNOWN_ATTRIBUTES:
+                raise Undecodable(
+                    DeadLetterCode.MISSPELLED_ATTRIBUTE,
+                    f"header {name[:64]!r} is spelled {lowered[:64]!r} (names are lower-case)",
+                )
+        attributes: dict[str, str] = {}
+        seen: set[str] = set()
+        for name, _, raw in self.ce:
+            if name in seen:
+                raise Undecodable(DeadLetterCode.DUPLICATE_ATTRIBUTE, f"header {name[:64]!r} twice")
+            seen.add(name)
+            if raw is not None and name.startswith("ce_"):
+                attributes[name[3:]] = _header_text(name, raw)
+        return attributes
 
 
 def _trace_context(attributes: Mapping[str, Any]) -> TraceContext:
+    if "traceparent" not in attributes:
+        return ()  # the common case
     found = tuple(
         (name, attributes[name]) for name in _TRACE_FIELDS if isinstance(attributes.get(name), str)
     )
@@ -108,10 +161,26 @@ def plain_trace_context(headers: Headers) -> TraceContext:
 
 
 def is_structured(headers: Headers) -> bool:
+    """Whether the record's content-type says structured mode."""
     for name, raw in headers:
         if name.lower() == "content-type" and raw is not None:
-            return raw.strip().lower().startswith(b"application/cloudevents")
+            return _is_structured_type(raw)
     return False
+
+
+def _is_structured_type(content_type: bytes | None) -> bool:
+    return content_type is not None and content_type.strip().lower().startswith(
+        b"application/cloudevents"
+    )
+
+
+def _header_text(name: str, raw: bytes) -> str:
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        raise Undecodable(
+            DeadLetterCode.NOT_CLOUDEVENT, f"header {name[:64]!r} is not UTF-8"
+        ) from None
 
 
 def is_json_media_type(media_type: str) -> bool:
@@ -131,18 +200,9 @@ def is_json_media_type(media_type: str) -> bool:
     return True
 
 
-def _refuse_duplicate_content_types(headers: Headers) -> None:
-    if sum(1 for name, _ in headers if name.lower() == "content-type") > 1:
-        raise Undecodable(DeadLetterCode.DUPLICATE_ATTRIBUTE, "header content-type given twice")
-
-
-def _content_type(headers: Headers) -> bytes | None:
-    return next((raw for name, raw in headers if name.lower() == "content-type"), None)
-
-
 def _refuse_non_json(declared: object, where: str) -> None:
-    if declared is None:
-        return
+    if declared is None or declared in _PLAIN_JSON:
+        return  # the common cases, without parsing the media type
     if isinstance(declared, bytes):
         declared = declared.decode("utf-8", "replace")
     if not (isinstance(declared, str) and is_json_media_type(declared)):
@@ -172,10 +232,12 @@ def _structured(value: bytes | None) -> tuple[dict[str, Any], bytes | None]:
     return envelope, text
 
 
-def _refuse_misspellings(names: Iterable[str], what: str, prefix: str = "") -> None:
+def _refuse_misspellings(names: Iterable[str], what: str) -> None:
     for name in names:
+        if name in KNOWN_ATTRIBUTES:
+            continue  # the common case, without lower-casing
         lowered = name.lower()
-        if name != lowered and lowered.removeprefix(prefix) in KNOWN_ATTRIBUTES:
+        if name != lowered and lowered in KNOWN_ATTRIBUTES:
             raise Undecodable(
                 DeadLetterCode.MISSPELLED_ATTRIBUTE,
                 f"{what} {name[:64]!r} is spelled {lowered[:64]!r} (names are lower-case)",
@@ -191,25 +253,6 @@ def _json(value: bytes | None) -> Any:
         raise Undecodable(DeadLetterCode.DUPLICATE_KEY, f"value is {error}") from None
     except JsonRefused as error:
         raise Undecodable(DeadLetterCode.NOT_JSON, f"value is {error}") from None
-
-
-def _ce_headers(headers: Headers) -> dict[str, str]:
-    named = [(name, raw) for name, raw in headers if name.lower().startswith("ce_")]
-    _refuse_misspellings((name for name, _ in named), "header", "ce_")
-    twice = [name for name, count in Counter(name for name, _ in named).items() if count > 1]
-    if twice:
-        raise Undecodable(DeadLetterCode.DUPLICATE_ATTRIBUTE, f"header {twice[0][:64]!r} twice")
-    attributes: dict[str, str] = {}
-    for name, raw in named:
-        if raw is None or not name.startswith("ce_"):
-            continue
-        try:
-            attributes[name[3:]] = raw.decode()
-        except UnicodeDecodeError:
-            raise Undecodable(
-                DeadLetterCode.NOT_CLOUDEVENT, f"header {name[:64]!r} is not UTF-8"
-            ) from None
-    return attributes
 
 
 def _command(envelope: Mapping[str, Any], limits: WireLimits, extent: TextExtent | None) -> Command:

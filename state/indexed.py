@@ -16,8 +16,18 @@ from state.limits import Limits, identifier_problem
 from state.referral_schema import Referral
 
 
-def indexed_strings(referral: Referral) -> Iterator[tuple[str, str]]:
-    """(JSON Pointer, value as the store keeps it) of each indexed string the referral has."""
+def indexed_strings(referral: Referral) -> tuple[tuple[str, str], ...]:
+    """(JSON Pointer, value as the store keeps it) of each indexed string the referral has,
+    worked out once per referral."""
+    found: tuple[tuple[str, str], ...] = referral.worked_out("indexed", _indexed_strings)
+    return found
+
+
+def _indexed_strings(referral: Referral) -> tuple[tuple[str, str], ...]:
+    return tuple(_each_indexed_string(referral))
+
+
+def _each_indexed_string(referral: Referral) -> Iterator[tuple[str, str]]:
     for pointer, value in (
         ("/engagementId", referral.engagement_id),
         ("/externalReferenceId", referral.external_reference_id),
@@ -32,11 +42,14 @@ def indexed_strings(referral: Referral) -> Iterator[tuple[str, str]]:
 
 def refuse_unindexable(referral: Referral, before: Referral | None, limits: Limits) -> None:
     """Refuse the referral if an indexed string it brings is one a store could not hold."""
+    brought = indexed_strings(referral)
+    if not brought or (before is not None and brought == indexed_strings(before)):
+        return  # nothing new to index: the common case
     kept = {value for _, value in indexed_strings(before)} if before is not None else set()
     longest = limits.max_indexed_length
     problems = tuple(
         FieldProblem(pointer, "tooLong" if len(value) > longest else "invalidValue", reason)
-        for pointer, value in indexed_strings(referral)
+        for pointer, value in brought
         if value not in kept and (reason := identifier_problem(value, longest)) is not None
     )
     if problems:

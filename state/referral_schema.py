@@ -194,6 +194,14 @@ class Referral(WireModel):
             kept = derived["encoded"] = (encode, encode(self.to_document()))
         return kept[1]
 
+    def worked_out(self, name: str, compute: Callable[["Referral"], Any]) -> Any:
+        """``compute(self)``, worked out once per referral and kept under ``name``: a
+        referral is never changed once made (a change makes another)."""
+        derived = self._derived()
+        if name not in derived:
+            derived[name] = compute(self)
+        return derived[name]
+
     def _derived(self) -> dict[str, Any]:
         derived: dict[str, Any] | None = self.__pydantic_private__
         if derived is None:
