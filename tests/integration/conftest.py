@@ -1,6 +1,7 @@
 """Integration fixtures: settings of their own on the session's broker, real SQLite files
 and PostgreSQL databases, the service in-process."""
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 
 from service.broker import EmbeddedBroker
 from service.settings import Settings
+from service.store import PostgresStore, SqliteStore, Store
 from tests.support.postgres import fresh_postgres_database
 from tests.support.services import isolated_settings, running
 
@@ -37,3 +39,17 @@ async def one_record_batches(
         yield isolated_settings(
             broker.bootstrap_servers, tmp_path / "unused.db", database_url=url, max_batch_size=1
         )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """An opened store of each backend: a SQLite file, a fresh PostgreSQL database."""
+    async with contextlib.AsyncExitStack() as stack:
+        backend: Store
+        if request.param == "sqlite":
+            backend = SqliteStore(tmp_path / "store.db")
+        else:
+            backend = PostgresStore(await stack.enter_async_context(fresh_postgres_database()))
+        await backend.open()
+        stack.push_async_callback(backend.close)
+        yield backend

@@ -4,7 +4,6 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,22 +28,8 @@ from service.store.rows import referral_document
 from service.store.sqlite_schema import SCHEMA_VERSION
 from state import Applied, Command, CommandKey, CommandType, ReferralKey, ReferralRecord, decide
 from tests.support.legacy_schemas import SQLITE_VERSION_1
-from tests.support.postgres import fresh_postgres_database
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    async with contextlib.AsyncExitStack() as stack:
-        backend: Store
-        if request.param == "sqlite":
-            backend = SqliteStore(tmp_path / "contract.db")
-        else:
-            backend = PostgresStore(await stack.enter_async_context(fresh_postgres_database()))
-        await backend.open()
-        stack.push_async_callback(backend.close)
-        yield backend
 
 
 def created(referral_id: str, tenant: str | None = None, **data: object) -> ReferralRecord:

@@ -1,18 +1,14 @@
 """Any record key is writable and published in order, on both stores: long ones (past what
 a btree entry holds), binary, empty and none."""
 
-import contextlib
 import os
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import asyncpg
 import pytest
 
 from service.codec import OutgoingRecord
-from service.store import BatchWrite, OutboxEntry, PostgresStore, SqliteStore, Store
+from service.store import BatchWrite, OutboxEntry, PostgresStore, Store
 from service.store.migrations import MIGRATIONS, migrate
-from tests.support.postgres import fresh_postgres_database
 
 #: Past a btree entry's 2.7 KB, a page, and up to a record's 1 MB; random, so incompressible.
 KEYS: list[bytes | None] = [
@@ -23,19 +19,6 @@ KEYS: list[bytes | None] = [
     b"",
     None,
 ]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    async with contextlib.AsyncExitStack() as stack:
-        backend: Store
-        if request.param == "sqlite":
-            backend = SqliteStore(tmp_path / "keys.db")
-        else:
-            backend = PostgresStore(await stack.enter_async_context(fresh_postgres_database()))
-        await backend.open()
-        stack.push_async_callback(backend.close)
-        yield backend
 
 
 def entry(key: bytes | None, n: int) -> OutboxEntry:
