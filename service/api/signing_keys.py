@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -156,7 +157,12 @@ class JwksUrl:
         deadline = time.monotonic() + self.timeout_seconds
         request = urllib.request.Request(self.url, headers={"Accept": "application/json"})
         body = bytearray()
-        with self._opener.open(request, timeout=self.timeout_seconds) as response:
+        try:
+            response = self._opener.open(request, timeout=self.timeout_seconds)
+        except urllib.error.HTTPError as error:
+            error.close()  # an error answer holds its connection open until closed
+            raise ValueError(f"the JWKS URL answered {error.code}") from None
+        with response:
             while chunk := response.read(_READ_CHUNK):
                 body += chunk
                 if len(body) > self.max_bytes:
