@@ -18,6 +18,7 @@ import re
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Final, Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -123,9 +124,9 @@ class Settings(BaseSettings):
     #: The read API (``service.api``): its own port; its bind host defaults to http_host's.
     api_host: str | None = None
     api_port: int = Field(default=8090, ge=0, le=65535)
-    #: Proxies trusted for X-Forwarded-Proto/-For (comma-separated IPs or "*"): what the
-    #: @odata.nextLink's scheme and host are built from behind an Ingress.
-    api_forwarded_allow_ips: str = "127.0.0.1"
+    #: Proxies trusted for X-Forwarded-Proto/-For (comma-separated IPs or networks, "*":
+    #: any), as uvicorn reads them: the caller's address logged. Empty: none is trusted.
+    api_forwarded_allow_ips: str = ""
     #: Bearer JWTs: checked against this issuer, audience and JWKS (a URL or a file).
     api_jwt_issuer: str | None = None
     api_jwt_audience: str | None = None
@@ -140,6 +141,14 @@ class Settings(BaseSettings):
     #: Static API keys: a JSON object of key -> tenant ("*": every tenant), or such a file.
     api_keys: SecretStr | None = None
     api_keys_file: str | None = None
+    #: A JWKS URL is fetched again at most once per this many seconds, whatever happens,
+    #: each fetch given at most the timeout and the size.
+    api_jwks_refresh_seconds: float = Field(default=300.0, gt=0)
+    api_jwks_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    api_jwks_max_bytes: int = Field(default=1_048_576, ge=1024)
+    #: The API's public base URL (https://host[/prefix]) its links start with; none:
+    #: links are relative to the server's root. Never taken from a request's Host.
+    api_public_url: str | None = None
     retry_initial_seconds: float = Field(default=0.2, gt=0)
     retry_max_seconds: float = Field(default=10.0, gt=0)
     stall_seconds: float = Field(default=60.0, gt=0)
@@ -172,6 +181,18 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
             return float(value)
         return value
+
+    @field_validator("api_public_url")
+    @classmethod
+    def _public_url_is_a_base(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("api_public_url must be an absolute http(s) URL")
+        if parts.query or parts.fragment or "@" in parts.netloc:
+            raise ValueError("api_public_url takes no credentials, query or fragment")
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _events_fit_in_a_record(self) -> Self:

@@ -5,10 +5,14 @@ A referral is returned as the very document its events carry, with its ``eTag`` 
 at most ``$top`` (100) referrals, ordered by ``$orderby``, filtered by ``$filter`` within
 the caller's tenant, continued by ``@odata.nextLink``. ``/openapi.json`` is generated
 from these routes.
+
+Links start with the configured public URL, or are relative to the server's root: never
+built from the request's ``Host``, which a caller (or a proxy passing it through) chooses.
 """
 
 from importlib.metadata import version
 from typing import Annotated, Any, Final
+from urllib.parse import quote, urlencode
 
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.responses import Response
@@ -28,11 +32,15 @@ from service.store.query import FIELDS, Column, Filter, ReferralQuery
 PREFIX: Final = "/v1.0/engagements/referrals"
 MAX_TOP: Final = 100
 _OPTIONS: Final = {"$filter", "$orderby", "$top", "$count", "$skiptoken"}
+#: The options a next link carries on, besides its own $skiptoken.
+_KEPT_OPTIONS: Final = ("$filter", "$orderby", "$top", "$count")
 _bearer = HTTPBearer(auto_error=False, description="A JWT access token, or an API key")
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def build_api(store: Store, authenticate: Authenticate) -> FastAPI:
+def build_api(store: Store, authenticate: Authenticate, public_url: str | None = None) -> FastAPI:
+    """The app; its links start with ``public_url`` (no trailing slash), else are relative."""
+    root = (public_url or "").rstrip("/")
     app = FastAPI(
         title="Referral lifecycle service: read API",
         version=version("referral-lifecycle"),
@@ -93,17 +101,25 @@ def build_api(store: Store, authenticate: Authenticate) -> FastAPI:
         )
         page = await store.query(query, count=count)
         body: dict[str, Any] = {
-            "@odata.context": f"{request.base_url}$metadata#referrals",
+            "@odata.context": f"{root}/$metadata#referrals",
             "value": [encoded(document) for document in page.documents[:top]],
         }
         if count:
             body["@odata.count"] = page.total
         if len(page.documents) > top:
             token = encode_token(page.positions[top - 1], digest)
-            body["@odata.nextLink"] = str(request.url.include_query_params(**{"$skiptoken": token}))
+            body["@odata.nextLink"] = _next_link(root, request, token)
         return Response(dumps(body), media_type=CONTENT_TYPE)
 
     return app
+
+
+def _next_link(root: str, request: Request, token: str) -> str:
+    """The same query from the page after: the request's options, this ``$skiptoken``."""
+    given = request.query_params
+    options = [(name, given[name]) for name in _KEPT_OPTIONS if name in given]
+    options.append(("$skiptoken", token))
+    return f"{root}{PREFIX}?{urlencode(options, quote_via=quote, safe='$')}"
 
 
 def _tenant_for_get(principal: Principal, asked: str | None) -> str | None:

@@ -1,7 +1,8 @@
 """Who is calling: every request names a tenant through ``Authorization: Bearer ...``.
 
 - A JWT (OAuth2/OIDC access token) is verified against the configured issuer, audience
-  and JWKS (a URL, fetched and cached, or a file); its tenant is the configured claim. A
+  and JWKS (a file, or a URL fetched as ``service.api.signing_keys`` says, so that no
+  caller can make the service lean on it); its tenant is the configured claim. A
   token whose roles claim holds the all-tenants role reads every tenant's referrals and
   the tenant-less ones.
 - Otherwise the bearer value is looked up among the static API keys (key -> tenant, ``*``
@@ -11,7 +12,6 @@
 Anything missing or wrong is a 401 that names the problem, never the credentials.
 """
 
-import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
@@ -21,7 +21,8 @@ from typing import Any
 
 import jwt
 
-from service.api.errors import ApiError, unauthenticated
+from service.api.errors import unauthenticated
+from service.api.signing_keys import JwksFile, JwksUrl, SigningKeys
 from service.errors import ConfigurationError
 from service.settings import Settings
 
@@ -69,8 +70,7 @@ class BearerTokens:
         self.leeway = settings.api_jwt_leeway_seconds
         self.tenant_claim, self.roles_claim = settings.api_tenant_claim, settings.api_roles_claim
         self.all_tenants_role = settings.api_all_tenants_role
-        self._client = jwt.PyJWKClient(settings.api_jwks_url) if settings.api_jwks_url else None
-        self._keys = _jwks_file(settings.api_jwks_file) if settings.api_jwks_file else None
+        self.keys = _signing_keys(settings)
 
     async def principal(self, token: str) -> Principal:
         key = await self._signing_key(token)
@@ -108,31 +108,22 @@ class BearerTokens:
 
     async def _signing_key(self, token: str) -> Any:
         try:
-            if self._client is not None:
-                signing = await asyncio.to_thread(self._client.get_signing_key_from_jwt, token)
-                return signing.key
-            assert self._keys is not None
-            return _key_in(self._keys, jwt.get_unverified_header(token).get("kid"))
-        except jwt.PyJWKClientConnectionError:
-            raise ApiError(503, "serviceUnavailable", "the JWKS could not be fetched") from None
-        except (jwt.PyJWKClientError, jwt.DecodeError, jwt.PyJWKError):
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.DecodeError:
             raise unauthenticated("the token is not signed by a key of the JWKS") from None
+        return await self.keys.key(kid)
 
 
-def _jwks_file(path: str) -> jwt.PyJWKSet:
-    try:
-        return jwt.PyJWKSet.from_json(Path(path).read_text())
-    except (OSError, json.JSONDecodeError, jwt.PyJWKSetError) as error:
-        raise ConfigurationError(f"api_jwks_file {path}: {error}") from None
-
-
-def _key_in(keys: jwt.PyJWKSet, kid: object) -> Any:
-    if kid is None and len(keys.keys) == 1:
-        return keys.keys[0].key
-    for key in keys.keys:
-        if key.key_id == kid:
-            return key.key
-    raise unauthenticated("the token is not signed by a key of the JWKS")
+def _signing_keys(settings: Settings) -> SigningKeys:
+    if settings.api_jwks_file:
+        return JwksFile(settings.api_jwks_file)
+    assert settings.api_jwks_url
+    return JwksUrl(
+        settings.api_jwks_url,
+        refresh_seconds=settings.api_jwks_refresh_seconds,
+        timeout_seconds=settings.api_jwks_timeout_seconds,
+        max_bytes=settings.api_jwks_max_bytes,
+    )
 
 
 class Authenticator:
@@ -151,6 +142,10 @@ class Authenticator:
         if self.tokens is not None and bearer.count(".") == 2:
             return await self.tokens.principal(bearer)
         raise unauthenticated("the bearer value is neither a valid token nor a known API key")
+
+    async def close(self) -> None:
+        if self.tokens is not None:
+            await self.tokens.keys.close()
 
 
 async def open_access(_: str | None) -> Principal:

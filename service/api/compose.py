@@ -7,7 +7,7 @@ open by accident. Only ``referrals dev`` passes ``open_access``, and that is log
 import logging
 
 from service.api.app import build_api
-from service.api.auth import Authenticate, authenticator, open_access
+from service.api.auth import Authenticate, Authenticator, authenticator, open_access
 from service.api.server import ApiServer
 from service.settings import Settings
 from service.store import Store
@@ -33,8 +33,9 @@ def read_api(
     if check is open_access:
         log.warning(DEV_WARNING)
     return ApiServer(
-        build_api(store, check),
+        build_api(store, check, settings.api_public_url),
         settings.api_bind_host,
         settings.api_port,
         settings.api_forwarded_allow_ips,
+        on_stop=check.close if isinstance(check, Authenticator) else None,
     )

@@ -8,6 +8,7 @@ so the server's start-up, tick loop and shutdown are driven here instead.
 import asyncio
 import contextlib
 import socket
+from collections.abc import Awaitable, Callable
 
 import uvicorn
 from fastapi import FastAPI
@@ -15,9 +16,15 @@ from fastapi import FastAPI
 
 class ApiServer:
     def __init__(
-        self, app: FastAPI, host: str, port: int, forwarded_allow_ips: str = "127.0.0.1"
+        self,
+        app: FastAPI,
+        host: str,
+        port: int,
+        forwarded_allow_ips: str = "",
+        on_stop: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.host, self.requested_port = host, port
+        self._on_stop = on_stop
         config = uvicorn.Config(
             app,
             host=host,
@@ -70,3 +77,5 @@ class ApiServer:
         await self._server.shutdown(sockets=[self._socket])
         self._socket.close()
         self._socket = None
+        if self._on_stop is not None:
+            await self._on_stop()

@@ -1,18 +1,14 @@
 """Every request is authenticated: real RS256 tokens made here against a JWKS (a file, and a
 URL served here), and API keys. Every failure is a 401 naming the problem."""
 
-import contextlib
-import http.server
-import json
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
 from service.settings import Settings
+from tests.support.jwks_server import serving_jwks
 from tests.support.read_api import ALL_TENANTS_ROLE, AUDIENCE, REFERRALS, Api, Signer, running_api
 from tests.support.stored_referrals import created, store_new
 
@@ -101,33 +97,9 @@ async def test_a_token_signed_with_none_is_refused(stored: Api, signer: Signer) 
     assert (await _as(stored, unsigned)).status_code == 401
 
 
-@contextlib.contextmanager
-def _serving_jwks(jwks: dict[str, Any]) -> Iterator[str]:
-    body = json.dumps(jwks).encode()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/keys"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
 async def test_the_jwks_may_be_a_url(api_settings: Settings, signer: Signer) -> None:
-    with _serving_jwks(signer.jwks) as url:
+    with serving_jwks() as (server, url):
+        server.serve(signer.jwks)
         settings = api_settings.model_copy(
             update={"api_jwks_file": None, "api_jwks_url": url, "api_keys": SecretStr("{}")}
         )

@@ -55,7 +55,8 @@ def test_api_keys_come_from_the_existing_secret_mounted_read_only() -> None:
 
 
 def test_jwt_settings_reach_the_service_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    env = render({"api": {"enabled": True, "auth": {"jwt": JWT}}}).env()
+    public = {"publicUrl": "https://referrals.example", "auth": {"jwt": JWT}}
+    env = render({"api": {"enabled": True, **public}}).env()
     for name in list(Settings.model_fields):
         monkeypatch.delenv(f"REFERRALS_{name.upper()}", raising=False)
     for name, value in env.items():
@@ -65,6 +66,8 @@ def test_jwt_settings_reach_the_service_settings(monkeypatch: pytest.MonkeyPatch
     assert (settings.api_jwt_issuer, settings.api_jwt_audience) == (JWT["issuer"], JWT["audience"])
     assert settings.api_jwks_url == JWT["jwksUrl"]
     assert (settings.api_tenant_claim, settings.api_port) == ("tid", 8090)
+    assert (settings.api_jwks_refresh_seconds, settings.api_jwks_timeout_seconds) == (300, 3)
+    assert settings.api_public_url == "https://referrals.example"
 
 
 def test_the_ingress_routes_only_the_api_to_its_service() -> None:
@@ -113,6 +116,8 @@ def test_an_api_without_what_it_needs_fails_to_render(values: Any, problem: str)
         {"api": {"containerPort": 0}},
         {"api": {"auth": {"jwt": {"jwksUrl": "file:///keys"}}}},
         {"api": {"service": {"type": "ExternalName"}}},
+        {"api": {"publicUrl": "https://referrals.example/?next=elsewhere"}},
+        {"api": {"auth": {"jwt": {"jwksTimeoutSeconds": 0}}}},
     ],
 )
 def test_the_schema_refuses_bad_api_values(values: Any) -> None:
