@@ -193,3 +193,15 @@ async def test_run_without_migrating_works_with_the_row_grants_alone(
         refused = await referrals(settings, "migrate")
         assert refused.status == ExitStatus.STORE_UNAVAILABLE
         assert "permission denied" in refused.assert_one_error_line()
+
+
+async def test_run_told_not_to_migrate_refuses_an_empty_database_and_leaves_it_empty(
+    postgres_url: str,
+) -> None:
+    settings = Settings(
+        database_url=SecretStr(postgres_url), database_migrate=False, http_port=free_port()
+    )
+    ran = await referrals(settings, "run")
+    assert ran.status == ExitStatus.CONFIGURATION, ran
+    assert "has no schema" in ran.stderr.strip().splitlines()[-1]
+    assert await _tables(postgres_url) == []
