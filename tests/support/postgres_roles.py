@@ -1,10 +1,11 @@
 """PostgreSQL login roles holding only what one component of the service needs, made for a
 test in its own database and dropped after it.
 
-The grants are the README's ("Storage: who may do what"), word for word: a reader (``show``,
-``referrals api``) holds SELECT; a writer (``run`` with ``REFERRALS_DATABASE_MIGRATE=false``)
-reads and writes rows; neither may create anything. Roles are cluster-wide, so each gets
-a unique name and is dropped, with its grants, whatever the test did.
+The grants are the README's ("Who may read and write the store"), word for word: a reader
+(``show``, ``referrals api``) holds SELECT; a writer (``run`` with
+``REFERRALS_DATABASE_MIGRATE=false``) reads and writes rows; neither may create anything.
+Roles are cluster-wide, so each gets a unique name and is dropped, with its grants,
+whatever the test did.
 """
 
 import contextlib
