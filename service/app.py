@@ -85,7 +85,10 @@ async def serve(
         api = read_api(settings, store, api_auth)
         if api is None:
             log.warning(OFF_WARNING)
-        await _until_up("store", store.open, settings, stop)
+        # Without migrating (a migration run once per release), a schema that is not this
+        # version's is refused: ConfigurationError ends the start with a message saying so.
+        migrate = settings.database_migrate
+        await _until_up("store", lambda: store.open(migrate=migrate), settings, stop)
         health.store_ok = True
         await _start_api(api)
         await _until_up("broker", lambda: ensure_topics(settings), settings, stop)

@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     database_acquire_timeout_seconds: float = Field(default=3.0, gt=0)
     database_statement_timeout_seconds: float = Field(default=10.0, gt=0)
     database_migration_timeout_seconds: float = Field(default=600.0, gt=0)
+    #: Whether ``referrals run`` creates and upgrades the schema at start. False where
+    #: ``referrals migrate`` runs once per release (the chart's hook Job in PostgreSQL mode),
+    #: so the replicas' role needs no more than reading and writing rows.
+    database_migrate: bool = True
     default_expiry: timedelta = timedelta(days=14)
     expiry_interval_seconds: float = Field(default=30.0, gt=0)
     #: How often the referrals-per-state gauge is recounted (a scan of every referral).

@@ -37,8 +37,8 @@ class ExitStatus(IntEnum):
     BAD_INPUT = 65  # EX_DATAERR: the input file is not what the command needs
     INTERNAL = 70  # EX_SOFTWARE: a bug; --debug shows the traceback
     BROKER_UNREACHABLE = 69  # EX_UNAVAILABLE: the Kafka broker did not answer
-    STORE_UNAVAILABLE = 74  # EX_IOERR: the store is missing or did not answer
-    CONFIGURATION = 78  # EX_CONFIG: the settings or the data cannot work
+    STORE_UNAVAILABLE = 74  # EX_IOERR: the store is missing, did not answer, or refused
+    CONFIGURATION = 78  # EX_CONFIG: the settings or the data (a schema not this one's) cannot work
     INTERRUPTED = 130  # Ctrl-C outside `dev` and `run`
     BROKEN_PIPE = 141  # the reader of stdout went away (as SIGPIPE would end it)
 

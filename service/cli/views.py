@@ -46,7 +46,8 @@ def show(cli: Cli, /, referral_id: str, database_url: str | None, tenant: str | 
 async def _stored(url: str, referral_id: str, tenant: str | None) -> Any:
     store = open_store(url)
     try:
-        await store.open()
+        # A reader: it never creates or upgrades a schema, and needs only SELECT.
+        await store.open(migrate=False)
         record = await store.get(referral_id, tenant)
     finally:
         await store.close()

@@ -167,11 +167,12 @@ async def require_current(db: Db) -> None:
     if found == len(MIGRATIONS):
         return
     held = "no schema" if found is None else f"schema version {found}"
-    remedy = (
-        "run the newer service"
-        if found is not None and found > len(MIGRATIONS)
-        else "start the consuming service once to migrate it"
-    )
+    if found is None:
+        remedy = "run `referrals migrate` to create it"
+    elif found > len(MIGRATIONS):
+        remedy = "it is newer: run the newer service"
+    else:
+        remedy = "it is older: run `referrals migrate` to upgrade it"
     raise ConfigurationError(
         f"the PostgreSQL database has {held}, not this service's {len(MIGRATIONS)}: {remedy}"
     )

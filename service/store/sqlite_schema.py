@@ -163,11 +163,12 @@ def require_current(connection: sqlite3.Connection, path: Path) -> None:
     if found == SCHEMA_VERSION:
         return
     held = "no schema" if found is None else f"schema version {found}"
-    remedy = (
-        "run the newer service"
-        if found is not None and found > SCHEMA_VERSION
-        else "start the consuming service once to create or upgrade it"
-    )
+    if found is None:
+        remedy = "run `referrals migrate` to create it"
+    elif found > SCHEMA_VERSION:
+        remedy = "it is newer: run the newer service"
+    else:
+        remedy = "it is older: run `referrals migrate` to upgrade it"
     raise ConfigurationError(
         f"the SQLite store {path} has {held}, not this service's {SCHEMA_VERSION}: {remedy}"
     )

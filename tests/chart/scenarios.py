@@ -20,6 +20,18 @@ _INLINE: dict[str, dict[str, Any]] = {
         "replicaCount": 3,
         "pdb": {"minAvailable": "50%"},
     },
+    "postgresql-migration-as-the-owner-with-an-existing-service-account": {
+        "store": {
+            "mode": "postgresql",
+            "postgresql": {
+                "existingSecret": "db",
+                "migration": {"existingSecret": "db-owner", "waitSeconds": 30, "resources": {}},
+            },
+        },
+        "serviceAccount": {"create": False, "name": "referrals"},
+        "podAnnotations": {"sidecar.istio.io/inject": "false"},
+        "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "kafka"}],
+    },
     "ssl-with-ca-only": {
         "kafka": {
             "securityProtocol": "SSL",

@@ -98,7 +98,7 @@ def test_postgresql_mode_without_a_database_url_fails_to_render() -> None:
 def test_postgresql_plaintext_url_falls_back_to_a_chart_secret_and_warns() -> None:
     url = "postgresql://referrals:s3cret@db:5432/referrals"
     rendered = render({"store": {"mode": "postgresql", "postgresql": {"url": url}}})
-    secret = rendered.one("Secret")
+    secret = rendered.named("Secret", f"{FULLNAME}-secrets")
     assert base64.b64decode(secret["data"]["database-url"]).decode() == url
     assert rendered.secret_files()["REFERRALS_DATABASE_URL"] == {
         "name": secret["metadata"]["name"],

@@ -98,6 +98,37 @@ app.kubernetes.io/part-of: {{ .Values.partOf }}
 {{- if eq .Values.store.mode "postgresql" }}true{{ end }}
 {{- end }}
 
+{{/* "true" when `referrals migrate` runs once per release as a hook Job (PostgreSQL mode). */}}
+{{- define "referral-service.migrationJob" -}}
+{{- if and (include "referral-service.isPostgresql" .) .Values.store.postgresql.migration.enabled }}true{{ end }}
+{{- end }}
+
+{{/*
+Labels of the migration Job, its pod and its Secret: not the workload's selector labels, so
+the Services, the PDB and the NetworkPolicy never select the Job's pod.
+*/}}
+{{- define "referral-service.migrationLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-migrate" (include "referral-service.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: migration
+{{ include "referral-service.releaseLabels" . }}
+{{- end }}
+
+{{/* The Secret and key holding the URL the migration Job connects with. Returns YAML. */}}
+{{- define "referral-service.migrationUrlSecret" -}}
+{{- $postgresql := .Values.store.postgresql }}
+{{- if $postgresql.migration.existingSecret }}
+name: {{ $postgresql.migration.existingSecret }}
+key: {{ $postgresql.migration.existingSecretKey }}
+{{- else if $postgresql.existingSecret }}
+name: {{ $postgresql.existingSecret }}
+key: {{ $postgresql.existingSecretKey }}
+{{- else }}
+name: {{ printf "%s-migrate" (include "referral-service.fullname" .) | trunc 63 | trimSuffix "-" }}
+key: database-url
+{{- end }}
+{{- end }}
+
 {{- define "referral-service.saslEnabled" -}}
 {{- if has .Values.kafka.securityProtocol (list "SASL_PLAINTEXT" "SASL_SSL") }}true{{ end }}
 {{- end }}
