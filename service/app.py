@@ -233,9 +233,15 @@ async def _until_up(
         try:
             await connect()
             return
-        except ConfigurationError:
-            raise  # retrying cannot help: the settings or the data must change
-        except Exception as error:  # any failure to reach a dependency is retried
+        except ServiceError as error:
+            if not error.retriable:
+                # Retrying cannot help: the settings, the data or the grants must change
+                # (a schema of another version, a role that may not migrate).
+                raise
+            log.warning(f"{what} not reachable, retrying", extra={"error": str(error)})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), next(delays))
+        except Exception as error:  # any other failure to reach a dependency is retried
             log.warning(f"{what} not reachable, retrying", extra={"error": str(error)})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), next(delays))

@@ -205,3 +205,16 @@ async def test_run_told_not_to_migrate_refuses_an_empty_database_and_leaves_it_e
     assert ran.status == ExitStatus.CONFIGURATION, ran
     assert "has no schema" in ran.stderr.strip().splitlines()[-1]
     assert await _tables(postgres_url) == []
+
+
+async def test_run_under_a_role_that_may_not_migrate_ends_at_once_saying_why(
+    postgres_url: str,
+) -> None:
+    """The schema is missing and the role cannot create it: no retry can help, so the
+    service ends (for its supervisor to report) instead of retrying for ever."""
+    async with role_with(postgres_url, WRITER_GRANTS) as writer:
+        settings = Settings(database_url=SecretStr(writer), http_port=free_port())
+        ran = await referrals(settings, "run")
+    assert ran.status == ExitStatus.STORE_UNAVAILABLE, ran
+    assert "permission denied" in ran.stderr.strip().splitlines()[-1]
+    assert await _tables(postgres_url) == []
