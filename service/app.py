@@ -29,13 +29,14 @@ from service.consume.stages import BatchStages, Clock
 from service.consume.tracing import Tracing
 from service.consume.unreadable import PollGuard, RawFetcher
 from service.errors import ConfigurationError, ServiceError, backoff
-from service.expiry import ExpiryScheduler
+from service.expiry import ExpiryScheduler, expiry_key
 from service.health import Health
 from service.http import HttpServer
 from service.kafka import client_options, ensure_topics, make_consumer, make_producer
 from service.metrics import Metrics
 from service.settings import Settings
 from service.store import PostgresBounds, Store, open_store, store_backend
+from service.tenancy import Tenancy
 
 log = logging.getLogger(__name__)
 GAUGE_REFRESH_SECONDS = 3.0
@@ -140,9 +141,12 @@ async def _consume(
     stop: asyncio.Event,
     tracing: Tracing,
 ) -> None:
+    tenancy = await _tenancy(settings, store, stop)
     consumer, producer = make_consumer(settings), make_producer(settings)
     publisher = outbox_publisher(settings, store, producer, metrics, health)
-    loop = consume_loop(settings, store, consumer, publisher, metrics, health, tracing)
+    loop = consume_loop(
+        settings, store, consumer, publisher, metrics, health, tracing, tenancy=tenancy
+    )
     await producer.start()
     loop.subscribe()
     await consumer.start()
@@ -208,6 +212,7 @@ def consume_loop(
     health: Health,
     tracing: Tracing,
     clock: Clock = utc_now,
+    tenancy: Tenancy | None = None,
 ) -> ConsumeLoop:
     """The consume side, composed: the stages of a batch over the store and the publisher,
     recovery over the stages, landing over both, and the loop over them all."""
@@ -221,8 +226,20 @@ def consume_loop(
     ready = preparation(store, stages)
     guard = PollGuard(consumer, RawFetcher(client_options(settings)), settings.max_batch_size)
     return ConsumeLoop(
-        settings, consumer, stages, ready, landing, recovery, recent, guard, stopping
+        settings, consumer, stages, ready, landing, recovery, recent, guard, stopping, tenancy
     )
+
+
+async def _tenancy(settings: Settings, store: Store, stop: asyncio.Event) -> Tenancy:
+    """How the consume side establishes tenants, with the expiry key that proves expiries
+    (read or made in the store unless configured: retried like the store's opening)."""
+    keys: list[bytes] = []
+
+    async def read_key() -> None:
+        keys.append(await expiry_key(settings, store))
+
+    await _until_up("store", read_key, settings, stop)
+    return Tenancy(settings.topic_tenants, keys[0] if keys else None)
 
 
 async def _until_up(

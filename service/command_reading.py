@@ -26,11 +26,13 @@ STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json"
 KNOWN_ATTRIBUTES: Final = frozenset(
     {"specversion", "id", "type", "source", "subject", "time", "datacontenttype", "dataschema",
      "data", "data_base64", "ifmatch", "correlationid", "tenantid", "causationid",
-     "traceparent", "tracestate"}
+     "traceparent", "tracestate", "expirysignature"}
 )  # fmt: skip
 _COMMAND_TYPES: Final = {member.value: member for member in CommandType}
 #: Attributes that are stored or used as keys; a string of the service's shape or absent.
-_IDENTIFYING_ATTRIBUTES: Final = ("id", "subject", "tenantid", "correlationid", "ifmatch")
+_IDENTIFYING_ATTRIBUTES: Final = (
+    "id", "subject", "tenantid", "correlationid", "ifmatch", "expirysignature",
+)  # fmt: skip
 _MESSAGE_LENGTH: Final = 500
 
 Headers = Sequence[tuple[str, bytes | None]]
@@ -281,6 +283,7 @@ def _command(envelope: Mapping[str, Any], limits: WireLimits, extent: TextExtent
         # Trusted until the shell establishes the tenant from the topic (service.tenancy).
         tenant_id=_text(envelope.get("tenantid")),
         declared_tenant_id=_text(envelope.get("tenantid")),
+        expiry_signature=_text(envelope.get("expirysignature")),
         data_extent=extent,
     )
     if command.referral_id is None and command_type is not CommandType.CREATE:

@@ -6,7 +6,9 @@ ordered, deduplicated path as every other change. The command carries the referr
 as ``ifmatch`` and its tenant as ``tenantid``; its id is an HMAC of the tenant, referral
 id and eTag under the service's secret: no producer can compute it in advance to burn it,
 yet every replica computes the same one, so several replicas scanning take effect once,
-and a referral that changed in the meantime is left alone (``preconditionFailed``).
+and a referral that changed in the meantime is left alone (``preconditionFailed``). A
+command naming a tenant is signed under the same secret (``expirysignature``, see
+``service.tenancy``): in multi-tenant mode only a signed expiry acts as the tenant it names.
 
 A scan reads due referrals in (expiration, tenant, id) order a page at a time, carrying on
 from where the last page stopped and starting over once it reaches the end. A referral
@@ -26,6 +28,7 @@ from service.codec import OutgoingRecord, command_envelope, command_record
 from service.consume.publisher import OutboxPublisher
 from service.settings import Settings
 from service.store import ExpiryCandidate, ExpiryPosition, Store
+from service.tenancy import EXPIRY_SIGNATURE, expiry_signature
 from state import CommandType
 
 log = logging.getLogger(__name__)
@@ -45,15 +48,53 @@ def expiry_command_id(secret: bytes, candidate: ExpiryCandidate) -> str:
     return "expire-" + hmac.new(secret, message, hashlib.sha256).hexdigest()[:40]
 
 
-def expire_command(candidate: ExpiryCandidate, source: str, secret: bytes) -> dict[str, Any]:
+async def expiry_key(settings: Settings, store: Store) -> bytes:
+    """The expiry secret: the configured one, else the one the store keeps (made at the
+    first start; the store must be open)."""
+    configured = settings.expiry_secret
+    if configured is not None:
+        return configured.get_secret_value().encode()
+    return await store.secret(SECRET_NAME)
+
+
+def signed_expire_command(
+    command_id: str,
+    source: str,
+    referral_id: str,
+    tenant_id: str | None,
+    key: bytes | None,
+    *,
+    if_match: str | None = None,
+    reason: str | None = REASON,
+) -> dict[str, Any]:
+    """A ``referral.expire`` envelope, signed for its tenant when it names one (``key``
+    is then required: the expiry secret)."""
+    signature = None
+    if tenant_id is not None:
+        if key is None:
+            raise ValueError("an expiry naming a tenant is signed with the expiry secret")
+        signature = expiry_signature(key, command_id, referral_id, tenant_id, if_match)
     return command_envelope(
         CommandType.EXPIRE.value,
+        command_id,
+        source,
+        referral_id,
+        {"statusReason": reason} if reason else None,
+        ifmatch=if_match,
+        tenantid=tenant_id,
+        **{EXPIRY_SIGNATURE: signature},
+    )
+
+
+def expire_command(candidate: ExpiryCandidate, source: str, secret: bytes) -> dict[str, Any]:
+    """The scheduler's command for a due referral."""
+    return signed_expire_command(
         expiry_command_id(secret, candidate),
         source,
         candidate.referral_id,
-        {"statusReason": REASON},
-        ifmatch=candidate.etag,
-        tenantid=candidate.tenant_id,
+        candidate.tenant_id,
+        secret,
+        if_match=candidate.etag,
     )
 
 
@@ -118,11 +159,7 @@ class ExpiryScheduler:
 
     async def _key(self) -> bytes:
         if self._secret is None:
-            configured = self.settings.expiry_secret
-            if configured is not None:
-                self._secret = configured.get_secret_value().encode()
-            else:
-                self._secret = await self.store.secret(SECRET_NAME)
+            self._secret = await expiry_key(self.settings, self.store)
         return self._secret
 
     def _forget_old(self) -> None:

@@ -43,6 +43,12 @@ _EXTENSIONS: Final = {
         " command ids are scoped per tenant."
     ),
 }
+_SIGNATURE: Final = (
+    "Multi-tenant mode: the proof an expiry on the shared commands topic needs to act as the"
+    " tenant its tenantid names (else accessDenied): hex HMAC-SHA256, under the service's"
+    " expiry secret, of its id, subject, tenantid and ifmatch. The service's scheduler and"
+    " `referrals expire` sign; a tenant's own topic needs none."
+)
 _TRACING: Final = {
     "traceparent": "W3C Trace Context of the producer (CloudEvents distributed tracing"
     " extension); the service's spans and the records it emits continue that trace.",
@@ -198,6 +204,7 @@ def _attributes(command_type: CommandType) -> Schema:
         "source": {"type": "string", "minLength": 1},
         "subject": {"type": "string", "minLength": 1, "description": "The referral id."},
         **{name: _text(text) for name, text in {**_EXTENSIONS, **_TRACING}.items()},
+        **({"expirysignature": _text(_SIGNATURE)} if command_type is CommandType.EXPIRE else {}),
     }
 
 

@@ -76,6 +76,9 @@ class Command:
     correlation_id: str | None = None
     tenant_id: str | None = None
     declared_tenant_id: str | None = None
+    #: The ``expirysignature`` attribute as sent: the proof the shell checks before an
+    #: expiry on the shared commands topic acts as the tenant it names.
+    expiry_signature: str | None = None
     #: The extent of the text ``data`` was read from, when it was read from JSON text (a
     #: hint for the limit checks, not part of what the command says).
     data_extent: TextExtent | None = field(default=None, compare=False)

@@ -140,7 +140,9 @@ def _refuse_other_declared_tenant(command: Command) -> None:
     if declared is not None and declared != command.tenant_id:
         raise Refused(
             RejectionCode.ACCESS_DENIED,
-            "the tenantid attribute does not match the tenant of the topic the command came from",
+            "the tenantid attribute names a tenant the command cannot act as: not the tenant of"
+            " the topic it came from, or an expiry on the shared topic without a valid"
+            " expirysignature",
         )
 
 

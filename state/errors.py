@@ -10,7 +10,7 @@ value. The reason codes are Partner Center's error vocabulary:
 - ``preconditionFailed``: the ``ifmatch`` eTag is missing (replace) or stale.
 - ``conflict``: a create for a referral that already exists (in the command's tenant).
 - ``accessDenied``: the command's ``tenantid`` names another tenant than the one its topic
-  belongs to.
+  belongs to, or a tenant an expiry on the shared topic does not prove it may act as.
 - ``illegalTransition``: the Status/Substatus table forbids the move.
 
 Messages and details name the field (a JSON Pointer) and the rule, never the value sent:

@@ -1,14 +1,16 @@
 """``referrals dlq list|show|redrive``: look at dead letters and send them back.
 
 A dead letter is named by its ``partition:offset`` in the dead-letter topic, as ``list``
-prints it. ``redrive`` republishes to the commands topic, as the record came or replaced
-from a corrected file, once: a dead letter already redriven is skipped. A bulk redrive
-(``--all``, ``--reason``, ``--since``) also skips, and reports, each dead letter that cannot
-be sent as it is, sends the rest, and then exits with ``SKIPPED``.
+prints it. ``redrive`` republishes to the topic each came from (a tenant's letter acts as
+that tenant again), as the record came or replaced from a corrected file, once: a dead
+letter already redriven is skipped. A bulk redrive (``--all``, ``--reason``, ``--since``)
+also skips, and reports, each dead letter that cannot be sent as asked, sends the rest,
+and then exits with ``SKIPPED``.
 """
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any, TypeVar
 
 import click
 
@@ -24,6 +26,7 @@ from service.client.dlq import (
     already_redriven,
     dead_letters_in,
     redrive_record,
+    redrive_topic,
     select,
 )
 from service.client.outcomes import CommandAnswer, Outgoing, send_and_wait
@@ -32,6 +35,7 @@ from service.dead_letter_codes import DeadLetterCode
 from service.jsonio import dumps
 from service.settings import Settings
 
+T = TypeVar("T")
 FROM_BEGINNING = Start()
 REASONS = click.Choice([code.value for code in DeadLetterCode])
 
@@ -79,13 +83,19 @@ def show(cli: Cli, /, addresses: tuple[str, ...]) -> int:
     metavar="FILE|-",
     help="Send this corrected JSON instead (one dead letter).",
 )
+@click.option(
+    "--topic",
+    metavar="TOPIC",
+    help="Send to this topic instead of the one each came from (only letters from the"
+    " shared commands topic, or without an origin).",
+)
 @click.option("--dry-run", is_flag=True, help="Print what would be sent; send nothing.")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for outcomes.")
 @timeout_option
 @json_option
 @pass_cli
 def redrive(cli: Cli, /, addresses: tuple[str, ...], everything: bool, **options: Any) -> int:
-    """Republish dead letters to the commands topic, each at most once."""
+    """Republish dead letters to the topic each came from, each at most once."""
     if not (addresses or everything or options["reason"] or options["since"]):
         raise click.UsageError("name dead letters (PARTITION:OFFSET), or give --all or a filter")
     settings = cli.settings()
@@ -94,9 +104,9 @@ def redrive(cli: Cli, /, addresses: tuple[str, ...], everything: bool, **options
     if options["replacement"] is not None and len(letters) != 1:
         raise click.UsageError(f"--replace takes one dead letter, {len(letters)} selected")
     replacement = read_json(options["replacement"]) if options["replacement"] else None
-    todo = _not_yet_redriven(cli, settings, letters)
-    sendable = _sendable(cli, todo, replacement, bulk=not addresses and replacement is None)
-    status = ExitStatus.SKIPPED if len(sendable) < len(todo) else ExitStatus.OK
+    plan = _Plan(cli, settings, bulk=not addresses and replacement is None)
+    sendable = plan.make(letters, replacement, options["topic"])
+    status = ExitStatus.SKIPPED if plan.skipped else ExitStatus.OK
     if options["dry_run"]:
         for letter, record in sendable:
             cli.emit(_would_send(letter, record), _would_send_text(letter, record))
@@ -110,18 +120,58 @@ def redrive(cli: Cli, /, addresses: tuple[str, ...], everything: bool, **options
     return sent_status if sent_status is not ExitStatus.OK else status
 
 
-def _not_yet_redriven(
-    cli: Cli, settings: Settings, letters: Sequence[DeadLetter]
-) -> list[DeadLetter]:
-    """The letters not redriven before; each one that was is reported as skipped."""
-    done = run(already_redriven(settings, letters))
-    for letter in letters:
-        if letter.mark in done:
-            cli.emit(
-                {"deadLetter": letter.address, "action": "skipped", "redriven": done[letter.mark]},
-                f"{letter.address}: already redriven (commands {done[letter.mark]}); skipped",
-            )
-    return [letter for letter in letters if letter.mark not in done]
+class _Plan:
+    """What a redrive sends: each letter not redriven before, as the record to send and the
+    topic it goes to. A letter that cannot be sent as asked stops a redrive of named
+    letters; a bulk redrive (``--all``, filters) reports and skips it instead."""
+
+    def __init__(self, cli: Cli, settings: Settings, *, bulk: bool) -> None:
+        self.cli, self.settings, self.bulk = cli, settings, bulk
+        self.skipped = 0
+
+    def make(
+        self, letters: Sequence[DeadLetter], replacement: Any, chosen_topic: str | None
+    ) -> list[tuple[DeadLetter, Outgoing]]:
+        shared = self.settings.commands_topic
+        routed = self._each(letters, lambda letter: redrive_topic(letter, shared, chosen_topic))
+        targets = {letter.mark: topic for letter, topic in routed}
+        todo = self._not_yet_redriven([letter for letter, _ in routed], set(targets.values()))
+        built = self._each(todo, lambda letter: redrive_record(letter, replacement))
+        return [(letter, replace(record, topic=targets[letter.mark])) for letter, record in built]
+
+    def _each(
+        self, letters: Sequence[DeadLetter], attempt: Callable[[DeadLetter], T]
+    ) -> list[tuple[DeadLetter, T]]:
+        done = []
+        for letter in letters:
+            try:
+                done.append((letter, attempt(letter)))
+            except NotRedrivable as error:
+                if not self.bulk:
+                    raise CliError(ExitStatus.BAD_INPUT, str(error)) from None
+                self.skipped += 1
+                self.cli.emit(
+                    {"deadLetter": letter.address, "action": "skipped", "reason": letter.reason,
+                     "message": str(error)},
+                    f"{letter.address}: {letter.reason}: not redriven, {error}; skipped",
+                )  # fmt: skip
+        return done
+
+    def _not_yet_redriven(
+        self, letters: Sequence[DeadLetter], topics: set[str]
+    ) -> list[DeadLetter]:
+        """The letters not redriven before (to ``topics``, or the shared commands topic);
+        each one that was is reported as skipped."""
+        done = run(already_redriven(self.settings, letters, sorted(topics)))
+        for letter in letters:
+            if letter.mark in done:
+                topic, where = done[letter.mark]
+                self.cli.emit(
+                    {"deadLetter": letter.address, "action": "skipped", "topic": topic,
+                     "redriven": where},
+                    f"{letter.address}: already redriven (to {topic} {where}); skipped",
+                )  # fmt: skip
+        return [letter for letter in letters if letter.mark not in done]
 
 
 def _report_redriven(
@@ -137,8 +187,8 @@ def _report_redriven(
                 "action": "redriven",
                 "deadLetteredAgain": outcome.dead_letter,
             },
-            f"{letter.address}: redriven to commands {outcome.partition}:{outcome.offset}: "
-            f"{shown} {outcome.code or ''}".rstrip(),
+            f"{letter.address}: redriven to {outcome.topic} {outcome.partition}:{outcome.offset}:"
+            f" {shown} {outcome.code or ''}".rstrip(),
         )
 
 
@@ -169,26 +219,6 @@ def _read(settings: Settings, start: Start, partitions: frozenset[int] | None) -
         raise CliError(ExitStatus.NOT_FOUND, str(error)) from None
 
 
-def _sendable(
-    cli: Cli, letters: Sequence[DeadLetter], replacement: Any, *, bulk: bool
-) -> list[tuple[DeadLetter, Outgoing]]:
-    """Each letter with the record to send. One that cannot be sent as it is stops a redrive
-    of named letters; a bulk redrive (``--all``, filters) reports and skips it instead."""
-    sendable = []
-    for letter in letters:
-        try:
-            sendable.append((letter, redrive_record(letter, replacement)))
-        except NotRedrivable as error:
-            if not bulk:
-                raise CliError(ExitStatus.BAD_INPUT, str(error)) from None
-            cli.emit(
-                {"deadLetter": letter.address, "action": "skipped", "reason": letter.reason,
-                 "message": str(error)},
-                f"{letter.address}: {letter.reason}: not redriven, {error}; skipped",
-            )  # fmt: skip
-    return sendable
-
-
 def _detail_text(detail: dict[str, Any]) -> str:
     lines = [describe_dead_letter(detail), "  headers:"]
     lines += [f"    {h['name']}: {h.get('text', h.get('base64'))}" for h in detail["headers"]]
@@ -201,6 +231,7 @@ def _would_send(letter: DeadLetter, record: Outgoing) -> dict[str, Any]:
     return {
         "deadLetter": letter.address,
         "action": "would-redrive",
+        "topic": record.topic,
         "command": record.command_id,
         "key": (record.record.key or b"").decode(errors="replace"),
         "headers": {
@@ -212,7 +243,7 @@ def _would_send(letter: DeadLetter, record: Outgoing) -> dict[str, Any]:
 
 def _would_send_text(letter: DeadLetter, record: Outgoing) -> str:
     shown = _would_send(letter, record)
-    return f"{letter.address}: would redrive {dumps(shown).decode()}"
+    return f"{letter.address}: would redrive to {record.topic} {dumps(shown).decode()}"
 
 
 COMMANDS = (dlq,)

@@ -80,7 +80,7 @@ def send(cli: Cli, /, file: str | None, ndjson: str | None, timeout: float, **op
         work = send_and_wait(settings, [outgoing(e) for e in envelopes], timeout, advance)
         outcomes = run(work)
     if ndjson is None:
-        _report_one(cli, outcomes[0], timeout)
+        report_one(cli, outcomes[0], timeout)
     else:
         _report_many(cli, outcomes)
     return exit_status(outcomes)
@@ -125,7 +125,7 @@ def _progress(cli: Cli, /, total: int) -> Iterator[Callable[[int], None] | None]
         yield bar.update
 
 
-def _report_one(cli: Cli, /, outcome: CommandAnswer, timeout: float) -> None:
+def report_one(cli: Cli, /, outcome: CommandAnswer, timeout: float) -> None:
     if cli.json:
         cli.emit(outcome.to_json())
         return

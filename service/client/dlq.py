@@ -1,11 +1,17 @@
-"""Dead letters as an operator sees them, and their redrive to the commands topic.
+"""Dead letters as an operator sees them, and their redrive to the topic they came from.
+
+A dead letter goes back to its ``x-original-topic``: in multi-tenant mode a letter from a
+tenant's topic is acted on as that tenant again, whatever it (or its replacement) declares,
+and never sent to the shared commands topic, where ``tenantid`` is trusted. Another topic
+may be chosen only for a letter from the shared commands topic or one without an origin.
 
 A redriven record carries ``x-redrive-of`` (``<dlq topic>:<partition>:<offset>`` of the
-dead letter) and ``x-redrive-time``. Before sending, the commands topic is read from the
-oldest selected dead letter's time for records that carry those marks, so a dead letter
-is redriven once however often the redrive is asked for. The dead letter's own headers
-(``x-error-*``, ``x-original-*``, ``x-truncated``...) are not sent back. A dead letter that
-is not the record as it came (``dead_letters.ALTERED``) is only sent back replaced.
+dead letter) and ``x-redrive-time``. Before sending, the topics the letters go to (and the
+shared commands topic) are read from the oldest selected dead letter's time for records
+that carry those marks, so a dead letter is redriven once however often the redrive is
+asked for. The dead letter's own headers (``x-error-*``, ``x-original-*``,
+``x-truncated``...) are not sent back. A dead letter that is not the record as it came
+(``dead_letters.ALTERED``) is only sent back replaced.
 """
 
 import base64
@@ -18,7 +24,7 @@ from service import dead_letters
 from service.client.connection import header_text
 from service.client.envelopes import is_envelope
 from service.client.outcomes import Outgoing
-from service.client.reader import Start, now_ms, read_topic
+from service.client.reader import Start, TopicMissing, now_ms, read_topic
 from service.codec import CommandRecord, command_record
 from service.jsonio import JsonRefused, loads
 from service.kafka import ConsumedRecord
@@ -63,6 +69,11 @@ class DeadLetter:
         return self.header(dead_letters.ERROR_CODE) or "?"
 
     @property
+    def origin_topic(self) -> str | None:
+        """The topic the record was read from (none for the service's own records)."""
+        return self.header(dead_letters.ORIGINAL_TOPIC)
+
+    @property
     def original_headers(self) -> tuple[Header, ...]:
         return tuple((n, v) for n, v in self.headers if n not in _DEAD_LETTER_HEADERS)
 
@@ -73,7 +84,7 @@ class DeadLetter:
             "ageSeconds": round(max(now_ms() - self.record.timestamp, 0) / 1000, 1),
             "reason": self.reason,
             "message": self.header(dead_letters.ERROR_MESSAGE),
-            "originTopic": self.header(dead_letters.ORIGINAL_TOPIC),
+            "originTopic": self.origin_topic,
             "originPartition": _int(self.header(dead_letters.ORIGINAL_PARTITION)),
             "originOffset": _int(self.header(dead_letters.ORIGINAL_OFFSET)),
             "size": len(self.record.value or b""),
@@ -126,6 +137,26 @@ async def dead_letters_in(
     return sorted(
         letters,
         key=lambda letter: (letter.record.timestamp, letter.record.partition, letter.record.offset),
+    )
+
+
+def redrive_topic(letter: DeadLetter, shared_topic: str, chosen: str | None = None) -> str:
+    """Where ``letter`` goes back: the topic it came from. ``chosen`` (``--topic``) may name
+    another only for a letter from ``shared_topic`` or without an origin: a letter from any
+    other topic (a tenant's) must act as the tenant that sent it, and nobody else."""
+    origin = letter.origin_topic
+    if chosen is None or chosen == origin:
+        if origin is None:
+            raise NotRedrivable(
+                f"dead letter {letter.address} names no topic it came from (it is a record of"
+                " the service's own, not a command it read); name one with --topic"
+            )
+        return origin
+    if origin is None or origin == shared_topic:
+        return chosen
+    raise NotRedrivable(
+        f"dead letter {letter.address} came from topic {origin!r}, a tenant's: it goes back"
+        " there only, to act as that tenant; leave out --topic or name that topic"
     )
 
 
@@ -194,18 +225,26 @@ def _ce_id(headers: Iterable[Header]) -> str | None:
     return _ce_attributes(headers).get("id")
 
 
-async def already_redriven(settings: Settings, letters: Sequence[DeadLetter]) -> dict[str, str]:
-    """Dead-letter marks among ``letters`` already redriven -> where (``partition:offset``)."""
+async def already_redriven(
+    settings: Settings, letters: Sequence[DeadLetter], topics: Iterable[str] = ()
+) -> dict[str, tuple[str, str]]:
+    """Dead-letter marks among ``letters`` already redriven -> where: the topic and the
+    ``partition:offset`` there. Searched in ``topics`` and the shared commands topic (where
+    every redrive went before redrives went back to their origin)."""
     if not letters:
         return {}
     wanted = {letter.mark for letter in letters}
     oldest = min(letter.record.timestamp for letter in letters)
     since = Start(at="time", time_ms=oldest - CLOCK_SKEW_MS)
-    found: dict[str, str] = {}
-    async for record in read_topic(settings, settings.commands_topic, since):
-        mark = header_text(record, REDRIVE_OF)
-        if mark in wanted:
-            found.setdefault(mark, f"{record.partition}:{record.offset}")
+    found: dict[str, tuple[str, str]] = {}
+    for topic in dict.fromkeys([*topics, settings.commands_topic]):
+        try:
+            async for record in read_topic(settings, topic, since):
+                mark = header_text(record, REDRIVE_OF)
+                if mark in wanted:
+                    found.setdefault(mark, (topic, f"{record.partition}:{record.offset}"))
+        except TopicMissing:
+            continue  # nothing was ever sent there
     return found
 
 

@@ -1,7 +1,9 @@
 """Send commands and wait for their outcomes, one command or thousands at once.
 
 An outcome is whatever the service produced for a command: events and rejections carry
-the command id as ``causationid``; a dead letter names the command's partition and offset.
+the command id as ``causationid``; a dead letter names the command's topic, partition and
+offset. Each command goes to the commands topic of the settings unless it names its own
+(a tenant's, in multi-tenant mode).
 A command that changed nothing produces no record, so the wait also ends when the
 service's consumer group has committed past the command. Its events were published before
 that commit, so once every command is settled the watched topics are read to their end.
@@ -49,10 +51,12 @@ KINDS: Final = tuple(AnswerKind)
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """A command record to send; its id, when it has one, is what its events cite."""
+    """A command record to send; its id, when it has one, is what its events cite. ``topic``:
+    where it goes, when not to the settings' commands topic."""
 
     command_id: str | None
     record: CommandRecord
+    topic: str | None = None
 
 
 def outgoing(envelope: Mapping[str, Any]) -> Outgoing:
@@ -70,6 +74,8 @@ class CommandAnswer:
     rejection: dict[str, Any] | None = None
     dead_letter: dict[str, str] | None = None
     acknowledged: bool = False
+    #: The commands topic it was sent to (the settings' one when not given).
+    topic: str | None = None
 
     @property
     def settled(self) -> bool:
@@ -95,6 +101,7 @@ class CommandAnswer:
     def to_json(self) -> dict[str, Any]:
         return {
             "command": self.command_id,
+            "topic": self.topic,
             "partition": self.partition,
             "offset": self.offset,
             "outcome": self.kind,
@@ -129,17 +136,20 @@ async def send_and_wait(
 
 
 async def _publish(
-    sender: AIOKafkaProducer, topic: str, commands: Sequence[Outgoing]
+    sender: AIOKafkaProducer, default_topic: str, commands: Sequence[Outgoing]
 ) -> list[CommandAnswer]:
     pending = [
         await sender.send(
-            topic, value=c.record.value, key=c.record.key, headers=list(c.record.headers)
+            c.topic or default_topic,
+            value=c.record.value,
+            key=c.record.key,
+            headers=list(c.record.headers),
         )
         for c in commands
     ]
     sent = await asyncio.gather(*pending)
     return [
-        CommandAnswer(c.command_id, m.partition, m.offset)
+        CommandAnswer(c.command_id, m.partition, m.offset, topic=m.topic)
         for c, m in zip(commands, sent, strict=True)
     ]
 
@@ -151,11 +161,12 @@ class _Matcher:
         self.settings = settings
         self.outcomes = list(outcomes)
         self._by_id: dict[str, list[CommandAnswer]] = defaultdict(list)
-        self._by_origin: dict[tuple[str, str], CommandAnswer] = {}
+        self._by_origin: dict[tuple[str, str, str], CommandAnswer] = {}
         for outcome in self.outcomes:
             if outcome.command_id is not None:
                 self._by_id[outcome.command_id].append(outcome)
-            self._by_origin[(str(outcome.partition), str(outcome.offset))] = outcome
+            where = (str(outcome.topic), str(outcome.partition), str(outcome.offset))
+            self._by_origin[where] = outcome
 
     @property
     def pending(self) -> list[CommandAnswer]:
@@ -179,9 +190,11 @@ class _Matcher:
 
     def _take_dead_letter(self, record: Any) -> None:
         headers = {name: bytes(raw).decode(errors="replace") for name, raw in headers_of(record)}
-        if headers.get(ORIGINAL_TOPIC) != self.settings.commands_topic:
-            return
-        origin = (headers.get(ORIGINAL_PARTITION, ""), headers.get(ORIGINAL_OFFSET, ""))
+        origin = (
+            headers.get(ORIGINAL_TOPIC, ""),
+            headers.get(ORIGINAL_PARTITION, ""),
+            headers.get(ORIGINAL_OFFSET, ""),
+        )
         outcome = self._by_origin.get(origin)
         if outcome is not None:
             outcome.dead_letter = headers
@@ -210,11 +223,11 @@ async def _wait(
 
 
 async def _acknowledge(offsets: AIOKafkaConsumer, matcher: _Matcher) -> None:
-    by_partition: dict[int, list[CommandAnswer]] = defaultdict(list)
+    by_partition: dict[TopicPartition, list[CommandAnswer]] = defaultdict(list)
     for outcome in matcher.pending:
-        by_partition[outcome.partition].append(outcome)
-    for partition, outcomes in by_partition.items():
-        tp = TopicPartition(matcher.settings.commands_topic, partition)
+        topic = outcome.topic or matcher.settings.commands_topic
+        by_partition[TopicPartition(topic, outcome.partition)].append(outcome)
+    for tp, outcomes in by_partition.items():
         committed = await offsets.committed(tp)
         for outcome in outcomes:
             outcome.acknowledged = committed is not None and committed > outcome.offset

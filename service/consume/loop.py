@@ -35,6 +35,7 @@ from service.errors import RecordFailed
 from service.health import Health
 from service.metrics import Metrics
 from service.settings import Settings
+from service.tenancy import Tenancy
 
 #: What a batch's decision came to: ready to go, a failure that may be a record's, or
 #: None (nothing decided yet, or an outage: the batch is then handled in order).
@@ -55,8 +56,11 @@ class ConsumeLoop:
         recent: RecentReferrals,
         guard: PollGuard,
         stopping: asyncio.Event,
+        tenancy: Tenancy | None = None,
     ) -> None:
         self.settings = settings
+        # Without the expiry key, no expiry on the shared topic acts as a tenant it names.
+        self.tenancy = tenancy or Tenancy(settings.topic_tenants)
         self.consumer = consumer
         self.stages = stages
         self.preparation = preparation
@@ -143,9 +147,9 @@ class ConsumeLoop:
 
     def _read(self, polled: Polled) -> list[Incoming]:
         """The polled records read, then a placeholder for each the client could not."""
-        limits, tenants = self.wire_limits, self.settings.topic_tenants
+        limits, tenancy = self.wire_limits, self.tenancy
         records = polled.records.values()
-        read = [read_record(record, limits, tenants) for rs in records for record in rs]
+        read = [read_record(record, limits, tenancy) for rs in records for record in rs]
         return read + [read_unreadable(found) for found in polled.unreadable]
 
     async def _decide_ahead(self, incoming: list[Incoming]) -> Decision:

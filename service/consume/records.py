@@ -2,7 +2,6 @@
 came from; and the keys a batch of them asks the store about."""
 
 import time
-from collections.abc import Mapping
 from typing import Final
 
 from service.codec import Undecodable, WireLimits, read_command
@@ -10,7 +9,7 @@ from service.consume.record_batches import Unreadable
 from service.dead_letter_codes import DeadLetterCode
 from service.errors import RecordFailed, Stage
 from service.kafka import ConsumedRecord
-from service.tenancy import established
+from service.tenancy import SINGLE_TENANT, Tenancy, established
 from state import Command, CommandKey, ReferralKey, command_key, referral_key
 from state.limits import identifier_problem
 from state.values import value_object
@@ -40,17 +39,17 @@ class Incoming:
 
 
 def read_record(
-    record: ConsumedRecord, limits: WireLimits, topic_tenants: Mapping[str, str] | None = None
+    record: ConsumedRecord, limits: WireLimits, tenancy: Tenancy = SINGLE_TENANT
 ) -> Incoming:
-    """Decode one polled record, acting as the tenant of its topic if it has one; never
-    raises (a record that cannot be read is kept as such)."""
+    """Decode one polled record, acting as the tenant ``tenancy`` establishes (that of its
+    topic, if it has one); never raises (a record that cannot be read is kept as such)."""
     headers = tuple(record.headers or ())
     command: Command | None = None
     error: Undecodable | None = None
     producer_trace: tuple[tuple[str, str], ...] = ()
     try:
         decoded, producer_trace = read_command(record.value, headers, limits)
-        command = established(decoded, record.topic, topic_tenants or {})
+        command = established(decoded, record.topic, tenancy)
     except Undecodable as undecodable:
         error = undecodable
     except Exception as unexpected:  # decoding is pure: the record alone is to blame

@@ -20,6 +20,7 @@ from service.consume.records import (
 from service.jsonio import dumps
 from service.kafka import PolledRecord
 from service.settings import Settings
+from service.tenancy import Tenancy
 from state import CommandKey, ReferralKey
 
 SETTINGS = Settings()
@@ -55,7 +56,7 @@ def read(*values: bytes | None) -> list[Incoming]:
 def read_from(*records: tuple[str, bytes]) -> list[Incoming]:
     """Records each read from a topic, in multi-tenant mode."""
     return [
-        read_record(Polled(offset, value, topic=topic), LIMITS, TENANT_TOPICS)
+        read_record(Polled(offset, value, topic=topic), LIMITS, Tenancy(TENANT_TOPICS))
         for offset, (topic, value) in enumerate(records)
     ]
 
