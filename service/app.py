@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -18,7 +17,6 @@ from prometheus_client import CollectorRegistry
 from service.api.auth import Authenticate
 from service.api.compose import OFF_WARNING, read_api
 from service.api.server import ApiServer
-from service.consume.lag import probe_broker
 from service.consume.landing import Landing, preparation
 from service.consume.loop import ConsumeLoop
 from service.consume.ownership import Partitions
@@ -34,25 +32,16 @@ from service.health import Health
 from service.http import HttpServer
 from service.kafka import client_options, ensure_topics, make_consumer, make_producer
 from service.metrics import Metrics
+from service.periodic import housekeeping, watch
 from service.settings import Settings
 from service.store import PostgresBounds, Store, open_store, store_backend
 from service.tenancy import Tenancy
 
 log = logging.getLogger(__name__)
-GAUGE_REFRESH_SECONDS = 3.0
-#: Counting the referrals per state reads an index entry per referral: the next count waits
-#: at least this many times as long as the last one took, so that counting a large store
-#: takes at most a fiftieth of its time, whatever the interval.
-COUNT_SPACING = 50
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def next_count_at(finished: float, took: float, interval: float) -> float:
-    """When the next count of the referrals per state is due (monotonic seconds)."""
-    return finished + max(interval, COUNT_SPACING * took)
 
 
 async def serve(
@@ -152,30 +141,41 @@ async def _consume(
     await consumer.start()
     expiry = ExpiryScheduler(settings, store, publisher, utc_now)
     gauges = asyncio.create_task(
-        _watch(store, consumer, metrics, health, settings.state_count_interval_seconds)
+        watch(store, consumer, metrics, health, settings.state_count_interval_seconds)
     )
-    housekeeping = asyncio.create_task(_housekeeping(settings, store, expiry))
+    chores = asyncio.create_task(housekeeping(settings, store, expiry, utc_now))
     running = asyncio.create_task(loop.run())
-    stopping = asyncio.create_task(stop.wait())
     try:
-        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        loop.stop()
-        try:
-            await asyncio.wait_for(running, settings.shutdown_timeout_seconds)
-        except TimeoutError:
-            log.error("batch did not finish in time; its offsets stay uncommitted")
-        except Exception as error:
-            if not stop.is_set():
-                raise  # the loop itself failed: end the process so it is restarted
-            # Stopping: the batch in hand stays uncommitted and is redelivered.
-            log.error("stopped while a batch was failing", extra={"error": type(error).__name__})
+        await _until_stopped(loop, running, stop, settings.shutdown_timeout_seconds)
     finally:
-        for task in (gauges, housekeeping, stopping, running):
+        for task in (gauges, chores, running):
             task.cancel()
         health.assigned = False
         await consumer.stop()  # leaves the group, so the partitions move on at once
         await producer.stop()
         await loop.close()
+
+
+async def _until_stopped(
+    loop: ConsumeLoop, running: asyncio.Task[None], stop: asyncio.Event, shutdown: float
+) -> None:
+    """Wait for ``stop`` (or the loop's end), then give the batch in hand ``shutdown``
+    seconds to land."""
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    loop.stop()
+    try:
+        await asyncio.wait_for(running, shutdown)
+    except TimeoutError:
+        log.error("batch did not finish in time; its offsets stay uncommitted")
+    except Exception as error:
+        if not stop.is_set():
+            raise  # the loop itself failed: end the process so it is restarted
+        # Stopping: the batch in hand stays uncommitted and is redelivered.
+        log.error("stopped while a batch was failing", extra={"error": type(error).__name__})
 
 
 def store_of(settings: Settings) -> Store:
@@ -262,48 +262,6 @@ async def _until_up(
             log.warning(f"{what} not reachable, retrying", extra={"error": str(error)})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), next(delays))
-
-
-async def _watch(
-    store: Store,
-    consumer: AIOKafkaConsumer,
-    metrics: Metrics,
-    health: Health,
-    count_interval: float,
-) -> None:
-    """Refresh the store-wide gauges and probe the store and the broker, periodically; the
-    referrals per state (a count of every referral) only every ``count_interval`` seconds,
-    or less often when a count takes long (``next_count_at``)."""
-    next_count = 0.0
-    while True:
-        await probe_broker(consumer, health)
-        try:
-            started = time.monotonic()
-            if started >= next_count:
-                metrics.report_states(await store.count_by_state())
-                finished = time.monotonic()
-                next_count = next_count_at(finished, finished - started, count_interval)
-            metrics.outbox_backlog.set(await store.outbox_backlog())
-            health.store_ok = True
-        except ServiceError:
-            health.store_ok = False
-        except Exception as error:  # the gauges must keep refreshing whatever one round met
-            log.error("gauge refresh failed", extra={"error": type(error).__name__})
-        metrics.ready.set(1 if health.ready else 0)
-        await asyncio.sleep(GAUGE_REFRESH_SECONDS)  # a periodic refresh, not a synchronisation
-
-
-async def _housekeeping(settings: Settings, store: Store, expiry: ExpiryScheduler) -> None:
-    """Expire due referrals and forget processed commands past the retention window."""
-    while True:
-        try:
-            await expiry.request_due()
-            await store.forget_processed(utc_now() - settings.processed_retention)
-        except ServiceError as error:
-            log.warning("housekeeping failed; next round retries", extra={"error": str(error)})
-        except Exception as error:  # never let one round end expiry for good
-            log.error("housekeeping failed unexpectedly", extra={"error": type(error).__name__})
-        await asyncio.sleep(settings.expiry_interval_seconds)  # a schedule, not a sync
 
 
 def _on_signals(stop: asyncio.Event) -> None:

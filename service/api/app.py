@@ -52,12 +52,25 @@ def build_api(store: Store, authenticate: Authenticate, public_url: str | None =
     app.add_middleware(RequestLog)
     with_components(app)
 
+    caller = _caller(authenticate)
+    _route_one(app, store, caller)
+    _route_list(app, store, caller, root)
+    return app
+
+
+def _caller(authenticate: Authenticate) -> Any:
+    """The dependency that authenticates a request and names its tenant in the request log."""
+
     async def caller(request: Request, credentials: Bearer) -> Principal:
         principal = await authenticate(credentials.credentials if credentials else None)
         request.state.tenant = principal.tenant_id or ("*" if principal.all_tenants else "")
         return principal
 
-    Caller = Annotated[Principal, Depends(caller)]
+    return Annotated[Principal, Depends(caller)]
+
+
+def _route_one(app: FastAPI, store: Store, Caller: Any) -> None:
+    """``GET /v1.0/engagements/referrals/{id}`` (``Caller``: the authenticated principal)."""
 
     @app.get(PREFIX + "/{referral_id}", responses={**REFERRAL, **ERROR}, response_class=Response)
     async def get_referral(
@@ -76,6 +89,10 @@ def build_api(store: Store, authenticate: Authenticate, public_url: str | None =
             return Response(status_code=304, headers=headers)
         body = record.referral.encoded(dumps)
         return Response(body, headers=headers, media_type=CONTENT_TYPE)
+
+
+def _route_list(app: FastAPI, store: Store, Caller: Any, root: str) -> None:
+    """``GET /v1.0/engagements/referrals``: the OData collection, its links under ``root``."""
 
     @app.get(PREFIX, responses={**REFERRAL_LIST, **ERROR}, response_class=Response)
     async def list_referrals(
@@ -110,8 +127,6 @@ def build_api(store: Store, authenticate: Authenticate, public_url: str | None =
             token = encode_token(page.positions[top - 1], digest)
             body["@odata.nextLink"] = _next_link(root, request, token)
         return Response(dumps(body), media_type=CONTENT_TYPE)
-
-    return app
 
 
 def _next_link(root: str, request: Request, token: str) -> str:

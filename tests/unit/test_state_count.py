@@ -2,7 +2,7 @@
 
 import pytest
 
-from service.app import COUNT_SPACING, next_count_at
+from service.periodic import COUNT_SPACING, next_count_at
 
 
 def test_a_quick_count_runs_again_after_the_interval() -> None:
