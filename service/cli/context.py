@@ -66,6 +66,14 @@ timeout_option = click.option(
 )
 
 
+database_url_option = click.option(
+    "-d",
+    "--database-url",
+    metavar="URL",
+    help="sqlite:///path or postgresql://... (overrides REFERRALS_DATABASE_URL).",
+)
+
+
 def json_option(command: F) -> F:
     """``--json`` on the command too, so it may follow the command's name."""
 

@@ -13,7 +13,7 @@ import click
 from pydantic import SecretStr
 
 from service.app import store_of
-from service.cli.context import Cli, json_option, pass_cli, run
+from service.cli.context import Cli, database_url_option, json_option, pass_cli, run
 from service.cli.exits import ExitStatus
 from service.errors import StoreUnavailable, backoff
 from service.settings import Settings
@@ -22,12 +22,7 @@ from service.store.sqlite_schema import SCHEMA_VERSION as SQLITE_SCHEMA_VERSION
 
 
 @click.command()
-@click.option(
-    "-d",
-    "--database-url",
-    metavar="URL",
-    help="sqlite:///path or postgresql://... (overrides REFERRALS_DATABASE_URL).",
-)
+@database_url_option
 @click.option(
     "--wait",
     "wait_seconds",

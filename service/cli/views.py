@@ -5,7 +5,7 @@ from typing import Any
 
 import click
 
-from service.cli.context import Cli, echo, json_option, pass_cli, run
+from service.cli.context import Cli, database_url_option, echo, json_option, pass_cli, run
 from service.cli.exits import CliError, ExitStatus
 from service.contract import asyncapi, json_schemas
 from service.jsonio import dumps
@@ -15,12 +15,7 @@ from service.store.sqlite import sqlite_path
 
 @click.command()
 @click.argument("referral_id")
-@click.option(
-    "-d",
-    "--database-url",
-    metavar="URL",
-    help="sqlite:///path or postgresql://... (overrides REFERRALS_DATABASE_URL).",
-)
+@database_url_option
 @click.option(
     "--tenant",
     metavar="TENANT",

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from service.codec import OutgoingRecord, encode_event, encode_rejection
-from service.consume.records import Incoming, address_key
+from service.consume.records import ADDRESS_TENANT, Incoming, address_key
 from service.dead_letter_codes import DeadLetterCode
 from service.dead_letters import encode_dead_letter
 from service.errors import RecordFailed, Stage
@@ -89,6 +89,9 @@ class _Deciding:
         self.latest = dict(current)
         self.changed: set[ReferralKey] = set()
         self.seen = set(seen)
+        # Whether any record's address was found processed: rarely, so most batches skip
+        # making every record's address to look it up.
+        self.addresses_seen = any(key.tenant_id == ADDRESS_TENANT for key in seen)
         self.now = now
         self.settings = settings
         self.policy = policy
@@ -97,7 +100,7 @@ class _Deciding:
 
     def take(self, item: Incoming) -> None:
         command = item.command
-        if address_key(item) in self.seen:  # dead-lettered before a crash: not again
+        if self.addresses_seen and address_key(item) in self.seen:  # dead-lettered before a crash
             self._outcome(item, Outcome("", OutcomeKind.DUPLICATE))
         elif command is None:
             assert item.error is not None
