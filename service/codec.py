@@ -72,7 +72,7 @@ def encode_event(
     }
     # The snapshot goes in as the bytes the decision already encoded it to.
     payload = {**event_payload(event), "referral": encoded(event.referral.encoded(dumps))}
-    return _cloudevent(topic, event.referral_id, attributes, payload, structured)
+    return cloudevent(topic, event.referral_id, attributes, payload, structured)
 
 
 def encode_rejection(
@@ -104,12 +104,14 @@ def encode_rejection(
         **dict(trace),
     }
     payload = rejection_payload(command, rejected)
-    return _cloudevent(topic, referral_id, attributes, payload, structured)
+    return cloudevent(topic, referral_id, attributes, payload, structured)
 
 
-def _cloudevent(
+def cloudevent(
     topic: str, key: str, attributes: Mapping[str, str | None], data: Any, structured: bool
 ) -> OutgoingRecord:
+    """A CloudEvent as a record keyed by ``key``: the attributes (None ones left out) and the
+    data, in structured or binary mode."""
     present = {name: value for name, value in attributes.items() if value is not None}
     kind = present["type"]
     if structured:

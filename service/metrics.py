@@ -39,9 +39,9 @@ from service import dead_letters
 from service.codec import REJECTED_TYPE
 from service.dead_letter_codes import DeadLetterCode
 from service.errors import Component
-from service.outcomes import Outcome, OutcomeKind
+from service.outcomes import EventFacts, Outcome, OutcomeKind
 from service.version import package_version
-from state import CommandType, EventType, ReferralEvent, RejectionCode
+from state import CommandType, EventType, RejectionCode
 from state.lifecycle import LEGAL_STATES, may_move
 
 _CLOSINGS = frozenset({EventType.WON, EventType.LOST, EventType.DECLINED, EventType.EXPIRED})
@@ -268,7 +268,7 @@ class Metrics:
         self.commands.labels(command_type, OutcomeKind.DEAD_LETTERED, _POISON).inc()
 
     def _report_event(
-        self, event: ReferralEvent, moves: collections.Counter[tuple[str, str, str, str]]
+        self, event: EventFacts, moves: collections.Counter[tuple[str, str, str, str]]
     ) -> None:
         source, sub = event.previous_status, event.previous_substatus
         if (
@@ -277,15 +277,14 @@ class Metrics:
             and (source, sub) != (event.status, event.substatus)
         ):
             moves[source, sub, event.status, event.substatus] += 1
-        referral = event.referral
-        created = referral.created_date_time
+        created, accepted, closed = event.lifetime()
         if created is None:
             return
-        if event.type is EventType.ACCEPTED and referral.accepted_date_time is not None:
-            self.time_to_accept.observe((referral.accepted_date_time - created).total_seconds())
+        if event.type is EventType.ACCEPTED and accepted is not None:
+            self.time_to_accept.observe((accepted - created).total_seconds())
         if event.type in _CLOSINGS and event.previous_status != event.status:
-            assert referral.closed_date_time is not None
-            lifetime = (referral.closed_date_time - created).total_seconds()
+            assert closed is not None
+            lifetime = (closed - created).total_seconds()
             self.time_to_close.labels(_closing_outcome(event.type)).observe(lifetime)
 
 

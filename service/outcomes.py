@@ -2,10 +2,30 @@
 the store records beside each processed command, the metrics count and the CLI reads back.
 """
 
+from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
-from state import ReferralEvent
+from state import EventType, ReferralStatus, ReferralSubstatus
 from state.values import value_object
+
+
+class EventFacts(Protocol):
+    """What the metrics read of an event, whichever path decided it."""
+
+    @property
+    def type(self) -> EventType: ...
+    @property
+    def status(self) -> ReferralStatus: ...
+    @property
+    def substatus(self) -> ReferralSubstatus: ...
+    @property
+    def previous_status(self) -> ReferralStatus | None: ...
+    @property
+    def previous_substatus(self) -> ReferralSubstatus | None: ...
+    def lifetime(self) -> tuple[datetime | None, datetime | None, datetime | None]:
+        """When the referral was created, accepted and closed."""
+        ...
 
 
 class OutcomeKind(StrEnum):
@@ -26,4 +46,4 @@ class Outcome:
     command_type: str
     outcome: OutcomeKind
     code: str = ""
-    events: tuple[ReferralEvent, ...] = ()
+    events: tuple[EventFacts, ...] = ()

@@ -68,7 +68,7 @@ def change(
 ) -> Applied:
     """Put a revised referral through the machine and record the event, or a no-op."""
     source = record.state
-    target = _moved(source, target)
+    target = moved(source, target)
     owned = owned_fields(record.referral, source, target, context.now)
     before = record.referral.to_document()
     draft = _draft(record, revision, owned)
@@ -86,7 +86,9 @@ def change(
     return Applied(ReferralRecord(changed_referral, record.tenant_id), (recorded,))
 
 
-def _moved(source: LifecycleState, target: LifecycleState) -> LifecycleState:
+def moved(source: LifecycleState, target: LifecycleState) -> LifecycleState:
+    """Where the machine takes a referral in ``source`` asked to go to ``target``; a refusal
+    if the table forbids it."""
     if target == source:
         return target
     try:

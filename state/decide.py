@@ -56,7 +56,7 @@ def _create(current: ReferralRecord | None, context: DecisionContext) -> Applied
     referral_id = referral_id_for(command)
     _refuse_other_id(data, referral_id)
     if current is not None:
-        raise Refused(RejectionCode.CONFLICT, "the referral already exists")
+        raise conflict()
     referral = validate_referral(data)
     _refuse_case_variants(referral)
     state = _legal(named_state(referral.status, referral.substatus, None), "create")
@@ -97,14 +97,16 @@ def _patched_document(
         operations = validate_operations(context.command.data, context.policy.limits)
         for index, (_, segments, _) in enumerate(operations):
             if is_service_owned(segments[0]):
-                problem = f"/{segments[0]} is set by the service"
-                raise PatchProblem(FieldProblem(f"/{index}/path", "readOnly", problem))
+                raise PatchProblem(read_only(index, segments[0]))
         document = apply(record.referral.to_document(), operations, context.policy.limits)
     except PatchProblem as problem:
-        raise Refused(
-            RejectionCode.INVALID_REQUEST, "the patch cannot be applied", problem.problems
-        ) from None
+        raise unpatchable(*problem.problems) from None
     return operations, document
+
+
+def read_only(index: int, key: str) -> FieldProblem:
+    """The problem of a patch operation whose path starts at a field the service owns."""
+    return FieldProblem(f"/{index}/path", "readOnly", f"/{key} is set by the service")
 
 
 def _replace(current: ReferralRecord | None, context: DecisionContext) -> Applied:
@@ -155,24 +157,50 @@ def _own(current: ReferralRecord | None, command: Command) -> ReferralRecord | N
 
 def _existing(current: ReferralRecord | None, command: Command) -> ReferralRecord:
     if current is None:
-        raise Refused(RejectionCode.ITEM_NOT_FOUND, "the referral does not exist")
-    if command.if_match not in (None, "*") and _bare(command.if_match) != _bare(
-        current.referral.e_tag
-    ):
-        raise Refused(
-            RejectionCode.PRECONDITION_FAILED, "ifmatch does not match the referral's current eTag"
-        )
+        raise missing()
+    refusal = stale(command.if_match, current.referral.e_tag)
+    if refusal is not None:
+        raise refusal
     return current
 
 
+def missing() -> Refused:
+    return Refused(RejectionCode.ITEM_NOT_FOUND, "the referral does not exist")
+
+
+def stale(if_match: str | None, etag: str | None) -> Refused | None:
+    """The refusal of a command whose ``ifmatch`` names another version than ``etag``."""
+    if if_match in (None, "*") or _bare(if_match) == _bare(etag):
+        return None
+    return Refused(
+        RejectionCode.PRECONDITION_FAILED, "ifmatch does not match the referral's current eTag"
+    )
+
+
+def conflict() -> Refused:
+    return Refused(RejectionCode.CONFLICT, "the referral already exists")
+
+
+def unpatchable(*problems: FieldProblem) -> Refused:
+    return Refused(RejectionCode.INVALID_REQUEST, "the patch cannot be applied", problems)
+
+
 def _legal(state: LifecycleState, what: str) -> LifecycleState:
+    refusal = illegal(state, what)
+    if refusal is not None:
+        raise refusal
+    return state
+
+
+def illegal(state: LifecycleState, what: str) -> Refused | None:
+    """The refusal of a state the table does not have, named by a ``create`` or a change."""
     if not is_legal(state):
         # A create names a starting state (bad data); a change asks for a move.
         code = (
             RejectionCode.INVALID_REQUEST if what == "create" else RejectionCode.ILLEGAL_TRANSITION
         )
-        raise Refused(code, f"{state} is not a lifecycle state", (state_problem(state),))
-    return state
+        return Refused(code, f"{state} is not a lifecycle state", (state_problem(state),))
+    return None
 
 
 def _bare(etag: str | None) -> str:

@@ -54,3 +54,8 @@ class ReferralEvent:
     time: datetime
     referral: Referral
     tenant_id: str | None = None  # the referral's tenant: with its id, what names it
+
+    def lifetime(self) -> tuple[datetime | None, datetime | None, datetime | None]:
+        """When the referral was created, accepted and closed."""
+        referral = self.referral
+        return referral.created_date_time, referral.accepted_date_time, referral.closed_date_time

@@ -46,7 +46,7 @@ _TOO_MANY_DIGITS: Final = (
     f"more than {MAX_WHOLE_DIGITS} digits before the point or {MAX_FRACTION_DIGITS} after"
 )
 #: No white space nor control character anywhere (``\s`` alone lets NUL through).
-_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f.]+$")
+EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f.]+$")
 
 
 def parse_utc(value: object) -> datetime:
@@ -188,7 +188,7 @@ def _currency(value: object, info: ValidationInfo) -> object:
 
 
 def _email(value: object) -> object:
-    if isinstance(value, str) and not _EMAIL.match(value):
+    if isinstance(value, str) and not EMAIL.match(value):
         raise ValueError("not an e-mail address")
     return value
 

@@ -48,6 +48,14 @@ _CONTROL: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _CONTROL_MESSAGE: Final = "holds a control character (only tab, line feed and return may be)"
 
 
+def identifiers_fit(values: list[str], max_length: int) -> bool:
+    """Whether every one of these strings is an identifier: ``identifier_problem`` of many
+    at once, cheaper than one by one."""
+    return all(len(value) <= max_length for value in values) and not _CONTROL_OR_SURROGATE.search(
+        "".join(values)
+    )
+
+
 def identifier_problem(value: object, max_length: int) -> str | None:
     """Why ``value`` cannot be an identifier, or None when it can (or is absent)."""
     if value is None or value == "":

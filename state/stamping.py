@@ -77,9 +77,23 @@ def stamp_fields(
     referral_id: str, version: int, now: datetime, tenant_id: str | None
 ) -> dict[str, Any]:
     """The stamp of ``version``, by Python name: the version, its eTag and the moment."""
+    return {
+        "version": version,
+        "e_tag": etag_of(referral_id, version, tenant_id),
+        "updated_date_time": now,
+    }
+
+
+def etag_of(referral_id: str, version: int, tenant_id: str | None) -> str:
+    """The eTag of a referral's version."""
     scope = _scope(tenant_id, referral_id)
     digest = hashlib.sha256(f"{scope}\x00{version}".encode()).hexdigest()[:24]
-    return {"version": version, "e_tag": f'"{digest}"', "updated_date_time": now}
+    return f'"{digest}"'
+
+
+def event_id_of(referral_id: str, version: int, tenant_id: str | None) -> str:
+    """The id of the event that recorded a referral's version."""
+    return name_uuid(DERIVED_IDS, f"event:{_scope(tenant_id, referral_id)}:{version}")
 
 
 def event(
@@ -95,9 +109,8 @@ def event(
     assert referral.e_tag is not None
     assert referral.status is not None
     assert referral.substatus is not None
-    scope = _scope(command.tenant_id, referral.id)
     return ReferralEvent(
-        event_id=name_uuid(DERIVED_IDS, f"event:{scope}:{referral.version}"),
+        event_id=event_id_of(referral.id, referral.version, command.tenant_id),
         type=kind,
         referral_id=referral.id,
         version=referral.version,

@@ -8,11 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from service.codec import OutgoingRecord, encode_event, encode_rejection
-from service.consume.records import ADDRESS_TENANT, Incoming, address_key
+from service.codec import OutgoingRecord, WireLimits, encode_event, encode_rejection
+from service.consume.records import ADDRESS_TENANT, Incoming, address_key, read_strictly
 from service.dead_letter_codes import DeadLetterCode
 from service.dead_letters import encode_dead_letter
 from service.errors import RecordFailed, Stage
+from service.fast.deciding import FastContext, decide_fast
+from service.fast.referral import AnyRecord, model_record
 from service.jsonio import dumps
 from service.outcomes import Outcome, OutcomeKind
 from service.settings import EventMode, Settings
@@ -23,7 +25,6 @@ from state import (
     CommandKey,
     Policy,
     ReferralKey,
-    ReferralRecord,
     command_key,
     decide,
     referral_key,
@@ -40,6 +41,8 @@ class DecidedBatch:
     outcomes: list[Outcome] = field(default_factory=list)
     #: The commands the decision failed on, each with why: dead-lettered in the batch.
     poisoned: list[tuple[Incoming, str]] = field(default_factory=list)
+    #: How many commands the fast path decided (``service.fast``); the models, the rest.
+    fast: int = 0
 
     def assumed(self) -> "Assumed":
         """What the next batch, decided while this one lands, takes as stored."""
@@ -54,13 +57,13 @@ class Assumed:
     """Referrals and commands a decision takes as stored though the store may not hold
     them yet: those of the batch in flight."""
 
-    referrals: Mapping[ReferralKey, ReferralRecord] = field(default_factory=dict)
+    referrals: Mapping[ReferralKey, AnyRecord] = field(default_factory=dict)
     commands: frozenset[CommandKey] | set[CommandKey] = frozenset()
 
 
 def decide_batch(
     incoming: list[Incoming],
-    current: Mapping[ReferralKey, ReferralRecord],
+    current: Mapping[ReferralKey, AnyRecord],
     seen: set[CommandKey],
     now: datetime,
     settings: Settings,
@@ -79,7 +82,7 @@ class _Deciding:
 
     def __init__(
         self,
-        current: Mapping[ReferralKey, ReferralRecord],
+        current: Mapping[ReferralKey, AnyRecord],
         seen: set[CommandKey],
         now: datetime,
         settings: Settings,
@@ -96,6 +99,8 @@ class _Deciding:
         self.settings = settings
         self.policy = policy
         self.structured = settings.event_mode is EventMode.STRUCTURED
+        self.fast = FastContext(now, settings, policy)
+        self.wire_limits = WireLimits(settings.max_command_bytes, settings.max_attribute_length)
         self.decided = DecidedBatch()
 
     def take(self, item: Incoming) -> None:
@@ -105,8 +110,16 @@ class _Deciding:
         elif command is None:
             assert item.error is not None
             self._dead_letter(item, item.error.code, item.error.message)
+        elif item.fast and command_key(command) in self.seen:
+            # Whether it is a command at all is the strict reader's to say (its data unread).
+            self.take(read_strictly(item, self.wire_limits))
         elif command_key(command) in self.seen:
             self._outcome(item, Outcome(command.type.value, OutcomeKind.DUPLICATE))
+        elif item.fast and (fast := self._decide_fast(item, command)) is not None:
+            self._apply(item, command, *fast)
+            self.decided.fast += 1
+        elif item.fast:  # for the models to decide: read as they read
+            self.take(read_strictly(item, self.wire_limits))
         else:
             try:
                 outcome, records, changed = self._decide(item, command)
@@ -117,13 +130,25 @@ class _Deciding:
                 return
             self._apply(item, command, outcome, records, changed)
 
+    def _decide_fast(
+        self, item: Incoming, command: Command
+    ) -> tuple[Outcome, list[OutgoingRecord], AnyRecord | None] | None:
+        """The fast path's decision (``service.fast``), or None: the models decide."""
+        current = self.latest.get(referral_key(command))
+        try:
+            return decide_fast(current, command, item.value, item.data, item.trace, self.fast)
+        except Exception:  # the models decide it, and say what is wrong with it if anything
+            return None
+
     def _decide(
         self, item: Incoming, command: Command
-    ) -> tuple[Outcome, list[OutgoingRecord], ReferralRecord | None]:
+    ) -> tuple[Outcome, list[OutgoingRecord], AnyRecord | None]:
         """The command's outcome, its records and the referral it changed, changing nothing
         in the batch yet."""
         settings, kind = self.settings, command.type.value
-        decision = decide(self.latest.get(referral_key(command)), command, self.now, self.policy)
+        current = self.latest.get(referral_key(command))
+        stored = None if current is None else model_record(current)
+        decision = decide(stored, command, self.now, self.policy)
         if isinstance(decision, Applied):
             events = [
                 encode_event(
@@ -155,7 +180,7 @@ class _Deciding:
         command: Command,
         outcome: Outcome,
         records: list[OutgoingRecord],
-        changed: ReferralRecord | None,
+        changed: AnyRecord | None,
     ) -> None:
         key = referral_key(command)
         if changed is not None:

@@ -10,18 +10,19 @@ first out, and is emptied whenever the group moves partitions.
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 
-from state import ReferralKey, ReferralRecord
+from service.fast.referral import AnyRecord
+from state import ReferralKey
 
 
 class RecentReferrals:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._records: OrderedDict[ReferralKey, ReferralRecord] = OrderedDict()
+        self._records: OrderedDict[ReferralKey, AnyRecord] = OrderedDict()
 
-    def view(self) -> Mapping[ReferralKey, ReferralRecord]:
+    def view(self) -> Mapping[ReferralKey, AnyRecord]:
         return self._records
 
-    def keep(self, records: Iterable[ReferralRecord]) -> None:
+    def keep(self, records: Iterable[AnyRecord]) -> None:
         if not self.capacity:
             return
         for record in records:

@@ -2,12 +2,14 @@
 came from; and the keys a batch of them asks the store about."""
 
 import time
+from dataclasses import replace
 from typing import Final
 
 from service.codec import Undecodable, WireLimits, read_command
 from service.consume.record_batches import Unreadable
 from service.dead_letter_codes import DeadLetterCode
 from service.errors import RecordFailed, Stage
+from service.fast.reading import FastRead, read_fast
 from service.kafka import ConsumedRecord
 from service.tenancy import SINGLE_TENANT, Tenancy, established
 from state import Command, CommandKey, ReferralKey, command_key, referral_key
@@ -36,14 +38,38 @@ class Incoming:
     producer_trace: tuple[tuple[str, str], ...] = ()
     #: The trace context its outcomes carry (traceparent, tracestate), when traced.
     trace: tuple[tuple[str, str], ...] = ()
+    #: Read in the canonical form (``service.fast``): ``command`` is without its data, which
+    #: is ``data``, as text; the decision decodes it, or reads the record again strictly.
+    fast: bool = False
+    data: bytes | None = None
 
 
 def read_record(
-    record: ConsumedRecord, limits: WireLimits, tenancy: Tenancy = SINGLE_TENANT
+    record: ConsumedRecord,
+    limits: WireLimits,
+    tenancy: Tenancy = SINGLE_TENANT,
+    fast_path: bool = True,
 ) -> Incoming:
     """Decode one polled record, acting as the tenant ``tenancy`` establishes (that of its
-    topic, if it has one); never raises (a record that cannot be read is kept as such)."""
+    topic, if it has one); never raises (a record that cannot be read is kept as such).
+    ``fast_path``: read a command in the canonical form without its data first."""
     headers = tuple(record.headers or ())
+    fast = _read_fast(record, headers, limits, tenancy) if fast_path else None
+    if fast is not None:
+        return Incoming(
+            record.topic,
+            record.partition,
+            record.offset,
+            record.timestamp,
+            record.key,
+            record.value,
+            headers,
+            fast.command,
+            None,
+            fast.trace,
+            fast=True,
+            data=fast.data,
+        )
     command: Command | None = None
     error: Undecodable | None = None
     producer_trace: tuple[tuple[str, str], ...] = ()
@@ -68,6 +94,33 @@ def read_record(
         error,
         producer_trace,
     )
+
+
+def _read_fast(
+    record: ConsumedRecord,
+    headers: tuple[tuple[str, bytes | None], ...],
+    limits: WireLimits,
+    tenancy: Tenancy,
+) -> FastRead | None:
+    try:
+        return read_fast(record.value, headers, record.topic, limits, tenancy)
+    except Exception:  # the strict reader reads it, and says what is wrong with it if anything
+        return None
+
+
+def read_strictly(item: Incoming, limits: WireLimits) -> Incoming:
+    """A record read in the canonical form, read again by the strict reader, as the tenant
+    established for it then."""
+    if not item.fast:
+        return item
+    assert item.command is not None
+    tenant = item.command.tenant_id
+    try:
+        decoded, producer_trace = read_command(item.value, item.headers, limits)
+    except Undecodable as undecodable:
+        return replace(item, command=None, error=undecodable, fast=False, data=None)
+    command = replace(decoded, tenant_id=tenant)
+    return replace(item, command=command, producer_trace=producer_trace, fast=False, data=None)
 
 
 def read_unreadable(found: Unreadable) -> Incoming:

@@ -27,12 +27,13 @@ from service.consume.tracing import Tracing
 from service.dead_letter_codes import DeadLetterCode
 from service.dead_letters import encode_dead_letter, encode_minimal_dead_letter
 from service.errors import RecordFailed, Stage, failing_as, is_outage
+from service.fast.referral import AnyRecord
 from service.health import Health
 from service.metrics import Metrics
 from service.outcomes import OutcomeKind
 from service.settings import Settings
 from service.store import BatchWrite, OutboxEntry, ProcessedCommand, Store
-from state import CommandKey, ReferralKey, ReferralRecord
+from state import CommandKey, ReferralKey
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -112,7 +113,7 @@ class BatchStages:
     def _decided(
         self,
         incoming: list[Incoming],
-        current: dict[ReferralKey, ReferralRecord],
+        current: dict[ReferralKey, AnyRecord],
         seen: set[CommandKey],
         now: datetime,
     ) -> DecidedBatch:
@@ -121,7 +122,7 @@ class BatchStages:
 
     async def _load(
         self, incoming: list[Incoming], assumed: Assumed
-    ) -> tuple[dict[ReferralKey, ReferralRecord], set[CommandKey]]:
+    ) -> tuple[dict[ReferralKey, AnyRecord], set[CommandKey]]:
         wanted = referral_keys(incoming, self.settings.max_attribute_length)
         commands = command_keys(incoming) | dead_letter_keys(incoming)
         recent = self.recent.view()

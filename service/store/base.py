@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Protocol
 
 from service.codec import OutgoingRecord
+from service.fast.referral import AnyRecord
 from service.store.query import Page, ReferralQuery
 from state import CommandKey, ReferralKey, ReferralRecord
 from state.values import value_object
@@ -26,7 +27,8 @@ COUNT_BY_STATE = "SELECT status, substatus, count(*) FROM referrals GROUP BY sta
 
 @value_object
 class ReferralWrite:
-    record: ReferralRecord
+    #: In either form (``service.fast.referral``).
+    record: AnyRecord
     expected_version: int  # 0 for a referral that did not exist when loaded
 
 
@@ -123,8 +125,8 @@ class Store(Protocol):
         self,
         referrals: Collection[ReferralKey],
         commands: Collection[CommandKey],
-        cached: Mapping[ReferralKey, ReferralRecord],
-    ) -> tuple[dict[ReferralKey, ReferralRecord], set[CommandKey]]:
+        cached: Mapping[ReferralKey, AnyRecord],
+    ) -> tuple[dict[ReferralKey, AnyRecord], set[CommandKey]]:
         """``load`` and ``seen`` in one round trip. A referral stored at the version of its
         record in ``cached`` is not read again: that record is returned (a version is written
         once, so the same version is the same referral)."""

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Final
 
+from service.fast import referral as fast
+from service.fast.schema import Referral as FastReferral
 from state import Referral
 
 
@@ -54,6 +56,8 @@ class ReadColumn:
     path: tuple[str, ...]
     #: The column's value for a referral (a datetime, a str or None, or a sorted list).
     read: Callable[[Referral], object]
+    #: The same value, of a referral the fast path keeps (``service.fast``).
+    read_fast: Callable[[FastReferral], object]
     storage: Storage = Storage.TEXT
     #: Whether the read API filters on it by its path.
     filtered: bool = True
@@ -114,17 +118,23 @@ def _team_emails(referral: Referral) -> list[str]:
 #: The read columns, in the order of the referrals table and of every row a store writes.
 READ_COLUMNS: Final = (
     ReadColumn("created", ("createdDateTime",), lambda r: r.created_date_time or NO_TIME,
-               Storage.TIME),
+               lambda r: fast.moment(r.created_date_time) or NO_TIME, Storage.TIME),
     ReadColumn("updated", ("updatedDateTime",), lambda r: r.updated_date_time or NO_TIME,
-               Storage.TIME),
-    ReadColumn("engagement_id", ("engagementId",), lambda r: r.engagement_id),
+               lambda r: fast.moment(r.updated_date_time) or NO_TIME, Storage.TIME),
+    ReadColumn("engagement_id", ("engagementId",), lambda r: r.engagement_id,
+               lambda r: fast.text_or_none(r.engagement_id)),
     ReadColumn("external_reference_id", ("externalReferenceId",),
-               lambda r: r.external_reference_id),
-    ReadColumn("type", ("type",), _enum_value(lambda r: r.type)),
-    ReadColumn("qualification", ("qualification",), _enum_value(lambda r: r.qualification)),
-    ReadColumn("country", ("customerProfile", "address", "country"), _country),
-    ReadColumn("direction", ("direction",), _direction),
-    ReadColumn("team_emails", ("team",), _team_emails, Storage.EMAILS, filtered=False),
+               lambda r: r.external_reference_id,
+               lambda r: fast.text_or_none(r.external_reference_id)),
+    ReadColumn("type", ("type",), _enum_value(lambda r: r.type),
+               lambda r: fast.text_or_none(r.type)),
+    ReadColumn("qualification", ("qualification",), _enum_value(lambda r: r.qualification),
+               lambda r: fast.text_or_none(r.qualification)),
+    ReadColumn("country", ("customerProfile", "address", "country"), _country, fast.country),
+    # A document in the fast path's form has no field the schema does not name.
+    ReadColumn("direction", ("direction",), _direction, lambda r: None),
+    ReadColumn("team_emails", ("team",), _team_emails, fast.team_emails, Storage.EMAILS,
+               filtered=False),
 )  # fmt: skip
 READ_COLUMN_NAMES: Final = tuple(column.name for column in READ_COLUMNS)
 #: The team's e-mails: a filter on a member reads them (a table of their own in SQLite).
@@ -155,8 +165,10 @@ READ_INDEXES: Final = (
 )
 
 
-def read_values(referral: Referral) -> tuple[object, ...]:
+def read_values(referral: Referral | FastReferral) -> tuple[object, ...]:
     """The referral's read column values, in table order."""
+    if isinstance(referral, FastReferral):
+        return tuple(column.read_fast(referral) for column in READ_COLUMNS)
     return tuple(column.read(referral) for column in READ_COLUMNS)
 
 

@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
+from service.fast.referral import AnyRecord
 from service.store import migrations
 from service.store.base import (
     COUNT_BY_STATE,
@@ -87,8 +88,8 @@ class PostgresStore:
         self,
         referrals: Collection[ReferralKey],
         commands: Collection[CommandKey],
-        cached: Mapping[ReferralKey, ReferralRecord],
-    ) -> tuple[dict[ReferralKey, ReferralRecord], set[CommandKey]]:
+        cached: Mapping[ReferralKey, AnyRecord],
+    ) -> tuple[dict[ReferralKey, AnyRecord], set[CommandKey]]:
         keys = list(referrals)
         known = [cached[key].version if key in cached else 0 for key in keys]
         rows = await self._pool.fetch(
@@ -103,7 +104,7 @@ class PostgresStore:
             known,
             *key_columns(commands),
         )
-        loaded: dict[ReferralKey, ReferralRecord] = {}
+        loaded: dict[ReferralKey, AnyRecord] = {}
         seen: set[CommandKey] = set()
         for row in rows:
             tenant = tenant_of(row["tenant_id"])

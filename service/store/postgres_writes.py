@@ -7,10 +7,16 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from service.fast.referral import AnyRecord
 from service.store.base import BatchWrite, OutboxEntry
 from service.store.columns import READ_COLUMNS, ReadColumn, Storage, read_values
-from service.store.rows import headers_to_text, read_row, referral_document, tenant_column
-from state import ReferralRecord
+from service.store.rows import (
+    expiration_moment,
+    headers_to_text,
+    read_row,
+    referral_document,
+    tenant_column,
+)
 
 if TYPE_CHECKING:
     from service.store.migrations import Db
@@ -124,7 +130,7 @@ async def write_batch(db: Db, batch: BatchWrite) -> list[OutboxEntry]:
     ]
 
 
-def _columns(records: Iterable[ReferralRecord]) -> list[list[object]]:
+def _columns(records: Iterable[AnyRecord]) -> list[list[object]]:
     rows = [
         (
             r.referral_id,
@@ -132,7 +138,7 @@ def _columns(records: Iterable[ReferralRecord]) -> list[list[object]]:
             r.state.status.value,
             r.state.substatus.value,
             tenant_column(r.tenant_id),
-            r.referral.expiration_date_time,
+            expiration_moment(r),
             referral_document(r),
             *read_row(read_values(r.referral), _as_is),
         )

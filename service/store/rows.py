@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from service.codec import OutgoingRecord
+from service.fast.referral import AnyRecord, FastRecord, moment, text_or_none
 from service.jsonio import dumps, loads
 from service.store.base import ExpiryCandidate
 from service.store.columns import READ_COLUMNS, Storage
@@ -19,7 +20,9 @@ from state import Referral, ReferralRecord
 from state.fields import STORED, format_utc
 
 
-def referral_document(record: ReferralRecord) -> bytes:
+def referral_document(record: AnyRecord) -> bytes:
+    if isinstance(record, FastRecord):
+        return record.encoded
     return record.referral.encoded(dumps)
 
 
@@ -46,9 +49,18 @@ def expiry_candidate(
     return ExpiryCandidate(str(raw["id"]), etag, tenant_of(tenant), expiration)
 
 
-def expiration_of(record: ReferralRecord) -> str | None:
+def expiration_of(record: AnyRecord) -> str | None:
+    """The referral's expiration as stored text (seven digits, ``Z``)."""
+    if isinstance(record, FastRecord):
+        return text_or_none(record.referral.expiration_date_time)
     expires = record.referral.expiration_date_time
     return format_utc(expires) if expires is not None else None
+
+
+def expiration_moment(record: AnyRecord) -> datetime | None:
+    if isinstance(record, FastRecord):
+        return moment(record.referral.expiration_date_time)
+    return record.referral.expiration_date_time
 
 
 def headers_to_text(headers: tuple[tuple[str, bytes | None], ...]) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from service.fast.referral import AnyRecord
 from service.store import sqlite_reads as reads
 from service.store.base import (
     FORGET_PAGE,
@@ -58,8 +59,8 @@ class SqliteStore:
         self,
         referrals: Collection[ReferralKey],
         commands: Collection[CommandKey],
-        cached: Mapping[ReferralKey, ReferralRecord],
-    ) -> tuple[dict[ReferralKey, ReferralRecord], set[CommandKey]]:
+        cached: Mapping[ReferralKey, AnyRecord],
+    ) -> tuple[dict[ReferralKey, AnyRecord], set[CommandKey]]:
         return self._db.read_here(lambda db: reads.batch_inputs(db, referrals, commands, cached))
 
     async def write(self, batch: BatchWrite) -> list[OutboxEntry]:

@@ -6,6 +6,7 @@ from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
+from service.fast.referral import AnyRecord
 from service.store.base import COUNT_BY_STATE, ExpiryCandidate, ExpiryPosition, OutboxEntry
 from service.store.query import (
     All,
@@ -55,11 +56,11 @@ def batch_inputs(
     db: sqlite3.Connection,
     keys: Collection[ReferralKey],
     commands: Collection[CommandKey],
-    cached: Mapping[ReferralKey, ReferralRecord],
-) -> tuple[dict[ReferralKey, ReferralRecord], set[CommandKey]]:
+    cached: Mapping[ReferralKey, AnyRecord],
+) -> tuple[dict[ReferralKey, AnyRecord], set[CommandKey]]:
     """A batch's referrals (those cached at their stored version not read again) and the
     commands among its own already processed."""
-    loaded: dict[ReferralKey, ReferralRecord] = {}
+    loaded: dict[ReferralKey, AnyRecord] = {}
     stale: list[ReferralKey] = []
     for tenant, referral_id, version in _by_pairs(db, _VERSIONS_BY_KEY, keys):
         key = ReferralKey(tenant_of(tenant), referral_id)

@@ -118,14 +118,20 @@ def test_a_command_whose_decision_fails_is_dead_lettered_in_its_batch_and_the_re
 ) -> None:
     import service.consume.decision
 
-    real = service.consume.decision.decide
+    real, real_fast = service.consume.decision.decide, service.consume.decision.decide_fast
 
     def decide(current: Any, command: Any, *rest: Any) -> Any:
         if command.referral_id == "r-poison":
             raise ValueError("a bug")
         return real(current, command, *rest)
 
+    def decide_fast(current: Any, command: Any, *rest: Any) -> Any:
+        if command.referral_id == "r-poison":
+            raise ValueError("a bug of the fast path")
+        return real_fast(current, command, *rest)
+
     monkeypatch.setattr(service.consume.decision, "decide", decide)
+    monkeypatch.setattr(service.consume.decision, "decide_fast", decide_fast)
     batch = read(
         envelope("referral.create", "r-ok", {"name": "x"}),
         envelope("referral.create", "r-poison", {"name": "x"}),
@@ -143,6 +149,25 @@ def test_a_command_whose_decision_fails_is_dead_lettered_in_its_batch_and_the_re
     assert [p.command_id for p in decided.write.processed] == [
         "referral.create-r-ok", "commands/0/1", "referral.accept-r-ok",
     ]  # fmt: skip
+    assert decided.fast == 2  # the others; the poisoned one was handed to the models
+
+
+def test_a_fast_decision_that_fails_is_handed_to_the_models(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import service.consume.decision
+
+    def decide_fast(*_: Any) -> Any:
+        raise ValueError("a bug of the fast path")
+
+    monkeypatch.setattr(service.consume.decision, "decide_fast", decide_fast)
+    batch = read(
+        envelope("referral.create", "r-ok", {"name": "x"}), envelope("referral.accept", "r-ok")
+    )
+    assert all(item.fast for item in batch)
+    decided = decide_batch(batch, {}, set(), NOW, SETTINGS, POLICY)
+    assert [(o.outcome, o.code) for o in decided.outcomes] == [("applied", ""), ("applied", "")]
+    assert decided.fast == 0
     assert [w.record.version for w in decided.write.referrals] == [2]
 
 

@@ -1,0 +1,335 @@
+"""The decision of a command read in the canonical form, on Structs: creates, patches of
+leaves and the lifecycle moves; or None, and the models decide it.
+
+Each step is the models' step (``state.decide``, ``state.change``) for the documents the
+Structs can hold, in the same order, so that a refusal is the one the models would give;
+the refusals made here are built by the same functions. Where a step would need what only
+the models can say (a problem in a document, a refusal naming a field, a replace) it hands
+the command back. ``tests/unit/test_fast_path.py`` holds both ways to the same bytes.
+"""
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Final, TypeVar
+
+import msgspec
+from msgspec import UNSET
+
+from service.codec import OutgoingRecord, encode_rejection
+from service.fast import schema
+from service.fast.changes import changed_referral
+from service.fast.events import FastEvent, event_record
+from service.fast.leaves import LEAVES, with_leaf
+from service.fast.referral import AnyRecord, FastRecord, fast_record, indexed_strings
+from service.fast.validation import canonical, checked_leaf, checked_referral
+from service.outcomes import Outcome, OutcomeKind
+from service.settings import EventMode, Settings
+from state import (
+    Command,
+    CommandType,
+    EventType,
+    LifecycleState,
+    Policy,
+    ReferralStatus,
+    ReferralSubstatus,
+)
+from state.commands import MOVE_TARGETS
+from state.decide import conflict, illegal, missing, read_only, stale, unpatchable
+from state.errors import Refused
+from state.fields import format_utc
+from state.lifecycle import named_state
+from state.limits import Limits, identifier_problem
+from state.owned import SERVICE_OWNED
+from state.stamping import BOOKKEEPING, etag_of
+
+#: A decision: the outcome, the records to publish, the referral as changed (or None).
+FastDecision = tuple[Outcome, list[OutgoingRecord], FastRecord | None]
+_OWNED_FOLDED: Final = frozenset(name.casefold() for name in SERVICE_OWNED)
+T = TypeVar("T")
+#: The referral's fields that hold indexed strings (``state.indexed``), by Python name.
+_INDEXED: Final = frozenset({"engagement_id", "external_reference_id", "team"})
+
+
+class PatchOperation(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    op: str
+    path: str
+    value: msgspec.Raw
+
+
+class MoveData(msgspec.Struct, forbid_unknown_fields=True, gc=False, rename="camel"):
+    status_reason: str | msgspec.UnsetType | None = UNSET
+
+
+_OPERATIONS: Final = msgspec.json.Decoder(list[PatchOperation]).decode
+_MOVE_DATA: Final = msgspec.json.Decoder(MoveData).decode
+
+
+class FastContext:
+    """What every command of a batch is decided with."""
+
+    __slots__ = ("expires", "limits", "now", "settings", "structured", "time")
+
+    def __init__(self, now: datetime, settings: Settings, policy: Policy) -> None:
+        self.now, self.settings, self.limits = now, settings, policy.limits
+        self.time = format_utc(now)
+        self.expires = format_utc(now + policy.default_expiry)
+        self.structured = settings.event_mode is EventMode.STRUCTURED
+
+
+def decide_fast(
+    current: AnyRecord | None,
+    command: Command,
+    value: bytes | None,
+    data: bytes | None,
+    trace: tuple[tuple[str, str], ...],
+    context: FastContext,
+) -> FastDecision | None:
+    """The command's decision, or None: the models decide it. ``value``: the record's value
+    (its size bounds the data's); ``data``: the data's text; ``trace``: what its records
+    carry."""
+    if value is not None and not _within(value, context.limits):
+        return None
+    if command.declared_tenant_id not in (None, command.tenant_id):
+        return None
+    own = current if current is not None and current.tenant_id == command.tenant_id else None
+    deciding = _Deciding(command, trace, context)
+    try:
+        if command.type is CommandType.CREATE:
+            return deciding.create(own, data)
+        if command.type is CommandType.PATCH:
+            return deciding.patch(own, data)
+        if command.type in MOVE_TARGETS:
+            return deciding.move(own, data)
+    except Refused as refusal:
+        return deciding.rejected(refusal)
+    return None
+
+
+def _within(value: bytes, limits: Limits) -> bool:
+    """Whether the record's text alone proves its data within the limits (as
+    ``state.limits`` reads a ``TextExtent``; a ``\\u`` never reaches here)."""
+    return (
+        len(value) <= limits.max_string_length
+        and (len(value) + 1) // 2 <= limits.max_array_items
+        and value.count(b"{") + value.count(b"[") <= limits.max_depth
+        and b"\\b" not in value
+        and b"\\f" not in value
+    )
+
+
+class _Deciding:
+    """One command's decision, with what its records carry."""
+
+    __slots__ = ("command", "context", "trace")
+
+    def __init__(
+        self, command: Command, trace: tuple[tuple[str, str], ...], context: FastContext
+    ) -> None:
+        self.command, self.trace, self.context = command, trace, context
+
+    def create(self, own: AnyRecord | None, data: bytes | None) -> FastDecision | None:
+        referral = _decoded(schema.DECODE_REFERRAL, data)
+        if referral is None or referral.id not in (UNSET, None, "", self.command.referral_id):
+            return None
+        if own is not None:
+            raise conflict()
+        if checked_referral(referral) is None:
+            return None
+        state = named_state(*_named(referral.status, referral.substatus), None)
+        if illegal(state, "create") is not None:
+            return None
+        referral_id, tenant_id, now = (
+            self.command.referral_id,
+            self.command.tenant_id,
+            self.context.time,
+        )
+        assert referral_id is not None
+        referral.id = referral_id
+        referral.created_date_time = referral.updated_date_time = now
+        unset: msgspec.UnsetType = UNSET
+        referral.accepted_date_time = now if state.status is ReferralStatus.ACTIVE else unset
+        referral.closed_date_time = now if state.status is ReferralStatus.CLOSED else unset
+        referral.status, referral.substatus = state.status.value, state.substatus.value
+        if referral.expiration_date_time in (UNSET, None):
+            referral.expiration_date_time = self.context.expires
+        referral.version, referral.e_tag = 1, etag_of(referral_id, 1, tenant_id)
+        created = self._stored(referral, None)
+        if created is None:
+            return None
+        paths = [
+            f"/{wire}"
+            for name, wire in zip(
+                referral.__struct_fields__, referral.__struct_encode_fields__, strict=True
+            )
+            if wire not in BOOKKEEPING and getattr(referral, name) is not UNSET
+        ]
+        return self.applied(FastEvent(EventType.CREATED, created, None), paths)
+
+    def patch(self, own: AnyRecord | None, data: bytes | None) -> FastDecision | None:
+        operations = _decoded(_OPERATIONS, data)
+        limits = self.context.limits
+        if not operations or len(operations) > limits.max_patch_operations:
+            return None
+        owned = None
+        for index, operation in enumerate(operations):
+            if operation.op not in ("add", "replace"):
+                return None
+            if operation.path not in LEAVES:
+                key = operation.path[1:]
+                if operation.path != f"/{key}" or key.casefold() not in _OWNED_FOLDED:
+                    return None
+                if bytes(operation.value)[:1] in (b"{", b"["):
+                    return None  # its depth is checked first, by the models
+                owned = owned or (index, key)
+        record = self._existing(own)
+        if record is None:
+            return None
+        if owned is not None:
+            raise unpatchable(read_only(*owned))
+        revised = record.referral
+        named: dict[str, object] = {}
+        for operation in operations:
+            leaf = LEAVES[operation.path]
+            try:
+                value = leaf.decode(operation.value)
+            except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+                return None
+            if not canonical(value, operation.value):
+                return None
+            good, value = checked_leaf(value, leaf.kind)
+            if not good:
+                return None
+            patched = with_leaf(revised, leaf.names, value, operation.op)
+            if patched is None:
+                return None
+            revised = patched
+            if len(leaf.names) == 1 and leaf.names[0] in ("status", "substatus"):
+                named[leaf.names[0]] = value
+        state = record.state
+        if named:
+            state = named_state(*_named(named.get("status"), named.get("substatus")), state)
+            refusal = illegal(state, "change")
+            if refusal is not None:
+                raise refusal
+        touched = [LEAVES[operation.path].names[0] for operation in operations]
+        return self._changed(record, revised, touched, state)
+
+    def move(self, own: AnyRecord | None, data: bytes | None) -> FastDecision | None:
+        reason = None
+        if data is not None:
+            moved = _decoded(_MOVE_DATA, data)
+            if moved is None:
+                return None
+            reason = moved.status_reason if isinstance(moved.status_reason, str) else None
+        record = self._existing(own)
+        if record is None:
+            return None
+        target = MOVE_TARGETS[self.command.type]
+        if record.state == target:
+            return Outcome(self.command.type.value, OutcomeKind.NOOP), [], None
+        if reason is None:
+            return self._changed(record, record.referral, (), target)
+        revised = msgspec.structs.replace(record.referral, status_reason=reason)
+        return self._changed(record, revised, ("status_reason",), target)
+
+    def _existing(self, own: AnyRecord | None) -> FastRecord | None:
+        """The referral the command changes in the fast path's form, or a refusal; None when
+        its stored document is for the models to judge."""
+        if own is None:
+            raise missing()
+        etag = own.referral.e_tag
+        refusal = stale(self.command.if_match, etag if isinstance(etag, str) else None)
+        if refusal is not None:
+            raise refusal
+        return fast_record(own)
+
+    def _changed(
+        self,
+        record: FastRecord,
+        revised: schema.Referral,
+        touched: Iterable[str],
+        target: LifecycleState,
+    ) -> FastDecision | None:
+        touched = tuple(touched)
+        change = changed_referral(record, revised, touched, target, self.context.time)
+        if change is None:
+            return Outcome(self.command.type.value, OutcomeKind.NOOP), [], None
+        indexed = not _INDEXED.isdisjoint(touched)
+        stored = self._stored(change.referral, record if indexed else None, indexed)
+        if stored is None:
+            return None
+        return self.applied(FastEvent(change.kind, stored, record.state), change.paths)
+
+    def _stored(
+        self, referral: schema.Referral, before: FastRecord | None, indexed: bool = True
+    ) -> FastRecord | None:
+        """The referral encoded, if a store can hold it as the models would take it.
+        ``indexed``: whether the change may bring indexed strings (else ``before`` is None)."""
+        limits = self.context.limits
+        encoded = schema.ENCODE(referral)
+        if len(encoded) > limits.max_document_bytes:
+            return None
+        if not indexed:
+            return FastRecord(referral, encoded, self.command.tenant_id)
+        brought = indexed_strings(referral)
+        kept = indexed_strings(before.referral) if before is not None else ()
+        if brought != kept:
+            known = {value for _, value in kept}
+            longest = limits.max_indexed_length
+            if any(v not in known and identifier_problem(v, longest) for _, v in brought):
+                return None
+        return FastRecord(referral, encoded, self.command.tenant_id)
+
+    def applied(self, event: FastEvent, paths: list[str]) -> FastDecision:
+        settings, command = self.context.settings, self.command
+        record = event_record(
+            event,
+            paths,
+            command.command_id,
+            command.correlation_id,
+            self.context.time,
+            settings.events_topic,
+            settings.event_source,
+            self.context.structured,
+            self.trace,
+        )
+        outcome = Outcome(command.type.value, OutcomeKind.APPLIED, events=(event,))
+        return outcome, [record], event.record
+
+    def rejected(self, refusal: Refused) -> FastDecision:
+        settings, context = self.context.settings, self.context
+        rejected = refusal.rejected
+        record = encode_rejection(
+            self.command,
+            rejected,
+            settings.rejections_topic,
+            settings.event_source,
+            context.time,
+            context.structured,
+            self.trace,
+        )
+        outcome = Outcome(self.command.type.value, OutcomeKind.REJECTED, rejected.code.value)
+        return outcome, [record], None
+
+
+def _decoded(
+    decode: Callable[[bytes | msgspec.Raw], T], text: bytes | msgspec.Raw | None
+) -> T | None:
+    """What ``text`` holds, if it is in the canonical form; else None."""
+    if text is None:
+        return None
+    try:
+        decoded = decode(text)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return None
+    return decoded if canonical(decoded, text) else None
+
+
+def _named(
+    status: object, substatus: object
+) -> tuple[ReferralStatus | None, ReferralSubstatus | None]:
+    """The state a document names, as the models' enums (the Structs hold exact values)."""
+    return (
+        ReferralStatus(status) if isinstance(status, str) else None,
+        ReferralSubstatus(substatus) if isinstance(substatus, str) else None,
+    )

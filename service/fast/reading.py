@@ -1,0 +1,194 @@
+"""Reading a command record in the canonical form, without building its data in Python.
+
+A record is read here when it is a command as the service's own producers and most others
+write one: structured (``content-type: application/cloudevents+json``, or none) or binary
+(lower-case ``ce_*`` headers, each once, ``content-type: application/json``), with only the
+attributes the service knows, a subject, JSON without ``\\u`` escapes and in its shortest
+form (see ``validation.canonical``), and a tenant the topic or the attribute establishes
+(an expiry on the shared topic proves its tenant: ``service.tenancy``, not here). The data
+is kept as the text it came as, to be decoded by the decision for the kind of command.
+Anything else returns None, and ``service.command_reading`` reads the record, strictly,
+with the refusals and their messages: both readers agree on every record this one takes
+(``tests/unit/test_fast_path.py``).
+"""
+
+from typing import Final
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from service.command_reading import STRUCTURED_CONTENT_TYPE, TraceContext, WireLimits
+from service.fast.validation import canonical
+from service.tenancy import Tenancy
+from state import Command, CommandType
+from state.limits import identifiers_fit
+
+_COMMAND_TYPES: Final = {member.value: member for member in CommandType}
+_STRUCTURED: Final = STRUCTURED_CONTENT_TYPE.encode()
+_JSON: Final = b"application/json"
+_MAYBE_RESERVED: Final = frozenset({"content-type", "traceparent"})
+
+
+class Envelope(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """The attributes of a command the service knows, and its data as text."""
+
+    specversion: str
+    id: str
+    type: str
+    source: str
+    subject: str | UnsetType = UNSET
+    time: str | UnsetType = UNSET
+    datacontenttype: str | UnsetType = UNSET
+    dataschema: str | UnsetType = UNSET
+    data: msgspec.Raw | UnsetType = UNSET
+    ifmatch: str | UnsetType = UNSET
+    correlationid: str | UnsetType = UNSET
+    tenantid: str | UnsetType = UNSET
+    causationid: str | UnsetType = UNSET
+    traceparent: str | UnsetType = UNSET
+    tracestate: str | UnsetType = UNSET
+    expirysignature: str | UnsetType = UNSET
+
+
+_ENVELOPE: Final = msgspec.json.Decoder(Envelope).decode
+_FIELDS: Final = frozenset(Envelope.__struct_fields__) - {"data"}
+_NULL: Final = b"null"
+
+
+class FastRead(msgspec.Struct, gc=False):
+    """A command read in the canonical form: the command (its data left out), the data's
+    text (None when there is none) and the trace context its producer sent."""
+
+    command: Command
+    data: bytes | None
+    trace: TraceContext
+
+
+def read_fast(
+    value: bytes | None,
+    headers: tuple[tuple[str, bytes | None], ...],
+    topic: str,
+    limits: WireLimits,
+    tenancy: Tenancy,
+) -> FastRead | None:
+    """The command in the canonical form, or None: the strict reader must read it."""
+    if value is not None and (len(value) > limits.max_bytes or b"\\u" in value):
+        return None
+    scanned = _scan(headers)
+    if scanned is None:
+        return None
+    content_type, ce = scanned
+    if content_type == _STRUCTURED or not ce:
+        if content_type not in (None, _STRUCTURED, _JSON) or value is None:
+            return None
+        envelope = _structured(value)
+    elif content_type in (None, _JSON):
+        envelope = _binary(value, ce)
+    else:
+        return None
+    if envelope is None:
+        return None
+    return _read(envelope, topic, limits, tenancy)
+
+
+def _scan(
+    headers: tuple[tuple[str, bytes | None], ...],
+) -> tuple[bytes | None, dict[str, bytes]] | None:
+    """The content-type and the ``ce_*`` headers, or None where the strict reader's reading
+    matters (a name in another case, a header given twice, a plain trace header)."""
+    content_type: bytes | None = None
+    ce: dict[str, bytes] = {}
+    for name, raw in headers:
+        if name == "content-type":
+            if content_type is not None or raw is None:
+                return None
+            content_type = raw
+        elif name.startswith("ce_"):
+            if raw is None or name in ce:
+                return None
+            ce[name] = raw
+        else:
+            lowered = name.lower()
+            if lowered in _MAYBE_RESERVED or lowered.startswith("ce_"):
+                return None
+    return content_type, ce
+
+
+def _structured(value: bytes) -> Envelope | None:
+    try:
+        envelope = _ENVELOPE(value)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return None
+    return envelope if canonical(envelope, value) else None
+
+
+def _binary(value: bytes | None, ce: dict[str, bytes]) -> Envelope | None:
+    attributes: dict[str, str] = {}
+    for name, raw in ce.items():
+        attribute = name[3:]
+        if attribute not in _FIELDS:
+            return None
+        try:
+            attributes[attribute] = raw.decode()
+        except UnicodeDecodeError:
+            return None
+    try:
+        envelope = Envelope(**attributes)  # type: ignore[arg-type]  # required ones checked
+    except TypeError:
+        return None
+    if value:
+        envelope.data = msgspec.Raw(value)
+    return envelope
+
+
+def _read(envelope: Envelope, topic: str, limits: WireLimits, tenancy: Tenancy) -> FastRead | None:
+    kind = _COMMAND_TYPES.get(envelope.type)
+    if (
+        kind is None
+        or envelope.specversion != "1.0"
+        or not (envelope.id and envelope.source and envelope.subject)
+        or envelope.datacontenttype not in (UNSET, "application/json")
+    ):
+        return None
+    identifying = [
+        given
+        for given in (
+            envelope.id,
+            envelope.subject,
+            envelope.tenantid,
+            envelope.correlationid,
+            envelope.ifmatch,
+            envelope.expirysignature,
+        )
+        if isinstance(given, str)
+    ]
+    if not all(identifying) or not identifiers_fit(identifying, limits.max_attribute_length):
+        return None
+    declared = _given(envelope.tenantid)
+    tenant = tenancy.topic_tenants.get(topic)
+    if tenant is None:
+        if tenancy.topic_tenants and kind is CommandType.EXPIRE and declared is not None:
+            return None  # the strict reader checks its proof
+        tenant = declared
+    command = Command(
+        type=kind,
+        command_id=envelope.id,
+        referral_id=_given(envelope.subject),
+        if_match=_given(envelope.ifmatch),
+        correlation_id=_given(envelope.correlationid),
+        tenant_id=tenant,
+        declared_tenant_id=declared,
+        expiry_signature=_given(envelope.expirysignature),
+    )
+    data = envelope.data
+    text = None if data is UNSET or bytes(data) == _NULL else bytes(data)
+    trace: TraceContext = ()
+    if isinstance(envelope.traceparent, str):
+        trace = (("traceparent", envelope.traceparent),)
+        if isinstance(envelope.tracestate, str):
+            trace += (("tracestate", envelope.tracestate),)
+    return FastRead(command, text, trace)
+
+
+def _given(value: str | UnsetType) -> str | None:
+    return value if isinstance(value, str) and value else None

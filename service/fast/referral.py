@@ -1,0 +1,134 @@
+"""A stored referral as the fast path keeps it: its Struct and the bytes it is stored as.
+
+A referral the fast path changed stays in this form through the batch, the store's write
+and the cache of recent referrals; the models' form (``state.ReferralRecord``) is made from
+its bytes only when a command must be decided by the models. Either form goes wherever a
+stored referral goes (``AnyRecord``): both say their key, version and state, and the store
+asks each for its document and columns through ``service.store.rows``.
+"""
+
+from datetime import UTC, datetime
+from typing import Final
+
+import msgspec
+from msgspec import UNSET
+
+from service.fast import schema
+from service.jsonio import dumps, loads
+from state import LifecycleState, ReferralKey, ReferralRecord, ReferralStatus, ReferralSubstatus
+from state import Referral as ReferralModel
+from state.fields import STORED, with_ticks
+
+_STATUSES: Final = {member.value: member for member in ReferralStatus}
+_SUBSTATUSES: Final = {member.value: member for member in ReferralSubstatus}
+#: Each legal state by its two values, so a record's state is looked up, not built.
+_STATES: Final = {
+    (status.value, substatus.value): LifecycleState(status, substatus)
+    for status in ReferralStatus
+    for substatus in ReferralSubstatus
+}
+
+
+class FastRecord(msgspec.Struct, frozen=True, gc=False):
+    """A referral as the fast path stores it; never changed (a change makes another)."""
+
+    referral: schema.Referral
+    encoded: bytes
+    tenant_id: str | None = None
+
+    @property
+    def referral_id(self) -> str:
+        referral_id = self.referral.id
+        assert isinstance(referral_id, str)
+        return referral_id
+
+    @property
+    def key(self) -> ReferralKey:
+        return ReferralKey(self.tenant_id, self.referral_id)
+
+    @property
+    def version(self) -> int:
+        version = self.referral.version
+        return version if isinstance(version, int) else 0
+
+    @property
+    def state(self) -> LifecycleState:
+        return _STATES[str(self.referral.status), str(self.referral.substatus)]
+
+
+AnyRecord = ReferralRecord | FastRecord
+
+
+def fast_record(record: AnyRecord) -> FastRecord | None:
+    """The record in the fast path's form, or None when its document is not in the canonical
+    form (an unknown field, a solution, a value stored before a rule): the models judge it."""
+    if isinstance(record, FastRecord):
+        return record
+    encoded = record.referral.encoded(dumps)
+    try:
+        referral = schema.DECODE_REFERRAL(encoded)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return None
+    if schema.ENCODE(referral) != encoded:
+        return None
+    return FastRecord(referral, encoded, record.tenant_id)
+
+
+def model_record(record: AnyRecord) -> ReferralRecord:
+    """The record in the models' form, read from its bytes as the store reads a row."""
+    if isinstance(record, ReferralRecord):
+        return record
+    stored = ReferralModel.model_validate(loads(record.encoded), context={STORED: True})
+    return ReferralRecord(stored, record.tenant_id)
+
+
+def moment(text: str | msgspec.UnsetType | None) -> datetime | None:
+    """A stored timestamp (seven digits, ``Z``) as the datetime the models hold."""
+    if not isinstance(text, str):
+        return None
+    parsed = datetime.fromisoformat(text[:26]).replace(tzinfo=UTC)
+    return with_ticks(parsed, int(text[26]))
+
+
+def team_emails(referral: schema.Referral) -> list[str]:
+    """The lower-cased e-mails of the referral's team, once each, sorted."""
+    team = referral.team
+    if not isinstance(team, list):
+        return []
+    return sorted({m.email.lower() for m in team if isinstance(m.email, str) and m.email})
+
+
+def text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def country(referral: schema.Referral) -> str | None:
+    profile = referral.customer_profile
+    if not isinstance(profile, schema.CustomerProfile):
+        return None
+    address = profile.address
+    return text_or_none(address.country) if isinstance(address, schema.Address) else None
+
+
+def indexed_strings(referral: schema.Referral) -> tuple[tuple[str, str], ...]:
+    """(JSON Pointer, value as stored) of each indexed string, as ``state.indexed`` lists
+    them (a canonical document has no ``direction``)."""
+    found = [
+        (pointer, value)
+        for pointer, value in (
+            ("/engagementId", referral.engagement_id),
+            ("/externalReferenceId", referral.external_reference_id),
+        )
+        if isinstance(value, str)
+    ]
+    team = referral.team if isinstance(referral.team, list) else ()
+    found += [
+        (f"/team/{index}/email", member.email.lower())
+        for index, member in enumerate(team)
+        if isinstance(member.email, str) and member.email
+    ]
+    return tuple(found)
+
+
+def unset_to_none(value: object) -> object:
+    return None if value is UNSET else value
