@@ -550,7 +550,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(text_table(rows(services, passthrough)))
     for reason in skipped:
         print(f"not measured: {reason}")
-    print(f"\npure decision: {decision.describe()}")
+    print(f"\nreading and deciding: {decision.describe()}")
     print(f"runtime {runtime:.1f} s")
     if options.output is not None:
         report = markdown(
@@ -563,7 +563,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             passthrough=passthrough,
             skipped=skipped,
             decision=decision.describe(),
-            decide_us=decision.decide_us,
+            decide_us=decision.total_us,
+            decide_ratio=decision.over_models,
             decision_profile=decision_profile,
             arguments=sys.argv[1:],
         )

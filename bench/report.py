@@ -62,7 +62,9 @@ class Target:
     what: str
     store: str | None
     phase: str
-    figure: str  # "ratio" (records/s over the passthrough's), "p99 ratio", "decide µs"
+    #: "ratio" (records/s over the passthrough's), "p99 ratio", "decide µs" (read and decide,
+    #: the fast path first), "decide ratio" (that over the models' path alone, same run).
+    figure: str
     goal: float
     at_least: bool
 
@@ -73,14 +75,16 @@ class Target:
 #: The goals every run is held to (the figures of one run, this report's).
 TARGETS = (
     Target("throughput, backlog drained, over the passthrough", "SQLite", THROUGHPUT,
-           "ratio", 0.4, at_least=True),
+           "ratio", 0.25, at_least=True),
     Target("throughput, backlog drained, over the passthrough", "PostgreSQL", THROUGHPUT,
            "ratio", 0.3, at_least=True),
     Target("latency p99 at a fixed rate, over the passthrough's", "SQLite", LATENCY,
            "p99 ratio", 1.25, at_least=False),
     Target("latency p99 at a fixed rate, over the passthrough's", "PostgreSQL", LATENCY,
            "p99 ratio", 1.5, at_least=False),
-    Target("pure decision, CPU per command (µs)", None, "", "decide µs", 60, at_least=False),
+    Target("read and decide, CPU per command (µs)", None, "", "decide µs", 30, at_least=False),
+    Target("read and decide, over the models' path alone", None, "", "decide ratio", 0.3,
+           at_least=False),
 )  # fmt: skip
 
 
@@ -235,12 +239,15 @@ def markdown_table(
 
 
 def target_rows(
-    services: Sequence[RunResult], passthrough: RunResult, decide_us: float | None
+    services: Sequence[RunResult],
+    passthrough: RunResult,
+    decide_us: float | None,
+    decide_ratio: float | None = None,
 ) -> list[tuple[str, ...]]:
     """Each target with this run's figure and whether it was met."""
     table: list[tuple[str, ...]] = []
     for target in TARGETS:
-        value = _target_value(target, services, passthrough, decide_us)
+        value = _target_value(target, services, passthrough, decide_us, decide_ratio)
         if value is None:
             continue
         sign = "≥" if target.at_least else "≤"
@@ -257,10 +264,16 @@ def target_rows(
 
 
 def _target_value(
-    target: Target, services: Sequence[RunResult], passthrough: RunResult, decide_us: float | None
+    target: Target,
+    services: Sequence[RunResult],
+    passthrough: RunResult,
+    decide_us: float | None,
+    decide_ratio: float | None,
 ) -> float | None:
     if target.figure == "decide µs":
         return decide_us
+    if target.figure == "decide ratio":
+        return decide_ratio
     run = next((run for run in services if run.store == target.store), None)
     ours = run.phases.get(target.phase) if run else None
     base = passthrough.phases.get(target.phase)
@@ -361,6 +374,7 @@ def markdown(
     skipped: Sequence[str] = (),
     decision: str = "",
     decide_us: float | None = None,
+    decide_ratio: float | None = None,
     decision_profile: Sequence[tuple[str, int, float, float]] = (),
     arguments: Sequence[str] = (),
 ) -> str:
@@ -385,7 +399,7 @@ def markdown(
     parts += ["", "## Results", ""]
     parts += [f"**Not measured: {reason}.**\n" for reason in skipped]
     parts += [markdown_table(rows(services, passthrough)), ""]
-    targets = target_rows(services, passthrough, decide_us)
+    targets = target_rows(services, passthrough, decide_us, decide_ratio)
     if targets:
         parts += ["Against the targets, in this run:", ""]
         columns = ("target", "store", "goal", "this run", "")
@@ -419,7 +433,7 @@ def markdown(
             "",
         ]
     if decision:
-        parts += [f"Pure decision, no Kafka and no store: {decision}.", ""]
+        parts += [f"Reading and deciding, no Kafka and no store: {decision}.", ""]
     if decision_profile:
         parts += [
             "Where the pure decision's time goes (cProfile of one round, the functions with the"

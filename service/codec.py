@@ -60,7 +60,7 @@ def encode_event(
 ) -> OutgoingRecord:
     attributes = {
         "id": event.event_id,
-        "type": event.type.value,
+        "type": str(event.type),
         "source": source,
         "subject": event.referral_id,
         "time": format_utc(event.time),
@@ -112,31 +112,48 @@ def cloudevent(
 ) -> OutgoingRecord:
     """A CloudEvent as a record keyed by ``key``: the attributes (None ones left out) and the
     data, in structured or binary mode."""
-    present = {name: value for name, value in attributes.items() if value is not None}
-    kind = present["type"]
+    kind = attributes["type"]
+    assert kind is not None
     if structured:
-        envelope = {"specversion": SPEC_VERSION, **present, "datacontenttype": "application/json"}
-        value = dumps({**envelope, "data": data})
-        structured_headers = (("content-type", STRUCTURED_CONTENT_TYPE.encode()),)
-        return OutgoingRecord(topic, key.encode(), value, structured_headers, kind)
-    headers = (
-        _SPEC_VERSION_HEADER,
-        *[(_ce_header(name), value.encode()) for name, value in present.items()],
-        JSON_CONTENT_TYPE_HEADER,
-    )
-    return OutgoingRecord(topic, key.encode(), dumps(data), headers, kind)
+        envelope: dict[str, Any] = {"specversion": SPEC_VERSION}
+        for name, value in attributes.items():
+            if value is not None:
+                envelope[name] = value
+        envelope["datacontenttype"] = "application/json"
+        envelope["data"] = data
+        return OutgoingRecord(topic, key.encode(), dumps(envelope), _STRUCTURED_HEADERS, kind)
+    headers = [_SPEC_VERSION_HEADER]
+    for name, value in attributes.items():
+        if value is None:
+            continue
+        if name in _STABLE:
+            header = _STABLE_HEADERS.get((name, value))
+            if header is None:
+                header = _STABLE_HEADERS[name, value] = (_CE_HEADERS[name], value.encode())
+            headers.append(header)
+        else:
+            headers.append((_CE_HEADERS[name], value.encode()))
+    headers.append(JSON_CONTENT_TYPE_HEADER)
+    return OutgoingRecord(topic, key.encode(), dumps(data), tuple(headers), kind)
 
 
-def _ce_header(attribute: str) -> str:
-    return _CE_HEADERS.get(attribute) or f"ce_{attribute}"
+class _HeaderNames(dict[str, str]):
+    """The binary-mode header of each attribute, made once per attribute name."""
+
+    def __missing__(self, attribute: str) -> str:
+        return f"ce_{attribute}"
 
 
-#: The binary-mode header of each attribute an outcome carries (one string, not one a record).
-_CE_HEADERS: Final = {
-    name: f"ce_{name}"
+_CE_HEADERS: Final = _HeaderNames(
+    (name, f"ce_{name}")
     for name in ("id", "type", "source", "subject", "time", "dataschema", "causationid",
                  "correlationid", "tenantid", "traceparent", "tracestate")
-}  # fmt: skip
+)  # fmt: skip
+_STRUCTURED_HEADERS: Final = (("content-type", STRUCTURED_CONTENT_TYPE.encode()),)
+#: Attributes of few values (a type, the service's source, a schema): their headers are made
+#: once per value and shared by every record.
+_STABLE: Final = frozenset({"type", "source", "dataschema"})
+_STABLE_HEADERS: dict[tuple[str, str], tuple[str, bytes]] = {}
 
 
 def command_envelope(

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     max_indexed_length: int = Field(default=150, ge=36, le=600)
     max_record_bytes: int = Field(default=1_000_000, ge=65_536)
     poison_attempts: int = Field(default=3, ge=1, le=20)
+    #: Read and decide commands in the canonical form on the fast path (``service.fast``);
+    #: off, the models read and decide every command (the same bytes, more CPU).
+    fast_path: bool = True
     event_mode: EventMode = EventMode.BINARY
     event_source: str = "urn:referral-lifecycle"
 

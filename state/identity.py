@@ -40,12 +40,18 @@ def referral_id_for(command: Command) -> str:
 
 
 def name_uuid(namespace: uuid.UUID, name: str) -> str:
-    """``str(uuid.uuid5(namespace, name))``, without building a UUID object (half the cost)."""
-    digest = bytearray(hashlib.sha1(namespace.bytes + name.encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 4122 variant
-    text = digest.hex()
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    """``str(uuid.uuid5(namespace, name))``, without building a UUID object (a third of the
+    cost): the SHA-1 digest's hex with the version and the RFC 4122 variant written in."""
+    prefix = _NAMESPACES.get(namespace)
+    if prefix is None:
+        prefix = _NAMESPACES[namespace] = namespace.bytes
+    digest = hashlib.sha1(prefix + name.encode()).hexdigest()
+    variant = "89ab"[int(digest[16], 16) & 3]
+    return f"{digest[:8]}-{digest[8:12]}-5{digest[13:16]}-{variant}{digest[17:20]}-{digest[20:32]}"
+
+
+#: Each namespace's bytes (``UUID.bytes`` computes them on every call).
+_NAMESPACES: dict[uuid.UUID, bytes] = {}
 
 
 def referral_key(command: Command) -> ReferralKey:

@@ -110,11 +110,11 @@ class _Deciding:
         elif command is None:
             assert item.error is not None
             self._dead_letter(item, item.error.code, item.error.message)
-        elif item.fast and command_key(command) in self.seen:
+        elif (seen := command_key(command) in self.seen) and item.fast:
             # Whether it is a command at all is the strict reader's to say (its data unread).
             self.take(read_strictly(item, self.wire_limits))
-        elif command_key(command) in self.seen:
-            self._outcome(item, Outcome(command.type.value, OutcomeKind.DUPLICATE))
+        elif seen:
+            self._outcome(item, Outcome(str(command.type), OutcomeKind.DUPLICATE))
         elif item.fast and (fast := self._decide_fast(item, command)) is not None:
             self._apply(item, command, *fast)
             self.decided.fast += 1
@@ -145,7 +145,7 @@ class _Deciding:
     ) -> tuple[Outcome, list[OutgoingRecord], AnyRecord | None]:
         """The command's outcome, its records and the referral it changed, changing nothing
         in the batch yet."""
-        settings, kind = self.settings, command.type.value
+        settings, kind = self.settings, str(command.type)
         current = self.latest.get(referral_key(command))
         stored = None if current is None else model_record(current)
         decision = decide(stored, command, self.now, self.policy)
@@ -172,7 +172,7 @@ class _Deciding:
             self.structured,
             item.trace,
         )
-        return Outcome(kind, OutcomeKind.REJECTED, decision.code.value), [rejection], None
+        return Outcome(kind, OutcomeKind.REJECTED, str(decision.code)), [rejection], None
 
     def _apply(
         self,
@@ -188,13 +188,15 @@ class _Deciding:
             self.changed.add(key)
         identity = command_key(command)
         self.seen.add(identity)
-        self.decided.write.outbox.extend(OutboxEntry(item.partition, r) for r in records)
+        self.decided.write.outbox += [OutboxEntry(item.partition, r) for r in records]
         self.decided.outcomes.append(outcome)
-        storable = identifier_problem(key.referral_id, self.settings.max_attribute_length) is None
+        storable = item.fast or (  # a subject the fast path read is of that shape
+            identifier_problem(key.referral_id, self.settings.max_attribute_length) is None
+        )
         referral_id = key.referral_id if storable else None
         self.decided.write.processed.append(
             ProcessedCommand(
-                identity.command_id, referral_id, outcome.outcome.value, identity.tenant_id
+                identity.command_id, referral_id, str(outcome.outcome), identity.tenant_id
             )
         )
 
@@ -221,7 +223,7 @@ class _Deciding:
             address = address_key(item)
             self.seen.add(address)
             self.decided.write.processed.append(
-                ProcessedCommand(address.command_id, None, outcome.outcome.value, address.tenant_id)
+                ProcessedCommand(address.command_id, None, str(outcome.outcome), address.tenant_id)
             )
 
     def result(self) -> DecidedBatch:

@@ -149,7 +149,8 @@ class ConsumeLoop:
         """The polled records read, then a placeholder for each the client could not."""
         limits, tenancy = self.wire_limits, self.tenancy
         records = polled.records.values()
-        read = [read_record(record, limits, tenancy) for rs in records for record in rs]
+        fast = self.settings.fast_path
+        read = [read_record(record, limits, tenancy, fast) for rs in records for record in rs]
         return read + [read_unreadable(found) for found in polled.unreadable]
 
     async def _decide_ahead(self, incoming: list[Incoming]) -> Decision:

@@ -24,9 +24,9 @@ _WIRE: Final = dict(
 _POSITION: Final = {name: index for index, name in enumerate(_WIRE)}
 
 
-def _in_order(names: list[str]) -> list[tuple[str, str]]:
+def _in_order(touched: Iterable[str], owned: Iterable[str]) -> list[tuple[str, str]]:
     """The referral's fields of these names, once each, in document order, with wire names."""
-    return [(name, _WIRE[name]) for name in sorted(set(names), key=_POSITION.__getitem__)]
+    return [(name, _WIRE[name]) for name in sorted({*touched, *owned}, key=_POSITION.__getitem__)]
 
 
 class Change(NamedTuple):
@@ -48,20 +48,23 @@ def changed_referral(
     (by Python name; ``revised`` shares the others with the stored referral)."""
     source = record.state
     target = moved(source, target)
-    owned: dict[str, Any] = {"status": target.status.value, "substatus": target.substatus.value}
-    for status, name in (
-        (ReferralStatus.ACTIVE, "accepted_date_time"),
-        (ReferralStatus.CLOSED, "closed_date_time"),
-    ):
-        if target.status is status and source.status is not status:
-            owned[name] = time
-    after = msgspec.structs.replace(revised, **owned)
-    paths = changed_paths(record.referral, after, "", _in_order([*touched, *owned]))
-    if not paths:
-        return None
+    status = target.status
+    owned: dict[str, Any] = {"status": str(status), "substatus": str(target.substatus)}
+    if status is not source.status:
+        if status is ReferralStatus.ACTIVE:
+            owned["accepted_date_time"] = time
+        elif status is ReferralStatus.CLOSED:
+            owned["closed_date_time"] = time
     version = record.version + 1
     stamp = etag_of(record.referral_id, version, record.tenant_id)
-    after = msgspec.structs.replace(after, version=version, e_tag=stamp, updated_date_time=time)
+    # Stamped at once: what changed is looked for among the fields a change sets, and the
+    # stamp's are bookkeeping, which says nothing.
+    after = msgspec.structs.replace(
+        revised, **owned, version=version, e_tag=stamp, updated_date_time=time
+    )
+    paths = changed_paths(record.referral, after, "", _in_order(touched, owned))
+    if not paths:
+        return None
     kind = EventType.UPDATED if target == source else ARRIVAL_EVENTS.get(target.substatus)
     return Change(after, kind or EventType.UPDATED, paths)
 

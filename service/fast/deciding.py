@@ -20,7 +20,13 @@ from service.fast import schema
 from service.fast.changes import changed_referral
 from service.fast.events import FastEvent, event_record
 from service.fast.leaves import LEAVES, with_leaf
-from service.fast.referral import AnyRecord, FastRecord, fast_record, indexed_strings
+from service.fast.referral import (
+    AnyRecord,
+    FastRecord,
+    fast_record,
+    indexed_strings,
+    stored_record,
+)
 from service.fast.validation import canonical, checked_leaf, checked_referral
 from service.outcomes import Outcome, OutcomeKind
 from service.settings import EventMode, Settings
@@ -112,8 +118,7 @@ def _within(value: bytes, limits: Limits) -> bool:
         len(value) <= limits.max_string_length
         and (len(value) + 1) // 2 <= limits.max_array_items
         and value.count(b"{") + value.count(b"[") <= limits.max_depth
-        and b"\\b" not in value
-        and b"\\f" not in value
+        and (b"\\" not in value or (b"\\b" not in value and b"\\f" not in value))
     )
 
 
@@ -149,7 +154,7 @@ class _Deciding:
         unset: msgspec.UnsetType = UNSET
         referral.accepted_date_time = now if state.status is ReferralStatus.ACTIVE else unset
         referral.closed_date_time = now if state.status is ReferralStatus.CLOSED else unset
-        referral.status, referral.substatus = state.status.value, state.substatus.value
+        referral.status, referral.substatus = str(state.status), str(state.substatus)
         if referral.expiration_date_time in (UNSET, None):
             referral.expiration_date_time = self.context.expires
         referral.version, referral.e_tag = 1, etag_of(referral_id, 1, tenant_id)
@@ -226,7 +231,7 @@ class _Deciding:
             return None
         target = MOVE_TARGETS[self.command.type]
         if record.state == target:
-            return Outcome(self.command.type.value, OutcomeKind.NOOP), [], None
+            return Outcome(str(self.command.type), OutcomeKind.NOOP), [], None
         if reason is None:
             return self._changed(record, record.referral, (), target)
         revised = msgspec.structs.replace(record.referral, status_reason=reason)
@@ -253,7 +258,7 @@ class _Deciding:
         touched = tuple(touched)
         change = changed_referral(record, revised, touched, target, self.context.time)
         if change is None:
-            return Outcome(self.command.type.value, OutcomeKind.NOOP), [], None
+            return Outcome(str(self.command.type), OutcomeKind.NOOP), [], None
         indexed = not _INDEXED.isdisjoint(touched)
         stored = self._stored(change.referral, record if indexed else None, indexed)
         if stored is None:
@@ -270,7 +275,7 @@ class _Deciding:
         if len(encoded) > limits.max_document_bytes:
             return None
         if not indexed:
-            return FastRecord(referral, encoded, self.command.tenant_id)
+            return stored_record(referral, encoded, self.command.tenant_id)
         brought = indexed_strings(referral)
         kept = indexed_strings(before.referral) if before is not None else ()
         if brought != kept:
@@ -278,7 +283,7 @@ class _Deciding:
             longest = limits.max_indexed_length
             if any(v not in known and identifier_problem(v, longest) for _, v in brought):
                 return None
-        return FastRecord(referral, encoded, self.command.tenant_id)
+        return stored_record(referral, encoded, self.command.tenant_id)
 
     def applied(self, event: FastEvent, paths: list[str]) -> FastDecision:
         settings, command = self.context.settings, self.command
@@ -293,7 +298,7 @@ class _Deciding:
             self.context.structured,
             self.trace,
         )
-        outcome = Outcome(command.type.value, OutcomeKind.APPLIED, events=(event,))
+        outcome = Outcome(str(command.type), OutcomeKind.APPLIED, events=(event,))
         return outcome, [record], event.record
 
     def rejected(self, refusal: Refused) -> FastDecision:
@@ -308,7 +313,7 @@ class _Deciding:
             context.structured,
             self.trace,
         )
-        outcome = Outcome(self.command.type.value, OutcomeKind.REJECTED, rejected.code.value)
+        outcome = Outcome(str(self.command.type), OutcomeKind.REJECTED, str(rejected.code))
         return outcome, [record], None
 
 

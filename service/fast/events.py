@@ -57,12 +57,12 @@ def event_record(
     structured: bool,
     trace: tuple[tuple[str, str], ...],
 ) -> OutgoingRecord:
-    record = event.record
+    record, previous = event.record, event.previous
     referral_id, version, tenant_id = record.referral_id, record.version, record.tenant_id
     state = record.state
     attributes = {
         "id": event_id_of(referral_id, version, tenant_id),
-        "type": event.type.value,
+        "type": str(event.type),
         "source": source,
         "subject": referral_id,
         "time": time,
@@ -70,8 +70,9 @@ def event_record(
         "causationid": command_id,
         "correlationid": correlation_id,
         "tenantid": tenant_id,
-        **dict(trace),
     }
+    if trace:
+        attributes.update(trace)
     payload: EventPayload = {
         "referralId": referral_id,
         "tenantId": tenant_id,
@@ -79,8 +80,8 @@ def event_record(
         "eTag": str(record.referral.e_tag),
         "status": state.status,
         "substatus": state.substatus,
-        "previousStatus": event.previous_status,
-        "previousSubstatus": event.previous_substatus,
+        "previousStatus": previous.status if previous else None,
+        "previousSubstatus": previous.substatus if previous else None,
         "changedPaths": changed,
         "commandId": command_id,
         "correlationId": correlation_id,

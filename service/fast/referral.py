@@ -30,11 +30,13 @@ _STATES: Final = {
 
 
 class FastRecord(msgspec.Struct, frozen=True, gc=False):
-    """A referral as the fast path stores it; never changed (a change makes another)."""
+    """A referral as the fast path stores it; never changed (a change makes another). Made
+    by ``stored_record``, which works out its state once."""
 
     referral: schema.Referral
     encoded: bytes
-    tenant_id: str | None = None
+    tenant_id: str | None
+    state: LifecycleState
 
     @property
     def referral_id(self) -> str:
@@ -51,12 +53,14 @@ class FastRecord(msgspec.Struct, frozen=True, gc=False):
         version = self.referral.version
         return version if isinstance(version, int) else 0
 
-    @property
-    def state(self) -> LifecycleState:
-        return _STATES[str(self.referral.status), str(self.referral.substatus)]
-
 
 AnyRecord = ReferralRecord | FastRecord
+
+
+def stored_record(referral: schema.Referral, encoded: bytes, tenant_id: str | None) -> FastRecord:
+    """A referral with a state (every stored one has), as the fast path keeps it."""
+    state = _STATES[str(referral.status), str(referral.substatus)]
+    return FastRecord(referral, encoded, tenant_id, state)
 
 
 def fast_record(record: AnyRecord) -> FastRecord | None:
@@ -71,7 +75,9 @@ def fast_record(record: AnyRecord) -> FastRecord | None:
         return None
     if schema.ENCODE(referral) != encoded:
         return None
-    return FastRecord(referral, encoded, record.tenant_id)
+    if (referral.status, referral.substatus) not in _STATES:
+        return None
+    return stored_record(referral, encoded, record.tenant_id)
 
 
 def model_record(record: AnyRecord) -> ReferralRecord:

@@ -150,7 +150,18 @@ async def test_on_sqlite_a_batch_written_beside_a_publish_that_fails_stands_and_
             raise BrokerUnavailable("the broker went away")
         await real_publish(self, entries)
 
+    real_fast = service.consume.decision.decide_fast
+
+    def decide_fast(current: Any, command_: Any, *rest: Any) -> Any:
+        decision = real_fast(current, command_, *rest)
+        if decision is not None:
+            decided.append(command_.type.value)
+            if command_.type.value == "referral.win":
+                won_decided.set()
+        return decision
+
     monkeypatch.setattr(service.consume.decision, "decide", decide)
+    monkeypatch.setattr(service.consume.decision, "decide_fast", decide_fast)
     monkeypatch.setattr(service.consume.publisher.OutboxPublisher, "publish", publish)
     async with running(settings):
         async with Producer(settings) as producer:

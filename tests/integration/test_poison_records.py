@@ -14,7 +14,11 @@ import pytest
 from service.jsonio import dumps
 from service.settings import Settings
 from state import Command
-from tests.support.faults import failing_for_poison, failing_for_poison_documents
+from tests.support.faults import (
+    failing_for_poison,
+    failing_for_poison_documents,
+    fast_path_failing_for_poison,
+)
 from tests.support.http_probes import http_get
 from tests.support.kafka_io import Producer, Received, collect, command
 from tests.support.services import running
@@ -120,6 +124,8 @@ async def test_a_record_that_makes_the_code_fail_is_isolated_and_dead_lettered(
             "decide",
             failing_for_poison(service.consume.decision.decide, calls),
         )
+        fast = fast_path_failing_for_poison(service.consume.decision.decide_fast)
+        monkeypatch.setattr(service.consume.decision, "decide_fast", fast)
     else:
         failing = failing_for_poison_documents(service.store.sqlite_writes.referral_document, calls)
         monkeypatch.setattr(service.store.sqlite_writes, "referral_document", failing)
@@ -203,6 +209,18 @@ async def test_a_batch_that_failed_is_isolated_without_being_attempted_again_who
 
     monkeypatch.setattr(service.consume.landing.Landing, "_commit", commit)
     monkeypatch.setattr(service.consume.decision, "decide", decide)
+    if stage == "decide":
+        fast = fast_path_failing_for_poison(service.consume.decision.decide_fast)
+        monkeypatch.setattr(service.consume.decision, "decide_fast", fast)
+    else:  # what the fast path decides is what is written: it must see the poison too
+        real_fast = service.consume.decision.decide_fast
+
+        def decide_fast(current: Any, command_: Command, value: Any, data: Any, *rest: Any) -> Any:
+            if data is not None and b'"name":"poison"' in data:
+                decided_poison.set()
+            return real_fast(current, command_, value, data, *rest)
+
+        monkeypatch.setattr(service.consume.decision, "decide_fast", decide_fast)
     for store in (service.store.sqlite_writes, service.store.postgres_writes):
         failing = failing_for_poison_documents(store.referral_document)
         monkeypatch.setattr(store, "referral_document", failing)

@@ -15,7 +15,11 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from service.consume.tracing import Tracing
 from service.logs import stamp_traces
 from service.settings import EventMode, Settings
-from tests.support.faults import failing_for_poison, failing_for_poison_documents
+from tests.support.faults import (
+    failing_for_poison,
+    failing_for_poison_documents,
+    fast_path_failing_for_poison,
+)
 from tests.support.kafka_io import Producer, Received, collect, command
 from tests.support.services import running
 
@@ -134,6 +138,8 @@ async def test_log_lines_about_a_poison_command_carry_its_trace(
     if stage == "decide":
         failing = failing_for_poison(service.consume.decision.decide, [])
         monkeypatch.setattr(service.consume.decision, "decide", failing)
+        fast = fast_path_failing_for_poison(service.consume.decision.decide_fast)
+        monkeypatch.setattr(service.consume.decision, "decide_fast", fast)
     else:
         failing = failing_for_poison_documents(service.store.sqlite_writes.referral_document, [])
         monkeypatch.setattr(service.store.sqlite_writes, "referral_document", failing)

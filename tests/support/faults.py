@@ -17,6 +17,18 @@ def failing_for_poison(real: Any, calls: list[str]) -> Any:
     return fake
 
 
+def fast_path_failing_for_poison(real: Any) -> Any:
+    """A stand-in for ``decide_fast`` that fails for the command named poison, so that the
+    models decide it (where ``failing_for_poison`` makes the bug)."""
+
+    def fake(current: Any, command_: Command, value: Any, data: Any, *rest: Any) -> Any:
+        if data is not None and b'"name":"poison"' in data:
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(current, command_, value, data, *rest)
+
+    return fake
+
+
 def failing_for_poison_documents(real: Any, calls: list[str]) -> Any:
     """A stand-in for a store's ``referral_document`` that fails the way a bug would, for the
     referral named poison."""
