@@ -8,9 +8,9 @@ the models can say (a problem in a document, a refusal naming a field, a replace
 the command back. ``tests/unit/test_fast_path.py`` holds both ways to the same bytes.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Final, TypeVar
+from typing import Final
 
 import msgspec
 from msgspec import UNSET
@@ -18,6 +18,7 @@ from msgspec import UNSET
 from service.codec import OutgoingRecord, encode_rejection
 from service.fast import schema
 from service.fast.changes import changed_referral
+from service.fast.command_data import MOVE_DATA, OPERATIONS, decoded, enums, within
 from service.fast.events import FastEvent, event_record
 from service.fast.leaves import LEAVES, with_leaf
 from service.fast.referral import (
@@ -37,37 +38,21 @@ from state import (
     LifecycleState,
     Policy,
     ReferralStatus,
-    ReferralSubstatus,
 )
 from state.commands import MOVE_TARGETS
 from state.decide import conflict, illegal, missing, read_only, stale, unpatchable
 from state.errors import Refused
 from state.fields import format_utc
 from state.lifecycle import named_state
-from state.limits import Limits, identifier_problem
+from state.limits import identifier_problem
 from state.owned import SERVICE_OWNED
 from state.stamping import BOOKKEEPING, etag_of
 
 #: A decision: the outcome, the records to publish, the referral as changed (or None).
 FastDecision = tuple[Outcome, list[OutgoingRecord], FastRecord | None]
 _OWNED_FOLDED: Final = frozenset(name.casefold() for name in SERVICE_OWNED)
-T = TypeVar("T")
 #: The referral's fields that hold indexed strings (``state.indexed``), by Python name.
 _INDEXED: Final = frozenset({"engagement_id", "external_reference_id", "team"})
-
-
-class PatchOperation(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    op: str
-    path: str
-    value: msgspec.Raw
-
-
-class MoveData(msgspec.Struct, forbid_unknown_fields=True, gc=False, rename="camel"):
-    status_reason: str | msgspec.UnsetType | None = UNSET
-
-
-_OPERATIONS: Final = msgspec.json.Decoder(list[PatchOperation]).decode
-_MOVE_DATA: Final = msgspec.json.Decoder(MoveData).decode
 
 
 class FastContext:
@@ -93,7 +78,7 @@ def decide_fast(
     """The command's decision, or None: the models decide it. ``value``: the record's value
     (its size bounds the data's); ``data``: the data's text; ``trace``: what its records
     carry."""
-    if value is not None and not _within(value, context.limits):
+    if value is not None and not within(value, context.limits):
         return None
     if command.declared_tenant_id not in (None, command.tenant_id):
         return None
@@ -111,17 +96,6 @@ def decide_fast(
     return None
 
 
-def _within(value: bytes, limits: Limits) -> bool:
-    """Whether the record's text alone proves its data within the limits (as
-    ``state.limits`` reads a ``TextExtent``; a ``\\u`` never reaches here)."""
-    return (
-        len(value) <= limits.max_string_length
-        and (len(value) + 1) // 2 <= limits.max_array_items
-        and value.count(b"{") + value.count(b"[") <= limits.max_depth
-        and (b"\\" not in value or (b"\\b" not in value and b"\\f" not in value))
-    )
-
-
 class _Deciding:
     """One command's decision, with what its records carry."""
 
@@ -133,14 +107,14 @@ class _Deciding:
         self.command, self.trace, self.context = command, trace, context
 
     def create(self, own: AnyRecord | None, data: bytes | None) -> FastDecision | None:
-        referral = _decoded(schema.DECODE_REFERRAL, data)
+        referral = decoded(schema.DECODE_REFERRAL, data)
         if referral is None or referral.id not in (UNSET, None, "", self.command.referral_id):
             return None
         if own is not None:
             raise conflict()
         if checked_referral(referral) is None:
             return None
-        state = named_state(*_named(referral.status, referral.substatus), None)
+        state = named_state(*enums(referral.status, referral.substatus), None)
         if illegal(state, "create") is not None:
             return None
         referral_id, tenant_id, now = (
@@ -171,7 +145,7 @@ class _Deciding:
         return self.applied(FastEvent(EventType.CREATED, created, None), paths)
 
     def patch(self, own: AnyRecord | None, data: bytes | None) -> FastDecision | None:
-        operations = _decoded(_OPERATIONS, data)
+        operations = decoded(OPERATIONS, data)
         limits = self.context.limits
         if not operations or len(operations) > limits.max_patch_operations:
             return None
@@ -192,7 +166,7 @@ class _Deciding:
         if owned is not None:
             raise unpatchable(read_only(*owned))
         revised = record.referral
-        named: dict[str, object] = {}
+        given: dict[str, object] = {}
         for operation in operations:
             leaf = LEAVES[operation.path]
             try:
@@ -209,10 +183,10 @@ class _Deciding:
                 return None
             revised = patched
             if len(leaf.names) == 1 and leaf.names[0] in ("status", "substatus"):
-                named[leaf.names[0]] = value
+                given[leaf.names[0]] = value
         state = record.state
-        if named:
-            state = named_state(*_named(named.get("status"), named.get("substatus")), state)
+        if given:
+            state = named_state(*enums(given.get("status"), given.get("substatus")), state)
             refusal = illegal(state, "change")
             if refusal is not None:
                 raise refusal
@@ -222,7 +196,7 @@ class _Deciding:
     def move(self, own: AnyRecord | None, data: bytes | None) -> FastDecision | None:
         reason = None
         if data is not None:
-            moved = _decoded(_MOVE_DATA, data)
+            moved = decoded(MOVE_DATA, data)
             if moved is None:
                 return None
             reason = moved.status_reason if isinstance(moved.status_reason, str) else None
@@ -315,26 +289,3 @@ class _Deciding:
         )
         outcome = Outcome(str(self.command.type), OutcomeKind.REJECTED, str(rejected.code))
         return outcome, [record], None
-
-
-def _decoded(
-    decode: Callable[[bytes | msgspec.Raw], T], text: bytes | msgspec.Raw | None
-) -> T | None:
-    """What ``text`` holds, if it is in the canonical form; else None."""
-    if text is None:
-        return None
-    try:
-        decoded = decode(text)
-    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
-        return None
-    return decoded if canonical(decoded, text) else None
-
-
-def _named(
-    status: object, substatus: object
-) -> tuple[ReferralStatus | None, ReferralSubstatus | None]:
-    """The state a document names, as the models' enums (the Structs hold exact values)."""
-    return (
-        ReferralStatus(status) if isinstance(status, str) else None,
-        ReferralSubstatus(substatus) if isinstance(substatus, str) else None,
-    )
