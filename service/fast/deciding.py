@@ -96,8 +96,9 @@ def decide_fast(
     return None
 
 
-class _Deciding:
-    """One command's decision, with what its records carry."""
+class _Recording:
+    """What a command's decision makes: the referral as stored, its event or its rejection,
+    and the outcome."""
 
     __slots__ = ("command", "context", "trace")
 
@@ -105,6 +106,63 @@ class _Deciding:
         self, command: Command, trace: tuple[tuple[str, str], ...], context: FastContext
     ) -> None:
         self.command, self.trace, self.context = command, trace, context
+
+    def _stored(
+        self, referral: schema.Referral, before: FastRecord | None, indexed: bool = True
+    ) -> FastRecord | None:
+        """The referral encoded, if a store can hold it as the models would take it.
+        ``indexed``: whether the change may bring indexed strings (else ``before`` is None)."""
+        limits = self.context.limits
+        encoded = schema.ENCODE(referral)
+        if len(encoded) > limits.max_document_bytes:
+            return None
+        if not indexed:
+            return stored_record(referral, encoded, self.command.tenant_id)
+        brought = indexed_strings(referral)
+        kept = indexed_strings(before.referral) if before is not None else ()
+        if brought != kept:
+            known = {value for _, value in kept}
+            longest = limits.max_indexed_length
+            if any(v not in known and identifier_problem(v, longest) for _, v in brought):
+                return None
+        return stored_record(referral, encoded, self.command.tenant_id)
+
+    def applied(self, event: FastEvent, paths: list[str]) -> FastDecision:
+        settings, command = self.context.settings, self.command
+        record = event_record(
+            event,
+            paths,
+            command.command_id,
+            command.correlation_id,
+            self.context.time,
+            settings.events_topic,
+            settings.event_source,
+            self.context.structured,
+            self.trace,
+        )
+        outcome = Outcome(str(command.type), OutcomeKind.APPLIED, events=(event,))
+        return outcome, [record], event.record
+
+    def rejected(self, refusal: Refused) -> FastDecision:
+        settings, context = self.context.settings, self.context
+        rejected = refusal.rejected
+        record = encode_rejection(
+            self.command,
+            rejected,
+            settings.rejections_topic,
+            settings.event_source,
+            context.time,
+            context.structured,
+            self.trace,
+        )
+        outcome = Outcome(str(self.command.type), OutcomeKind.REJECTED, str(rejected.code))
+        return outcome, [record], None
+
+
+class _Deciding(_Recording):
+    """One command's decision, with what its records carry."""
+
+    __slots__ = ()
 
     def create(self, own: AnyRecord | None, data: bytes | None) -> FastDecision | None:
         referral = decoded(schema.DECODE_REFERRAL, data)
@@ -238,54 +296,3 @@ class _Deciding:
         if stored is None:
             return None
         return self.applied(FastEvent(change.kind, stored, record.state), change.paths)
-
-    def _stored(
-        self, referral: schema.Referral, before: FastRecord | None, indexed: bool = True
-    ) -> FastRecord | None:
-        """The referral encoded, if a store can hold it as the models would take it.
-        ``indexed``: whether the change may bring indexed strings (else ``before`` is None)."""
-        limits = self.context.limits
-        encoded = schema.ENCODE(referral)
-        if len(encoded) > limits.max_document_bytes:
-            return None
-        if not indexed:
-            return stored_record(referral, encoded, self.command.tenant_id)
-        brought = indexed_strings(referral)
-        kept = indexed_strings(before.referral) if before is not None else ()
-        if brought != kept:
-            known = {value for _, value in kept}
-            longest = limits.max_indexed_length
-            if any(v not in known and identifier_problem(v, longest) for _, v in brought):
-                return None
-        return stored_record(referral, encoded, self.command.tenant_id)
-
-    def applied(self, event: FastEvent, paths: list[str]) -> FastDecision:
-        settings, command = self.context.settings, self.command
-        record = event_record(
-            event,
-            paths,
-            command.command_id,
-            command.correlation_id,
-            self.context.time,
-            settings.events_topic,
-            settings.event_source,
-            self.context.structured,
-            self.trace,
-        )
-        outcome = Outcome(str(command.type), OutcomeKind.APPLIED, events=(event,))
-        return outcome, [record], event.record
-
-    def rejected(self, refusal: Refused) -> FastDecision:
-        settings, context = self.context.settings, self.context
-        rejected = refusal.rejected
-        record = encode_rejection(
-            self.command,
-            rejected,
-            settings.rejections_topic,
-            settings.event_source,
-            context.time,
-            context.structured,
-            self.trace,
-        )
-        outcome = Outcome(str(self.command.type), OutcomeKind.REJECTED, str(rejected.code))
-        return outcome, [record], None

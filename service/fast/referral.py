@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Final
 
 import msgspec
-from msgspec import UNSET
 
 from service.fast import schema
 from service.jsonio import dumps, loads
@@ -134,7 +133,3 @@ def indexed_strings(referral: schema.Referral) -> tuple[tuple[str, str], ...]:
         if isinstance(member.email, str) and member.email
     ]
     return tuple(found)
-
-
-def unset_to_none(value: object) -> object:
-    return None if value is UNSET else value
