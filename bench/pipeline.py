@@ -303,6 +303,7 @@ async def _scrape(port: int | None) -> dict[str, float]:
         "referrals_batch_processing_seconds_sum",
         "referrals_batch_stage_seconds_sum",
         "referrals_commands_total",
+        "referrals_decisions_total",
     }
     values: dict[str, float] = {}
     for family in text_string_to_metric_families(answer[1].decode()):
@@ -312,6 +313,8 @@ async def _scrape(port: int | None) -> dict[str, float]:
             name = sample.name
             if name == "referrals_commands_total":
                 name = f"{name}:{sample.labels.get('outcome', '')}"
+            elif name == "referrals_decisions_total":
+                name = f"{name}:{sample.labels.get('path', '')}"
             elif name == "referrals_batch_stage_seconds_sum":
                 name = f"{name}:{sample.labels.get('stage', '')}"
             values[name] = values.get(name, 0.0) + sample.value
@@ -358,6 +361,12 @@ def _batch_stats(
     }
     # Every outcome is exported from zero; the report names those that happened.
     stats.update({f"{kind} commands": n for kind, n in sorted(outcomes.items()) if n})
+    fast, models = (
+        delta("referrals_decisions_total:fast"),
+        delta("referrals_decisions_total:models"),
+    )
+    if fast + models:
+        stats["% decided by the fast path"] = 100 * fast / (fast + models)
     # Where a batch's time goes, stage by stage (the consume loop times each).
     prefix = "referrals_batch_stage_seconds_sum:"
     for name in after:

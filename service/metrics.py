@@ -45,6 +45,8 @@ from state import CommandType, EventType, RejectionCode
 from state.lifecycle import LEGAL_STATES, may_move
 
 _CLOSINGS = frozenset({EventType.WON, EventType.LOST, EventType.DECLINED, EventType.EXPIRED})
+#: The outcomes of a command that was decided (not a duplicate, not a dead letter).
+_DECIDED: Final = frozenset({OutcomeKind.APPLIED, OutcomeKind.NOOP, OutcomeKind.REJECTED})
 _POISON = DeadLetterCode.PROCESSING_FAILED
 _REFUSED = DeadLetterCode.PUBLISH_REFUSED
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -188,6 +190,15 @@ class Metrics:
         )
         for outcome in ("kept", "dropped"):
             self.decided_ahead.labels(outcome)
+        self.decisions = Counter(
+            "referrals_decisions",
+            "Commands decided (applied, no-op or rejected), by the path that decided them: the"
+            " fast path (commands in the canonical form) or the models (every other).",
+            ["path"],
+            registry=registry,
+        )
+        for path in ("fast", "models"):
+            self.decisions.labels(path)
         self.ready = Gauge(
             "referrals_ready",
             "1 when the replica is ready (partitions assigned, store and broker reachable).",
@@ -245,6 +256,7 @@ class Metrics:
         """Count a processed batch: its outcomes, lifecycle moves and command-to-event time."""
         # Counted per batch first: a labelled child costs a lookup and a lock per call.
         commands: collections.Counter[tuple[str, str, str]] = collections.Counter()
+        paths: collections.Counter[str] = collections.Counter()
         moves: collections.Counter[tuple[str, str, str, str]] = collections.Counter()
         for outcome in outcomes:
             if outcome.outcome is OutcomeKind.DEAD_LETTERED:
@@ -252,10 +264,14 @@ class Metrics:
                 if outcome.code == _POISON:
                     self.poison_records.labels("decide").inc()
             commands[outcome.command_type, outcome.outcome, outcome.code] += 1
+            if outcome.outcome in _DECIDED:
+                paths["fast" if outcome.fast else "models"] += 1
             for event in outcome.events:
                 self._report_event(event, moves)
         for kind, count in commands.items():
             self.commands.labels(*kind).inc(count)
+        for path, count in paths.items():
+            self.decisions.labels(path).inc(count)
         for move, count in moves.items():
             self.transitions.labels(*move).inc(count)
         if oldest_timestamp_ms is not None:

@@ -47,3 +47,5 @@ class Outcome:
     outcome: OutcomeKind
     code: str = ""
     events: tuple[EventFacts, ...] = ()
+    #: Decided by the fast path (``service.fast``), not by the models.
+    fast: bool = False

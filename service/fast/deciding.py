@@ -140,7 +140,7 @@ class _Recording:
             self.context.structured,
             self.trace,
         )
-        outcome = Outcome(str(command.type), OutcomeKind.APPLIED, events=(event,))
+        outcome = Outcome(str(command.type), OutcomeKind.APPLIED, events=(event,), fast=True)
         return outcome, [record], event.record
 
     def rejected(self, refusal: Refused) -> FastDecision:
@@ -155,7 +155,9 @@ class _Recording:
             context.structured,
             self.trace,
         )
-        outcome = Outcome(str(self.command.type), OutcomeKind.REJECTED, str(rejected.code))
+        outcome = Outcome(
+            str(self.command.type), OutcomeKind.REJECTED, str(rejected.code), fast=True
+        )
         return outcome, [record], None
 
 
@@ -263,7 +265,7 @@ class _Deciding(_Recording):
             return None
         target = MOVE_TARGETS[self.command.type]
         if record.state == target:
-            return Outcome(str(self.command.type), OutcomeKind.NOOP), [], None
+            return Outcome(str(self.command.type), OutcomeKind.NOOP, fast=True), [], None
         if reason is None:
             return self._changed(record, record.referral, (), target)
         revised = msgspec.structs.replace(record.referral, status_reason=reason)
@@ -290,7 +292,7 @@ class _Deciding(_Recording):
         touched = tuple(touched)
         change = changed_referral(record, revised, touched, target, self.context.time)
         if change is None:
-            return Outcome(str(self.command.type), OutcomeKind.NOOP), [], None
+            return Outcome(str(self.command.type), OutcomeKind.NOOP, fast=True), [], None
         indexed = not _INDEXED.isdisjoint(touched)
         stored = self._stored(change.referral, record if indexed else None, indexed)
         if stored is None:

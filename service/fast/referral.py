@@ -67,16 +67,19 @@ def fast_record(record: AnyRecord) -> FastRecord | None:
     form (an unknown field, a solution, a value stored before a rule): the models judge it."""
     if isinstance(record, FastRecord):
         return record
-    encoded = record.referral.encoded(dumps)
+    return stored_from_bytes(record.referral.encoded(dumps), record.tenant_id)
+
+
+def stored_from_bytes(encoded: bytes, tenant_id: str | None) -> FastRecord | None:
+    """A stored document in the fast path's form, if it is exactly what the Structs write:
+    read in C instead of validated by the models (it was valid when stored)."""
     try:
         referral = schema.DECODE_REFERRAL(encoded)
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return None
-    if schema.ENCODE(referral) != encoded:
+    if (referral.status, referral.substatus) not in _STATES or schema.ENCODE(referral) != encoded:
         return None
-    if (referral.status, referral.substatus) not in _STATES:
-        return None
-    return stored_record(referral, encoded, record.tenant_id)
+    return stored_record(referral, encoded, tenant_id)
 
 
 def model_record(record: AnyRecord) -> ReferralRecord:
