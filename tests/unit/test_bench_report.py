@@ -47,9 +47,7 @@ def _runs() -> tuple[list[RunResult], RunResult]:
 def test_each_target_is_shown_met_or_not_from_the_run_figures() -> None:
     services, passthrough = _runs()
 
-    shown = {
-        (row[0], row[1]): row[3:] for row in target_rows(services, passthrough, 150.0, 0.25)
-    }
+    shown = {(row[0], row[1]): row[3:] for row in target_rows(services, passthrough, 150.0, 0.25)}
 
     throughput = "throughput, backlog drained, over the passthrough"
     latency = "latency p99 at a fixed rate, over the passthrough's"
