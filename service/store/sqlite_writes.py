@@ -11,7 +11,7 @@ from service.store.base import BatchWrite, OutboxEntry
 from service.store.columns import READ_COLUMN_NAMES, read_values, team_emails_of
 from service.store.rows import (
     expiration_of,
-    headers_to_text,
+    headers_packed,
     read_row,
     referral_document,
     tenant_column,
@@ -88,7 +88,7 @@ class BatchRows:
         ]
         rows.outbox = [
             (entry.source_partition, entry.record.topic, entry.record.key, entry.record.value,
-             headers_to_text(entry.record.headers), entry.record.kind, now)
+             headers_packed(entry.record.headers), entry.record.kind, now)
             for entry in batch.outbox
         ]  # fmt: skip
         rows.entries = list(batch.outbox)
