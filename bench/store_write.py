@@ -16,11 +16,15 @@ Run: ``.venv/bin/python -m bench.store_write [--store sqlite|postgresql] [--roun
 
 import argparse
 import asyncio
+import dataclasses
+import os
 import tempfile
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import asyncpg
 
 from bench.decision import NOW, _polled
 from bench.postgres import admin_url, fresh_database
@@ -45,6 +49,8 @@ class WriteCost:
     write_wall_us: float
     publish_wall_us: float
     rounds: int = 1
+    #: PostgreSQL's own CPU per command (its processes, read from /proc), where it runs here.
+    server_cpu_us: float | None = None
 
     @property
     def cpu_us(self) -> float:
@@ -55,7 +61,8 @@ class WriteCost:
             f"{self.store}: {self.write_cpu_us:.1f} µs of CPU per command to write"
             f" (`store.write`, wall {self.write_wall_us:.1f}), {self.publish_cpu_us:.1f} to"
             f" publish and delete (`publish_in_order`, wall {self.publish_wall_us:.1f}),"
-            f" over {self.commands} commands of the bench mix in batches of 500"
+            + ("" if self.server_cpu_us is None else f" the server {self.server_cpu_us:.1f},")
+            + f" over {self.commands} commands of the bench mix in batches of 500"
             f" (`python -m bench.store_write`, best of {self.rounds} rounds)"
         )
 
@@ -106,9 +113,44 @@ async def _round_at(url: str, writes: Sequence[BatchWrite], commands: int, name:
     store = open_store(url)
     await store.open()
     try:
-        return await land(store, writes, commands, name)
+        if name != "postgresql":
+            return await land(store, writes, commands, name)
+        before = await _server_cpu(url)
+        cost = await land(store, writes, commands, name)
+        after = await _server_cpu(url)
     finally:
         await store.close()
+    if not after:
+        return cost
+    used = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+    return dataclasses.replace(cost, server_cpu_us=used * 1e6 / commands)
+
+
+async def _server_cpu(url: str) -> dict[int, float]:
+    """CPU seconds so far of each server process serving the database's other sessions
+    (and of the server's background writers), by pid; empty where the server does not run
+    on this machine."""
+    db = await asyncpg.connect(url)
+    try:
+        rows = await db.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+            " AND (datname = current_database() OR backend_type <> 'client backend')"
+        )
+    finally:
+        await db.close()
+    return _cpu_seconds([pid for (pid,) in rows])
+
+
+def _cpu_seconds(pids: list[int]) -> dict[int, float]:
+    ticks = os.sysconf("SC_CLK_TCK")
+    seconds: dict[int, float] = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return seconds
 
 
 def one_round(name: str, writes: Sequence[BatchWrite], commands: int) -> WriteCost:
@@ -126,8 +168,7 @@ def measure(name: str = "sqlite", rounds: int = 5, referrals: int = 2000) -> Wri
     commands, writes = decided_writes(referrals)
     tune_garbage_collection()  # as the service runs
     best = min((one_round(name, writes, commands) for _ in range(rounds)), key=lambda c: c.cpu_us)
-    return WriteCost(name, commands, best.write_cpu_us, best.publish_cpu_us,
-                     best.write_wall_us, best.publish_wall_us, rounds)  # fmt: skip
+    return dataclasses.replace(best, rounds=rounds)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
