@@ -32,6 +32,7 @@ from service.store.postgres_pool import PostgresBounds, PostgresPool
 from service.store.postgres_writes import key_columns, write_batch
 from service.store.query import Dialect, Page, ReferralQuery, condition, ordering
 from service.store.rows import (
+    consumed_from_row,
     expiry_candidate,
     position_of,
     referral_from_row,
@@ -114,7 +115,7 @@ class PostgresStore:
                 key = ReferralKey(tenant, row["id"])
                 loaded[key] = cached[key]
             else:
-                record = referral_from_row(row["document"], row["tenant_id"])
+                record = consumed_from_row(row["document"], row["tenant_id"])
                 loaded[record.key] = record
         return loaded, seen
 

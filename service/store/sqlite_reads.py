@@ -19,6 +19,7 @@ from service.store.query import (
     ordering,
 )
 from service.store.rows import (
+    consumed_from_row,
     expiry_candidate,
     outgoing_from_row,
     position_of,
@@ -47,6 +48,14 @@ def referrals(
     return {record.key: record for record in records}
 
 
+def _consumed(
+    db: sqlite3.Connection, keys: Collection[ReferralKey]
+) -> dict[ReferralKey, AnyRecord]:
+    """``referrals`` as the consume side loads them (``rows.consumed_from_row``)."""
+    records = (consumed_from_row(*row) for row in _by_pairs(db, _REFERRALS_BY_KEY, keys))
+    return {record.key: record for record in records}
+
+
 def seen(db: sqlite3.Connection, keys: Collection[CommandKey]) -> set[CommandKey]:
     rows = _by_pairs(db, _SEEN_BY_KEY, keys)
     return {CommandKey(tenant_of(tenant), command_id) for tenant, command_id in rows}
@@ -69,7 +78,7 @@ def batch_inputs(
             loaded[key] = hit
         else:
             stale.append(key)
-    return loaded | referrals(db, stale), seen(db, commands)
+    return loaded | _consumed(db, stale), seen(db, commands)
 
 
 def outbox_rows(db: sqlite3.Connection, seqs: list[int] | None) -> list[OutboxEntry]:

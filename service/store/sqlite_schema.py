@@ -12,7 +12,7 @@ from typing import Final
 from service.errors import ConfigurationError
 from service.store.columns import READ_COLUMNS, READ_INDEXES, TEAM_EMAILS, ReadColumn, Storage
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: The referrals table as version 2 made it (the step to version 3 adds the read columns).
 _REFERRALS_V2: Final = """
 CREATE TABLE IF NOT EXISTS {table} (
@@ -124,8 +124,13 @@ def _read_columns_added(version: int) -> str:
     return step
 
 
+#: From version 4 an outbox row's headers are packed (``rows.headers_packed``, a BLOB in
+#: the TEXT column); rows stored before keep their JSON text and are read as such. No table
+#: changes: the version is there so that an older service, which cannot read packed
+#: headers, refuses the file instead of failing on its rows.
+_PACKED_HEADERS: Final = ""
 #: The step that brings a file from the version before each key to that version.
-_UPGRADES: Final = {2: _TENANT_SCOPED_IDS, 3: _read_columns_added(3)}
+_UPGRADES: Final = {2: _TENANT_SCOPED_IDS, 3: _read_columns_added(3), 4: _PACKED_HEADERS}
 
 
 def prepare(connection: sqlite3.Connection, path: Path) -> None:

@@ -1,7 +1,7 @@
 """The SQLite store writes generated batches whole or not at all, whatever their size.
 
-Its write binds a chunk of rows per statement (inserts, ``UPDATE … FROM``, team rows,
-outbox rows numbered from the last row id); batches here cross the chunk sizes, mix
+Its write runs one ``executemany`` per table (inserts, version-guarded updates, team
+rows, outbox rows numbered from the last row id); batches here are of many sizes, mix
 creates and updates over two tenants, and sometimes hold a stale update, a create of a
 stored referral or a command already processed. A write either fails with StaleWrite and
 leaves the file as it was, or stores exactly what the batch said, its outbox rows in order.

@@ -13,6 +13,7 @@ import pytest
 
 from service.codec import OutgoingRecord
 from service.errors import ConfigurationError, StaleWrite
+from service.fast.referral import FastRecord
 from service.store import (
     BatchWrite,
     OutboxEntry,
@@ -150,10 +151,28 @@ async def test_a_batch_load_reads_only_referrals_not_cached_at_their_stored_vers
 
     assert loaded[first.key] is first
     assert loaded[second.key] is not second
-    assert loaded[second.key].referral.to_document() == accepted.referral.to_document()
-    assert loaded[third.key].referral.to_document() == third.referral.to_document()
+    assert referral_document(loaded[second.key]) == referral_document(accepted)
+    assert referral_document(loaded[third.key]) == referral_document(third)
     assert set(loaded) == {first.key, second.key, third.key}
     assert seen == {CommandKey(None, "c1")}
+    # Documents in the canonical form are read into the fast path's form, in C.
+    assert isinstance(loaded[third.key], FastRecord)
+    assert loaded[third.key].state == third.state
+
+
+async def test_a_batch_load_leaves_a_document_outside_the_canonical_form_to_the_models(
+    store: Store,
+) -> None:
+    unknown = Command(type=CommandType.CREATE, command_id="c1", referral_id="r9",
+                      data={"name": "n", "crmField": "kept as it came"})  # fmt: skip
+    decision = decide(None, unknown, NOW)
+    assert isinstance(decision, Applied)
+    await store.write(BatchWrite(referrals=[ReferralWrite(decision.record, 0)]))
+
+    loaded, _ = await store.load_batch([decision.record.key], [], {})
+
+    assert isinstance(loaded[decision.record.key], ReferralRecord)
+    assert referral_document(loaded[decision.record.key]) == referral_document(decision.record)
 
 
 async def test_processed_commands_are_seen_and_a_repeat_is_a_stale_write(store: Store) -> None:
@@ -577,10 +596,24 @@ def _version_1_rows() -> tuple[ReferralRecord, ReferralRecord, list[tuple[object
     return owned, open_, rows
 
 
+#: An outbox row as the first schema stored it (headers as JSON text of base64 values),
+#: left unpublished by the older service, and the record it must be published as.
+LEGACY_HEADERS = '[["ce_id","aWQtNw=="],["raw","AP8H"],["absent",null]]'
+LEGACY_OUTBOX_ROW = (3, "events", b"owned", b"\x00{}", LEGACY_HEADERS, "referral.created")
+LEGACY_RECORD = OutgoingRecord(
+    "events", b"owned", b"\x00{}",
+    (("ce_id", b"id-7"), ("raw", bytes([0, 255, 7])), ("absent", None)), "referral.created",
+)  # fmt: skip
+
+
 async def _check_upgraded(store: Store, owned: ReferralRecord, open_: ReferralRecord) -> None:
-    """Open the upgraded store and find what the old schema held, under the new keys."""
+    """Open the upgraded store and find what the old schema held, under the new keys, and
+    its unpublished outbox row as it was stored."""
     await store.open()
     try:
+        assert [(e.source_partition, e.record) for e in await store.pending()] == [
+            (3, LEGACY_RECORD)
+        ]
         await _check_keys(store, owned, open_)
         await _check_read_columns(store, owned)
         assert "referrals_by_state" in await _count_plan(store)
@@ -646,6 +679,8 @@ async def test_a_sqlite_file_of_schema_1_is_upgraded_in_place(tmp_path: Path) ->
         db.executemany("INSERT INTO referrals VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         db.executemany("INSERT INTO processed_commands VALUES (?, ?, 'applied', 0)",
                        [("c-owned", "owned"), ("c-open", "open")])  # fmt: skip
+        db.execute("INSERT INTO outbox (source_partition, topic, key, value, headers, kind,"
+                   " created_at) VALUES (?, ?, ?, ?, ?, ?, 0)", LEGACY_OUTBOX_ROW)  # fmt: skip
     await _check_upgraded(SqliteStore(path), owned, open_)
     with contextlib.closing(sqlite3.connect(path)) as db:
         assert db.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,)
@@ -668,6 +703,11 @@ async def test_a_postgresql_database_of_schema_1_is_migrated_in_place(postgres_u
             "INSERT INTO processed_commands (command_id, referral_id, outcome)"
             " VALUES ($1, $2, 'applied')",
             [("c-owned", "owned"), ("c-open", "open")],
+        )
+        await db.execute(
+            "INSERT INTO outbox (source_partition, topic, key, value, headers, kind)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            *LEGACY_OUTBOX_ROW,
         )
     finally:
         await db.close()
