@@ -98,6 +98,11 @@ def moment(text: str | msgspec.UnsetType | None) -> datetime | None:
     return with_ticks(parsed, int(text[26]))
 
 
+def stored_time(text: str | msgspec.UnsetType | None) -> str | datetime:
+    """A time column's value: the document's text, or the column's default when absent."""
+    return text if isinstance(text, str) else datetime.min.replace(tzinfo=UTC)
+
+
 def team_emails(referral: schema.Referral) -> list[str]:
     """The lower-cased e-mails of the referral's team, once each, sorted."""
     team = referral.team

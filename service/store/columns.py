@@ -56,7 +56,8 @@ class ReadColumn:
     path: tuple[str, ...]
     #: The column's value for a referral (a datetime, a str or None, or a sorted list).
     read: Callable[[Referral], object]
-    #: The same value, of a referral the fast path keeps (``service.fast``).
+    #: The same value, of a referral the fast path keeps (``service.fast``); a time as the
+    #: text the document holds (seven digits, ``Z``), which SQLite stores as it is.
     read_fast: Callable[[FastReferral], object]
     storage: Storage = Storage.TEXT
     #: Whether the read API filters on it by its path.
@@ -118,9 +119,9 @@ def _team_emails(referral: Referral) -> list[str]:
 #: The read columns, in the order of the referrals table and of every row a store writes.
 READ_COLUMNS: Final = (
     ReadColumn("created", ("createdDateTime",), lambda r: r.created_date_time or NO_TIME,
-               lambda r: fast.moment(r.created_date_time) or NO_TIME, Storage.TIME),
+               lambda r: fast.stored_time(r.created_date_time), Storage.TIME),
     ReadColumn("updated", ("updatedDateTime",), lambda r: r.updated_date_time or NO_TIME,
-               lambda r: fast.moment(r.updated_date_time) or NO_TIME, Storage.TIME),
+               lambda r: fast.stored_time(r.updated_date_time), Storage.TIME),
     ReadColumn("engagement_id", ("engagementId",), lambda r: r.engagement_id,
                lambda r: fast.text_or_none(r.engagement_id)),
     ReadColumn("external_reference_id", ("externalReferenceId",),

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from service.fast.referral import AnyRecord
+from service.fast.referral import moment as parse_moment
 from service.store.base import BatchWrite, OutboxEntry
 from service.store.columns import READ_COLUMNS, ReadColumn, Storage, read_values
 from service.store.rows import (
@@ -197,7 +198,12 @@ def _columns(records: Iterable[AnyRecord]) -> list[list[object]]:
     return [list(column) for column in zip(*rows, strict=True)]
 
 
-def _as_is(value: datetime) -> datetime:
+def _as_is(value: datetime | str) -> datetime:
+    """A time column's value as asyncpg binds it (the fast path's referrals hold text)."""
+    if isinstance(value, str):
+        moment = parse_moment(value)
+        assert moment is not None
+        return moment
     return value
 
 

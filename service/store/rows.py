@@ -117,15 +117,23 @@ def outgoing_from_row(
     )
 
 
-def read_row(values: Sequence[object], time: Callable[[datetime], object]) -> tuple[object, ...]:
-    """Read column values (``columns.read_values``) as a backend binds them: times through
-    ``time``, sets of e-mails as a JSON array."""
+def read_row(
+    values: Sequence[object], time: Callable[[datetime | str], object]
+) -> tuple[object, ...]:
+    """Read column values (``columns.read_values``) as a backend binds them: times (a
+    datetime, or the document's text) through ``time``, sets of e-mails as a JSON array."""
     return tuple(
-        time(value) if column.storage is Storage.TIME and isinstance(value, datetime)
+        time(value) if column.storage is Storage.TIME and isinstance(value, datetime | str)
         else dumps(value).decode() if column.storage is Storage.EMAILS
         else value
         for column, value in zip(READ_COLUMNS, values, strict=True)
     )  # fmt: skip
+
+
+def time_text(value: datetime | str) -> str:
+    """A time column's value as SQLite stores it: seven-digit UTC text (a document's text
+    is that already)."""
+    return value if isinstance(value, str) else format_utc(value)
 
 
 def position_of(value: datetime | str, tenant: str, referral_id: str) -> Position:

@@ -15,9 +15,9 @@ from service.store.rows import (
     read_row,
     referral_document,
     tenant_column,
+    time_text,
 )
 from service.store.sqlite_connection import transaction
-from state.fields import format_utc
 
 _REFERRAL_COLUMNS = ("version", "status", "substatus", "expiration", "document",
                      *READ_COLUMN_NAMES, "tenant_id", "id")  # fmt: skip
@@ -70,7 +70,7 @@ class BatchRows:
                 str(record.state.substatus),
                 expiration_of(record),
                 referral_document(record),
-                *read_row(values, format_utc),
+                *read_row(values, time_text),
                 tenant,
                 record.referral_id,
             )

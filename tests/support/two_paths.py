@@ -3,7 +3,7 @@ and what each way leaves: every outgoing record, stored document and outcome."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from service.codec import WireLimits
@@ -85,3 +85,16 @@ def both_ways(
         decide_stream(polled, settings, now, batch_sizes, tenancy, fast_path=False),
         decide_stream(polled, settings, now, batch_sizes, tenancy, fast_path=True),
     )
+
+
+def stored_records(polled: Sequence[PolledRecord], settings: Settings | None = None) -> list[Any]:
+    """The referrals a stream leaves, as the decision hands them to the store."""
+    settings = settings or Settings()
+    limits = WireLimits(settings.max_command_bytes, settings.max_attribute_length)
+    stored: dict[ReferralKey, Any] = {}
+    for record in polled:
+        item = read_record(record, limits)
+        decided = decide_batch([item], stored, set(), datetime.now(UTC), settings,
+                               policy_of(settings))  # fmt: skip
+        stored.update({w.record.key: w.record for w in decided.write.referrals})
+    return list(stored.values())

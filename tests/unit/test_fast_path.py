@@ -13,9 +13,19 @@ from hypothesis import strategies as st
 
 from bench.workload import command_stream
 from service.codec import command_envelope, command_record
+from service.fast.referral import FastRecord, model_record
 from service.jsonio import dumps
 from service.kafka import PolledRecord
 from service.settings import EventMode, Settings
+from service.store.columns import read_values
+from service.store.postgres_writes import _as_is as postgres_time
+from service.store.rows import (
+    expiration_moment,
+    expiration_of,
+    read_row,
+    referral_document,
+    time_text,
+)
 from tests.support.command_streams import (
     BASE,
     NOW,
@@ -24,7 +34,7 @@ from tests.support.command_streams import (
     seed_creates,
     streams,
 )
-from tests.support.two_paths import both_ways
+from tests.support.two_paths import both_ways, stored_records
 
 PROPERTY = settings(
     max_examples=400,
@@ -109,3 +119,24 @@ def test_canonical_commands_of_every_kind_take_the_fast_path() -> None:
     assert [outcome for _, outcome, _ in fast.outcomes] == ["applied"] * 3
     assert fast.comparable() == models.comparable()
     assert dumps(BASE)  # the document the stream was made from encodes
+
+
+def test_a_referral_in_either_form_makes_the_same_store_row() -> None:
+    stream = command_stream(20261206, 40, "rows")
+    polled = [
+        PolledRecord("commands", 0, offset, 0, r.key, r.value, r.headers)
+        for offset, r in enumerate(stream)
+    ]
+    records = stored_records(polled)
+    assert records
+    assert all(isinstance(record, FastRecord) for record in records)
+    for record in records:
+        model = model_record(record)
+        for time in (time_text, postgres_time):
+            fast_row = read_row(read_values(record.referral), time)
+            assert fast_row == read_row(read_values(model.referral), time)
+        assert expiration_of(record) == expiration_of(model)
+        assert expiration_moment(record) == expiration_moment(model)
+        assert referral_document(record) == referral_document(model)
+        assert record.state == model.state
+        assert record.version == model.version
