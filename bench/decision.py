@@ -4,8 +4,9 @@ beside the models' path alone.
 The benchmark's own command stream (bench/workload.py) is read as the consume loop reads
 polled records (``read_record``: in the canonical form first, strictly otherwise), then
 decided a batch at a time (``decide_batch``: dedupe, the state machine, the events and
-rejections encoded for Kafka). What a batch writes is kept in a dict, as a store would
-return it; the loaded referrals are the decided objects, so loading costs nothing here.
+rejections encoded for Kafka). What a batch writes is kept in a dict, and each batch is
+given what a store would return for it (its referrals, which of its commands were
+processed); the loaded referrals are the decided objects, so loading costs nothing here.
 Rounds alternate between the service's way (the fast path first) and the models alone
 (``fast_path=False``), so the two are compared at the same moment of a machine whose speed
 drifts; CPU time is measured with ``time.process_time`` and the best round of each way is
@@ -26,7 +27,7 @@ from typing import Any
 from bench.workload import Record, command_stream
 from service.codec import WireLimits
 from service.consume.decision import decide_batch, policy_of
-from service.consume.records import Incoming, read_record
+from service.consume.records import Incoming, command_keys, read_record
 from service.kafka import PolledRecord
 from service.runtime import tune_garbage_collection
 from service.settings import Settings
@@ -100,8 +101,10 @@ def one_round(
         incoming: list[Incoming] = [
             read_record(record, limits, fast_path=fast_path) for record in batch
         ]
+        # What the store answers: which of the batch's commands it processed already.
+        processed = {key for key in command_keys(incoming) if key in seen}
         decoded = time.process_time()
-        decided = decide_batch(incoming, stored, seen, NOW, settings, policy)
+        decided = decide_batch(incoming, stored, processed, NOW, settings, policy)
         decide += time.process_time() - decoded
         decode += decoded - began
         applied += sum(1 for outcome in decided.outcomes if outcome.events)

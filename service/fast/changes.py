@@ -1,6 +1,7 @@
 """A change to a stored referral on Structs, as ``state.change`` makes it on documents: the
 move through the machine, the owned fields of the move, what changed, and the stamp."""
 
+import functools
 from collections.abc import Iterable
 from typing import Any, Final, NamedTuple
 
@@ -24,9 +25,11 @@ _WIRE: Final = dict(
 _POSITION: Final = {name: index for index, name in enumerate(_WIRE)}
 
 
-def _in_order(touched: Iterable[str], owned: Iterable[str]) -> list[tuple[str, str]]:
-    """The referral's fields of these names, once each, in document order, with wire names."""
-    return [(name, _WIRE[name]) for name in sorted({*touched, *owned}, key=_POSITION.__getitem__)]
+@functools.lru_cache(maxsize=4096)
+def _in_order(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The referral's fields of these names, once each, in document order, with wire names
+    (a change sets few fields, in few combinations: each is ordered once)."""
+    return tuple((name, _WIRE[name]) for name in sorted(set(names), key=_POSITION.__getitem__))
 
 
 class Change(NamedTuple):
@@ -62,7 +65,7 @@ def changed_referral(
     after = msgspec.structs.replace(
         revised, **owned, version=version, e_tag=stamp, updated_date_time=time
     )
-    paths = changed_paths(record.referral, after, "", _in_order(touched, owned))
+    paths = changed_paths(record.referral, after, "", _in_order((*touched, *owned)))
     if not paths:
         return None
     kind = EventType.UPDATED if target == source else ARRIVAL_EVENTS.get(target.substatus)
