@@ -4,7 +4,8 @@ The store hands over a referral's entries only with every older unpublished entr
 same referral, and while no other replica publishes them (``Store.publish_in_order``), so
 events reach the topic in version order whoever stored them. Every entry of a call is
 sent before any is awaited, so one call is one round of produce requests; records of one
-key go to one partition, which the producer sends to in order. An entry that fails because
+key go to one partition, which the producer sends to in order, as record batches a
+partition at a time (a batch the broker fails as a whole is sent again a record at a time). An entry that fails because
 the broker is away keeps its row; the caller retries. An entry the broker refuses for what
 it is (too large, invalid) is counted; once refused ``attempts`` times it is rerouted to
 the dead-letter topic (``x-error-code: publish-refused``, cut to fit) and its row deleted,
@@ -14,9 +15,13 @@ so it never holds up the rows behind it.
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Final
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from service import dead_letters
 from service.codec import OutgoingRecord
@@ -90,9 +95,91 @@ class OutboxPublisher:
         return [entry.seq for entry in done + rerouted], remaining
 
     async def send(self, records: list[OutgoingRecord]) -> list[ServiceError | None]:
-        """Send every record, then await each; the outcome of each, in order."""
+        """Send every record, then await each; the outcome of each, in order.
+
+        The records of one partition go as record batches of their own (aiokafka's batch
+        API: a fraction of a send's cost a record), in order; a batch the broker fails as a
+        whole for what it holds is sent again a record at a time, so that only the records
+        refused for what they are fail (an outage fails them all, as it would)."""
+        limit = self.reroute.max_record_bytes // 2
+        if any(len(record.value or b"") > limit for record in records):
+            # A record near the limit goes by its own send, which refuses one over it before
+            # the broker sees it; the call's others with it, so that their order holds.
+            return await self._send_each(records, range(len(records)))
+        try:
+            groups = await self._by_partition(records)
+        except Exception:  # no metadata: each record's own send says what is wrong
+            return await self._send_each(records, range(len(records)))
+        results: list[ServiceError | None] = [None] * len(records)
+        sent: list[tuple[list[int], asyncio.Future[object] | ServiceError]] = []
+        for (topic, partition), indexes in groups.items():
+            for members, batch in self._batches(records, indexes):
+                sent.append((members, await self._send_batch(batch, topic, partition)))
+        for members, item in sent:
+            error = item if isinstance(item, ServiceError) else await _settled(item)
+            if isinstance(error, BrokerRefused) and len(members) > 1:
+                for index, alone in zip(
+                    members, await self._send_each(records, members), strict=True
+                ):
+                    results[index] = alone
+            else:
+                for index in members:
+                    results[index] = error
+        return results
+
+    async def _by_partition(
+        self, records: list[OutgoingRecord]
+    ) -> dict[tuple[str, int], list[int]]:
+        """The records' indexes by the partition a send would choose (the producer's default
+        partitioner: the murmur2 hash of the key, as every Kafka client's default)."""
+        partitions: dict[str, list[int]] = {}
+        groups: dict[tuple[str, int], list[int]] = {}
+        for index, record in enumerate(records):
+            known = partitions.get(record.topic)
+            if known is None:
+                known = partitions[record.topic] = sorted(
+                    await self.producer.partitions_for(record.topic)
+                )
+            partition = _PARTITIONER(record.key, known, known)
+            groups.setdefault((record.topic, partition), []).append(index)
+        return groups
+
+    def _batches(
+        self, records: list[OutgoingRecord], indexes: list[int]
+    ) -> Iterator[tuple[list[int], BatchBuilder]]:
+        """Record batches of the given records, in order, each as large as the producer
+        makes them."""
+        batch, members = self.producer.create_batch(), list[int]()
+        for index in indexes:
+            record = records[index]
+            added = _append(batch, record)
+            if added is None and members:
+                yield members, batch
+                batch, members = self.producer.create_batch(), list[int]()
+                added = _append(batch, record)
+            members.append(index)
+        if members:
+            yield members, batch
+
+    async def _send_batch(
+        self, batch: BatchBuilder, topic: str, partition: int
+    ) -> asyncio.Future[object] | ServiceError:
+        batch.close()
+        try:
+            future: asyncio.Future[object] = await self.producer.send_batch(
+                batch, topic, partition=partition
+            )
+        except Exception as error:
+            return _as_service_error(error)
+        return future
+
+    async def _send_each(
+        self, records: list[OutgoingRecord], indexes: Iterable[int]
+    ) -> list[ServiceError | None]:
+        """Send the records a send each, then await each; the outcome of each, in order."""
         sent: list[asyncio.Future[object] | ServiceError] = []
-        for record in records:
+        for index in indexes:
+            record = records[index]
             try:
                 sent.append(
                     await self.producer.send(
@@ -104,17 +191,7 @@ class OutboxPublisher:
                 )
             except Exception as error:
                 sent.append(_as_service_error(error))
-        results: list[ServiceError | None] = []
-        for item in sent:
-            if isinstance(item, ServiceError):
-                results.append(item)
-                continue
-            try:
-                await item
-                results.append(None)
-            except Exception as error:
-                results.append(_as_service_error(error))
-        return results
+        return [item if isinstance(item, ServiceError) else await _settled(item) for item in sent]
 
     def _refused_enough(self, entry: OutboxEntry, error: ServiceError) -> bool:
         if not isinstance(error, BrokerRefused):
@@ -153,6 +230,26 @@ class OutboxPublisher:
                 extra={"topic": entry.record.topic, "kind": entry.record.kind},
             )
         return rerouted
+
+
+async def _settled(future: asyncio.Future[object]) -> ServiceError | None:
+    try:
+        await future
+    except Exception as error:
+        return _as_service_error(error)
+    return None
+
+
+def _append(batch: BatchBuilder, record: OutgoingRecord) -> object:
+    """Add the record to the batch; None when the batch is full (the first record of an
+    empty batch always goes in, however large: the broker judges it)."""
+    return batch.append(
+        timestamp=None, key=record.key, value=record.value, headers=list(record.headers)
+    )
+
+
+#: The partitioner ``AIOKafkaProducer.send`` uses by default: the key's murmur2 hash.
+_PARTITIONER: Final = DefaultPartitioner()
 
 
 def _as_service_error(error: Exception) -> ServiceError:
