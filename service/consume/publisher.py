@@ -5,8 +5,8 @@ same referral, and while no other replica publishes them (``Store.publish_in_ord
 events reach the topic in version order whoever stored them. Every entry of a call is
 sent before any is awaited, so one call is one round of produce requests; records of one
 key go to one partition, which the producer sends to in order, as record batches a
-partition at a time (a batch the broker fails as a whole is sent again a record at a time). An entry that fails because
-the broker is away keeps its row; the caller retries. An entry the broker refuses for what
+partition at a time (a batch the broker fails as a whole is sent again a record at a
+time). An entry that fails because the broker is away keeps its row; the caller retries. An entry the broker refuses for what
 it is (too large, invalid) is counted; once refused ``attempts`` times it is rerouted to
 the dead-letter topic (``x-error-code: publish-refused``, cut to fit) and its row deleted,
 so it never holds up the rows behind it.
