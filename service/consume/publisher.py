@@ -6,10 +6,10 @@ events reach the topic in version order whoever stored them. Every entry of a ca
 sent before any is awaited, so one call is one round of produce requests; records of one
 key go to one partition, which the producer sends to in order, as record batches a
 partition at a time (a batch the broker fails as a whole is sent again a record at a
-time). An entry that fails because the broker is away keeps its row; the caller retries. An entry the broker refuses for what
-it is (too large, invalid) is counted; once refused ``attempts`` times it is rerouted to
-the dead-letter topic (``x-error-code: publish-refused``, cut to fit) and its row deleted,
-so it never holds up the rows behind it.
+time). An entry that fails because the broker is away keeps its row; the caller retries.
+An entry the broker refuses for what it is (too large, invalid) is counted; once refused
+``attempts`` times it is rerouted to the dead-letter topic (``x-error-code:
+publish-refused``, cut to fit) and its row deleted, so it never holds up the rows behind it.
 """
 
 import asyncio
