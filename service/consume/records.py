@@ -55,33 +55,11 @@ def read_record(
     ``fast_path``: read a command in the canonical form without its data first."""
     headers = tuple(record.headers or ())
     fast = _read_fast(record, headers, limits, tenancy) if fast_path else None
+    command: Command | None
     if fast is not None:
-        return Incoming(
-            record.topic,
-            record.partition,
-            record.offset,
-            record.timestamp,
-            record.key,
-            record.value,
-            headers,
-            fast.command,
-            None,
-            fast.trace,
-            fast=True,
-            data=fast.data,
-        )
-    command: Command | None = None
-    error: Undecodable | None = None
-    producer_trace: tuple[tuple[str, str], ...] = ()
-    try:
-        decoded, producer_trace = read_command(record.value, headers, limits)
-        command = established(decoded, record.topic, tenancy)
-    except Undecodable as undecodable:
-        error = undecodable
-    except Exception as unexpected:  # decoding is pure: the record alone is to blame
-        error = Undecodable(
-            DeadLetterCode.PROCESSING_FAILED, RecordFailed(Stage.DECODE, unexpected).describe()
-        )
+        command, error, trace = fast.command, None, fast.trace
+    else:
+        command, error, trace = _read_strict(record, headers, limits, tenancy)
     return Incoming(
         record.topic,
         record.partition,
@@ -92,8 +70,27 @@ def read_record(
         headers,
         command,
         error,
-        producer_trace,
+        trace,
+        fast=fast is not None,
+        data=fast.data if fast is not None else None,
     )
+
+
+def _read_strict(
+    record: ConsumedRecord,
+    headers: tuple[tuple[str, bytes | None], ...],
+    limits: WireLimits,
+    tenancy: Tenancy,
+) -> tuple[Command | None, Undecodable | None, tuple[tuple[str, str], ...]]:
+    """The command, or why the record is none, and the trace context its producer sent."""
+    try:
+        decoded, producer_trace = read_command(record.value, headers, limits)
+        return established(decoded, record.topic, tenancy), None, producer_trace
+    except Undecodable as undecodable:
+        return None, undecodable, ()
+    except Exception as unexpected:  # decoding is pure: the record alone is to blame
+        failed = RecordFailed(Stage.DECODE, unexpected).describe()
+        return None, Undecodable(DeadLetterCode.PROCESSING_FAILED, failed), ()
 
 
 def _read_fast(
