@@ -10,13 +10,21 @@ from msgspec import UNSET
 
 from service.fast import schema
 from service.fast.referral import FastRecord
-from state import EventType, LifecycleState, ReferralStatus
+from state import LEGAL_STATES, EventType, LifecycleState, ReferralStatus
 from state.change import moved
+from state.errors import Refused
 from state.events import ARRIVAL_EVENTS
 from state.stamping import BOOKKEEPING, etag_of
 
 #: The timestamps a move stamps (``state.stamping.owned_fields``), by wire name.
 _STAMPED: Final = frozenset({"acceptedDateTime", "closedDateTime"})
+
+
+def _answer(source: LifecycleState, target: LifecycleState) -> LifecycleState | None:
+    try:
+        return moved(source, target)
+    except Refused:
+        return None
 
 
 _WIRE: Final = dict(
@@ -30,6 +38,16 @@ def _in_order(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     """The referral's fields of these names, once each, in document order, with wire names
     (a change sets few fields, in few combinations: each is ordered once)."""
     return tuple((name, _WIRE[name]) for name in sorted(set(names), key=_POSITION.__getitem__))
+
+
+#: Where each legal state is taken when asked for each other: the one machine's answers
+#: (``state.lifecycle``), asked once each; a pair it refuses is absent.
+_MOVES: Final = {
+    (source, target): arrived
+    for source in LEGAL_STATES
+    for target in LEGAL_STATES
+    if (arrived := _answer(source, target)) is not None
+}
 
 
 class Change(NamedTuple):
@@ -50,7 +68,8 @@ def changed_referral(
     refusal of a move the table forbids. ``touched``: the referral's fields the command set
     (by Python name; ``revised`` shares the others with the stored referral)."""
     source = record.state
-    target = moved(source, target)
+    arrived = _MOVES.get((source, target))
+    target = arrived if arrived is not None else moved(source, target)  # a refusal, then
     status = target.status
     owned: dict[str, Any] = {"status": str(status), "substatus": str(target.substatus)}
     if status is not source.status:
