@@ -19,6 +19,7 @@ import timeit
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -27,11 +28,11 @@ from bench.decision import NOW, _polled
 from bench.workload import command_stream
 from service.codec import WireLimits
 from service.consume.decision import decide_batch, policy_of
-from service.consume.records import Incoming, read_record
+from service.consume.records import Incoming, command_keys, read_record
 from service.consume.tracing import NO_TRACING, Tracing
 from service.kafka import PolledRecord
 from service.settings import Settings
-from state import ReferralRecord
+from state import CommandKey, ReferralKey
 
 SECTION = "## Tracing cost"
 PARENT = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -75,24 +76,26 @@ def one_round(polled: Sequence[PolledRecord], tracing: Tracing | None, batch_siz
     settings = Settings()
     limits = WireLimits(settings.max_command_bytes, settings.max_attribute_length)
     policy = policy_of(settings)
-    stored: dict[str, ReferralRecord] = {}
-    seen: set[str] = set()
+    stored: dict[ReferralKey, Any] = {}
+    seen: set[CommandKey] = set()
     began = time.process_time()
     for start in range(0, len(polled), batch_size):
         batch = polled[start : start + batch_size]
         if tracing is None:
             incoming = [read_record(record, limits) for record in batch]
-            decided = decide_batch(incoming, stored, seen, NOW, settings, policy)
+            processed = {key for key in command_keys(incoming) if key in seen}
+            decided = decide_batch(incoming, stored, processed, NOW, settings, policy)
         else:
             with tracing.batch(len(batch)):
                 incoming = tracing.follow([read_record(record, limits) for record in batch])
-                decided = decide_batch(incoming, stored, seen, NOW, settings, policy)
+                processed = {key for key in command_keys(incoming) if key in seen}
+                decided = decide_batch(incoming, stored, processed, NOW, settings, policy)
                 with tracing.span("referrals store write", len(decided.write.outbox)):
                     pass
                 with tracing.span("referrals publish", len(decided.write.outbox)):
                     pass
-        stored.update({w.record.referral_id: w.record for w in decided.write.referrals})
-        seen.update(p.command_id for p in decided.write.processed)
+        stored.update({w.record.key: w.record for w in decided.write.referrals})
+        seen.update(CommandKey(p.tenant_id, p.command_id) for p in decided.write.processed)
     return time.process_time() - began
 
 

@@ -26,7 +26,7 @@ from state.limits import identifiers_fit
 _COMMAND_TYPES: Final = {member.value: member for member in CommandType}
 _STRUCTURED: Final = STRUCTURED_CONTENT_TYPE.encode()
 _JSON: Final = b"application/json"
-_MAYBE_RESERVED: Final = frozenset({"content-type", "traceparent"})
+_TRACE_HEADERS: Final = frozenset({"traceparent", "tracestate"})
 
 
 class Envelope(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -77,7 +77,7 @@ def read_fast(
     scanned = _scan(headers)
     if scanned is None:
         return None
-    content_type, ce = scanned
+    content_type, ce, plain_trace = scanned
     if content_type == _STRUCTURED or not ce:
         if content_type not in (None, _STRUCTURED, _JSON) or value is None:
             return None
@@ -88,16 +88,18 @@ def read_fast(
         return None
     if envelope is None:
         return None
-    return _read(envelope, topic, limits, tenancy)
+    return _read(envelope, topic, limits, tenancy, plain_trace)
 
 
 def _scan(
     headers: tuple[tuple[str, bytes | None], ...],
-) -> tuple[bytes | None, dict[str, bytes]] | None:
-    """The content-type and the ``ce_*`` headers, or None where the strict reader's reading
-    matters (a name in another case, a header given twice, a plain trace header)."""
+) -> tuple[bytes | None, dict[str, bytes], dict[str, bytes]] | None:
+    """The content-type, the ``ce_*`` headers and the plain trace headers (by lower-case
+    name, the last one given that is not empty, as the strict reader keeps them), or None
+    where the strict reader's reading matters (a name in another case, a header twice)."""
     content_type: bytes | None = None
     ce: dict[str, bytes] = {}
+    plain_trace: dict[str, bytes] = {}
     for name, raw in headers:
         if name == "content-type":
             if content_type is not None or raw is None:
@@ -109,9 +111,12 @@ def _scan(
             ce[name] = raw
         else:
             lowered = name.lower()
-            if lowered in _MAYBE_RESERVED or lowered.startswith("ce_"):
+            if lowered in _TRACE_HEADERS:
+                if raw:
+                    plain_trace[lowered] = raw
+            elif lowered == "content-type" or lowered.startswith("ce_"):
                 return None
-    return content_type, ce
+    return content_type, ce, plain_trace
 
 
 def _structured(value: bytes) -> Envelope | None:
@@ -141,7 +146,13 @@ def _binary(value: bytes | None, ce: dict[str, bytes]) -> Envelope | None:
     return envelope
 
 
-def _read(envelope: Envelope, topic: str, limits: WireLimits, tenancy: Tenancy) -> FastRead | None:
+def _read(
+    envelope: Envelope,
+    topic: str,
+    limits: WireLimits,
+    tenancy: Tenancy,
+    plain_trace: dict[str, bytes],
+) -> FastRead | None:
     kind = _COMMAND_TYPES.get(envelope.type)
     if (
         kind is None
@@ -182,12 +193,21 @@ def _read(envelope: Envelope, topic: str, limits: WireLimits, tenancy: Tenancy) 
     )
     data = envelope.data
     text = None if data is UNSET or bytes(data) == _NULL else bytes(data)
-    trace: TraceContext = ()
-    if isinstance(envelope.traceparent, str):
-        trace = (("traceparent", envelope.traceparent),)
-        if isinstance(envelope.tracestate, str):
-            trace += (("tracestate", envelope.tracestate),)
-    return FastRead(command, text, trace)
+    return FastRead(command, text, _trace(envelope, plain_trace))
+
+
+def _trace(envelope: Envelope, plain: dict[str, bytes]) -> TraceContext:
+    """The producer's trace context: the envelope's attributes, else plain headers (as
+    ``service.command_reading`` reads them)."""
+    parent, state = envelope.traceparent, envelope.tracestate
+    if not isinstance(parent, str):
+        if "traceparent" not in plain:
+            return ()
+        parent = plain["traceparent"].decode("latin-1")
+        state = plain["tracestate"].decode("latin-1") if "tracestate" in plain else UNSET
+    if isinstance(state, str):
+        return (("traceparent", parent), ("tracestate", state))
+    return (("traceparent", parent),)
 
 
 def _given(value: str | UnsetType) -> str | None:

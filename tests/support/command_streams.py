@@ -339,7 +339,13 @@ def near_misses(draw: st.DrawFn, value: bytes | None) -> bytes | None:
 def odd_headers(
     draw: st.DrawFn, headers: list[tuple[str, bytes]]
 ) -> list[tuple[str, bytes | None]]:
-    odd = draw(st.sampled_from(["none"] * 20 + ["upper", "twice", "plain-trace", "null", "extra"]))
+    odd = draw(
+        st.sampled_from(
+            ["none"] * 16
+            + ["upper", "twice", "plain-trace", "plain-trace"]
+            + ["null", "extra", "plain-state", "plain-both", "empty-trace"]
+        )
+    )
     found: list[tuple[str, bytes | None]] = list(headers)
     if odd == "upper" and found:
         name, raw = found[0]
@@ -347,7 +353,15 @@ def odd_headers(
     elif odd == "twice" and found:
         found.append(found[-1])
     elif odd == "plain-trace":
-        found.append(("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"))
+        name = draw(st.sampled_from(["traceparent", "TraceParent"]))
+        found.append((name, b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"))
+    elif odd == "plain-state":
+        found.append(("tracestate", b"vendor=1"))
+    elif odd == "plain-both":
+        found += [("traceparent", b"00-1af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+                  ("tracestate", b"vendor=\xe9"), ("traceparent", b"00-2-last-01")]  # fmt: skip
+    elif odd == "empty-trace":
+        found += [("traceparent", b"00-3-first-01"), ("traceparent", b"")]
     elif odd == "null" and found:
         found.append((found[-1][0], None))
     elif odd == "extra":

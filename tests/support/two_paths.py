@@ -24,6 +24,9 @@ class Left:
     documents: list[tuple[Any, ...]] = field(default_factory=list)
     outcomes: list[tuple[str, str, str]] = field(default_factory=list)
     processed: list[tuple[Any, ...]] = field(default_factory=list)
+    #: The trace context the producer of each record read as a command sent, by the
+    #: record's address (what tracing follows).
+    traces: dict[tuple[str, int, int], tuple[tuple[str, str], ...]] = field(default_factory=dict)
     #: How many records were read in the canonical form, and how many the fast path decided.
     fast: int = 0
     decided_fast: int = 0
@@ -53,6 +56,11 @@ def decide_stream(
         batch = [read_record(r, limits, tenancy, fast_path) for r in polled[start : start + size]]
         start += size
         left.fast += sum(1 for item in batch if item.fast)
+        left.traces.update(
+            ((item.topic, item.partition, item.offset), item.producer_trace)
+            for item in batch
+            if item.command is not None
+        )
         decided = decide_batch(batch, stored, seen, now, settings, policy)
         left.decided_fast += decided.fast
         left.records += [
@@ -71,6 +79,13 @@ def decide_stream(
         stored.update({w.record.key: w.record for w in decided.write.referrals})
         seen.update(CommandKey(p.tenant_id, p.command_id) for p in decided.write.processed)
     return left
+
+
+def same_traces(models: Left, fast: Left) -> bool:
+    """Whether every record the models read as a command was read with the same trace
+    context by the fast path (which may read a command the models then refuse for its
+    data, where the models read none)."""
+    return all(fast.traces.get(address) == trace for address, trace in models.traces.items())
 
 
 def both_ways(

@@ -34,7 +34,7 @@ from tests.support.command_streams import (
     seed_creates,
     streams,
 )
-from tests.support.two_paths import both_ways, stored_records
+from tests.support.two_paths import both_ways, same_traces, stored_records
 
 PROPERTY = settings(
     max_examples=400,
@@ -58,6 +58,7 @@ def test_both_paths_leave_the_same_bytes(
     models, fast = both_ways(stream, Settings(event_mode=mode), NOW, sizes, TENANCY)
     assert models.fast == 0
     assert fast.comparable() == models.comparable()
+    assert same_traces(models, fast)
 
 
 @PROPERTY
@@ -76,6 +77,7 @@ def test_canonical_commands_are_decided_by_the_fast_path_as_by_the_models(
     assert fast.fast == len(stream)
     assert fast.decided_fast == len(stream)
     assert fast.comparable() == models.comparable()
+    assert same_traces(models, fast)
 
 
 def test_the_bench_mix_takes_the_fast_path_whole_and_leaves_the_same_bytes() -> None:
@@ -90,6 +92,7 @@ def test_the_bench_mix_takes_the_fast_path_whole_and_leaves_the_same_bytes() -> 
         duplicates = sum(1 for _, outcome, _ in models.outcomes if outcome == "duplicate")
         assert fast.decided_fast == len(polled) - duplicates
         assert fast.comparable() == models.comparable()
+        assert same_traces(models, fast)
         assert len(models.records) > 500
 
 
@@ -118,6 +121,7 @@ def test_canonical_commands_of_every_kind_take_the_fast_path() -> None:
     assert fast.fast == fast.decided_fast == 3
     assert [outcome for _, outcome, _ in fast.outcomes] == ["applied"] * 3
     assert fast.comparable() == models.comparable()
+    assert same_traces(models, fast)
     assert dumps(BASE)  # the document the stream was made from encodes
 
 
