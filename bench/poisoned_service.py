@@ -13,19 +13,23 @@ import service.consume.decision
 from service.cli.main import main
 
 POISON_PREFIX = "poison-"
-#: The module whose ``decide`` the consume loop calls, and the name it calls it by.
-DECIDING_MODULE, DECIDE = service.consume.decision, "decide"
+#: The module whose deciders the consume loop calls, and the names it calls them by: the
+#: models' and the fast path's (which hands a command it fails on to the models).
+DECIDING_MODULE, DECIDERS = service.consume.decision, ("decide", "decide_fast")
 
 
 def plant() -> None:
-    real = getattr(DECIDING_MODULE, DECIDE)
+    for name in DECIDERS:
+        setattr(DECIDING_MODULE, name, _failing(getattr(DECIDING_MODULE, name)))
 
+
+def _failing(real: Any) -> Any:
     def decide(current: Any, command: Any, *rest: Any) -> Any:
         if command.command_id.startswith(POISON_PREFIX):
             raise RuntimeError("a fault planted by the benchmark")
         return real(current, command, *rest)
 
-    setattr(DECIDING_MODULE, DECIDE, decide)
+    return decide
 
 
 if __name__ == "__main__":
