@@ -18,8 +18,6 @@ from state import LifecycleState, ReferralKey, ReferralRecord, ReferralStatus, R
 from state import Referral as ReferralModel
 from state.fields import STORED, with_ticks
 
-_STATUSES: Final = {member.value: member for member in ReferralStatus}
-_SUBSTATUSES: Final = {member.value: member for member in ReferralSubstatus}
 #: Each legal state by its two values, so a record's state is looked up, not built.
 _STATES: Final = {
     (status.value, substatus.value): LifecycleState(status, substatus)
