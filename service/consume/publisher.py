@@ -152,11 +152,10 @@ class OutboxPublisher:
         batch, members = self.producer.create_batch(), list[int]()
         for index in indexes:
             record = records[index]
-            added = _append(batch, record)
-            if added is None and members:
+            if _append(batch, record) is None and members:  # full: this one starts the next
                 yield members, batch
                 batch, members = self.producer.create_batch(), list[int]()
-                added = _append(batch, record)
+                _append(batch, record)
             members.append(index)
         if members:
             yield members, batch

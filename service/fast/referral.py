@@ -84,8 +84,14 @@ def model_record(record: AnyRecord) -> ReferralRecord:
     """The record in the models' form, read from its bytes as the store reads a row."""
     if isinstance(record, ReferralRecord):
         return record
-    stored = ReferralModel.model_validate(loads(record.encoded), context={STORED: True})
-    return ReferralRecord(stored, record.tenant_id)
+    return models_from_bytes(record.encoded, record.tenant_id)
+
+
+def models_from_bytes(document: bytes | str, tenant_id: str | None) -> ReferralRecord:
+    """A stored document validated by the models (as valid when stored: reference data
+    withdrawn since is still accepted)."""
+    stored = ReferralModel.model_validate(loads(document), context={STORED: True})
+    return ReferralRecord(stored, tenant_id)
 
 
 def moment(text: str | msgspec.UnsetType | None) -> datetime | None:

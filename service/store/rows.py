@@ -11,13 +11,20 @@ from typing import Final
 import msgspec
 
 from service.codec import OutgoingRecord
-from service.fast.referral import AnyRecord, FastRecord, moment, stored_from_bytes, text_or_none
+from service.fast.referral import (
+    AnyRecord,
+    FastRecord,
+    models_from_bytes,
+    moment,
+    stored_from_bytes,
+    text_or_none,
+)
 from service.jsonio import dumps, loads
 from service.store.base import ExpiryCandidate
 from service.store.columns import READ_COLUMNS, Storage
 from service.store.query import Position
-from state import Referral, ReferralRecord
-from state.fields import STORED, format_utc
+from state import ReferralRecord
+from state.fields import format_utc
 
 
 def referral_document(record: AnyRecord) -> bytes:
@@ -35,8 +42,7 @@ def tenant_of(column: str | None) -> str | None:
 
 
 def referral_from_row(document: bytes | str, tenant: str | None) -> ReferralRecord:
-    stored = Referral.model_validate(loads(document), context={STORED: True})
-    return ReferralRecord(stored, tenant_of(tenant))
+    return models_from_bytes(document, tenant_of(tenant))
 
 
 def consumed_from_row(document: bytes | str, tenant: str | None) -> AnyRecord:
