@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     #: Read and decide commands in the canonical form on the fast path (``service.fast``);
     #: off, the models read and decide every command (the same bytes, more CPU).
     fast_path: bool = True
+    #: Consume-loop processes of ``referrals run`` (``service.workers``): 0 picks the usable
+    #: CPUs, capped by the commands topic's partitions; 1 runs the loop in this process.
+    workers: int = Field(default=0, ge=0, le=64)
     event_mode: EventMode = EventMode.BINARY
     event_source: str = "urn:referral-lifecycle"
 
