@@ -15,10 +15,10 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from service.errors import ServiceError, backoff
+from service.errors import WorkersFailing, backoff
 
 log = logging.getLogger(__name__)
 HEALTHY_AFTER_SECONDS = 60.0
@@ -26,10 +26,7 @@ GIVE_UP_AFTER = 5
 GIVE_UP_WINDOW_SECONDS = 120.0
 #: Beyond the workers' own shutdown timeout, how long they may take to exit before SIGKILL.
 EXIT_GRACE_SECONDS = 10.0
-
-
-class WorkersFailing(ServiceError):
-    """The workers keep ending: the parent gives up."""
+WORKER_COMMAND = (sys.executable, "-m", "service.workers.worker")
 
 
 class Supervisor:
@@ -42,8 +39,11 @@ class Supervisor:
         backoff_seconds: tuple[float, float],
         shutdown_seconds: float,
         on_end: Callable[[int, bool], None],
+        command: Sequence[str] = WORKER_COMMAND,
     ) -> None:
-        """``on_end(pid, restarting)`` is told of every worker that ended."""
+        """``on_end(pid, restarting)`` is told of every worker that ended; ``command`` starts
+        a worker, given its index, the parent's process id and ``directory``."""
+        self.command = list(command)
         self.directory = directory
         self.environment = dict(environment)
         self.backoff_seconds = backoff_seconds
@@ -88,9 +88,7 @@ class Supervisor:
 
     async def _start(self, index: int) -> asyncio.subprocess.Process:
         arguments = (str(index), str(os.getpid()), str(self.directory))
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "service.workers.worker", *arguments, env=self.environment
-        )
+        return await asyncio.create_subprocess_exec(*self.command, *arguments, env=self.environment)
 
     async def _until_ended(self, process: asyncio.subprocess.Process, stop: asyncio.Event) -> int:
         """The worker's exit status; when ``stop`` is set first, the worker is asked to stop
