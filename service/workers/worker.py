@@ -56,7 +56,7 @@ async def serve_worker(
         reporting.cancel()
         await store.close()
         tracing.shutdown()
-        log.info("worker stopped", extra={"worker": index})
+        log.info("worker stopped")
 
 
 def main(argv: list[str]) -> int:
@@ -64,9 +64,9 @@ def main(argv: list[str]) -> int:
     end_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     settings = Settings()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, {"worker": index})
     tune_garbage_collection()
-    log.info("worker starting", extra={"worker": index})
+    log.info("worker starting")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_worker(settings, index, directory))
     return 0
