@@ -2,7 +2,6 @@
 connections (``sqlite_connection``), its statements (``sqlite_reads``, ``sqlite_writes``)
 and its outbox bookkeeping (``sqlite_outbox``)."""
 
-import contextlib
 import secrets
 import sqlite3
 from collections.abc import Collection, Mapping, Sequence
@@ -44,9 +43,6 @@ class SqliteStore:
         await self._db.open(migrate)
 
     async def close(self) -> None:
-        if self._db.is_open:
-            with contextlib.suppress(Exception):  # what stays is published again at start
-                await self._outbox.delete_published()
         await self._db.close()
 
     async def load(self, keys: Collection[ReferralKey]) -> dict[ReferralKey, ReferralRecord]:
@@ -64,11 +60,8 @@ class SqliteStore:
         return self._db.read_here(lambda db: reads.batch_inputs(db, referrals, commands, cached))
 
     async def write(self, batch: BatchWrite) -> list[OutboxEntry]:
-        published = self._outbox.to_delete()
         rows = BatchRows.of(batch)
-        stored = await self._db.run(lambda db: write_batch(db, rows, published))
-        self._outbox.written(published, stored)
-        return stored
+        return await self._db.run(lambda db: write_batch(db, rows))
 
     async def pending(self, partitions: Collection[int] | None = None) -> list[OutboxEntry]:
         return await self._outbox.pending(partitions)
@@ -92,7 +85,6 @@ class SqliteStore:
         return await self._db.read(reads.count_by_state)
 
     async def outbox_backlog(self) -> int:
-        await self._outbox.delete_published()
         return await self._db.run(
             lambda db: int(db.execute("SELECT count(*) FROM outbox").fetchone()[0])
         )

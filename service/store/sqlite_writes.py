@@ -95,11 +95,9 @@ class BatchRows:
         return rows
 
 
-def write_batch(db: sqlite3.Connection, rows: BatchRows, published: list[int]) -> list[OutboxEntry]:
-    """The batch in one transaction, with the deletion of outbox rows published since the
-    last one; its outbox entries with their sequence numbers."""
+def write_batch(db: sqlite3.Connection, rows: BatchRows) -> list[OutboxEntry]:
+    """The batch in one transaction; its outbox entries with their sequence numbers."""
     with transaction(db):
-        delete_outbox(db, published)
         _write_referrals(db, rows)
         try:
             db.executemany(_INSERT_PROCESSED, rows.processed)
