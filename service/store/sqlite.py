@@ -86,7 +86,9 @@ class SqliteStore:
 
     async def outbox_backlog(self) -> int:
         return await self._db.run(
-            lambda db: int(db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+            lambda db: int(
+                db.execute(f"SELECT count(*) FROM outbox WHERE {reads.UNPUBLISHED}").fetchone()[0]
+            )
         )
 
     async def due_for_expiry(
