@@ -28,6 +28,7 @@ from tests.support.sqlite_processes import (
     accept,
     created,
     ended,
+    make_secret,
     moved,
     open_together,
     publish_and_hang,
@@ -179,3 +180,60 @@ async def test_a_cached_referral_another_process_moved_is_loaded_again(
     loaded, _ = await store.load_batch([key], [], cached)
     assert loaded[key].version == 2
     assert loaded[key] is not cached[key]
+
+
+async def test_processes_asking_for_a_secret_together_get_the_same_one(
+    shared: SqliteStore, tmp_path: Path
+) -> None:
+    barrier = SPAWN.Barrier(4)
+    made = [tmp_path / f"secret-{n}" for n in range(4)]
+
+    children = [start(make_secret, shared.path, barrier, path) for path in made]
+
+    assert await asyncio.to_thread(ended, children) == [0, 0, 0, 0]
+    assert {path.read_bytes() for path in made} == {await shared.secret("shared")}
+
+
+class Holding:
+    """A publisher that holds its entries until released."""
+
+    def __init__(self) -> None:
+        self.holding, self.release = asyncio.Event(), asyncio.Event()
+
+    async def __call__(self, entries: list[OutboxEntry]) -> list[int]:
+        self.holding.set()
+        await self.release.wait()
+        return [entry.seq for entry in entries]
+
+
+async def test_a_second_store_of_the_file_in_one_process_waits_and_its_close_keeps_the_claims(
+    shared: SqliteStore, tmp_path: Path
+) -> None:
+    held = await shared.write(BatchWrite(outbox=[OutboxEntry(0, record(b"r1", "first"))]))
+    holder = Holding()
+    holding = asyncio.ensure_future(shared.publish_in_order(held, holder))
+    await asyncio.wait_for(holder.holding.wait(), timeout=10)
+    second = SqliteStore(shared.path)
+    await second.open()
+    log = SharedLog(tmp_path / "published.log")
+    waiting = asyncio.ensure_future(second.publish_in_order(None, log))
+    done, _ = await asyncio.wait([waiting], timeout=0.5)
+    assert not done, "a second store of this process published what the first holds"
+    waiting.cancel()
+    await second.close()  # its lock files' descriptors stay open for the first
+    alone = SPAWN.Barrier(1)  # referred to until the child has it
+    child = start(write_and_publish, shared.path, log.path, tmp_path / "stored", "child",
+                  ["r1"], 1, alone)  # fmt: skip
+    try:
+        assert not await asyncio.to_thread(child.join, 0.5)
+        assert child.is_alive(), "another process published r1 while it was held"
+        assert log.lines() == []
+        holder.release.set()
+        await asyncio.wait_for(holding, timeout=10)
+        assert await asyncio.to_thread(ended, [child]) == [0]
+    finally:
+        holder.release.set()
+        child.kill()
+
+    assert [(key, value) for _, key, value in log.lines()] == [("r1", "child-0")]
+    assert await shared.outbox_backlog() == 0

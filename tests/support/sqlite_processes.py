@@ -174,3 +174,18 @@ def moved(record: ReferralRecord, kind: CommandType) -> ReferralRecord:
     decision = decide(record, command, datetime.now(UTC))
     assert isinstance(decision, Applied)
     return decision.record
+
+
+def make_secret(database: Path, barrier: Barrier, made: Path) -> None:
+    """Ask the store for its secret at the same moment as the others; write it to ``made``."""
+    made.write_bytes(asyncio.run(_make_secret(database, barrier)))
+
+
+async def _make_secret(database: Path, barrier: Barrier) -> bytes:
+    store = SqliteStore(database)
+    await store.open()
+    try:
+        barrier.wait(CHILD_TIMEOUT)
+        return await store.secret("shared")
+    finally:
+        await store.close()
