@@ -162,7 +162,7 @@ def _try_lock(descriptor: int, byte: int) -> bool:
     except OSError as error:
         if error.errno in _HELD:
             return False
-        raise
+        raise StoreUnavailable(f"the SQLite store's lock files failed: {error}") from error
     return True
 
 

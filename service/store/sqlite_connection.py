@@ -3,6 +3,11 @@
 sqlite3 is synchronous, so every write runs on one dedicated thread that owns the
 writing connection; a batch is one function call there, hence one transaction. WAL journal
 with ``synchronous=FULL`` so a committed batch survives a crash of the process or the host.
+Processes sharing the file take turns on SQLite's write lock: a write transaction begins
+``IMMEDIATE`` and waits up to ``_BUSY_TIMEOUT_MS`` for another process's to end (a batch's
+is tens of milliseconds), then fails as the store being unavailable, and is retried. The
+schema is created or upgraded under a claim on the file (``sqlite_claims``), so processes
+starting together migrate it once.
 
 Reads outside the consume loop (the read API, state counts, the expiry scan) go through a
 read-only connection and thread of their own: under WAL they read the last commit beside
