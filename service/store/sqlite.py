@@ -14,9 +14,10 @@ scan may run in any process, and the schema is created or upgraded by one proces
 time. Each of these is always on: together they cost ~1.5 µs of CPU per command on the
 bench mix (``bench/store_write.py``), within the noise of one process's runs."""
 
+import contextlib
 import secrets
 import sqlite3
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -32,9 +33,9 @@ from service.store.base import (
     in_pages,
 )
 from service.store.query import Page, ReferralQuery
-from service.store.sqlite_connection import SqliteConnections, sqlite_path
+from service.store.sqlite_connection import SqliteConnections, sqlite_path, transaction
 from service.store.sqlite_outbox import SqliteOutbox
-from service.store.sqlite_writes import BatchRows, write_batch
+from service.store.sqlite_writes import BatchRows, delete_published, write_batch
 from state import CommandKey, ReferralKey, ReferralRecord
 
 __all__ = ["SqliteStore", "sqlite_path"]
@@ -55,6 +56,9 @@ class SqliteStore:
         await self._db.open(migrate)
 
     async def close(self) -> None:
+        if self._db.is_open:
+            with contextlib.suppress(Exception):  # else the next write of any process does
+                await self._db.run(lambda db: _in_transaction(db, delete_published))
         await self._db.close()
 
     async def load(self, keys: Collection[ReferralKey]) -> dict[ReferralKey, ReferralRecord]:
@@ -128,3 +132,8 @@ class SqliteStore:
             ).rowcount
 
         return await in_pages(page, lambda: self._db.run(delete))
+
+
+def _in_transaction(db: sqlite3.Connection, work: Callable[[sqlite3.Connection], None]) -> None:
+    with transaction(db):
+        work(db)

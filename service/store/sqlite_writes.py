@@ -99,7 +99,7 @@ def write_batch(db: sqlite3.Connection, rows: BatchRows) -> list[OutboxEntry]:
     """The batch in one transaction, with the deletion of the outbox rows marked published;
     its outbox entries with their sequence numbers."""
     with transaction(db):
-        _delete_published(db)
+        delete_published(db)
         _write_referrals(db, rows)
         try:
             db.executemany(_INSERT_PROCESSED, rows.processed)
@@ -114,7 +114,7 @@ def delete_outbox(db: sqlite3.Connection, seqs: Iterable[int]) -> None:
     db.executemany("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", seq_runs(seqs))
 
 
-def _delete_published(db: sqlite3.Connection) -> None:
+def delete_published(db: sqlite3.Connection) -> None:
     """Delete the outbox rows marked published, and their marks (``sqlite_outbox``)."""
     marks = db.execute("SELECT first, last FROM outbox_published").fetchall()
     if marks:

@@ -237,3 +237,32 @@ async def test_a_second_store_of_the_file_in_one_process_waits_and_its_close_kee
 
     assert [(key, value) for _, key, value in log.lines()] == [("r1", "child-0")]
     assert await shared.outbox_backlog() == 0
+
+
+async def test_published_rows_are_marked_then_deleted_by_the_next_write_or_at_close(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "marks.db")
+    await store.open()
+    log = SharedLog(tmp_path / "published.log")
+
+    def rows() -> list[tuple[str, int]]:
+        with contextlib.closing(sqlite3.connect(store.path)) as db:
+            return [
+                (table, db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+                for table in ("outbox", "outbox_published")
+            ]
+
+    try:
+        first = await store.write(BatchWrite(outbox=[OutboxEntry(0, record(b"r1", "a"))]))
+        await store.publish_in_order(first, log)
+        assert rows() == [("outbox", 1), ("outbox_published", 1)]
+        assert await store.outbox_backlog() == 0
+        second = await store.write(BatchWrite(outbox=[OutboxEntry(0, record(b"r1", "b"))]))
+        assert rows() == [("outbox", 1), ("outbox_published", 0)]
+        await store.publish_in_order(second, log)
+    finally:
+        await store.close()
+
+    assert rows() == [("outbox", 0), ("outbox_published", 0)]
+    assert [value for _, _, value in log.lines()] == ["a", "b"]
