@@ -46,12 +46,14 @@ def name_uuid(namespace: uuid.UUID, name: str) -> str:
     if prefix is None:
         prefix = _NAMESPACES[namespace] = namespace.bytes
     digest = hashlib.sha1(prefix + name.encode()).hexdigest()
-    variant = "89ab"[int(digest[16], 16) & 3]
+    variant = _VARIANT[digest[16]]
     return f"{digest[:8]}-{digest[8:12]}-5{digest[13:16]}-{variant}{digest[17:20]}-{digest[20:32]}"
 
 
 #: Each namespace's bytes (``UUID.bytes`` computes them on every call).
 _NAMESPACES: dict[uuid.UUID, bytes] = {}
+#: The variant digit for each hex digit it replaces: its two low bits after ``10``.
+_VARIANT: Final = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def referral_key(command: Command) -> ReferralKey:

@@ -51,7 +51,7 @@ _CONTROL_MESSAGE: Final = "holds a control character (only tab, line feed and re
 def identifiers_fit(values: list[str], max_length: int) -> bool:
     """Whether every one of these strings is an identifier: ``identifier_problem`` of many
     at once, cheaper than one by one."""
-    return all(len(value) <= max_length for value in values) and not _CONTROL_OR_SURROGATE.search(
+    return (not values or max(map(len, values)) <= max_length) and not _CONTROL_OR_SURROGATE.search(
         "".join(values)
     )
 

@@ -25,7 +25,6 @@ from state import (
     CommandKey,
     Policy,
     ReferralKey,
-    command_key,
     decide,
     referral_key,
 )
@@ -110,16 +109,13 @@ class _Deciding:
         elif command is None:
             assert item.error is not None
             self._dead_letter(item, item.error.code, item.error.message)
-        elif (seen := command_key(command) in self.seen) and item.fast:
-            # Whether it is a command at all is the strict reader's to say (its data unread).
-            self.take(read_strictly(item, self.wire_limits))
-        elif seen:
-            self._outcome(item, Outcome(str(command.type), OutcomeKind.DUPLICATE))
-        elif item.fast and (fast := self._decide_fast(item, command)) is not None:
-            self._apply(item, command, *fast)
-            self.decided.fast += 1
-        elif item.fast:  # for the models to decide: read as they read
-            self.take(read_strictly(item, self.wire_limits))
+        elif (identity := CommandKey(command.tenant_id, command.command_id)) in self.seen:
+            if item.fast:  # whether it is a command at all is the strict reader's to say
+                self.take(read_strictly(item, self.wire_limits))
+            else:
+                self._outcome(item, Outcome(str(command.type), OutcomeKind.DUPLICATE))
+        elif item.fast:
+            self._take_fast(item, command, identity)
         else:
             try:
                 outcome, records, changed = self._decide(item, command)
@@ -128,17 +124,24 @@ class _Deciding:
                 self._dead_letter(item, DeadLetterCode.PROCESSING_FAILED, cause)
                 self.decided.poisoned.append((item, cause))
                 return
-            self._apply(item, command, outcome, records, changed)
+            self._apply(item, identity, referral_key(command), outcome, records, changed)
 
-    def _decide_fast(
-        self, item: Incoming, command: Command
-    ) -> tuple[Outcome, list[OutgoingRecord], AnyRecord | None] | None:
-        """The fast path's decision (``service.fast``), or None: the models decide."""
-        current = self.latest.get(referral_key(command))
+    def _take_fast(self, item: Incoming, command: Command, identity: CommandKey) -> None:
+        """The fast path's decision (``service.fast``), or the models', reading the record
+        as they read it."""
+        # The fast reader reads a subject always: it is the referral's id.
+        assert command.referral_id is not None
+        key = ReferralKey(command.tenant_id, command.referral_id)
+        current = self.latest.get(key)
         try:
-            return decide_fast(current, command, item.value, item.data, item.trace, self.fast)
+            fast = decide_fast(current, command, item.value, item.data, item.trace, self.fast)
         except Exception:  # the models decide it, and say what is wrong with it if anything
-            return None
+            fast = None
+        if fast is None:
+            self.take(read_strictly(item, self.wire_limits))
+            return
+        self._apply(item, identity, key, *fast)
+        self.decided.fast += 1
 
     def _decide(
         self, item: Incoming, command: Command
@@ -177,26 +180,29 @@ class _Deciding:
     def _apply(
         self,
         item: Incoming,
-        command: Command,
+        identity: CommandKey,
+        key: ReferralKey,
         outcome: Outcome,
         records: list[OutgoingRecord],
         changed: AnyRecord | None,
     ) -> None:
-        key = referral_key(command)
         if changed is not None:
             self.latest[key] = changed
             self.changed.add(key)
-        identity = command_key(command)
         self.seen.add(identity)
-        self.decided.write.outbox += [OutboxEntry(item.partition, r) for r in records]
-        self.decided.outcomes.append(outcome)
+        decided = self.decided
+        for record in records:
+            decided.write.outbox.append(OutboxEntry(item.partition, record))
+        decided.outcomes.append(outcome)
         storable = item.fast or (  # a subject the fast path read is of that shape
             identifier_problem(key.referral_id, self.settings.max_attribute_length) is None
         )
-        referral_id = key.referral_id if storable else None
-        self.decided.write.processed.append(
+        decided.write.processed.append(
             ProcessedCommand(
-                identity.command_id, referral_id, str(outcome.outcome), identity.tenant_id
+                identity.command_id,
+                key.referral_id if storable else None,
+                outcome.outcome.value,
+                identity.tenant_id,
             )
         )
 

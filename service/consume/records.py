@@ -55,11 +55,23 @@ def read_record(
     ``fast_path``: read a command in the canonical form without its data first."""
     headers = tuple(record.headers or ())
     fast = _read_fast(record, headers, limits, tenancy) if fast_path else None
-    command: Command | None
     if fast is not None:
-        command, error, trace = fast.command, None, fast.trace
-    else:
-        command, error, trace = _read_strict(record, headers, limits, tenancy)
+        return Incoming(
+            record.topic,
+            record.partition,
+            record.offset,
+            record.timestamp,
+            record.key,
+            record.value,
+            headers,
+            fast.command,
+            None,
+            fast.trace,
+            (),
+            True,
+            fast.data,
+        )
+    command, error, trace = _read_strict(record, headers, limits, tenancy)
     return Incoming(
         record.topic,
         record.partition,
@@ -71,8 +83,6 @@ def read_record(
         command,
         error,
         trace,
-        fast=fast is not None,
-        data=fast.data if fast is not None else None,
     )
 
 

@@ -40,10 +40,36 @@ def _in_order(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple((name, _WIRE[name]) for name in sorted(set(names), key=_POSITION.__getitem__))
 
 
+class _Move(NamedTuple):
+    """A move the machine allows, worked out once: where it arrives, the owned fields it
+    sets (by Python name; the timestamp it stamps, if any, last), and its event's type."""
+
+    arrived: LifecycleState
+    owned: dict[str, Any]
+    stamped: str | None
+    names: tuple[str, ...]
+    kind: EventType
+
+
+def _move(source: LifecycleState, arrived: LifecycleState) -> _Move:
+    """What the move from ``source`` to ``arrived`` sets, as ``changed_referral`` applies it."""
+    status = arrived.status
+    owned: dict[str, Any] = {"status": str(status), "substatus": str(arrived.substatus)}
+    stamped = None
+    if status is not source.status:
+        if status is ReferralStatus.ACTIVE:
+            stamped = "accepted_date_time"
+        elif status is ReferralStatus.CLOSED:
+            stamped = "closed_date_time"
+    names = (*owned, stamped) if stamped is not None else tuple(owned)
+    kind = EventType.UPDATED if arrived == source else ARRIVAL_EVENTS.get(arrived.substatus)
+    return _Move(arrived, owned, stamped, names, kind or EventType.UPDATED)
+
+
 #: Where each legal state is taken when asked for each other: the one machine's answers
 #: (``state.lifecycle``), asked once each; a pair it refuses is absent.
 _MOVES: Final = {
-    (source, target): arrived
+    (source, target): _move(source, arrived)
     for source in LEGAL_STATES
     for target in LEGAL_STATES
     if (arrived := _answer(source, target)) is not None
@@ -55,40 +81,40 @@ class Change(NamedTuple):
     kind: EventType
     #: JSON Pointers of what changed, in the order ``state.stamping.changed_paths`` lists them.
     paths: list[str]
+    #: Where the referral arrived.
+    state: LifecycleState
 
 
 def changed_referral(
     record: FastRecord,
     revised: schema.Referral,
-    touched: Iterable[str],
+    touched: tuple[str, ...],
     target: LifecycleState,
     time: str,
+    **also: Any,
 ) -> Change | None:
     """``revised`` moved to ``target`` and stamped, or None when nothing changed; raises the
     refusal of a move the table forbids. ``touched``: the referral's fields the command set
-    (by Python name; ``revised`` shares the others with the stored referral)."""
+    (by Python name; ``revised`` shares the others with the stored referral); ``also``:
+    fields to set besides, by Python name (among ``touched``)."""
     source = record.state
-    arrived = _MOVES.get((source, target))
-    target = arrived if arrived is not None else moved(source, target)  # a refusal, then
-    status = target.status
-    owned: dict[str, Any] = {"status": str(status), "substatus": str(target.substatus)}
-    if status is not source.status:
-        if status is ReferralStatus.ACTIVE:
-            owned["accepted_date_time"] = time
-        elif status is ReferralStatus.CLOSED:
-            owned["closed_date_time"] = time
+    found = _MOVES.get((source, target))
+    if found is None:  # a refusal, then
+        found = _move(source, moved(source, target))
+    owned = found.owned
+    if found.stamped is not None:
+        owned = {**owned, found.stamped: time}
     version = record.version + 1
     stamp = etag_of(record.referral_id, version, record.tenant_id)
     # Stamped at once: what changed is looked for among the fields a change sets, and the
     # stamp's are bookkeeping, which says nothing.
     after = msgspec.structs.replace(
-        revised, **owned, version=version, e_tag=stamp, updated_date_time=time
+        revised, **also, **owned, version=version, e_tag=stamp, updated_date_time=time
     )
-    paths = changed_paths(record.referral, after, "", _in_order((*touched, *owned)))
+    paths = changed_paths(record.referral, after, "", _in_order(touched + found.names))
     if not paths:
         return None
-    kind = EventType.UPDATED if target == source else ARRIVAL_EVENTS.get(target.substatus)
-    return Change(after, kind or EventType.UPDATED, paths)
+    return Change(after, found.kind, paths, found.arrived)
 
 
 def changed_paths(

@@ -8,9 +8,8 @@ the models can say (a problem in a document, a refusal naming a field, a replace
 the command back. ``tests/unit/test_fast_path.py`` holds both ways to the same bytes.
 """
 
-from collections.abc import Iterable
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 from msgspec import UNSET
@@ -19,7 +18,7 @@ from service.codec import OutgoingRecord, encode_rejection
 from service.fast import schema
 from service.fast.changes import changed_referral
 from service.fast.command_data import MOVE_DATA, OPERATIONS, decoded, enums, within
-from service.fast.events import FastEvent, event_record
+from service.fast.events import EventHeaders, FastEvent, event_record
 from service.fast.leaves import LEAVES, with_leaf
 from service.fast.referral import (
     AnyRecord,
@@ -58,13 +57,16 @@ _INDEXED: Final = frozenset({"engagement_id", "external_reference_id", "team"})
 class FastContext:
     """What every command of a batch is decided with."""
 
-    __slots__ = ("expires", "limits", "now", "settings", "structured", "time")
+    __slots__ = ("events", "expires", "limits", "now", "settings", "structured", "time")
 
     def __init__(self, now: datetime, settings: Settings, policy: Policy) -> None:
         self.now, self.settings, self.limits = now, settings, policy.limits
         self.time = format_utc(now)
         self.expires = format_utc(now + policy.default_expiry)
         self.structured = settings.event_mode is EventMode.STRUCTURED
+        self.events = EventHeaders(
+            settings.events_topic, settings.event_source, self.time, self.structured
+        )
 
 
 def decide_fast(
@@ -108,16 +110,24 @@ class _Recording:
         self.command, self.trace, self.context = command, trace, context
 
     def _stored(
-        self, referral: schema.Referral, before: FastRecord | None, indexed: bool = True
+        self,
+        referral: schema.Referral,
+        before: FastRecord | None,
+        indexed: bool = True,
+        state: LifecycleState | None = None,
     ) -> FastRecord | None:
         """The referral encoded, if a store can hold it as the models would take it.
-        ``indexed``: whether the change may bring indexed strings (else ``before`` is None)."""
+        ``indexed``: whether the change may bring indexed strings (else ``before`` is None);
+        ``state``: the referral's, when known (else read from it)."""
         limits = self.context.limits
         encoded = schema.ENCODE(referral)
         if len(encoded) > limits.max_document_bytes:
             return None
+        tenant_id = self.command.tenant_id
         if not indexed:
-            return stored_record(referral, encoded, self.command.tenant_id)
+            if state is not None:
+                return FastRecord(referral, encoded, tenant_id, state)
+            return stored_record(referral, encoded, tenant_id)
         brought = indexed_strings(referral)
         kept = indexed_strings(before.referral) if before is not None else ()
         if brought != kept:
@@ -125,19 +135,18 @@ class _Recording:
             longest = limits.max_indexed_length
             if any(v not in known and identifier_problem(v, longest) for _, v in brought):
                 return None
-        return stored_record(referral, encoded, self.command.tenant_id)
+        if state is not None:
+            return FastRecord(referral, encoded, tenant_id, state)
+        return stored_record(referral, encoded, tenant_id)
 
     def applied(self, event: FastEvent, paths: list[str]) -> FastDecision:
-        settings, command = self.context.settings, self.command
+        command = self.command
         record = event_record(
             event,
             paths,
             command.command_id,
             command.correlation_id,
-            self.context.time,
-            settings.events_topic,
-            settings.event_source,
-            self.context.structured,
+            self.context.events,
             self.trace,
         )
         outcome = Outcome(str(command.type), OutcomeKind.APPLIED, events=(event,), fast=True)
@@ -250,7 +259,7 @@ class _Deciding(_Recording):
             refusal = illegal(state, "change")
             if refusal is not None:
                 raise refusal
-        touched = [LEAVES[operation.path].names[0] for operation in operations]
+        touched = tuple(LEAVES[operation.path].names[0] for operation in operations)
         return self._changed(record, revised, touched, state)
 
     def move(self, own: AnyRecord | None, data: bytes | None) -> FastDecision | None:
@@ -268,8 +277,9 @@ class _Deciding(_Recording):
             return Outcome(str(self.command.type), OutcomeKind.NOOP, fast=True), [], None
         if reason is None:
             return self._changed(record, record.referral, (), target)
-        revised = msgspec.structs.replace(record.referral, status_reason=reason)
-        return self._changed(record, revised, ("status_reason",), target)
+        return self._changed(
+            record, record.referral, ("status_reason",), target, status_reason=reason
+        )
 
     def _existing(self, own: AnyRecord | None) -> FastRecord | None:
         """The referral the command changes in the fast path's form, or a refusal; None when
@@ -286,15 +296,18 @@ class _Deciding(_Recording):
         self,
         record: FastRecord,
         revised: schema.Referral,
-        touched: Iterable[str],
+        touched: tuple[str, ...],
         target: LifecycleState,
+        **also: Any,
     ) -> FastDecision | None:
-        touched = tuple(touched)
-        change = changed_referral(record, revised, touched, target, self.context.time)
+        """The decision of a change: ``revised`` (the referral with the command's fields
+        set, ``touched``, but for ``also``) moved to ``target``, stamped and stored."""
+        change = changed_referral(record, revised, touched, target, self.context.time, **also)
         if change is None:
             return Outcome(str(self.command.type), OutcomeKind.NOOP, fast=True), [], None
         indexed = not _INDEXED.isdisjoint(touched)
-        stored = self._stored(change.referral, record if indexed else None, indexed)
+        before = record if indexed else None
+        stored = self._stored(change.referral, before, indexed, change.state)
         if stored is None:
             return None
         return self.applied(FastEvent(change.kind, stored, record.state), change.paths)
