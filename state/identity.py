@@ -45,6 +45,12 @@ def name_uuid(namespace: uuid.UUID, name: str) -> str:
     prefix = _NAMESPACES.get(namespace)
     if prefix is None:
         prefix = _NAMESPACES[namespace] = namespace.bytes
+    return uuid5_text(prefix, name)
+
+
+def uuid5_text(prefix: bytes, name: str) -> str:
+    """``name_uuid`` of the namespace whose bytes are ``prefix`` (a UUID hashes in Python:
+    a caller with one namespace keeps its bytes)."""
     digest = hashlib.sha1(prefix + name.encode()).hexdigest()
     variant = _VARIANT[digest[16]]
     return f"{digest[:8]}-{digest[8:12]}-5{digest[13:16]}-{variant}{digest[17:20]}-{digest[20:32]}"

@@ -201,7 +201,7 @@ class _Deciding:
             ProcessedCommand(
                 identity.command_id,
                 key.referral_id if storable else None,
-                outcome.outcome.value,
+                str(outcome.outcome),
                 identity.tenant_id,
             )
         )

@@ -16,7 +16,7 @@ from msgspec import UNSET
 
 from service.codec import OutgoingRecord, encode_rejection
 from service.fast import schema
-from service.fast.changes import changed_referral
+from service.fast.changes import Move, changed_referral, legal, move_between
 from service.fast.command_data import MOVE_DATA, OPERATIONS, decoded, enums, within
 from service.fast.events import EventHeaders, FastEvent, event_record
 from service.fast.leaves import LEAVES, with_leaf
@@ -50,6 +50,8 @@ from state.stamping import BOOKKEEPING, etag_of
 #: A decision: the outcome, the records to publish, the referral as changed (or None).
 FastDecision = tuple[Outcome, list[OutgoingRecord], FastRecord | None]
 _OWNED_FOLDED: Final = frozenset(name.casefold() for name in SERVICE_OWNED)
+#: The state each lifecycle move asks for, as the move table knows it.
+_TARGETS: Final = {kind: legal(state) for kind, state in MOVE_TARGETS.items()}
 #: The referral's fields that hold indexed strings (``state.indexed``), by Python name.
 _INDEXED: Final = frozenset({"engagement_id", "external_reference_id", "team"})
 
@@ -259,8 +261,8 @@ class _Deciding(_Recording):
             refusal = illegal(state, "change")
             if refusal is not None:
                 raise refusal
-        touched = tuple(LEAVES[operation.path].names[0] for operation in operations)
-        return self._changed(record, revised, touched, state)
+        touched = tuple(LEAVES[operation.path].names for operation in operations)
+        return self._changed(record, revised, touched, move_between(record.state, state))
 
     def move(self, own: AnyRecord | None, data: bytes | None) -> FastDecision | None:
         reason = None
@@ -272,13 +274,13 @@ class _Deciding(_Recording):
         record = self._existing(own)
         if record is None:
             return None
-        target = MOVE_TARGETS[self.command.type]
-        if record.state == target:
+        move = move_between(record.state, _TARGETS[self.command.type])
+        if move.same:
             return Outcome(str(self.command.type), OutcomeKind.NOOP, fast=True), [], None
         if reason is None:
-            return self._changed(record, record.referral, (), target)
+            return self._changed(record, record.referral, (), move)
         return self._changed(
-            record, record.referral, ("status_reason",), target, status_reason=reason
+            record, record.referral, (("status_reason",),), move, status_reason=reason
         )
 
     def _existing(self, own: AnyRecord | None) -> FastRecord | None:
@@ -286,26 +288,28 @@ class _Deciding(_Recording):
         its stored document is for the models to judge."""
         if own is None:
             raise missing()
-        etag = own.referral.e_tag
-        refusal = stale(self.command.if_match, etag if isinstance(etag, str) else None)
-        if refusal is not None:
-            raise refusal
-        return fast_record(own)
+        if_match = self.command.if_match
+        if if_match is not None:
+            etag = own.referral.e_tag
+            refusal = stale(if_match, etag if isinstance(etag, str) else None)
+            if refusal is not None:
+                raise refusal
+        return own if isinstance(own, FastRecord) else fast_record(own)
 
     def _changed(
         self,
         record: FastRecord,
         revised: schema.Referral,
-        touched: tuple[str, ...],
-        target: LifecycleState,
+        touched: tuple[tuple[str, ...], ...],
+        move: Move,
         **also: Any,
     ) -> FastDecision | None:
         """The decision of a change: ``revised`` (the referral with the command's fields
-        set, ``touched``, but for ``also``) moved to ``target``, stamped and stored."""
-        change = changed_referral(record, revised, touched, target, self.context.time, **also)
+        set, ``touched``, but for ``also``) moved as ``move`` says, stamped and stored."""
+        change = changed_referral(record, revised, touched, move, self.context.time, **also)
         if change is None:
             return Outcome(str(self.command.type), OutcomeKind.NOOP, fast=True), [], None
-        indexed = not _INDEXED.isdisjoint(touched)
+        indexed = not _INDEXED.isdisjoint([names[0] for names in touched])
         before = record if indexed else None
         stored = self._stored(change.referral, before, indexed, change.state)
         if stored is None:

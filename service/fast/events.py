@@ -5,6 +5,8 @@ bytes it is stored as; and the facts the metrics read of it."""
 from datetime import datetime
 from typing import Final
 
+import msgspec
+
 from service.codec import (
     EVENT_SCHEMA_ID,
     JSON_CONTENT_TYPE_HEADER,
@@ -17,12 +19,11 @@ from service.jsonio import dumps, encoded
 from service.payloads import EventPayload
 from state import EventType, LifecycleState, ReferralStatus, ReferralSubstatus
 from state.stamping import event_id_of
-from state.values import value_object
 
 
-@value_object
-class FastEvent:
-    """What the metrics read of an event (``service.outcomes.EventFacts``)."""
+class FastEvent(msgspec.Struct, frozen=True, gc=False):
+    """What the metrics read of an event (``service.outcomes.EventFacts``); a Struct, built
+    in C."""
 
     type: EventType
     record: FastRecord
@@ -62,7 +63,7 @@ class EventHeaders:
 
     def __init__(self, topic: str, source: str, time: str, structured: bool) -> None:
         self.topic, self.source, self.time, self.structured = topic, source, time, structured
-        self.types = {kind: ("ce_type", kind.value.encode()) for kind in EventType}
+        self.types = {kind: ("ce_type", str(kind).encode()) for kind in EventType}
         self._common = (
             ("ce_source", source.encode()),
             ("ce_time", time.encode()),
@@ -138,7 +139,7 @@ def event_record(
     headers = shared.binary(
         event_id, event.type, subject, command_id, correlation_id, tenant_id, trace
     )
-    return OutgoingRecord(shared.topic, subject, dumps(payload), headers, event.type.value)
+    return OutgoingRecord(shared.topic, subject, dumps(payload), headers, str(event.type))
 
 
 def _structured(
