@@ -64,11 +64,16 @@ _VARIANT: Final = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abc
 
 def referral_key(command: Command) -> ReferralKey:
     """The referral a command is about, in the namespace of the command's tenant."""
-    return ReferralKey(command.tenant_id, referral_id_for(command))
+    return _new_key(ReferralKey, (command.tenant_id, referral_id_for(command)))
 
 
 def command_key(command: Command) -> CommandKey:
-    return CommandKey(command.tenant_id, command.command_id)
+    return _new_key(CommandKey, (command.tenant_id, command.command_id))
+
+
+#: What a NamedTuple's own ``__new__`` calls, without that Python frame: the consume loop
+#: makes keys of every command, several times.
+_new_key: Final = tuple.__new__
 
 
 def document_id(data: object) -> str | None:

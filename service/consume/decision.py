@@ -25,6 +25,7 @@ from state import (
     CommandKey,
     Policy,
     ReferralKey,
+    command_key,
     decide,
     referral_key,
 )
@@ -109,7 +110,7 @@ class _Deciding:
         elif command is None:
             assert item.error is not None
             self._dead_letter(item, item.error.code, item.error.message)
-        elif (identity := CommandKey(command.tenant_id, command.command_id)) in self.seen:
+        elif (identity := command_key(command)) in self.seen:
             if item.fast:  # whether it is a command at all is the strict reader's to say
                 self.take(read_strictly(item, self.wire_limits))
             else:
@@ -129,9 +130,7 @@ class _Deciding:
     def _take_fast(self, item: Incoming, command: Command, identity: CommandKey) -> None:
         """The fast path's decision (``service.fast``), or the models', reading the record
         as they read it."""
-        # The fast reader reads a subject always: it is the referral's id.
-        assert command.referral_id is not None
-        key = ReferralKey(command.tenant_id, command.referral_id)
+        key = referral_key(command)
         current = self.latest.get(key)
         try:
             fast = decide_fast(current, command, item.value, item.data, item.trace, self.fast)

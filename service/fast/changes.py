@@ -26,9 +26,10 @@ def _answer(source: LifecycleState, target: LifecycleState) -> LifecycleState | 
         return None
 
 
-#: (Python name, wire name, what is looked at below it): a field a change may set, and, when
-#: it holds a Struct, the plan for the fields below it (None: all of them).
-Plan = tuple[tuple[str, str, "Plan | None"], ...]
+#: (Python name, "/" and wire name, whether a move stamps it, what is looked at below it): a
+#: field a change may set, and, when it holds a Struct, the plan for the fields below it
+#: (None: all of them). The referral's bookkeeping fields, which say nothing, are left out.
+Plan = tuple[tuple[str, str, bool, "Plan | None"], ...]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -45,10 +46,16 @@ def _plan(struct: type[msgspec.Struct], paths: tuple[tuple[str, ...], ...]) -> P
         elif (deeper := below[head]) is not None:
             deeper.append(tuple(rest))
     hints = dict(zip(struct.__struct_fields__, _field_types(struct), strict=True))
+    return _planned(struct, {name: _below(hints[name], below[name]) for name in below})
+
+
+def _planned(struct: type[msgspec.Struct], below: dict[str, "Plan | None"]) -> Plan:
+    """The plan of these fields of ``struct``, in document order."""
+    top = struct is schema.Referral
     return tuple(
-        (name, wire, _below(hints[name], below[name]))
+        (name, f"/{wire}", top and wire in _STAMPED, below[name])
         for name, wire in _wire_names(struct)
-        if name in below
+        if name in below and not (top and wire in BOOKKEEPING)
     )
 
 
@@ -58,7 +65,7 @@ def _below(kind: type[msgspec.Struct] | None, paths: list[tuple[str, ...]] | Non
 
 @functools.lru_cache(maxsize=64)
 def _every_field(struct: type[msgspec.Struct]) -> Plan:
-    return tuple((name, wire, None) for name, wire in _wire_names(struct))
+    return _planned(struct, dict.fromkeys(struct.__struct_fields__))
 
 
 def _wire_names(struct: type[msgspec.Struct]) -> "zip[tuple[str, str]]":
@@ -187,21 +194,20 @@ def changed_paths(
     changed: list[str] = []
     added: list[str] = []
     stamped: list[str] = []
-    top = not prefix
-    for name, wire, below in _every_field(type(before)) if plan is None else plan:
+    for name, pointer, stamps, below in _every_field(type(before)) if plan is None else plan:
         old, new = getattr(before, name), getattr(after, name)
-        if old is new or (top and wire in BOOKKEEPING):
+        if old is new:
             continue
         if old is UNSET:
             if new is not None:
-                (stamped if top and wire in _STAMPED else added).append(f"{prefix}/{wire}")
+                (stamped if stamps else added).append(prefix + pointer)
             continue
         if new is UNSET:
             new = None
         if old == new:
             continue
         if isinstance(old, msgspec.Struct) and type(old) is type(new):
-            changed += changed_paths(old, new, f"{prefix}/{wire}", below)
+            changed += changed_paths(old, new, prefix + pointer, below)
         else:
-            changed.append(f"{prefix}/{wire}")
+            changed.append(prefix + pointer)
     return changed + added + stamped

@@ -50,6 +50,15 @@ from state.stamping import BOOKKEEPING, etag_of
 #: A decision: the outcome, the records to publish, the referral as changed (or None).
 FastDecision = tuple[Outcome, list[OutgoingRecord], FastRecord | None]
 _OWNED_FOLDED: Final = frozenset(name.casefold() for name in SERVICE_OWNED)
+#: (Python name, JSON Pointer) of the fields a create lists as changed when it sets them.
+_CREATED: Final = tuple(
+    (name, f"/{wire}")
+    for name, wire in zip(
+        schema.Referral.__struct_fields__, schema.Referral.__struct_encode_fields__, strict=True
+    )
+    if wire not in BOOKKEEPING
+)
+_INITIAL: Final = named_state(None, None, None)
 #: The state each lifecycle move asks for, as the move table knows it.
 _TARGETS: Final = {kind: legal(state) for kind, state in MOVE_TARGETS.items()}
 #: The referral's fields that hold indexed strings (``state.indexed``), by Python name.
@@ -185,9 +194,12 @@ class _Deciding(_Recording):
             raise conflict()
         if checked_referral(referral) is None:
             return None
-        state = named_state(*enums(referral.status, referral.substatus), None)
-        if illegal(state, "create") is not None:
-            return None
+        status, substatus = referral.status, referral.substatus
+        state = _INITIAL  # the state a create without one starts in, a legal one
+        if isinstance(status, str) or isinstance(substatus, str):
+            state = named_state(*enums(status, substatus), None)
+            if illegal(state, "create") is not None:
+                return None
         referral_id, tenant_id, now = (
             self.command.referral_id,
             self.command.tenant_id,
@@ -206,13 +218,7 @@ class _Deciding(_Recording):
         created = self._stored(referral, None)
         if created is None:
             return None
-        paths = [
-            f"/{wire}"
-            for name, wire in zip(
-                referral.__struct_fields__, referral.__struct_encode_fields__, strict=True
-            )
-            if wire not in BOOKKEEPING and getattr(referral, name) is not UNSET
-        ]
+        paths = [path for name, path in _CREATED if getattr(referral, name) is not UNSET]
         return self.applied(FastEvent(EventType.CREATED, created, None), paths)
 
     def patch(self, own: AnyRecord | None, data: bytes | None) -> FastDecision | None:

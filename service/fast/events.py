@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Final
 
 import msgspec
+import orjson
 
 from service.codec import (
     EVENT_SCHEMA_ID,
@@ -15,7 +16,7 @@ from service.codec import (
     cloudevent,
 )
 from service.fast.referral import FastRecord, moment
-from service.jsonio import dumps, encoded
+from service.jsonio import encoded
 from service.payloads import EventPayload
 from state import EventType, LifecycleState, ReferralStatus, ReferralSubstatus
 from state.stamping import event_id_of
@@ -139,7 +140,9 @@ def event_record(
     headers = shared.binary(
         event_id, event.type, subject, command_id, correlation_id, tenant_id, trace
     )
-    return OutgoingRecord(shared.topic, subject, dumps(payload), headers, str(event.type))
+    # Nothing in it needs ``jsonio.dumps``'s exact decimals (the referral is encoded already).
+    value = orjson.dumps(payload)
+    return OutgoingRecord(shared.topic, subject, value, headers, str(event.type))
 
 
 def _structured(
