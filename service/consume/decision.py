@@ -102,6 +102,8 @@ class _Deciding:
         self.fast = FastContext(now, settings, policy)
         self.wire_limits = WireLimits(settings.max_command_bytes, settings.max_attribute_length)
         self.decided = DecidedBatch()
+        #: The records the fast path decided, by their command's key.
+        self.fast_decided: dict[CommandKey, Incoming] = {}
 
     def take(self, item: Incoming) -> None:
         command = item.command
@@ -111,7 +113,9 @@ class _Deciding:
             assert item.error is not None
             self._dead_letter(item, item.error.code, item.error.message)
         elif (identity := command_key(command)) in self.seen:
-            if item.fast:  # whether it is a command at all is the strict reader's to say
+            # Whether it is a command at all is the strict reader's to say (its data unread),
+            # unless the fast path decided the very same record in this batch.
+            if item.fast and not self._decided_fast(identity, item):
                 self.take(read_strictly(item, self.wire_limits))
             else:
                 self._outcome(item, Outcome(str(command.type), OutcomeKind.DUPLICATE))
@@ -141,6 +145,14 @@ class _Deciding:
             return
         self._apply(item, identity, key, *fast)
         self.decided.fast += 1
+        self.fast_decided[identity] = item
+
+    def _decided_fast(self, identity: CommandKey, item: Incoming) -> bool:
+        """Whether the fast path decided a record of the same bytes as this one: a command,
+        then, as the strict reader reads it (the fast path decides only what the models
+        would read and decide alike)."""
+        before = self.fast_decided.get(identity)
+        return before is not None and before.value == item.value and before.headers == item.headers
 
     def _decide(
         self, item: Incoming, command: Command

@@ -27,7 +27,7 @@ from service.fast.referral import (
     indexed_strings,
     stored_record,
 )
-from service.fast.validation import canonical, checked_leaf, checked_referral
+from service.fast.validation import checked_leaf, checked_referral
 from service.outcomes import Outcome, OutcomeKind
 from service.settings import EventMode, Settings
 from state import (
@@ -244,13 +244,15 @@ class _Deciding(_Recording):
             raise unpatchable(read_only(*owned))
         revised = record.referral
         given: dict[str, object] = {}
+        touched: list[tuple[str, ...]] = []
         for operation in operations:
             leaf = LEAVES[operation.path]
+            touched.append(leaf.names)
             try:
                 value = leaf.decode(operation.value)
             except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
                 return None
-            if not canonical(value, operation.value):
+            if len(schema.ENCODE(value)) != len(operation.value):  # not canonical
                 return None
             good, value = checked_leaf(value, leaf.kind)
             if not good:
@@ -267,8 +269,8 @@ class _Deciding(_Recording):
             refusal = illegal(state, "change")
             if refusal is not None:
                 raise refusal
-        touched = tuple(LEAVES[operation.path].names for operation in operations)
-        return self._changed(record, revised, touched, move_between(record.state, state))
+        move = move_between(record.state, state)
+        return self._changed(record, revised, tuple(touched), move)
 
     def move(self, own: AnyRecord | None, data: bytes | None) -> FastDecision | None:
         reason = None

@@ -133,15 +133,12 @@ def _structured(value: bytes) -> Envelope | None:
 
 
 def _binary(value: bytes | None, ce: dict[str, bytes]) -> Envelope | None:
-    attributes: dict[str, str] = {}
-    for name, raw in ce.items():
-        attribute = name[3:]
-        if attribute not in _FIELDS:
-            return None
-        try:
-            attributes[attribute] = raw.decode()
-        except UnicodeDecodeError:
-            return None
+    try:
+        attributes = {name[3:]: raw.decode() for name, raw in ce.items()}
+    except UnicodeDecodeError:
+        return None
+    if not _FIELDS.issuperset(attributes):
+        return None
     try:
         envelope = Envelope(**attributes)  # type: ignore[arg-type]  # required ones checked
     except TypeError:
