@@ -59,8 +59,10 @@ _CREATED: Final = tuple(
     if wire not in BOOKKEEPING
 )
 _INITIAL: Final = named_state(None, None, None)
-#: The state each lifecycle move asks for, as the move table knows it.
-_TARGETS: Final = {kind: legal(state) for kind, state in MOVE_TARGETS.items()}
+#: The state each lifecycle move asks for, as the move table knows it, by the move's type.
+_TARGETS: Final = {str(kind): legal(state) for kind, state in MOVE_TARGETS.items()}
+_CREATE: Final = CommandType.CREATE
+_PATCH: Final = CommandType.PATCH
 #: The referral's fields that hold indexed strings (``state.indexed``), by Python name.
 _INDEXED: Final = frozenset({"engagement_id", "external_reference_id", "team"})
 
@@ -97,13 +99,15 @@ def decide_fast(
         return None
     own = current if current is not None and current.tenant_id == command.tenant_id else None
     deciding = _Deciding(command, trace, context)
+    kind = command.type
     try:
-        if command.type is CommandType.CREATE:
+        if kind is _CREATE:
             return deciding.create(own, data)
-        if command.type is CommandType.PATCH:
+        if kind is _PATCH:
             return deciding.patch(own, data)
-        if command.type in MOVE_TARGETS:
-            return deciding.move(own, data)
+        target = _TARGETS.get(str(kind))  # by its text: an enum member hashes in Python
+        if target is not None:
+            return deciding.move(own, data, target)
     except Refused as refusal:
         return deciding.rejected(refusal)
     return None
@@ -160,7 +164,7 @@ class _Recording:
             self.context.events,
             self.trace,
         )
-        outcome = Outcome(str(command.type), OutcomeKind.APPLIED, events=(event,), fast=True)
+        outcome = Outcome(str(command.type), OutcomeKind.APPLIED, "", (event,), True)
         return outcome, [record], event.record
 
     def rejected(self, refusal: Refused) -> FastDecision:
@@ -272,7 +276,9 @@ class _Deciding(_Recording):
         move = move_between(record.state, state)
         return self._changed(record, revised, tuple(touched), move)
 
-    def move(self, own: AnyRecord | None, data: bytes | None) -> FastDecision | None:
+    def move(
+        self, own: AnyRecord | None, data: bytes | None, target: LifecycleState
+    ) -> FastDecision | None:
         reason = None
         if data is not None:
             moved = decoded(MOVE_DATA, data)
@@ -282,7 +288,7 @@ class _Deciding(_Recording):
         record = self._existing(own)
         if record is None:
             return None
-        move = move_between(record.state, _TARGETS[self.command.type])
+        move = move_between(record.state, target)
         if move.same:
             return Outcome(str(self.command.type), OutcomeKind.NOOP, fast=True), [], None
         if reason is None:
