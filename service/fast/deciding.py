@@ -43,7 +43,7 @@ from state.decide import conflict, illegal, missing, read_only, stale, unpatchab
 from state.errors import Refused
 from state.fields import format_utc
 from state.lifecycle import named_state
-from state.limits import identifier_problem
+from state.limits import identifiers_fit
 from state.owned import SERVICE_OWNED
 from state.stamping import BOOKKEEPING, etag_of
 
@@ -147,8 +147,8 @@ class _Recording:
         kept = indexed_strings(before.referral) if before is not None else ()
         if brought != kept:
             known = {value for _, value in kept}
-            longest = limits.max_indexed_length
-            if any(v not in known and identifier_problem(v, longest) for _, v in brought):
+            new = [value for _, value in brought if value not in known]
+            if not identifiers_fit(new, limits.max_indexed_length):  # each an identifier
                 return None
         if state is not None:
             return FastRecord(referral, encoded, tenant_id, state)
