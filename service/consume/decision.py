@@ -13,7 +13,8 @@ from service.consume.records import ADDRESS_TENANT, Incoming, address_key, read_
 from service.dead_letter_codes import DeadLetterCode
 from service.dead_letters import encode_dead_letter
 from service.errors import RecordFailed, Stage
-from service.fast.deciding import FastContext, decide_fast
+from service.fast.deciding import decide_fast
+from service.fast.recording import FastContext, FastDecision
 from service.fast.referral import AnyRecord, model_record
 from service.jsonio import dumps
 from service.outcomes import Outcome, OutcomeKind
@@ -115,7 +116,7 @@ class _Deciding:
         elif (identity := command_key(command)) in self.seen:
             # Whether it is a command at all is the strict reader's to say (its data unread),
             # unless the fast path decided the very same record in this batch.
-            if item.fast and not self._decided_fast(identity, item):
+            if item.fast and not _same_bytes(self.fast_decided.get(identity), item):
                 self.take(read_strictly(item, self.wire_limits))
             else:
                 self._outcome(item, Outcome(str(command.type), OutcomeKind.DUPLICATE))
@@ -135,24 +136,13 @@ class _Deciding:
         """The fast path's decision (``service.fast``), or the models', reading the record
         as they read it."""
         key = referral_key(command)
-        current = self.latest.get(key)
-        try:
-            fast = decide_fast(current, command, item.value, item.data, item.trace, self.fast)
-        except Exception:  # the models decide it, and say what is wrong with it if anything
-            fast = None
+        fast = _fast_decision(self.latest.get(key), item, command, self.fast)
         if fast is None:
             self.take(read_strictly(item, self.wire_limits))
             return
         self._apply(item, identity, key, *fast)
         self.decided.fast += 1
         self.fast_decided[identity] = item
-
-    def _decided_fast(self, identity: CommandKey, item: Incoming) -> bool:
-        """Whether the fast path decided a record of the same bytes as this one: a command,
-        then, as the strict reader reads it (the fast path decides only what the models
-        would read and decide alike)."""
-        before = self.fast_decided.get(identity)
-        return before is not None and before.value == item.value and before.headers == item.headers
 
     def _decide(
         self, item: Incoming, command: Command
@@ -249,6 +239,23 @@ class _Deciding:
             for key in sorted(self.changed, key=_sortable)
         ]
         return self.decided
+
+
+def _fast_decision(
+    current: AnyRecord | None, item: Incoming, command: Command, context: FastContext
+) -> FastDecision | None:
+    """The fast path's decision (``service.fast``), or None: the models decide it."""
+    try:
+        return decide_fast(current, command, item.value, item.data, item.trace, context)
+    except Exception:  # the models decide it, and say what is wrong with it if anything
+        return None
+
+
+def _same_bytes(before: Incoming | None, item: Incoming) -> bool:
+    """Whether the fast path decided a record of the same bytes as this one: a command, then,
+    as the strict reader reads it (the fast path decides only what the models would read and
+    decide alike)."""
+    return before is not None and before.value == item.value and before.headers == item.headers
 
 
 def _sortable(key: ReferralKey) -> tuple[str, str]:

@@ -9,7 +9,7 @@ from service.codec import Undecodable, WireLimits, read_command
 from service.consume.record_batches import Unreadable
 from service.dead_letter_codes import DeadLetterCode
 from service.errors import RecordFailed, Stage
-from service.fast.reading import read_fast
+from service.fast.reading import FastRead, read_fast
 from service.kafka import ConsumedRecord
 from service.tenancy import SINGLE_TENANT, Tenancy, established
 from state import Command, CommandKey, ReferralKey, command_key, referral_key
@@ -54,29 +54,13 @@ def read_record(
     topic, if it has one); never raises (a record that cannot be read is kept as such).
     ``fast_path``: read a command in the canonical form without its data first."""
     headers = tuple(record.headers or ())
-    fast = None
-    if fast_path:
-        try:
-            fast = read_fast(record.value, headers, record.topic, limits, tenancy)
-        except Exception:  # the strict reader reads it, and says what is wrong with it if anything
-            fast = None
+    fast = _read_fast(record, headers, limits, tenancy) if fast_path else None
+    command: Command | None
     if fast is not None:
-        return Incoming(
-            record.topic,
-            record.partition,
-            record.offset,
-            record.timestamp,
-            record.key,
-            record.value,
-            headers,
-            fast.command,
-            None,
-            fast.trace,
-            (),
-            True,
-            fast.data,
-        )
-    command, error, trace = _read_strict(record, headers, limits, tenancy)
+        command, error, trace, data = fast.command, None, fast.trace, fast.data
+    else:
+        command, error, trace = _read_strict(record, headers, limits, tenancy)
+        data = None
     return Incoming(
         record.topic,
         record.partition,
@@ -87,7 +71,10 @@ def read_record(
         headers,
         command,
         error,
-        trace,
+        trace,  # the producer's
+        (),
+        fast is not None,
+        data,
     )
 
 
@@ -106,6 +93,18 @@ def _read_strict(
     except Exception as unexpected:  # decoding is pure: the record alone is to blame
         failed = RecordFailed(Stage.DECODE, unexpected).describe()
         return None, Undecodable(DeadLetterCode.PROCESSING_FAILED, failed), ()
+
+
+def _read_fast(
+    record: ConsumedRecord,
+    headers: tuple[tuple[str, bytes | None], ...],
+    limits: WireLimits,
+    tenancy: Tenancy,
+) -> FastRead | None:
+    try:
+        return read_fast(record.value, headers, record.topic, limits, tenancy)
+    except Exception:  # the strict reader reads it, and says what is wrong with it if anything
+        return None
 
 
 def read_strictly(item: Incoming, limits: WireLimits) -> Incoming:

@@ -8,47 +8,34 @@ the models can say (a problem in a document, a refusal naming a field, a replace
 the command back. ``tests/unit/test_fast_path.py`` holds both ways to the same bytes.
 """
 
-from datetime import datetime
 from typing import Any, Final
 
 import msgspec
 from msgspec import UNSET
 
-from service.codec import OutgoingRecord, encode_rejection
 from service.fast import schema
 from service.fast.changes import Move, changed_referral, legal, move_between
 from service.fast.command_data import MOVE_DATA, OPERATIONS, decoded, enums, within
-from service.fast.events import EventHeaders, FastEvent, event_record
+from service.fast.events import FastEvent
 from service.fast.leaves import LEAVES, with_leaf
-from service.fast.referral import (
-    AnyRecord,
-    FastRecord,
-    fast_record,
-    indexed_strings,
-    stored_record,
-)
+from service.fast.recording import FastContext, FastDecision, Recording
+from service.fast.referral import AnyRecord, FastRecord, fast_record
 from service.fast.validation import checked_leaf, checked_referral
 from service.outcomes import Outcome, OutcomeKind
-from service.settings import EventMode, Settings
 from state import (
     Command,
     CommandType,
     EventType,
     LifecycleState,
-    Policy,
     ReferralStatus,
 )
 from state.commands import MOVE_TARGETS
 from state.decide import conflict, illegal, missing, read_only, stale, unpatchable
 from state.errors import Refused
-from state.fields import format_utc
 from state.lifecycle import named_state
-from state.limits import identifiers_fit
 from state.owned import SERVICE_OWNED
 from state.stamping import BOOKKEEPING, etag_of
 
-#: A decision: the outcome, the records to publish, the referral as changed (or None).
-FastDecision = tuple[Outcome, list[OutgoingRecord], FastRecord | None]
 _OWNED_FOLDED: Final = frozenset(name.casefold() for name in SERVICE_OWNED)
 #: (Python name, JSON Pointer) of the fields a create lists as changed when it sets them.
 _CREATED: Final = tuple(
@@ -65,21 +52,6 @@ _CREATE: Final = CommandType.CREATE
 _PATCH: Final = CommandType.PATCH
 #: The referral's fields that hold indexed strings (``state.indexed``), by Python name.
 _INDEXED: Final = frozenset({"engagement_id", "external_reference_id", "team"})
-
-
-class FastContext:
-    """What every command of a batch is decided with."""
-
-    __slots__ = ("events", "expires", "limits", "now", "settings", "structured", "time")
-
-    def __init__(self, now: datetime, settings: Settings, policy: Policy) -> None:
-        self.now, self.settings, self.limits = now, settings, policy.limits
-        self.time = format_utc(now)
-        self.expires = format_utc(now + policy.default_expiry)
-        self.structured = settings.event_mode is EventMode.STRUCTURED
-        self.events = EventHeaders(
-            settings.events_topic, settings.event_source, self.time, self.structured
-        )
 
 
 def decide_fast(
@@ -113,79 +85,7 @@ def decide_fast(
     return None
 
 
-class _Recording:
-    """What a command's decision makes: the referral as stored, its event or its rejection,
-    and the outcome."""
-
-    __slots__ = ("command", "context", "trace")
-
-    def __init__(
-        self, command: Command, trace: tuple[tuple[str, str], ...], context: FastContext
-    ) -> None:
-        self.command, self.trace, self.context = command, trace, context
-
-    def _stored(
-        self,
-        referral: schema.Referral,
-        before: FastRecord | None,
-        indexed: bool = True,
-        state: LifecycleState | None = None,
-    ) -> FastRecord | None:
-        """The referral encoded, if a store can hold it as the models would take it.
-        ``indexed``: whether the change may bring indexed strings (else ``before`` is None);
-        ``state``: the referral's, when known (else read from it)."""
-        limits = self.context.limits
-        encoded = schema.ENCODE(referral)
-        if len(encoded) > limits.max_document_bytes:
-            return None
-        tenant_id = self.command.tenant_id
-        if not indexed:
-            if state is not None:
-                return FastRecord(referral, encoded, tenant_id, state)
-            return stored_record(referral, encoded, tenant_id)
-        brought = indexed_strings(referral)
-        kept = indexed_strings(before.referral) if before is not None else ()
-        if brought != kept:
-            known = {value for _, value in kept}
-            new = [value for _, value in brought if value not in known]
-            if not identifiers_fit(new, limits.max_indexed_length):  # each an identifier
-                return None
-        if state is not None:
-            return FastRecord(referral, encoded, tenant_id, state)
-        return stored_record(referral, encoded, tenant_id)
-
-    def applied(self, event: FastEvent, paths: list[str]) -> FastDecision:
-        command = self.command
-        record = event_record(
-            event,
-            paths,
-            command.command_id,
-            command.correlation_id,
-            self.context.events,
-            self.trace,
-        )
-        outcome = Outcome(str(command.type), OutcomeKind.APPLIED, "", (event,), True)
-        return outcome, [record], event.record
-
-    def rejected(self, refusal: Refused) -> FastDecision:
-        settings, context = self.context.settings, self.context
-        rejected = refusal.rejected
-        record = encode_rejection(
-            self.command,
-            rejected,
-            settings.rejections_topic,
-            settings.event_source,
-            context.time,
-            context.structured,
-            self.trace,
-        )
-        outcome = Outcome(
-            str(self.command.type), OutcomeKind.REJECTED, str(rejected.code), fast=True
-        )
-        return outcome, [record], None
-
-
-class _Deciding(_Recording):
+class _Deciding(Recording):
     """One command's decision, with what its records carry."""
 
     __slots__ = ()
