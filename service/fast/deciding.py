@@ -156,7 +156,7 @@ class _Deciding(Recording):
                 value = leaf.decode(operation.value)
             except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
                 return None
-            if len(schema.ENCODE(value)) != len(operation.value):  # not canonical
+            if len(schema.ENCODE(value)) != len(operation.value):  # ``canonical``, inlined
                 return None
             good, value = checked_leaf(value, leaf.kind)
             if not good:

@@ -4,7 +4,7 @@ A record is read here when it is a command as the service's own producers and mo
 write one: structured (``content-type: application/cloudevents+json``, or none) or binary
 (lower-case ``ce_*`` headers, each once, ``content-type: application/json``), with only the
 attributes the service knows, a subject, JSON without ``\\u`` escapes and in its shortest
-form (see ``validation.canonical``), and a tenant the topic or the attribute establishes
+form (see ``command_data.canonical``), and a tenant the topic or the attribute establishes
 (an expiry on the shared topic proves its tenant: ``service.tenancy``, not here). The data
 is kept as the text it came as, to be decoded by the decision for the kind of command.
 Anything else returns None, and ``service.command_reading`` reads the record, strictly,
@@ -129,8 +129,7 @@ def _structured(value: bytes) -> Envelope | None:
         envelope = _ENVELOPE(value)
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return None
-    # ``validation.canonical``, inlined: this runs for half the commands.
-    return envelope if len(ENCODE(envelope)) == len(value) else None
+    return envelope if len(ENCODE(envelope)) == len(value) else None  # canonical, inlined
 
 
 def _binary(value: bytes | None, ce: dict[str, bytes]) -> Envelope | None:

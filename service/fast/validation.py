@@ -10,7 +10,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
-import msgspec
 from msgspec import UNSET
 
 from service.fast import schema
@@ -89,10 +88,3 @@ def checked_leaf(value: Any, kind: str) -> tuple[bool, Any]:
         stored = stored_timestamp(value)
         return stored is not None, stored
     return plain_amount(value), value
-
-
-def canonical(decoded: object, text: bytes | msgspec.Raw) -> bool:
-    """Whether ``text`` is the shortest spelling of what was decoded from it, up to the
-    order of keys: no key named twice (the value read would hold one of them), no space, no
-    escape but the necessary ones. Raw values are written back as they came."""
-    return len(schema.ENCODE(decoded)) == len(text)
