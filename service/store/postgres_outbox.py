@@ -132,8 +132,8 @@ async def _unflushed_transaction(db: Db, first: str = "") -> AsyncIterator[bool]
     trip of its ``first`` statement; yields whether that statement answered with no row.
     Rolled back when the block raises (a connection too broken to roll back is dropped by
     the pool)."""
-    status = await db.execute(f"{_BEGIN_UNFLUSHED}; {first}" if first else _BEGIN_UNFLUSHED)
-    try:
+    try:  # the first statement may fail after the begin (a lock not granted in time)
+        status = await db.execute(f"{_BEGIN_UNFLUSHED}; {first}" if first else _BEGIN_UNFLUSHED)
         yield bool(first) and status == "SELECT 0"
     except BaseException:
         with contextlib.suppress(Exception):

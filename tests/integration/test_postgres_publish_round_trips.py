@@ -2,11 +2,15 @@
 batch's transaction is begun with its row locks taken (one round trip), and its published
 rows deleted with the commit (another); what else the locks find is read in between."""
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
+import asyncpg
 import pytest
 
 from service.codec import OutgoingRecord
+from service.errors import ServiceError
 from service.store import BatchWrite, OutboxEntry, PostgresStore
 from service.store.postgres_outbox import LOCKS_APART, PostgresOutbox
 from service.store.postgres_pool import PostgresBounds, PostgresPool
@@ -21,8 +25,8 @@ def entry(n: int, key: bytes | None) -> OutboxEntry:
 class Watched:
     """An outbox over a pool of one connection whose every statement is recorded."""
 
-    def __init__(self, url: str) -> None:
-        self.pool = PostgresPool(url, 1, PostgresBounds())
+    def __init__(self, url: str, bounds: PostgresBounds | None = None) -> None:
+        self.pool = PostgresPool(url, 1, bounds or PostgresBounds())
         self.outbox = PostgresOutbox(self.pool)
         self.statements: list[str] = []
 
@@ -101,4 +105,31 @@ async def test_a_large_batch_takes_its_locks_in_a_round_trip_of_their_own(
 
     assert handed == [[b"%d" % n for n in range(LOCKS_APART)]]
     assert len(watched.statements) == 3
+    assert await store.outbox_backlog() == 0
+
+
+async def test_a_lock_not_granted_in_time_leaves_the_rows_and_a_clean_connection(
+    postgres_url: str, stores: tuple[PostgresStore, Watched]
+) -> None:
+    store, _ = stores
+    watched = Watched(postgres_url, PostgresBounds(statement=0.2))  # locks wait 150 ms
+    await watched.open()
+    complaints: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _, context: complaints.append(context))
+    stored = await store.write(BatchWrite(outbox=[entry(1, b"r1")]))
+    holder = await asyncpg.connect(postgres_url)
+    try:
+        await holder.execute("BEGIN")
+        await holder.execute("SELECT 1 FROM outbox WHERE seq = $1 FOR UPDATE", stored[0].seq)
+        with pytest.raises(ServiceError):
+            await watched.publish(stored)
+        await holder.execute("ROLLBACK")
+
+        handed = await watched.publish(stored)
+    finally:
+        await holder.close()
+        await watched.pool.close()
+
+    assert handed == [[b"1"]]
+    assert complaints == []  # the transaction was rolled back, not left to the pool's reset
     assert await store.outbox_backlog() == 0
