@@ -160,7 +160,12 @@ class PostgresStore:
         )
 
     async def count_by_state(self) -> dict[tuple[str, str], int]:
-        rows = await self._pool.fetch(COUNT_BY_STATE)
+        """Counted by this connection's server process alone: a gauge's count of a large
+        store would otherwise take parallel workers, every core of a small server, from
+        the writes (1,000,000 stored: ~180 ms of one process, against ~120 ms on three)."""
+        async with self._pool.connection() as db, db.transaction():
+            await db.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            rows = await db.fetch(COUNT_BY_STATE)
         return {(status, substatus): n for status, substatus, n in rows}
 
     async def outbox_backlog(self) -> int:

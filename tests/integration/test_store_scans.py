@@ -1,12 +1,15 @@
-"""The expiry scan the service runs every expiry interval reads the index of the New
-referrals by expiration from the oldest up to now, not every New referral: its cost
-follows the referrals due, not the referrals stored."""
+"""The store-wide scans the service runs beside the consume loop on a large store: the
+expiry scan reads the index of the New referrals by expiration from the oldest up to now,
+not every New referral (its cost follows the referrals due, not the referrals stored); the
+PostgreSQL state count turns its server's parallel workers off for itself alone."""
 
 import contextlib
 import sqlite3
 from pathlib import Path
 
-from service.store import SqliteStore
+import pytest
+
+from service.store import PostgresStore, SqliteStore
 from service.store.sqlite_reads import DUE_FOR_EXPIRY
 
 
@@ -28,3 +31,21 @@ async def test_the_sqlite_expiry_scan_reads_the_due_index_range_in_its_order(
     assert "USING INDEX referrals_due" in plan, plan
     assert "expiration<?" in plan.replace(" ", ""), plan  # a range, not the whole index
     assert "TEMP B-TREE" not in plan, plan  # read in its order, nothing sorted
+
+
+@pytest.mark.postgres
+async def test_the_postgresql_state_count_leaves_its_pooled_session_as_it_was(
+    postgres_url: str,
+) -> None:
+    store = PostgresStore(postgres_url, pool_size=1)  # the count's connection is the next one's
+    await store.open()
+    try:
+        async with store._pool.connection() as db:
+            default = await db.fetchval("SHOW max_parallel_workers_per_gather")
+        assert await store.count_by_state() == {}
+        async with store._pool.connection() as db:
+            after = await db.fetchval("SHOW max_parallel_workers_per_gather")
+    finally:
+        await store.close()
+    assert default != "0"
+    assert after == default  # SET LOCAL, for the count's transaction alone
