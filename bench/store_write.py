@@ -68,9 +68,12 @@ class WriteCost:
         )
 
 
-def decided_writes(referrals: int = 2000, batch_size: int = 500) -> tuple[int, list[BatchWrite]]:
-    """The number of commands of the bench mix and the write of each decided batch."""
-    polled = _polled(command_stream(20261201, referrals, "write"))
+def decided_writes(
+    referrals: int = 2000, batch_size: int = 500, seed: int = 20261201, prefix: str = "write"
+) -> tuple[int, list[BatchWrite]]:
+    """The number of commands of the bench mix and the write of each decided batch (another
+    ``seed`` and ``prefix``: other command and referral ids, for a store that keeps them)."""
+    polled = _polled(command_stream(seed, referrals, prefix))
     settings = Settings()
     limits = WireLimits(settings.max_command_bytes, settings.max_attribute_length)
     policy = policy_of(settings)

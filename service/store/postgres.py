@@ -41,6 +41,15 @@ from service.store.rows import (
 )
 from state import CommandKey, ReferralKey, ReferralRecord
 
+#: The rows found oldest first through the index by age, up to the cutoff, then deleted by
+#: their row ids: as ``ctid IN (…)`` unordered, a table whose statistics lag its growth was
+#: read whole every expiry interval (52,538 rows, none due: 25 ms, against 0.2).
+FORGET_PROCESSED = (
+    "WITH gone AS (DELETE FROM processed_commands WHERE ctid = ANY(ARRAY(SELECT ctid"
+    " FROM processed_commands WHERE processed_at < $1 ORDER BY processed_at LIMIT $2))"
+    " RETURNING 1) SELECT count(*) AS n FROM gone"
+)
+
 
 class PostgresStore:
     #: A batch's write is the server's work: the loop decides the next batch meanwhile.
@@ -160,7 +169,12 @@ class PostgresStore:
         )
 
     async def count_by_state(self) -> dict[tuple[str, str], int]:
-        rows = await self._pool.fetch(COUNT_BY_STATE)
+        """Counted by this connection's server process alone: a gauge's count of a large
+        store would otherwise take parallel workers, every core of a small server, from
+        the writes (1,000,000 stored: ~180 ms of one process, against ~120 ms on three)."""
+        async with self._pool.connection() as db, db.transaction():
+            await db.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            rows = await db.fetch(COUNT_BY_STATE)
         return {(status, substatus): n for status, substatus, n in rows}
 
     async def outbox_backlog(self) -> int:
@@ -200,13 +214,7 @@ class PostgresStore:
 
     async def forget_processed(self, before: datetime, page: int = FORGET_PAGE) -> int:
         async def delete() -> int:
-            rows = await self._pool.fetch(
-                "WITH gone AS (DELETE FROM processed_commands WHERE ctid IN (SELECT ctid"
-                " FROM processed_commands WHERE processed_at < $1 LIMIT $2) RETURNING 1)"
-                " SELECT count(*) AS n FROM gone",
-                before,
-                page,
-            )
+            rows = await self._pool.fetch(FORGET_PROCESSED, before, page)
             return int(rows[0]["n"])
 
         return await in_pages(page, delete)

@@ -43,6 +43,14 @@ _OUTBOX_ROWS = "SELECT seq, source_partition, topic, key, value, headers, kind F
 UNPUBLISHED = (
     "NOT EXISTS (SELECT 1 FROM outbox_published p WHERE outbox.seq BETWEEN p.first AND p.last)"
 )
+#: Through the index of the New referrals by expiration, whose range ends at ``now``:
+#: without statistics SQLite would rather take the index of the states, then read and sort
+#: every New referral (a whole scan of a large store every expiry interval).
+DUE_FOR_EXPIRY = (
+    "SELECT document, tenant_id, expiration FROM referrals INDEXED BY referrals_due"
+    " WHERE status = 'New' AND expiration <= ? AND (expiration, tenant_id, id) > (?, ?, ?)"
+    " ORDER BY expiration, tenant_id, id LIMIT ?"
+)
 
 
 def referrals(
@@ -126,9 +134,7 @@ def due_for_expiry(
         format_utc(after.expiration), tenant_column(after.tenant_id), after.referral_id
     )  # fmt: skip
     rows = db.execute(
-        "SELECT document, tenant_id, expiration FROM referrals WHERE status = 'New'"
-        " AND expiration <= ? AND (expiration, tenant_id, id) > (?, ?, ?)"
-        " ORDER BY expiration, tenant_id, id LIMIT ?",
+        DUE_FOR_EXPIRY,
         (format_utc(now), *start, limit),
     )
     return [expiry_candidate(doc, tenant, parse_utc(at)) for doc, tenant, at in rows]
