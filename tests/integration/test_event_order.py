@@ -14,27 +14,26 @@ store agrees with what was published.
 
 import asyncio
 import random
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
 
 from service.broker import EmbeddedBroker
-from service.codec import STRUCTURED_CONTENT_TYPE
-from service.jsonio import dumps
 from service.settings import Settings
-from tests.support.kafka_io import Received, collect, command
+from tests.support.kafka_io import collect, command
+from tests.support.keyed_commands import CommandsProducer, Keying, patch_stream
 from tests.support.replica_scenarios import (
     assert_duplicates_are_identical,
     distinct_ids,
+    first_seen_versions,
     processed_at_least,
     replicas_settings,
     start_replicas,
     unique,
 )
+from tests.support.store_checks import assert_store_matches, referrals_stored
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres, pytest.mark.slow]
 
@@ -58,63 +57,6 @@ async def shared_settings(broker: EmbeddedBroker, tmp_path: Path) -> AsyncIterat
         yield settings
 
 
-class CommandsProducer:
-    """Publishes commands keyed by referral id, or unkeyed on a partition of its choosing."""
-
-    def __init__(self, settings: Settings, rng: random.Random) -> None:
-        from aiokafka import AIOKafkaProducer
-
-        self._producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
-        self.topic = settings.commands_topic
-        self.rng = rng
-
-    async def __aenter__(self) -> "CommandsProducer":
-        await self._producer.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._producer.stop()
-
-    async def send(self, envelope: dict[str, Any], keyed: bool) -> None:
-        headers = [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
-        value = dumps(envelope)
-        if keyed:
-            key = envelope["subject"].encode()
-            await self._producer.send(self.topic, value=value, key=key, headers=headers)
-        else:
-            partition = self.rng.randrange(PARTITIONS)
-            await self._producer.send(self.topic, value=value, partition=partition, headers=headers)
-
-    async def flush(self) -> None:
-        await self._producer.flush()
-
-
-def patch_stream(rng: random.Random, ids: list[str]) -> list[tuple[dict[str, Any], bool]]:
-    """Patches that each change their referral whatever the order they are applied in (a
-    value of their own), half unkeyed, with producer retries of earlier ones mixed in."""
-    stream: list[tuple[dict[str, Any], bool]] = []
-    for n in range(PATCHES):
-        rid = rng.choice(ids)
-        note = [{"op": "replace", "path": "/details/notes", "value": f"note {n}"}]
-        stream.append((command("referral.patch", rid, note), rng.random() < 0.5))
-        if rng.random() < 0.05:
-            earlier, _ = rng.choice(stream)
-            stream.append((earlier, rng.random() < 0.5))
-    return stream
-
-
-async def referrals_stored(settings: Settings, count: int, within: float = 60) -> None:
-    db = await asyncpg.connect(settings.database_url.get_secret_value())
-    try:
-        deadline = asyncio.get_running_loop().time() + within
-        while await db.fetchval("SELECT count(*) FROM referrals") < count:
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{count} referrals were not stored within {within}s")
-            await asyncio.sleep(0.05)
-    finally:
-        await db.close()
-
-
 async def stall_store(settings: Settings, seconds: float) -> None:
     """Hold a lock that blocks every referral write, as a stalled database would."""
     db = await asyncpg.connect(settings.database_url.get_secret_value())
@@ -131,21 +73,21 @@ async def test_each_referral_publishes_its_versions_in_order_under_chaos(
 ) -> None:
     rng = random.Random(SEED)
     ids = [f"order-{n:02d}" for n in range(REFERRALS)]
-    stream = patch_stream(rng, ids)
+    stream = patch_stream(rng, ids, PATCHES, [Keying.REFERRAL, Keying.NONE])
     patch_ids = {envelope["id"] for envelope, _ in stream}
     replicas = await start_replicas(shared_settings, tmp_path, 3)
     try:
         async with CommandsProducer(shared_settings, rng) as producer:
             for rid in ids:
                 create = command("referral.create", rid, {"name": rid, "details": {"notes": ""}})
-                await producer.send(create, keyed=True)
+                await producer.send(create, Keying.REFERRAL)
             await producer.flush()
             await referrals_stored(shared_settings, REFERRALS)
 
             async def produce() -> None:
                 for start in range(0, len(stream), 30):
-                    for envelope, keyed in stream[start : start + 30]:
-                        await producer.send(envelope, keyed)
+                    for envelope, keying in stream[start : start + 30]:
+                        await producer.send(envelope, keying)
                     await producer.flush()
                     await asyncio.sleep(0.05)  # pacing, so the chaos lands mid-stream
 
@@ -183,22 +125,3 @@ async def test_each_referral_publishes_its_versions_in_order_under_chaos(
     assert sorted(c for c in causes if c in patch_ids) == sorted(patch_ids)
     assert len(causes) == wanted
     await assert_store_matches(shared_settings, {rid: len(v) for rid, v in versions.items()})
-
-
-def first_seen_versions(records: list[Received]) -> dict[str, list[int]]:
-    """Each referral's versions in topic order, duplicates dropped by event id."""
-    by_referral: dict[str, list[int]] = defaultdict(list)
-    for record in unique(sorted(records, key=lambda r: (r.partition, r.offset))):
-        by_referral[record.json["referralId"]].append(record.json["version"])
-    return dict(by_referral)
-
-
-async def assert_store_matches(settings: Settings, versions: dict[str, int]) -> None:
-    db = await asyncpg.connect(settings.database_url.get_secret_value())
-    try:
-        stored = dict(await db.fetch("SELECT id, version FROM referrals"))
-        backlog = await db.fetchval("SELECT count(*) FROM outbox")
-    finally:
-        await db.close()
-    assert stored == versions
-    assert backlog == 0

@@ -21,6 +21,7 @@ from state import Applied, Command, CommandType, ReferralRecord, decide
 from tests.support.http_probes import http_get, wait_ready
 from tests.support.kafka_io import Received, command
 from tests.support.postgres import fresh_postgres_database
+from tests.support.process_tree import until, worker_pids
 from tests.support.services import isolated_settings
 
 #: What came out for one referral: (event id, type, version), in version order.
@@ -80,13 +81,22 @@ def replay(stream: list[dict[str, Any]]) -> tuple[dict[str, Timeline], set[str]]
 
 
 class ServiceProcess:
-    """``referrals run`` as a child process, configured like production: by environment."""
+    """``referrals run`` as a child process, configured like production: by environment.
+
+    It runs in a session of its own, so the parent and its worker processes form one
+    process group: ``pause`` freezes them all, as a frozen pod freezes all its processes,
+    while ``kill`` is kill -9 of the parent alone (its workers must end by themselves)."""
 
     def __init__(self, settings: Settings, log: Path) -> None:
         self.settings = settings
         self.env = {**os.environ, **settings.environment()}
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
 
     def start(self) -> None:
         with open(self.log, "ab") as log:
@@ -95,21 +105,21 @@ class ServiceProcess:
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     def kill(self) -> None:
+        """kill -9 of the parent only."""
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
 
     def pause(self) -> None:
-        """Freeze the process (SIGSTOP), as a long GC pause or a stalled host would."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
+        """Freeze the whole tree (SIGSTOP), as a long GC pause or a stalled host would."""
+        self._signal_group(signal.SIGSTOP)
 
     def resume(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGCONT)
+        self._signal_group(signal.SIGCONT)
 
     def terminate(self, grace: float) -> int:
         assert self.process is not None
@@ -117,8 +127,44 @@ class ServiceProcess:
         return self.process.wait(grace)
 
     def ensure_stopped(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.kill()
+        """Whatever the test left running of this service's tree ends (kill -9)."""
+        if self.process is None:
+            return
+        self._signal_group(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(10)
+
+    def workers(self) -> dict[int, int]:
+        """The worker processes' ids by worker index (only those running now)."""
+        return worker_pids(self.pid)
+
+    async def worker(self, index: int, other_than: int | None = None, within: float = 60) -> int:
+        """Worker ``index``'s process id once it runs (and is not ``other_than``)."""
+        await until(
+            lambda: self.workers().get(index, other_than) != other_than,
+            f"worker {index} running (other than {other_than})",
+            within,
+        )
+        return self.workers()[index]
+
+    async def kill_worker(self, index: int) -> int:
+        """kill -9 of worker ``index``; returns the id of the process killed."""
+        pid = await self.worker(index)
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    async def pause_worker(self, index: int) -> int:
+        """Freeze worker ``index`` alone (SIGSTOP); returns its process id."""
+        pid = await self.worker(index)
+        os.kill(pid, signal.SIGSTOP)
+        return pid
+
+    def resume_worker(self, index: int) -> None:
+        os.kill(self.workers()[index], signal.SIGCONT)
+
+    def _signal_group(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):  # the group has ended
+            os.killpg(self.pid, signum)
 
 
 @contextlib.asynccontextmanager
@@ -206,3 +252,11 @@ def assert_duplicates_are_identical(events: list[Received]) -> None:
     for event in events:
         by_id[event.headers["ce_id"]].add(event.value)
     assert all(len(values) == 1 for values in by_id.values())
+
+
+def first_seen_versions(records: list[Received]) -> dict[str, list[int]]:
+    """Each referral's versions in topic order, duplicates dropped by event id."""
+    by_referral: dict[str, list[int]] = defaultdict(list)
+    for record in unique(sorted(records, key=lambda r: (r.partition, r.offset))):
+        by_referral[record.json["referralId"]].append(record.json["version"])
+    return dict(by_referral)
