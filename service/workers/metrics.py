@@ -42,9 +42,18 @@ class WorkersCollector:
         self.directory = directory
 
     def collect(self) -> Iterable[Metric]:
-        files = glob.glob(os.path.join(self.directory, "*.db"))
+        files = [f for f in glob.glob(os.path.join(self.directory, "*.db")) if _sized(f)]
         merged: Iterable[Metric] = MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
         return [family for family in merged if family.name not in PARENTS_OWN]
+
+
+def _sized(path: str) -> bool:
+    """Whether a worker's file can be read: a worker starting creates it empty and sizes it
+    a moment later (a scrape in between would fail); once sized, it stays so."""
+    try:
+        return os.path.getsize(path) > 0
+    except FileNotFoundError:  # a live gauge's file, removed as its worker ended
+        return False
 
 
 class ParentMetrics:
