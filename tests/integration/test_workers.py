@@ -48,10 +48,11 @@ from tests.support.worker_scenarios import (
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 SEED = 20261206
+KILLS = 2
 SETTINGS: dict[str, object] = {
     "workers": 2,
     "max_batch_size": 25,
-    "session_timeout_ms": 3000,
+    "session_timeout_ms": 2000,
     "shutdown_timeout_seconds": 2.0,
     "expiry_interval_seconds": 3600,
     "log_level": "WARNING",
@@ -92,12 +93,12 @@ async def test_workers_killed_at_random_moments_lose_nothing_and_apply_nothing_t
     each_store: Settings, tmp_path: Path
 ) -> None:
     rng = random.Random(SEED)
-    expected = Expected(rng, 40, 600)
+    expected = Expected(rng, 40, 400)
     port = each_store.http_port
     async with running_service(each_store, tmp_path / "service.log") as service:
-        producing = asyncio.create_task(produce_paced(each_store, expected.stream, 25, 0.2))
+        producing = asyncio.create_task(produce_paced(each_store, expected.stream, 20, 0.15))
         threshold = 0
-        for _ in range(3):
+        for _ in range(KILLS):
             threshold += rng.randint(40, 140)
             await processed_at_least(port, threshold)
             index = rng.randrange(2)
@@ -106,7 +107,7 @@ async def test_workers_killed_at_random_moments_lose_nothing_and_apply_nothing_t
         await producing
         records = await expected.collected(each_store)
         await wait_ready(port)
-        assert metric_sum(await scrape(port), "referrals_worker_restarts_total") == 3
+        assert metric_sum(await scrape(port), "referrals_worker_restarts_total") == KILLS
         assert service.terminate(grace=30) == 0
     await expected.assert_effectively_once(each_store, records)
 
@@ -115,10 +116,10 @@ async def test_the_workers_of_a_parent_killed_9_end_and_a_new_parent_finishes_th
     sqlite_settings: Settings, tmp_path: Path
 ) -> None:
     rng = random.Random(SEED + 1)
-    expected = Expected(rng, 40, 500)
+    expected = Expected(rng, 40, 300)
     async with running_service(sqlite_settings, tmp_path / "service.log") as service:
         producing = asyncio.create_task(produce_paced(sqlite_settings, expected.stream, 25, 0.1))
-        await processed_at_least(sqlite_settings.http_port, rng.randint(50, 200))
+        await processed_at_least(sqlite_settings.http_port, rng.randint(40, 160))
         parent, workers = service.pid, service.workers()
         assert len(workers) == 2
         service.kill()
@@ -139,8 +140,8 @@ async def test_a_worker_frozen_past_its_session_loses_its_partitions_and_writes_
     postgres_settings: Settings, tmp_path: Path
 ) -> None:
     rng = random.Random(SEED + 2)
-    expected = Expected(rng, 40, 600)
-    head, middle, tail = expected.stream[:150], expected.stream[150:500], expected.stream[500:]
+    expected = Expected(rng, 40, 400)
+    head, middle, tail = expected.stream[:100], expected.stream[100:320], expected.stream[320:]
     async with running_service(postgres_settings, tmp_path / "service.log") as service:
         await produce_paced(postgres_settings, head, 25, 0.05)
         frozen = await service.worker(1)
@@ -246,10 +247,10 @@ async def test_sigterm_stops_the_workers_and_every_consumed_command_has_its_even
     sqlite_settings: Settings, tmp_path: Path
 ) -> None:
     rng = random.Random(SEED + 5)
-    expected = Expected(rng, 40, 600)
+    expected = Expected(rng, 40, 400)
     async with running_service(sqlite_settings, tmp_path / "service.log") as service:
-        producing = asyncio.create_task(produce_paced(sqlite_settings, expected.stream, 25, 0.1))
-        await processed_at_least(sqlite_settings.http_port, rng.randint(100, 300))
+        producing = asyncio.create_task(produce_paced(sqlite_settings, expected.stream, 20, 0.1))
+        await processed_at_least(sqlite_settings.http_port, rng.randint(80, 240))
         workers = service.workers()
         assert service.terminate(grace=30) == 0
         assert not any(map(alive, workers.values()))
