@@ -42,12 +42,13 @@ from tests.support.worker_scenarios import (
     produce_paced,
     running_service,
     scrape,
-    worker_commands,
+    worker_counted,
 )
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 SEED = 20261206
+REBALANCES = "referrals_rebalances_total"
 KILLS = 2
 SETTINGS: dict[str, object] = {
     "workers": 2,
@@ -144,17 +145,27 @@ async def test_a_worker_frozen_past_its_session_loses_its_partitions_and_writes_
     head, middle, tail = expected.stream[:100], expected.stream[100:320], expected.stream[320:]
     async with running_service(postgres_settings, tmp_path / "service.log") as service:
         await produce_paced(postgres_settings, head, 25, 0.05)
-        frozen = await service.worker(1)
-        await until(lambda: worker_commands(frozen) > 0, "worker 1 consumes", 60)
+        steady, frozen = await service.worker(0), await service.worker(1)
+        await until(lambda: worker_counted(frozen) > 0, "worker 1 consumes", 60)
         producing = asyncio.create_task(produce_paced(postgres_settings, middle, 25, 0.05))
+        taken = worker_counted(steady, REBALANCES, kind="assigned")
         await service.pause_worker(1)
+        await until(
+            lambda: worker_counted(steady, REBALANCES, kind="assigned") > taken,
+            "worker 0 takes the partitions of worker 1, frozen",
+            30,
+        )
         await producing
-        # All of the middle comes out while worker 1 is frozen: its partitions moved.
-        await expected.collected(postgres_settings, len(head) + len(middle))
-        counted = worker_commands(frozen)
+        counted = worker_counted(frozen)
+        assignments = worker_counted(frozen, REBALANCES, kind="assigned")
         service.resume_worker(1)
+        await until(
+            lambda: worker_counted(frozen, REBALANCES, kind="assigned") > assignments,
+            "worker 1 rejoins",
+            60,
+        )
         await produce_paced(postgres_settings, tail, 25, 0.05)
-        await until(lambda: worker_commands(frozen) > counted, "worker 1 consumes again", 60)
+        await until(lambda: worker_counted(frozen) > counted, "worker 1 consumes again", 60)
         records = await expected.collected(postgres_settings)
         assert service.workers()[1] == frozen  # thawed, not restarted
         assert service.terminate(grace=30) == 0
@@ -204,7 +215,7 @@ async def test_the_parents_commands_total_sums_the_workers_and_never_goes_backwa
         await processed_at_least(port, len(first))
         await committed_everything(sqlite_settings, len(first))
         assert metric_sum(await scrape(port), COMMANDS) == len(first)
-        counted = [worker_commands(pid) for pid in service.workers().values()]
+        counted = [worker_counted(pid) for pid in service.workers().values()]
         assert all(counted)  # both workers took part
         assert sum(counted) == len(first)
 

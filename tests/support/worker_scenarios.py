@@ -150,11 +150,16 @@ def assigned(pid: int) -> bool:
     return report is not None and report.pid == pid and not report.problems
 
 
-def worker_commands(pid: int) -> float:
-    """Commands the worker process ``pid`` counted, read from its own metrics file (in the
-    multiprocess directory of its parent)."""
+def worker_counted(pid: int, name: str = COMMANDS, **labels: str) -> float:
+    """What the worker process ``pid`` counted in counter ``name`` (the series with these
+    ``labels``), read from its own metrics file in its parent's multiprocess directory."""
     counters = _directory(pid)[1] / "metrics" / f"counter_{pid}.db"
-    if not counters.exists():
+    if not counters.exists() or not counters.stat().st_size:
         return 0.0
     merged = MultiProcessCollector.merge([str(counters)], accumulate=True)  # type: ignore[no-untyped-call]
-    return sum(s.value for family in merged for s in family.samples if s.name == COMMANDS)
+    return sum(
+        sample.value
+        for family in merged
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
