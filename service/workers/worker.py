@@ -13,6 +13,7 @@ import contextlib
 import logging
 import signal
 import sys
+import warnings
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -64,6 +65,10 @@ def main(argv: list[str]) -> int:
     index, parent, directory = int(argv[0]), int(argv[1]), Path(argv[2])
     end_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # prometheus-client cannot drop a series from a worker's file and warns on stderr at
+    # each try (the consumer lag of a revoked partition): plain text among the JSON log
+    # lines. The parent shows each partition's most recent lag, its new owner's.
+    warnings.filterwarnings("ignore", "Removal of labels has not been implemented", UserWarning)
     settings = Settings()
     logs.configure(settings.log_level, {"worker": index})
     tune_garbage_collection()
