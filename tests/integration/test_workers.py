@@ -37,6 +37,7 @@ from tests.support.store_checks import assert_store_matches, referrals_stored, s
 from tests.support.worker_scenarios import (
     COMMANDS,
     Expected,
+    assert_structured_log,
     committed_everything,
     metric_sum,
     produce_paced,
@@ -111,6 +112,7 @@ async def test_workers_killed_at_random_moments_lose_nothing_and_apply_nothing_t
         assert metric_sum(await scrape(port), "referrals_worker_restarts_total") == KILLS
         assert service.terminate(grace=30) == 0
     await expected.assert_effectively_once(each_store, records)
+    assert_structured_log(tmp_path / "service.log")
 
 
 async def test_the_workers_of_a_parent_killed_9_end_and_a_new_parent_finishes_the_stream(

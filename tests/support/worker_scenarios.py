@@ -9,6 +9,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -117,6 +118,14 @@ async def committed_everything(settings: Settings, commands: int, within: float 
             await asyncio.sleep(0.05)
     finally:
         await consumer.stop()
+
+
+def assert_structured_log(log: Path) -> None:
+    """Every line the service wrote (the parent's and the workers') is one JSON object."""
+    lines = log.read_bytes().splitlines()
+    assert lines
+    for line in lines:
+        assert isinstance(orjson.loads(line), dict), line
 
 
 def metric_sum(exposition: bytes, name: str) -> float:
