@@ -140,6 +140,15 @@ def test_the_parent_sums_its_workers_counters_and_states_its_own_readiness(
     assert states  # started at zero by the worker that counts
 
 
+def test_a_file_a_starting_worker_has_not_sized_yet_is_left_out_of_the_sum(
+    tmp_path: Path,
+) -> None:
+    _worker_metrics(tmp_path, 0, 3)
+    (tmp_path / "counter_4242.db").touch()  # a worker starting: created, not yet sized
+    samples = _samples(ParentMetrics(tmp_path, lambda: True, "sqlite"))
+    assert samples[("referrals_decisions_total", (("path", "fast"),))] == 3
+
+
 async def _supervised(tmp_path: Path, script: str, ends: list[tuple[int, bool]]) -> Supervisor:
     return Supervisor(
         2,
