@@ -70,14 +70,6 @@ def sqlite_settings(broker: EmbeddedBroker, tmp_path: Path) -> Settings:
     return _sqlite(broker, tmp_path)
 
 
-@pytest.fixture
-async def postgres_settings(broker: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[Settings]:
-    async with fresh_postgres_database() as url:
-        yield isolated_settings(
-            broker.bootstrap_servers, tmp_path / "unused.db", database_url=url, **SETTINGS
-        )
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def each_store(
     request: pytest.FixtureRequest, broker: EmbeddedBroker, tmp_path: Path
@@ -138,18 +130,17 @@ async def test_the_workers_of_a_parent_killed_9_end_and_a_new_parent_finishes_th
     await expected.assert_effectively_once(sqlite_settings, records)
 
 
-@pytest.mark.postgres
 async def test_a_worker_frozen_past_its_session_loses_its_partitions_and_writes_nothing_stale(
-    postgres_settings: Settings, tmp_path: Path
+    each_store: Settings, tmp_path: Path
 ) -> None:
     rng = random.Random(SEED + 2)
     expected = Expected(rng, 40, 400)
     head, middle, tail = expected.stream[:100], expected.stream[100:320], expected.stream[320:]
-    async with running_service(postgres_settings, tmp_path / "service.log") as service:
-        await produce_paced(postgres_settings, head, 25, 0.05)
+    async with running_service(each_store, tmp_path / "service.log") as service:
+        await produce_paced(each_store, head, 25, 0.05)
         steady, frozen = await service.worker(0), await service.worker(1)
         await until(lambda: worker_counted(frozen) > 0, "worker 1 consumes", 60)
-        producing = asyncio.create_task(produce_paced(postgres_settings, middle, 25, 0.05))
+        producing = asyncio.create_task(produce_paced(each_store, middle, 25, 0.05))
         taken = worker_counted(steady, REBALANCES, kind="assigned")
         await service.pause_worker(1)
         await until(
@@ -166,12 +157,12 @@ async def test_a_worker_frozen_past_its_session_loses_its_partitions_and_writes_
             "worker 1 rejoins",
             60,
         )
-        await produce_paced(postgres_settings, tail, 25, 0.05)
+        await produce_paced(each_store, tail, 25, 0.05)
         await until(lambda: worker_counted(frozen) > counted, "worker 1 consumes again", 60)
-        records = await expected.collected(postgres_settings)
+        records = await expected.collected(each_store)
         assert service.workers()[1] == frozen  # thawed, not restarted
         assert service.terminate(grace=30) == 0
-    await expected.assert_effectively_once(postgres_settings, records)
+    await expected.assert_effectively_once(each_store, records)
 
 
 async def test_each_referral_keeps_its_order_across_workers_whatever_the_keying(
