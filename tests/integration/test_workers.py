@@ -1,11 +1,13 @@
 """``referrals run`` with two worker processes, under the chaos a node sees.
 
 Workers are killed (-9) at random moments, frozen past the session timeout, killed until
-the parent gives up; the parent is killed (-9) and stopped (SIGTERM). Whatever happens,
-every command takes effect exactly once (as a replay through the pure core says), each
-referral's events arrive gap-free and in order, a duplicate is byte-identical, the store
-agrees with what was published, and no process outlives the parent. Streams, kill moments
-and keyings come from one seeded generator per test.
+the parent gives up; the parent is killed (-9) and stopped (SIGTERM); commands arrive keyed
+by referral, unkeyed, or keyed by something else. Whatever happens, every command takes
+effect exactly once (as a replay through the pure core says), each referral's events
+arrive gap-free and in order, a duplicate is byte-identical, the store agrees with what was
+published, the parent's ``/metrics`` sums its workers' counts (never going backwards when
+one dies), and no process outlives the parent. Streams, kill moments and keyings come from
+one seeded generator per test.
 """
 
 import asyncio
