@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import inspect
+import os
 import signal
 import sys
 import tempfile
@@ -50,16 +51,19 @@ from bench.postgres import (
 )
 from bench.preload import run_preload
 from bench.processes import Child, environment, http_get, wait_until
-from bench.report import (
-    LATENCY,
-    THROUGHPUT,
-    WARMUP,
-    RunResult,
-    machine,
-    markdown,
-    rows,
-    text_table,
+from bench.report import machine, text_table
+from bench.report_doc import Report, markdown
+from bench.report_model import LATENCY, THROUGHPUT, WARMUP, RunResult
+from bench.rounds import (
+    DEFAULT_SET,
+    ServiceRun,
+    default_workers,
+    parse_workers,
+    round_order,
+    service_runs,
 )
+from bench.series import SUMMARY_COLUMNS, read_figures, summary_rows
+from bench.targets import stored_rows, target_rows
 from bench.workload import DUPLICATE_SHARE, REJECTED_SHARE, Record, command_stream, summary
 from service.broker import EmbeddedBroker, free_port
 from service.kafka import make_producer
@@ -68,6 +72,7 @@ from service.settings import EventMode, Settings
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 READY_TIMEOUT = 60.0
 NO_POSTGRES = "the service on PostgreSQL (`--no-postgres`)"
+STORES = ["SQLite", "PostgreSQL"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,12 @@ class Options:
     postgres_url: str | None
     #: Referrals stored before each service run.
     stored: int = 0
+    #: Worker counts of the service runs: positive counts and "default" (bench.rounds).
+    workers: tuple[str, ...] = DEFAULT_SET
+    #: Rounds: the passthrough and every service run once each, the order alternating.
+    rounds: int = 3
+    #: A report of a run without ``stored`` referrals whose throughput the run is held to.
+    compare_with: Path | None = None
 
 
 def parse(argv: Sequence[str] | None) -> Options:
@@ -171,6 +182,27 @@ def parse(argv: Sequence[str] | None) -> Options:
         help="referrals stored in each service's store before it starts, e.g. 1000000 (default 0)",
     )
     add(
+        "--workers",
+        default=",".join(DEFAULT_SET),
+        help=(
+            "worker counts of the service runs, each a positive count or 'default' (the "
+            "count referrals run picks with workers=0), run once each (default %(default)s)"
+        ),
+    )
+    add(
+        "--rounds",
+        type=int,
+        help="rounds of every run, the order alternating (default 3; 1 with --stored)",
+    )
+    add(
+        "--compare-with",
+        type=Path,
+        help=(
+            "with --stored: the report of a run without, whose throughput ratios the run is "
+            "held to (default docs/benchmarks.md)"
+        ),
+    )
+    add(
         "--workdir",
         type=Path,
         help="keep the logs and the SQLite file here (default: a temporary directory)",
@@ -181,6 +213,16 @@ def parse(argv: Sequence[str] | None) -> Options:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     if args.warmup_referrals < 0 or args.fetch_wait_ms < 0 or args.stored < 0:
         parser.error("--warmup-referrals, --fetch-wait-ms and --stored must not be negative")
+    try:
+        workers = parse_workers(args.workers)
+    except ValueError as error:
+        parser.error(f"--workers: {error}")
+    rounds = args.rounds if args.rounds is not None else (1 if args.stored else 3)
+    if rounds <= 0:
+        parser.error("--rounds must be positive")
+    compare_with = args.compare_with
+    if compare_with is None and args.stored and args.output != DEFAULT_OUTPUT:
+        compare_with = DEFAULT_OUTPUT
     return Options(
         referrals=args.referrals,
         latency_referrals=args.latency_referrals,
@@ -195,14 +237,23 @@ def parse(argv: Sequence[str] | None) -> Options:
         workdir=args.workdir,
         postgres_url=None if args.no_postgres else args.postgres_url,
         stored=args.stored,
+        workers=workers,
+        rounds=rounds,
+        compare_with=compare_with if args.stored else None,
     )
 
 
 def settings_for(
-    label: str, bootstrap: str, workdir: Path, options: Options, database_url: str | None = None
+    label: str,
+    bootstrap: str,
+    workdir: Path,
+    options: Options,
+    database_url: str | None = None,
+    workers: int = 1,
 ) -> Settings:
     """The run's own topics, group, store and port; the shared consumer settings. The store
-    is a new SQLite file in ``workdir`` unless ``database_url`` is given."""
+    is a new SQLite file in ``workdir`` unless ``database_url`` is given; ``workers`` is the
+    service's setting (0: the default)."""
     suffix = uuid.uuid4().hex[:8]
     return Settings.model_validate({
         "kafka_bootstrap_servers": bootstrap,
@@ -218,6 +269,7 @@ def settings_for(
         "max_batch_size": options.max_batch_size,
         "event_mode": options.event_mode,
         "log_level": "WARNING",
+        "workers": workers,
     })  # fmt: skip
 
 
@@ -264,7 +316,8 @@ async def _measure(
             )
             child.check_alive()
             print(
-                f"  {result.name:<20} {phase:<10} {measured.records:>6} records "
+                f"  {result.name:<44} r{result.round + 1} {phase:<10} "
+                f"{measured.records:>6} records "
                 f"in {measured.seconds:6.2f} s  {measured.per_second:9,.0f}/s  "
                 f"p50 {measured.percentile_ms(50):7.1f} ms  "
                 f"p99 {measured.percentile_ms(99):7.1f} ms",
@@ -278,9 +331,9 @@ async def _measure(
             result.phases[phase] = measured
             if metrics_port is not None:
                 result.stats[phase] = _batch_stats(before, settled, measured.seconds)
-                peak = child.peak_rss_mib()
-                if peak is not None:
-                    result.stats[phase]["peak RSS MiB"] = peak
+                memory = child.sample_memory()
+                if memory is not None and memory.tree_kib:
+                    result.stats[phase]["peak RSS MiB, all processes"] = memory.tree_mib
             known = len(result.notes)
             _check(result, phase, measured.by_topic, result.stats.get(phase), stream, settings)
             for note in result.notes[known:]:
@@ -410,13 +463,14 @@ def run_service(
     workdir: Path,
     streams: dict[str, list[Record]],
     options: Options,
-    store: str,
+    run: ServiceRun,
+    round_index: int = 0,
     database_url: str | None = None,
 ) -> tuple[RunResult, Settings]:
-    """The service on ``store``: SQLite in ``workdir``, or the database at ``database_url``."""
-    label = f"service-{store.lower()}"
-    settings = settings_for(label, bootstrap, workdir, options, database_url)
-    name = f"service ({store})"
+    """The service ``run``: on SQLite in ``workdir``, or the database at ``database_url``."""
+    label = f"{run.label}-r{round_index + 1}"
+    settings = settings_for(label, bootstrap, workdir, options, database_url, run.setting)
+    name = run.name
     child = Child(name, ["service.cli", "run"], environment(settings), workdir / f"{label}.log")
     port = settings.http_port
 
@@ -424,7 +478,9 @@ def run_service(
         answer = await http_get(port, "/readyz")
         return answer is not None and answer[0] == 200
 
-    result = RunResult(name, store=store)
+    result = RunResult(
+        name, store=run.store, workers=run.workers, default=run.is_default, round=round_index
+    )
     if options.stored:
         print(f"storing {options.stored:,} referrals for the {name}", file=sys.stderr)
         took = run_preload(settings.database_url.get_secret_value(), options.stored)
@@ -449,13 +505,28 @@ def run_service(
         )
     finally:
         status = child.stop()
-    if status not in (0, None):
-        result.notes.append(f"the {name} exited with status {status} on SIGTERM")
+    _stopped(result, child, status)
     return result, settings
 
 
+def _stopped(result: RunResult, child: Child, status: int | None) -> None:
+    """What the run's stop says: its exit status, processes left behind, its memory."""
+    if status not in (0, None):
+        result.notes.append(f"the {result.name} exited with status {status} on SIGTERM")
+    if child.leftovers:
+        result.notes.append(
+            f"the {result.name} left {len(child.leftovers)} processes of its group behind "
+            "when it exited (killed)"
+        )
+    result.memory = child.memory
+
+
 def run_passthrough(
-    bootstrap: str, workdir: Path, streams: dict[str, list[Record]], options: Options
+    bootstrap: str,
+    workdir: Path,
+    streams: dict[str, list[Record]],
+    options: Options,
+    round_index: int = 0,
 ) -> RunResult:
     settings = settings_for("passthrough", bootstrap, workdir, options)
     ready_file = workdir / f"passthrough-{uuid.uuid4().hex[:8]}.ready"
@@ -463,13 +534,13 @@ def run_passthrough(
         "passthrough",
         ["bench.passthrough", "--ready-file", str(ready_file)],
         environment(settings),
-        workdir / "passthrough.log",
+        workdir / f"passthrough-r{round_index + 1}.log",
     )
 
     async def ready() -> bool:
         return ready_file.exists()
 
-    result = RunResult("passthrough")
+    result = RunResult("passthrough", round=round_index)
     child.start()
     try:
         _run(
@@ -488,8 +559,7 @@ def run_passthrough(
         )
     finally:
         status = child.stop()
-    if status not in (0, None):
-        result.notes.append(f"the passthrough exited with status {status} on SIGTERM")
+    _stopped(result, child, status)
     return result
 
 
@@ -543,7 +613,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         server = None if options.postgres_url is None else probe(options.postgres_url)
         with _workdir(options.workdir) as workdir:
-            services, settings, passthrough = _run_all(workdir, streams, options, server)
+            services, settings, passthroughs = _run_all(workdir, streams, options, server)
     except PostgresUnavailable as error:
         print(
             f"bench: error: {error}\nStart the server (`make postgres`), point "
@@ -552,77 +622,124 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     decision = measure_decision()
-    decision_profile = profile_decision()
-    runtime = time.monotonic() - clock
-    skipped = [] if server is not None else [NO_POSTGRES]
-    print()
-    print(text_table(rows(services, passthrough)))
-    for reason in skipped:
-        print(f"not measured: {reason}")
-    print(f"\nreading and deciding: {decision.describe()}")
-    print(f"runtime {runtime:.1f} s")
+    report = Report(
+        started=started,
+        runtime_seconds=time.monotonic() - clock,
+        host=host,
+        settings=_settings_shown(settings, server, options),
+        workload=_workload_shown(streams, options),
+        services=services,
+        passthroughs=passthroughs,
+        rounds=options.rounds,
+        skipped=[] if server is not None else [NO_POSTGRES],
+        decision=decision.describe(),
+        decide_us=decision.total_us,
+        decide_ratio=decision.over_models,
+        decision_profile=profile_decision(),
+        arguments=sys.argv[1:],
+        more_targets=_stored_targets(services, passthroughs, options),
+    )
+    _print(report)
     if options.output is not None:
-        report = markdown(
-            started=started,
-            runtime_seconds=runtime,
-            host=host,
-            settings=_settings_shown(settings, server),
-            workload=_workload_shown(streams, options),
-            services=services,
-            passthrough=passthrough,
-            skipped=skipped,
-            decision=decision.describe(),
-            decide_us=decision.total_us,
-            decide_ratio=decision.over_models,
-            decision_profile=decision_profile,
-            arguments=sys.argv[1:],
-        )
         options.output.parent.mkdir(parents=True, exist_ok=True)
-        options.output.write_text(report)
+        options.output.write_text(markdown(report))
         print(f"wrote {options.output}")
-    return 1 if any(run.notes for run in (*services, passthrough)) else 0
+    return 1 if any(run.notes for run in (*services, *passthroughs)) else 0
+
+
+def _print(report: Report) -> None:
+    print()
+    print(text_table(summary_rows(report.services, report.passthroughs), SUMMARY_COLUMNS))
+    for row in (*target_rows(report.services, report.passthroughs, report.decide_us,
+                             report.decide_ratio), *report.more_targets):  # fmt: skip
+        print(f"target: {row[0]} ({row[1] or 'pure'}) {row[2]}: {row[3]} {row[4]}")
+    for reason in report.skipped:
+        print(f"not measured: {reason}")
+    print(f"\nreading and deciding: {report.decision}")
+    print(f"runtime {report.runtime_seconds:.1f} s")
+
+
+def _stored_targets(
+    services: Sequence[RunResult], passthroughs: Sequence[RunResult], options: Options
+) -> list[tuple[str, ...]]:
+    """With referrals stored: each run's throughput over the same run's in the report of a
+    run without (``--compare-with``), when there is one."""
+    if not options.stored or options.compare_with is None:
+        return []
+    try:
+        without = read_figures(options.compare_with.read_text())
+    except OSError:
+        return []
+    return stored_rows(services, passthroughs, options.stored, without, options.compare_with.name)
 
 
 def _run_all(
     workdir: Path, streams: dict[str, list[Record]], options: Options, server: Server | None
-) -> tuple[list[RunResult], Settings, RunResult]:
-    """The service on SQLite, on PostgreSQL (with a server), then the passthrough, all on
-    one broker; returns the service runs, the SQLite run's settings and the passthrough."""
+) -> tuple[list[RunResult], Settings, list[RunResult]]:
+    """Rounds of the passthrough and each service run (each store, each worker count), all
+    on one broker, the order alternating (``bench.rounds``); returns every round's service
+    runs, the settings of one and every round's passthrough."""
     broker = EmbeddedBroker(log_path=workdir / "tansu.log")
+    services: list[RunResult] = []
+    passthroughs: list[RunResult] = []
+    settings: Settings | None = None
+    stores = ["SQLite"] if server is None or options.postgres_url is None else STORES
+    default = default_workers(Settings.model_fields["topic_partitions"].default)
+    runs = service_runs(stores, options.workers, default)
     try:
         broker.start()
         bootstrap = broker.bootstrap_servers
         print(f"broker on {bootstrap}; logs in {workdir}", file=sys.stderr)
-        sqlite, settings = run_service(bootstrap, workdir, streams, options, "SQLite")
-        services = [sqlite]
-        if server is not None and options.postgres_url is not None:
-            with fresh_database(options.postgres_url) as (name, url):
-                print(
-                    f"PostgreSQL {server.version} at {server.address}: database {name}",
-                    file=sys.stderr,
+        for round_index in range(options.rounds):
+            for run in round_order(runs, round_index):
+                if not isinstance(run, ServiceRun):
+                    passthroughs.append(
+                        run_passthrough(bootstrap, workdir, streams, options, round_index)
+                    )
+                    continue
+                result, settings = _service_run(
+                    bootstrap, workdir, streams, options, run, round_index, server
                 )
-                postgres, _ = run_service(bootstrap, workdir, streams, options, "PostgreSQL", url)
-            services.append(postgres)
-        passthrough = run_passthrough(bootstrap, workdir, streams, options)
+                services.append(result)
     finally:
         broker.stop()
-    return services, settings, passthrough
+    assert settings is not None  # every round runs at least one service run
+    return services, settings, passthroughs
 
 
-def _settings_shown(settings: Settings, server: Server | None) -> dict[str, str]:
+def _service_run(
+    bootstrap: str,
+    workdir: Path,
+    streams: dict[str, list[Record]],
+    options: Options,
+    run: ServiceRun,
+    round_index: int,
+    server: Server | None,
+) -> tuple[RunResult, Settings]:
+    """``run`` of round ``round_index``; on PostgreSQL, on a database of its own."""
+    if run.store == "SQLite" or options.postgres_url is None or server is None:
+        return run_service(bootstrap, workdir, streams, options, run, round_index)
+    with fresh_database(options.postgres_url) as (name, url):
+        print(f"PostgreSQL {server.version} at {server.address}: database {name}", file=sys.stderr)
+        return run_service(bootstrap, workdir, streams, options, run, round_index, url)
+
+
+def _settings_shown(settings: Settings, server: Server | None, options: Options) -> dict[str, str]:
     if server is None:
         postgres = "not measured (`--no-postgres`)"
     else:
         postgres = (
-            f"PostgreSQL {server.version} at {server.address}, a fresh database for the run, "
+            f"PostgreSQL {server.version} at {server.address}, a fresh database for each run, "
             f"dropped after it; pool of {settings.database_pool_size} connections "
-            f"(database_pool_size); server synchronous_commit={server.synchronous_commit}, "
+            f"(database_pool_size) per process; server "
+            f"synchronous_commit={server.synchronous_commit}, "
             f"fsync={server.fsync}"
         )
     return {
         "fetch_max_wait_ms": str(settings.fetch_max_wait_ms),
         "max_batch_size": f"{settings.max_batch_size} (records per getmany)",
         "topic_partitions": str(settings.topic_partitions),
+        "workers": _workers_shown(settings, options),
         "event_mode": settings.event_mode.value,
         "session_timeout_ms": str(settings.session_timeout_ms),
         "producer": f"{_producer_shown(settings)} (service.kafka.make_producer)",
@@ -631,6 +748,15 @@ def _settings_shown(settings: Settings, server: Server | None) -> dict[str, str]
         "store (PostgreSQL)": postgres,
         "log_level": settings.log_level,
     }
+
+
+def _workers_shown(settings: Settings, options: Options) -> str:
+    default = default_workers(settings.topic_partitions)
+    return (
+        f"{', '.join(options.workers)} (`--workers`); the default, 0, is {default} here: "
+        f"{len(os.sched_getaffinity(0))} usable CPUs, capped by {settings.topic_partitions} "
+        "partitions"
+    )
 
 
 def _producer_shown(settings: Settings) -> str:

@@ -1,0 +1,102 @@
+"""Which service runs a benchmark makes (store x worker processes), and in what order.
+
+``referrals run`` has a ``workers`` setting: 1 runs the consume loop in its own process,
+N > 1 starts N worker processes, 0 (the default) as many as the usable CPUs, capped by
+the commands topic's partitions. The benchmark runs the service with a set of worker
+counts (``--workers 1,2,default``); the default is computed as the service computes it,
+and when it is a count already in the set that run is the default's (made with the
+setting left at 0, as ``referrals run`` is started) instead of a second run of one count.
+
+Every round runs the passthrough and each service run once, each in a fresh process with
+its own topics, group and store; rounds alternate the order, so that no run always comes
+first (a cold machine) or last, and a ratio is always taken against the passthrough of
+its own round.
+"""
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+DEFAULT = "default"
+DEFAULT_SET = ("1", "2", DEFAULT)
+PASSTHROUGH = "passthrough"
+
+
+def default_workers(partitions: int) -> int:
+    """The worker processes ``referrals run`` starts with ``workers`` = 0: the service's
+    own function once it has one, else its rule (usable CPUs, capped by partitions)."""
+    try:
+        from service.workers import default_workers as service_default  # type: ignore[attr-defined,import-not-found,unused-ignore]
+    except ImportError:
+        return max(1, min(len(os.sched_getaffinity(0)), partitions))
+    return int(service_default(partitions))
+
+
+@dataclass(frozen=True)
+class ServiceRun:
+    """One service configuration: its store, its worker processes and the ``workers``
+    setting it is started with (0: the default)."""
+
+    store: str
+    workers: int
+    setting: int
+    #: The default's count was also asked for by number (it is run once, as the default).
+    asked: bool = True
+
+    @property
+    def is_default(self) -> bool:
+        return self.setting == 0
+
+    @property
+    def shown(self) -> str:
+        count = f"{self.workers} {'worker' if self.workers == 1 else 'workers'}"
+        if not self.is_default:
+            return count
+        return f"{count} (the default)" if self.asked else f"default = {count}"
+
+    @property
+    def name(self) -> str:
+        return f"service ({self.store}, {self.shown})"
+
+    @property
+    def label(self) -> str:
+        """File-name safe: the run's log, SQLite file and topics use it."""
+        which = "default" if self.is_default else str(self.workers)
+        return f"service-{self.store.lower()}-w{which}"
+
+
+def parse_workers(text: str) -> tuple[str, ...]:
+    """``1,2,default`` into its items, each a positive count or ``default``."""
+    items = tuple(item.strip() for item in text.split(",") if item.strip())
+    for item in items:
+        if item != DEFAULT and not (item.isdigit() and int(item) > 0):
+            raise ValueError(f"{item!r} is neither a positive count nor {DEFAULT!r}")
+    if not items:
+        raise ValueError("no worker count")
+    return items
+
+
+def service_runs(stores: Sequence[str], workers: Sequence[str], default: int) -> list[ServiceRun]:
+    """Per store, one run per distinct count, in the order given; the default's count is
+    run once, as the default."""
+    counts: list[int] = []
+    for item in workers:
+        count = default if item == DEFAULT else int(item)
+        if count not in counts:
+            counts.append(count)
+    asked = {int(item) for item in workers if item != DEFAULT}
+    wants_default = DEFAULT in workers
+    return [
+        ServiceRun(store, count, 0, count in asked)
+        if wants_default and count == default
+        else ServiceRun(store, count, count)
+        for store in stores
+        for count in counts
+    ]
+
+
+def round_order(runs: Sequence[ServiceRun], round_index: int) -> list[ServiceRun | str]:
+    """The order of round ``round_index``: the passthrough then each service run, the
+    next round the reverse, and so on."""
+    order: list[ServiceRun | str] = [PASSTHROUGH, *runs]
+    return order if round_index % 2 == 0 else order[::-1]
