@@ -505,11 +505,11 @@ def run_service(
         )
     finally:
         status = child.stop()
-    _stopped(result, child, status)
+    record_stop(result, child, status)
     return result, settings
 
 
-def _stopped(result: RunResult, child: Child, status: int | None) -> None:
+def record_stop(result: RunResult, child: Child, status: int | None) -> None:
     """What the run's stop says: its exit status, processes left behind, its memory."""
     if status not in (0, None):
         result.notes.append(f"the {result.name} exited with status {status} on SIGTERM")
@@ -559,7 +559,7 @@ def run_passthrough(
         )
     finally:
         status = child.stop()
-    _stopped(result, child, status)
+    record_stop(result, child, status)
     return result
 
 

@@ -1,0 +1,154 @@
+"""The benchmark's runs with worker processes: which runs a set of counts makes, the order of
+the rounds, each run's ratio over the passthrough of its own round, and the targets."""
+
+import pytest
+
+from bench.measure import PhaseResult
+from bench.report_model import LATENCY, THROUGHPUT, RunResult
+from bench.rounds import PASSTHROUGH, ServiceRun, parse_workers, round_order, service_runs
+from bench.series import (
+    figures_comment,
+    median_ratio,
+    pooled,
+    read_figures,
+    summary_rows,
+)
+from bench.targets import stored_rows, target_rows
+
+
+def _phase(records: int, seconds: float, latencies_ms: list[float]) -> PhaseResult:
+    return PhaseResult(records, records, seconds, 0.1, [ms / 1000 for ms in latencies_ms], {}, 1)
+
+
+def _run(name: str, store: str | None, workers: int, index: int, per_second: float,
+         p99_ms: float) -> RunResult:  # fmt: skip
+    return RunResult(
+        name,
+        store,
+        {THROUGHPUT: _phase(1000, 1000 / per_second, [1.0]),
+         LATENCY: _phase(10, 1, [p99_ms] * 10)},
+        workers=workers,
+        round=index,
+    )  # fmt: skip
+
+
+def test_the_default_count_already_in_the_set_is_run_once_as_the_default() -> None:
+    runs = service_runs(["SQLite", "PostgreSQL"], parse_workers("1,2,default"), default=2)
+
+    assert [(run.name, run.setting) for run in runs] == [
+        ("service (SQLite, 1 worker)", 1),
+        ("service (SQLite, 2 workers (the default))", 0),
+        ("service (PostgreSQL, 1 worker)", 1),
+        ("service (PostgreSQL, 2 workers (the default))", 0),
+    ]
+
+
+def test_a_default_not_in_the_set_is_a_run_of_its_own() -> None:
+    runs = service_runs(["SQLite"], parse_workers("1, 2, default"), default=4)
+
+    assert [(run.name, run.setting) for run in runs] == [
+        ("service (SQLite, 1 worker)", 1),
+        ("service (SQLite, 2 workers)", 2),
+        ("service (SQLite, default = 4 workers)", 0),
+    ]
+    assert len({run.label for run in runs}) == 3
+
+
+def test_without_default_in_the_set_every_run_has_its_count() -> None:
+    runs = service_runs(["SQLite"], parse_workers("2,1,2"), default=2)
+
+    assert [(run.workers, run.setting) for run in runs] == [(2, 2), (1, 1)]
+
+
+@pytest.mark.parametrize("text", ["", "0", "two", "1,-1", "1,,default,x"])
+def test_a_worker_set_of_anything_but_positive_counts_and_default_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"positive count|no worker count"):
+        parse_workers(text)
+
+
+def test_rounds_alternate_the_order_so_no_run_is_always_first() -> None:
+    runs = [ServiceRun("SQLite", 1, 1), ServiceRun("SQLite", 2, 0)]
+
+    orders = [round_order(runs, index) for index in range(3)]
+
+    assert orders[0] == [PASSTHROUGH, *runs]
+    assert orders[1] == [*runs[::-1], PASSTHROUGH]
+    assert orders[2] == orders[0]
+
+
+def _rounds() -> tuple[list[RunResult], list[RunResult]]:
+    """Three rounds; the passthrough's speed drifts, the service's ratio holds within each."""
+    name = "service (SQLite, 2 workers (the default))"
+    base = [30000.0, 15000.0, 20000.0]
+    services = [
+        _run(name, "SQLite", 2, index, per_second=rate * ratio, p99_ms=p99)
+        for index, (rate, ratio, p99) in enumerate(zip(base, (0.5, 0.4, 0.3), (12, 16, 10),
+                                                       strict=True))
+    ]  # fmt: skip
+    passthroughs = [_run("passthrough", None, 1, i, rate, 10.0) for i, rate in enumerate(base)]
+    return services, passthroughs
+
+
+def test_a_ratio_is_the_median_of_each_round_over_its_own_passthrough() -> None:
+    services, passthroughs = _rounds()
+
+    assert median_ratio(services, passthroughs, "ratio", THROUGHPUT) == pytest.approx(0.4)
+    assert median_ratio(services, passthroughs, "p99 ratio", LATENCY) == pytest.approx(1.2)
+    # Against another round's passthrough the figure would be off: the first round's run
+    # over the second round's passthrough is 1.0.
+    assert median_ratio(services[:1], passthroughs[1:2], "ratio", THROUGHPUT) is None
+
+
+def test_the_summary_shows_medians_and_each_round() -> None:
+    services, passthroughs = _rounds()
+
+    service, passthrough = summary_rows(services, passthroughs)
+
+    assert service[0] == "service (SQLite, 2 workers (the default))"
+    assert service[1:4] == ("6,000", "0.40x", "0.50, 0.40, 0.30")
+    assert service[5:8] == ("12.0", "1.20x", "1.20, 1.60, 1.00")
+    assert passthrough[:4] == ("passthrough", "20,000", "", "")
+
+
+def test_the_two_worker_targets_hold_the_two_worker_runs_only() -> None:
+    services, passthroughs = _rounds()
+    one = [_run("service (SQLite, 1 worker)", "SQLite", 1, i, 6000.0, 12.0) for i in range(3)]
+
+    shown = {(row[0], row[1]): (row[2], *row[3:]) for row in
+             target_rows([*one, *services], passthroughs, None)}  # fmt: skip
+
+    throughput = "throughput, backlog drained, over the passthrough"
+    latency = "latency p99 at a fixed rate, over the passthrough's"
+    assert shown[(throughput, "SQLite, 2 workers")] == ("≥ 0.4x", "0.40x", "met")
+    assert shown[(latency, "SQLite, 2 workers")] == ("≤ 1.25x", "1.20x", "met")
+    assert shown[(throughput, "SQLite, 1 worker")] == ("≥ 0.25x", "0.30x", "met")
+    assert not any(run.startswith("PostgreSQL") for _, run in shown)
+
+
+def test_a_stored_run_is_held_to_the_figures_a_run_without_wrote() -> None:
+    services, passthroughs = _rounds()
+    without = read_figures(f"# report\n\n{figures_comment(services, passthroughs)}\n")
+    slower = [_run(run.name, "SQLite", 2, run.round, run.phases[THROUGHPUT].per_second * 0.85,
+                   12.0) for run in services]  # fmt: skip
+
+    (row,) = stored_rows(slower, passthroughs, 1_000_000, without, "benchmarks.md")
+
+    assert without == {"service (SQLite, 2 workers (the default))": pytest.approx(0.4)}
+    assert row[0] == "throughput with 1,000,000 stored, over the run without (benchmarks.md)"
+    assert row[2:] == ("≥ 0.9x", "0.85x (0.34 / 0.40)", "**not met**")
+    assert read_figures("# a report of before\n") == {}
+
+
+def test_the_rounds_pooled_add_up_records_and_time_and_average_the_metrics() -> None:
+    services, _ = _rounds()
+    for index, run in enumerate(services):
+        run.stats[THROUGHPUT] = {"mean batch ms": 10.0 * (index + 1)}
+
+    merged = pooled(services)
+
+    tput = merged.phases[THROUGHPUT]
+    assert tput.records == 3000
+    assert tput.seconds == pytest.approx(sum(r.phases[THROUGHPUT].seconds for r in services))
+    assert len(merged.phases[LATENCY].latencies) == 30
+    assert merged.stats[THROUGHPUT] == {"mean batch ms": pytest.approx(20.0)}
+    assert merged.workers == 2
