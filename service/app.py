@@ -60,7 +60,7 @@ async def serve(
     stop = stop or asyncio.Event()
     tracing = tracing or Tracing.from_environment(settings.consumer_group)
     if handle_signals:
-        _on_signals(stop)
+        on_signals(stop)
     registry = CollectorRegistry()
     metrics = Metrics(
         registry, store_backend=store_backend(settings.database_url.get_secret_value())
@@ -78,13 +78,13 @@ async def serve(
         # Without migrating (a migration run once per release), a schema that is not this
         # version's is refused: ConfigurationError ends the start with a message saying so.
         migrate = settings.database_migrate
-        await _until_up("store", lambda: store.open(migrate=migrate), settings, stop)
+        await until_up("store", lambda: store.open(migrate=migrate), settings, stop)
         health.store_ok = True
-        await _start_api(api)
-        await _until_up("broker", lambda: ensure_topics(settings), settings, stop)
+        await start_api(api)
+        await until_up("broker", lambda: ensure_topics(settings), settings, stop)
         health.broker_ok = True
         if not stop.is_set():
-            await _consume(settings, store, metrics, health, stop, tracing)
+            await consume(settings, store, metrics, health, stop, tracing)
     finally:
         if api is not None:
             await api.stop()
@@ -101,35 +101,39 @@ async def serve_api(
     consumer. Runs until ``stop`` is set or SIGTERM/SIGINT arrives."""
     stop = stop or asyncio.Event()
     if handle_signals:
-        _on_signals(stop)
+        on_signals(stop)
     store = store_of(settings)
     api = read_api(settings, store)
     if api is None:
         raise ConfigurationError("the read API needs authentication settings (see the README)")
     try:
         # A reader needs only SELECT: the consumer migrates, the read API never does.
-        await _until_up("store", lambda: store.open(migrate=False), settings, stop)
-        await _start_api(api)
+        await until_up("store", lambda: store.open(migrate=False), settings, stop)
+        await start_api(api)
         await stop.wait()
     finally:
         await api.stop()
         await store.close()
 
 
-async def _start_api(api: ApiServer | None) -> None:
+async def start_api(api: ApiServer | None) -> None:
     if api is not None:
         await api.start()
         log.info("read API listening", extra={"url": api.url})
 
 
-async def _consume(
+async def consume(
     settings: Settings,
     store: Store,
     metrics: Metrics,
     health: Health,
     stop: asyncio.Event,
     tracing: Tracing,
+    *,
+    chores: bool = True,
 ) -> None:
+    """The consume loop until ``stop``, with the gauges beside it; with ``chores`` also the
+    housekeeping (expiry, retention), which one process of a service runs."""
     tenancy = await _tenancy(settings, store, stop)
     consumer, producer = make_consumer(settings), make_producer(settings)
     publisher = outbox_publisher(settings, store, producer, metrics, health)
@@ -143,12 +147,14 @@ async def _consume(
     gauges = asyncio.create_task(
         watch(store, consumer, metrics, health, settings.state_count_interval_seconds)
     )
-    chores = asyncio.create_task(housekeeping(settings, store, expiry, utc_now))
+    beside = [gauges]
+    if chores:
+        beside.append(asyncio.create_task(housekeeping(settings, store, expiry, utc_now)))
     running = asyncio.create_task(loop.run())
     try:
         await _until_stopped(loop, running, stop, settings.shutdown_timeout_seconds)
     finally:
-        for task in (gauges, chores, running):
+        for task in (*beside, running):
             task.cancel()
         health.assigned = False
         await consumer.stop()  # leaves the group, so the partitions move on at once
@@ -238,13 +244,15 @@ async def _tenancy(settings: Settings, store: Store, stop: asyncio.Event) -> Ten
     async def read_key() -> None:
         keys.append(await expiry_key(settings, store))
 
-    await _until_up("store", read_key, settings, stop)
+    await until_up("store", read_key, settings, stop)
     return Tenancy(settings.topic_tenants, keys[0] if keys else None)
 
 
-async def _until_up(
-    what: str, connect: Callable[[], Awaitable[None]], settings: Settings, stop: asyncio.Event
+async def until_up(
+    what: str, connect: Callable[[], Awaitable[object]], settings: Settings, stop: asyncio.Event
 ) -> None:
+    """Run ``connect`` until it succeeds or ``stop`` is set, backing off between tries; an
+    error that retrying cannot mend (a non-retriable ServiceError) is raised."""
     delays = backoff(settings.retry_initial_seconds, settings.retry_max_seconds)
     while not stop.is_set():
         try:
@@ -264,8 +272,10 @@ async def _until_up(
                 await asyncio.wait_for(stop.wait(), next(delays))
 
 
-def _on_signals(stop: asyncio.Event) -> None:
+def on_signals(
+    stop: asyncio.Event, signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT)
+) -> None:
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in signals:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)

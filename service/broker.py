@@ -16,11 +16,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Final, Self
+from typing import IO, Self
 
 from service.errors import ConfigurationError
-
-_PR_SET_PDEATHSIG: Final = 1  # from <linux/prctl.h>
+from service.lifetime import PR_SET_PDEATHSIG
 
 
 class BrokerError(RuntimeError):
@@ -55,7 +54,7 @@ def _dying_with(parent: int) -> Callable[[], None] | None:
     prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork, not after
 
     def die_with_parent() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:  # the parent ended before the request was made
             os.kill(os.getpid(), signal.SIGKILL)
 

@@ -85,6 +85,10 @@ class StaleWrite(ServiceError):
     retriable = True
 
 
+class WorkersFailing(ServiceError):
+    """The worker processes of ``referrals run`` keep ending: the parent gives up."""
+
+
 class ConfigurationError(ServiceError):
     pass
 

@@ -7,8 +7,15 @@ for ``stall_seconds``).
 
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from service.errors import Component
+
+
+class Readiness(Protocol):
+    """What ``/readyz`` asks: what keeps the service from being ready (nothing: ready)."""
+
+    def problems(self) -> list[str]: ...
 
 
 @dataclass

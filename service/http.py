@@ -15,7 +15,7 @@ import orjson
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 
-from service.health import Health
+from service.health import Readiness
 
 #: Status, headers and body of a response.
 _Response = tuple[int, list[tuple[str, str]], bytes]
@@ -23,7 +23,9 @@ _REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Servic
 
 
 class HttpServer:
-    def __init__(self, host: str, port: int, registry: CollectorRegistry, health: Health) -> None:
+    def __init__(
+        self, host: str, port: int, registry: CollectorRegistry, health: Readiness
+    ) -> None:
         self.host, self.port = host, port
         self.registry = registry
         self.health = health

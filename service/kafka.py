@@ -109,8 +109,9 @@ def make_producer(settings: Settings) -> AIOKafkaProducer:
     )
 
 
-async def ensure_topics(settings: Settings) -> None:
-    """Create the service's topics that do not exist yet."""
+async def ensure_topics(settings: Settings) -> int:
+    """Create the service's topics that do not exist yet; return the most partitions of any
+    topic commands are consumed from (what bounds the consumers that get work)."""
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
@@ -129,5 +130,8 @@ async def ensure_topics(settings: Settings) -> None:
         if missing:
             await admin.create_topics(missing)
             log.info("created topics", extra={"topics": [topic.name for topic in missing]})
+        described = await admin.describe_topics(list(dict.fromkeys(settings.command_topics)))
     finally:
         await admin.close()
+    counts = [len(topic.get("partitions") or ()) for topic in described]
+    return max(counts, default=settings.topic_partitions) or settings.topic_partitions

@@ -14,7 +14,7 @@ records are rate-limited per kind (``RepeatLimiter``): an outage writes a line e
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import orjson
@@ -111,10 +111,27 @@ class RepeatLimiter(logging.Filter):
         return True
 
 
-def configure(level: str) -> None:
+class Context(logging.Filter):
+    """Fields every line of this process carries (a worker's index), unless a line sets its
+    own."""
+
+    def __init__(self, fields: Mapping[str, object]) -> None:
+        super().__init__()
+        self.fields = dict(fields)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, value in self.fields.items():
+            if not hasattr(record, name):
+                setattr(record, name, value)
+        return True
+
+
+def configure(level: str, context: Mapping[str, object] | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(RepeatLimiter())
+    if context:
+        handler.addFilter(Context(context))
     stamp_traces()
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -64,22 +64,44 @@ REBALANCE_KINDS = ("assigned", "revoked")
 BATCH_STAGES: Final = ("load", "decide", "write", "publish", "commit")
 
 
+def build_info(registry: CollectorRegistry, store_backend: str) -> Gauge:
+    """``referrals_build_info``: which version runs, on which Python, with which store."""
+    gauge = Gauge(
+        "referrals_build_info",
+        "Always 1; the labels say which version runs, on which Python, with which store.",
+        ["version", "python", "store"],
+        registry=registry,
+        multiprocess_mode="max",
+    )
+    gauge.labels(package_version(), platform.python_version(), store_backend).set(1)
+    return gauge
+
+
 class Metrics:
-    def __init__(self, registry: CollectorRegistry, *, store_backend: str = "unknown") -> None:
+    """The consume side's series. A gauge's ``multiprocess_mode`` says how the parent of
+    several workers combines it (``service.workers.metrics``): the store-wide gauges and a
+    partition's lag as the worker that wrote them last says.
+
+    ``counts_states``: this process counts the referrals per state (one process of a
+    service: the first worker), so only it starts ``referrals_current`` at zero.
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        store_backend: str = "unknown",
+        counts_states: bool = True,
+    ) -> None:
         # prometheus_client's switch for _created series is process-wide; the service
         # exports none (they double the series and no alert or dashboard reads them).
         disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in the library
         self.registry = registry
+        self.counts_states = counts_states
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)
-        self.build_info = Gauge(
-            "referrals_build_info",
-            "Always 1; the labels say which version runs, on which Python, with which store.",
-            ["version", "python", "store"],
-            registry=registry,
-        )
-        self.build_info.labels(package_version(), platform.python_version(), store_backend).set(1)
+        self.build_info = build_info(registry, store_backend)
         self.commands = Counter(
             "referrals_commands",
             "Commands consumed, by CloudEvents type and outcome "
@@ -155,17 +177,20 @@ class Metrics:
             "Referrals in the store, by status and substatus (read from the shared store).",
             ["status", "substatus"],
             registry=registry,
+            multiprocess_mode="mostrecent",
         )
         self.consumer_lag = Gauge(
             "referrals_consumer_lag",
             "Records behind the partition's high watermark, per assigned partition.",
             ["topic", "partition"],
             registry=registry,
+            multiprocess_mode="mostrecent",
         )
         self.outbox_backlog = Gauge(
             "referrals_outbox_backlog",
             "Stored events and rejections not yet acknowledged by Kafka.",
             registry=registry,
+            multiprocess_mode="mostrecent",
         )
         self.rebalances = Counter(
             "referrals_rebalances",
@@ -203,6 +228,7 @@ class Metrics:
             "referrals_ready",
             "1 when the replica is ready (partitions assigned, store and broker reachable).",
             registry=registry,
+            multiprocess_mode="livemin",
         )
         self._start_at_zero()
 
@@ -224,7 +250,8 @@ class Metrics:
                     self.transitions.labels(
                         source.status, source.substatus, target.status, target.substatus
                     )
-            self.referrals.labels(source.status, source.substatus).set(0)
+            if self.counts_states:
+                self.referrals.labels(source.status, source.substatus).set(0)
         for kind in (*EventType, REJECTED_TYPE, dead_letters.KIND):
             self.events_published.labels(kind)
         for closing in _CLOSINGS:

@@ -46,7 +46,7 @@ async def watch(
         await probe_broker(consumer, health)
         try:
             started = time.monotonic()
-            if started >= next_count:
+            if metrics.counts_states and started >= next_count:
                 metrics.report_states(await store.count_by_state())
                 finished = time.monotonic()
                 next_count = next_count_at(finished, finished - started, count_interval)

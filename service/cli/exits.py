@@ -23,6 +23,7 @@ from service.errors import (
     ConfigurationError,
     StoreRefused,
     StoreUnavailable,
+    WorkersFailing,
 )
 
 
@@ -54,6 +55,7 @@ class CliError(Exception):
 
 _BY_TYPE: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], ExitStatus], ...] = (
     (ConfigurationError, ExitStatus.CONFIGURATION),
+    (WorkersFailing, ExitStatus.INTERNAL),
     ((BrokerUnavailable, BrokerRefused, BrokerError), ExitStatus.BROKER_UNREACHABLE),
     (
         (StoreUnavailable, StoreRefused, sqlite3.Error, asyncpg.PostgresError),

@@ -23,13 +23,14 @@ import click
 
 from service import logs
 from service.api.auth import open_access
-from service.app import serve, serve_api
+from service.app import serve_api
 from service.broker import EmbeddedBroker
 from service.cli.context import Cli, pass_cli, run
 from service.cli.exits import CliError, ExitStatus
 from service.codec import STRUCTURED_CONTENT_TYPE
 from service.runtime import tune_garbage_collection
 from service.settings import Settings
+from service.workers.parent import serve_service
 
 DEV_BANNER = """\
 referral lifecycle service (embedded): broker {bootstrap}, store {database}
@@ -53,16 +54,36 @@ Ctrl-C stops the service, then the broker.
 STOPPING = "referrals: stopping: finishing the batch and committing, then stopping the broker"
 
 
+workers_option = click.option(
+    "--workers",
+    type=click.IntRange(0, 64),
+    help="Worker processes consuming (overrides REFERRALS_WORKERS; default: the usable CPUs,"
+    " capped by the commands topic's partitions); 1 runs the consume loop in this process.",
+)
+
+
 @click.command("run")
+@workers_option
 @pass_cli
-def run_command(cli: Cli) -> ExitStatus:
+def run_command(cli: Cli, /, workers: int | None) -> ExitStatus:
     """Run the service with the settings from REFERRALS_* (production)."""
-    return _logged(cli, serve)
+    return _logged(cli, serve_service, workers)
 
 
-def _logged(cli: Cli, main: Callable[[Settings], Coroutine[Any, Any, None]]) -> ExitStatus:
-    """Run ``main`` with the settings, logging as they say, until it ends."""
+def _settings(cli: Cli, workers: int | None) -> Settings:
     settings = cli.settings()
+    if workers is None:
+        return settings
+    return settings.model_copy(update={"workers": workers})
+
+
+def _logged(
+    cli: Cli,
+    main: Callable[[Settings], Coroutine[Any, Any, None]],
+    workers: int | None = None,
+) -> ExitStatus:
+    """Run ``main`` with the settings, logging as they say, until it ends."""
+    settings = _settings(cli, workers)
     logs.configure(settings.log_level)
     tune_garbage_collection()
     run(main(settings))
@@ -71,10 +92,11 @@ def _logged(cli: Cli, main: Callable[[Settings], Coroutine[Any, Any, None]]) -> 
 
 @click.command()
 @click.option("--port", type=int, help="Broker port (default: from the bootstrap setting).")
+@workers_option
 @pass_cli
-def dev(cli: Cli, /, port: int | None) -> ExitStatus:
+def dev(cli: Cli, /, port: int | None, workers: int | None) -> ExitStatus:
     """Run an embedded broker, SQLite and the service; Ctrl-C stops them cleanly."""
-    settings = cli.settings()
+    settings = _settings(cli, workers)
     port = port or int(settings.kafka_bootstrap_servers.rsplit(":", 1)[-1])
     if _in_use(port):
         raise CliError(
@@ -129,7 +151,7 @@ async def _serve_until_signalled(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal closed
         loop.add_signal_handler(sig, request_stop)
-    await serve(settings, stop, handle_signals=False, api_auth=open_access)
+    await serve_service(settings, stop, handle_signals=False, api_auth=open_access)
 
 
 @click.command("api")

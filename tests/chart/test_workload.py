@@ -417,3 +417,22 @@ def test_a_document_limit_that_leaves_no_room_for_the_event_fails_to_render() ->
     limits = {"documentBytes": 990_000, "recordBytes": 1_000_000}
     with pytest.raises(HelmRenderError, match="documentBytes \\+ 65536 must not exceed"):
         render({"config": {"limits": limits}})
+
+
+@pytest.mark.parametrize(
+    ("values", "workers"),
+    [
+        ({}, "1"),  # the default request, 100m
+        ({"resources": {"requests": {"cpu": "2"}}}, "2"),
+        ({"resources": {"requests": {"cpu": "1500m"}}}, "2"),
+        ({"resources": {"requests": {"cpu": 0.5}}}, "1"),
+        ({"resources": {"requests": {"cpu": None}}}, "0"),  # no CPU request
+        ({"resources": {"requests": {"cpu": "2"}}, "config": {"workers": 3}}, "3"),
+    ],
+)
+def test_workers_follow_the_pods_cpu_request_unless_configured(
+    values: dict[str, Any], workers: str
+) -> None:
+    env = render(values).env()
+    assert env["REFERRALS_WORKERS"] == workers
+    assert Settings(workers=int(workers)).workers == int(workers)

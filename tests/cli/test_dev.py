@@ -19,6 +19,7 @@ from service.broker import free_port
 from service.cli.serve import STOPPING
 from service.settings import Settings
 from service.store import open_store
+from service.workers.count import worker_count
 from tests.support.cli_runner import PIPE, referrals, spawn
 from tests.support.http_probes import wait_ready
 
@@ -159,28 +160,42 @@ async def test_a_signal_stops_dev_even_when_its_stderr_is_gone(
 ) -> None:
     settings = dev_settings(tmp_path)
     dev = await dev_with_stderr_gone(settings)
-    [broker] = children_of(dev.pid)
+    children = children_of(dev.pid)
+    assert len(children) == 1 + _workers(settings)
     try:
         dev.send_signal(sig)
         await asyncio.wait_for(dev.wait(), STOP_BOUND_SECONDS)
         assert dev.returncode == 0
-        assert await gone_within(broker, STOP_BOUND_SECONDS)
+        for child in children:
+            assert await gone_within(child, STOP_BOUND_SECONDS)
     finally:
         if dev.returncode is None:
             os.killpg(dev.pid, signal.SIGKILL)
             await dev.wait()
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(broker, signal.SIGKILL)
+        _kill_all(children)
 
 
 async def test_the_broker_dies_with_dev_even_when_dev_is_killed_outright(tmp_path: Path) -> None:
     settings = dev_settings(tmp_path)
     dev = await dev_with_stderr_gone(settings)
-    [broker] = children_of(dev.pid)
+    children = children_of(dev.pid)
+    assert len(children) == 1 + _workers(settings)
     try:
         dev.kill()
         await dev.wait()
-        assert await gone_within(broker, 10.0)
+        for child in children:
+            assert await gone_within(child, 10.0)
     finally:
+        _kill_all(children)
+
+
+def _workers(settings: Settings) -> int:
+    """The worker processes dev starts beside the broker (none: the loop in its own)."""
+    count = worker_count(settings.workers, settings.topic_partitions)
+    return 0 if count == 1 else count
+
+
+def _kill_all(pids: list[int]) -> None:
+    for pid in pids:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(broker, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)

@@ -6,7 +6,7 @@ import re
 import orjson
 from opentelemetry.sdk.trace import TracerProvider
 
-from service.logs import JsonFormatter, RepeatLimiter, utc_timestamp
+from service.logs import Context, JsonFormatter, RepeatLimiter, utc_timestamp
 
 
 def _line(message: str = "hello") -> dict[str, object]:
@@ -31,6 +31,17 @@ def test_a_line_inside_a_span_carries_its_trace_and_span_ids() -> None:
     context = span.get_span_context()
     assert line["trace_id"] == f"{context.trace_id:032x}"
     assert line["span_id"] == f"{context.span_id:016x}"
+
+
+def test_a_workers_lines_carry_its_index_unless_a_line_names_its_own() -> None:
+    context = Context({"worker": 1})
+    plain = logging.LogRecord("service.test", logging.INFO, __file__, 1, "hi", None, None)
+    own = logging.LogRecord("service.test", logging.INFO, __file__, 1, "hi", None, None)
+    own.worker = 0
+    assert context.filter(plain)
+    assert context.filter(own)
+    assert orjson.loads(JsonFormatter().format(plain))["worker"] == 1
+    assert orjson.loads(JsonFormatter().format(own))["worker"] == 0
 
 
 def _client_record(message: str, *args: object, name: str = "aiokafka.conn") -> logging.LogRecord:

@@ -354,3 +354,19 @@ Returns a YAML list; empty when no setting is secret.
         path: REFERRALS_EXPIRY_SECRET
 {{- end }}
 {{- end }}
+
+{{/* REFERRALS_WORKERS: config.workers, else the pod's CPU request rounded up, else 0 (the
+service's own default). */}}
+{{- define "referral-service.workers" -}}
+{{- $configured := int64 .Values.config.workers -}}
+{{- $cpu := toString (dig "requests" "cpu" "" (.Values.resources | default dict)) -}}
+{{- if gt $configured 0 -}}
+{{- $configured -}}
+{{- else if not $cpu -}}
+0
+{{- else if hasSuffix "m" $cpu -}}
+{{- max 1 (div (add (int64 (trimSuffix "m" $cpu)) 999) 1000) -}}
+{{- else -}}
+{{- max 1 (int64 (ceil (float64 $cpu))) -}}
+{{- end -}}
+{{- end -}}

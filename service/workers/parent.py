@@ -1,0 +1,153 @@
+"""``referrals run`` with several workers: the parent's part.
+
+The parent opens the store once (migrating it when the settings say so), serves the read
+API and the one HTTP port for the whole, makes the topics, and only then starts the
+workers, so they never race a migration; it decides nothing itself. Its ``/readyz`` is the
+workers' readiness taken together (``reports``), its ``/metrics`` their series summed with its
+own (``metrics``). The workers' files live in a directory of this run, removed at its end.
+"""
+
+import asyncio
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from service.api.auth import Authenticate
+from service.api.compose import OFF_WARNING, read_api
+from service.api.server import ApiServer
+from service.app import on_signals, serve, start_api, store_of, until_up
+from service.http import HttpServer
+from service.kafka import ensure_topics
+from service.settings import Settings
+from service.store import store_backend
+from service.workers.count import usable_cpus, worker_count
+from service.workers.metrics import MULTIPROCESS_DIRECTORY, ParentMetrics
+from service.workers.reports import whole_problems
+from service.workers.supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+
+
+class WholeReadiness:
+    """The parent's own start-up, then its workers' reports."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.store_ok = self.broker_ok = False
+        self.supervisor: Supervisor | None = None
+
+    def problems(self) -> list[str]:
+        found = [] if self.store_ok else ["store unreachable"]
+        found += [] if self.broker_ok else ["broker unreachable"]
+        if self.supervisor is None:
+            return [*found, "workers not started"]
+        return found + whole_problems(self.directory, self.supervisor.pids, time.time())
+
+
+def in_one_process(settings: Settings) -> bool:
+    """Whether the consume loop runs in the service's own process: one worker configured, or
+    left open on a machine with one usable CPU."""
+    return settings.workers == 1 or (settings.workers == 0 and usable_cpus() == 1)
+
+
+async def serve_service(
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    *,
+    handle_signals: bool = True,
+    api_auth: Authenticate | None = None,
+) -> None:
+    """``referrals run``: one process, or a parent and its workers, as the settings say."""
+    if in_one_process(settings):
+        await serve(settings, stop, handle_signals=handle_signals, api_auth=api_auth)
+    else:
+        await serve_with_workers(settings, stop, handle_signals=handle_signals, api_auth=api_auth)
+
+
+async def serve_with_workers(
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    *,
+    handle_signals: bool = True,
+    api_auth: Authenticate | None = None,
+) -> None:
+    """Run the parent and its workers until ``stop`` is set or SIGTERM/SIGINT arrives; then
+    stop the workers (each lands its batch) and shut down."""
+    stop = stop or asyncio.Event()
+    if handle_signals:
+        on_signals(stop)
+    with tempfile.TemporaryDirectory(prefix="referrals-workers-") as directory:
+        await _serve(settings, stop, Path(directory), api_auth)
+
+
+async def _serve(
+    settings: Settings, stop: asyncio.Event, directory: Path, api_auth: Authenticate | None
+) -> None:
+    whole = WholeReadiness(directory)
+    (directory / "metrics").mkdir()
+    backend = store_backend(settings.database_url.get_secret_value())
+    metrics = ParentMetrics(directory / "metrics", lambda: not whole.problems(), backend)
+    http = HttpServer(settings.http_host, settings.http_port, metrics.registry, whole)
+    await http.start()
+    log.info("service starting", extra={"settings": settings.describe(), "http_port": http.port})
+    store = store_of(settings)
+    api: ApiServer | None = None
+    try:
+        api = read_api(settings, store, api_auth)
+        if api is None:
+            log.warning(OFF_WARNING)
+        migrate = settings.database_migrate
+        await until_up("store", lambda: store.open(migrate=migrate), settings, stop)
+        whole.store_ok = True
+        await start_api(api)
+        partitions: list[int] = []
+
+        async def make_topics() -> None:
+            partitions.append(await ensure_topics(settings))
+
+        await until_up("broker", make_topics, settings, stop)
+        whole.broker_ok = True
+        if not stop.is_set():
+            whole.supervisor = _supervisor(settings, directory, partitions[0], metrics)
+            await whole.supervisor.run(stop)
+    finally:
+        if api is not None:
+            await api.stop()
+        await store.close()
+        await http.stop()
+        log.info("service stopped")
+
+
+def _supervisor(
+    settings: Settings, directory: Path, partitions: int, metrics: ParentMetrics
+) -> Supervisor:
+    count = worker_count(settings.workers, partitions)
+    metrics.workers.set(count)
+    log.info("starting workers", extra={"workers": count, "partitions": partitions})
+
+    def ended(pid: int, restarting: bool) -> None:
+        metrics.worker_ended(pid)
+        if restarting:
+            metrics.restarts.inc()
+
+    return Supervisor(
+        count,
+        directory,
+        worker_environment(settings, directory / "metrics"),
+        backoff_seconds=(settings.retry_initial_seconds, settings.retry_max_seconds),
+        shutdown_seconds=settings.shutdown_timeout_seconds,
+        on_end=ended,
+    )
+
+
+def worker_environment(settings: Settings, metrics_directory: Path) -> dict[str, str]:
+    """The parent's environment with its settings as ``REFERRALS_*`` variables (those given
+    on its command line included) and the workers' metrics directory."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("REFERRALS_")}
+    return {
+        **inherited,
+        **settings.environment(),
+        MULTIPROCESS_DIRECTORY: str(metrics_directory),
+    }
