@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import contextlib
 import inspect
-import os
 import signal
 import sys
 import tempfile
@@ -68,11 +67,13 @@ from bench.workload import DUPLICATE_SHARE, REJECTED_SHARE, Record, command_stre
 from service.broker import EmbeddedBroker, free_port
 from service.kafka import make_producer
 from service.settings import EventMode, Settings
+from service.workers.count import usable_cpus
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 READY_TIMEOUT = 60.0
 NO_POSTGRES = "the service on PostgreSQL (`--no-postgres`)"
 STORES = ["SQLite", "PostgreSQL"]
+REBALANCES = "referrals_rebalances_total"
 
 
 @dataclass(frozen=True)
@@ -357,6 +358,7 @@ async def _scrape(port: int | None) -> dict[str, float]:
         "referrals_batch_stage_seconds_sum",
         "referrals_commands_total",
         "referrals_decisions_total",
+        REBALANCES,
     }
     values: dict[str, float] = {}
     for family in text_string_to_metric_families(answer[1].decode()):
@@ -368,10 +370,23 @@ async def _scrape(port: int | None) -> dict[str, float]:
                 name = f"{name}:{sample.labels.get('outcome', '')}"
             elif name == "referrals_decisions_total":
                 name = f"{name}:{sample.labels.get('path', '')}"
+            elif name == REBALANCES:
+                name = f"{name}:{sample.labels.get('kind', '')}"
             elif name == "referrals_batch_stage_seconds_sum":
                 name = f"{name}:{sample.labels.get('stage', '')}"
             values[name] = values.get(name, 0.0) + sample.value
     return values
+
+
+async def _all_assigned(port: int, workers: int) -> bool:
+    """Has each of the service's ``workers`` consumers an assignment, none in a rebalance?
+    Ready says one worker has partitions; the benchmark waits for all, so that no rebalance
+    falls in a measured phase. aiokafka revokes (the empty set on the first join) before it
+    assigns, so from the counts summed over the workers: at least one assignment each, and
+    no revocation without the assignment that follows it."""
+    values = await _scrape(port)
+    assigned = values.get(f"{REBALANCES}:assigned", 0.0)
+    return assigned >= workers and values.get(f"{REBALANCES}:revoked", 0.0) <= assigned
 
 
 async def _scrape_settled(
@@ -476,7 +491,9 @@ def run_service(
 
     async def ready() -> bool:
         answer = await http_get(port, "/readyz")
-        return answer is not None and answer[0] == 200
+        if answer is None or answer[0] != 200:
+            return False
+        return await _all_assigned(port, run.workers)
 
     result = RunResult(
         name, store=run.store, workers=run.workers, default=run.is_default, round=round_index
@@ -754,7 +771,8 @@ def _workers_shown(settings: Settings, options: Options) -> str:
     default = default_workers(settings.topic_partitions)
     return (
         f"{', '.join(options.workers)} (`--workers`); the default, 0, is {default} here: "
-        f"{len(os.sched_getaffinity(0))} usable CPUs, capped by {settings.topic_partitions} "
+        f"{usable_cpus()} usable CPUs (service.workers.count), capped by "
+        f"{settings.topic_partitions} "
         "partitions"
     )
 

@@ -13,9 +13,10 @@ first (a cold machine) or last, and a ratio is always taken against the passthro
 its own round.
 """
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from service.workers.count import worker_count
 
 DEFAULT = "default"
 DEFAULT_SET = ("1", "2", DEFAULT)
@@ -23,13 +24,9 @@ PASSTHROUGH = "passthrough"
 
 
 def default_workers(partitions: int) -> int:
-    """The worker processes ``referrals run`` starts with ``workers`` = 0: the service's
-    own function once it has one, else its rule (usable CPUs, capped by partitions)."""
-    try:
-        from service.workers import default_workers as service_default  # type: ignore[attr-defined,import-not-found,unused-ignore]
-    except ImportError:
-        return max(1, min(len(os.sched_getaffinity(0)), partitions))
-    return int(service_default(partitions))
+    """The worker processes ``referrals run`` starts with ``workers`` = 0 (the service's own
+    count: the usable CPUs, capped by the partitions)."""
+    return worker_count(0, partitions)
 
 
 @dataclass(frozen=True)

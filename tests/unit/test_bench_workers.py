@@ -5,7 +5,14 @@ import pytest
 
 from bench.measure import PhaseResult
 from bench.report_model import LATENCY, THROUGHPUT, RunResult
-from bench.rounds import PASSTHROUGH, ServiceRun, parse_workers, round_order, service_runs
+from bench.rounds import (
+    PASSTHROUGH,
+    ServiceRun,
+    default_workers,
+    parse_workers,
+    round_order,
+    service_runs,
+)
 from bench.series import (
     figures_comment,
     median_ratio,
@@ -14,6 +21,7 @@ from bench.series import (
     summary_rows,
 )
 from bench.targets import stored_rows, target_rows
+from service.workers.count import usable_cpus
 
 
 def _phase(records: int, seconds: float, latencies_ms: list[float]) -> PhaseResult:
@@ -41,6 +49,11 @@ def test_the_default_count_already_in_the_set_is_run_once_as_the_default() -> No
         ("service (PostgreSQL, 1 worker)", 1),
         ("service (PostgreSQL, 2 workers (the default))", 0),
     ]
+
+
+def test_the_default_is_the_services_usable_cpus_capped_by_the_partitions() -> None:
+    assert default_workers(partitions=64) == usable_cpus()
+    assert default_workers(partitions=1) == 1
 
 
 def test_a_default_not_in_the_set_is_a_run_of_its_own() -> None:
