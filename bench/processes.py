@@ -84,11 +84,6 @@ class Child:
             self._sampler.sample()
         return self.memory
 
-    def peak_rss_mib(self) -> float | None:
-        """The child's own peak resident memory so far (VmHWM), in MiB; None when unknown."""
-        memory = self.sample_memory()
-        return memory.parent_mib() if memory is not None else None
-
     def check_alive(self) -> None:
         if self._process is not None and self._process.poll() is not None:
             raise RuntimeError(
