@@ -1,20 +1,21 @@
 """Benchmark: the referral service against a raw Kafka passthrough, on one embedded broker.
 
 ``python -m bench.pipeline`` (``make bench``) checks that the PostgreSQL server answers
-(unless ``--no-postgres``), starts a Tansu broker, then
+(unless ``--no-postgres``), starts a Tansu broker, then runs rounds (``--rounds``) of
 
-1. the service (``python -m service.cli run``, SQLite in a temporary directory) and feeds
-   it a realistic command mix: a throughput phase (a backlog, produced at once) and a
-   latency phase (a fixed, modest rate); each command is timed from its send to the read
-   of its outcome record (event or rejection, matched by ``causationid``);
-2. the service again, on a fresh PostgreSQL database created for the run and dropped
-   after it (``bench.postgres``), fed the same records, measured the same way;
-3. the passthrough (``python -m bench.passthrough``: consume, re-produce unchanged,
-   commit per batch, the service's consumer and producer settings) fed the same records,
-   measured the same way;
+- the service (``python -m service.cli run``) on SQLite in a temporary directory and on a
+  fresh PostgreSQL database created for the run and dropped after it (``bench.postgres``),
+  each with 1, 2 and the default number of worker processes (``--workers``, ``bench.rounds``),
+  fed a realistic command mix: a throughput phase (a backlog, produced at once) and a
+  latency phase (a fixed, modest rate); each command is timed from its send to the read
+  of its outcome record (event or rejection, matched by ``causationid``);
+- the passthrough (``python -m bench.passthrough``: consume, re-produce unchanged, commit
+  per batch, the service's consumer and producer settings) before and after each service
+  run, fed the same records, measured the same way;
 
-then prints a table and rewrites docs/benchmarks.md. Every child process and the broker
-are stopped, and the database dropped, on the way out, whatever happens.
+then prints the medians of the rounds and rewrites docs/benchmarks.md. Every child process
+(with the processes it started) and the broker are stopped, and each database dropped, on
+the way out, whatever happens.
 """
 
 import argparse
@@ -544,6 +545,7 @@ def run_passthrough(
     streams: dict[str, list[Record]],
     options: Options,
     round_index: int = 0,
+    slot: int = 0,
 ) -> RunResult:
     settings = settings_for("passthrough", bootstrap, workdir, options)
     ready_file = workdir / f"passthrough-{uuid.uuid4().hex[:8]}.ready"
@@ -551,13 +553,13 @@ def run_passthrough(
         "passthrough",
         ["bench.passthrough", "--ready-file", str(ready_file)],
         environment(settings),
-        workdir / f"passthrough-r{round_index + 1}.log",
+        workdir / f"passthrough-r{round_index + 1}-{slot}.log",
     )
 
     async def ready() -> bool:
         return ready_file.exists()
 
-    result = RunResult("passthrough", round=round_index)
+    result = RunResult("passthrough", round=round_index, slot=slot)
     child.start()
     try:
         _run(
@@ -693,9 +695,9 @@ def _stored_targets(
 def _run_all(
     workdir: Path, streams: dict[str, list[Record]], options: Options, server: Server | None
 ) -> tuple[list[RunResult], Settings, list[RunResult]]:
-    """Rounds of the passthrough and each service run (each store, each worker count), all
-    on one broker, the order alternating (``bench.rounds``); returns every round's service
-    runs, the settings of one and every round's passthrough."""
+    """Rounds of each service run (each store, each worker count) between runs of the
+    passthrough, all on one broker (``bench.rounds``); returns every service run, the
+    settings of one and every passthrough run."""
     broker = EmbeddedBroker(log_path=workdir / "tansu.log")
     services: list[RunResult] = []
     passthroughs: list[RunResult] = []
@@ -707,17 +709,22 @@ def _run_all(
         broker.start()
         bootstrap = broker.bootstrap_servers
         print(f"broker on {bootstrap}; logs in {workdir}", file=sys.stderr)
-        for round_index in range(options.rounds):
-            for run in round_order(runs, round_index):
-                if not isinstance(run, ServiceRun):
-                    passthroughs.append(
-                        run_passthrough(bootstrap, workdir, streams, options, round_index)
-                    )
-                    continue
-                result, settings = _service_run(
-                    bootstrap, workdir, streams, options, run, round_index, server
+        order = [
+            (round_index, run)
+            for round_index in range(options.rounds)
+            for run in round_order(runs, round_index)
+        ]
+        for slot, (round_index, run) in enumerate(order):
+            if not isinstance(run, ServiceRun):
+                passthroughs.append(
+                    run_passthrough(bootstrap, workdir, streams, options, round_index, slot)
                 )
-                services.append(result)
+                continue
+            result, settings = _service_run(
+                bootstrap, workdir, streams, options, run, round_index, server
+            )
+            result.slot = slot
+            services.append(result)
     finally:
         broker.stop()
     assert settings is not None  # every round runs at least one service run

@@ -48,10 +48,13 @@ batch) and the service's own producer (`service.kafka.make_producer`, settings b
   also a child process) fed the very same records; a record is done when its copy is
   read back from the output topic.
 
-Every round runs the passthrough and each service run once, each in a fresh process (and
-store); the order alternates from round to round (the passthrough first, then last, ...),
-and a service run's ratio is taken over the passthrough of its own round. The figures
-below are medians over the rounds, each round's ratio beside them.
+Every round runs each service run once, between two runs of the passthrough (one between
+two service runs serves both), each in a fresh process (and store); the order of the
+service runs is reversed every other round. A
+service run's ratio is taken over the passthrough runs just before and just after it (the
+mean of the two), so the two sides of a ratio ran within a minute of each other on a
+machine whose load drifts. The figures below are medians over the rounds, each round's
+ratio beside them.
 
 Two phases each, after a warm-up: **throughput** (a backlog: the process under test, with
 every process it started, is paused with SIGSTOP to its process group while every record
@@ -216,14 +219,16 @@ def _rounds(report: Report) -> list[str]:
         " measured time (throughput: from the resume; latency: from the first send) to the"
         " last outcome read; send s is how long the benchmark took to send them (throughput:"
         " before the clock starts); out B is the mean size of an output record (key, value"
-        " and headers; a service event carries the whole referral); a ratio row divides that"
-        " service run by the passthrough of the round):",
+        " and headers; a service event carries the whole referral); the passthrough row pools"
+        " the round's passthrough runs, and a ratio row divides a service run by it (the"
+        " summary's ratios divide by the passthrough runs beside each service run)):",
         "",
     ]
-    for passthrough in sorted(report.passthroughs, key=lambda run: run.round):
-        services = [run for run in report.services if run.round == passthrough.round]
+    for index in sorted({run.round for run in report.passthroughs}):
+        services = [run for run in report.services if run.round == index]
+        passthrough = pooled([run for run in report.passthroughs if run.round == index])
         parts += [
-            f"<details><summary>Round {passthrough.round + 1}</summary>",
+            f"<details><summary>Round {index + 1}</summary>",
             "",
             markdown_table(rows(services, passthrough)),
             "",

@@ -23,7 +23,8 @@ class RunResult:
     workers: int = 1
     #: Started with the ``workers`` setting at its default.
     default: bool = False
-    #: The round (from 0) that measured it.
+    #: The round (from 0) that measured it, and its place among all the runs measured.
     round: int = 0
+    slot: int = 0
     #: Peak resident memory of its processes, sampled while it ran.
     memory: TreeMemory | None = None

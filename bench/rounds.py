@@ -7,10 +7,12 @@ counts (``--workers 1,2,default``); the default is computed as the service compu
 and when it is a count already in the set that run is the default's (made with the
 setting left at 0, as ``referrals run`` is started) instead of a second run of one count.
 
-Every round runs the passthrough and each service run once, each in a fresh process with
-its own topics, group and store; rounds alternate the order, so that no run always comes
-first (a cold machine) or last, and a ratio is always taken against the passthrough of
-its own round.
+Every round runs each service run once between two runs of the passthrough (one run of
+the passthrough between two service runs serves both, across rounds too), each in a fresh
+process with its own topics, group and store, so that a service run's ratio is
+taken over the passthrough measured just before and just after it, on the machine as it
+was then (a machine shared with other work drifts within a minute). Rounds alternate the
+order of the service runs, so that none always comes first or last.
 """
 
 from collections.abc import Sequence
@@ -93,7 +95,11 @@ def service_runs(stores: Sequence[str], workers: Sequence[str], default: int) ->
 
 
 def round_order(runs: Sequence[ServiceRun], round_index: int) -> list[ServiceRun | str]:
-    """The order of round ``round_index``: the passthrough then each service run, the
-    next round the reverse, and so on."""
-    order: list[ServiceRun | str] = [PASSTHROUGH, *runs]
-    return order if round_index % 2 == 0 else order[::-1]
+    """The order of round ``round_index``: the passthrough before and after each service
+    run (one between two service runs serves both, the last of a round the next round's
+    first run too), the service runs in the order given, the next round in the reverse
+    order, and so on."""
+    order: list[ServiceRun | str] = [PASSTHROUGH] if round_index == 0 else []
+    for run in runs if round_index % 2 == 0 else runs[::-1]:
+        order += [run, PASSTHROUGH]
+    return order

@@ -1,9 +1,9 @@
 """A run's rounds: each service run's figures over the passthrough of its own round, the
 median of the rounds, the rounds pooled, and the figures a later report compares with.
 
-Every round measures the passthrough and each service run once (``bench.rounds``), so a
-ratio is taken between two runs of one round, on the machine as it was then; the report
-gives the median of those ratios, and each round's beside it.
+Every round measures each service run between two runs of the passthrough
+(``bench.rounds``), so a ratio is taken between runs next to each other, on the machine as
+it was then; the report gives the median of those ratios, and each round's beside it.
 """
 
 import json
@@ -30,16 +30,21 @@ def series(runs: Sequence[RunResult]) -> dict[str, list[RunResult]]:
 def round_ratio(
     run: RunResult, passthroughs: Sequence[RunResult], figure: str, phase: str
 ) -> float | None:
-    """``run``'s figure over that of the passthrough of its round; None when either is
-    missing."""
-    base = next((p.phases.get(phase) for p in passthroughs if p.round == run.round), None)
+    """``run``'s figure over the passthrough's beside it (the mean of the runs just before
+    and after it, ``slot`` counting every run in the order run; every one of its round when
+    none is beside it); None when either is missing."""
     ours = run.phases.get(phase)
-    if ours is None or base is None:
+    measured = [p for p in passthroughs if phase in p.phases]
+    beside = [p for p in measured if abs(p.slot - run.slot) == 1] or [
+        p for p in measured if p.round == run.round
+    ]
+    if ours is None or not beside:
         return None
+    bases = [p.phases[phase] for p in beside]
     if figure == RATIO:
-        a, b = ours.per_second, base.per_second
+        a, b = ours.per_second, statistics.fmean(base.per_second for base in bases)
     else:
-        a, b = ours.percentile_ms(99), base.percentile_ms(99)
+        a, b = ours.percentile_ms(99), statistics.fmean(base.percentile_ms(99) for base in bases)
     return None if not b or math.isnan(a) or math.isnan(b) else a / b
 
 

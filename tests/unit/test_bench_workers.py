@@ -18,6 +18,7 @@ from bench.series import (
     median_ratio,
     pooled,
     read_figures,
+    round_ratio,
     summary_rows,
 )
 from bench.targets import stored_rows, target_rows
@@ -79,14 +80,32 @@ def test_a_worker_set_of_anything_but_positive_counts_and_default_is_refused(tex
         parse_workers(text)
 
 
-def test_rounds_alternate_the_order_so_no_run_is_always_first() -> None:
-    runs = [ServiceRun("SQLite", 1, 1), ServiceRun("SQLite", 2, 0)]
+def test_a_service_run_is_between_two_passthroughs_the_order_reversed_each_round() -> None:
+    one, two = ServiceRun("SQLite", 1, 1), ServiceRun("SQLite", 2, 0)
 
-    orders = [round_order(runs, index) for index in range(3)]
+    orders = [round_order([one, two], index) for index in range(3)]
 
-    assert orders[0] == [PASSTHROUGH, *runs]
-    assert orders[1] == [*runs[::-1], PASSTHROUGH]
-    assert orders[2] == orders[0]
+    assert orders[0] == [PASSTHROUGH, one, PASSTHROUGH, two, PASSTHROUGH]
+    # The last passthrough of a round is the first of the next.
+    assert orders[1] == [two, PASSTHROUGH, one, PASSTHROUGH]
+    assert orders[2] == orders[0][1:]
+
+
+def test_a_service_run_is_divided_by_the_passthrough_runs_beside_it() -> None:
+    passthroughs = [_run("passthrough", None, 1, 0, rate, 10.0) for rate in (3e4, 1e4, 5e4)]
+    for slot, passthrough in zip((0, 2, 4), passthroughs, strict=True):
+        passthrough.slot = slot
+    first = _run("service (SQLite, 1 worker)", "SQLite", 1, 0, 1e4, 12.0)
+    second = _run("service (SQLite, 2 workers)", "SQLite", 2, 0, 1.5e4, 12.0)
+    first.slot, second.slot = 1, 3
+
+    assert round_ratio(first, passthroughs, "ratio", THROUGHPUT) == pytest.approx(0.5)
+    assert round_ratio(second, passthroughs, "ratio", THROUGHPUT) == pytest.approx(0.5)
+    assert round_ratio(second, passthroughs, "p99 ratio", LATENCY) == pytest.approx(1.2)
+    # The next round's first service run has the last passthrough of this one beside it.
+    third = _run("service (SQLite, 2 workers)", "SQLite", 2, 1, 2.5e4, 12.0)
+    third.slot = 5
+    assert round_ratio(third, passthroughs, "ratio", THROUGHPUT) == pytest.approx(0.5)
 
 
 def _rounds() -> tuple[list[RunResult], list[RunResult]]:
