@@ -18,34 +18,26 @@ then prints the medians of the rounds and rewrites docs/benchmarks.md. Every chi
 the way out, whatever happens.
 """
 
-import argparse
 import asyncio
 import contextlib
-import inspect
 import signal
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from unittest import mock
-
-from aiokafka import AIOKafkaProducer
-from prometheus_client.parser import text_string_to_metric_families
 
 from bench.decision import measure as measure_decision
 from bench.decision import profile as profile_decision
 from bench.measure import COMMAND_ID, OUTCOME_ID, Identify, OutcomeReader, run_phase
+from bench.options import Options, parse
 from bench.postgres import (
     ADMIN_URL_VARIABLE,
-    DEFAULT_ADMIN_URL,
     PostgresUnavailable,
     Server,
-    admin_url,
     fresh_database,
     probe,
 )
@@ -55,194 +47,23 @@ from bench.report import machine, text_table
 from bench.report_doc import Report, markdown
 from bench.report_model import LATENCY, THROUGHPUT, WARMUP, RunResult
 from bench.rounds import (
-    DEFAULT_SET,
     ServiceRun,
     default_workers,
-    parse_workers,
     round_order,
     service_runs,
 )
+from bench.scrape import all_assigned, batch_stats, scrape, scrape_settled
 from bench.series import SUMMARY_COLUMNS, read_figures, summary_rows
+from bench.shown import settings_shown, workload_shown
 from bench.targets import stored_rows, target_rows
-from bench.workload import DUPLICATE_SHARE, REJECTED_SHARE, Record, command_stream, summary
+from bench.workload import Record, command_stream, summary
 from service.broker import EmbeddedBroker, free_port
 from service.kafka import make_producer
-from service.settings import EventMode, Settings
-from service.workers.count import usable_cpus
+from service.settings import Settings
 
-DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 READY_TIMEOUT = 60.0
 NO_POSTGRES = "the service on PostgreSQL (`--no-postgres`)"
 STORES = ["SQLite", "PostgreSQL"]
-REBALANCES = "referrals_rebalances_total"
-
-
-@dataclass(frozen=True)
-class Options:
-    referrals: int
-    latency_referrals: int
-    warmup_referrals: int
-    rate: float
-    fetch_wait_ms: int
-    max_batch_size: int
-    in_flight: int
-    event_mode: EventMode
-    seed: int
-    output: Path | None
-    workdir: Path | None
-    #: Admin connection of the PostgreSQL server; None with ``--no-postgres``.
-    postgres_url: str | None
-    #: Referrals stored before each service run.
-    stored: int = 0
-    #: Worker counts of the service runs: positive counts and "default" (bench.rounds).
-    workers: tuple[str, ...] = DEFAULT_SET
-    #: Rounds: the passthrough and every service run once each, the order alternating.
-    rounds: int = 3
-    #: A report of a run without ``stored`` referrals whose throughput the run is held to.
-    compare_with: Path | None = None
-
-
-def parse(argv: Sequence[str] | None) -> Options:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.pipeline",
-        description="Measure the referral service against a raw Kafka passthrough.",
-    )
-    add = parser.add_argument
-    add(
-        "--referrals",
-        type=int,
-        default=2000,
-        help="referrals in the throughput phase (~5.4 commands each; default 2000)",
-    )
-    add(
-        "--latency-referrals",
-        type=int,
-        default=400,
-        help="referrals in the latency phase (default 400)",
-    )
-    add(
-        "--warmup-referrals",
-        type=int,
-        default=20,
-        help="referrals sent, and waited for, before measuring (default 20)",
-    )
-    add(
-        "--rate",
-        type=float,
-        default=200.0,
-        help="commands/s produced in the latency phase (default 200)",
-    )
-    add(
-        "--fetch-wait-ms",
-        type=int,
-        default=10,
-        help="fetch_max_wait_ms of every consumer (default 10)",
-    )
-    add(
-        "--max-batch-size",
-        type=int,
-        default=Settings.model_fields["max_batch_size"].default,
-        help="records per getmany (the service's max_batch_size; default %(default)s)",
-    )
-    add(
-        "--in-flight",
-        type=int,
-        default=100,
-        help="referrals whose commands are interleaved at any time (default 100)",
-    )
-    add(
-        "--event-mode",
-        choices=[mode.value for mode in EventMode],
-        default="binary",
-        help="the service's event mode (default binary)",
-    )
-    add("--seed", type=int, default=20261124, help="seed of the command mix")
-    add(
-        "--output",
-        type=Path,
-        default=DEFAULT_OUTPUT,
-        help="markdown report to (over)write (default docs/benchmarks.md)",
-    )
-    add("--no-write", action="store_true", help="print the table only")
-    add(
-        "--postgres-url",
-        default=admin_url(),
-        help=(
-            "admin connection of the PostgreSQL server, where the PostgreSQL run creates and "
-            f"drops its database (default: ${ADMIN_URL_VARIABLE}, else {DEFAULT_ADMIN_URL})"
-        ),
-    )
-    add(
-        "--no-postgres",
-        action="store_true",
-        help="skip the service run on PostgreSQL (the report says it was skipped)",
-    )
-    add(
-        "--stored",
-        type=int,
-        default=0,
-        help="referrals stored in each service's store before it starts, e.g. 1000000 (default 0)",
-    )
-    add(
-        "--workers",
-        default=",".join(DEFAULT_SET),
-        help=(
-            "worker counts of the service runs, each a positive count or 'default' (the "
-            "count referrals run picks with workers=0), run once each (default %(default)s)"
-        ),
-    )
-    add(
-        "--rounds",
-        type=int,
-        help="rounds of every run, the order alternating (default 3; 1 with --stored)",
-    )
-    add(
-        "--compare-with",
-        type=Path,
-        help=(
-            "with --stored: the report of a run without, whose throughput ratios the run is "
-            "held to (default docs/benchmarks.md)"
-        ),
-    )
-    add(
-        "--workdir",
-        type=Path,
-        help="keep the logs and the SQLite file here (default: a temporary directory)",
-    )
-    args = parser.parse_args(argv)  # fmt: skip
-    for name in ("referrals", "latency_referrals", "rate", "max_batch_size", "in_flight"):
-        if getattr(args, name) <= 0:
-            parser.error(f"--{name.replace('_', '-')} must be positive")
-    if args.warmup_referrals < 0 or args.fetch_wait_ms < 0 or args.stored < 0:
-        parser.error("--warmup-referrals, --fetch-wait-ms and --stored must not be negative")
-    try:
-        workers = parse_workers(args.workers)
-    except ValueError as error:
-        parser.error(f"--workers: {error}")
-    rounds = args.rounds if args.rounds is not None else (1 if args.stored else 3)
-    if rounds <= 0:
-        parser.error("--rounds must be positive")
-    compare_with = args.compare_with
-    if compare_with is None and args.stored and args.output != DEFAULT_OUTPUT:
-        compare_with = DEFAULT_OUTPUT
-    return Options(
-        referrals=args.referrals,
-        latency_referrals=args.latency_referrals,
-        warmup_referrals=args.warmup_referrals,
-        rate=args.rate,
-        fetch_wait_ms=args.fetch_wait_ms,
-        max_batch_size=args.max_batch_size,
-        in_flight=args.in_flight,
-        event_mode=EventMode(args.event_mode),
-        seed=args.seed,
-        output=None if args.no_write else args.output,
-        workdir=args.workdir,
-        postgres_url=None if args.no_postgres else args.postgres_url,
-        stored=args.stored,
-        workers=workers,
-        rounds=rounds,
-        compare_with=compare_with if args.stored else None,
-    )
 
 
 def settings_for(
@@ -302,7 +123,7 @@ async def _measure(
     try:
         await asyncio.wait_for(producer.start(), 30)
         await reader.start()
-        settled = await _scrape(metrics_port)
+        settled = await scrape(metrics_port)
         for phase, stream in streams.items():
             before = settled
             measured = await run_phase(
@@ -327,12 +148,12 @@ async def _measure(
                 flush=True,
             )
             if metrics_port is not None:
-                settled = await _scrape_settled(metrics_port, before, len(stream))
+                settled = await scrape_settled(metrics_port, before, len(stream))
             if phase == WARMUP:
                 continue
             result.phases[phase] = measured
             if metrics_port is not None:
-                result.stats[phase] = _batch_stats(before, settled, measured.seconds)
+                result.stats[phase] = batch_stats(before, settled, measured.seconds)
                 memory = child.sample_memory()
                 if memory is not None and memory.tree_kib:
                     result.stats[phase]["peak RSS MiB, all processes"] = memory.tree_mib
@@ -344,104 +165,6 @@ async def _measure(
         await reader.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(producer.stop(), 15)
-
-
-async def _scrape(port: int | None) -> dict[str, float]:
-    """Sample values of the service's /metrics that the report uses, summed over labels."""
-    if port is None:
-        return {}
-    answer = await http_get(port, "/metrics")
-    if answer is None or answer[0] != 200:
-        return {}
-    wanted = {
-        "referrals_batch_processing_seconds_count",
-        "referrals_batch_processing_seconds_sum",
-        "referrals_batch_stage_seconds_sum",
-        "referrals_commands_total",
-        "referrals_decisions_total",
-        REBALANCES,
-    }
-    values: dict[str, float] = {}
-    for family in text_string_to_metric_families(answer[1].decode()):
-        for sample in family.samples:
-            if sample.name not in wanted:
-                continue
-            name = sample.name
-            if name == "referrals_commands_total":
-                name = f"{name}:{sample.labels.get('outcome', '')}"
-            elif name == "referrals_decisions_total":
-                name = f"{name}:{sample.labels.get('path', '')}"
-            elif name == REBALANCES:
-                name = f"{name}:{sample.labels.get('kind', '')}"
-            elif name == "referrals_batch_stage_seconds_sum":
-                name = f"{name}:{sample.labels.get('stage', '')}"
-            values[name] = values.get(name, 0.0) + sample.value
-    return values
-
-
-async def _all_assigned(port: int, workers: int) -> bool:
-    """Has each of the service's ``workers`` consumers an assignment, none in a rebalance?
-    Ready says one worker has partitions; the benchmark waits for all, so that no rebalance
-    falls in a measured phase. aiokafka revokes (the empty set on the first join) before it
-    assigns, so from the counts summed over the workers: at least one assignment each, and
-    no revocation without the assignment that follows it."""
-    values = await _scrape(port)
-    assigned = values.get(f"{REBALANCES}:assigned", 0.0)
-    return assigned >= workers and values.get(f"{REBALANCES}:revoked", 0.0) <= assigned
-
-
-async def _scrape_settled(
-    port: int, before: dict[str, float], commands: int, within: float = 10.0
-) -> dict[str, float]:
-    """/metrics once it counts all ``commands`` of the phase: the service reports a batch
-    after its outcomes are published, so the last batch may still be in hand."""
-    deadline = time.monotonic() + within
-    while True:
-        after = await _scrape(port)
-        counted = sum(
-            value - before.get(name, 0.0)
-            for name, value in after.items()
-            if name.startswith("referrals_commands_total:")
-        )
-        if counted >= commands or time.monotonic() > deadline:
-            return after
-        await asyncio.sleep(0.05)  # polling the service's counters, not a synchronisation
-
-
-def _batch_stats(
-    before: dict[str, float], after: dict[str, float], seconds: float
-) -> dict[str, float]:
-    def delta(name: str) -> float:
-        return after.get(name, 0.0) - before.get(name, 0.0)
-
-    batches = delta("referrals_batch_processing_seconds_count")
-    busy = delta("referrals_batch_processing_seconds_sum")
-    outcomes = {
-        name.split(":", 1)[1]: after[name] - before.get(name, 0.0)
-        for name in after
-        if name.startswith("referrals_commands_total:")
-    }
-    commands = sum(outcomes.values())
-    stats = {
-        "batches": batches,
-        "mean commands/batch": commands / batches if batches else 0.0,
-        "mean batch ms": 1000 * busy / batches if batches else 0.0,
-        "% of the phase in batches": 100 * busy / seconds if seconds else 0.0,
-    }
-    # Every outcome is exported from zero; the report names those that happened.
-    stats.update({f"{kind} commands": n for kind, n in sorted(outcomes.items()) if n})
-    fast, models = (
-        delta("referrals_decisions_total:fast"),
-        delta("referrals_decisions_total:models"),
-    )
-    if fast + models:
-        stats["% decided by the fast path"] = 100 * fast / (fast + models)
-    # Where a batch's time goes, stage by stage (the consume loop times each).
-    prefix = "referrals_batch_stage_seconds_sum:"
-    for name in after:
-        if name.startswith(prefix) and batches:
-            stats[f"mean {name.removeprefix(prefix)} ms"] = 1000 * delta(name) / batches
-    return stats
 
 
 def _check(
@@ -494,7 +217,7 @@ def run_service(
         answer = await http_get(port, "/readyz")
         if answer is None or answer[0] != 200:
             return False
-        return await _all_assigned(port, run.workers)
+        return await all_assigned(port, run.workers)
 
     result = RunResult(
         name, store=run.store, workers=run.workers, default=run.is_default, round=round_index
@@ -645,8 +368,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         started=started,
         runtime_seconds=time.monotonic() - clock,
         host=host,
-        settings=_settings_shown(settings, server, options),
-        workload=_workload_shown(streams, options),
+        settings=settings_shown(settings, server, options),
+        workload=workload_shown(streams, options),
         services=services,
         passthroughs=passthroughs,
         rounds=options.rounds,
@@ -746,95 +469,6 @@ def _service_run(
     with fresh_database(options.postgres_url) as (name, url):
         print(f"PostgreSQL {server.version} at {server.address}: database {name}", file=sys.stderr)
         return run_service(bootstrap, workdir, streams, options, run, round_index, url)
-
-
-def _settings_shown(settings: Settings, server: Server | None, options: Options) -> dict[str, str]:
-    if server is None:
-        postgres = "not measured (`--no-postgres`)"
-    else:
-        postgres = (
-            f"PostgreSQL {server.version} at {server.address}, a fresh database for each run, "
-            f"dropped after it; pool of {settings.database_pool_size} connections "
-            f"(database_pool_size) per process; server "
-            f"synchronous_commit={server.synchronous_commit}, "
-            f"fsync={server.fsync}"
-        )
-    return {
-        "fetch_max_wait_ms": str(settings.fetch_max_wait_ms),
-        "max_batch_size": f"{settings.max_batch_size} (records per getmany)",
-        "topic_partitions": str(settings.topic_partitions),
-        "workers": _workers_shown(settings, options),
-        "event_mode": settings.event_mode.value,
-        "session_timeout_ms": str(settings.session_timeout_ms),
-        "producer": f"{_producer_shown(settings)} (service.kafka.make_producer)",
-        "store (SQLite)": "a file in the run's temporary directory, WAL, synchronous=FULL "
-        "(the service's embedded default)",
-        "store (PostgreSQL)": postgres,
-        "log_level": settings.log_level,
-    }
-
-
-def _workers_shown(settings: Settings, options: Options) -> str:
-    default = default_workers(settings.topic_partitions)
-    return (
-        f"{', '.join(options.workers)} (`--workers`); the default, 0, is {default} here: "
-        f"{usable_cpus()} usable CPUs (service.workers.count), capped by "
-        f"{settings.topic_partitions} "
-        "partitions"
-    )
-
-
-def _producer_shown(settings: Settings) -> str:
-    """What ``make_producer`` passes to ``AIOKafkaProducer``, aiokafka's default otherwise:
-    the options are caught on their way in, so the report follows the code."""
-    passed: dict[str, Any] = {}
-
-    def catch(**options: Any) -> None:
-        passed.update(options)
-
-    with mock.patch("service.kafka.AIOKafkaProducer", catch):
-        make_producer(settings)
-    defaults = {
-        name: parameter.default
-        for name, parameter in inspect.signature(AIOKafkaProducer).parameters.items()
-    }
-
-    def option(name: str) -> Any:
-        return passed.get(name, defaults.get(name))
-
-    idempotence = "idempotent" if option("enable_idempotence") else "no idempotence"
-    return (
-        f"acks={option('acks')}, {idempotence}, linger_ms={option('linger_ms')},"
-        f" max_batch_size={option('max_batch_size')} bytes"
-    )
-
-
-def _workload_shown(streams: dict[str, list[Record]], options: Options) -> dict[str, str]:
-    shown: dict[str, str] = {}
-    for phase, stream in streams.items():
-        counts = summary(stream)
-        mean_bytes = counts["bytes"] / max(len(stream), 1)
-        referrals = {
-            WARMUP: options.warmup_referrals,
-            THROUGHPUT: options.referrals,
-            LATENCY: options.latency_referrals,
-        }[phase]
-        how = {
-            WARMUP: "sent before measuring, not counted",
-            THROUGHPUT: "queued as a backlog, then consumed",
-            LATENCY: f"produced at {options.rate:g} commands/s",
-        }[phase]
-        shown[phase] = (
-            f"{counts['commands']} commands over {referrals} referrals ({how}): "
-            f"applied {counts['event']}, refused {counts['rejection']}, "
-            f"duplicates {counts['duplicate']}; mean record {mean_bytes:.0f} B"
-        )
-    shown["mix"] = (
-        f"per referral create, 2 patches, accept, win/lose/decline; ~{REJECTED_SHARE:.0%} "
-        f"refused, ~{DUPLICATE_SHARE:.0%} duplicates; structured/binary 50/50; "
-        f"{options.in_flight} referrals interleaved; seed {options.seed}"
-    )
-    return shown
 
 
 if __name__ == "__main__":

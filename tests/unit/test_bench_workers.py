@@ -4,8 +4,10 @@ the rounds, each run's ratio over the passthrough of its own round, and the targ
 import pytest
 
 from bench.measure import PhaseResult
+from bench.options import DEFAULT_OUTPUT, parse
 from bench.report_model import LATENCY, THROUGHPUT, RunResult
 from bench.rounds import (
+    DEFAULT_SET,
     PASSTHROUGH,
     ServiceRun,
     default_workers,
@@ -184,3 +186,24 @@ def test_the_rounds_pooled_add_up_records_and_time_and_average_the_metrics() -> 
     assert len(merged.phases[LATENCY].latencies) == 30
     assert merged.stats[THROUGHPUT] == {"mean batch ms": pytest.approx(20.0)}
     assert merged.workers == 2
+
+
+def test_the_options_default_to_three_rounds_of_one_two_and_the_default_workers() -> None:
+    options = parse([])
+
+    assert (options.workers, options.rounds, options.compare_with) == (DEFAULT_SET, 3, None)
+
+
+def test_a_stored_run_is_one_round_held_to_the_report_of_the_run_without() -> None:
+    options = parse(["--stored", "1000000", "--output", "docs/benchmarks-stored.md"])
+
+    assert (options.rounds, options.compare_with) == (1, DEFAULT_OUTPUT)
+
+
+def test_a_worker_set_that_does_not_parse_is_refused_at_the_command_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        parse(["--workers", "1,none"])
+
+    assert "--workers: 'none' is neither a positive count nor 'default'" in capsys.readouterr().err
