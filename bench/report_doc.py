@@ -100,8 +100,9 @@ def markdown(report: Report) -> str:
     parts += [f"**Not measured: {reason}.**\n" for reason in report.skipped]
     parts += [
         f"Medians over {report.rounds} round{'s' if report.rounds > 1 else ''}; each ratio "
-        "is a service run's figure over the passthrough's of its round; peak RSS in MiB of "
-        "all its processes together (the parent's, then each other process's):",
+        "is a service run's figure over the mean of the passthrough runs just before and after "
+        "it; peak RSS in MiB of all its processes together (the parent's, then each other "
+        "process's), in the round where they held the most:",
         "",
         markdown_table(
             summary_rows(report.services, report.passthroughs),
