@@ -136,7 +136,8 @@ def _run_shown(report: Report) -> list[str]:
     command = " ".join(("python -m bench.pipeline", *report.arguments))
     lines = [
         f"- Date: {report.started.astimezone(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- Runtime of `{command}`: {report.runtime_seconds:.0f} s, {report.rounds} rounds",
+        f"- Runtime of `{command}`: {report.runtime_seconds:.0f} s, {report.rounds} "
+        f"round{'s' if report.rounds > 1 else ''}",
         f"- Machine: {host['nproc']} CPUs available (nproc), {host['cpu']}; "
         f"Linux {host['kernel']}; load average before the run {host['load']}",
         f"- Software: Python {host['python']}, aiokafka {host['aiokafka']}, "

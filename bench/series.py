@@ -160,21 +160,28 @@ def pooled(rounds: Sequence[RunResult]) -> RunResult:
 FIGURES = re.compile(r"<!-- bench figures: (\{.*?\}) -->")
 
 
+def figure_key(run: RunResult) -> str:
+    """A service run's key in the figures: its store and worker processes, whatever its
+    name (a count is the default in one run and asked for by number in another)."""
+    return f"{run.store}, {run.workers} workers"
+
+
 def figures_comment(services: Sequence[RunResult], passthroughs: Sequence[RunResult]) -> str:
     """Each service run's median throughput ratio, for a later report to compare with (a
     comment, which a rendered report does not show)."""
     figures = {
-        name: ratio
-        for name, rounds in series(services).items()
+        figure_key(rounds[0]): ratio
+        for rounds in series(services).values()
         if (ratio := median_ratio(rounds, passthroughs, RATIO, THROUGHPUT)) is not None
     }
     return f"<!-- bench figures: {json.dumps({'throughput ratio': figures})} -->"
 
 
 def read_figures(report: str) -> dict[str, float]:
-    """The median throughput ratio of each service run of a report; {} when it has none."""
+    """The median throughput ratio of each service run of a report, by ``figure_key``; {}
+    when it has none."""
     found = FIGURES.search(report)
     if found is None:
         return {}
-    ratios_by_name = json.loads(found.group(1)).get("throughput ratio", {})
-    return {str(name): float(ratio) for name, ratio in ratios_by_name.items()}
+    ratios_by_key = json.loads(found.group(1)).get("throughput ratio", {})
+    return {str(key): float(ratio) for key, ratio in ratios_by_key.items()}

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bench.report_model import LATENCY, THROUGHPUT, RunResult
-from bench.series import P99_RATIO, RATIO, median_ratio, series
+from bench.series import P99_RATIO, RATIO, figure_key, median_ratio, series
 
 
 @dataclass(frozen=True)
@@ -114,12 +114,12 @@ def stored_rows(
     source: str,
 ) -> list[tuple[str, ...]]:
     """With ``stored`` referrals in the store: each service run's throughput ratio over
-    that of the same run in the report ``source`` of a run without (``without``, by run
-    name), each a ratio to the passthrough of its own run."""
+    that of the same run (store and worker processes) in the report ``source`` of a run
+    without (``without``, by ``figure_key``), each a ratio to the passthrough of its run."""
     table: list[tuple[str, ...]] = []
     for name, rounds in series(services).items():
         ours = median_ratio(rounds, passthroughs, RATIO, THROUGHPUT)
-        theirs = without.get(name)
+        theirs = without.get(figure_key(rounds[0]))
         if ours is None or not theirs:
             continue
         value = ours / theirs

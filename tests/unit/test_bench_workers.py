@@ -162,13 +162,15 @@ def test_the_two_worker_targets_hold_the_two_worker_runs_only() -> None:
 def test_a_stored_run_is_held_to_the_figures_a_run_without_wrote() -> None:
     services, passthroughs = _rounds()
     without = read_figures(f"# report\n\n{figures_comment(services, passthroughs)}\n")
-    slower = [_run(run.name, "SQLite", 2, run.round, run.phases[THROUGHPUT].per_second * 0.85,
-                   12.0) for run in services]  # fmt: skip
+    # The same store and workers, asked for by number this time: the same run.
+    slower = [_run("service (SQLite, 2 workers)", "SQLite", 2, run.round,
+                   run.phases[THROUGHPUT].per_second * 0.85, 12.0) for run in services]  # fmt: skip
 
     (row,) = stored_rows(slower, passthroughs, 1_000_000, without, "benchmarks.md")
 
-    assert without == {"service (SQLite, 2 workers (the default))": pytest.approx(0.4)}
+    assert without == {"SQLite, 2 workers": pytest.approx(0.4)}
     assert row[0] == "throughput with 1,000,000 stored, over the run without (benchmarks.md)"
+    assert row[1] == "service (SQLite, 2 workers)"
     assert row[2:] == ("≥ 0.9x", "0.85x (0.34 / 0.40)", "**not met**")
     assert read_figures("# a report of before\n") == {}
 
