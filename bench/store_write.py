@@ -6,8 +6,9 @@ batch is kept. Those writes are then replayed into a fresh store (a SQLite file 
 temporary directory, or a throwaway PostgreSQL database) as the consume loop lands them:
 the backlog drained once at start, then per batch ``store.write`` and its publish through
 ``store.publish_in_order``, whose publisher acknowledges every entry, so that published
-rows are deleted as the loop deletes them (SQLite: by the next batch's write; PostgreSQL:
-in the publish's own transaction). CPU is ``time.process_time``, which counts every
+rows are deleted as the loop deletes them (SQLite: marked published by the publish under
+its claim on the keys, deleted by the next batch's write; PostgreSQL: in the publish's own
+transaction). CPU is ``time.process_time``, which counts every
 thread of the process (the SQLite store writes on a thread of its own); the best of
 several rounds is reported, each round on a fresh store.
 

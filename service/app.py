@@ -5,18 +5,14 @@ answer, so a replica can start before its dependencies; readiness stays false me
 """
 
 import asyncio
-import contextlib
 import logging
-import signal
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from service.api.auth import Authenticate
-from service.api.compose import OFF_WARNING, read_api
-from service.api.server import ApiServer
+from service.api.compose import read_api
 from service.consume.landing import Landing, preparation
 from service.consume.loop import ConsumeLoop
 from service.consume.ownership import Partitions
@@ -26,15 +22,15 @@ from service.consume.recovery import Recovery
 from service.consume.stages import BatchStages, Clock
 from service.consume.tracing import Tracing
 from service.consume.unreadable import PollGuard, RawFetcher
-from service.errors import ConfigurationError, ServiceError, backoff
+from service.errors import ConfigurationError
 from service.expiry import ExpiryScheduler, expiry_key
 from service.health import Health
-from service.http import HttpServer
-from service.kafka import client_options, ensure_topics, make_consumer, make_producer
+from service.kafka import client_options, make_consumer, make_producer
 from service.metrics import Metrics
 from service.periodic import housekeeping, watch
 from service.settings import Settings
-from service.store import PostgresBounds, Store, open_store, store_backend
+from service.startup import on_signals, start_api, started, store_of, until_up
+from service.store import Store, store_backend
 from service.tenancy import Tenancy
 
 log = logging.getLogger(__name__)
@@ -66,30 +62,11 @@ async def serve(
         registry, store_backend=store_backend(settings.database_url.get_secret_value())
     )
     health = Health(stall_seconds=settings.stall_seconds)
-    http = HttpServer(settings.http_host, settings.http_port, registry, health)
-    await http.start()
-    log.info("service starting", extra={"settings": settings.describe(), "http_port": http.port})
-    store = store_of(settings)
-    api: ApiServer | None = None
     try:
-        api = read_api(settings, store, api_auth)
-        if api is None:
-            log.warning(OFF_WARNING)
-        # Without migrating (a migration run once per release), a schema that is not this
-        # version's is refused: ConfigurationError ends the start with a message saying so.
-        migrate = settings.database_migrate
-        await until_up("store", lambda: store.open(migrate=migrate), settings, stop)
-        health.store_ok = True
-        await start_api(api)
-        await until_up("broker", lambda: ensure_topics(settings), settings, stop)
-        health.broker_ok = True
-        if not stop.is_set():
-            await consume(settings, store, metrics, health, stop, tracing)
+        async with started(settings, registry, health, stop, api_auth) as (store, _):
+            if not stop.is_set():
+                await consume(settings, store, metrics, health, stop, tracing)
     finally:
-        if api is not None:
-            await api.stop()
-        await store.close()
-        await http.stop()
         tracing.shutdown()
         log.info("service stopped")
 
@@ -114,12 +91,6 @@ async def serve_api(
     finally:
         await api.stop()
         await store.close()
-
-
-async def start_api(api: ApiServer | None) -> None:
-    if api is not None:
-        await api.start()
-        log.info("read API listening", extra={"url": api.url})
 
 
 async def consume(
@@ -184,18 +155,6 @@ async def _until_stopped(
         log.error("stopped while a batch was failing", extra={"error": type(error).__name__})
 
 
-def store_of(settings: Settings) -> Store:
-    """The store the settings name, with PostgreSQL's waits bounded by them."""
-    bounds = PostgresBounds(
-        connect=settings.database_connect_timeout_seconds,
-        acquire=settings.database_acquire_timeout_seconds,
-        statement=settings.database_statement_timeout_seconds,
-        migration=settings.database_migration_timeout_seconds,
-    )
-    url = settings.database_url.get_secret_value()
-    return open_store(url, settings.database_pool_size, bounds)
-
-
 def outbox_publisher(
     settings: Settings,
     store: Store,
@@ -246,36 +205,3 @@ async def _tenancy(settings: Settings, store: Store, stop: asyncio.Event) -> Ten
 
     await until_up("store", read_key, settings, stop)
     return Tenancy(settings.topic_tenants, keys[0] if keys else None)
-
-
-async def until_up(
-    what: str, connect: Callable[[], Awaitable[object]], settings: Settings, stop: asyncio.Event
-) -> None:
-    """Run ``connect`` until it succeeds or ``stop`` is set, backing off between tries; an
-    error that retrying cannot mend (a non-retriable ServiceError) is raised."""
-    delays = backoff(settings.retry_initial_seconds, settings.retry_max_seconds)
-    while not stop.is_set():
-        try:
-            await connect()
-            return
-        except ServiceError as error:
-            if not error.retriable:
-                # Retrying cannot help: the settings, the data or the grants must change
-                # (a schema of another version, a role that may not migrate).
-                raise
-            log.warning(f"{what} not reachable, retrying", extra={"error": str(error)})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), next(delays))
-        except Exception as error:  # any other failure to reach a dependency is retried
-            log.warning(f"{what} not reachable, retrying", extra={"error": str(error)})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), next(delays))
-
-
-def on_signals(
-    stop: asyncio.Event, signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT)
-) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in signals:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)

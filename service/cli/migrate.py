@@ -12,11 +12,11 @@ import time
 import click
 from pydantic import SecretStr
 
-from service.app import store_of
 from service.cli.context import Cli, database_url_option, json_option, pass_cli, run
 from service.cli.exits import ExitStatus
 from service.errors import StoreUnavailable, backoff
 from service.settings import Settings
+from service.startup import store_of
 from service.store import migrations, store_backend
 from service.store.sqlite_schema import SCHEMA_VERSION as SQLITE_SCHEMA_VERSION
 

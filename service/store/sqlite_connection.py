@@ -3,6 +3,11 @@
 sqlite3 is synchronous, so every write runs on one dedicated thread that owns the
 writing connection; a batch is one function call there, hence one transaction. WAL journal
 with ``synchronous=FULL`` so a committed batch survives a crash of the process or the host.
+Processes sharing the file take turns on SQLite's write lock: a write transaction begins
+``IMMEDIATE`` and waits up to ``_BUSY_TIMEOUT_MS`` for another process's to end (a batch's
+is tens of milliseconds), then fails as the store being unavailable, and is retried. The
+schema is created or upgraded under a claim on the file (``sqlite_claims``), so processes
+starting together migrate it once.
 
 Reads outside the consume loop (the read API, state counts, the expiry scan) go through a
 read-only connection and thread of their own: under WAL they read the last commit beside
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import Final, TypeVar
 
 from service.errors import Component, ConfigurationError, StoreUnavailable, translated
+from service.store.sqlite_claims import OutboxClaims
 from service.store.sqlite_schema import prepare, require_current
 
 T = TypeVar("T")
@@ -58,6 +64,8 @@ class SqliteConnections:
         self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
         self._reader: sqlite3.Connection | None = None
         self._loop_reader: sqlite3.Connection | None = None
+        #: The claims of the processes that share the file (``sqlite_claims``).
+        self.claims = OutboxClaims(path)
 
     @property
     def is_open(self) -> bool:
@@ -104,13 +112,24 @@ class SqliteConnections:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         elif not self.path.is_file():
             raise ConfigurationError(f"no SQLite store at {self.path}")
+        self.claims.open()
+        try:
+            with self.claims.schema() if migrate else contextlib.nullcontext():
+                self._writer = self._connect_writer(migrate)
+        except BaseException:
+            self.claims.close()
+            raise
+
+    def _connect_writer(self, migrate: bool) -> sqlite3.Connection:
+        """The writing connection; with ``migrate`` (while this process alone holds the
+        schema's claim), the file and its schema created or upgraded."""
         # mode=rw: a reader never creates the file.
         uri = f"{self.path.resolve().as_uri()}?mode={'rwc' if migrate else 'rw'}"
         writer = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         try:
+            writer.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
             writer.execute("PRAGMA journal_mode=WAL")
             writer.execute("PRAGMA synchronous=FULL")
-            writer.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
             writer.execute(f"PRAGMA cache_size=-{_WRITER_CACHE_KIB}")
             writer.execute(f"PRAGMA wal_autocheckpoint={_WAL_PAGES_PER_CHECKPOINT}")
             if migrate:
@@ -120,7 +139,7 @@ class SqliteConnections:
         except BaseException:
             writer.close()
             raise
-        self._writer = writer
+        return writer
 
     def _read_only(self) -> sqlite3.Connection:
         uri = f"{self.path.resolve().as_uri()}?mode=ro"
@@ -148,6 +167,7 @@ class SqliteConnections:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+            self.claims.close()
 
 
 async def _on(

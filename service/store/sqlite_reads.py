@@ -39,6 +39,10 @@ _SEEN_BY_KEY = (
     " ON (p.tenant_id, p.command_id) = (k.t, k.i)"
 )
 _OUTBOX_ROWS = "SELECT seq, source_partition, topic, key, value, headers, kind FROM outbox"
+#: An outbox row not marked published (``sqlite_outbox``).
+UNPUBLISHED = (
+    "NOT EXISTS (SELECT 1 FROM outbox_published p WHERE outbox.seq BETWEEN p.first AND p.last)"
+)
 
 
 def referrals(
@@ -82,12 +86,16 @@ def batch_inputs(
 
 
 def outbox_rows(db: sqlite3.Connection, seqs: list[int] | None) -> list[OutboxEntry]:
-    """Outbox rows oldest first: all of them (``None``), or those of the given seqs."""
+    """Unpublished outbox rows oldest first: all of them (``None``), or those of the given
+    seqs."""
     if seqs is None:
-        chunks = [db.execute(f"{_OUTBOX_ROWS} ORDER BY seq")]
+        chunks = [db.execute(f"{_OUTBOX_ROWS} WHERE {UNPUBLISHED} ORDER BY seq")]
     else:
         chunks = [
-            db.execute(f"{_OUTBOX_ROWS} WHERE seq IN ({','.join('?' * len(chunk))})", chunk)
+            db.execute(
+                f"{_OUTBOX_ROWS} WHERE seq IN ({','.join('?' * len(chunk))}) AND {UNPUBLISHED}",
+                chunk,
+            )
             for chunk in power_of_two_chunks(seqs)
         ]
     rows = sorted((row for chunk in chunks for row in chunk), key=lambda row: row[0])

@@ -12,7 +12,7 @@ from typing import Final
 from service.errors import ConfigurationError
 from service.store.columns import READ_COLUMNS, READ_INDEXES, TEAM_EMAILS, ReadColumn, Storage
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: The referrals table as version 2 made it (the step to version 3 adds the read columns).
 _REFERRALS_V2: Final = """
 CREATE TABLE IF NOT EXISTS {table} (
@@ -56,6 +56,12 @@ _READ_INDEXES: Final = "\n".join(
     for index in READ_INDEXES
     if index.in_sqlite
 )
+#: Runs of outbox rows published and not yet deleted (``sqlite_outbox``): a publish marks
+#: what it published here, a few bytes, and the next batch's write of any process deletes
+#: the rows and their marks with its own pages.
+_PUBLISHED: Final = """
+CREATE TABLE IF NOT EXISTS outbox_published (first INTEGER NOT NULL, last INTEGER NOT NULL);
+"""
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 {_REFERRALS.format(table="referrals")}
@@ -70,6 +76,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     kind TEXT NOT NULL,
     created_at REAL NOT NULL
 );
+{_PUBLISHED}
 CREATE TABLE IF NOT EXISTS service_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS outbox_by_partition ON outbox (source_partition, seq);
 CREATE INDEX IF NOT EXISTS outbox_by_key ON outbox (key, seq);
@@ -130,7 +137,12 @@ def _read_columns_added(version: int) -> str:
 #: headers, refuses the file instead of failing on its rows.
 _PACKED_HEADERS: Final = ""
 #: The step that brings a file from the version before each key to that version.
-_UPGRADES: Final = {2: _TENANT_SCOPED_IDS, 3: _read_columns_added(3), 4: _PACKED_HEADERS}
+_UPGRADES: Final = {
+    2: _TENANT_SCOPED_IDS,
+    3: _read_columns_added(3),
+    4: _PACKED_HEADERS,
+    5: _PUBLISHED,
+}
 
 
 def prepare(connection: sqlite3.Connection, path: Path) -> None:

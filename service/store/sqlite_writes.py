@@ -95,11 +95,11 @@ class BatchRows:
         return rows
 
 
-def write_batch(db: sqlite3.Connection, rows: BatchRows, published: list[int]) -> list[OutboxEntry]:
-    """The batch in one transaction, with the deletion of outbox rows published since the
-    last one; its outbox entries with their sequence numbers."""
+def write_batch(db: sqlite3.Connection, rows: BatchRows) -> list[OutboxEntry]:
+    """The batch in one transaction, with the deletion of the outbox rows marked published;
+    its outbox entries with their sequence numbers."""
     with transaction(db):
-        delete_outbox(db, published)
+        delete_published(db)
         _write_referrals(db, rows)
         try:
             db.executemany(_INSERT_PROCESSED, rows.processed)
@@ -112,6 +112,14 @@ def delete_outbox(db: sqlite3.Connection, seqs: Iterable[int]) -> None:
     """Delete the rows of ``seqs``, a statement per run of consecutive seqs: a batch's rows
     are numbered in one run, so a batch's publish is deleted by one range."""
     db.executemany("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", seq_runs(seqs))
+
+
+def delete_published(db: sqlite3.Connection) -> None:
+    """Delete the outbox rows marked published, and their marks (``sqlite_outbox``)."""
+    marks = db.execute("SELECT first, last FROM outbox_published").fetchall()
+    if marks:
+        db.executemany("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", marks)
+        db.execute("DELETE FROM outbox_published")
 
 
 def seq_runs(seqs: Iterable[int]) -> list[tuple[int, int]]:

@@ -15,12 +15,9 @@ import time
 from pathlib import Path
 
 from service.api.auth import Authenticate
-from service.api.compose import OFF_WARNING, read_api
-from service.api.server import ApiServer
-from service.app import on_signals, serve, start_api, store_of, until_up
-from service.http import HttpServer
-from service.kafka import ensure_topics
+from service.app import serve
 from service.settings import Settings
+from service.startup import on_signals, started
 from service.store import store_backend
 from service.workers.count import usable_cpus, worker_count
 from service.workers.metrics import MULTIPROCESS_DIRECTORY, ParentMetrics
@@ -89,34 +86,12 @@ async def _serve(
     (directory / "metrics").mkdir()
     backend = store_backend(settings.database_url.get_secret_value())
     metrics = ParentMetrics(directory / "metrics", lambda: not whole.problems(), backend)
-    http = HttpServer(settings.http_host, settings.http_port, metrics.registry, whole)
-    await http.start()
-    log.info("service starting", extra={"settings": settings.describe(), "http_port": http.port})
-    store = store_of(settings)
-    api: ApiServer | None = None
     try:
-        api = read_api(settings, store, api_auth)
-        if api is None:
-            log.warning(OFF_WARNING)
-        migrate = settings.database_migrate
-        await until_up("store", lambda: store.open(migrate=migrate), settings, stop)
-        whole.store_ok = True
-        await start_api(api)
-        partitions: list[int] = []
-
-        async def make_topics() -> None:
-            partitions.append(await ensure_topics(settings))
-
-        await until_up("broker", make_topics, settings, stop)
-        whole.broker_ok = True
-        if not stop.is_set():
-            whole.supervisor = _supervisor(settings, directory, partitions[0], metrics)
-            await whole.supervisor.run(stop)
+        async with started(settings, metrics.registry, whole, stop, api_auth) as (_, partitions):
+            if not stop.is_set():
+                whole.supervisor = _supervisor(settings, directory, partitions, metrics)
+                await whole.supervisor.run(stop)
     finally:
-        if api is not None:
-            await api.stop()
-        await store.close()
-        await http.stop()
         log.info("service stopped")
 
 

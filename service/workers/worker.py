@@ -18,13 +18,14 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from service import logs
-from service.app import consume, on_signals, store_of, until_up
+from service.app import consume
 from service.consume.tracing import Tracing
 from service.health import Health
 from service.lifetime import end_with_parent
 from service.metrics import Metrics
 from service.runtime import tune_garbage_collection
 from service.settings import Settings
+from service.startup import on_signals, store_of, until_up
 from service.store import store_backend
 from service.workers.reports import keep_reporting
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from service.codec import OutgoingRecord
 from service.store import BatchWrite, OutboxEntry, SqliteStore
 from service.store.rows import headers_to_text
+from service.store.sqlite_schema import SCHEMA_VERSION
 
 OLD = OutgoingRecord(
     "events", b"r1", b'{"v":1}', (("ce_id", b"e-1"), ("bin", b"\x00\xff"), ("none", None)),
@@ -54,4 +55,4 @@ async def test_rows_of_schema_3_are_published_as_stored_beside_packed_ones(tmp_p
 
     assert [entry.record for entry in published] == [OLD, NEW]
     with contextlib.closing(sqlite3.connect(path)) as db:
-        assert db.execute("SELECT max(version) FROM schema_version").fetchone() == (4,)
+        assert db.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,)

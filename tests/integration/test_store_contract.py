@@ -462,15 +462,17 @@ async def test_a_sqlite_read_in_progress_does_not_hold_up_a_batch_write(tmp_path
     # read still running (here: held open) must not delay the next batch's transaction.
     store = SqliteStore(tmp_path / "reads.db")
     await store.open()
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
 
     def held_read(db: sqlite3.Connection) -> int:
         rows = db.execute("SELECT count(*) FROM referrals").fetchone()
+        started.set()
         release.wait(timeout=30)
         return int(rows[0])
 
     try:
         reading = asyncio.ensure_future(store._db.read(held_read))
+        assert await asyncio.to_thread(started.wait, 10)  # the read has its rows: then write
         await asyncio.wait_for(
             store.write(BatchWrite(referrals=[ReferralWrite(created("r1"), 0)])), timeout=10
         )
