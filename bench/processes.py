@@ -62,7 +62,7 @@ class Child:
         return self._process.pid if self._process is not None else None
 
     def members(self) -> list[int]:
-        """The live processes of the child's group (the child first, if alive)."""
+        """The pids of the live processes of the child's group, sorted."""
         return group_members(self._process.pid) if self._process is not None else []
 
     def pause(self) -> None:
