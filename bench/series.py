@@ -163,7 +163,7 @@ FIGURES = re.compile(r"<!-- bench figures: (\{.*?\}) -->")
 def figure_key(run: RunResult) -> str:
     """A service run's key in the figures: its store and worker processes, whatever its
     name (a count is the default in one run and asked for by number in another)."""
-    return f"{run.store}, {run.workers} workers"
+    return f"{run.store}, workers={run.workers}"
 
 
 def figures_comment(services: Sequence[RunResult], passthroughs: Sequence[RunResult]) -> str:

@@ -168,7 +168,7 @@ def test_a_stored_run_is_held_to_the_figures_a_run_without_wrote() -> None:
 
     (row,) = stored_rows(slower, passthroughs, 1_000_000, without, "benchmarks.md")
 
-    assert without == {"SQLite, 2 workers": pytest.approx(0.4)}
+    assert without == {"SQLite, workers=2": pytest.approx(0.4)}
     assert row[0] == "throughput with 1,000,000 stored, over the run without (benchmarks.md)"
     assert row[1] == "service (SQLite, 2 workers)"
     assert row[2:] == ("≥ 0.9x", "0.85x (0.34 / 0.40)", "**not met**")
