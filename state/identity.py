@@ -45,22 +45,35 @@ def name_uuid(namespace: uuid.UUID, name: str) -> str:
     prefix = _NAMESPACES.get(namespace)
     if prefix is None:
         prefix = _NAMESPACES[namespace] = namespace.bytes
+    return uuid5_text(prefix, name)
+
+
+def uuid5_text(prefix: bytes, name: str) -> str:
+    """``name_uuid`` of the namespace whose bytes are ``prefix`` (a UUID hashes in Python:
+    a caller with one namespace keeps its bytes)."""
     digest = hashlib.sha1(prefix + name.encode()).hexdigest()
-    variant = "89ab"[int(digest[16], 16) & 3]
+    variant = _VARIANT[digest[16]]
     return f"{digest[:8]}-{digest[8:12]}-5{digest[13:16]}-{variant}{digest[17:20]}-{digest[20:32]}"
 
 
 #: Each namespace's bytes (``UUID.bytes`` computes them on every call).
 _NAMESPACES: dict[uuid.UUID, bytes] = {}
+#: The variant digit for each hex digit it replaces: its two low bits after ``10``.
+_VARIANT: Final = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def referral_key(command: Command) -> ReferralKey:
     """The referral a command is about, in the namespace of the command's tenant."""
-    return ReferralKey(command.tenant_id, referral_id_for(command))
+    return _new_key(ReferralKey, (command.tenant_id, referral_id_for(command)))
 
 
 def command_key(command: Command) -> CommandKey:
-    return CommandKey(command.tenant_id, command.command_id)
+    return _new_key(CommandKey, (command.tenant_id, command.command_id))
+
+
+#: What a NamedTuple's own ``__new__`` calls, without that Python frame: the consume loop
+#: makes keys of every command, several times.
+_new_key: Final = tuple.__new__
 
 
 def document_id(data: object) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any, Final
 from state.commands import Command
 from state.enums import ReferralStatus as Status
 from state.events import EventType, ReferralEvent
-from state.identity import DERIVED_IDS, name_uuid
+from state.identity import DERIVED_IDS, uuid5_text
 from state.json_patch import escape_key, is_object
 from state.lifecycle import LifecycleState
 from state.owned import SERVICE_OWNED
@@ -91,9 +91,13 @@ def etag_of(referral_id: str, version: int, tenant_id: str | None) -> str:
     return f'"{digest}"'
 
 
+_DERIVED_PREFIX: Final = DERIVED_IDS.bytes
+
+
 def event_id_of(referral_id: str, version: int, tenant_id: str | None) -> str:
     """The id of the event that recorded a referral's version."""
-    return name_uuid(DERIVED_IDS, f"event:{_scope(tenant_id, referral_id)}:{version}")
+    scope = referral_id if tenant_id is None else f"{tenant_id}\x00{referral_id}"
+    return uuid5_text(_DERIVED_PREFIX, f"event:{scope}:{version}")
 
 
 def event(

@@ -13,7 +13,8 @@ from service.consume.records import ADDRESS_TENANT, Incoming, address_key, read_
 from service.dead_letter_codes import DeadLetterCode
 from service.dead_letters import encode_dead_letter
 from service.errors import RecordFailed, Stage
-from service.fast.deciding import FastContext, decide_fast
+from service.fast.deciding import decide_fast
+from service.fast.recording import FastContext, FastDecision
 from service.fast.referral import AnyRecord, model_record
 from service.jsonio import dumps
 from service.outcomes import Outcome, OutcomeKind
@@ -102,6 +103,8 @@ class _Deciding:
         self.fast = FastContext(now, settings, policy)
         self.wire_limits = WireLimits(settings.max_command_bytes, settings.max_attribute_length)
         self.decided = DecidedBatch()
+        #: The records the fast path decided, by their command's key.
+        self.fast_decided: dict[CommandKey, Incoming] = {}
 
     def take(self, item: Incoming) -> None:
         command = item.command
@@ -110,16 +113,15 @@ class _Deciding:
         elif command is None:
             assert item.error is not None
             self._dead_letter(item, item.error.code, item.error.message)
-        elif (seen := command_key(command) in self.seen) and item.fast:
-            # Whether it is a command at all is the strict reader's to say (its data unread).
-            self.take(read_strictly(item, self.wire_limits))
-        elif seen:
-            self._outcome(item, Outcome(str(command.type), OutcomeKind.DUPLICATE))
-        elif item.fast and (fast := self._decide_fast(item, command)) is not None:
-            self._apply(item, command, *fast)
-            self.decided.fast += 1
-        elif item.fast:  # for the models to decide: read as they read
-            self.take(read_strictly(item, self.wire_limits))
+        elif (identity := command_key(command)) in self.seen:
+            # Whether it is a command at all is the strict reader's to say (its data unread),
+            # unless the fast path decided the very same record in this batch.
+            if item.fast and not _same_bytes(self.fast_decided.get(identity), item):
+                self.take(read_strictly(item, self.wire_limits))
+            else:
+                self._outcome(item, Outcome(str(command.type), OutcomeKind.DUPLICATE))
+        elif item.fast:
+            self._take_fast(item, command, identity)
         else:
             try:
                 outcome, records, changed = self._decide(item, command)
@@ -128,17 +130,19 @@ class _Deciding:
                 self._dead_letter(item, DeadLetterCode.PROCESSING_FAILED, cause)
                 self.decided.poisoned.append((item, cause))
                 return
-            self._apply(item, command, outcome, records, changed)
+            self._apply(item, identity, referral_key(command), outcome, records, changed)
 
-    def _decide_fast(
-        self, item: Incoming, command: Command
-    ) -> tuple[Outcome, list[OutgoingRecord], AnyRecord | None] | None:
-        """The fast path's decision (``service.fast``), or None: the models decide."""
-        current = self.latest.get(referral_key(command))
-        try:
-            return decide_fast(current, command, item.value, item.data, item.trace, self.fast)
-        except Exception:  # the models decide it, and say what is wrong with it if anything
-            return None
+    def _take_fast(self, item: Incoming, command: Command, identity: CommandKey) -> None:
+        """The fast path's decision (``service.fast``), or the models', reading the record
+        as they read it."""
+        key = referral_key(command)
+        fast = _fast_decision(self.latest.get(key), item, command, self.fast)
+        if fast is None:
+            self.take(read_strictly(item, self.wire_limits))
+            return
+        self._apply(item, identity, key, *fast)
+        self.decided.fast += 1
+        self.fast_decided[identity] = item
 
     def _decide(
         self, item: Incoming, command: Command
@@ -177,26 +181,29 @@ class _Deciding:
     def _apply(
         self,
         item: Incoming,
-        command: Command,
+        identity: CommandKey,
+        key: ReferralKey,
         outcome: Outcome,
         records: list[OutgoingRecord],
         changed: AnyRecord | None,
     ) -> None:
-        key = referral_key(command)
         if changed is not None:
             self.latest[key] = changed
             self.changed.add(key)
-        identity = command_key(command)
         self.seen.add(identity)
-        self.decided.write.outbox += [OutboxEntry(item.partition, r) for r in records]
-        self.decided.outcomes.append(outcome)
+        decided = self.decided
+        for record in records:
+            decided.write.outbox.append(OutboxEntry(item.partition, record))
+        decided.outcomes.append(outcome)
         storable = item.fast or (  # a subject the fast path read is of that shape
             identifier_problem(key.referral_id, self.settings.max_attribute_length) is None
         )
-        referral_id = key.referral_id if storable else None
-        self.decided.write.processed.append(
+        decided.write.processed.append(
             ProcessedCommand(
-                identity.command_id, referral_id, str(outcome.outcome), identity.tenant_id
+                identity.command_id,
+                key.referral_id if storable else None,
+                str(outcome.outcome),
+                identity.tenant_id,
             )
         )
 
@@ -232,6 +239,23 @@ class _Deciding:
             for key in sorted(self.changed, key=_sortable)
         ]
         return self.decided
+
+
+def _fast_decision(
+    current: AnyRecord | None, item: Incoming, command: Command, context: FastContext
+) -> FastDecision | None:
+    """The fast path's decision (``service.fast``), or None: the models decide it."""
+    try:
+        return decide_fast(current, command, item.value, item.data, item.trace, context)
+    except Exception:  # the models decide it, and say what is wrong with it if anything
+        return None
+
+
+def _same_bytes(before: Incoming | None, item: Incoming) -> bool:
+    """Whether the fast path decided a record of the same bytes as this one: a command, then,
+    as the strict reader reads it (the fast path decides only what the models would read and
+    decide alike)."""
+    return before is not None and before.value == item.value and before.headers == item.headers
 
 
 def _sortable(key: ReferralKey) -> tuple[str, str]:

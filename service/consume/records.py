@@ -57,9 +57,10 @@ def read_record(
     fast = _read_fast(record, headers, limits, tenancy) if fast_path else None
     command: Command | None
     if fast is not None:
-        command, error, trace = fast.command, None, fast.trace
+        command, error, trace, data = fast.command, None, fast.trace, fast.data
     else:
         command, error, trace = _read_strict(record, headers, limits, tenancy)
+        data = None
     return Incoming(
         record.topic,
         record.partition,
@@ -70,9 +71,10 @@ def read_record(
         headers,
         command,
         error,
-        trace,
-        fast=fast is not None,
-        data=fast.data if fast is not None else None,
+        trace,  # the producer's
+        (),
+        fast is not None,
+        data,
     )
 
 

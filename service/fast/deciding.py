@@ -8,63 +8,50 @@ the models can say (a problem in a document, a refusal naming a field, a replace
 the command back. ``tests/unit/test_fast_path.py`` holds both ways to the same bytes.
 """
 
-from collections.abc import Iterable
-from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 from msgspec import UNSET
 
-from service.codec import OutgoingRecord, encode_rejection
 from service.fast import schema
-from service.fast.changes import changed_referral
+from service.fast.changes import Move, changed_referral, legal, move_between
 from service.fast.command_data import MOVE_DATA, OPERATIONS, decoded, enums, within
-from service.fast.events import FastEvent, event_record
+from service.fast.events import FastEvent
 from service.fast.leaves import LEAVES, with_leaf
-from service.fast.referral import (
-    AnyRecord,
-    FastRecord,
-    fast_record,
-    indexed_strings,
-    stored_record,
-)
-from service.fast.validation import canonical, checked_leaf, checked_referral
+from service.fast.recording import FastContext, FastDecision, Recording
+from service.fast.referral import AnyRecord, FastRecord, fast_record
+from service.fast.validation import checked_leaf, checked_referral
 from service.outcomes import Outcome, OutcomeKind
-from service.settings import EventMode, Settings
 from state import (
     Command,
     CommandType,
     EventType,
     LifecycleState,
-    Policy,
     ReferralStatus,
 )
 from state.commands import MOVE_TARGETS
 from state.decide import conflict, illegal, missing, read_only, stale, unpatchable
 from state.errors import Refused
-from state.fields import format_utc
 from state.lifecycle import named_state
-from state.limits import identifier_problem
 from state.owned import SERVICE_OWNED
 from state.stamping import BOOKKEEPING, etag_of
 
-#: A decision: the outcome, the records to publish, the referral as changed (or None).
-FastDecision = tuple[Outcome, list[OutgoingRecord], FastRecord | None]
 _OWNED_FOLDED: Final = frozenset(name.casefold() for name in SERVICE_OWNED)
+#: (Python name, JSON Pointer) of the fields a create lists as changed when it sets them.
+_CREATED: Final = tuple(
+    (name, f"/{wire}")
+    for name, wire in zip(
+        schema.Referral.__struct_fields__, schema.Referral.__struct_encode_fields__, strict=True
+    )
+    if wire not in BOOKKEEPING
+)
+_INITIAL: Final = named_state(None, None, None)
+#: The state each lifecycle move asks for, as the move table knows it, by the move's type.
+_TARGETS: Final = {str(kind): legal(state) for kind, state in MOVE_TARGETS.items()}
+_CREATE: Final = CommandType.CREATE
+_PATCH: Final = CommandType.PATCH
 #: The referral's fields that hold indexed strings (``state.indexed``), by Python name.
 _INDEXED: Final = frozenset({"engagement_id", "external_reference_id", "team"})
-
-
-class FastContext:
-    """What every command of a batch is decided with."""
-
-    __slots__ = ("expires", "limits", "now", "settings", "structured", "time")
-
-    def __init__(self, now: datetime, settings: Settings, policy: Policy) -> None:
-        self.now, self.settings, self.limits = now, settings, policy.limits
-        self.time = format_utc(now)
-        self.expires = format_utc(now + policy.default_expiry)
-        self.structured = settings.event_mode is EventMode.STRUCTURED
 
 
 def decide_fast(
@@ -84,84 +71,21 @@ def decide_fast(
         return None
     own = current if current is not None and current.tenant_id == command.tenant_id else None
     deciding = _Deciding(command, trace, context)
+    kind = command.type
     try:
-        if command.type is CommandType.CREATE:
+        if kind is _CREATE:
             return deciding.create(own, data)
-        if command.type is CommandType.PATCH:
+        if kind is _PATCH:
             return deciding.patch(own, data)
-        if command.type in MOVE_TARGETS:
-            return deciding.move(own, data)
+        target = _TARGETS.get(str(kind))  # by its text: an enum member hashes in Python
+        if target is not None:
+            return deciding.move(own, data, target)
     except Refused as refusal:
         return deciding.rejected(refusal)
     return None
 
 
-class _Recording:
-    """What a command's decision makes: the referral as stored, its event or its rejection,
-    and the outcome."""
-
-    __slots__ = ("command", "context", "trace")
-
-    def __init__(
-        self, command: Command, trace: tuple[tuple[str, str], ...], context: FastContext
-    ) -> None:
-        self.command, self.trace, self.context = command, trace, context
-
-    def _stored(
-        self, referral: schema.Referral, before: FastRecord | None, indexed: bool = True
-    ) -> FastRecord | None:
-        """The referral encoded, if a store can hold it as the models would take it.
-        ``indexed``: whether the change may bring indexed strings (else ``before`` is None)."""
-        limits = self.context.limits
-        encoded = schema.ENCODE(referral)
-        if len(encoded) > limits.max_document_bytes:
-            return None
-        if not indexed:
-            return stored_record(referral, encoded, self.command.tenant_id)
-        brought = indexed_strings(referral)
-        kept = indexed_strings(before.referral) if before is not None else ()
-        if brought != kept:
-            known = {value for _, value in kept}
-            longest = limits.max_indexed_length
-            if any(v not in known and identifier_problem(v, longest) for _, v in brought):
-                return None
-        return stored_record(referral, encoded, self.command.tenant_id)
-
-    def applied(self, event: FastEvent, paths: list[str]) -> FastDecision:
-        settings, command = self.context.settings, self.command
-        record = event_record(
-            event,
-            paths,
-            command.command_id,
-            command.correlation_id,
-            self.context.time,
-            settings.events_topic,
-            settings.event_source,
-            self.context.structured,
-            self.trace,
-        )
-        outcome = Outcome(str(command.type), OutcomeKind.APPLIED, events=(event,), fast=True)
-        return outcome, [record], event.record
-
-    def rejected(self, refusal: Refused) -> FastDecision:
-        settings, context = self.context.settings, self.context
-        rejected = refusal.rejected
-        record = encode_rejection(
-            self.command,
-            rejected,
-            settings.rejections_topic,
-            settings.event_source,
-            context.time,
-            context.structured,
-            self.trace,
-        )
-        outcome = Outcome(
-            str(self.command.type), OutcomeKind.REJECTED, str(rejected.code), fast=True
-        )
-        return outcome, [record], None
-
-
-class _Deciding(_Recording):
+class _Deciding(Recording):
     """One command's decision, with what its records carry."""
 
     __slots__ = ()
@@ -174,9 +98,12 @@ class _Deciding(_Recording):
             raise conflict()
         if checked_referral(referral) is None:
             return None
-        state = named_state(*enums(referral.status, referral.substatus), None)
-        if illegal(state, "create") is not None:
-            return None
+        status, substatus = referral.status, referral.substatus
+        state = _INITIAL  # the state a create without one starts in, a legal one
+        if isinstance(status, str) or isinstance(substatus, str):
+            state = named_state(*enums(status, substatus), None)
+            if illegal(state, "create") is not None:
+                return None
         referral_id, tenant_id, now = (
             self.command.referral_id,
             self.command.tenant_id,
@@ -195,13 +122,7 @@ class _Deciding(_Recording):
         created = self._stored(referral, None)
         if created is None:
             return None
-        paths = [
-            f"/{wire}"
-            for name, wire in zip(
-                referral.__struct_fields__, referral.__struct_encode_fields__, strict=True
-            )
-            if wire not in BOOKKEEPING and getattr(referral, name) is not UNSET
-        ]
+        paths = [path for name, path in _CREATED if getattr(referral, name) is not UNSET]
         return self.applied(FastEvent(EventType.CREATED, created, None), paths)
 
     def patch(self, own: AnyRecord | None, data: bytes | None) -> FastDecision | None:
@@ -227,13 +148,15 @@ class _Deciding(_Recording):
             raise unpatchable(read_only(*owned))
         revised = record.referral
         given: dict[str, object] = {}
+        touched: list[tuple[str, ...]] = []
         for operation in operations:
             leaf = LEAVES[operation.path]
+            touched.append(leaf.names)
             try:
                 value = leaf.decode(operation.value)
             except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
                 return None
-            if not canonical(value, operation.value):
+            if len(schema.ENCODE(value)) != len(operation.value):  # ``canonical``, inlined
                 return None
             good, value = checked_leaf(value, leaf.kind)
             if not good:
@@ -250,10 +173,12 @@ class _Deciding(_Recording):
             refusal = illegal(state, "change")
             if refusal is not None:
                 raise refusal
-        touched = [LEAVES[operation.path].names[0] for operation in operations]
-        return self._changed(record, revised, touched, state)
+        move = move_between(record.state, state)
+        return self._changed(record, revised, tuple(touched), move)
 
-    def move(self, own: AnyRecord | None, data: bytes | None) -> FastDecision | None:
+    def move(
+        self, own: AnyRecord | None, data: bytes | None, target: LifecycleState
+    ) -> FastDecision | None:
         reason = None
         if data is not None:
             moved = decoded(MOVE_DATA, data)
@@ -263,38 +188,44 @@ class _Deciding(_Recording):
         record = self._existing(own)
         if record is None:
             return None
-        target = MOVE_TARGETS[self.command.type]
-        if record.state == target:
+        move = move_between(record.state, target)
+        if move.same:
             return Outcome(str(self.command.type), OutcomeKind.NOOP, fast=True), [], None
         if reason is None:
-            return self._changed(record, record.referral, (), target)
-        revised = msgspec.structs.replace(record.referral, status_reason=reason)
-        return self._changed(record, revised, ("status_reason",), target)
+            return self._changed(record, record.referral, (), move)
+        return self._changed(
+            record, record.referral, (("status_reason",),), move, status_reason=reason
+        )
 
     def _existing(self, own: AnyRecord | None) -> FastRecord | None:
         """The referral the command changes in the fast path's form, or a refusal; None when
         its stored document is for the models to judge."""
         if own is None:
             raise missing()
-        etag = own.referral.e_tag
-        refusal = stale(self.command.if_match, etag if isinstance(etag, str) else None)
-        if refusal is not None:
-            raise refusal
-        return fast_record(own)
+        if_match = self.command.if_match
+        if if_match is not None:
+            etag = own.referral.e_tag
+            refusal = stale(if_match, etag if isinstance(etag, str) else None)
+            if refusal is not None:
+                raise refusal
+        return own if isinstance(own, FastRecord) else fast_record(own)
 
     def _changed(
         self,
         record: FastRecord,
         revised: schema.Referral,
-        touched: Iterable[str],
-        target: LifecycleState,
+        touched: tuple[tuple[str, ...], ...],
+        move: Move,
+        **also: Any,
     ) -> FastDecision | None:
-        touched = tuple(touched)
-        change = changed_referral(record, revised, touched, target, self.context.time)
+        """The decision of a change: ``revised`` (the referral with the command's fields
+        set, ``touched``, but for ``also``) moved as ``move`` says, stamped and stored."""
+        change = changed_referral(record, revised, touched, move, self.context.time, **also)
         if change is None:
             return Outcome(str(self.command.type), OutcomeKind.NOOP, fast=True), [], None
-        indexed = not _INDEXED.isdisjoint(touched)
-        stored = self._stored(change.referral, record if indexed else None, indexed)
+        indexed = not _INDEXED.isdisjoint([names[0] for names in touched])
+        before = record if indexed else None
+        stored = self._stored(change.referral, before, indexed, change.state)
         if stored is None:
             return None
         return self.applied(FastEvent(change.kind, stored, record.state), change.paths)

@@ -4,7 +4,7 @@ A record is read here when it is a command as the service's own producers and mo
 write one: structured (``content-type: application/cloudevents+json``, or none) or binary
 (lower-case ``ce_*`` headers, each once, ``content-type: application/json``), with only the
 attributes the service knows, a subject, JSON without ``\\u`` escapes and in its shortest
-form (see ``validation.canonical``), and a tenant the topic or the attribute establishes
+form (see ``command_data.canonical``), and a tenant the topic or the attribute establishes
 (an expiry on the shared topic proves its tenant: ``service.tenancy``, not here). The data
 is kept as the text it came as, to be decoded by the decision for the kind of command.
 Anything else returns None, and ``service.command_reading`` reads the record, strictly,
@@ -18,7 +18,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from service.command_reading import STRUCTURED_CONTENT_TYPE, TraceContext, WireLimits
-from service.fast.validation import canonical
+from service.fast.schema import ENCODE
 from service.tenancy import Tenancy
 from state import Command, CommandType
 from state.limits import identifiers_fit
@@ -72,7 +72,7 @@ def read_fast(
     tenancy: Tenancy,
 ) -> FastRead | None:
     """The command in the canonical form, or None: the strict reader must read it."""
-    if value is not None and (len(value) > limits.max_bytes or b"\\u" in value):
+    if value is not None and (len(value) > limits.max_bytes or _escapes_unicode(value)):
         return None
     scanned = _scan(headers)
     if scanned is None:
@@ -89,6 +89,11 @@ def read_fast(
     if envelope is None:
         return None
     return _read(envelope, topic, limits, tenancy, plain_trace)
+
+
+def _escapes_unicode(value: bytes) -> bool:
+    # ``find`` of one byte is a memchr, many times cheaper than looking for two bytes.
+    return value.find(b"\\") >= 0 and b"\\u" in value
 
 
 def _scan(
@@ -124,19 +129,16 @@ def _structured(value: bytes) -> Envelope | None:
         envelope = _ENVELOPE(value)
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return None
-    return envelope if canonical(envelope, value) else None
+    return envelope if len(ENCODE(envelope)) == len(value) else None  # canonical, inlined
 
 
 def _binary(value: bytes | None, ce: dict[str, bytes]) -> Envelope | None:
-    attributes: dict[str, str] = {}
-    for name, raw in ce.items():
-        attribute = name[3:]
-        if attribute not in _FIELDS:
-            return None
-        try:
-            attributes[attribute] = raw.decode()
-        except UnicodeDecodeError:
-            return None
+    try:
+        attributes = {name[3:]: raw.decode() for name, raw in ce.items()}
+    except UnicodeDecodeError:
+        return None
+    if not _FIELDS.issuperset(attributes):
+        return None
     try:
         envelope = Envelope(**attributes)  # type: ignore[arg-type]  # required ones checked
     except TypeError:
@@ -154,46 +156,45 @@ def _read(
     plain_trace: dict[str, bytes],
 ) -> FastRead | None:
     kind = _COMMAND_TYPES.get(envelope.type)
+    command_id, subject = envelope.id, envelope.subject
     if (
         kind is None
         or envelope.specversion != "1.0"
-        or not (envelope.id and envelope.source and envelope.subject)
+        or not (command_id and envelope.source and subject)
         or envelope.datacontenttype not in (UNSET, "application/json")
     ):
         return None
-    identifying = [
-        given
-        for given in (
-            envelope.id,
-            envelope.subject,
-            envelope.tenantid,
-            envelope.correlationid,
-            envelope.ifmatch,
-            envelope.expirysignature,
-        )
-        if isinstance(given, str)
-    ]
-    if not all(identifying) or not identifiers_fit(identifying, limits.max_attribute_length):
+    assert isinstance(subject, str)  # a non-empty one, just checked
+    declared, correlation_id = envelope.tenantid, envelope.correlationid
+    if_match, signature = envelope.ifmatch, envelope.expirysignature
+    identifying = [command_id, subject]
+    # An attribute given is a non-empty identifier; absent (UNSET) it is None below.
+    for given in (declared, correlation_id, if_match, signature):
+        if isinstance(given, str):
+            if not given:
+                return None
+            identifying.append(given)
+    if not identifiers_fit(identifying, limits.max_attribute_length):
         return None
-    declared = _given(envelope.tenantid)
+    declared_tenant = declared if isinstance(declared, str) else None
     tenant = tenancy.topic_tenants.get(topic)
     if tenant is None:
-        if tenancy.topic_tenants and kind is CommandType.EXPIRE and declared is not None:
+        if tenancy.topic_tenants and kind is CommandType.EXPIRE and declared_tenant is not None:
             return None  # the strict reader checks its proof
-        tenant = declared
+        tenant = declared_tenant
     command = Command(
         type=kind,
-        command_id=envelope.id,
-        referral_id=_given(envelope.subject),
-        if_match=_given(envelope.ifmatch),
-        correlation_id=_given(envelope.correlationid),
+        command_id=command_id,
+        referral_id=subject,
+        if_match=if_match if isinstance(if_match, str) else None,
+        correlation_id=correlation_id if isinstance(correlation_id, str) else None,
         tenant_id=tenant,
-        declared_tenant_id=declared,
-        expiry_signature=_given(envelope.expirysignature),
+        declared_tenant_id=declared_tenant,
+        expiry_signature=signature if isinstance(signature, str) else None,
     )
     data = envelope.data
-    text = None if data is UNSET or bytes(data) == _NULL else bytes(data)
-    return FastRead(command, text, _trace(envelope, plain_trace))
+    text = None if data is UNSET else bytes(data)
+    return FastRead(command, None if text == _NULL else text, _trace(envelope, plain_trace))
 
 
 def _trace(envelope: Envelope, plain: dict[str, bytes]) -> TraceContext:
@@ -208,7 +209,3 @@ def _trace(envelope: Envelope, plain: dict[str, bytes]) -> TraceContext:
     if isinstance(state, str):
         return (("traceparent", parent), ("tracestate", state))
     return (("traceparent", parent),)
-
-
-def _given(value: str | UnsetType) -> str | None:
-    return value if isinstance(value, str) and value else None

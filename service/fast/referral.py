@@ -14,16 +14,24 @@ import msgspec
 
 from service.fast import schema
 from service.jsonio import dumps, loads
-from state import LifecycleState, ReferralKey, ReferralRecord, ReferralStatus, ReferralSubstatus
+from state import (
+    LEGAL_STATES,
+    LifecycleState,
+    ReferralKey,
+    ReferralRecord,
+    ReferralStatus,
+    ReferralSubstatus,
+)
 from state import Referral as ReferralModel
 from state.fields import STORED, with_ticks
 
-#: Each legal state by its two values, so a record's state is looked up, not built.
+#: Each state by its two values, so a record's state is looked up, not built; a legal one is
+#: the object of ``state.LEGAL_STATES`` (the fast path's move table is keyed by those).
 _STATES: Final = {
     (status.value, substatus.value): LifecycleState(status, substatus)
     for status in ReferralStatus
     for substatus in ReferralSubstatus
-}
+} | {(state.status.value, state.substatus.value): state for state in LEGAL_STATES}
 
 
 class FastRecord(msgspec.Struct, frozen=True, gc=False):

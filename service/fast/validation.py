@@ -10,7 +10,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
-import msgspec
 from msgspec import UNSET
 
 from service.fast import schema
@@ -43,15 +42,16 @@ def plain_amount(value: object) -> bool:
     """Whether a decoded deal value is one the models accept and write as it came."""
     if isinstance(value, int):
         return type(value) is int and 0 <= value < _LARGEST
-    if not isinstance(value, Decimal) or not value.is_finite() or value.is_signed():
+    if not isinstance(value, Decimal):
         return False
-    exponent = value.as_tuple().exponent
-    assert isinstance(exponent, int)  # a finite decimal's is
+    # Finite, not negative, no exponent (a JSON number of the same text never reads as one),
+    # within the digits: exactly what its text says when it is plain digits and one point.
+    whole, _, fraction = str(value).partition(".")
     return (
-        exponent <= 0
-        and value.adjusted() < MAX_WHOLE_DIGITS
-        and -exponent <= MAX_FRACTION_DIGITS
-        and "E" not in str(value)  # what a JSON number of the same text never reads as
+        whole.isdigit()
+        and len(whole) <= MAX_WHOLE_DIGITS
+        and len(fraction) <= MAX_FRACTION_DIGITS
+        and (not fraction or fraction.isdigit())
     )
 
 
@@ -88,10 +88,3 @@ def checked_leaf(value: Any, kind: str) -> tuple[bool, Any]:
         stored = stored_timestamp(value)
         return stored is not None, stored
     return plain_amount(value), value
-
-
-def canonical(decoded: object, text: bytes | msgspec.Raw) -> bool:
-    """Whether ``text`` is the shortest spelling of what was decoded from it, up to the
-    order of keys: no key named twice (the value read would hold one of them), no space, no
-    escape but the necessary ones. Raw values are written back as they came."""
-    return len(schema.ENCODE(decoded)) == len(text)

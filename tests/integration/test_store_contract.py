@@ -319,6 +319,36 @@ async def test_entries_published_meanwhile_are_not_handed_over_again(store: Stor
     assert await store.outbox_backlog() == 0
 
 
+async def test_a_batch_partly_published_meanwhile_hands_over_only_the_rest(store: Store) -> None:
+    stored = await store.write(
+        BatchWrite(outbox=[OutboxEntry(0, outgoing(1, key=b"r1")), OutboxEntry(0, outgoing(2))])
+    )
+    await store.publish_in_order(stored[:1], Recorder())
+    publish = Recorder()
+
+    await store.publish_in_order(stored, publish)
+
+    assert publish.handed == [[stored[1].seq]]
+    assert await store.outbox_backlog() == 0
+
+
+async def test_a_large_batch_is_published_after_the_older_entries_of_its_referrals(
+    store: Store,
+) -> None:
+    """Past what a small batch's publish locks at once (PostgreSQL's ``LOCKS_APART``)."""
+    older = await store.write(
+        BatchWrite(outbox=[OutboxEntry(0, outgoing(0, key=b"r1")), OutboxEntry(0, outgoing(1))])
+    )
+    large = [OutboxEntry(n % 3, outgoing(n, key=b"r%d" % (n % 5))) for n in range(2, 202)]
+    newer = await store.write(BatchWrite(outbox=large))
+    publish = Recorder()
+
+    await store.publish_in_order(list(reversed(newer)), publish)
+
+    assert publish.handed == [[older[0].seq] + [e.seq for e in newer]]
+    assert [e.seq for e in await store.pending()] == [older[1].seq]
+
+
 async def test_the_backlog_is_published_oldest_first_and_what_failed_stays(store: Store) -> None:
     stored = await store.write(
         BatchWrite(outbox=[OutboxEntry(n % 3, outgoing(n, key=b"r%d" % (n % 2))) for n in range(7)])

@@ -88,6 +88,18 @@ def test_duplicates_within_and_across_batches_have_no_effect_and_write_nothing()
     assert (again.write.outbox, again.write.processed, again.write.referrals) == ([], [], [])
 
 
+def test_a_record_reusing_a_decided_command_id_is_read_strictly_before_it_counts_as_one() -> None:
+    # All three are read in the canonical form, the data unread: the second's names a key
+    # twice, which the strict reader refuses; the third is the first again, byte for byte.
+    create = envelope("referral.create", "r-3", {"name": "x"}, command_id="same")
+    twice = create.replace(b'{"name":"x"}', b'{"name":"x","name":"y"}')
+    batch = read(create, twice, create)
+    assert [item.fast for item in batch] == [True, True, True]
+    decided = decide_batch(batch, {}, set(), NOW, SETTINGS, POLICY)
+    assert [str(o.outcome) for o in decided.outcomes] == ["applied", "dead-lettered", "duplicate"]
+    assert decided.fast == 1
+
+
 def test_undecodable_records_and_refusals_each_get_one_outgoing_record_in_batch_order() -> None:
     batch = read(b"not json", envelope("referral.accept", "missing"), None)
     decided = decide_batch(batch, {}, set(), NOW, SETTINGS, POLICY)

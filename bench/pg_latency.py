@@ -1,0 +1,104 @@
+"""The latency phase on PostgreSQL alone, in alternating rounds: ``python -m bench.pg_latency``.
+
+Each round runs, on one broker, the service on a fresh PostgreSQL database for every code
+tree given (``--tree``, a checkout whose ``service`` package the child runs; default this
+one), then the passthrough, each fed the warm-up and the latency phase of ``make bench``
+(``bench.pipeline``'s functions, its options' defaults). The order of the trees alternates
+from round to round; each round's p99s are divided by that round's passthrough p99, and the
+mean time of each stage of a batch is shown beside them.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.pipeline import Options, parse, run_passthrough, run_service
+from bench.postgres import fresh_database, probe
+from bench.report import LATENCY, WARMUP
+from bench.workload import command_stream
+from service.broker import EmbeddedBroker
+
+_HERE = Path(__file__).resolve().parent.parent
+_STAGES = ("load", "decide", "write", "publish", "commit")
+
+
+def _arguments(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(prog="python -m bench.pg_latency", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--tree", action="append", type=Path, help="a checkout to run the service from"
+    )
+    return parser.parse_known_args(argv)
+
+
+def _service_from(tree: Path) -> None:
+    """Children started from now on run ``tree``'s code (``-m`` puts the cwd first)."""
+    os.chdir(tree)
+    os.environ["PYTHONPATH"] = str(tree)
+
+
+def _one(
+    label: str, tree: Path, bootstrap: str, workdir: Path, streams: dict, options: Options
+) -> dict[str, float]:
+    assert options.postgres_url is not None
+    _service_from(tree)
+    with fresh_database(options.postgres_url) as (_, url):
+        result, _ = run_service(bootstrap, workdir, streams, options, "PostgreSQL", url)
+    stats = result.stats.get(LATENCY, {})
+    shown = {"p50": result.phases[LATENCY].percentile_ms(50)}
+    shown["p99"] = result.phases[LATENCY].percentile_ms(99)
+    shown.update({stage: stats.get(f"mean {stage} ms", float("nan")) for stage in _STAGES})
+    shown["batch"] = stats.get("mean batch ms", float("nan"))
+    shown["per batch"] = stats.get("mean commands/batch", float("nan"))
+    for note in result.notes:
+        print(f"  NOTE {label}: {note}", file=sys.stderr)
+    return shown
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, rest = _arguments(argv)
+    options = parse([*rest, "--no-write"])
+    trees = [tree.resolve() for tree in args.tree or [_HERE]]
+    assert options.postgres_url is not None, "this bench is the PostgreSQL run"
+    probe(options.postgres_url)
+    streams = {
+        WARMUP: command_stream(options.seed - 1, options.warmup_referrals, "warm"),
+        LATENCY: command_stream(
+            options.seed + 1, options.latency_referrals, "lat", options.in_flight
+        ),
+    }
+    ratios: dict[str, list[float]] = {str(tree): [] for tree in trees}
+    with tempfile.TemporaryDirectory(prefix="referrals-pg-latency-") as temporary:
+        workdir = Path(temporary)
+        broker = EmbeddedBroker(log_path=workdir / "tansu.log")
+        try:
+            broker.start()
+            for round_ in range(args.rounds):
+                order = trees if round_ % 2 == 0 else trees[::-1]
+                shown = {
+                    str(tree): _one(str(tree), tree, broker.bootstrap_servers, workdir, streams,
+                                    options)
+                    for tree in order
+                }  # fmt: skip
+                _service_from(_HERE)
+                passed = run_passthrough(broker.bootstrap_servers, workdir, streams, options)
+                base = passed.phases[LATENCY].percentile_ms(99)
+                print(f"round {round_ + 1}: passthrough p99 {base:.1f} ms", flush=True)
+                for tree, figures in shown.items():
+                    ratios[tree].append(figures["p99"] / base)
+                    stages = " ".join(f"{name} {value:.2f}" for name, value in figures.items())
+                    print(f"  {tree}: x{figures['p99'] / base:.2f}  {stages}", flush=True)
+        finally:
+            broker.stop()
+    for tree, values in ratios.items():
+        listed = ", ".join(f"{value:.2f}" for value in values)
+        print(f"{tree}: p99 / passthrough's: {listed} (median {statistics.median(values):.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
