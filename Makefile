@@ -57,7 +57,7 @@ test: lint postgres ## Run the linters and the whole test suite (needs PostgreSQ
 	$(BIN)/python -m pytest
 
 .PHONY: bench
-bench: install ## Measure the service against a raw Kafka passthrough, tracing's cost and poison records' (writes docs/benchmarks.md)
+bench: install ## Measure the service (1, 2 and the default workers; 3 rounds) against a raw Kafka passthrough, tracing's cost and poison records' (writes docs/benchmarks.md, ~10 min)
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.tracing --output docs/benchmarks.md
 	$(BIN)/python -m bench.poison --output docs/benchmarks.md

@@ -1,208 +1,82 @@
 """Benchmark: the referral service against a raw Kafka passthrough, on one embedded broker.
 
 ``python -m bench.pipeline`` (``make bench``) checks that the PostgreSQL server answers
-(unless ``--no-postgres``), starts a Tansu broker, then
+(unless ``--no-postgres``), starts a Tansu broker, then runs rounds (``--rounds``) of
 
-1. the service (``python -m service.cli run``, SQLite in a temporary directory) and feeds
-   it a realistic command mix: a throughput phase (a backlog, produced at once) and a
-   latency phase (a fixed, modest rate); each command is timed from its send to the read
-   of its outcome record (event or rejection, matched by ``causationid``);
-2. the service again, on a fresh PostgreSQL database created for the run and dropped
-   after it (``bench.postgres``), fed the same records, measured the same way;
-3. the passthrough (``python -m bench.passthrough``: consume, re-produce unchanged,
-   commit per batch, the service's consumer and producer settings) fed the same records,
-   measured the same way;
+- the service (``python -m service.cli run``) on SQLite in a temporary directory and on a
+  fresh PostgreSQL database created for the run and dropped after it (``bench.postgres``),
+  each with 1, 2 and the default number of worker processes (``--workers``, ``bench.rounds``),
+  fed a realistic command mix: a throughput phase (a backlog, produced at once) and a
+  latency phase (a fixed, modest rate); each command is timed from its send to the read
+  of its outcome record (event or rejection, matched by ``causationid``);
+- the passthrough (``python -m bench.passthrough``: consume, re-produce unchanged, commit
+  per batch, the service's consumer and producer settings) before and after each service
+  run, fed the same records, measured the same way;
 
-then prints a table and rewrites docs/benchmarks.md. Every child process and the broker
-are stopped, and the database dropped, on the way out, whatever happens.
+then prints the medians of the rounds and rewrites docs/benchmarks.md. Every child process
+(with the processes it started) and the broker are stopped, and each database dropped, on
+the way out, whatever happens.
 """
 
-import argparse
 import asyncio
 import contextlib
-import inspect
 import signal
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from unittest import mock
-
-from aiokafka import AIOKafkaProducer
-from prometheus_client.parser import text_string_to_metric_families
 
 from bench.decision import measure as measure_decision
 from bench.decision import profile as profile_decision
 from bench.measure import COMMAND_ID, OUTCOME_ID, Identify, OutcomeReader, run_phase
+from bench.options import Options, parse
 from bench.postgres import (
     ADMIN_URL_VARIABLE,
-    DEFAULT_ADMIN_URL,
     PostgresUnavailable,
     Server,
-    admin_url,
     fresh_database,
     probe,
 )
 from bench.preload import run_preload
 from bench.processes import Child, environment, http_get, wait_until
-from bench.report import (
-    LATENCY,
-    THROUGHPUT,
-    WARMUP,
-    RunResult,
-    machine,
-    markdown,
-    rows,
-    text_table,
+from bench.report import machine, text_table
+from bench.report_doc import Report, markdown
+from bench.report_model import LATENCY, THROUGHPUT, WARMUP, RunResult
+from bench.rounds import (
+    ServiceRun,
+    default_workers,
+    round_order,
+    service_runs,
 )
-from bench.workload import DUPLICATE_SHARE, REJECTED_SHARE, Record, command_stream, summary
+from bench.scrape import all_assigned, batch_stats, scrape, scrape_settled
+from bench.series import SUMMARY_COLUMNS, read_figures, summary_rows
+from bench.shown import settings_shown, workload_shown
+from bench.targets import stored_rows, target_rows
+from bench.workload import Record, command_stream, summary
 from service.broker import EmbeddedBroker, free_port
 from service.kafka import make_producer
-from service.settings import EventMode, Settings
+from service.settings import Settings
 
-DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 READY_TIMEOUT = 60.0
 NO_POSTGRES = "the service on PostgreSQL (`--no-postgres`)"
-
-
-@dataclass(frozen=True)
-class Options:
-    referrals: int
-    latency_referrals: int
-    warmup_referrals: int
-    rate: float
-    fetch_wait_ms: int
-    max_batch_size: int
-    in_flight: int
-    event_mode: EventMode
-    seed: int
-    output: Path | None
-    workdir: Path | None
-    #: Admin connection of the PostgreSQL server; None with ``--no-postgres``.
-    postgres_url: str | None
-    #: Referrals stored before each service run.
-    stored: int = 0
-
-
-def parse(argv: Sequence[str] | None) -> Options:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.pipeline",
-        description="Measure the referral service against a raw Kafka passthrough.",
-    )
-    add = parser.add_argument
-    add(
-        "--referrals",
-        type=int,
-        default=2000,
-        help="referrals in the throughput phase (~5.4 commands each; default 2000)",
-    )
-    add(
-        "--latency-referrals",
-        type=int,
-        default=400,
-        help="referrals in the latency phase (default 400)",
-    )
-    add(
-        "--warmup-referrals",
-        type=int,
-        default=20,
-        help="referrals sent, and waited for, before measuring (default 20)",
-    )
-    add(
-        "--rate",
-        type=float,
-        default=200.0,
-        help="commands/s produced in the latency phase (default 200)",
-    )
-    add(
-        "--fetch-wait-ms",
-        type=int,
-        default=10,
-        help="fetch_max_wait_ms of every consumer (default 10)",
-    )
-    add(
-        "--max-batch-size",
-        type=int,
-        default=Settings.model_fields["max_batch_size"].default,
-        help="records per getmany (the service's max_batch_size; default %(default)s)",
-    )
-    add(
-        "--in-flight",
-        type=int,
-        default=100,
-        help="referrals whose commands are interleaved at any time (default 100)",
-    )
-    add(
-        "--event-mode",
-        choices=[mode.value for mode in EventMode],
-        default="binary",
-        help="the service's event mode (default binary)",
-    )
-    add("--seed", type=int, default=20261124, help="seed of the command mix")
-    add(
-        "--output",
-        type=Path,
-        default=DEFAULT_OUTPUT,
-        help="markdown report to (over)write (default docs/benchmarks.md)",
-    )
-    add("--no-write", action="store_true", help="print the table only")
-    add(
-        "--postgres-url",
-        default=admin_url(),
-        help=(
-            "admin connection of the PostgreSQL server, where the PostgreSQL run creates and "
-            f"drops its database (default: ${ADMIN_URL_VARIABLE}, else {DEFAULT_ADMIN_URL})"
-        ),
-    )
-    add(
-        "--no-postgres",
-        action="store_true",
-        help="skip the service run on PostgreSQL (the report says it was skipped)",
-    )
-    add(
-        "--stored",
-        type=int,
-        default=0,
-        help="referrals stored in each service's store before it starts, e.g. 1000000 (default 0)",
-    )
-    add(
-        "--workdir",
-        type=Path,
-        help="keep the logs and the SQLite file here (default: a temporary directory)",
-    )
-    args = parser.parse_args(argv)  # fmt: skip
-    for name in ("referrals", "latency_referrals", "rate", "max_batch_size", "in_flight"):
-        if getattr(args, name) <= 0:
-            parser.error(f"--{name.replace('_', '-')} must be positive")
-    if args.warmup_referrals < 0 or args.fetch_wait_ms < 0 or args.stored < 0:
-        parser.error("--warmup-referrals, --fetch-wait-ms and --stored must not be negative")
-    return Options(
-        referrals=args.referrals,
-        latency_referrals=args.latency_referrals,
-        warmup_referrals=args.warmup_referrals,
-        rate=args.rate,
-        fetch_wait_ms=args.fetch_wait_ms,
-        max_batch_size=args.max_batch_size,
-        in_flight=args.in_flight,
-        event_mode=EventMode(args.event_mode),
-        seed=args.seed,
-        output=None if args.no_write else args.output,
-        workdir=args.workdir,
-        postgres_url=None if args.no_postgres else args.postgres_url,
-        stored=args.stored,
-    )
+STORES = ["SQLite", "PostgreSQL"]
 
 
 def settings_for(
-    label: str, bootstrap: str, workdir: Path, options: Options, database_url: str | None = None
+    label: str,
+    bootstrap: str,
+    workdir: Path,
+    options: Options,
+    database_url: str | None = None,
+    workers: int = 1,
 ) -> Settings:
     """The run's own topics, group, store and port; the shared consumer settings. The store
-    is a new SQLite file in ``workdir`` unless ``database_url`` is given."""
+    is a new SQLite file in ``workdir`` unless ``database_url`` is given; ``workers`` is the
+    service's setting (0: the default)."""
     suffix = uuid.uuid4().hex[:8]
     return Settings.model_validate({
         "kafka_bootstrap_servers": bootstrap,
@@ -218,6 +92,7 @@ def settings_for(
         "max_batch_size": options.max_batch_size,
         "event_mode": options.event_mode,
         "log_level": "WARNING",
+        "workers": workers,
     })  # fmt: skip
 
 
@@ -248,7 +123,7 @@ async def _measure(
     try:
         await asyncio.wait_for(producer.start(), 30)
         await reader.start()
-        settled = await _scrape(metrics_port)
+        settled = await scrape(metrics_port)
         for phase, stream in streams.items():
             before = settled
             measured = await run_phase(
@@ -264,7 +139,8 @@ async def _measure(
             )
             child.check_alive()
             print(
-                f"  {result.name:<20} {phase:<10} {measured.records:>6} records "
+                f"  {result.name:<44} r{result.round + 1} {phase:<10} "
+                f"{measured.records:>6} records "
                 f"in {measured.seconds:6.2f} s  {measured.per_second:9,.0f}/s  "
                 f"p50 {measured.percentile_ms(50):7.1f} ms  "
                 f"p99 {measured.percentile_ms(99):7.1f} ms",
@@ -272,15 +148,15 @@ async def _measure(
                 flush=True,
             )
             if metrics_port is not None:
-                settled = await _scrape_settled(metrics_port, before, len(stream))
+                settled = await scrape_settled(metrics_port, before, len(stream))
             if phase == WARMUP:
                 continue
             result.phases[phase] = measured
             if metrics_port is not None:
-                result.stats[phase] = _batch_stats(before, settled, measured.seconds)
-                peak = child.peak_rss_mib()
-                if peak is not None:
-                    result.stats[phase]["peak RSS MiB"] = peak
+                result.stats[phase] = batch_stats(before, settled, measured.seconds)
+                memory = child.sample_memory()
+                if memory is not None and memory.tree_kib:
+                    result.stats[phase]["peak RSS MiB, all processes"] = memory.tree_mib
             known = len(result.notes)
             _check(result, phase, measured.by_topic, result.stats.get(phase), stream, settings)
             for note in result.notes[known:]:
@@ -289,90 +165,6 @@ async def _measure(
         await reader.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(producer.stop(), 15)
-
-
-async def _scrape(port: int | None) -> dict[str, float]:
-    """Sample values of the service's /metrics that the report uses, summed over labels."""
-    if port is None:
-        return {}
-    answer = await http_get(port, "/metrics")
-    if answer is None or answer[0] != 200:
-        return {}
-    wanted = {
-        "referrals_batch_processing_seconds_count",
-        "referrals_batch_processing_seconds_sum",
-        "referrals_batch_stage_seconds_sum",
-        "referrals_commands_total",
-        "referrals_decisions_total",
-    }
-    values: dict[str, float] = {}
-    for family in text_string_to_metric_families(answer[1].decode()):
-        for sample in family.samples:
-            if sample.name not in wanted:
-                continue
-            name = sample.name
-            if name == "referrals_commands_total":
-                name = f"{name}:{sample.labels.get('outcome', '')}"
-            elif name == "referrals_decisions_total":
-                name = f"{name}:{sample.labels.get('path', '')}"
-            elif name == "referrals_batch_stage_seconds_sum":
-                name = f"{name}:{sample.labels.get('stage', '')}"
-            values[name] = values.get(name, 0.0) + sample.value
-    return values
-
-
-async def _scrape_settled(
-    port: int, before: dict[str, float], commands: int, within: float = 10.0
-) -> dict[str, float]:
-    """/metrics once it counts all ``commands`` of the phase: the service reports a batch
-    after its outcomes are published, so the last batch may still be in hand."""
-    deadline = time.monotonic() + within
-    while True:
-        after = await _scrape(port)
-        counted = sum(
-            value - before.get(name, 0.0)
-            for name, value in after.items()
-            if name.startswith("referrals_commands_total:")
-        )
-        if counted >= commands or time.monotonic() > deadline:
-            return after
-        await asyncio.sleep(0.05)  # polling the service's counters, not a synchronisation
-
-
-def _batch_stats(
-    before: dict[str, float], after: dict[str, float], seconds: float
-) -> dict[str, float]:
-    def delta(name: str) -> float:
-        return after.get(name, 0.0) - before.get(name, 0.0)
-
-    batches = delta("referrals_batch_processing_seconds_count")
-    busy = delta("referrals_batch_processing_seconds_sum")
-    outcomes = {
-        name.split(":", 1)[1]: after[name] - before.get(name, 0.0)
-        for name in after
-        if name.startswith("referrals_commands_total:")
-    }
-    commands = sum(outcomes.values())
-    stats = {
-        "batches": batches,
-        "mean commands/batch": commands / batches if batches else 0.0,
-        "mean batch ms": 1000 * busy / batches if batches else 0.0,
-        "% of the phase in batches": 100 * busy / seconds if seconds else 0.0,
-    }
-    # Every outcome is exported from zero; the report names those that happened.
-    stats.update({f"{kind} commands": n for kind, n in sorted(outcomes.items()) if n})
-    fast, models = (
-        delta("referrals_decisions_total:fast"),
-        delta("referrals_decisions_total:models"),
-    )
-    if fast + models:
-        stats["% decided by the fast path"] = 100 * fast / (fast + models)
-    # Where a batch's time goes, stage by stage (the consume loop times each).
-    prefix = "referrals_batch_stage_seconds_sum:"
-    for name in after:
-        if name.startswith(prefix) and batches:
-            stats[f"mean {name.removeprefix(prefix)} ms"] = 1000 * delta(name) / batches
-    return stats
 
 
 def _check(
@@ -410,21 +202,26 @@ def run_service(
     workdir: Path,
     streams: dict[str, list[Record]],
     options: Options,
-    store: str,
+    run: ServiceRun,
+    round_index: int = 0,
     database_url: str | None = None,
 ) -> tuple[RunResult, Settings]:
-    """The service on ``store``: SQLite in ``workdir``, or the database at ``database_url``."""
-    label = f"service-{store.lower()}"
-    settings = settings_for(label, bootstrap, workdir, options, database_url)
-    name = f"service ({store})"
+    """The service ``run``: on SQLite in ``workdir``, or the database at ``database_url``."""
+    label = f"{run.label}-r{round_index + 1}"
+    settings = settings_for(label, bootstrap, workdir, options, database_url, run.setting)
+    name = run.name
     child = Child(name, ["service.cli", "run"], environment(settings), workdir / f"{label}.log")
     port = settings.http_port
 
     async def ready() -> bool:
         answer = await http_get(port, "/readyz")
-        return answer is not None and answer[0] == 200
+        if answer is None or answer[0] != 200:
+            return False
+        return await all_assigned(port, run.workers)
 
-    result = RunResult(name, store=store)
+    result = RunResult(
+        name, store=run.store, workers=run.workers, default=run.is_default, round=round_index
+    )
     if options.stored:
         print(f"storing {options.stored:,} referrals for the {name}", file=sys.stderr)
         took = run_preload(settings.database_url.get_secret_value(), options.stored)
@@ -449,13 +246,29 @@ def run_service(
         )
     finally:
         status = child.stop()
-    if status not in (0, None):
-        result.notes.append(f"the {name} exited with status {status} on SIGTERM")
+    record_stop(result, child, status)
     return result, settings
 
 
+def record_stop(result: RunResult, child: Child, status: int | None) -> None:
+    """What the run's stop says: its exit status, processes left behind, its memory."""
+    if status not in (0, None):
+        result.notes.append(f"the {result.name} exited with status {status} on SIGTERM")
+    if child.leftovers:
+        result.notes.append(
+            f"the {result.name} left {len(child.leftovers)} processes of its group behind "
+            "when it exited (killed)"
+        )
+    result.memory = child.memory
+
+
 def run_passthrough(
-    bootstrap: str, workdir: Path, streams: dict[str, list[Record]], options: Options
+    bootstrap: str,
+    workdir: Path,
+    streams: dict[str, list[Record]],
+    options: Options,
+    round_index: int = 0,
+    slot: int = 0,
 ) -> RunResult:
     settings = settings_for("passthrough", bootstrap, workdir, options)
     ready_file = workdir / f"passthrough-{uuid.uuid4().hex[:8]}.ready"
@@ -463,13 +276,13 @@ def run_passthrough(
         "passthrough",
         ["bench.passthrough", "--ready-file", str(ready_file)],
         environment(settings),
-        workdir / "passthrough.log",
+        workdir / f"passthrough-r{round_index + 1}-{slot}.log",
     )
 
     async def ready() -> bool:
         return ready_file.exists()
 
-    result = RunResult("passthrough")
+    result = RunResult("passthrough", round=round_index, slot=slot)
     child.start()
     try:
         _run(
@@ -488,8 +301,7 @@ def run_passthrough(
         )
     finally:
         status = child.stop()
-    if status not in (0, None):
-        result.notes.append(f"the passthrough exited with status {status} on SIGTERM")
+    record_stop(result, child, status)
     return result
 
 
@@ -543,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         server = None if options.postgres_url is None else probe(options.postgres_url)
         with _workdir(options.workdir) as workdir:
-            services, settings, passthrough = _run_all(workdir, streams, options, server)
+            services, settings, passthroughs = _run_all(workdir, streams, options, server)
     except PostgresUnavailable as error:
         print(
             f"bench: error: {error}\nStart the server (`make postgres`), point "
@@ -552,138 +364,111 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     decision = measure_decision()
-    decision_profile = profile_decision()
-    runtime = time.monotonic() - clock
-    skipped = [] if server is not None else [NO_POSTGRES]
-    print()
-    print(text_table(rows(services, passthrough)))
-    for reason in skipped:
-        print(f"not measured: {reason}")
-    print(f"\nreading and deciding: {decision.describe()}")
-    print(f"runtime {runtime:.1f} s")
+    report = Report(
+        started=started,
+        runtime_seconds=time.monotonic() - clock,
+        host=host,
+        settings=settings_shown(settings, server, options),
+        workload=workload_shown(streams, options),
+        services=services,
+        passthroughs=passthroughs,
+        rounds=options.rounds,
+        skipped=[] if server is not None else [NO_POSTGRES],
+        decision=decision.describe(),
+        decide_us=decision.total_us,
+        decide_ratio=decision.over_models,
+        decision_profile=profile_decision(),
+        arguments=sys.argv[1:],
+        more_targets=_stored_targets(services, passthroughs, options),
+    )
+    _print(report)
     if options.output is not None:
-        report = markdown(
-            started=started,
-            runtime_seconds=runtime,
-            host=host,
-            settings=_settings_shown(settings, server),
-            workload=_workload_shown(streams, options),
-            services=services,
-            passthrough=passthrough,
-            skipped=skipped,
-            decision=decision.describe(),
-            decide_us=decision.total_us,
-            decide_ratio=decision.over_models,
-            decision_profile=decision_profile,
-            arguments=sys.argv[1:],
-        )
         options.output.parent.mkdir(parents=True, exist_ok=True)
-        options.output.write_text(report)
+        options.output.write_text(markdown(report))
         print(f"wrote {options.output}")
-    return 1 if any(run.notes for run in (*services, passthrough)) else 0
+    return 1 if any(run.notes for run in (*services, *passthroughs)) else 0
+
+
+def _print(report: Report) -> None:
+    print()
+    print(text_table(summary_rows(report.services, report.passthroughs), SUMMARY_COLUMNS))
+    for row in (*target_rows(report.services, report.passthroughs, report.decide_us,
+                             report.decide_ratio), *report.more_targets):  # fmt: skip
+        print(f"target: {row[0]} ({row[1] or 'pure'}) {row[2]}: {row[3]} {row[4]}")
+    for reason in report.skipped:
+        print(f"not measured: {reason}")
+    print(f"\nreading and deciding: {report.decision}")
+    print(f"runtime {report.runtime_seconds:.1f} s")
+
+
+def _stored_targets(
+    services: Sequence[RunResult], passthroughs: Sequence[RunResult], options: Options
+) -> list[tuple[str, ...]]:
+    """With referrals stored: each run's throughput over the same run's in the report of a
+    run without (``--compare-with``), when there is one."""
+    if not options.stored or options.compare_with is None:
+        return []
+    try:
+        without = read_figures(options.compare_with.read_text())
+    except OSError:
+        return []
+    return stored_rows(services, passthroughs, options.stored, without, options.compare_with.name)
 
 
 def _run_all(
     workdir: Path, streams: dict[str, list[Record]], options: Options, server: Server | None
-) -> tuple[list[RunResult], Settings, RunResult]:
-    """The service on SQLite, on PostgreSQL (with a server), then the passthrough, all on
-    one broker; returns the service runs, the SQLite run's settings and the passthrough."""
+) -> tuple[list[RunResult], Settings, list[RunResult]]:
+    """Rounds of each service run (each store, each worker count) between runs of the
+    passthrough, all on one broker (``bench.rounds``); returns every service run, the
+    settings of one and every passthrough run."""
     broker = EmbeddedBroker(log_path=workdir / "tansu.log")
+    services: list[RunResult] = []
+    passthroughs: list[RunResult] = []
+    settings: Settings | None = None
+    stores = ["SQLite"] if server is None or options.postgres_url is None else STORES
+    default = default_workers(Settings.model_fields["topic_partitions"].default)
+    runs = service_runs(stores, options.workers, default)
     try:
         broker.start()
         bootstrap = broker.bootstrap_servers
         print(f"broker on {bootstrap}; logs in {workdir}", file=sys.stderr)
-        sqlite, settings = run_service(bootstrap, workdir, streams, options, "SQLite")
-        services = [sqlite]
-        if server is not None and options.postgres_url is not None:
-            with fresh_database(options.postgres_url) as (name, url):
-                print(
-                    f"PostgreSQL {server.version} at {server.address}: database {name}",
-                    file=sys.stderr,
+        order = [
+            (round_index, run)
+            for round_index in range(options.rounds)
+            for run in round_order(runs, round_index)
+        ]
+        for slot, (round_index, run) in enumerate(order):
+            if not isinstance(run, ServiceRun):
+                passthroughs.append(
+                    run_passthrough(bootstrap, workdir, streams, options, round_index, slot)
                 )
-                postgres, _ = run_service(bootstrap, workdir, streams, options, "PostgreSQL", url)
-            services.append(postgres)
-        passthrough = run_passthrough(bootstrap, workdir, streams, options)
+                continue
+            result, settings = _service_run(
+                bootstrap, workdir, streams, options, run, round_index, server
+            )
+            result.slot = slot
+            services.append(result)
     finally:
         broker.stop()
-    return services, settings, passthrough
+    assert settings is not None  # every round runs at least one service run
+    return services, settings, passthroughs
 
 
-def _settings_shown(settings: Settings, server: Server | None) -> dict[str, str]:
-    if server is None:
-        postgres = "not measured (`--no-postgres`)"
-    else:
-        postgres = (
-            f"PostgreSQL {server.version} at {server.address}, a fresh database for the run, "
-            f"dropped after it; pool of {settings.database_pool_size} connections "
-            f"(database_pool_size); server synchronous_commit={server.synchronous_commit}, "
-            f"fsync={server.fsync}"
-        )
-    return {
-        "fetch_max_wait_ms": str(settings.fetch_max_wait_ms),
-        "max_batch_size": f"{settings.max_batch_size} (records per getmany)",
-        "topic_partitions": str(settings.topic_partitions),
-        "event_mode": settings.event_mode.value,
-        "session_timeout_ms": str(settings.session_timeout_ms),
-        "producer": f"{_producer_shown(settings)} (service.kafka.make_producer)",
-        "store (SQLite)": "a file in the run's temporary directory, WAL, synchronous=FULL "
-        "(the service's embedded default)",
-        "store (PostgreSQL)": postgres,
-        "log_level": settings.log_level,
-    }
-
-
-def _producer_shown(settings: Settings) -> str:
-    """What ``make_producer`` passes to ``AIOKafkaProducer``, aiokafka's default otherwise:
-    the options are caught on their way in, so the report follows the code."""
-    passed: dict[str, Any] = {}
-
-    def catch(**options: Any) -> None:
-        passed.update(options)
-
-    with mock.patch("service.kafka.AIOKafkaProducer", catch):
-        make_producer(settings)
-    defaults = {
-        name: parameter.default
-        for name, parameter in inspect.signature(AIOKafkaProducer).parameters.items()
-    }
-
-    def option(name: str) -> Any:
-        return passed.get(name, defaults.get(name))
-
-    idempotence = "idempotent" if option("enable_idempotence") else "no idempotence"
-    return (
-        f"acks={option('acks')}, {idempotence}, linger_ms={option('linger_ms')},"
-        f" max_batch_size={option('max_batch_size')} bytes"
-    )
-
-
-def _workload_shown(streams: dict[str, list[Record]], options: Options) -> dict[str, str]:
-    shown: dict[str, str] = {}
-    for phase, stream in streams.items():
-        counts = summary(stream)
-        mean_bytes = counts["bytes"] / max(len(stream), 1)
-        referrals = {
-            WARMUP: options.warmup_referrals,
-            THROUGHPUT: options.referrals,
-            LATENCY: options.latency_referrals,
-        }[phase]
-        how = {
-            WARMUP: "sent before measuring, not counted",
-            THROUGHPUT: "queued as a backlog, then consumed",
-            LATENCY: f"produced at {options.rate:g} commands/s",
-        }[phase]
-        shown[phase] = (
-            f"{counts['commands']} commands over {referrals} referrals ({how}): "
-            f"applied {counts['event']}, refused {counts['rejection']}, "
-            f"duplicates {counts['duplicate']}; mean record {mean_bytes:.0f} B"
-        )
-    shown["mix"] = (
-        f"per referral create, 2 patches, accept, win/lose/decline; ~{REJECTED_SHARE:.0%} "
-        f"refused, ~{DUPLICATE_SHARE:.0%} duplicates; structured/binary 50/50; "
-        f"{options.in_flight} referrals interleaved; seed {options.seed}"
-    )
-    return shown
+def _service_run(
+    bootstrap: str,
+    workdir: Path,
+    streams: dict[str, list[Record]],
+    options: Options,
+    run: ServiceRun,
+    round_index: int,
+    server: Server | None,
+) -> tuple[RunResult, Settings]:
+    """``run`` of round ``round_index``; on PostgreSQL, on a database of its own."""
+    if run.store == "SQLite" or options.postgres_url is None or server is None:
+        return run_service(bootstrap, workdir, streams, options, run, round_index)
+    with fresh_database(options.postgres_url) as (name, url):
+        print(f"PostgreSQL {server.version} at {server.address}: database {name}", file=sys.stderr)
+        return run_service(bootstrap, workdir, streams, options, run, round_index, url)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
+from bench.process_tree import Sampler, TreeMemory, group_members
 from service.settings import Settings
 
 
@@ -23,7 +24,12 @@ def environment(settings: Settings) -> dict[str, str]:
 
 
 class Child:
-    """A Python module run as a child process, its output in a log file."""
+    """A Python module run as a child process, its output in a log file.
+
+    The child is started in a session of its own, so it and every process it starts (the
+    service's workers) form a process group: pausing and resuming signal the whole group,
+    while stopping sends SIGTERM to the child alone, which stops its own processes. The
+    group's peak resident memory is sampled while it runs (``memory``)."""
 
     def __init__(
         self, name: str, args: Sequence[str], env: Mapping[str, str], log_path: Path
@@ -32,39 +38,51 @@ class Child:
         self.args = [sys.executable, "-m", *args]
         self.env = dict(env)
         self.log_path = log_path
+        self.memory: TreeMemory | None = None
+        #: Processes of the group still there after the child exited (then killed).
+        self.leftovers: list[int] = []
         self._process: subprocess.Popen[bytes] | None = None
+        self._sampler: Sampler | None = None
 
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
-                self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                self.args,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
+        self.memory = TreeMemory(self._process.pid)
+        self._sampler = Sampler(self.memory)
+        self._sampler.start()
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
+    def members(self) -> list[int]:
+        """The pids of the live processes of the child's group, sorted."""
+        return group_members(self._process.pid) if self._process is not None else []
+
     def pause(self) -> None:
-        """Freeze the child (SIGSTOP), so a backlog can be queued before it is measured."""
-        if self._process is not None:
-            self._process.send_signal(signal.SIGSTOP)
+        """Freeze the child's whole group (SIGSTOP), so a backlog can be queued before it
+        is measured."""
+        self._signal_group(signal.SIGSTOP)
 
     def resume(self) -> None:
-        if self._process is not None:
-            self._process.send_signal(signal.SIGCONT)
+        self._signal_group(signal.SIGCONT)
 
-    def peak_rss_mib(self) -> float | None:
-        """The child's peak resident memory so far (VmHWM), in MiB; None when unknown."""
-        if self._process is None:
-            return None
-        try:
-            status = Path(f"/proc/{self._process.pid}/status").read_text()
-        except OSError:
-            return None
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return None
+    def _signal_group(self, signum: int) -> None:
+        if self._process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signum)
+
+    def sample_memory(self) -> TreeMemory | None:
+        """The group's peak memory so far, sampled now as well."""
+        if self._sampler is not None:
+            self._sampler.sample()
+        return self.memory
 
     def check_alive(self) -> None:
         if self._process is not None and self._process.poll() is not None:
@@ -73,23 +91,46 @@ class Child:
             )
 
     def stop(self, grace: float = 30.0) -> int | None:
-        """SIGTERM, then SIGKILL after ``grace`` seconds; returns the exit status."""
+        """SIGTERM to the child alone (it stops its own processes), then SIGKILL to the
+        whole group after ``grace`` seconds; returns the child's exit status. Processes of
+        the group that outlive the child by ``grace`` are killed and kept in
+        ``leftovers``."""
         process, self._process = self._process, None
         if process is None:
             return None
+        if self._sampler is not None:
+            self._sampler.sample()
+            self._sampler.stop()
         if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGCONT)  # a paused group cannot stop
             process.send_signal(signal.SIGTERM)
             try:
                 process.wait(grace)
             except subprocess.TimeoutExpired:
-                process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
                 process.wait(10)
+        self.leftovers = _reap_group(process.pid, grace)
         return process.returncode
 
     def tail(self, lines: int = 25) -> str:
         with contextlib.suppress(OSError):
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         return ""
+
+
+def _reap_group(pgid: int, within: float) -> list[int]:
+    """Wait up to ``within`` seconds for group ``pgid`` to be empty; kill what is left and
+    return its pids."""
+    deadline = time.monotonic() + within
+    while members := group_members(pgid):
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+            return members
+        time.sleep(0.05)  # polling /proc for processes with no parent of ours to wait on
+    return []
 
 
 async def http_get(port: int, path: str, within: float = 5.0) -> tuple[int, bytes] | None:

@@ -1,15 +1,10 @@
 """The benchmark report holds each run to the targets and says what a command costs."""
 
 from bench.measure import PhaseResult
-from bench.report import (
-    LATENCY,
-    THROUGHPUT,
-    RunResult,
-    bound_rows,
-    latency_bound_rows,
-    markdown,
-    target_rows,
-)
+from bench.report import bound_rows, latency_bound_rows
+from bench.report_doc import Report, markdown
+from bench.report_model import LATENCY, THROUGHPUT, RunResult
+from bench.targets import target_rows
 
 
 def _phase(records: int, seconds: float, latencies_ms: list[float]) -> PhaseResult:
@@ -47,14 +42,14 @@ def _runs() -> tuple[list[RunResult], RunResult]:
 def test_each_target_is_shown_met_or_not_from_the_run_figures() -> None:
     services, passthrough = _runs()
 
-    shown = {(row[0], row[1]): row[3:] for row in target_rows(services, passthrough, 150.0, 0.25)}
+    shown = {(row[0], row[1]): row[3:] for row in target_rows(services, [passthrough], 150.0, 0.25)}
 
     throughput = "throughput, backlog drained, over the passthrough"
     latency = "latency p99 at a fixed rate, over the passthrough's"
-    assert shown[(throughput, "SQLite")] == ("0.20x", "**not met**")  # against 0.25
-    assert shown[(throughput, "PostgreSQL")] == ("0.80x", "met")
-    assert shown[(latency, "SQLite")] == ("1.20x", "met")
-    assert shown[(latency, "PostgreSQL")] == ("1.40x", "met")
+    assert shown[(throughput, "SQLite, 1 worker")] == ("0.20x", "**not met**")  # against 0.25
+    assert shown[(throughput, "PostgreSQL, 1 worker")] == ("0.80x", "met")
+    assert shown[(latency, "SQLite, 1 worker")] == ("1.20x", "met")
+    assert shown[(latency, "PostgreSQL, 1 worker")] == ("1.40x", "met")
     assert shown[("read and decide, CPU per command (µs)", "")] == ("150.0", "**not met**")
     assert shown[("read and decide, over the models' path alone", "")] == ("0.25x", "met")
 
@@ -70,7 +65,7 @@ def test_the_bound_is_each_stage_per_command_beside_the_passthrough_and_the_budg
     assert by_stage["write"] == ("80.0",)
     assert by_stage["all of a command, measured (1 / records per second)"] == ("500.0",)
     assert by_stage["passthrough, all of a record"] == ("100.0",)
-    assert by_stage["budget of a command at 0.25x (SQLite)"] == ("400.0",)
+    assert by_stage["budget of a command at 0.25x (SQLite, 1 worker)"] == ("400.0",)
 
 
 def test_the_latency_bound_is_each_stage_per_batch_beside_the_p99s_the_target_compares() -> None:
@@ -91,7 +86,7 @@ def test_the_latency_bound_is_each_stage_per_batch_beside_the_p99s_the_target_co
 
 def test_a_run_without_postgres_reports_the_targets_it_has() -> None:
     services, passthrough = _runs()
-    report = markdown(
+    report = markdown(Report(
         started=__import__("datetime").datetime(2026, 12, 1),
         runtime_seconds=1,
         host=dict.fromkeys(("nproc", "cpu", "kernel", "load", "python", "aiokafka", "asyncpg",
@@ -99,11 +94,12 @@ def test_a_run_without_postgres_reports_the_targets_it_has() -> None:
         settings={},
         workload={},
         services=services[:1],
-        passthrough=passthrough,
+        passthroughs=[passthrough],
         decide_us=None,
-    )  # fmt: skip
+    ))  # fmt: skip
 
     assert "Against the targets" in report
-    assert "PostgreSQL | ≥ 0.3x" not in report
+    assert "SQLite, 1 worker | ≥ 0.25x" in report
+    assert "PostgreSQL, 1 worker | ≥ 0.3x" not in report
     assert "What bounds the throughput" in report
     assert "What bounds the latency" in report
