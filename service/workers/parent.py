@@ -22,7 +22,7 @@ from service.store import store_backend
 from service.workers.count import usable_cpus, worker_count
 from service.workers.metrics import MULTIPROCESS_DIRECTORY, ParentMetrics
 from service.workers.reports import whole_problems
-from service.workers.supervisor import Supervisor
+from service.workers.supervisor import SILENT_FOR_SECONDS, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,7 @@ def _supervisor(
         backoff_seconds=(settings.retry_initial_seconds, settings.retry_max_seconds),
         shutdown_seconds=settings.shutdown_timeout_seconds,
         on_end=ended,
+        silent_for=max(SILENT_FOR_SECONDS, 3 * settings.session_timeout_ms / 1000),
     )
 
 

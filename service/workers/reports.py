@@ -63,6 +63,25 @@ def read_report(directory: Path, index: int) -> WorkerReport | None:
         return None
 
 
+async def until_silent(directory: Path, index: int, pid: int, silent_for: float) -> None:
+    """Return once worker ``index`` (process ``pid``) has written no new report for
+    ``silent_for`` seconds of this process's own running time: a stretch in which this
+    process itself did not run (the whole tree frozen, then thawed) counts as heard from."""
+    last_written: float | None = None
+    heard_at = ticked = time.monotonic()
+    while True:
+        await asyncio.sleep(REPORT_EVERY_SECONDS)  # a schedule: the files are polled
+        now = time.monotonic()
+        if now - ticked > 3 * REPORT_EVERY_SECONDS:
+            heard_at = now  # this process was not running: the worker had no chance either
+        ticked = now
+        report = read_report(directory, index)
+        if report is not None and report.pid == pid and report.written != last_written:
+            last_written, heard_at = report.written, now
+        if now - heard_at > silent_for:
+            return
+
+
 def whole_problems(directory: Path, pids: list[int | None], now: float) -> list[str]:
     """What keeps the workers, taken together, from being ready: ``pids`` holds each worker's
     process id (None while it is being restarted)."""

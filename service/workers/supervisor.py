@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from service.errors import WorkersFailing, backoff
+from service.workers.reports import until_silent
 
 log = logging.getLogger(__name__)
 HEALTHY_AFTER_SECONDS = 60.0
@@ -27,6 +28,10 @@ GIVE_UP_WINDOW_SECONDS = 120.0
 #: Beyond the workers' own shutdown timeout, how long they may take to exit before SIGKILL.
 EXIT_GRACE_SECONDS = 10.0
 WORKER_COMMAND = (sys.executable, "-m", "service.workers.worker")
+#: A worker that writes no readiness report for this long is hung or frozen (its event loop
+#: has not run, so its consumer has lost its partitions long since, while its transactions
+#: may still hold locks others wait for): it is killed, and so restarted.
+SILENT_FOR_SECONDS = 60.0
 
 
 class Supervisor:
@@ -39,10 +44,13 @@ class Supervisor:
         backoff_seconds: tuple[float, float],
         shutdown_seconds: float,
         on_end: Callable[[int, bool], None],
+        silent_for: float = SILENT_FOR_SECONDS,
         command: Sequence[str] = WORKER_COMMAND,
     ) -> None:
-        """``on_end(pid, restarting)`` is told of every worker that ended; ``command`` starts
-        a worker, given its index, the parent's process id and ``directory``."""
+        """``on_end(pid, restarting)`` is told of every worker that ended; a worker silent
+        for ``silent_for`` seconds is killed (and so restarted); ``command`` starts a worker,
+        given its index, the parent's process id and ``directory``."""
+        self.silent_for = silent_for
         self.command = list(command)
         self.directory = directory
         self.environment = dict(environment)
@@ -71,7 +79,11 @@ class Supervisor:
             started = time.monotonic()
             process = await self._start(index)
             self.pids[index] = process.pid
-            status = await self._until_ended(process, stop)
+            silent = asyncio.create_task(self._kill_when_silent(index, process))
+            try:
+                status = await self._until_ended(process, stop)
+            finally:
+                silent.cancel()
             self.pids[index] = None
             self.on_end(process.pid, not stop.is_set())
             if stop.is_set():
@@ -111,6 +123,12 @@ class Supervisor:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
         return await ended
+
+    async def _kill_when_silent(self, index: int, process: asyncio.subprocess.Process) -> None:
+        await until_silent(self.directory, index, process.pid, self.silent_for)
+        log.error("worker silent; killing it", extra={"worker": index, "pid": process.pid})
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
 
     def _count_end(self) -> None:
         now = time.monotonic()

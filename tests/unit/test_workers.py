@@ -149,7 +149,9 @@ def test_a_file_a_starting_worker_has_not_sized_yet_is_left_out_of_the_sum(
     assert samples[("referrals_decisions_total", (("path", "fast"),))] == 3
 
 
-async def _supervised(tmp_path: Path, script: str, ends: list[tuple[int, bool]]) -> Supervisor:
+async def _supervised(
+    tmp_path: Path, script: str, ends: list[tuple[int, bool]], silent_for: float = 60
+) -> Supervisor:
     return Supervisor(
         2,
         tmp_path,
@@ -157,6 +159,7 @@ async def _supervised(tmp_path: Path, script: str, ends: list[tuple[int, bool]])
         backoff_seconds=(0.01, 0.02),
         shutdown_seconds=5,
         on_end=lambda pid, restarting: ends.append((pid, restarting)),
+        silent_for=silent_for,
         command=[sys.executable, "-c", script],
     )
 
@@ -204,3 +207,19 @@ async def test_a_killed_worker_is_restarted_and_stop_ends_every_worker(tmp_path:
     await asyncio.wait_for(running, 30)
     assert supervisor.pids == [None, None]
     assert sorted(restarting for _, restarting in ends) == [False, False, True]
+
+
+async def test_a_worker_that_stops_reporting_is_killed_and_restarted(tmp_path: Path) -> None:
+    ends: list[tuple[int, bool]] = []
+    supervisor = await _supervised(tmp_path, _WAITS_FOR_TERM, ends, silent_for=1.5)
+    stop = asyncio.Event()
+    running = asyncio.create_task(supervisor.run(stop))
+    try:
+        await _until(lambda: all(supervisor.pids))
+        first = list(supervisor.pids)
+        await _until(lambda: len(ends) >= 2)  # neither stand-in ever reports
+        assert all(restarting for _, restarting in ends)
+        assert {pid for pid, _ in ends} == set(first)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 30)
