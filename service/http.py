@@ -9,6 +9,7 @@ allows it.
 import asyncio
 import contextlib
 import gzip
+import logging
 from collections.abc import Mapping
 
 import orjson
@@ -19,7 +20,14 @@ from service.health import Readiness
 
 #: Status, headers and body of a response.
 _Response = tuple[int, list[tuple[str, str]], bytes]
-_REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+log = logging.getLogger(__name__)
 
 
 class HttpServer:
@@ -47,7 +55,7 @@ class HttpServer:
             method, _, rest = request_line.partition(" ")
             path = rest.partition(" ")[0]
             headers = _headers(header_lines)
-            status, extra, body = self._respond(method, path.split("?", 1)[0], headers)
+            status, extra, body = self._answer(method, path.split("?", 1)[0], headers)
             head = f"HTTP/1.1 {status} {_REASONS[status]}\r\n" + "".join(
                 f"{name}: {value}\r\n" for name, value in extra
             )
@@ -60,6 +68,17 @@ class HttpServer:
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
+
+    def _answer(self, method: str, path: str, headers: Mapping[str, str]) -> _Response:
+        """The response, or a 500 (logged) when making it failed: a scrape or a probe gets an
+        answer whatever went wrong behind it."""
+        try:
+            return self._respond(method, path, headers)
+        except Exception as error:
+            log.exception(
+                "HTTP request failed", extra={"path": path, "error": type(error).__name__}
+            )
+            return 500, _content("text/plain"), b"internal error\n"
 
     def _respond(self, method: str, path: str, headers: Mapping[str, str]) -> _Response:
         if method not in ("GET", "HEAD"):

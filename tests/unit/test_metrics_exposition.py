@@ -131,3 +131,24 @@ def test_label_values_the_service_names_are_kebab_case() -> None:
             for label, text in sample.labels.items():
                 if label in coined:
                     assert re.fullmatch("[a-z]+(-[a-z]+)*", text), (family.name, label, text)
+
+
+class _Failing:
+    def collect(self) -> list[object]:
+        raise RuntimeError("a collector failed")
+
+
+async def test_a_scrape_that_fails_behind_the_port_is_answered_500() -> None:
+    registry = CollectorRegistry()
+    registry.register(_Failing())  # type: ignore[arg-type]  # a collector that raises
+    server = HttpServer("127.0.0.1", 0, registry, Health(stall_seconds=60))
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        response = await asyncio.wait_for(reader.read(), timeout=10)
+        writer.close()
+    finally:
+        await server.stop()
+    assert response.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert response.endswith(b"\r\n\r\ninternal error\n")
