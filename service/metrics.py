@@ -12,9 +12,11 @@ rejection codes ``invalidRequest``, statuses ``Active``). Every label set the se
 know in advance is exported at zero from the start, so rates and alerts work from the
 first scrape.
 
-``Metrics`` is longer than a class should be because it is a catalogue: one declaration
-a metric (name, help, labels, buckets), read as a list; its behaviour is the few short
-``report*`` methods at its end.
+``Metrics`` is longer than a class should be, and the module than a module, because it is
+a catalogue: one declaration a metric (name, help, labels, buckets, how several workers
+combine a gauge), read as a list; its behaviour is the few short ``report*`` methods at its
+end. (``nothing else but the HTTP exposition``: and ``service.workers.metrics``, which sums
+the workers' series for the parent's exposition.)
 """
 
 import collections
