@@ -42,7 +42,7 @@ from bench.postgres import (
     probe,
 )
 from bench.preload import run_preload
-from bench.processes import Child, environment, http_get, wait_until
+from bench.processes import Child, http_get, wait_until
 from bench.report import machine, text_table
 from bench.report_doc import Report, markdown
 from bench.report_model import LATENCY, THROUGHPUT, WARMUP, RunResult
@@ -210,7 +210,9 @@ def run_service(
     label = f"{run.label}-r{round_index + 1}"
     settings = settings_for(label, bootstrap, workdir, options, database_url, run.setting)
     name = run.name
-    child = Child(name, ["service.cli", "run"], environment(settings), workdir / f"{label}.log")
+    child = Child(
+        name, ["service.cli", "run"], settings.child_environment(), workdir / f"{label}.log"
+    )
     port = settings.http_port
 
     async def ready() -> bool:
@@ -275,7 +277,7 @@ def run_passthrough(
     child = Child(
         "passthrough",
         ["bench.passthrough", "--ready-file", str(ready_file)],
-        environment(settings),
+        settings.child_environment(),
         workdir / f"passthrough-r{round_index + 1}-{slot}.log",
     )
 

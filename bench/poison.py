@@ -29,7 +29,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.measure import OUTCOME_ID, OutcomeReader, PhaseResult, run_phase
 from bench.poisoned_service import POISON_PREFIX
-from bench.processes import Child, environment, http_get, wait_until
+from bench.processes import Child, http_get, wait_until
 from bench.workload import SOURCE, Record, command_stream
 from service.broker import EmbeddedBroker, free_port
 from service.codec import command_envelope, command_record
@@ -168,7 +168,7 @@ async def run(referrals: int, every: int, seed: int, workdir: Path, rounds: int)
             warmup = command_stream(seed + 1, 10, f"warmup-{name}")
             settings = settings_for(name, broker.bootstrap_servers, workdir, 10)
             args = ["bench.poisoned_service", "run"]
-            child = Child(name, args, environment(settings), workdir / f"{name}.log")
+            child = Child(name, args, settings.child_environment(), workdir / f"{name}.log")
             child.start()
             try:
                 runs.append(await measure(name, stream, warmup, settings, child))

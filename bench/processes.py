@@ -1,7 +1,8 @@
 """Child processes of the benchmark (the service and the passthrough) and their settings.
 
 Both are configured the way production is: by ``REFERRALS_*`` environment variables.
-Inherited ``REFERRALS_*`` variables are dropped so a run depends only on its options.
+Inherited ``REFERRALS_*`` variables are dropped (``Settings.child_environment``) so a run
+depends only on its options.
 """
 
 import asyncio
@@ -15,12 +16,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 from bench.process_tree import Sampler, TreeMemory, group_members
-from service.settings import Settings
-
-
-def environment(settings: Settings) -> dict[str, str]:
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("REFERRALS_")}
-    return {**inherited, **settings.environment()}
 
 
 class Child:

@@ -275,6 +275,12 @@ class Settings(BaseSettings):
             if value is not None
         }
 
+    def child_environment(self) -> dict[str, str]:
+        """This process's environment with its ``REFERRALS_*`` variables replaced by these
+        settings' own: a child process started with it reads exactly these settings."""
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("REFERRALS_")}
+        return {**inherited, **self.environment()}
+
     def describe(self) -> dict[str, Any]:
         """Settings safe to log: secrets masked, credentials stripped from the database URL."""
         shown = self.model_dump(mode="json")

@@ -9,7 +9,6 @@ own (``metrics``). The workers' files live in a directory of this run, removed a
 
 import asyncio
 import logging
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -121,9 +120,4 @@ def _supervisor(
 def worker_environment(settings: Settings, metrics_directory: Path) -> dict[str, str]:
     """The parent's environment with its settings as ``REFERRALS_*`` variables (those given
     on its command line included) and the workers' metrics directory."""
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("REFERRALS_")}
-    return {
-        **inherited,
-        **settings.environment(),
-        MULTIPROCESS_DIRECTORY: str(metrics_directory),
-    }
+    return {**settings.child_environment(), MULTIPROCESS_DIRECTORY: str(metrics_directory)}

@@ -194,3 +194,16 @@ def test_the_environment_of_settings_gives_the_same_settings_back(
         monkeypatch.setenv(name, value)
 
     assert Settings() == settings
+
+
+def test_a_childs_environment_holds_these_settings_and_no_inherited_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REFERRALS_LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("REFERRALS_NOT_A_SETTING", "dropped")
+    monkeypatch.setenv("UNRELATED_VARIABLE", "kept")
+    environment = Settings(workers=3, log_level="WARNING").child_environment()
+    assert environment["UNRELATED_VARIABLE"] == "kept"
+    assert environment["REFERRALS_WORKERS"] == "3"
+    assert environment["REFERRALS_LOG_LEVEL"] == "WARNING"  # the settings', not inherited
+    assert "REFERRALS_NOT_A_SETTING" not in environment
