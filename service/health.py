@@ -11,6 +11,9 @@ from typing import Protocol
 
 from service.errors import Component
 
+#: What a replica without partitions reports (the parent of workers reads it: ``reports``).
+UNASSIGNED = "no partitions assigned"
+
 
 class Readiness(Protocol):
     """What ``/readyz`` asks: what keeps the service from being ready (nothing: ready)."""
@@ -40,7 +43,7 @@ class Health:
         if self.retrying is not None:
             found.append(f"retrying a batch: {self.retrying} failing")
         if not self.assigned:
-            found.append("no partitions assigned")
+            found.append(UNASSIGNED)
         if self.lag > 0 and time.monotonic() - self.last_progress > self.stall_seconds:
             found.append(f"stalled: lag {self.lag} without progress")
         return found

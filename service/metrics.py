@@ -66,8 +66,16 @@ REBALANCE_KINDS = ("assigned", "revoked")
 BATCH_STAGES: Final = ("load", "decide", "write", "publish", "commit")
 
 
-def build_info(registry: CollectorRegistry, store_backend: str) -> Gauge:
-    """``referrals_build_info``: which version runs, on which Python, with which store."""
+def process_series(registry: CollectorRegistry, store_backend: str) -> Gauge:
+    """What every serving process exports of itself: its process, platform and garbage
+    collector, and ``referrals_build_info`` (returned): which version runs, on which Python,
+    with which store. No ``_created`` series."""
+    # prometheus_client's switch for _created series is process-wide; the service
+    # exports none (they double the series and no alert or dashboard reads them).
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in the library
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
     gauge = Gauge(
         "referrals_build_info",
         "Always 1; the labels say which version runs, on which Python, with which store.",
@@ -95,15 +103,9 @@ class Metrics:
         store_backend: str = "unknown",
         counts_states: bool = True,
     ) -> None:
-        # prometheus_client's switch for _created series is process-wide; the service
-        # exports none (they double the series and no alert or dashboard reads them).
-        disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in the library
         self.registry = registry
         self.counts_states = counts_states
-        ProcessCollector(registry=registry)
-        PlatformCollector(registry=registry)
-        GCCollector(registry=registry)
-        self.build_info = build_info(registry, store_backend)
+        self.build_info = process_series(registry, store_backend)
         self.commands = Counter(
             "referrals_commands",
             "Commands consumed, by CloudEvents type and outcome "

@@ -14,19 +14,11 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    GCCollector,
-    PlatformCollector,
-    ProcessCollector,
-    disable_created_metrics,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-from service.metrics import build_info
+from service.metrics import process_series
 
 #: The variable that switches prometheus-client to multiprocess mode in a worker; it must be
 #: set before the worker imports prometheus-client, so it is set in the worker's environment.
@@ -60,13 +52,9 @@ class ParentMetrics:
     """The parent's registry: its own series and the workers' summed."""
 
     def __init__(self, directory: Path, ready: Callable[[], bool], store_backend: str) -> None:
-        disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in the library
         self.directory = directory
         self.registry = registry = CollectorRegistry()
-        ProcessCollector(registry=registry)
-        PlatformCollector(registry=registry)
-        GCCollector(registry=registry)
-        build_info(registry, store_backend)
+        process_series(registry, store_backend)
         Gauge(
             "referrals_ready",
             "1 when the service is ready: every worker reports in and is ready (partitions"

@@ -15,13 +15,12 @@ from pathlib import Path
 
 import orjson
 
-from service.health import Health
+from service.health import UNASSIGNED, Health
 
 REPORT_EVERY_SECONDS = 1.0
 STALE_AFTER_SECONDS = 5.0
-#: What a worker without partitions reports; the whole is short of them only when every
-#: worker is (a group may have more members than partitions while it rebalances).
-UNASSIGNED = "no partitions assigned"
+#: A worker without partitions reports ``UNASSIGNED``; the whole is short of them only when
+#: every worker is (a group may have more members than partitions while it rebalances).
 
 
 def report_path(directory: Path, index: int) -> Path:

@@ -15,12 +15,11 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.errors import WorkersFailing
-from service.health import Health
+from service.health import UNASSIGNED, Health
 from service.workers.count import usable_cpus, worker_count
 from service.workers.metrics import MULTIPROCESS_DIRECTORY, ParentMetrics
 from service.workers.reports import (
     STALE_AFTER_SECONDS,
-    UNASSIGNED,
     report_path,
     whole_problems,
     write_report,
