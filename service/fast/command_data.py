@@ -65,7 +65,7 @@ def decoded(
 
 def canonical(decoded: object, text: bytes | msgspec.Raw) -> bool:
     """Whether ``text`` is the shortest spelling of what was decoded from it (the module's
-    docstring says what that is); inlined where every envelope and patched leaf passes."""
+    docstring says what that is)."""
     return len(ENCODE(decoded)) == len(text)
 
 

@@ -15,7 +15,7 @@ from msgspec import UNSET
 
 from service.fast import schema
 from service.fast.changes import Move, changed_referral, legal, move_between
-from service.fast.command_data import MOVE_DATA, OPERATIONS, decoded, enums, within
+from service.fast.command_data import MOVE_DATA, OPERATIONS, canonical, decoded, enums, within
 from service.fast.events import FastEvent
 from service.fast.leaves import LEAVES, with_leaf
 from service.fast.recording import FastContext, FastDecision, Recording
@@ -156,7 +156,7 @@ class _Deciding(Recording):
                 value = leaf.decode(operation.value)
             except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
                 return None
-            if len(schema.ENCODE(value)) != len(operation.value):  # ``canonical``, inlined
+            if not canonical(value, operation.value):
                 return None
             good, value = checked_leaf(value, leaf.kind)
             if not good:

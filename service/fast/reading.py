@@ -18,7 +18,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from service.command_reading import STRUCTURED_CONTENT_TYPE, TraceContext, WireLimits
-from service.fast.schema import ENCODE
+from service.fast.command_data import canonical
 from service.tenancy import Tenancy
 from state import Command, CommandType
 from state.limits import identifiers_fit
@@ -129,7 +129,7 @@ def _structured(value: bytes) -> Envelope | None:
         envelope = _ENVELOPE(value)
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return None
-    return envelope if len(ENCODE(envelope)) == len(value) else None  # canonical, inlined
+    return envelope if canonical(envelope, value) else None
 
 
 def _binary(value: bytes | None, ce: dict[str, bytes]) -> Envelope | None:
