@@ -113,7 +113,7 @@ def test_the_document_names_the_routes_and_their_query_options(api_url: str) -> 
     names = {parameter["name"] for parameter in listing["parameters"]}
     assert {"$filter", "$orderby", "$top", "$count", "$skiptoken"} <= names
     assert "/v1.0/engagements/referrals/{referral_id}" in document["paths"]
-    assert "HTTPBearer" in document["components"]["securitySchemes"]
+    assert set(document["components"]["securitySchemes"]) == {"accessToken", "apiKey"}
 
 
 def test_the_referral_is_described_by_the_schema_the_contract_generates(api_url: str) -> None:
