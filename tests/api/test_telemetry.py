@@ -3,6 +3,7 @@ over real HTTP on a SQLite store, spans caught by the SDK's in-memory exporter: 
 route template, continuing the caller's trace, errors marked, nothing secret recorded."""
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from service.api.compose import read_api
 from service.api.telemetry import ApiTelemetry
+from service.logs import stamp_traces
 from service.metrics import http_request_duration
 from service.settings import Settings
 from service.store import Store, open_store
@@ -92,6 +94,21 @@ async def test_a_request_is_a_server_span_named_by_its_route_continuing_the_call
         "http.response.status_code": 200,
     }
     assert span.status.status_code is trace.StatusCode.UNSET
+
+
+async def test_the_request_log_line_is_written_inside_the_span(
+    observed: Observed, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="service.api.requests")
+    original = logging.getLogRecordFactory()
+    stamp_traces()
+    try:
+        await observed.client.get(f"{REFERRALS}/nobody", headers=AUTH)
+    finally:
+        logging.setLogRecordFactory(original)
+    [span] = observed.finished()
+    [line] = [r for r in caplog.records if r.name == "service.api.requests"]
+    assert vars(line)["trace_id"] == trace.format_trace_id(span.context.trace_id)
 
 
 async def test_nothing_secret_is_recorded_neither_credentials_nor_the_query(

@@ -3,6 +3,7 @@ wherever the API runs: ``referrals api`` alone (a real child process), and the p
 workers (its composition on a real broker), beside the parent's own series."""
 
 import asyncio
+import subprocess
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from service.startup import started
 from service.store import open_store
 from service.workers.metrics import ParentMetrics
 from service.workers.parent import WholeReadiness
+from tests.chart.promtool import promtool
 from tests.support.cli_runner import PIPE, spawn
 from tests.support.read_api import REFERRALS
 from tests.support.services import isolated_settings
@@ -88,6 +90,20 @@ async def test_referrals_api_counts_its_requests_on_its_operations_port(
     assert counts[("GET", "", "404")] == 1  # no raw path: one label for every unmatched one
     assert counts[("GET", ONE, "304")] == 0  # known in advance: exported from the start
     assert "referrals_build_info{" in page
+    assert await asyncio.to_thread(_promtool_finds, page) == ""
+
+
+def _promtool_finds(page: str) -> str:
+    """What ``promtool check metrics`` finds wrong with an exposition (nothing: empty)."""
+    checked = subprocess.run(
+        [str(promtool()), "check", "metrics"],
+        input=page,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return checked.stdout + checked.stderr if checked.returncode else ""
 
 
 @pytest.mark.broker
