@@ -30,6 +30,16 @@ _PROPAGATOR: Final = TraceContextTextMapPropagator()
 Headers = list[tuple[str, bytes]]
 
 
+class Traced(Protocol):
+    """What the spans need of a command: its id and the trace context its envelope names."""
+
+    @property
+    def command_id(self) -> str | None: ...
+
+    @property
+    def origin(self) -> tuple[tuple[str, str], ...]: ...
+
+
 class Sent:
     """The spans of one send: each command's trace headers, and what the broker answered."""
 
@@ -63,7 +73,7 @@ class SendTracing:
         return cls(tracer_provider(environ, CLI_SERVICE_NAME))
 
     @contextlib.contextmanager
-    def sending(self, topic: str, commands: Sequence["Traced"]) -> Iterator[Sent]:
+    def sending(self, topic: str, commands: Sequence[Traced]) -> Iterator[Sent]:
         """The spans of sending ``commands`` to ``topic``, open while they are sent."""
         if self._tracer is None or not commands:
             yield _UNTRACED
@@ -84,19 +94,23 @@ class SendTracing:
                 },
             )
         with trace.use_span(span, end_on_exit=True):
-            yield Sent(span, headers)
+            try:
+                yield Sent(span, headers)
+            except BaseException as error:
+                span.set_attribute("error.type", type(error).__qualname__)
+                raise
 
     def shutdown(self) -> None:
         """Export the spans left and stop the exporters."""
         if self.provider is not None:
             self.provider.shutdown()
 
-    def _create(self, topic: str, command: "Traced") -> trace.Span:
+    def _create(self, topic: str, command: Traced) -> trace.Span:
         span = self._start(f"create {topic}", trace.SpanKind.PRODUCER, topic, command)
         span.end()
         return span
 
-    def _start(self, name: str, kind: trace.SpanKind, topic: str, command: "Traced") -> trace.Span:
+    def _start(self, name: str, kind: trace.SpanKind, topic: str, command: Traced) -> trace.Span:
         assert self._tracer is not None
         operation = name.partition(" ")[0]
         attributes: dict[str, Any] = _messaging(operation, topic)
@@ -104,16 +118,6 @@ class SendTracing:
             attributes["messaging.message.id"] = command.command_id
         parent = _PROPAGATOR.extract(dict(command.origin)) if command.origin else None
         return self._tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
-
-
-class Traced(Protocol):
-    """What the spans need of a command: its id and the trace context its envelope names."""
-
-    @property
-    def command_id(self) -> str | None: ...
-
-    @property
-    def origin(self) -> tuple[tuple[str, str], ...]: ...
 
 
 def _messaging(operation: str, topic: str) -> dict[str, Any]:
