@@ -6,6 +6,7 @@ answer, so a replica can start before its dependencies; readiness stays false me
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -25,8 +26,9 @@ from service.consume.unreadable import PollGuard, RawFetcher
 from service.errors import ConfigurationError
 from service.expiry import ExpiryScheduler, expiry_key
 from service.health import Health
+from service.http import HttpServer
 from service.kafka import client_options, make_consumer, make_producer
-from service.metrics import Metrics
+from service.metrics import Metrics, process_series
 from service.periodic import housekeeping, watch
 from service.settings import Settings
 from service.startup import on_signals, start_api, started, store_of, until_up
@@ -80,17 +82,34 @@ async def serve_api(
     if handle_signals:
         on_signals(stop)
     store = store_of(settings)
-    api = read_api(settings, store)
+    registry = CollectorRegistry()
+    process_series(registry, store_backend(settings.database_url.get_secret_value()))
+    api = read_api(settings, store, registry=registry)
     if api is None:
         raise ConfigurationError("the read API needs authentication settings (see the README)")
+    reading = ReadingHealth()
+    http = HttpServer(settings.http_host, settings.http_port, registry, reading)
     try:
+        await http.start()
         # A reader needs only SELECT: the consumer migrates, the read API never does.
         await until_up("store", lambda: store.open(migrate=False), settings, stop)
+        reading.store_ok = True
         await start_api(api)
         await stop.wait()
     finally:
         await api.stop()
         await store.close()
+        await http.stop()
+
+
+@dataclass
+class ReadingHealth:
+    """What ``referrals api``'s ``/readyz`` asks: only whether its store answered."""
+
+    store_ok: bool = False
+
+    def problems(self) -> list[str]:
+        return [] if self.store_ok else ["store unreachable"]
 
 
 async def consume(

@@ -50,7 +50,7 @@ async def started(
     store = store_of(settings)
     api: ApiServer | None = None
     try:
-        api = read_api(settings, store, api_auth)
+        api = read_api(settings, store, api_auth, registry=registry)
         if api is None:
             log.warning(OFF_WARNING)
         # Without migrating (a migration run once per release), a schema that is not this

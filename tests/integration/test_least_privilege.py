@@ -40,6 +40,7 @@ def _reading(url: str) -> Settings:
     return Settings(
         database_url=SecretStr(url),
         api_port=free_port(),
+        http_port=free_port(),
         api_keys=SecretStr(json.dumps({KEY: "org-a"})),
         log_level="INFO",
     )
