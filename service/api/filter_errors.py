@@ -18,6 +18,7 @@ SUPPORTED: Final = (
     " parentheses; values 'quoted string', UTC date-time such as 2026-01-31T00:00:00Z, null;"
     " the one function team/any(t:t/email eq '...')"
 )
+_FIELDS_FOLDED: Final = frozenset(name.casefold() for name in FIELDS)
 KEYWORDS: Final = frozenset({"and", "or", "not", "null", *OPERATORS})
 _ARITHMETIC: Final = frozenset({"add", "sub", "mul", "div", "divby", "mod"})
 #: OData's built-in functions, named as such even without their parentheses.
@@ -56,6 +57,17 @@ def unsupported(token: Token, following: Token | None) -> str | None:
         return None
     what, hint = named
     return f"{what} at position {token.position} is not supported{hint}; {SUPPORTED}"
+
+
+def misplaced_value(field: str, token: Token, called: bool) -> str | None:
+    """The message for another field, or a parenthesis, where ``field``'s value should be."""
+    if token.text.casefold() in _FIELDS_FOLDED and not called:
+        what = f"comparing two fields ('{field}' and '{token.text}')"
+        return f"{what} at position {token.position} is not supported; {SUPPORTED}"
+    if token.text == "(":
+        what = f"a value in parentheses at position {token.position}"
+        return f"{what} is not supported{_EITHER}; {SUPPORTED}"
+    return None
 
 
 def _named(token: Token, following: Token | None) -> tuple[str, str] | None:

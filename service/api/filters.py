@@ -21,7 +21,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Final, cast
 
-from service.api.filter_errors import KEYWORDS, OPERATORS, SUPPORTED, unsupported
+from service.api.filter_errors import (
+    KEYWORDS,
+    OPERATORS,
+    SUPPORTED,
+    misplaced_value,
+    unsupported,
+)
 from service.api.filter_tokens import FilterError, Token, tokens
 from service.store.query import (
     FIELDS,
@@ -88,10 +94,16 @@ class _Parser:
             f"expected {expected} at position {token.position}, found {_shown(token)}; {SUPPORTED}"
         )
 
+    def calls(self) -> bool:
+        """Whether the next token opens a parenthesis, as a function call's name is followed."""
+        following = self.peek()
+        return following is not None and following.text == "("
+
     def parse(self) -> Filter:
         node = self.disjunction(0)
-        if self.peek() is not None:
-            token = self.take("")
+        token = self.peek()
+        if token is not None:
+            self.at += 1
             if token.text == ")":
                 raise FilterError(f"unexpected ')' at position {token.position}: it closes no '('")
             raise self.refuse("and, or or the end of the filter")
@@ -121,9 +133,7 @@ class _Parser:
             return node
         if token.kind == "name" and token.text.casefold() == "team/any":
             return self.team()
-        following = self.peek()
-        called = following is not None and following.text == "("
-        if token.kind != "name" or called or token.text.casefold() in KEYWORDS:
+        if token.kind != "name" or self.calls() or token.text.casefold() in KEYWORDS:
             raise self.refuse(_COMPARISON)
         return self.comparison(token)
 
@@ -171,7 +181,8 @@ class _Parser:
                 raise FilterError(f"'{field}' can only be compared with null by eq or ne")
             return None
         if token.kind not in ("string", "datetime"):
-            raise self.not_a_value(field, token)
+            named = misplaced_value(field, token, self.calls())
+            raise FilterError(named) if named else self.refuse(_VALUE)
         if FIELDS[field].kind is Kind.TIME:
             return _timestamp(token)
         if token.kind != "string":
@@ -179,21 +190,6 @@ class _Parser:
                 f"'{field}' is compared with a quoted string, at position {token.position}"
             )
         return _member(field, _unquote(token.text))
-
-    def not_a_value(self, field: str, token: Token) -> FilterError:
-        following = self.peek()
-        called = following is not None and following.text == "("
-        if token.text.casefold() in _FIELDS_FOLDED and not called:
-            return FilterError(
-                f"comparing two fields ('{field}' and '{token.text}') at position"
-                f" {token.position} is not supported; {SUPPORTED}"
-            )
-        if token.text == "(":
-            return FilterError(
-                f"a value in parentheses at position {token.position} is not supported"
-                f" (write id eq 'a' or id eq 'b'); {SUPPORTED}"
-            )
-        return self.refuse(_VALUE)
 
 
 def _shown(token: Token) -> str:
