@@ -36,7 +36,8 @@ class FreshStart:
         if self.kept_aside is None:
             return line
         plural = "" if self.referrals == 1 else "s"
-        return f"{line}\n  the last run's {self.referrals} referral{plural}: {self.kept_aside}"
+        held = f"{self.referrals} referral{plural}"
+        return f"{line}\n  the last run's store, {held}, was moved to {self.kept_aside}"
 
 
 async def start_fresh(database_url: str) -> FreshStart:

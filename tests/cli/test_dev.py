@@ -247,7 +247,7 @@ async def test_make_run_after_make_run_takes_the_readme_commands_as_written(
 
     second_banner, answers = await run_dev_until_ctrl_c(settings, create, *later)
     assert "state: fresh" in second_banner
-    assert "the last run's 1 referral: " in second_banner
+    assert "the last run's store, 1 referral, was moved to " in second_banner
     events = [answer.stdout.split()[1:3] for answer in answers]
     assert [answer.status for answer in answers] == [0, 0, 0], answers
     assert events == [

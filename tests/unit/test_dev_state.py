@@ -39,7 +39,7 @@ async def test_a_store_with_referrals_is_put_aside_and_an_empty_one_removed(
     first = await start_fresh(url)
     aside = tmp_path / "dev.db.last-run"
     assert first == FreshStart(referrals=2, kept_aside=aside)
-    assert "the last run's 2 referrals: " in first.describe()
+    assert "the last run's store, 2 referrals, was moved to " in first.describe()
     assert not (tmp_path / "dev.db").exists()
 
     await stored(url)  # a run that stored nothing
