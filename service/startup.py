@@ -50,8 +50,8 @@ async def started(
     store = store_of(settings)
     api: ApiServer | None = None
     try:
-        api = read_api(settings, store, api_auth)
-        if api is None:
+        api = read_api(settings, store, api_auth) if settings.api_enabled else None
+        if api is None and settings.api_enabled:
             log.warning(OFF_WARNING)
         # Without migrating (a migration run once per release), a schema that is not this
         # version's is refused: ConfigurationError ends the start with a message saying so.
