@@ -186,7 +186,7 @@ def check_scaled_object(doc: Mapping[str, Any], rendered: Rendered) -> None:
         {"pollingInterval", "cooldownPeriod", "initialCooldownPeriod", "idleReplicaCount",
          "minReplicaCount", "maxReplicaCount", "fallback", "advanced"},
     )  # fmt: skip
-    deployment = rendered.one("Deployment")
+    deployment = rendered.named("Deployment", FULLNAME)  # the consumer, never the read tier
     target = spec["scaleTargetRef"]
     _fields(
         target,
