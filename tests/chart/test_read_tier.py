@@ -212,3 +212,14 @@ def test_lint_is_clean_with_the_read_api_in_either_tier(values: dict[str, Any]) 
     report = helm.lint(CHART_DIR, values, strict=True, namespace=NAMESPACE, kube_version="v1.30.0")
     assert not report["errors"], report["errors"]
     assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+def test_helm_test_checks_the_read_tier_when_it_runs_apart() -> None:
+    def script(values: dict[str, Any]) -> str:
+        rendered = render(values)
+        pod = next(m.doc for m in rendered if m.template.endswith("tests/test-connection.yaml"))
+        return " ".join(pod["spec"]["containers"][0]["args"])
+
+    read_tier = f"http://{API_FULLNAME}.apps.svc:8080"
+    assert f"{read_tier}/healthz" in script(_with_api(POSTGRESQL))
+    assert read_tier not in script(_with_api(POSTGRESQL, "together"))
