@@ -223,3 +223,10 @@ def test_helm_test_checks_the_read_tier_when_it_runs_apart() -> None:
     read_tier = f"http://{API_FULLNAME}.apps.svc:8080"
     assert f"{read_tier}/healthz" in script(_with_api(POSTGRESQL))
     assert read_tier not in script(_with_api(POSTGRESQL, "together"))
+
+
+def test_the_notes_warn_when_keda_would_take_reads_to_zero() -> None:
+    keda = {"autoscaling": {"keda": {"enabled": True, "minReplicaCount": 0}}}
+    together = render(_with_api(deep_merge(POSTGRESQL, keda), "together"))
+    assert "reads stop with them" in together.notes
+    assert "reads stop with them" not in render(_with_api(deep_merge(POSTGRESQL, keda))).notes
