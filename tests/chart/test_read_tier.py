@@ -40,10 +40,8 @@ def _on_sqlite(values: dict[str, Any]) -> bool:
 
 
 def _pod_labels(rendered: Rendered, name: str) -> dict[str, str]:
-    labels: dict[str, str] = rendered.named("Deployment", name)["spec"]["template"]["metadata"][
-        "labels"
-    ]
-    return labels
+    template = rendered.named("Deployment", name)["spec"]["template"]
+    return dict(template["metadata"]["labels"])
 
 
 def _validate_strictly(rendered: Rendered) -> None:
@@ -176,7 +174,7 @@ def test_fixed_replicas_without_the_autoscaler_and_no_budget_over_one_pod() -> N
     fixed = {"api": {"autoscaling": {"enabled": False}, "replicaCount": 3}}
     rendered = render(deep_merge(_with_api(POSTGRESQL), fixed))
     assert rendered.named("Deployment", API_FULLNAME)["spec"]["replicas"] == 3
-    assert not [h for h in rendered.all("HorizontalPodAutoscaler")]
+    assert rendered.all("HorizontalPodAutoscaler") == []
     single = render(deep_merge(_with_api(POSTGRESQL), {"api": {**fixed["api"], "replicaCount": 1}}))
     assert [p["metadata"]["name"] for p in single.all("PodDisruptionBudget")] == []
 
