@@ -6,7 +6,6 @@ answer, so a replica can start before its dependencies; readiness stays false me
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -14,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from service.api.auth import Authenticate
 from service.api.compose import read_api
+from service.api.operations import following, operations_port
 from service.consume.landing import Landing, preparation
 from service.consume.loop import ConsumeLoop
 from service.consume.ownership import Partitions
@@ -26,9 +26,8 @@ from service.consume.unreadable import PollGuard, RawFetcher
 from service.errors import ConfigurationError
 from service.expiry import ExpiryScheduler, expiry_key
 from service.health import Health
-from service.http import HttpServer
 from service.kafka import client_options, make_consumer, make_producer
-from service.metrics import Metrics, process_series
+from service.metrics import Metrics
 from service.periodic import housekeeping, watch
 from service.settings import Settings
 from service.startup import on_signals, start_api, started, store_of, until_up
@@ -77,39 +76,29 @@ async def serve_api(
     settings: Settings, stop: asyncio.Event | None = None, *, handle_signals: bool = True
 ) -> None:
     """The read API alone over the store (``referrals api``): reads scale apart from the
-    consumer. Runs until ``stop`` is set or SIGTERM/SIGINT arrives."""
+    consumer, ready while the store answers (``service.api.operations``). Runs until
+    ``stop`` is set or SIGTERM/SIGINT arrives."""
     stop = stop or asyncio.Event()
     if handle_signals:
         on_signals(stop)
     store = store_of(settings)
+    # One registry: the operations port serves it, the API's request metrics go into it.
     registry = CollectorRegistry()
-    process_series(registry, store_backend(settings.database_url.get_secret_value()))
     api = read_api(settings, store, registry=registry)
     if api is None:
         raise ConfigurationError("the read API needs authentication settings (see the README)")
-    reading = ReadingHealth()
-    http = HttpServer(settings.http_host, settings.http_port, registry, reading)
     try:
-        await http.start()
-        # A reader needs only SELECT: the consumer migrates, the read API never does.
-        await until_up("store", lambda: store.open(migrate=False), settings, stop)
-        reading.store_ok = True
-        await start_api(api)
-        await stop.wait()
+        async with operations_port(settings, registry) as readiness:
+            # A reader needs only SELECT: the consumer migrates, the read API never does.
+            await until_up("store", lambda: store.open(migrate=False), settings, stop)
+            readiness.store_ok = True
+            await start_api(api)
+            readiness.listening = True
+            async with following(readiness, store):
+                await stop.wait()
     finally:
         await api.stop()
         await store.close()
-        await http.stop()
-
-
-@dataclass
-class ReadingHealth:
-    """What ``referrals api``'s ``/readyz`` asks: only whether its store answered."""
-
-    store_ok: bool = False
-
-    def problems(self) -> list[str]:
-        return [] if self.store_ok else ["store unreachable"]
 
 
 async def consume(

@@ -66,8 +66,8 @@ def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     asyncio.run(_seed(url))
     configured = Settings(
         database_url=SecretStr(url),
-        api_port=free_port(),
         http_port=free_port(),
+        api_port=free_port(),
         api_keys=SecretStr(json.dumps({KEY: "org-a"})),
         log_level="INFO",
     )
