@@ -13,6 +13,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from tests.support.cache_lock import installing
+
 HERE = Path(__file__).resolve().parent
 CACHE_DIR = HERE.parents[1] / ".cache" / "asyncapi-parser"
 _FILES = ("package.json", "package-lock.json", "validate.mjs", "models.mjs")
@@ -38,6 +40,13 @@ def _installed() -> Path:
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         raise ParserUnavailable("the AsyncAPI parser and Modelina need node and npm on PATH")
+    with installing(CACHE_DIR):
+        _install_unless_current(npm)
+    return CACHE_DIR
+
+
+def _install_unless_current(npm: str) -> None:
+    """``npm ci`` unless the cache holds this lock's packages (under the install lock)."""
     current = all(
         (CACHE_DIR / name).exists()
         and (CACHE_DIR / name).read_bytes() == (HERE / name).read_bytes()
@@ -62,4 +71,3 @@ def _installed() -> Path:
             raise ParserUnavailable(
                 f"npm ci of the AsyncAPI tools failed: {error}\n{output}"
             ) from error
-    return CACHE_DIR
