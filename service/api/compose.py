@@ -9,6 +9,7 @@ import logging
 from service.api.app import build_api
 from service.api.auth import Authenticate, Authenticator, authenticator, open_access
 from service.api.server import ApiServer
+from service.api.webhooks import webhook_options
 from service.settings import Settings
 from service.store import Store
 
@@ -33,7 +34,7 @@ def read_api(
     if check is open_access:
         log.warning(DEV_WARNING)
     return ApiServer(
-        build_api(store, check, settings.api_public_url),
+        build_api(store, check, settings.api_public_url, webhook_options(settings)),
         settings.api_bind_host,
         settings.api_port,
         settings.api_forwarded_allow_ips,
