@@ -45,7 +45,8 @@ async def test_a_batch_records_deliveries_for_the_registering_tenant_only(store:
         ("org-a", "r1", "referral-updated"),
     ]
     assert claimed[0].changed_at == "2026-12-06T10:00:00.0000000Z"
-    assert claimed[0].url == "https://a.example/h" and claimed[0].attempts == 1
+    assert claimed[0].url == "https://a.example/h"
+    assert claimed[0].attempts == 1
     assert await store.claim_deliveries(now, 60, 10, set()) == []  # hidden for the lease
     assert await store.claim_deliveries(now + timedelta(seconds=61), 60, 10, {"org-a"}) == []
     again = await store.claim_deliveries(now + timedelta(seconds=61), 60, 10, set())

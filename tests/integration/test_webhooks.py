@@ -1,0 +1,97 @@
+"""Webhooks end to end, against real local receivers: a referral created then moved is
+notified ``referral-created`` then ``referral-updated`` to its tenant's registration only,
+every notification's signature verifies, and a receiver that fails at first still gets
+every notification once it recovers."""
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from service.broker import EmbeddedBroker, free_port
+from service.settings import Settings
+from service.webhooks.signing import verify
+from tests.support.kafka_io import Producer, command
+from tests.support.services import isolated_settings, running
+from tests.support.webhook_receiver import Request, receiving
+
+pytestmark = pytest.mark.broker
+
+KEYS = {
+    "key-a": {"tenant": "org-a", "write": True},
+    "key-b": {"tenant": "org-b", "write": True},
+    "key-a-read": "org-a",
+}
+EVENTS = ["referral-created", "referral-updated"]
+
+
+def webhook_settings(broker: EmbeddedBroker, database: Path, **overrides: Any) -> Settings:
+    return isolated_settings(
+        broker.bootstrap_servers,
+        database,
+        api_port=free_port(),
+        api_keys=SecretStr(json.dumps(KEYS)),
+        api_public_url="https://referrals.example",
+        webhook_allow_http=True,
+        webhook_allow_private_targets=True,
+        webhook_poll_seconds=0.05,
+        webhook_retry_initial_seconds=0.05,
+        webhook_retry_max_seconds=0.2,
+        **overrides,
+    )
+
+
+async def register(settings: Settings, key: str, url: str) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=10) as http:
+        return await http.post(
+            f"http://127.0.0.1:{settings.api_port}/webhooks/v1/registration",
+            headers={"Authorization": f"Bearer {key}"},
+            json={"WebhookUrl": url, "WebhookEvents": EVENTS},
+        )
+
+
+def signed(request: Request, secret: str) -> bool:
+    return verify(secret, request.headers["x-referrals-signature"], request.body, time.time())
+
+
+async def test_created_then_moved_is_notified_to_its_tenant_only_and_signed(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    settings = webhook_settings(broker, tmp_path / "r.db")
+    mine, theirs = f"a-{uuid.uuid4()}", f"b-{uuid.uuid4()}"
+    async with running(settings), receiving(failures=2) as a, receiving() as b:
+        read_only = await register(settings, "key-a-read", a.url)
+        secret_a = (await register(settings, "key-a", a.url)).json()["SigningSecret"]
+        secret_b = (await register(settings, "key-b", b.url)).json()["SigningSecret"]
+        async with Producer(settings) as producer:
+            await producer.structured(
+                command("referral.create", mine, {"name": "A"}, tenantid="org-a")
+            )
+            await producer.structured(command("referral.accept", mine, tenantid="org-a"))
+        await a.until(lambda got: len(got) >= 2)
+        async with Producer(settings) as producer:
+            await producer.structured(
+                command("referral.create", theirs, {"name": "B"}, tenantid="org-b")
+            )
+        await b.until(lambda got: len(got) >= 1)
+    assert read_only.status_code == 403
+    assert a.refused == 2  # failed twice, then recovered
+    assert [r.json["EventName"] for r in a.received] == EVENTS
+    assert a.received[0].json == {
+        "EventName": "referral-created",
+        "ResourceUri": f"https://referrals.example/v1.0/engagements/referrals/{mine}",
+        "ResourceName": "referral",
+        "AuditUri": None,
+        "ResourceChangeUtcDate": a.received[0].json["ResourceChangeUtcDate"],
+    }
+    assert a.received[0].json["ResourceChangeUtcDate"].endswith("+00:00")
+    assert all(signed(r, secret_a) for r in a.received)
+    assert not signed(a.received[0], secret_b)
+    assert [r.json["ResourceUri"].rpartition("/")[2] for r in b.received] == [theirs]
+    assert all(signed(r, secret_b) for r in b.received)
+    assert len({r.headers["x-referrals-delivery"] for r in a.received}) == 2
