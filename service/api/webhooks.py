@@ -48,7 +48,7 @@ def webhook_options(settings: Settings) -> WebhookOptions:
     return WebhookOptions(policy, settings.webhook_test_events_per_minute)
 
 
-class TestEventLimit:
+class ValidationEventLimit:
     """At most ``per_minute`` test events a tenant in any 60 seconds (this process)."""
 
     def __init__(self, per_minute: int, clock: Any = time.monotonic) -> None:
@@ -110,7 +110,7 @@ async def _validated(given: Any, policy: TargetPolicy) -> tuple[str, tuple[str, 
 
 def route_webhooks(app: FastAPI, store: Store, Caller: Any, options: WebhookOptions) -> None:
     """Mount the registration routes (``Caller``: the authenticated principal)."""
-    limit = TestEventLimit(options.test_events_per_minute)
+    limit = ValidationEventLimit(options.test_events_per_minute)
     TenantId = Annotated[str | None, Query(alias="tenantId", max_length=256)]
     Given = Annotated[Any, Body()]
 

@@ -65,7 +65,8 @@ class Dispatcher:
         policy = TargetPolicy(settings.webhook_allow_http, settings.webhook_allow_private_targets)
         self.sender = Sender(policy, limits)
         self.per_tenant = settings.webhook_concurrency_per_endpoint * CLAIM_ROUNDS
-        self.lease = CLAIM_ROUNDS * limits.whole_seconds + 30.0
+        # A claim's deliveries may all be one referral's, sent one after another.
+        self.lease = (self.per_tenant + 1) * limits.whole_seconds
         self.root = public_root(settings)
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._draw = random.random
