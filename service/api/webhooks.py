@@ -6,6 +6,7 @@ at most ``test_events_per_minute`` a tenant, as Partner Center allows).
 The tenant is the caller's (an all-tenants caller names one with ``tenantId``). Reading
 needs the read API's authentication; changing needs write permission (``auth``). The
 signing secret is answered once, by POST and by PUT (which rotates it), never by GET.
+The routes are not in ``/openapi.json`` yet: the README documents them.
 """
 
 import time
@@ -125,17 +126,17 @@ def route_webhooks(app: FastAPI, store: Store, Caller: Any, options: WebhookOpti
         await store.save_registration(registration)
         return _answer(registration, 201 if create else 200, secret=True)
 
-    @app.post(PATH, response_class=Response)
+    @app.post(PATH, response_class=Response, include_in_schema=False)
     async def register(principal: Caller, given: Given, tenant_id: TenantId = None) -> Response:
         """Register the tenant's webhook; the answer holds its signing secret, once."""
         return await save(principal, tenant_id, given, create=True)
 
-    @app.put(PATH, response_class=Response)
+    @app.put(PATH, response_class=Response, include_in_schema=False)
     async def replace(principal: Caller, given: Given, tenant_id: TenantId = None) -> Response:
         """Replace the tenant's webhook and rotate its signing secret (answered once)."""
         return await save(principal, tenant_id, given, create=False)
 
-    @app.get(PATH, response_class=Response)
+    @app.get(PATH, response_class=Response, include_in_schema=False)
     async def show(principal: Caller, tenant_id: TenantId = None) -> Response:
         """The tenant's webhook registration, without its secret."""
         found = await store.registration(_tenant(principal, tenant_id, write=False))
@@ -143,14 +144,14 @@ def route_webhooks(app: FastAPI, store: Store, Caller: Any, options: WebhookOpti
             raise ApiError(404, "itemNotFound", "the tenant has no webhook registration")
         return _answer(found)
 
-    @app.delete(PATH, response_class=Response)
+    @app.delete(PATH, response_class=Response, include_in_schema=False)
     async def remove(principal: Caller, tenant_id: TenantId = None) -> Response:
         """Delete the tenant's registration and its undelivered notifications."""
         if not await store.delete_registration(_tenant(principal, tenant_id, write=True)):
             raise ApiError(404, "itemNotFound", "the tenant has no webhook registration")
         return Response(status_code=204)
 
-    @app.post(PATH + "/validationEvents", response_class=Response)
+    @app.post(PATH + "/validationEvents", response_class=Response, include_in_schema=False)
     async def test_event(principal: Caller, tenant_id: TenantId = None) -> Response:
         """Send a ``test-created`` notification to the tenant's registered URL."""
         tenant = _tenant(principal, tenant_id, write=True)

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from service.broker import EmbeddedBroker
-from tests.integration.test_webhooks import register, webhook_settings
 from tests.support.http_probes import wait_ready
 from tests.support.kafka_io import Producer, command
 from tests.support.replica_scenarios import ServiceProcess, processed_at_least
 from tests.support.webhook_receiver import receiving
+from tests.support.webhook_service import register, webhook_settings
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
