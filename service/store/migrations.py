@@ -160,6 +160,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt)"
         " WHERE state = 'pending'",
         "CREATE INDEX webhook_deliveries_by_tenant ON webhook_deliveries (tenant_id, state, seq)",
+        "CREATE INDEX webhook_deliveries_by_referral ON webhook_deliveries"
+        " (tenant_id, referral_id, seq)",
     ),
 )
 

@@ -91,6 +91,8 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
 CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (state, next_attempt);
 CREATE INDEX IF NOT EXISTS webhook_deliveries_by_tenant
     ON webhook_deliveries (tenant_id, state);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_referral
+    ON webhook_deliveries (tenant_id, referral_id, seq);
 """
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);

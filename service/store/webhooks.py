@@ -5,7 +5,9 @@ lease, delivered, retried, or parked when their endpoint keeps failing.
 A delivery is ``pending`` (due at ``next_attempt``), ``delivered`` (kept for the
 retention window, then forgotten) or ``parked`` (its registration is failing; a replay
 makes it pending again). A claim moves ``next_attempt`` past the lease, so a dispatcher
-that dies mid-send leaves the delivery due again once the lease ends (at least once).
+that dies mid-send leaves the delivery due again once the lease ends (at least once). A
+delivery is not claimed while an earlier one of its referral is pending and not due (in
+flight, or waiting for its retry): one referral's notifications go in the order stored.
 """
 
 from collections.abc import Collection, Sequence

@@ -33,8 +33,11 @@ _REGISTRATION_COLUMNS: Final = "tenant_id, url, events, secret, state, created_a
 _CLAIM: Final = """
 WITH due AS (
     SELECT seq FROM (SELECT seq, row_number() OVER (PARTITION BY tenant_id ORDER BY seq) AS n
-        FROM webhook_deliveries WHERE state = 'pending' AND next_attempt <= $1
-        AND NOT (tenant_id = ANY($2::text[]))) AS d
+        FROM webhook_deliveries w WHERE state = 'pending' AND next_attempt <= $1
+        AND NOT (tenant_id = ANY($2::text[]))
+        AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.tenant_id = w.tenant_id
+            AND e.referral_id = w.referral_id AND e.seq < w.seq AND e.state = 'pending'
+            AND e.next_attempt > $1)) AS d
     WHERE n <= $3 ORDER BY seq LIMIT $4),
 locked AS (
     SELECT w.seq FROM webhook_deliveries w JOIN due USING (seq)

@@ -33,10 +33,13 @@ _CLAIM: Final = """
 SELECT d.id, d.tenant_id, d.referral_id, d.event, d.changed_at, d.attempts, d.retry_from,
     r.url, r.secret
 FROM (SELECT *, row_number() OVER (PARTITION BY tenant_id ORDER BY seq) AS n
-      FROM webhook_deliveries WHERE state = 'pending' AND next_attempt <= ?
-      AND tenant_id NOT IN (SELECT value FROM json_each(?))) AS d
+      FROM webhook_deliveries w WHERE state = 'pending' AND next_attempt <= :now
+      AND tenant_id NOT IN (SELECT value FROM json_each(:busy))
+      AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.tenant_id = w.tenant_id
+          AND e.referral_id = w.referral_id AND e.seq < w.seq AND e.state = 'pending'
+          AND e.next_attempt > :now)) AS d
 JOIN webhook_registrations r ON r.tenant_id = d.tenant_id
-WHERE d.n <= ? ORDER BY d.seq LIMIT ?
+WHERE d.n <= :per_tenant ORDER BY d.seq LIMIT :limit
 """
 _SET_STATE: Final = "UPDATE webhook_registrations SET state = ?, updated_at = ? WHERE tenant_id = ?"
 #: Deliveries handed out per claim, whichever their tenants.
@@ -142,9 +145,9 @@ class SqliteWebhooks:
     ) -> list[Delivery]:
         def claim(db: sqlite3.Connection) -> list[Delivery]:
             with transaction(db):
-                rows = db.execute(
-                    _CLAIM, (now.timestamp(), json.dumps(sorted(busy)), per_tenant, CLAIM_LIMIT)
-                ).fetchall()
+                given = {"now": now.timestamp(), "busy": json.dumps(sorted(busy)),
+                         "per_tenant": per_tenant, "limit": CLAIM_LIMIT}  # fmt: skip
+                rows = db.execute(_CLAIM, given).fetchall()
                 hidden = now.timestamp() + lease_seconds
                 db.executemany(
                     "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt = ?"

@@ -78,3 +78,28 @@ async def test_a_failing_endpoint_is_parked_then_replayed(store: Store) -> None:
     assert await store.forget_delivered(now + timedelta(seconds=1)) == 1
     assert await store.delete_registration("org-a")
     assert await store.deliveries("org-a", 10) == []
+
+
+async def test_a_referrals_later_delivery_waits_for_its_earlier_ones_retry(store: Store) -> None:
+    events = ("referral-created", "referral-updated")
+    await store.save_registration(Registration("org-a", "https://a.example/h", events, "s"))
+    await store.write(
+        BatchWrite(
+            outbox=[
+                event("referral.created", "r1", "org-a"),
+                event("referral.accepted", "r1", "org-a"),
+                event("referral.created", "r2", "org-a"),
+            ]
+        )
+    )
+    now = soon()
+    (first,) = await store.claim_deliveries(now, 60, 1, set())
+    await store.retry_later(first.id, now + timedelta(seconds=30), "HTTP 500")
+    waiting = await store.claim_deliveries(now + timedelta(seconds=1), 60, 10, set())
+    assert [(d.referral_id, d.event) for d in waiting] == [("r2", "referral-created")]
+    due = await store.claim_deliveries(now + timedelta(seconds=31), 60, 1, set())
+    assert [(d.referral_id, d.event) for d in due] == [("r1", "referral-created")]
+    in_flight = await store.claim_deliveries(now + timedelta(seconds=32), 60, 10, set())
+    assert in_flight == []  # the update waits while the creation is in flight
+    together = await store.claim_deliveries(now + timedelta(seconds=92), 60, 10, set())
+    assert [d.event for d in together if d.referral_id == "r1"] == list(events)
