@@ -109,9 +109,10 @@ class Dispatcher:
     def _ended(self, tenant: str, _: asyncio.Task[None]) -> None:
         self._in_flight.pop(tenant, None)
 
-    async def idle(self) -> None:
-        """Wait for the work in flight to end (tests, shutdown)."""
-        await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+    async def idle(self, tenant: str | None = None) -> None:
+        """Wait for the work in flight (of ``tenant`` only, if named) to end."""
+        tasks = self._in_flight.values() if tenant is None else [self._in_flight.get(tenant)]
+        await asyncio.gather(*(task for task in tasks if task), return_exceptions=True)
 
     async def chores(self) -> None:
         counts = await self.store.webhook_counts()

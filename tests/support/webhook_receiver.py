@@ -1,5 +1,6 @@
 """A webhook receiver for the tests: a tiny HTTP/1.1 server on 127.0.0.1 that records each
-request (headers and body) and answers 200, or 500 to the first ``failures`` requests."""
+request (headers and body) and answers 200, or 500 to the first ``failures`` requests;
+a ``held`` receiver answers nothing until its ``release`` event is set."""
 
 import asyncio
 import contextlib
@@ -24,6 +25,9 @@ class Request:
 @dataclass
 class Receiver:
     failures: int = 0
+    held: bool = False
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    arrived: int = 0  # requests read, answered or not
     port: int = 0
     received: list[Request] = field(default_factory=list)  # the answered with 200
     refused: int = 0
@@ -39,10 +43,20 @@ class Receiver:
         async with asyncio.timeout(within), self._changed:
             await self._changed.wait_for(lambda: done(self.received))
 
+    async def until_arrived(self, count: int, within: float = 30.0) -> None:
+        """Wait until ``count`` requests have arrived, answered or not."""
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: self.arrived >= count)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.writers.append(writer)
         try:
             while request := await _read_request(reader):
+                async with self._changed:
+                    self.arrived += 1
+                    self._changed.notify_all()
+                if self.held:
+                    await self.release.wait()
                 failing = self.refused < self.failures
                 status = b"500 Internal Server Error" if failing else b"200 OK"
                 async with self._changed:
@@ -75,14 +89,15 @@ async def _read_request(reader: asyncio.StreamReader) -> Request | None:
 
 
 @contextlib.asynccontextmanager
-async def receiving(failures: int = 0) -> AsyncIterator[Receiver]:
+async def receiving(failures: int = 0, held: bool = False) -> AsyncIterator[Receiver]:
     """A receiver listening on a free port of 127.0.0.1 for the block."""
-    receiver = Receiver(failures)
+    receiver = Receiver(failures, held)
     server = await asyncio.start_server(receiver._serve, "127.0.0.1", 0)
     receiver.port = server.sockets[0].getsockname()[1]
     try:
         yield receiver
     finally:
+        receiver.release.set()
         server.close()
         for writer in receiver.writers:
             writer.close()
