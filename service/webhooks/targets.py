@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+#: The longest wait for a host's addresses (the resolver's own retries can take longer).
+RESOLVE_SECONDS = 5.0
 
 
 class UnsafeTarget(ValueError):
@@ -88,8 +90,10 @@ async def resolved_address(parts: SplitResult, policy: TargetPolicy) -> IpAddres
 
 async def _resolve(host: str, port: int) -> list[IpAddress]:
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
+        async with asyncio.timeout(RESOLVE_SECONDS):
+            loop = asyncio.get_running_loop()
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError, TimeoutError):
         raise UnsafeTarget(f"the WebhookUrl's host {host} does not resolve") from None
     addresses = []
     for *_, sockaddr in infos:
