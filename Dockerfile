@@ -31,7 +31,7 @@ RUN python -m venv /opt/venv \
 # installed without resolving anything; pip check proves the lock covers its requirements.
 # pip byte-compiles here (the runtime filesystem is read-only, so nothing could cache
 # bytecode there).
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY state/ state/
 COPY service/ service/
 RUN python -m pip wheel --no-deps --wheel-dir /wheels . \

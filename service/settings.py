@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
     #: The read API (``service.api``): its own port; its bind host defaults to http_host's.
+    #: ``api_enabled`` false: ``referrals run`` and ``dev`` serve no read API (it runs as a
+    #: tier of its own, ``referrals api``, which ignores the setting).
+    api_enabled: bool = True
     api_host: str | None = None
     api_port: int = Field(default=8090, ge=0, le=65535)
     #: Proxies trusted for X-Forwarded-Proto/-For (comma-separated IPs or networks, "*":

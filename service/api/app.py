@@ -3,8 +3,11 @@
 A referral is returned as the very document its events carry, with its ``eTag`` as the
 ``ETag`` header (``If-None-Match`` answered with 304). A list is an OData collection of
 at most ``$top`` (100) referrals, ordered by ``$orderby``, filtered by ``$filter`` within
-the caller's tenant, continued by ``@odata.nextLink``. ``/openapi.json`` is generated
-from these routes.
+the caller's tenant, continued by ``@odata.nextLink``. ``HEAD`` is answered as ``GET``
+without a body; a method a route does not take is a 405 naming the ones it does
+(``Allow``). ``/openapi.json`` is generated from these routes and the models, and the
+OData ``$metadata`` a list's ``@odata.context`` names is served
+(``service.api.metadata``).
 
 Links start with the configured public URL, or are relative to the server's root: never
 built from the request's ``Host``, which a caller (or a proxy passing it through) chooses.
@@ -14,24 +17,26 @@ from importlib.metadata import version
 from typing import Annotated, Any, Final
 from urllib.parse import quote, urlencode
 
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from service.api import errors
+from service.api import errors, metadata
 from service.api.auth import Authenticate, Principal
 from service.api.errors import CONTENT_TYPE, invalid, not_found
 from service.api.filters import FilterError, parse_filter, parse_orderby
 from service.api.logging import RequestLog
-from service.api.openapi import ERROR, REFERRAL, REFERRAL_LIST, with_components
+from service.api.openapi import MAX_PAGE, REFERRAL, REFERRAL_LIST, with_components
 from service.api.paging import decode_token, encode_token, query_digest
 from service.api.webhooks import WebhookOptions, route_webhooks
 from service.jsonio import dumps, encoded
 from service.store import Store
 from service.store.query import FIELDS, Column, Filter, ReferralQuery
 
-PREFIX: Final = "/v1.0/engagements/referrals"
-MAX_TOP: Final = 100
+PREFIX: Final = f"{metadata.SERVICE_ROOT}/{metadata.ENTITY_SET}"
+MAX_TOP: Final = MAX_PAGE
+#: Every route answers HEAD as it answers GET, without the body (the server drops it).
+_READ: Final = ["GET", "HEAD"]
 _OPTIONS: Final = {"$filter", "$orderby", "$top", "$count", "$skiptoken"}
 #: The options a next link carries on, besides its own $skiptoken.
 _KEPT_OPTIONS: Final = ("$filter", "$orderby", "$top", "$count")
@@ -60,10 +65,22 @@ def build_api(
     with_components(app)
 
     caller = _caller(authenticate)
+    _route_metadata(app)
     _route_one(app, store, caller)
     _route_list(app, store, caller, root)
     route_webhooks(app, store, caller, webhooks or WebhookOptions())
     return app
+
+
+def _route_metadata(app: FastAPI) -> None:
+    """The OData CSDL of the entity set, as open as ``/openapi.json``: it describes, it
+    holds no referral."""
+
+    @app.api_route(metadata.PATH, methods=_READ, include_in_schema=False)
+    async def odata_metadata() -> Response:
+        return Response(
+            metadata.DOCUMENT, media_type=metadata.MEDIA_TYPE, headers={"OData-Version": "4.0"}
+        )
 
 
 def _caller(authenticate: Authenticate) -> Any:
@@ -80,12 +97,19 @@ def _caller(authenticate: Authenticate) -> Any:
 def _route_one(app: FastAPI, store: Store, Caller: Any) -> None:
     """``GET /v1.0/engagements/referrals/{id}`` (``Caller``: the authenticated principal)."""
 
-    @app.get(PREFIX + "/{referral_id}", responses={**REFERRAL, **ERROR}, response_class=Response)
+    @app.api_route(
+        PREFIX + "/{referral_id}",
+        methods=_READ,
+        operation_id="getReferral",
+        tags=["referrals"],
+        responses=REFERRAL,
+        response_class=Response,
+    )
     async def get_referral(
         principal: Caller,
-        request: Request,
         referral_id: Annotated[str, Path(min_length=1, max_length=256)],
         tenant_id: Annotated[str | None, Query(alias="tenantId", max_length=256)] = None,
+        if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
     ) -> Response:
         """A referral by its id, in the caller's tenant (``tenantId``: for all-tenants callers)."""
         record = await store.get(referral_id, _tenant_for_get(principal, tenant_id))
@@ -93,7 +117,7 @@ def _route_one(app: FastAPI, store: Store, Caller: Any) -> None:
             raise not_found()
         etag = record.referral.e_tag
         headers = {"ETag": etag} if etag else {}
-        if etag and _matches(request.headers.get("if-none-match"), etag):
+        if etag and _matches(if_none_match, etag):
             return Response(status_code=304, headers=headers)
         body = record.referral.encoded(dumps)
         return Response(body, headers=headers, media_type=CONTENT_TYPE)
@@ -102,7 +126,14 @@ def _route_one(app: FastAPI, store: Store, Caller: Any) -> None:
 def _route_list(app: FastAPI, store: Store, Caller: Any, root: str) -> None:
     """``GET /v1.0/engagements/referrals``: the OData collection, its links under ``root``."""
 
-    @app.get(PREFIX, responses={**REFERRAL_LIST, **ERROR}, response_class=Response)
+    @app.api_route(
+        PREFIX,
+        methods=_READ,
+        operation_id="listReferrals",
+        tags=["referrals"],
+        responses=REFERRAL_LIST,
+        response_class=Response,
+    )
     async def list_referrals(
         principal: Caller,
         request: Request,
@@ -126,7 +157,7 @@ def _route_list(app: FastAPI, store: Store, Caller: Any, root: str) -> None:
         )
         page = await store.query(query, count=count)
         body: dict[str, Any] = {
-            "@odata.context": f"{root}/$metadata#referrals",
+            "@odata.context": metadata.context_url(root),
             "value": [encoded(document) for document in page.documents[:top]],
         }
         if count:

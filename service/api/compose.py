@@ -6,9 +6,12 @@ open by accident. Only ``referrals dev`` passes ``open_access``, and that is log
 
 import logging
 
+from prometheus_client import CollectorRegistry
+
 from service.api.app import build_api
 from service.api.auth import Authenticate, Authenticator, authenticator, open_access
 from service.api.server import ApiServer
+from service.api.telemetry import ApiTelemetry
 from service.api.webhooks import webhook_options
 from service.settings import Settings
 from service.store import Store
@@ -25,18 +28,34 @@ DEV_WARNING = (
 
 
 def read_api(
-    settings: Settings, store: Store, authenticate: Authenticate | None = None
+    settings: Settings,
+    store: Store,
+    authenticate: Authenticate | None = None,
+    *,
+    registry: CollectorRegistry | None = None,
+    telemetry: ApiTelemetry | None = None,
 ) -> ApiServer | None:
-    """The API server for ``store``; None when the settings configure no authentication."""
+    """The API server for ``store``; None when the settings configure no authentication.
+    Its requests are traced as the ``OTEL_*`` variables say and measured on ``registry``,
+    unless ``telemetry`` says otherwise."""
     check = authenticate or authenticator(settings)
     if check is None:
         return None
     if check is open_access:
         log.warning(DEV_WARNING)
+    observed = telemetry or ApiTelemetry.configured(registry)
+    app = build_api(store, check, settings.api_public_url, webhook_options(settings))
+    observed.instrument(app)
+
+    async def stopped() -> None:
+        observed.close()
+        if isinstance(check, Authenticator):
+            await check.close()
+
     return ApiServer(
-        build_api(store, check, settings.api_public_url, webhook_options(settings)),
+        app,
         settings.api_bind_host,
         settings.api_port,
         settings.api_forwarded_allow_ips,
-        on_stop=check.close if isinstance(check, Authenticator) else None,
+        on_stop=stopped,
     )

@@ -4,18 +4,21 @@
 - ``invalidRequest`` (400): a malformed query (``$filter``, ``$orderby``, ``$top``, token).
 - ``unauthenticated`` (401): no credentials, or credentials that do not hold.
 - ``itemNotFound`` (404): no such referral for this caller (another tenant's is not found).
-- ``methodNotAllowed`` (405), ``notAcceptable`` (406): the route exists, not that way.
+- ``methodNotAllowed`` (405, with ``Allow``): the route exists, not for that method.
 - ``serviceUnavailable`` (503): the store did not answer; try again.
 - ``internalServerError`` (500): a fault of the service; the message says nothing more.
 """
 
 import logging
-from typing import Any, Final
+from collections.abc import Mapping
+from typing import Annotated, Final, NotRequired
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from pydantic import Field
 from starlette.exceptions import HTTPException
+from typing_extensions import TypedDict  # pydantic reads it for the schema on Python 3.11
 
 from service.errors import ServiceError
 from service.jsonio import dumps
@@ -32,10 +35,32 @@ _BY_STATUS: Final = {
 }
 
 
+class ErrorDetail(TypedDict):
+    """What went wrong: a stable code, a message for people, and what it is about."""
+
+    code: Annotated[str, Field(description="Stable: a client may branch on it.")]
+    message: str
+    target: NotRequired[Annotated[str, Field(description="The query option or field.")]]
+
+
+class ErrorBody(TypedDict):
+    """Every error the API answers with: Partner Center's error body."""
+
+    error: ErrorDetail
+
+
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, target: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        target: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.target = status, code, message, target
+        self.headers = headers
 
 
 def invalid(message: str, target: str) -> ApiError:
@@ -50,15 +75,17 @@ def unauthenticated(message: str) -> ApiError:
     return ApiError(401, "unauthenticated", message)
 
 
-def error_body(code: str, message: str, target: str | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
+def error_body(code: str, message: str, target: str | None = None) -> ErrorBody:
+    error: ErrorDetail = {"code": code, "message": message}
     if target is not None:
         error["target"] = target
     return {"error": error}
 
 
 def error_response(error: ApiError) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    headers = dict(error.headers or {})
+    if error.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     body = dumps(error_body(error.code, error.message, error.target))
     return Response(body, error.status, headers, media_type=CONTENT_TYPE)
 
@@ -73,7 +100,9 @@ def install(app: FastAPI) -> None:
     async def http_error(_: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)
         code = _BY_STATUS.get(error.status_code, "invalidRequest")
-        return error_response(ApiError(error.status_code, code, str(error.detail)))
+        # Kept: the router's 405 names the allowed methods in ``Allow``.
+        problem = ApiError(error.status_code, code, str(error.detail), headers=error.headers)
+        return error_response(problem)
 
     async def validation_error(_: Request, error: Exception) -> Response:
         assert isinstance(error, RequestValidationError)

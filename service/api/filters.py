@@ -1,6 +1,7 @@
 """The ``$filter`` and ``$orderby`` grammar: OData text in, the store's expression tree out.
 
-A tokenizer and a recursive-descent parser for the subset Partner Center's examples use::
+A recursive-descent parser over ``filter_tokens`` for the subset Partner Center's examples
+use::
 
     filter     := or
     or         := and ("or" and)*
@@ -9,16 +10,25 @@ A tokenizer and a recursive-descent parser for the subset Partner Center's examp
     team       := "team/any(" NAME ":" NAME "/email eq" STRING ")"
     comparison := FIELD ("eq"|"ne"|"gt"|"ge"|"lt"|"le") (STRING | DATETIME | "null")
 
-Anything else is a ``FilterError`` whose message names the problem and where it is.
-Enum fields take their values case-insensitively and compare on the canonical spelling.
+Anything else is a ``FilterError`` whose message names the problem: the OData construct
+the service leaves out (``filter_errors``) with what it supports, or what was expected
+where. Enum fields take their values case-insensitively and compare on the canonical
+spelling.
 """
 
-import re
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import Final, cast
 
+from service.api.filter_errors import (
+    KEYWORDS,
+    OPERATORS,
+    SUPPORTED,
+    misplaced_value,
+    unsupported,
+)
+from service.api.filter_tokens import FilterError, Token, tokens
 from service.store.query import (
     FIELDS,
     ORDER_FIELDS,
@@ -35,9 +45,10 @@ from service.store.query import (
 from state.enums import ReferralQualification, ReferralStatus, ReferralSubstatus, ReferralType
 from state.fields import parse_utc
 
+__all__ = ["FilterError", "parse_filter", "parse_orderby"]
+
 MAX_FILTER_LENGTH: Final = 2000
 MAX_DEPTH: Final = 32
-_OPERATORS: Final = ("eq", "ne", "gt", "ge", "lt", "le")
 _ENUMS: Final[dict[str, type[StrEnum]]] = {
     "status": ReferralStatus,
     "substatus": ReferralSubstatus,
@@ -45,44 +56,9 @@ _ENUMS: Final[dict[str, type[StrEnum]]] = {
     "qualification": ReferralQualification,
 }
 _FIELDS_FOLDED: Final = {name.casefold(): name for name in FIELDS}
-_TOKEN: Final = re.compile(
-    r"\s*(?:(?P<string>'(?:[^']|'')*')"
-    r"|(?P<datetime>\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d))"
-    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:/[A-Za-z_][A-Za-z0-9_]*)*)"
-    r"|(?P<punct>[():]))"
-)
-
-
-class FilterError(ValueError):
-    """A ``$filter`` or ``$orderby`` the service cannot read; the message says why."""
-
-
-@dataclass(frozen=True, slots=True)
-class Token:
-    kind: str
-    text: str
-    at: int
-
-
-def tokens(text: str) -> list[Token]:
-    found: list[Token] = []
-    at = 0
-    while at < len(text):
-        if text[at:].isspace():
-            break
-        match = _TOKEN.match(text, at)
-        if match is None or match.lastgroup is None:
-            raise FilterError(f"unexpected character at position {_skip_space(text, at) + 1}")
-        kind = match.lastgroup
-        found.append(Token(kind, match.group(kind), match.start(kind)))
-        at = match.end()
-    return found
-
-
-def _skip_space(text: str, at: int) -> int:
-    while at < len(text) and text[at].isspace():
-        at += 1
-    return at
+_COMPARISON: Final = "a comparison such as status eq 'New'"
+_VALUE: Final = "a value ('quoted string', UTC date-time or null)"
+_TEAM: Final = "team/any supports one condition: team/any(t:t/email eq '...')"
 
 
 class _Parser:
@@ -93,10 +69,10 @@ class _Parser:
     def peek(self) -> Token | None:
         return self.tokens[self.at] if self.at < len(self.tokens) else None
 
-    def take(self) -> Token:
+    def take(self, expected: str) -> Token:
         token = self.peek()
         if token is None:
-            raise FilterError("the filter ends too early")
+            raise FilterError(f"the filter ends too early: {expected} should follow")
         self.at += 1
         return token
 
@@ -107,16 +83,30 @@ class _Parser:
             return token.text.casefold()
         return None
 
-    def expect(self, text: str) -> None:
-        token = self.take()
-        if token.text.casefold() != text:
-            raise FilterError(f"expected '{text}' at position {token.at + 1}, found '{token.text}'")
+    def refuse(self, expected: str) -> FilterError:
+        """The error for the token just taken where ``expected`` should be: the construct
+        it starts if the service knows it, else what was expected and what was found."""
+        token = self.tokens[self.at - 1]
+        named = unsupported(token, self.peek())
+        if named is not None:
+            return FilterError(named)
+        return FilterError(
+            f"expected {expected} at position {token.position}, found {_shown(token)}; {SUPPORTED}"
+        )
+
+    def calls(self) -> bool:
+        """Whether the next token opens a parenthesis, as a function call's name is followed."""
+        following = self.peek()
+        return following is not None and following.text == "("
 
     def parse(self) -> Filter:
         node = self.disjunction(0)
         token = self.peek()
         if token is not None:
-            raise FilterError(f"unexpected '{token.text}' at position {token.at + 1}")
+            self.at += 1
+            if token.text == ")":
+                raise FilterError(f"unexpected ')' at position {token.position}: it closes no '('")
+            raise self.refuse("and, or or the end of the filter")
         return node
 
     def disjunction(self, depth: int) -> Filter:
@@ -136,58 +126,78 @@ class _Parser:
             raise FilterError(f"the filter nests deeper than {MAX_DEPTH} levels")
         if self.keyword("not"):
             return Not(self.unary(depth + 1))
-        token = self.take()
+        token = self.take(_COMPARISON)
         if token.text == "(":
             node = self.disjunction(depth + 1)
-            self.expect(")")
+            self.close(token)
             return node
-        if token.kind != "name":
-            raise FilterError(f"expected a field at position {token.at + 1}, found '{token.text}'")
-        if token.text.casefold() == "team/any":
+        if token.kind == "name" and token.text.casefold() == "team/any":
             return self.team()
+        if token.kind != "name" or self.calls() or token.text.casefold() in KEYWORDS:
+            raise self.refuse(_COMPARISON)
         return self.comparison(token)
 
+    def close(self, opened: Token) -> None:
+        if self.peek() is None:
+            raise FilterError(f"the '(' at position {opened.position} is not closed")
+        if self.take("')'").text != ")":
+            raise self.refuse("and, or or ')'")
+
     def team(self) -> Filter:
-        self.expect("(")
-        variable = self.take()
-        self.expect(":")
-        path = self.take()
-        if variable.kind != "name" or path.text != f"{variable.text}/email":
-            raise FilterError("team/any supports one condition: team/any(t:t/email eq '...')")
-        self.expect("eq")
-        value = self.take()
-        if value.kind != "string":
-            raise FilterError(f"team/any compares t/email with a string, at {value.at + 1}")
-        self.expect(")")
+        self.team_part(lambda token: token.text == "(")
+        variable = self.team_part(lambda token: token.kind == "name")
+        self.team_part(lambda token: token.text == ":")
+        self.team_part(lambda token: token.text == f"{variable.text}/email")
+        self.team_part(lambda token: token.text.casefold() == "eq")
+        value = self.team_part(lambda token: token.kind == "string")
+        self.team_part(lambda token: token.text == ")")
         return TeamMember(_unquote(value.text))
 
+    def team_part(self, fits: Callable[[Token], bool]) -> Token:
+        token = self.take("the rest of team/any(t:t/email eq '...')")
+        if not fits(token):
+            named = unsupported(token, self.peek())
+            found = f"found {_shown(token)} at position {token.position}"
+            raise FilterError(named or f"{_TEAM}, {found}")
+        return token
+
     def comparison(self, name: Token) -> Filter:
-        field = _FIELDS_FOLDED.get(name.text.casefold())
+        # ASCII only: casefolded, the long s (U+017F) would spell a field's 's'.
+        field = _FIELDS_FOLDED.get(name.text.casefold()) if name.text.isascii() else None
         if field is None:
-            raise FilterError(
-                f"'{name.text}' cannot be filtered on; supported: {', '.join(FIELDS)}, team/any"
-            )
-        operator = self.take()
-        if operator.text.casefold() not in _OPERATORS:
-            raise FilterError(
-                f"expected an operator ({' '.join(_OPERATORS)}) after '{name.text}'"
-                f" at position {operator.at + 1}"
-            )
+            named = unsupported(name, self.peek())
+            raise FilterError(named or f"'{name.text}' cannot be filtered on; {SUPPORTED}")
+        expected = f"an operator ({' '.join(OPERATORS)}) after '{name.text}'"
+        operator = self.take(expected)
+        if operator.text.casefold() not in OPERATORS:
+            raise self.refuse(expected)
         op = cast(Operator, operator.text.casefold())
-        return Comparison(FIELDS[field], op, _value(field, op, self.take()))
+        return Comparison(FIELDS[field], op, self.value(field, op))
+
+    def value(self, field: str, op: str) -> str | datetime | None:
+        token = self.take(_VALUE)
+        if token.kind == "name" and token.text == "null":
+            if op not in ("eq", "ne"):
+                raise FilterError(f"'{field}' can only be compared with null by eq or ne")
+            return None
+        if token.kind not in ("string", "datetime"):
+            named = misplaced_value(field, token, self.calls())
+            raise FilterError(named) if named else self.refuse(_VALUE)
+        if FIELDS[field].kind is Kind.TIME:
+            return _timestamp(token)
+        if token.kind != "string":
+            raise FilterError(
+                f"'{field}' is compared with a quoted string, at position {token.position}"
+            )
+        return _member(field, _unquote(token.text))
 
 
-def _value(field: str, op: str, token: Token) -> str | datetime | None:
-    if token.kind == "name" and token.text == "null":
-        if op not in ("eq", "ne"):
-            raise FilterError(f"'{field}' can only be compared with null by eq or ne")
-        return None
-    column = FIELDS[field]
-    if column.kind is Kind.TIME:
-        return _timestamp(field, token)
-    if token.kind != "string":
-        raise FilterError(f"'{field}' is compared with a quoted string, at {token.at + 1}")
-    text = _unquote(token.text)
+def _shown(token: Token) -> str:
+    return token.text if token.kind in ("string", "unclosed") else f"'{token.text}'"
+
+
+def _member(field: str, text: str) -> str:
+    """The value itself, or an enum field's canonical spelling of it."""
     enum = _ENUMS.get(field)
     if enum is None:
         return text
@@ -198,10 +208,8 @@ def _value(field: str, op: str, token: Token) -> str | datetime | None:
         raise FilterError(f"'{text}' is not a {field} value (one of {allowed})") from None
 
 
-def _timestamp(field: str, token: Token) -> datetime:
+def _timestamp(token: Token) -> datetime:
     text = _unquote(token.text) if token.kind == "string" else token.text
-    if token.kind not in ("string", "datetime"):
-        raise FilterError(f"'{field}' is compared with a UTC date-time, at {token.at + 1}")
     try:
         return parse_utc(text)
     except ValueError:

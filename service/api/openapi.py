@@ -1,75 +1,130 @@
-"""What ``/openapi.json`` says the responses hold: the referral document (the JSON Schema
-the contract publishes for it, generated from the model, unknown fields kept), the OData
-collection and the error body."""
+"""``/openapi.json``: the routes' parameters as FastAPI reads them, and every body as a
+named component schema generated from the models, as the contract's JSON Schemas and
+AsyncAPI document are (``service.schemas``): ``Referral`` (the model), ``ReferralPage``
+(the OData collection) and ``ErrorBody``. Each operation lists only the answers the API
+gives (no 422: a malformed parameter is a 400 ``invalidRequest``), and both credentials
+the API takes are security schemes of their own, either one enough.
 
-from typing import Any, Final
+Client generators get readable classes from it: ``openapi-python-client`` and
+``datamodel-codegen`` are run on it in the tests.
+"""
+
+import copy
+from typing import Annotated, Any, Final, NotRequired
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from pydantic import Field
+from starlette.routing import BaseRoute
+from typing_extensions import TypedDict  # pydantic reads it for the schema on Python 3.11
 
+from service.api.errors import ErrorBody
 from service.schemas import shape_schema
 from state import Referral
 
 _JSON: Final = "application/json"
-_REFERRAL, _REFERRAL_DEFINITIONS = shape_schema(Referral, "#/components/schemas/{model}")
+_TEMPLATE: Final = "#/components/schemas/{model}"
+MAX_PAGE: Final = 100
+
+#: The list's body: OData's collection; the names are not identifiers, hence the call form.
+ReferralPage = TypedDict(
+    "ReferralPage",
+    {
+        "@odata.context": Annotated[
+            str, Field(description="The $metadata URL of the entity set: ...$metadata#referrals")
+        ],
+        "@odata.count": NotRequired[
+            Annotated[int, Field(ge=0, description="How many match in all (with $count=true).")]
+        ],
+        "@odata.nextLink": NotRequired[
+            Annotated[str, Field(description="The same query's next page, while more match.")]
+        ],
+        "value": Annotated[list[Referral], Field(max_length=MAX_PAGE)],
+    },
+)
+ReferralPage.__doc__ = "A page of referrals: an OData collection, continued by its nextLink."
+
+
+def _components() -> dict[str, Any]:
+    page, page_definitions = shape_schema(ReferralPage, _TEMPLATE)
+    error, error_definitions = shape_schema(ErrorBody, _TEMPLATE)
+    referral, referral_definitions = shape_schema(Referral, _TEMPLATE)
+    schemas = {
+        **page_definitions,
+        **error_definitions,
+        **referral_definitions,
+        "Referral": referral,
+        "ReferralPage": page,
+        "ErrorBody": error,
+    }
+    return dict(sorted(schemas.items()))
+
+
 #: The schemas the responses refer to, under the document's ``components``.
-COMPONENTS: Final[dict[str, Any]] = {**_REFERRAL_DEFINITIONS, "Referral": _REFERRAL}
-_REFERRAL_SCHEMA: Final[dict[str, Any]] = {"$ref": "#/components/schemas/Referral"}
-_ERROR_SCHEMA: Final[dict[str, Any]] = {
-    "type": "object",
-    "properties": {
-        "error": {
-            "type": "object",
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "target": {"type": "string"},
-            },
-            "required": ["code", "message"],
-        }
+COMPONENTS: Final[dict[str, Any]] = _components()
+#: Both are sent as ``Authorization: Bearer ...``; the API tells them apart.
+SECURITY_SCHEMES: Final[dict[str, Any]] = {
+    "accessToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "An OAuth2/OIDC access token of the configured issuer and audience.",
     },
-    "required": ["error"],
+    "apiKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A static API key (REFERRALS_API_KEYS), sent as the bearer value.",
+    },
 }
-_LIST_SCHEMA: Final[dict[str, Any]] = {
-    "type": "object",
-    "properties": {
-        "@odata.context": {"type": "string"},
-        "@odata.count": {"type": "integer", "minimum": 0},
-        "@odata.nextLink": {"type": "string"},
-        "value": {"type": "array", "items": _REFERRAL_SCHEMA, "maxItems": 100},
-    },
-    "required": ["@odata.context", "value"],
+_EITHER_CREDENTIAL: Final[list[dict[str, list[str]]]] = [{name: []} for name in SECURITY_SCHEMES]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _TEMPLATE.format(model=name)}
+
+
+def _response(description: str, schema: str, **more: Any) -> dict[str, Any]:
+    return {"description": description, "content": {_JSON: {"schema": _ref(schema)}}, **more}
+
+
+def _error(description: str, **more: Any) -> dict[str, Any]:
+    return _response(description, "ErrorBody", **more)
+
+
+def _header(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "string"}}
+
+
+Responses = dict[int | str, dict[str, Any]]
+_ANY_REQUEST: Final[Responses] = {
+    400: _error("A malformed parameter or query (invalidRequest)"),
+    401: _error(
+        "No credentials, or credentials that do not hold (unauthenticated)",
+        headers={"WWW-Authenticate": _header("Bearer")},
+    ),
+    500: _error("A fault of the service (internalServerError)"),
+    503: _error("The store or the JWKS URL did not answer; try again (serviceUnavailable)"),
 }
-
-
-def _response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"description": description, "content": {_JSON: {"schema": schema}}}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return _response(description, _ERROR_SCHEMA)
-
-
-REFERRAL: Final[dict[int | str, dict[str, Any]]] = {
-    200: {
-        **_response("The referral", _REFERRAL_SCHEMA),
-        "headers": {"ETag": {"schema": {"type": "string"}, "description": "its eTag"}},
+#: What ``GET .../referrals/{id}`` answers.
+REFERRAL: Final[Responses] = {
+    200: _response("The referral", "Referral", headers={"ETag": _header("Its eTag")}),
+    304: {
+        "description": "Not modified: If-None-Match names its eTag",
+        "headers": {"ETag": _header("Its eTag")},
     },
-    304: {"description": "Not modified: If-None-Match names its eTag"},
     404: _error("No referral with this id in the caller's tenant (itemNotFound)"),
+    **_ANY_REQUEST,
 }
-REFERRAL_LIST: Final[dict[int | str, dict[str, Any]]] = {
-    200: _response("A page of referrals", _LIST_SCHEMA),
-}
-ERROR: Final[dict[int | str, dict[str, Any]]] = {
-    400: _error("A malformed query (invalidRequest)"),
-    401: _error("No credentials, or credentials that do not hold (unauthenticated)"),
-    503: _error("The store or the JWKS did not answer (serviceUnavailable)"),
+#: What ``GET .../referrals`` answers.
+REFERRAL_LIST: Final[Responses] = {
+    200: _response("A page of referrals", "ReferralPage"),
+    **_ANY_REQUEST,
 }
 
 
 def with_components(app: FastAPI) -> None:
-    """Generate the app's document once, with the referral's schemas in its components."""
+    """Generate the app's document once: the routes, the named schemas, both credentials."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -77,10 +132,29 @@ def with_components(app: FastAPI) -> None:
                 title=app.title,
                 version=app.version,
                 description=app.description,
-                routes=app.routes,
+                routes=[_as_get(route) for route in app.routes],
             )
-            document.setdefault("components", {}).setdefault("schemas", {}).update(COMPONENTS)
-            app.openapi_schema = document
+            app.openapi_schema = _completed(document)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
+
+
+def _as_get(route: BaseRoute) -> BaseRoute:
+    """A route answering GET and HEAD, documented once: HEAD is GET without a body."""
+    if not isinstance(route, APIRoute) or "HEAD" not in (route.methods or ()):
+        return route
+    documented = copy.copy(route)
+    documented.methods = {method for method in route.methods or () if method != "HEAD"}
+    return documented
+
+
+def _completed(document: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI's document with what it cannot know: no 422 is ever sent, and which
+    credentials are taken."""
+    for path in document["paths"].values():
+        for operation in path.values():
+            operation["responses"].pop("422", None)
+            operation["security"] = _EITHER_CREDENTIAL
+    document["components"] = {"schemas": COMPONENTS, "securitySchemes": SECURITY_SCHEMES}
+    return document

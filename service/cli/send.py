@@ -1,7 +1,9 @@
 """``referrals send``: publish one command, or many from NDJSON, and wait for the outcomes.
 
 The exit status is that of the worst outcome: timed out, then dead-lettered, then
-rejected; 0 when every command was applied or changed nothing.
+rejected; 0 when every command was applied or changed nothing. The sending is traced when
+the ``OTEL_*`` variables configure an exporter, as the service's are
+(``service.client.tracing``): the service's spans continue its trace.
 """
 
 import contextlib
@@ -32,6 +34,7 @@ from service.client.outcomes import (
     send_and_wait,
     summary,
 )
+from service.client.tracing import SendTracing
 from service.jsonio import JsonRefused, loads
 
 #: Exit status of each outcome kind; the last kind (in KINDS) among the outcomes wins.
@@ -76,9 +79,13 @@ def send(cli: Cli, /, file: str | None, ndjson: str | None, timeout: float, **op
     settings = cli.settings()
     if options["topic"]:
         settings = settings.model_copy(update={"commands_topic": options["topic"]})
-    with _progress(cli, len(envelopes)) as advance:
-        work = send_and_wait(settings, [outgoing(e) for e in envelopes], timeout, advance)
-        outcomes = run(work)
+    tracing = SendTracing.configured()
+    try:
+        with _progress(cli, len(envelopes)) as advance:
+            commands = [outgoing(e) for e in envelopes]
+            outcomes = run(send_and_wait(settings, commands, timeout, advance, tracing))
+    finally:
+        tracing.shutdown()  # exports the spans, as the OTEL_* variables say
     if ndjson is None:
         report_one(cli, outcomes[0], timeout)
     else:

@@ -7,7 +7,8 @@ commit, and only then stops the broker. A second Ctrl-C while stopping changes n
 SIGTERM and SIGHUP (the terminal closed) stop it the same way, so the broker never
 outlives it; the stop is requested before anything is printed, and nothing printed on the
 way can fail, so it stops with stderr gone too. Killed outright (SIGKILL), it still takes
-the broker with it: the broker is started to die with its parent.
+the broker with it: the broker is started to die with its parent. Each run starts fresh,
+broker and store alike (``dev_state``), and its banner says so.
 """
 
 import asyncio
@@ -24,8 +25,9 @@ import click
 from service import logs
 from service.api.auth import open_access
 from service.app import serve_api
-from service.broker import EmbeddedBroker
+from service.broker import EmbeddedBroker, broker_binary
 from service.cli.context import Cli, pass_cli, run
+from service.cli.dev_state import FreshStart, start_fresh
 from service.cli.exits import CliError, ExitStatus
 from service.codec import STRUCTURED_CONTENT_TYPE
 from service.runtime import tune_garbage_collection
@@ -34,6 +36,7 @@ from service.workers.parent import serve_service
 
 DEV_BANNER = """\
 referral lifecycle service (embedded): broker {bootstrap}, store {database}
+{state}
 
   publish a referral and wait for its events:
     referrals send examples/referral.json
@@ -104,9 +107,11 @@ def dev(cli: Cli, /, port: int | None, workers: int | None) -> ExitStatus:
             f"port {port} is in use (another broker?): choose one with --port or -b",
         )
     logs.configure(settings.log_level)
+    broker_binary()  # the embedded extra is there, before the last run's store is touched
+    fresh = run(start_fresh(settings.database_url.get_secret_value()))
     with EmbeddedBroker(port=port, die_with_parent=True) as broker:
         settings = settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap_servers})
-        say(_banner(settings))
+        say(_banner(settings, fresh))
         tune_garbage_collection()
         run(_serve_until_signalled(settings))
     return ExitStatus.OK
@@ -127,10 +132,11 @@ def _in_use(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _banner(settings: Settings) -> str:
+def _banner(settings: Settings, fresh: FreshStart) -> str:
     return DEV_BANNER.format(
         bootstrap=settings.kafka_bootstrap_servers,
         database=settings.describe()["database_url"],
+        state=fresh.describe(),
         commands=settings.commands_topic,
         content_type=STRUCTURED_CONTENT_TYPE,
         http_host=settings.http_host,

@@ -7,7 +7,7 @@ import click
 
 from service.cli.context import Cli, database_url_option, echo, json_option, pass_cli, run
 from service.cli.exits import CliError, ExitStatus
-from service.contract import asyncapi, json_schemas
+from service.contract import ASYNCAPI_VERSION, ASYNCAPI_VERSIONS, asyncapi, json_schemas
 from service.jsonio import dumps
 from service.store import open_store
 from service.store.sqlite import sqlite_path
@@ -56,11 +56,18 @@ async def _stored(url: str, referral_id: str, tenant: str | None) -> Any:
     metavar="DIR",
     help="Write one JSON Schema file per message instead.",
 )
+@click.option(
+    "--asyncapi-version",
+    type=click.Choice(ASYNCAPI_VERSIONS),
+    default=ASYNCAPI_VERSION,
+    show_default=True,
+    help="The AsyncAPI version the printed document declares (the content is the same).",
+)
 @pass_cli
-def contract(cli: Cli, /, schemas: Path | None) -> int:
+def contract(cli: Cli, /, schemas: Path | None, asyncapi_version: str) -> int:
     """Print the AsyncAPI document, or write the JSON Schemas."""
     if schemas is None:
-        echo(dumps(asyncapi(cli.settings()), pretty=True).decode())
+        echo(dumps(asyncapi(cli.settings(), asyncapi_version), pretty=True).decode())
         return ExitStatus.OK
     schemas.mkdir(parents=True, exist_ok=True)
     written = json_schemas()

@@ -28,6 +28,7 @@ from service.client.connection import (
     started,
 )
 from service.client.reader import place_at_end
+from service.client.tracing import NO_TRACING, SendTracing, Sent
 from service.codec import CommandRecord, command_record, read_cloudevent
 from service.dead_letters import ERROR_CODE, ORIGINAL_OFFSET, ORIGINAL_PARTITION, ORIGINAL_TOPIC
 from service.settings import Settings
@@ -52,15 +53,22 @@ KINDS: Final = tuple(AnswerKind)
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     """A command record to send; its id, when it has one, is what its events cite. ``topic``:
-    where it goes, when not to the settings' commands topic."""
+    where it goes, when not to the settings' commands topic; ``origin``: the trace context
+    its envelope names (``traceparent``, ``tracestate``), if any."""
 
     command_id: str | None
     record: CommandRecord
     topic: str | None = None
+    origin: tuple[tuple[str, str], ...] = ()
 
 
 def outgoing(envelope: Mapping[str, Any]) -> Outgoing:
-    return Outgoing(str(envelope["id"]), command_record(envelope))
+    origin = tuple(
+        (name, envelope[name])
+        for name in ("traceparent", "tracestate")
+        if isinstance(envelope.get(name), str)
+    )
+    return Outgoing(str(envelope["id"]), command_record(envelope), origin=origin)
 
 
 @dataclass
@@ -117,10 +125,12 @@ async def send_and_wait(
     commands: Sequence[Outgoing],
     wait_seconds: float,
     progress: Callable[[int], None] | None = None,
+    tracing: SendTracing = NO_TRACING,
 ) -> list[CommandAnswer]:
     """Publish the commands in order and wait up to ``wait_seconds`` for every outcome.
 
-    ``progress`` is called with the number of commands newly settled, as they settle.
+    ``progress`` is called with the number of commands newly settled, as they settle; the
+    sending is traced as ``tracing`` says (``service.client.tracing``).
     """
     watch, offsets, sender = reader(settings), group_offsets(settings), producer(settings)
     async with started(watch, offsets, sender):
@@ -129,25 +139,28 @@ async def send_and_wait(
         watch.assign(partitions)
         if partitions:
             await place_at_end(watch, partitions)  # before anything is sent
-        outcomes = await _publish(sender, settings.commands_topic, commands)
+        with tracing.sending(settings.commands_topic, commands) as traced:
+            outcomes = await _publish(sender, settings.commands_topic, commands, traced)
         matcher = _Matcher(settings, outcomes)
         await _wait(watch, offsets, matcher, time.monotonic() + wait_seconds, progress)
         return outcomes
 
 
 async def _publish(
-    sender: AIOKafkaProducer, default_topic: str, commands: Sequence[Outgoing]
+    sender: AIOKafkaProducer, default_topic: str, commands: Sequence[Outgoing], traced: Sent
 ) -> list[CommandAnswer]:
     pending = [
         await sender.send(
             c.topic or default_topic,
             value=c.record.value,
             key=c.record.key,
-            headers=list(c.record.headers),
+            headers=[*c.record.headers, *traced.headers(index)],
         )
-        for c in commands
+        for index, c in enumerate(commands)
     ]
     sent = await asyncio.gather(*pending)
+    if len(sent) == 1:
+        traced.acknowledged(sent[0].partition, sent[0].offset)
     return [
         CommandAnswer(c.command_id, m.partition, m.offset, topic=m.topic)
         for c, m in zip(commands, sent, strict=True)

@@ -20,24 +20,18 @@ from dataclasses import replace
 from typing import Any, Final
 
 from opentelemetry import trace
-from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-    ConsoleSpanExporter,
-    SpanExporter,
-)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from service.consume.records import Incoming
-from service.errors import ConfigurationError
 from service.jsonio import loads
+from service.otel import configured_exporters as configured_exporters
+from service.otel import tracer_provider
 from service.version import DISTRIBUTION, package_version
 
 _NOTHING: Final = contextlib.nullcontext()
 _PROPAGATOR: Final = TraceContextTextMapPropagator()
 _TRACE_FIELDS: Final = ("traceparent", "tracestate")
-_HTTP_PROTOBUF: Final = "http/protobuf"
 
 
 class Tracing:
@@ -54,19 +48,7 @@ class Tracing:
     def from_environment(
         cls, consumer_group: str = "", environ: Mapping[str, str] = os.environ
     ) -> "Tracing":
-        exporters = configured_exporters(environ)
-        if not exporters:
-            return cls(None)
-        resource = Resource.create(
-            {
-                SERVICE_NAME: environ.get("OTEL_SERVICE_NAME") or DISTRIBUTION,
-                SERVICE_VERSION: package_version(),
-            }
-        )
-        provider = TracerProvider(resource=resource)
-        for name in exporters:
-            provider.add_span_processor(BatchSpanProcessor(_exporter(name, environ)))
-        return cls(provider, consumer_group)
+        return cls(tracer_provider(environ), consumer_group)
 
     def batch(self, records: int) -> AbstractContextManager[object]:
         """The span of one polled batch, current while it is handled; the spans of its
@@ -165,43 +147,6 @@ def producer_context(item: Incoming) -> dict[str, str]:
     else:
         found = _from_headers(headers, "ce_")
     return found or _from_headers(headers, "")
-
-
-def configured_exporters(environ: Mapping[str, str]) -> list[str]:
-    """The span exporters the ``OTEL_*`` variables ask for; none unless they name one or
-    an OTLP endpoint (``OTEL_SDK_DISABLED=true`` and ``OTEL_TRACES_EXPORTER=none`` win)."""
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return []
-    named = [n.strip().lower() for n in environ.get("OTEL_TRACES_EXPORTER", "").split(",")]
-    named = [name for name in named if name]
-    if "none" in named:
-        return []
-    if named:
-        return named
-    endpoints = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
-    return ["otlp"] if any(environ.get(name) for name in endpoints) else []
-
-
-def _exporter(name: str, environ: Mapping[str, str]) -> SpanExporter:
-    if name == "console":
-        return ConsoleSpanExporter()
-    if name != "otlp":
-        raise ConfigurationError(
-            f"OTEL_TRACES_EXPORTER '{name}' is not supported (use otlp, console or none)"
-        )
-    protocol = (
-        environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or _HTTP_PROTOBUF
-    )
-    if protocol.strip().lower() != _HTTP_PROTOBUF:
-        raise ConfigurationError(
-            f"OTLP protocol '{protocol}' is not supported: the service exports traces over"
-            f" {_HTTP_PROTOBUF} (set OTEL_EXPORTER_OTLP_PROTOCOL={_HTTP_PROTOBUF})"
-        )
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-    return OTLPSpanExporter()  # endpoint, headers, timeout and TLS from OTEL_EXPORTER_OTLP_*
 
 
 def _from_headers(headers: Mapping[str, bytes], prefix: str) -> dict[str, str]:

@@ -47,7 +47,7 @@ async def test_without_a_public_url_links_are_relative_to_the_root_whatever_the_
     body = await _first_page(sqlite_api, **FORGED)
     link = urlsplit(body["@odata.nextLink"])
     assert (link.scheme, link.netloc, link.path) == ("", "", REFERRALS)
-    assert body["@odata.context"] == "/$metadata#referrals"
+    assert body["@odata.context"] == "/v1.0/engagements/$metadata#referrals"
     assert "evil.example" not in str(body)
 
 
@@ -78,7 +78,7 @@ async def test_with_a_public_url_links_start_with_it_whatever_the_host(
     async with running_api(settings) as api:
         body = await _first_page(api, **FORGED)
     assert body["@odata.nextLink"].startswith(f"{public}{REFERRALS}?")
-    assert body["@odata.context"] == f"{public}/$metadata#referrals"
+    assert body["@odata.context"] == f"{public}/v1.0/engagements/$metadata#referrals"
     assert "evil.example" not in str(body)
 
 

@@ -125,20 +125,20 @@ async def test_count_is_of_every_match_and_the_page_holds_top(listed: Api) -> No
     [
         ({"$filter": "status eq"}, "ends too early"),
         ({"$filter": "status eq 'New' and"}, "ends too early"),
-        ({"$filter": "(status eq 'New'"}, "ends too early"),
+        ({"$filter": "(status eq 'New'"}, "the '(' at position 1 is not closed"),
         ({"$filter": "(status eq 'New' or"}, "ends too early"),
-        ({"$filter": "status eq 'New')"}, "unexpected ')' at position 16"),
+        ({"$filter": "status eq 'New')"}, "unexpected ')' at position 16: it closes no '('"),
         ({"$filter": "name eq 'x'"}, "'name' cannot be filtered on"),
         ({"$filter": "status foo 'New'"}, "expected an operator"),
         ({"$filter": "status eq 'Bogus'"}, "'Bogus' is not a status value"),
-        ({"$filter": "status eq 5"}, "unexpected character at position 11"),
-        ({"$filter": "status eq 'New' xor id eq 'a'"}, "unexpected 'xor'"),
+        ({"$filter": "status eq 5"}, "the number 5 at position 11 is not supported"),
+        ({"$filter": "status eq 'New' xor id eq 'a'"}, "at position 17, found 'xor'"),
         ({"$filter": "createdDateTime gt 'yesterday'"}, "not a UTC date-time"),
         ({"$filter": "createdDateTime gt 2026-05-01T08:00:00+02:00"}, "not a UTC date-time"),
         ({"$filter": "createdDateTime gt null"}, "compared with null by eq or ne"),
-        ({"$filter": "status eq null eq"}, "unexpected 'eq'"),
+        ({"$filter": "status eq null eq"}, "at position 16, found 'eq'"),
         ({"$filter": "team/any(t:t/firstName eq 'Alex')"}, "team/any supports one condition"),
-        ({"$filter": "status eq 'it''s"}, "unexpected character"),
+        ({"$filter": "status eq 'it''s"}, "the string at position 11 is not closed"),
         ({"$filter": "(" * 40 + "id eq 'a'" + ")" * 40}, "nests deeper than 32"),
         ({"$filter": " "}, "the filter is empty"),
         ({"$orderby": "name"}, "$orderby takes one of createdDateTime, updatedDateTime"),
@@ -159,3 +159,24 @@ async def test_a_malformed_query_is_a_400_that_names_the_problem(
     assert error["code"] == "invalidRequest"
     assert problem in error["message"]
     assert error["target"] == next(iter(params))
+
+
+async def test_an_unsupported_odata_construct_is_named_with_what_is_supported(
+    sqlite_api: Api,
+) -> None:
+    constructs = {
+        "contains(id, 'crm')": "the function contains(...) at position 1",
+        "status in ('New', 'Active')": "the operator 'in' at position 8",
+        "createdDateTime add duration'P1D' gt 2026-01-01T00:00:00Z": "arithmetic ('add')",
+        "status has 'New'": "the operator 'has'",
+        "team/all(t: t/email eq 'a@contoso.example')": "the lambda team/all(...)",
+    }
+    for filter_text, named in constructs.items():
+        response = await sqlite_api.get(REFERRALS, **{"$filter": filter_text})
+        assert response.status_code == 400, filter_text
+        error = response.json()["error"]
+        assert (error["code"], error["target"]) == ("invalidRequest", "$filter")
+        assert named in error["message"]
+        assert "is not supported" in error["message"]
+        assert "; supported: fields id, status" in error["message"]
+        assert "operators eq ne gt ge lt le, and, or, not" in error["message"]

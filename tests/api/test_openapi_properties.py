@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +20,8 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from service.api.errors import ErrorBody
+from service.api.openapi import ReferralPage
 from service.broker import free_port
 from service.jsonio import loads
 from service.schemas import shape_schema
@@ -63,6 +66,7 @@ def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     asyncio.run(_seed(url))
     configured = Settings(
         database_url=SecretStr(url),
+        http_port=free_port(),
         api_port=free_port(),
         api_keys=SecretStr(json.dumps({KEY: "org-a"})),
         log_level="INFO",
@@ -113,15 +117,51 @@ def test_the_document_names_the_routes_and_their_query_options(api_url: str) -> 
     names = {parameter["name"] for parameter in listing["parameters"]}
     assert {"$filter", "$orderby", "$top", "$count", "$skiptoken"} <= names
     assert "/v1.0/engagements/referrals/{referral_id}" in document["paths"]
-    assert "HTTPBearer" in document["components"]["securitySchemes"]
+    assert set(document["components"]["securitySchemes"]) == {"accessToken", "apiKey"}
 
 
-def test_the_referral_is_described_by_the_schema_the_contract_generates(api_url: str) -> None:
+@pytest.mark.parametrize(
+    ("shape", "name"),
+    [(Referral, "Referral"), (ReferralPage, "ReferralPage"), (ErrorBody, "ErrorBody")],
+)
+def test_each_body_is_the_named_schema_generated_from_its_model(
+    api_url: str, shape: Any, name: str
+) -> None:
     document = httpx.get(f"{api_url}/openapi.json", timeout=10).json()
-    single = document["paths"]["/v1.0/engagements/referrals/{referral_id}"]["get"]
-    body = single["responses"]["200"]["content"]["application/json"]["schema"]
-    assert body == {"$ref": "#/components/schemas/Referral"}
-    generated, definitions = shape_schema(Referral, "#/components/schemas/{model}")
+    generated, definitions = shape_schema(shape, "#/components/schemas/{model}")
     components = document["components"]["schemas"]
-    assert components["Referral"] == generated
-    assert all(components[name] == schema for name, schema in definitions.items())
+    assert components[name] == generated
+    assert all(components[key] == schema for key, schema in definitions.items())
+
+
+def test_each_operation_has_its_id_and_only_the_answers_the_api_gives(api_url: str) -> None:
+    document = httpx.get(f"{api_url}/openapi.json", timeout=10).json()
+    operations = {
+        operation["operationId"]: operation
+        for path in document["paths"].values()
+        for operation in path.values()
+    }
+    assert set(operations) == {"getReferral", "listReferrals"}
+    assert _bodies(operations["getReferral"]) == {
+        "200": "Referral", "304": None, "400": "ErrorBody", "401": "ErrorBody",
+        "404": "ErrorBody", "500": "ErrorBody", "503": "ErrorBody",
+    }  # fmt: skip
+    assert _bodies(operations["listReferrals"]) == {
+        "200": "ReferralPage", "400": "ErrorBody", "401": "ErrorBody", "500": "ErrorBody",
+        "503": "ErrorBody",
+    }  # fmt: skip
+    assert all(
+        operation["security"] == [{"accessToken": []}, {"apiKey": []}]
+        for operation in operations.values()
+    )
+    assert "ValidationError" not in str(document["components"])
+
+
+def _bodies(operation: dict[str, Any]) -> dict[str, str | None]:
+    """Each documented status and the name of the schema of its body."""
+    return {
+        status: response["content"]["application/json"]["schema"]["$ref"].rpartition("/")[2]
+        if "content" in response
+        else None
+        for status, response in operation["responses"].items()
+    }

@@ -85,10 +85,23 @@ def _relabelings(relabelings: Any, where: str) -> None:
         assert action.lower() in _RELABEL_ACTIONS, f"{where}[{index}].action: {action!r}"
 
 
+def selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """Whether a Kubernetes LabelSelector (matchLabels, matchExpressions In) selects labels."""
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In", f"unexpected operator in {expression}"
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
+
+
 def _selects_workload(spec: Mapping[str, Any], rendered: Rendered, where: str) -> None:
-    workload_labels = rendered.one("Deployment")["spec"]["template"]["metadata"]["labels"]
-    match_labels = spec["selector"]["matchLabels"]
-    assert match_labels.items() <= workload_labels.items(), f"{where}: selects no pod"
+    """The monitor selects the pods of every Deployment: the consumer's and the read tier's."""
+    for deployment in rendered.all("Deployment"):
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        name = deployment["metadata"]["name"]
+        assert selects(spec["selector"], pod_labels), f"{where}: selects no pod of {name}"
     assert spec["namespaceSelector"]["matchNames"], f"{where}: namespaceSelector empty"
 
 
@@ -107,13 +120,29 @@ def check_service_monitor(doc: Mapping[str, Any], rendered: Rendered) -> None:
     where = _metadata(doc, "ServiceMonitor", "monitoring.coreos.com/v1")
     spec = doc["spec"]
     _fields(spec, f"{where}.spec", {"selector", "endpoints"}, _MONITOR_SPEC_FIELDS)
-    service = rendered.named("Service", FULLNAME)  # the operations Service, not the API's
-    assert spec["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items(), (
-        f"{where}: selects no Service"
-    )
-    _selects_workload(spec, rendered, where)
+    service = rendered.named("Service", FULLNAME)  # the operations Service
+    assert selects(spec["selector"], service["metadata"]["labels"]), f"{where}: selects no Service"
     ports = {port["name"] for port in service["spec"]["ports"]}
     _endpoints(spec["endpoints"], f"{where}.spec.endpoints", ports)
+    _scrapes_every_workload(spec, rendered, where)
+
+
+def _scrapes_every_workload(spec: Mapping[str, Any], rendered: Rendered, where: str) -> None:
+    """Every Deployment's pods sit behind a Service the monitor selects, on a scraped port."""
+    scraped = {endpoint["port"] for endpoint in spec["endpoints"]}
+    behind = [
+        service["spec"]["selector"]
+        for service in rendered.all("Service")
+        if selects(spec["selector"], service["metadata"]["labels"])
+        and scraped & {port["name"] for port in service["spec"]["ports"]}
+    ]
+    for deployment in rendered.all("Deployment"):
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        name = deployment["metadata"]["name"]
+        assert any(selects({"matchLabels": chosen}, pod_labels) for chosen in behind), (
+            f"{where}: scrapes no pod of {name}"
+        )
+    assert spec["namespaceSelector"]["matchNames"], f"{where}: namespaceSelector empty"
 
 
 def check_pod_monitor(doc: Mapping[str, Any], rendered: Rendered) -> None:
@@ -157,7 +186,7 @@ def check_scaled_object(doc: Mapping[str, Any], rendered: Rendered) -> None:
         {"pollingInterval", "cooldownPeriod", "initialCooldownPeriod", "idleReplicaCount",
          "minReplicaCount", "maxReplicaCount", "fallback", "advanced"},
     )  # fmt: skip
-    deployment = rendered.one("Deployment")
+    deployment = rendered.named("Deployment", FULLNAME)  # the consumer, never the read tier
     target = spec["scaleTargetRef"]
     _fields(
         target,

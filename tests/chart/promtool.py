@@ -16,6 +16,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from tests.support.cache_lock import installing
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = REPO_ROOT / ".cache" / "promtool"
 CACHED_BINARY = CACHE_DIR / "usr" / "bin" / "promtool"
@@ -31,10 +33,11 @@ def promtool() -> Path:
     on_path = shutil.which("promtool")
     if on_path:
         return Path(on_path)
-    for candidate in (CACHED_BINARY, CACHE_DIR / "promtool"):
-        if os.access(candidate, os.X_OK):
-            return candidate
-    _fetch_from_debian()
+    with installing(CACHE_DIR):
+        for candidate in (CACHED_BINARY, CACHE_DIR / "promtool"):
+            if os.access(candidate, os.X_OK):
+                return candidate
+        _fetch_from_debian()
     return CACHED_BINARY
 
 

@@ -20,6 +20,7 @@ CI_VALUES_FILES = sorted((CHART_DIR / "ci").glob("*-values.yaml"))
 RELEASE = "demo"
 NAMESPACE = "apps"
 FULLNAME = "demo-referral-service"
+API_FULLNAME = f"{FULLNAME}-api"
 # The one value the chart requires; every inline scenario starts from it.
 BASE_VALUES: dict[str, Any] = {"kafka": {"bootstrapServers": "kafka.kafka.svc:9092"}}
 
@@ -96,17 +97,32 @@ class Rendered:
         return docs[0]
 
     def workload(self) -> dict[str, Any]:
-        """The Deployment's pod spec."""
-        return self.one("Deployment")["spec"]["template"]["spec"]
+        """The consumer Deployment's pod spec."""
+        return self.named("Deployment", FULLNAME)["spec"]["template"]["spec"]
 
     def container(self) -> dict[str, Any]:
         containers = self.workload()["containers"]
         return next(c for c in containers if c["name"] == "referral-service")
 
+    def api_workload(self) -> dict[str, Any]:
+        """The read tier's pod spec (api.tier separate)."""
+        return self.named("Deployment", API_FULLNAME)["spec"]["template"]["spec"]
+
+    def api_container(self) -> dict[str, Any]:
+        containers = self.api_workload()["containers"]
+        return next(c for c in containers if c["name"] == "referral-api")
+
     def env(self) -> dict[str, Any]:
         """Environment of the service container: ConfigMap entries, then explicit env."""
+        return self._environment(self.container())
+
+    def api_env(self) -> dict[str, Any]:
+        """Environment of the read tier's container."""
+        return self._environment(self.api_container())
+
+    def _environment(self, container: dict[str, Any]) -> dict[str, Any]:
         merged: dict[str, Any] = dict(self.named("ConfigMap", FULLNAME)["data"])
-        for var in self.container().get("env", []):
+        for var in container.get("env", []):
             merged[var["name"]] = var.get("value", var.get("valueFrom"))
         return merged
 

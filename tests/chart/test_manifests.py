@@ -82,8 +82,8 @@ def test_every_resource_carries_the_recommended_labels(rendered: Rendered) -> No
 
 def test_selectors_use_only_the_immutable_name_and_instance_labels(rendered: Rendered) -> None:
     selector = {"app.kubernetes.io/name", "app.kubernetes.io/instance"}
-    deployment = rendered.one("Deployment")
-    assert deployment["spec"]["selector"]["matchLabels"].keys() == selector
+    for deployment in rendered.all("Deployment"):
+        assert deployment["spec"]["selector"]["matchLabels"].keys() == selector
     for service in rendered.all("Service"):
         assert service["spec"]["selector"].keys() == selector
     for pdb in rendered.all("PodDisruptionBudget"):

@@ -21,7 +21,9 @@ def test_the_api_is_off_by_default_and_then_has_no_service_port_or_settings() ->
     rendered = render()
     assert [s["metadata"]["name"] for s in rendered.all("Service")] == [FULLNAME]
     assert [p["name"] for p in rendered.container()["ports"]] == ["http"]
-    assert not any(name.startswith("REFERRALS_API_") for name in rendered.env())
+    api_settings = {name for name in rendered.env() if name.startswith("REFERRALS_API_")}
+    assert api_settings == {"REFERRALS_API_ENABLED"}
+    assert rendered.env()["REFERRALS_API_ENABLED"] == "false"
 
 
 def test_the_api_has_a_service_of_its_own_on_its_own_port() -> None:
@@ -81,11 +83,12 @@ def test_the_ingress_routes_only_the_api_to_its_service() -> None:
 
 
 def test_the_network_policy_opens_the_api_port_to_its_peers() -> None:
-    policy = render_scenario("read-api-with-jwt-keys-ingress-and-network-policy").one(
-        "NetworkPolicy"
-    )
+    rendered = render_scenario("read-api-with-jwt-keys-ingress-and-network-policy")
+    policy = rendered.named("NetworkPolicy", f"{FULLNAME}-api")  # the read tier's pods
     rule = next(r for r in policy["spec"]["ingress"] if r["ports"][0]["port"] == "api")
     assert rule["from"] == [{"namespaceSelector": {"matchLabels": {"team": "crm"}}}]
+    consumer = rendered.named("NetworkPolicy", FULLNAME)
+    assert [r["ports"][0]["port"] for r in consumer["spec"]["ingress"]] == ["http"]
 
 
 def render_scenario(name: str) -> Any:

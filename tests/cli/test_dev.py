@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shlex
 import signal
 import socket
 from asyncio.subprocess import DEVNULL
@@ -16,11 +17,12 @@ from pydantic import SecretStr
 
 from service.api.compose import DEV_WARNING
 from service.broker import free_port
+from service.cli.dev_state import stored_referrals
 from service.cli.serve import STOPPING
 from service.settings import Settings
 from service.store import open_store
 from service.workers.count import worker_count
-from tests.support.cli_runner import PIPE, referrals, spawn
+from tests.support.cli_runner import PIPE, Ran, referrals, spawn
 from tests.support.http_probes import wait_ready
 
 pytestmark = pytest.mark.broker
@@ -199,3 +201,57 @@ def _kill_all(pids: list[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def readme_sends() -> list[list[str]]:
+    """The ``referrals send`` commands of the README's "Two commands", as written there."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Two commands") : readme.index("## The lifecycle rules")]
+    lines = (line.split("  #")[0] for line in section.splitlines())
+    return [shlex.split(line)[1:] for line in lines if line.startswith("referrals send ")]
+
+
+async def run_dev_until_ctrl_c(settings: Settings, *commands: list[str]) -> tuple[str, list[Ran]]:
+    """``referrals dev`` started, ``commands`` sent to it in turn, then a Ctrl-C; its stderr
+    and the commands' results."""
+    dev = await spawn(settings, "dev", stdout=DEVNULL, stderr=PIPE, start_new_session=True)
+    try:
+        await wait_ready(settings.http_port)
+        ran = [await referrals(settings, *command) for command in commands]
+        os.killpg(dev.pid, signal.SIGINT)
+        _out, err = await asyncio.wait_for(dev.communicate(), STOP_BOUND_SECONDS)
+    finally:
+        if dev.returncode is None:
+            os.killpg(dev.pid, signal.SIGKILL)
+            await dev.wait()
+    assert dev.returncode == 0, err.decode()
+    return err.decode(), ran
+
+
+async def test_make_run_after_make_run_takes_the_readme_commands_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(EXAMPLES.parent)  # the README's paths are the checkout's
+    settings = dev_settings(tmp_path)
+    create, *later = readme_sends()
+    assert create[:2] == ["send", "examples/referral.json"]
+    assert [command[:3] for command in later] == [
+        ["send", "--type", "referral.accept"],
+        ["send", "--type", "referral.win"],
+    ]
+
+    first_banner, (created,) = await run_dev_until_ctrl_c(settings, create)
+    assert created.status == 0, created
+    assert "state: fresh" in first_banner
+    assert "the last run's" not in first_banner
+
+    second_banner, answers = await run_dev_until_ctrl_c(settings, create, *later)
+    assert "state: fresh" in second_banner
+    assert "the last run's store, 1 referral, was moved to " in second_banner
+    events = [answer.stdout.split()[1:3] for answer in answers]
+    assert [answer.status for answer in answers] == [0, 0, 0], answers
+    assert events == [
+        [f"referral.{event}", "contoso-001"] for event in ("created", "accepted", "won")
+    ]
+    kept = tmp_path / "dev.db.last-run"
+    assert await stored_referrals(f"sqlite:///{kept}") == 1  # put aside, not lost

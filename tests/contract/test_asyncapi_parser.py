@@ -1,5 +1,7 @@
 """The official AsyncAPI parser accepts the published document, without a warning, in
-both event modes and with Kafka security configured."""
+both event modes, with Kafka security configured, and labelled either version: the parser
+checks each against its version's JSON Schema, and 3.0.0's refuses what 3.1.0 added (ROS 2
+bindings, examples of any type, more schema formats)."""
 
 import json
 import shutil
@@ -8,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from service.contract import asyncapi
+from service.contract import ASYNCAPI_VERSIONS, asyncapi
 from service.settings import EventMode, SaslMechanism, SecurityProtocol, Settings
 
 from .parser import validator
@@ -29,16 +31,20 @@ def script() -> Path:
     return validator()
 
 
-def test_the_parser_accepts_the_document_in_both_event_modes(script: Path, tmp_path: Path) -> None:
+def test_the_parser_accepts_the_document_in_both_event_modes_and_versions(
+    script: Path, tmp_path: Path
+) -> None:
     files = []
-    for name, settings in SETTINGS.items():
-        path = tmp_path / f"{name}.json"
-        path.write_text(json.dumps(asyncapi(settings)))
-        files.append(str(path))
+    for version in ASYNCAPI_VERSIONS:
+        for name, settings in SETTINGS.items():
+            path = tmp_path / f"{name}-{version}.json"
+            path.write_text(json.dumps(asyncapi(settings, version)))
+            files.append(str(path))
     node = shutil.which("node")
     assert node is not None
     result = subprocess.run(
         [node, str(script), *files], capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("AsyncAPI 3.1.0") == 2
+    for version in ASYNCAPI_VERSIONS:
+        assert result.stdout.count(f"AsyncAPI {version},") == len(SETTINGS), result.stdout

@@ -146,5 +146,6 @@ async def test_a_record_delivered_again_after_a_crash_is_not_dead_lettered_twice
         events = await collect(settings, [settings.events_topic], lambda got: len(got) >= 2)
         dead = await collect(settings, [settings.dlq_topic], lambda got: len(got) >= 2)
 
-    assert [e.json["referralId"] for e in events] == [good, marker]
+    # Two referrals land on partitions of their own, so only each one's order is kept.
+    assert sorted(e.json["referralId"] for e in events) == sorted([good, marker])
     assert sorted(d.header("x-error-code") for d in dead) == ["not-json", "unreadable-record"]

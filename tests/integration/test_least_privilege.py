@@ -39,6 +39,7 @@ def _reading(url: str) -> Settings:
     """Settings of ``show`` and ``referrals api`` over the database at ``url``."""
     return Settings(
         database_url=SecretStr(url),
+        http_port=free_port(),
         api_port=free_port(),
         api_keys=SecretStr(json.dumps({KEY: "org-a"})),
         log_level="INFO",

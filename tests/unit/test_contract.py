@@ -10,6 +10,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from service.cli.main import main
 from service.codec import encode_event, encode_rejection
 from service.contract import asyncapi, json_schemas
 from service.expiry import expire_command
@@ -121,7 +122,7 @@ def test_the_asyncapi_document_names_the_configured_topics_and_resolves_its_refs
     settings = Settings(commands_topic="in", events_topic="out", dlq_topic="dead")
     document = asyncapi(settings)
 
-    assert document["asyncapi"] == "3.1.0"
+    assert document["asyncapi"] == "3.0.0"
     assert document["info"]["version"] == package_version()
     assert document["servers"]["kafka"]["protocol"] == "kafka"
     assert document["servers"]["kafka"]["host"] == settings.kafka_bootstrap_servers
@@ -133,6 +134,21 @@ def test_the_asyncapi_document_names_the_configured_topics_and_resolves_its_refs
         node: Any = document
         for part in ref.removeprefix("#/").split("/"):
             node = node[part]
+
+
+def test_the_versions_differ_only_in_their_label_and_the_cli_offers_both(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    later = asyncapi(Settings(), "3.1.0")
+    assert later == {**asyncapi(Settings()), "asyncapi": "3.1.0"}
+    with pytest.raises(ValueError, match=r"3\.0\.0, 3\.1\.0"):
+        asyncapi(Settings(), "2.6.0")
+    assert main(["contract"]) == 0
+    assert json.loads(capsys.readouterr().out)["asyncapi"] == "3.0.0"
+    assert main(["contract", "--asyncapi-version", "3.1.0"]) == 0
+    assert json.loads(capsys.readouterr().out) == later
+    assert main(["contract", "--asyncapi-version", "2.6.0"]) != 0
+    assert "3.0.0" in capsys.readouterr().err
 
 
 def _refs(node: Any) -> list[str]:

@@ -1,6 +1,6 @@
 """The lock files are in step with pyproject.toml: every declared requirement is pinned
 to a version it allows (run `make lock` after changing a dependency), and the image's lock
-pins what CI tests."""
+pins what CI tests and what `make run` installs."""
 
 import re
 import tomllib
@@ -45,7 +45,13 @@ def test_the_dev_lock_pins_every_dependency_and_extra(extra: str) -> None:
     assert _unpinned(requirements, pins, (extra,)) == []
 
 
-def test_ci_tests_the_versions_the_image_ships() -> None:
-    dev = _pins("requirements-dev.lock")
+def test_the_run_lock_pins_every_runtime_dependency_and_the_embedded_broker() -> None:
+    requirements = PROJECT["dependencies"] + PROJECT["optional-dependencies"]["embedded"]
+    assert _unpinned(requirements, _pins("requirements-run.lock"), ("embedded",)) == []
+
+
+@pytest.mark.parametrize("lock", ["requirements-dev.lock", "requirements-run.lock"])
+def test_ci_and_make_run_use_the_versions_the_image_ships(lock: str) -> None:
+    pins = _pins(lock)
     runtime = _pins("requirements.lock")
-    assert {name: dev.get(name) for name in runtime} == runtime
+    assert {name: pins.get(name) for name in runtime} == runtime

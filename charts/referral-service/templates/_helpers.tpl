@@ -196,9 +196,86 @@ passwordKey: kafka-sasl-password
 {{/*
 Combinations values.schema.json cannot express. Each failure says what to change.
 */}}
-{{/* "true" when the read API is served with API keys from an existing Secret. */}}
+{{/*
+Where the read API runs: "separate" (a Deployment of its own running `referrals api`),
+"together" (in the consumer pods, on their second port) or "" (not served). api.tier auto
+picks separate with PostgreSQL and together with SQLite (one file, one pod).
+*/}}
+{{- define "referral-service.apiTier" -}}
+{{- if .Values.api.enabled }}
+{{- if eq .Values.api.tier "auto" }}
+{{- ternary "together" "separate" (eq .Values.store.mode "sqlite") }}
+{{- else }}
+{{- .Values.api.tier }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "referral-service.apiTogether" -}}
+{{- if eq (include "referral-service.apiTier" .) "together" }}true{{ end }}
+{{- end }}
+
+{{- define "referral-service.apiSeparate" -}}
+{{- if eq (include "referral-service.apiTier" .) "separate" }}true{{ end }}
+{{- end }}
+
+{{/* Name of the read tier's Deployment, HPA, PDB and NetworkPolicy. */}}
+{{- define "referral-service.apiFullname" -}}
+{{- printf "%s-api" (include "referral-service.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Selector labels of the read tier's pods: a name of their own, so the consumer's selector
+(immutable once installed), Services, PDB and NetworkPolicy never select them.
+*/}}
+{{- define "referral-service.apiSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-api" (include "referral-service.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "referral-service.apiLabels" -}}
+{{ include "referral-service.apiSelectorLabels" . }}
+app.kubernetes.io/component: api
+{{ include "referral-service.releaseLabels" . }}
+{{- end }}
+
+{{/*
+Labels of the read API's Service and Ingress: the app's name (the ServiceMonitor selects
+every Service of the release by it), the component serving it.
+*/}}
+{{- define "referral-service.apiServiceLabels" -}}
+{{ include "referral-service.selectorLabels" . }}
+app.kubernetes.io/component: {{ ternary "api" "consumer" (eq (include "referral-service.apiTier" .) "separate") }}
+{{ include "referral-service.releaseLabels" . }}
+{{- end }}
+
+{{/* "true" when the consumer pods serve the read API with API keys from an existing Secret. */}}
 {{- define "referral-service.apiKeysMounted" -}}
-{{- if and .Values.api.enabled .Values.api.auth.apiKeys.existingSecret }}true{{ end }}
+{{- if and (include "referral-service.apiTogether" .) .Values.api.auth.apiKeys.existingSecret }}true{{ end }}
+{{- end }}
+
+{{/* Pod anti-affinity from podAntiAffinityPreset over the pods `selector` (YAML) names. */}}
+{{- define "referral-service.affinity" -}}
+{{- $values := .root.Values }}
+{{- if $values.affinity }}
+{{- tpl (toYaml $values.affinity) .root }}
+{{- else if eq $values.podAntiAffinityPreset "hard" }}
+podAntiAffinity:
+  requiredDuringSchedulingIgnoredDuringExecution:
+    - topologyKey: kubernetes.io/hostname
+      labelSelector:
+        matchLabels:
+          {{- .selector | nindent 10 }}
+{{- else if $values.podAntiAffinityPreset }}
+podAntiAffinity:
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- .selector | nindent 12 }}
+{{- end }}
 {{- end }}
 
 {{- define "referral-service.validate" -}}
@@ -270,6 +347,18 @@ Combinations values.schema.json cannot express. Each failure says what to change
 {{- fail "api.containerPort must differ from containerPort (the operations port of /metrics and the probes)" }}
 {{- end }}
 {{- end }}
+{{- if and (eq $v.store.mode "sqlite") (eq $v.api.tier "separate") }}
+{{- fail "api.tier=separate needs store.mode=postgresql: one SQLite file cannot be shared across pods, so with SQLite the read API runs in the consumer pod (api.tier=together, or auto)" }}
+{{- end }}
+{{- if and (include "referral-service.apiSeparate" .) $v.api.autoscaling.enabled (gt (int $v.api.autoscaling.minReplicas) (int $v.api.autoscaling.maxReplicas)) }}
+{{- fail "api.autoscaling.minReplicas must not exceed api.autoscaling.maxReplicas" }}
+{{- end }}
+{{- if and (include "referral-service.apiSeparate" .) $v.api.autoscaling.enabled (not (or $v.api.autoscaling.targetCPUUtilizationPercentage $v.api.autoscaling.targetMemoryUtilizationPercentage)) }}
+{{- fail "api.autoscaling needs targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage" }}
+{{- end }}
+{{- if and (include "referral-service.apiSeparate" .) $v.api.pdb.create (eq (toString $v.api.pdb.minAvailable) "") (eq (toString $v.api.pdb.maxUnavailable) "") }}
+{{- fail "api.pdb.create needs api.pdb.minAvailable or api.pdb.maxUnavailable" }}
+{{- end }}
 {{- if and $v.api.ingress.enabled (not (and $v.api.enabled $v.api.ingress.host)) }}
 {{- fail "api.ingress.enabled needs api.enabled and api.ingress.host" }}
 {{- end }}
@@ -315,20 +404,7 @@ keys to files named after the variables. Never environment variables, never whol
 Returns a YAML list; empty when no setting is secret.
 */}}
 {{- define "referral-service.secretFiles" -}}
-{{- if include "referral-service.isPostgresql" . }}
-- secret:
-    {{- if .Values.store.postgresql.existingSecret }}
-    name: {{ .Values.store.postgresql.existingSecret }}
-    items:
-      - key: {{ .Values.store.postgresql.existingSecretKey }}
-        path: REFERRALS_DATABASE_URL
-    {{- else }}
-    name: {{ include "referral-service.secretName" . }}
-    items:
-      - key: database-url
-        path: REFERRALS_DATABASE_URL
-    {{- end }}
-{{- end }}
+{{- include "referral-service.databaseUrlFile" . }}
 {{- if include "referral-service.saslEnabled" . }}
 {{- $sasl := include "referral-service.saslCredentials" . | fromYaml }}
 - secret:
@@ -355,6 +431,25 @@ Returns a YAML list; empty when no setting is secret.
 {{- end }}
 {{- end }}
 
+{{/* The database URL as the file REFERRALS_DATABASE_URL (PostgreSQL mode): a projected
+volume source, the only secret the read tier's pods mount. */}}
+{{- define "referral-service.databaseUrlFile" -}}
+{{- if include "referral-service.isPostgresql" . }}
+- secret:
+    {{- if .Values.store.postgresql.existingSecret }}
+    name: {{ .Values.store.postgresql.existingSecret }}
+    items:
+      - key: {{ .Values.store.postgresql.existingSecretKey }}
+        path: REFERRALS_DATABASE_URL
+    {{- else }}
+    name: {{ include "referral-service.secretName" . }}
+    items:
+      - key: database-url
+        path: REFERRALS_DATABASE_URL
+    {{- end }}
+{{- end }}
+{{- end }}
+
 {{/* REFERRALS_WORKERS: config.workers, else the pod's CPU request rounded up, else 0 (the
 service's own default). */}}
 {{- define "referral-service.workers" -}}
@@ -370,3 +465,40 @@ service's own default). */}}
 {{- max 1 (int64 (ceil (float64 $cpu))) -}}
 {{- end -}}
 {{- end -}}
+
+{{/* NetworkPolicy ingress to the operations port (/metrics, /healthz, /readyz). */}}
+{{- define "referral-service.operationsIngress" -}}
+{{- $np := .Values.networkPolicy }}
+{{- $fullname := include "referral-service.fullname" . }}
+# The HTTP port serves only /metrics, /healthz and /readyz.
+- ports:
+    - port: http
+      protocol: TCP
+  {{- if not $np.ingress.allowExternal }}
+  from:
+    - podSelector:
+        matchLabels:
+          {{ $fullname }}-client: "true"
+    {{- $peer := dict }}
+    {{- with $np.ingress.namespaceSelector }}
+    {{- $_ := set $peer "namespaceSelector" (dict "matchLabels" .) }}
+    {{- end }}
+    {{- with $np.ingress.podSelector }}
+    {{- $_ := set $peer "podSelector" (dict "matchLabels" .) }}
+    {{- end }}
+    {{- with $peer }}
+    - {{ toYaml . | nindent 6 | trim }}
+    {{- end }}
+  {{- end }}
+{{- end }}
+
+{{/* NetworkPolicy ingress to the read API's port; its callers authenticate. */}}
+{{- define "referral-service.apiIngress" -}}
+- ports:
+    - port: api
+      protocol: TCP
+  {{- with .Values.api.networkPolicyFrom }}
+  from:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
