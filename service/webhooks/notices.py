@@ -54,20 +54,36 @@ def notices_of(records: Iterable[OutgoingRecord], now: str) -> list[Notice]:
     found = []
     for record in records:
         event = _BY_KIND.get(record.kind)
-        if event is None or record.key is None:
+        referral_id = _text(record.key)
+        if event is None or referral_id is None:
             continue
         tenant, time = _tenant_and_time(record)
-        found.append(Notice(tenant, record.key.decode(), event, time or now))
+        if tenant is not None:
+            found.append(Notice(tenant, referral_id, event, time or now))
     return found
 
 
-def _tenant_and_time(record: OutgoingRecord) -> tuple[str, str]:
-    tenant, time, binary = "", "", False
+def _text(raw: bytes | None) -> str | None:
+    """``raw`` as text; None when absent or not UTF-8 (the service's own events are, but a
+    store write must never fail on what a record holds)."""
+    if raw is None:
+        return None
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def _tenant_and_time(record: OutgoingRecord) -> tuple[str | None, str]:
+    """The event's tenant ('' for none; None when unreadable: no tenant can be told, so
+    nobody is notified) and its time ('' when not at hand)."""
+    tenant: str | None = ""
+    time, binary = "", False
     for name, value in record.headers:
         if name == "ce_tenantid" and value is not None:
-            tenant = value.decode()
+            tenant = _text(value)
         elif name == "ce_time" and value is not None:
-            time, binary = value.decode(), True
+            time, binary = _text(value) or "", True
     if binary or record.value is None:
         return tenant, time
     try:

@@ -6,7 +6,7 @@ import asyncio
 import ipaddress
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.api.webhooks import ValidationEventLimit
@@ -45,6 +45,41 @@ def test_a_structured_event_is_read_from_its_value_and_a_tenantless_one_is_empty
         ("org-b", "2026-01-01T00:00:00Z"),
         ("", TIME.decode()),
     ]
+
+
+_EVENT_KINDS = ("referral.created", "referral.updated", "referral.won", "dead-letter")
+_HEADER_NAMES = ("ce_tenantid", "ce_time", "content-type", "x-other")
+
+
+@settings(derandomize=True, max_examples=300)
+@given(
+    kind=st.sampled_from(_EVENT_KINDS),
+    key=st.none() | st.binary(max_size=40),
+    value=st.none() | st.binary(max_size=60) | st.just(b'{"time":5,"tenantid":["x"]}'),
+    headers=st.lists(
+        st.tuples(st.sampled_from(_HEADER_NAMES), st.none() | st.binary(max_size=20)),
+        max_size=4,
+    ),
+)
+def test_whatever_a_stored_record_holds_its_notices_are_read_without_failing(
+    kind: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes | None]]
+) -> None:
+    """The store computes notices inside the batch's write: no key, header or value may make
+    that write fail. An event whose referral or tenant cannot be read as text notifies
+    nobody rather than the wrong tenant."""
+    found = notices_of([OutgoingRecord("events", key, value, tuple(headers), kind)], "now")
+    assert len(found) <= 1
+    for notice in found:
+        assert key is not None
+        assert notice.referral_id.encode() == key
+        tenants = [v for n, v in headers if n == "ce_tenantid" and v is not None]
+        assert notice.tenant.encode() == (tenants[-1] if tenants else notice.tenant.encode())
+
+
+def test_a_key_or_tenant_that_is_not_utf8_notifies_nobody() -> None:
+    bad_key = OutgoingRecord("events", b"\xdb\xff", b"{}", (("ce_time", TIME),), "referral.won")
+    bad_tenant = record("referral.won", (("ce_tenantid", b"\xff"), ("ce_time", TIME)))
+    assert notices_of([bad_key, bad_tenant], "now") == []
 
 
 def test_the_payload_is_partner_centers_thin_notification() -> None:
