@@ -33,6 +33,7 @@ from service.settings import Settings
 from service.startup import on_signals, start_api, started, store_of, until_up
 from service.store import Store, store_backend
 from service.tenancy import Tenancy
+from service.webhooks.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,8 @@ async def consume(
     chores: bool = True,
 ) -> None:
     """The consume loop until ``stop``, with the gauges beside it; with ``chores`` also the
-    housekeeping (expiry, retention), which one process of a service runs."""
+    housekeeping (expiry, retention) and the webhook dispatcher, which one process of a
+    service runs."""
     tenancy = await _tenancy(settings, store, stop)
     consumer, producer = make_consumer(settings), make_producer(settings)
     publisher = outbox_publisher(settings, store, producer, metrics, health)
@@ -129,6 +131,8 @@ async def consume(
     beside = [gauges]
     if chores:
         beside.append(asyncio.create_task(housekeeping(settings, store, expiry, utc_now)))
+        webhooks = Dispatcher(settings, store, metrics.webhooks, utc_now)
+        beside.append(asyncio.create_task(webhooks.run()))
     running = asyncio.create_task(loop.run())
     try:
         await _until_stopped(loop, running, stop, settings.shutdown_timeout_seconds)

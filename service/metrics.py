@@ -253,6 +253,7 @@ class Metrics:
             registry=registry,
             multiprocess_mode="livemin",
         )
+        self.webhooks = WebhookMetrics(registry)
         self._start_at_zero()
 
     def _start_at_zero(self) -> None:
@@ -357,3 +358,42 @@ class Metrics:
 def _closing_outcome(closing: EventType) -> str:
     """``won`` for referral.won: the ``outcome`` label of the time-to-close histogram."""
     return closing.value.removeprefix("referral.")
+
+
+class WebhookMetrics:
+    """The webhook dispatcher's series (``service.webhooks.dispatcher``)."""
+
+    OUTCOMES: Final = ("delivered", "failed", "parked")
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.deliveries = Counter(
+            "referrals_webhook_deliveries",
+            "Webhook delivery attempts, by outcome (delivered; failed, to be retried; parked,"
+            " its endpoint failing past the retry period) and event.",
+            ["outcome", "event"],
+            registry=registry,
+        )
+        for outcome in self.OUTCOMES:
+            for event in ("referral-created", "referral-updated", "test-created"):
+                self.deliveries.labels(outcome, event)
+        self.latency = Histogram(
+            "referrals_webhook_delivery_seconds",
+            "Time of one webhook delivery attempt, from the request to the answer.",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.queue = Gauge(
+            "referrals_webhook_queue",
+            "Webhook deliveries not yet delivered, by state (pending, parked).",
+            ["state"],
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
+        for state in ("pending", "parked"):
+            self.queue.labels(state)
+        self.failing_endpoints = Gauge(
+            "referrals_webhook_failing_endpoints",
+            "Webhook registrations marked failing (their deliveries parked until a replay).",
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )

@@ -151,6 +151,8 @@ class Settings(BaseSettings):
     api_tenant_claim: str = "tid"
     api_roles_claim: str = "roles"
     api_all_tenants_role: str = "Referrals.Read.AllTenants"
+    #: The role that may change what the service holds for a tenant (its webhooks).
+    api_write_role: str = "Referrals.ReadWrite"
     #: Static API keys: a JSON object of key -> tenant ("*": every tenant), or such a file.
     api_keys: SecretStr | None = None
     api_keys_file: str | None = None
@@ -162,6 +164,24 @@ class Settings(BaseSettings):
     #: The API's public base URL (https://host[/prefix]) its links start with; none:
     #: links are relative to the server's root. Never taken from a request's Host.
     api_public_url: str | None = None
+    #: Webhooks (``service.webhooks``): a failing delivery is retried with exponential
+    #: backoff (full jitter, from the initial delay up to the max) for the retry period,
+    #: then its registration is marked failing and its deliveries parked.
+    webhook_retry_period: timedelta = timedelta(hours=24)
+    webhook_retry_initial_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    webhook_read_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    webhook_max_response_bytes: int = Field(default=65_536, ge=0)
+    #: Requests in flight at once to one endpoint, per replica.
+    webhook_concurrency_per_endpoint: int = Field(default=4, ge=1, le=64)
+    #: How often the dispatcher looks for due deliveries.
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    #: Development only: http:// URLs, and loopback, private and link-local targets.
+    webhook_allow_http: bool = False
+    webhook_allow_private_targets: bool = False
+    #: Test events a tenant may ask for per minute (Partner Center's limit is 2).
+    webhook_test_events_per_minute: int = Field(default=2, ge=1)
     retry_initial_seconds: float = Field(default=0.2, gt=0)
     retry_max_seconds: float = Field(default=10.0, gt=0)
     stall_seconds: float = Field(default=60.0, gt=0)
@@ -187,7 +207,7 @@ class Settings(BaseSettings):
         files = SecretsSettingsSource(settings_cls, secrets_dir=directory)
         return init_settings, env_settings, dotenv_settings, files
 
-    @field_validator("default_expiry", "processed_retention", mode="before")
+    @field_validator("default_expiry", "processed_retention", "webhook_retry_period", mode="before")
     @classmethod
     def _seconds_or_iso_duration(cls, value: object) -> object:
         # Environment variables arrive as text; "1209600" means seconds, like "P14D" days.

@@ -28,6 +28,7 @@ from service.api.filters import FilterError, parse_filter, parse_orderby
 from service.api.logging import RequestLog
 from service.api.openapi import MAX_PAGE, REFERRAL, REFERRAL_LIST, with_components
 from service.api.paging import decode_token, encode_token, query_digest
+from service.api.webhooks import WebhookOptions, route_webhooks
 from service.jsonio import dumps, encoded
 from service.store import Store
 from service.store.query import FIELDS, Column, Filter, ReferralQuery
@@ -43,8 +44,14 @@ _bearer = HTTPBearer(auto_error=False, description="A JWT access token, or an AP
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def build_api(store: Store, authenticate: Authenticate, public_url: str | None = None) -> FastAPI:
-    """The app; its links start with ``public_url`` (no trailing slash), else are relative."""
+def build_api(
+    store: Store,
+    authenticate: Authenticate,
+    public_url: str | None = None,
+    webhooks: WebhookOptions | None = None,
+) -> FastAPI:
+    """The app; its links start with ``public_url`` (no trailing slash), else are relative.
+    ``webhooks``: the registration routes' options (``service.api.webhooks``)."""
     root = (public_url or "").rstrip("/")
     app = FastAPI(
         title="Referral lifecycle service: read API",
@@ -61,6 +68,7 @@ def build_api(store: Store, authenticate: Authenticate, public_url: str | None =
     _route_metadata(app)
     _route_one(app, store, caller)
     _route_list(app, store, caller, root)
+    route_webhooks(app, store, caller, webhooks or WebhookOptions())
     return app
 
 

@@ -6,7 +6,10 @@
   token whose roles claim holds the all-tenants role reads every tenant's referrals and
   the tenant-less ones.
 - Otherwise the bearer value is looked up among the static API keys (key -> tenant, ``*``
-  for every tenant), compared by digest.
+  for every tenant, or key -> ``{"tenant": ..., "write": true}``), compared by digest.
+- Changing what the service holds for a tenant (its webhook registration) needs write
+  permission: the write role (``Referrals.ReadWrite``) in a token's roles claim, or an API
+  key given ``"write": true``.
 - ``open_access`` is the development mode of ``referrals dev``: no check, every tenant.
 
 Anything missing or wrong is a 401 that names the problem, never the credentials.
@@ -34,9 +37,10 @@ class Principal:
     tenant_id: str | None
     all_tenants: bool = False
     kind: str = "jwt"
+    can_write: bool = False
 
 
-EVERY_TENANT = Principal(None, all_tenants=True, kind="open")
+EVERY_TENANT = Principal(None, all_tenants=True, kind="open", can_write=True)
 #: Turns the bearer value (None: none sent) into the caller, or raises ApiError.
 Authenticate = Callable[[str | None], Awaitable[Principal]]
 
@@ -45,20 +49,33 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def _key_grant(given: object) -> tuple[str, bool]:
+    """(tenant, write) of an API key's entry: a tenant id, or {"tenant", "write"}."""
+    if isinstance(given, dict):
+        write = given.get("write", False)
+        known = isinstance(write, bool) and set(given) <= {"tenant", "write"}
+        given = given.get("tenant") if known else None
+    else:
+        write = False
+    if not isinstance(given, str) or not given:
+        raise ConfigurationError(
+            'api_keys: every key maps to a tenant id or \'*\', or {"tenant": ..., "write": true}'
+        )
+    return given, write
+
+
 class ApiKeys:
-    def __init__(self, keys: Mapping[str, str]) -> None:
-        for tenant in keys.values():
-            if not isinstance(tenant, str) or not tenant:
-                raise ConfigurationError("api_keys: every key maps to a tenant id or '*'")
-        self._tenants = {_digest(key): tenant for key, tenant in keys.items()}
+    def __init__(self, keys: Mapping[str, object]) -> None:
+        self._grants = {_digest(key): _key_grant(given) for key, given in keys.items()}
 
     def principal(self, key: str) -> Principal | None:
-        tenant = self._tenants.get(_digest(key))
-        if tenant is None:
+        grant = self._grants.get(_digest(key))
+        if grant is None:
             return None
-        return Principal(None, all_tenants=True, kind="key") if tenant == "*" else (
-            Principal(tenant, kind="key")
-        )  # fmt: skip
+        tenant, write = grant
+        if tenant == "*":
+            return Principal(None, all_tenants=True, kind="key", can_write=write)
+        return Principal(tenant, kind="key", can_write=write)
 
 
 class BearerTokens:
@@ -70,6 +87,7 @@ class BearerTokens:
         self.leeway = settings.api_jwt_leeway_seconds
         self.tenant_claim, self.roles_claim = settings.api_tenant_claim, settings.api_roles_claim
         self.all_tenants_role = settings.api_all_tenants_role
+        self.write_role = settings.api_write_role
         self.keys = _signing_keys(settings)
 
     async def principal(self, token: str) -> Principal:
@@ -99,12 +117,13 @@ class BearerTokens:
     def _caller(self, claims: Mapping[str, Any]) -> Principal:
         roles = claims.get(self.roles_claim)
         held = roles.split() if isinstance(roles, str) else roles if isinstance(roles, list) else []
+        write = self.write_role in held
         if self.all_tenants_role in held:
-            return Principal(None, all_tenants=True)
+            return Principal(None, all_tenants=True, can_write=write)
         tenant = claims.get(self.tenant_claim)
         if not isinstance(tenant, str) or not tenant:
             raise unauthenticated(f"the token has no '{self.tenant_claim}' claim naming a tenant")
-        return Principal(tenant)
+        return Principal(tenant, can_write=write)
 
     async def _signing_key(self, token: str) -> Any:
         try:
@@ -160,7 +179,7 @@ def authenticator(settings: Settings) -> Authenticator | None:
 
 
 def _api_keys(settings: Settings) -> ApiKeys | None:
-    keys: dict[str, str] = {}
+    keys: dict[str, object] = {}
     sources = []
     if settings.api_keys is not None:
         sources.append(("api_keys", settings.api_keys.get_secret_value()))

@@ -12,6 +12,7 @@ from service.api.app import build_api
 from service.api.auth import Authenticate, Authenticator, authenticator, open_access
 from service.api.server import ApiServer
 from service.api.telemetry import ApiTelemetry
+from service.api.webhooks import webhook_options
 from service.settings import Settings
 from service.store import Store
 
@@ -43,7 +44,7 @@ def read_api(
     if check is open_access:
         log.warning(DEV_WARNING)
     observed = telemetry or ApiTelemetry.configured(registry)
-    app = build_api(store, check, settings.api_public_url)
+    app = build_api(store, check, settings.api_public_url, webhook_options(settings))
     observed.instrument(app)
 
     async def stopped() -> None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import click
 
 from service import logs
-from service.cli import dlq, events, expire, migrate, send, serve, views
+from service.cli import dlq, events, expire, migrate, send, serve, views, webhooks
 from service.cli.context import Cli, OutputClosed
 from service.cli.exits import ExitStatus, classify
 
@@ -51,7 +51,7 @@ def cli(ctx: click.Context, bootstrap_servers: str | None, json_output: bool, de
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # errors are ours to report
 
 
-for module in (serve, migrate, send, events, dlq, expire, views):
+for module in (serve, migrate, send, events, dlq, expire, views, webhooks):
     for command in module.COMMANDS:
         cli.add_command(command)
 

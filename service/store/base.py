@@ -17,6 +17,7 @@ from typing import Protocol
 from service.codec import OutgoingRecord
 from service.fast.referral import AnyRecord
 from service.store.query import Page, ReferralQuery
+from service.store.webhooks import WebhookStore
 from state import CommandKey, ReferralKey, ReferralRecord
 from state.values import value_object
 
@@ -102,7 +103,7 @@ Publish = Callable[[list[OutboxEntry]], Awaitable[Collection[int]]]
 FORGET_PAGE = 5000
 
 
-class Store(Protocol):
+class Store(WebhookStore, Protocol):
     #: Whether a batch may be written while the consume loop decides the next one: true
     #: where a write waits on a server, false where it needs this interpreter between its
     #: statements (SQLite, whose write beside a decision was measured no faster); then the

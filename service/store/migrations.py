@@ -131,6 +131,38 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "DROP INDEX outbox_by_key",
         "CREATE INDEX outbox_by_key_digest ON outbox (key_digest, seq)",
     ),
+    # Webhook registrations, one per tenant, and the deliveries recorded with their events
+    # (service.store.webhooks).
+    (
+        """CREATE TABLE webhook_registrations (
+            tenant_id text PRIMARY KEY,
+            url text NOT NULL,
+            events text[] NOT NULL,
+            secret text NOT NULL,
+            state text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now()
+        )""",
+        """CREATE TABLE webhook_deliveries (
+            seq bigserial PRIMARY KEY,
+            id text NOT NULL UNIQUE DEFAULT replace(gen_random_uuid()::text, '-', ''),
+            tenant_id text NOT NULL,
+            referral_id text NOT NULL,
+            event text NOT NULL,
+            changed_at text NOT NULL,
+            state text NOT NULL,
+            attempts integer NOT NULL DEFAULT 0,
+            next_attempt timestamptz NOT NULL DEFAULT now(),
+            retry_from timestamptz NOT NULL DEFAULT now(),
+            last_error text,
+            delivered_at timestamptz
+        )""",
+        "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt)"
+        " WHERE state = 'pending'",
+        "CREATE INDEX webhook_deliveries_by_tenant ON webhook_deliveries (tenant_id, state, seq)",
+        "CREATE INDEX webhook_deliveries_by_referral ON webhook_deliveries"
+        " (tenant_id, referral_id, seq)",
+    ),
 )
 
 

@@ -39,6 +39,7 @@ from service.store.rows import (
     tenant_column,
     tenant_of,
 )
+from service.store.webhooks_postgres import PostgresWebhooks
 from state import CommandKey, ReferralKey, ReferralRecord
 
 #: The rows found oldest first through the index by age, up to the cutoff, then deleted by
@@ -51,7 +52,7 @@ FORGET_PROCESSED = (
 )
 
 
-class PostgresStore:
+class PostgresStore(PostgresWebhooks):
     #: A batch's write is the server's work: the loop decides the next batch meanwhile.
     writes_beside_decisions = True
 
@@ -60,6 +61,7 @@ class PostgresStore:
         self.pool_size = pool_size
         self._pool = PostgresPool(url, pool_size, bounds or PostgresBounds())
         self._outbox = PostgresOutbox(self._pool)
+        super().__init__(self._pool)
 
     async def open(self, migrate: bool = True) -> None:
         try:

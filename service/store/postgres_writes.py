@@ -1,12 +1,13 @@
 """How a batch becomes PostgreSQL statements: every row of its state sent as typed arrays
 that ``unnest`` turns back into rows, so its state is one statement whatever its size; a
 small batch's outbox rows go in the same statement (one round trip), a large batch's are
-copied in after it (COPY), in the same transaction."""
+copied in after it (COPY), in the same transaction. The webhook deliveries of its events
+are part of the state's statement."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from service.fast.referral import AnyRecord
@@ -20,6 +21,8 @@ from service.store.rows import (
     referral_document,
     tenant_column,
 )
+from service.webhooks.notices import notices_of
+from state.fields import format_utc
 
 if TYPE_CHECKING:
     from service.store.migrations import Db
@@ -59,7 +62,8 @@ _REFERRAL_ARRAYS = len(_ROW_TYPES)
 _NEW, _CHANGED = 1, 1 + _REFERRAL_ARRAYS
 _EXPECTED = _CHANGED + _REFERRAL_ARRAYS
 _PROCESSED = _EXPECTED + 1
-_COUNTS = _PROCESSED + 4
+_NOTICES = _PROCESSED + 4
+_COUNTS = _NOTICES + 4
 _OUTBOX = _COUNTS + 3
 #: A batch's state: the new referrals (none may exist yet), the changed ones (each still
 #: at the version it was read at) and the processed commands (none seen before).
@@ -77,7 +81,16 @@ _STATE = (
     " processed AS (INSERT INTO processed_commands"
     " (tenant_id, command_id, referral_id, outcome)"
     f" SELECT * FROM unnest({_marks(_PROCESSED, ('text',) * 4)})"
-    " ON CONFLICT (tenant_id, command_id) DO NOTHING RETURNING 1)"
+    " ON CONFLICT (tenant_id, command_id) DO NOTHING RETURNING 1),"
+    # The webhook deliveries of the batch's events, for the registrations that ask for
+    # them: a join with an empty table where none exists, in the same round trip.
+    " webhooks AS (INSERT INTO webhook_deliveries"
+    " (tenant_id, referral_id, event, changed_at, state)"
+    " SELECT n.tenant_id, n.referral_id, n.event, n.changed_at,"
+    " CASE r.state WHEN 'failing' THEN 'parked' ELSE 'pending' END"
+    f" FROM unnest({_marks(_NOTICES, ('text',) * 4)}) WITH ORDINALITY"
+    " AS n(tenant_id, referral_id, event, changed_at, k) JOIN webhook_registrations r"
+    " ON r.tenant_id = n.tenant_id AND n.event = ANY(r.events) ORDER BY n.k)"
 )
 #: When another replica wrote one of the state's rows first, the statement refuses itself
 #: (so nothing of it is written), naming the part that fell short.
@@ -131,6 +144,7 @@ async def write_batch(db: Db, batch: BatchWrite) -> list[OutboxEntry]:
         [p.command_id for p in batch.processed],
         [p.referral_id for p in batch.processed],
         [p.outcome for p in batch.processed],
+        *_notice_columns(batch.outbox),
         len(new),
         len(changed),
         len(batch.processed),
@@ -164,6 +178,17 @@ async def _write_in_one(
     assert row is not None
     assert row["stored"] == len(outbox)
     return _numbered(outbox, row["seqs"])
+
+
+def _notice_columns(outbox: list[OutboxEntry]) -> list[list[str]]:
+    """The webhook notices of the batch's events as the four arrays ``unnest`` reads."""
+    notices = notices_of((entry.record for entry in outbox), format_utc(datetime.now(UTC)))
+    return [
+        [n.tenant for n in notices],
+        [n.referral_id for n in notices],
+        [n.event for n in notices],
+        [n.changed_at for n in notices],
+    ]
 
 
 def _numbered(outbox: list[OutboxEntry], seqs: list[int]) -> list[OutboxEntry]:

@@ -38,12 +38,13 @@ from service.store.query import Page, ReferralQuery
 from service.store.sqlite_connection import SqliteConnections, sqlite_path, transaction
 from service.store.sqlite_outbox import SqliteOutbox
 from service.store.sqlite_writes import BatchRows, delete_published, write_batch
+from service.store.webhooks_sqlite import SqliteWebhooks
 from state import CommandKey, ReferralKey, ReferralRecord
 
 __all__ = ["SqliteStore", "sqlite_path"]
 
 
-class SqliteStore:
+class SqliteStore(SqliteWebhooks):
     #: A write's statements each bind a chunk of rows at once, but its SQLite work beside
     #: a decision still competes with it for the interpreter's lock and, on two cores
     #: shared with the broker, for the cores: beside was measured no faster than in turn.
@@ -53,6 +54,7 @@ class SqliteStore:
         self.path = path
         self._db = SqliteConnections(path)
         self._outbox = SqliteOutbox(self._db)
+        super().__init__(self._db)
 
     async def open(self, migrate: bool = True) -> None:
         await self._db.open(migrate)

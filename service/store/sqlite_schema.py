@@ -12,7 +12,7 @@ from typing import Final
 from service.errors import ConfigurationError
 from service.store.columns import READ_COLUMNS, READ_INDEXES, TEAM_EMAILS, ReadColumn, Storage
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: The referrals table as version 2 made it (the step to version 3 adds the read columns).
 _REFERRALS_V2: Final = """
 CREATE TABLE IF NOT EXISTS {table} (
@@ -62,6 +62,38 @@ _READ_INDEXES: Final = "\n".join(
 _PUBLISHED: Final = """
 CREATE TABLE IF NOT EXISTS outbox_published (first INTEGER NOT NULL, last INTEGER NOT NULL);
 """
+#: Webhook registrations, one per tenant, and the deliveries recorded with their events
+#: (``service.store.webhooks``); times are seconds since the epoch.
+_WEBHOOKS: Final = """
+CREATE TABLE IF NOT EXISTS webhook_registrations (
+    tenant_id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    tenant_id TEXT NOT NULL,
+    referral_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    changed_at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL,
+    retry_from REAL NOT NULL,
+    last_error TEXT,
+    delivered_at REAL
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (state, next_attempt);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_tenant
+    ON webhook_deliveries (tenant_id, state);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_referral
+    ON webhook_deliveries (tenant_id, referral_id, seq);
+"""
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 {_REFERRALS.format(table="referrals")}
@@ -86,6 +118,7 @@ CREATE INDEX IF NOT EXISTS processed_commands_age ON processed_commands (process
 {_TEAM}
 CREATE INDEX IF NOT EXISTS referrals_by_state ON referrals (status, substatus);
 {_READ_INDEXES}
+{_WEBHOOKS}
 """
 #: Version 1 keyed referrals and processed commands by their id alone. Their tenant joins
 #: the key; a processed command takes the tenant of the referral it named, if any.
@@ -142,6 +175,7 @@ _UPGRADES: Final = {
     3: _read_columns_added(3),
     4: _PACKED_HEADERS,
     5: _PUBLISHED,
+    6: _WEBHOOKS,
 }
 
 

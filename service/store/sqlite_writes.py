@@ -1,10 +1,12 @@
 """How a batch becomes SQLite statements: its rows are built on the consume loop's thread,
-then written on the store's thread in one transaction, one ``executemany`` per table."""
+then written on the store's thread in one transaction, one ``executemany`` per table; the
+webhook deliveries of its events too, where any registration exists."""
 
 import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from service.errors import StaleWrite
 from service.store.base import BatchWrite, OutboxEntry
@@ -18,6 +20,9 @@ from service.store.rows import (
     time_text,
 )
 from service.store.sqlite_connection import transaction
+from service.store.webhooks_sqlite import ANY_REGISTRATION, enqueue
+from service.webhooks.notices import notices_of
+from state.fields import format_utc
 
 _REFERRAL_COLUMNS = ("version", "status", "substatus", "expiration", "document",
                      *READ_COLUMN_NAMES, "tenant_id", "id")  # fmt: skip
@@ -105,7 +110,17 @@ def write_batch(db: sqlite3.Connection, rows: BatchRows) -> list[OutboxEntry]:
             db.executemany(_INSERT_PROCESSED, rows.processed)
         except sqlite3.IntegrityError:
             raise StaleWrite("a command of the batch was processed meanwhile") from None
-        return _write_outbox(db, rows)
+        stored = _write_outbox(db, rows)
+        if stored and db.execute(ANY_REGISTRATION).fetchone()[0]:
+            _enqueue_notices(db, rows)
+        return stored
+
+
+def _enqueue_notices(db: sqlite3.Connection, rows: BatchRows) -> None:
+    """The webhook deliveries of the batch's events, in its transaction."""
+    now = datetime.now(UTC)
+    notices = notices_of((entry.record for entry in rows.entries), format_utc(now))
+    enqueue(db, notices, now.timestamp())
 
 
 def delete_outbox(db: sqlite3.Connection, seqs: Iterable[int]) -> None:

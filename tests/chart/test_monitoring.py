@@ -38,6 +38,7 @@ EXPECTED_ALERTS = {
     "ReferralsOutboxBacklogGrowing",
     "ReferralsReplicaNotReady",
     "ReferralsPoisonRecords",
+    "ReferralsWebhookEndpointFailing",
 }
 
 
