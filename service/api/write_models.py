@@ -1,0 +1,30 @@
+"""The write API's own bodies, as models the OpenAPI document names: a JSON Patch operation
+(``JsonPatch`` is a list of them) and the status of a write (``ReferralOperation``)."""
+
+from typing import Annotated, Any, Literal, NotRequired
+
+from pydantic import Field
+from typing_extensions import TypedDict  # pydantic reads it for the schema on Python 3.11
+
+from service.api.errors import ErrorDetail
+
+
+class PatchOperation(TypedDict):
+    """One JSON Patch (RFC 6902) operation; Partner Center takes ``add`` and ``replace``."""
+
+    op: Literal["add", "replace"]
+    path: Annotated[str, Field(description="A JSON Pointer into the referral, e.g. /status.")]
+    value: Any
+
+
+class ReferralOperation(TypedDict):
+    """What became of a write answered 202: running, succeeded or failed."""
+
+    id: Annotated[str, Field(description="The request id: the command's id.")]
+    status: Literal["running", "succeeded", "failed"]
+    statusUrl: NotRequired[str]
+    resourceLocation: NotRequired[
+        Annotated[str, Field(description="The referral's URL, once the write succeeded.")]
+    ]
+    eTag: NotRequired[Annotated[str, Field(description="Its eTag as the write left it.")]]
+    error: NotRequired[ErrorDetail]

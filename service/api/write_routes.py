@@ -1,0 +1,168 @@
+"""The write routes, Partner Center's: ``POST /v1.0/engagements/referrals`` (create),
+``PATCH .../referrals/{id}`` (JSON Patch, ``add``/``replace``; ``If-Match`` used when sent),
+``PUT .../referrals/{id}`` (the whole document; ``If-Match`` required: without it 412
+``preconditionFailed``, nothing sent), and ``GET .../referralOperations/{requestId}``, the
+status of a write answered 202. Each write becomes one command (``write_commands``), sent
+and awaited (``write_flow``), answered as ``write_answers`` says.
+
+Writes need write permission (``Principal.can_write``), act as the caller's tenant (an
+all-tenants caller names one with ``tenantId``), and are held to the command limits: a body
+over ``REFERRALS_MAX_COMMAND_BYTES`` is a 413, a patch of more operations than
+``REFERRALS_MAX_PATCH_OPERATIONS`` a 400, before anything is sent.
+"""
+
+import uuid
+from typing import Annotated, Any, Final
+
+from fastapi import FastAPI, Header, Path, Query, Request
+from fastapi.responses import Response
+
+from service.api import metadata, write_commands
+from service.api.errors import CONTENT_TYPE, ApiError, invalid
+from service.api.operation_status import operation_response
+from service.api.write_answers import WriteKind, answer
+from service.api.write_flow import Pending, Writes, WritesUnavailable
+from service.api.write_openapi import CREATED, OPERATION, PATCHED, REPLACED, write_body
+from service.jsonio import JsonRefused, dumps, loads
+
+REFERRALS: Final = f"{metadata.SERVICE_ROOT}/{metadata.ENTITY_SET}"
+OPERATIONS: Final = f"{metadata.SERVICE_ROOT}/referralOperations"
+RETRY_AFTER: Final = "5"
+ReferralId = Annotated[str, Path(min_length=1, max_length=256)]
+TenantOption = Annotated[str | None, Query(alias="tenantId", max_length=256)]
+
+
+def route_writes(app: FastAPI, writes: Writes, Caller: Any, root: str) -> None:
+    """The write routes over ``writes`` (``Caller``: the authenticated principal)."""
+    settings = writes.settings
+
+    async def send(
+        request: Request, kind: WriteKind, tenant: str | None, command: write_commands.WriteCommand
+    ) -> Response:
+        wait = settings.api_write_wait_seconds
+        try:
+            settled = await writes.submit(command, wait)
+        except WritesUnavailable as error:
+            retry = {"Retry-After": RETRY_AFTER}
+            message = f"{error}; try again"
+            raise ApiError(503, "serviceUnavailable", message, headers=retry) from None
+        request_id = {"request-id": str(command.envelope["id"])}
+        if isinstance(settled, Pending):
+            return _accepted(root, command, request_id)
+        location = f"{root}{REFERRALS}/{command.referral_id}"
+        representation = "return=representation" in (request.headers.get("prefer") or "")
+        response = await answer(settled, kind, writes.store, tenant, location, representation)
+        response.headers.update(request_id)
+        return response
+
+    @app.post(REFERRALS, operation_id="createReferral", tags=["referrals"], responses=CREATED,
+              openapi_extra=write_body("Referral"), response_class=Response)  # fmt: skip
+    async def create_referral(
+        principal: Caller, request: Request, tenant_id: TenantOption = None
+    ) -> Response:
+        """Create a referral: the document as Partner Center's create sends it."""
+        tenant = _writer(principal, tenant_id)
+        document = await _body(request, settings.max_command_bytes)
+        command_id = _command_id(request)
+        return await send(
+            request, "create", tenant, write_commands.create(settings, command_id, tenant, document)
+        )
+
+    @app.patch(REFERRALS + "/{referral_id}", operation_id="updateReferral", tags=["referrals"],
+               responses=PATCHED, openapi_extra=write_body("JsonPatch"),
+               response_class=Response)  # fmt: skip
+    async def update_referral(
+        principal: Caller,
+        request: Request,
+        referral_id: ReferralId,
+        tenant_id: TenantOption = None,
+        if_match: Annotated[str | None, Header(alias="If-Match", max_length=256)] = None,
+        prefer: Annotated[str | None, Header(alias="Prefer", max_length=256)] = None,
+    ) -> Response:
+        """Change a referral with a JSON Patch (``add``, ``replace``); ``If-Match`` optional."""
+        tenant = _writer(principal, tenant_id)
+        operations = await _body(request, settings.max_command_bytes)
+        if isinstance(operations, list) and len(operations) > settings.max_patch_operations:
+            raise invalid(f"a patch has at most {settings.max_patch_operations} operations", "body")
+        command = write_commands.patch(
+            settings, _command_id(request), tenant, referral_id, operations, if_match
+        )
+        return await send(request, "patch", tenant, command)
+
+    @app.put(REFERRALS + "/{referral_id}", operation_id="replaceReferral", tags=["referrals"],
+             responses=REPLACED, openapi_extra=write_body("Referral"),
+             response_class=Response)  # fmt: skip
+    async def replace_referral(
+        principal: Caller,
+        request: Request,
+        referral_id: ReferralId,
+        tenant_id: TenantOption = None,
+        if_match: Annotated[str | None, Header(alias="If-Match", max_length=256)] = None,
+    ) -> Response:
+        """Replace a referral with the whole document (``links`` ignored); ``If-Match``
+        required."""
+        tenant = _writer(principal, tenant_id)
+        if not if_match:
+            raise ApiError(412, "preconditionFailed", "a replace needs the If-Match header", "ETag")
+        document = await _body(request, settings.max_command_bytes)
+        command = write_commands.replace(
+            settings, _command_id(request), tenant, referral_id, document, if_match
+        )
+        return await send(request, "replace", tenant, command)
+
+    @app.get(OPERATIONS + "/{request_id}", operation_id="getReferralOperation",
+             tags=["referrals"], responses=OPERATION, response_class=Response)  # fmt: skip
+    async def get_referral_operation(
+        principal: Caller,
+        request_id: Annotated[str, Path(min_length=1, max_length=256)],
+        tenant_id: TenantOption = None,
+    ) -> Response:
+        """What became of a write: running, succeeded (with the referral) or failed."""
+        tenant = _reader(principal, tenant_id)
+        return await operation_response(writes, root, REFERRALS, tenant, request_id)
+
+
+def _writer(principal: Any, asked: str | None) -> str | None:
+    if not principal.can_write:
+        raise ApiError(403, "accessDenied", "writing referrals needs write permission")
+    return _reader(principal, asked)
+
+
+def _reader(principal: Any, asked: str | None) -> str | None:
+    """The tenant a request acts as: the caller's; an all-tenants caller names one."""
+    if principal.all_tenants:
+        return asked or None
+    if asked is not None and asked != principal.tenant_id:
+        raise ApiError(404, "itemNotFound", "no referral with this id")
+    return str(principal.tenant_id)
+
+
+def _command_id(request: Request) -> str:
+    return write_commands.request_id(request.headers) or str(uuid.uuid4())
+
+
+async def _body(request: Request, limit: int) -> Any:
+    """The request's JSON, read up to ``limit`` bytes (the command limit)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "invalidRequest", f"the body is larger than {limit} bytes", "body")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise ApiError(413, "invalidRequest", f"the body is larger than {limit} bytes", "body")
+    try:
+        return loads(bytes(raw), unique_keys=True)
+    except JsonRefused as error:
+        raise invalid(str(error), "body") from None
+
+
+def _accepted(root: str, command: write_commands.WriteCommand, headers: dict[str, str]) -> Response:
+    status_url = f"{root}{OPERATIONS}/{command.envelope['id']}"
+    body = {"id": command.envelope["id"], "status": "running", "statusUrl": status_url}
+    return Response(
+        dumps(body),
+        202,
+        {**headers, "Location": status_url, "Retry-After": RETRY_AFTER},
+        media_type=CONTENT_TYPE,
+    )
