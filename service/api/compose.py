@@ -60,6 +60,5 @@ def read_api(
         settings.api_bind_host,
         settings.api_port,
         settings.api_forwarded_allow_ips,
-        on_start=writes.start,
         on_stop=stopped,
     )

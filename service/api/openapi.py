@@ -52,12 +52,12 @@ def _components() -> dict[str, Any]:
     error, error_definitions = shape_schema(ErrorBody, _TEMPLATE)
     referral, referral_definitions = shape_schema(Referral, _TEMPLATE)
     operation, operation_definitions = shape_schema(ReferralOperation, _TEMPLATE)
-    patch, patch_definitions = shape_schema(list[PatchOperation], _TEMPLATE)
+    patch, patch_definitions = shape_schema(PatchOperation, _TEMPLATE)
     schemas = {
         **operation_definitions,
         **patch_definitions,
         "ReferralOperation": operation,
-        "JsonPatch": {**patch, "title": "JsonPatch"},
+        "PatchOperation": patch,
         **page_definitions,
         **error_definitions,
         **referral_definitions,

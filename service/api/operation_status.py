@@ -34,12 +34,11 @@ async def operation_response(
             body["resourceLocation"] = f"{root}{referrals}/{referral.get('id', '')}"
         else:
             body |= {"status": "failed", "error": _error(error)}
-    elif writes.waiter.waiting(key):
+    elif (stored := await writes.store.processed(key)) is None:
+        if not writes.waiter.waiting(key):
+            raise ApiError(404, "itemNotFound", "no write with this request id")
         body["status"] = "running"
     else:
-        stored = await writes.store.processed(key)
-        if stored is None:
-            raise ApiError(404, "itemNotFound", "no write with this request id")
         if stored.outcome in ("rejected", "dead-lettered") or stored.referral_id is None:
             message = "the command was refused; its reason is no longer held here"
             body |= {"status": "failed", "error": {"code": "invalidRequest", "message": message}}

@@ -30,6 +30,10 @@ from state import CommandKey
 log = logging.getLogger(__name__)
 #: How often a write that awaits its outcome also asks the store (a no-op leaves no record).
 STORE_LOOK_SECONDS: Final = 0.5
+#: How long a write waits for the first connection to the broker (made at the first write).
+CONNECT_SECONDS: Final = 15.0
+#: How long the broker may take to acknowledge a command before the write answers 503.
+SEND_SECONDS: Final = 15.0
 
 
 class WritesUnavailable(RuntimeError):
@@ -55,12 +59,16 @@ class Writes:
         self.waiter = OutcomeWaiter(settings)
         self._producer: AIOKafkaProducer | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        #: Set once the first connection attempt ended, whichever way.
+        self._attempted = asyncio.Event()
 
-    async def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._connect()),
-            asyncio.create_task(self.waiter.run()),
-        ]
+    def _start(self) -> None:
+        """Connect at the first write, so an API that is only read never reaches for Kafka."""
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self._connect()),
+                asyncio.create_task(self.waiter.run()),
+            ]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -79,13 +87,13 @@ class Writes:
                 await sender.start()
                 self._producer = sender
             except Exception as error:  # retried: the API serves reads meanwhile
-                await sender.stop()
                 log.warning("write API: broker not reachable", extra={"error": str(error)})
+            finally:
+                if self._producer is not sender:
+                    await sender.stop()  # also when cancelled: it closes what it made
+            self._attempted.set()
+            if self._producer is None:
                 await asyncio.sleep(self.settings.retry_max_seconds)
-
-    @property
-    def ready(self) -> bool:
-        return self._producer is not None and self.waiter.positioned.is_set()
 
     async def known(self, key: CommandKey) -> Settled | None:
         """What became of the command ``key`` names, if it was processed."""
@@ -107,10 +115,21 @@ class Writes:
             future = await self._send(command)
         return await self._wait(key, future, wait_seconds)
 
-    async def _send(self, command: WriteCommand) -> asyncio.Future[CommandOutcome]:
-        sender = self._producer
-        if sender is None or not self.waiter.positioned.is_set():
+    async def _connected_producer(self) -> AIOKafkaProducer:
+        """The producer, once it and the waiter are connected; a write waits only for the
+        first attempt (at most ``CONNECT_SECONDS``), later ones not while the broker is away."""
+        self._start()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CONNECT_SECONDS):
+                await self._attempted.wait()
+                if self._producer is not None:
+                    await self.waiter.positioned.wait()
+        if self._producer is None or not self.waiter.positioned.is_set():
             raise WritesUnavailable("the broker is not reachable")
+        return self._producer
+
+    async def _send(self, command: WriteCommand) -> asyncio.Future[CommandOutcome]:
+        sender = await self._connected_producer()
         try:
             future = self.waiter.expect(command.key)
         except TooManyWaiting as error:
@@ -121,7 +140,7 @@ class Writes:
                 await sender.send(
                     command.topic, value=record.value, key=record.key, headers=list(record.headers)
                 ),
-                self.settings.api_write_wait_seconds,
+                SEND_SECONDS,
             )
         except Exception as error:
             self.waiter.forget(command.key)

@@ -1,6 +1,7 @@
 """The write API's own bodies, as models the OpenAPI document names: a JSON Patch operation
-(``JsonPatch`` is a list of them) and the status of a write (``ReferralOperation``)."""
+(a patch's body is a list of them) and the status of a write (``ReferralOperation``)."""
 
+from enum import StrEnum
 from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import Field
@@ -17,11 +18,19 @@ class PatchOperation(TypedDict):
     value: Any
 
 
+class OperationStatus(StrEnum):
+    """Where a write stands."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
 class ReferralOperation(TypedDict):
     """What became of a write answered 202: running, succeeded or failed."""
 
     id: Annotated[str, Field(description="The request id: the command's id.")]
-    status: Literal["running", "succeeded", "failed"]
+    status: OperationStatus
     statusUrl: NotRequired[str]
     resourceLocation: NotRequired[
         Annotated[str, Field(description="The referral's URL, once the write succeeded.")]

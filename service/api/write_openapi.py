@@ -28,11 +28,11 @@ _REJECTIONS: Final[Responses] = {
 }
 
 
-def write_body(schema: str) -> dict[str, Any]:
-    """``openapi_extra`` naming a route's request body (the route reads it raw)."""
-    return {
-        "requestBody": {"required": True, "content": {_JSON: {"schema": _ref(schema)}}},
-    }
+def write_body(schema: str, *, many: bool = False) -> dict[str, Any]:
+    """``openapi_extra`` naming a route's request body (the route reads it raw): the
+    ``schema``, or a list of them."""
+    named = {"type": "array", "items": _ref(schema)} if many else _ref(schema)
+    return {"requestBody": {"required": True, "content": {_JSON: {"schema": named}}}}
 
 
 def _applied(description: str, status: int) -> Responses:

@@ -69,7 +69,7 @@ def route_writes(app: FastAPI, writes: Writes, Caller: Any, root: str) -> None:
         )
 
     @app.patch(REFERRALS + "/{referral_id}", operation_id="updateReferral", tags=["referrals"],
-               responses=PATCHED, openapi_extra=write_body("JsonPatch"),
+               responses=PATCHED, openapi_extra=write_body("PatchOperation", many=True),
                response_class=Response)  # fmt: skip
     async def update_referral(
         principal: Caller,
