@@ -12,6 +12,7 @@
   400 ``invalidRequest`` saying so.
 """
 
+import re
 from typing import Any, Final, Literal
 
 from fastapi.responses import Response
@@ -21,6 +22,7 @@ from service.api.outcome_waiter import CommandOutcome
 from service.api.write_flow import Settled
 from service.jsonio import dumps
 from service.store import Store
+from state.lifecycle import MAY_MOVE_TO
 
 WriteKind = Literal["create", "patch", "replace"]
 _STATUS: Final = {
@@ -44,9 +46,19 @@ class Rejected(ApiError):
         public = "invalidRequest" if code == "illegalTransition" else code
         message = str(rejection.get("message") or code)
         if code == "illegalTransition":
-            message = f"illegal transition: {message}"
+            message = f"illegal transition: {message}{_rule(message)}"
         super().__init__(_STATUS.get(code, 400), public, message, target)
         self.details, self.inner = details, code
+
+
+def _rule(message: str) -> str:
+    """The row of Partner Center's status table the refused move broke."""
+    source = re.search(r"\bin (\w+)/", message)
+    status = source and next((s for s in MAY_MOVE_TO if s.value == source.group(1)), None)
+    if not status:
+        return ""
+    targets = " or ".join(target.value for target in MAY_MOVE_TO[status])
+    return f" (the rule: {status.value} moves only to {targets})"
 
 
 def _first_target(details: list[dict[str, Any]]) -> str | None:

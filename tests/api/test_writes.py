@@ -4,6 +4,7 @@ accepted over HTTP, read back by GET and seen on the events topic; a retry with 
 request id is answered the same with one event; a stale If-Match is a 412 in Partner
 Center's body; an illegal move a 400 naming the rule; a tenant cannot touch another's."""
 
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -40,14 +41,14 @@ def corpus(name: str) -> Any:
     return loads((CORPUS / name).read_bytes())
 
 
-@pytest.fixture
-async def service(
-    broker: EmbeddedBroker, tmp_path: Path, request: pytest.FixtureRequest
+@contextlib.asynccontextmanager
+async def serving(
+    broker: EmbeddedBroker, database: Path, **overrides: object
 ) -> AsyncIterator[tuple[Settings, httpx.AsyncClient]]:
-    overrides = getattr(request, "param", {})
+    """The service (consumer and API) with the test's keys, and a client of its API."""
     settings = isolated_settings(
         broker.bootstrap_servers,
-        tmp_path / "referrals.db",
+        database,
         api_port=free_port(),
         api_keys=SecretStr(json.dumps(KEYS)),
         **overrides,
@@ -58,24 +59,22 @@ async def service(
             yield settings, http
 
 
-async def test_a_documented_create_is_answered_201_and_read_back_and_published(
-    service: tuple[Settings, httpx.AsyncClient],
-) -> None:
-    settings, http = service
-    document = corpus("create-shared-referral-request.json")
+@pytest.fixture
+async def service(
+    broker: EmbeddedBroker, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[Settings, httpx.AsyncClient]]:
+    """Over SQLite; ``request.param``: settings of the test's own."""
+    async with serving(broker, tmp_path / "referrals.db", **getattr(request, "param", {})) as up:
+        yield up
 
-    created = await http.post(REFERRALS, json=document, headers=A)
 
-    assert created.status_code == 201, created.text
-    referral = created.json()
-    assert created.headers["etag"] == referral["eTag"]
-    assert created.headers["location"] == f"{REFERRALS}/{referral['id']}"
-    assert referral["name"] == document["name"]
-    read = await http.get(created.headers["location"], headers=A)
-    assert read.content == created.content
-    events = await collect(settings, [settings.events_topic], lambda got: len(got) >= 1)
-    assert [e.header("ce_causationid") for e in events] == [created.headers["request-id"]]
-    assert events[0].json["referral"] == loads(created.content)
+@pytest.fixture
+async def either_service(
+    broker: EmbeddedBroker, tmp_path: Path, store_url: str
+) -> AsyncIterator[tuple[Settings, httpx.AsyncClient]]:
+    """Over SQLite and over PostgreSQL (``store_url``, tests/api/conftest.py)."""
+    async with serving(broker, tmp_path / "r.db", database_url=store_url) as up:
+        yield up
 
 
 def caused_by(events: list[Any], request_id: str) -> list[Any]:
@@ -83,15 +82,19 @@ def caused_by(events: list[Any], request_id: str) -> list[Any]:
 
 
 async def test_every_documented_patch_and_put_is_accepted_read_back_and_published(
-    service: tuple[Settings, httpx.AsyncClient],
+    either_service: tuple[Settings, httpx.AsyncClient],
 ) -> None:
-    settings, http = service
-    created = await http.post(
-        REFERRALS, json=corpus("create-shared-referral-request.json"), headers=A
-    )
+    settings, http = either_service
+    document = corpus("create-shared-referral-request.json")
+    created = await http.post(REFERRALS, json=document, headers=A)
     assert created.status_code == 201, created.text
+    referral = created.json()
     location, etag = created.headers["location"], created.headers["etag"]
-    answered = []
+    assert (location, etag) == (f"{REFERRALS}/{referral['id']}", referral["eTag"])
+    assert referral["name"] == document["name"]
+    read = await http.get(location, headers=A)
+    assert read.content == created.content
+    answered = [created.headers["request-id"]]
     for name in PATCHES:
         patched = await http.patch(location, json=corpus(name), headers={**A, "If-Match": etag})
         assert patched.status_code == 204, (name, patched.text)
@@ -122,13 +125,14 @@ async def test_every_documented_patch_and_put_is_accepted_read_back_and_publishe
         assert read.content == replaced.content
 
     events = await collect(settings, [settings.events_topic], lambda got: len(got) >= 8)
-    assert [len(caused_by(events, request_id)) for request_id in answered] == [1] * 6
+    assert [len(caused_by(events, request_id)) for request_id in answered] == [1] * 7
+    assert caused_by(events, answered[0])[0].json["referral"] == loads(created.content)
 
 
 async def test_a_retry_with_the_same_request_id_gets_the_same_answer_and_one_event(
-    service: tuple[Settings, httpx.AsyncClient],
+    either_service: tuple[Settings, httpx.AsyncClient],
 ) -> None:
-    settings, http = service
+    settings, http = either_service
     document = corpus("create-shared-referral-request.json")
     request_id = str(uuid.uuid4())
     sent = {**A, "MS-RequestId": request_id}
@@ -181,7 +185,10 @@ async def test_refusals_answer_in_partner_centers_body_and_a_tenant_cannot_touch
     assert illegal.status_code == 400
     assert illegal.json()["error"]["code"] == "invalidRequest"
     assert illegal.json()["error"]["innerError"] == {"code": "illegalTransition"}
-    assert "Closed" in illegal.json()["error"]["message"]
+    assert illegal.json()["error"]["message"] == (
+        "illegal transition: a referral in Closed/Won cannot move to Active/Accepted"
+        " (the rule: Closed moves only to Closed)"
+    )
     assert (unconditional.status_code, unconditional.json()["error"]["target"]) == (412, "ETag")
     assert (again.status_code, again.json()["error"]["code"]) == (409, "conflict")
     assert (read_only.status_code, read_only.json()["error"]["code"]) == (403, "accessDenied")
