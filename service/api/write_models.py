@@ -2,7 +2,7 @@
 (a patch's body is a list of them) and the status of a write (``ReferralOperation``)."""
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal, NotRequired
+from typing import Annotated, Any, NotRequired
 
 from pydantic import Field
 from typing_extensions import TypedDict  # pydantic reads it for the schema on Python 3.11
@@ -10,10 +10,17 @@ from typing_extensions import TypedDict  # pydantic reads it for the schema on P
 from service.api.errors import ErrorDetail
 
 
+class PatchOp(StrEnum):
+    """The JSON Patch operations Partner Center takes."""
+
+    ADD = "add"
+    REPLACE = "replace"
+
+
 class PatchOperation(TypedDict):
     """One JSON Patch (RFC 6902) operation; Partner Center takes ``add`` and ``replace``."""
 
-    op: Literal["add", "replace"]
+    op: PatchOp
     path: Annotated[str, Field(description="A JSON Pointer into the referral, e.g. /status.")]
     value: Any
 

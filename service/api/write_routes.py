@@ -56,6 +56,7 @@ def route_writes(app: FastAPI, writes: Writes, Caller: Any, root: str) -> None:
         return response
 
     @app.post(REFERRALS, operation_id="createReferral", tags=["referrals"], responses=CREATED,
+              status_code=201,
               openapi_extra=write_body("Referral"), response_class=Response)  # fmt: skip
     async def create_referral(
         principal: Caller, request: Request, tenant_id: TenantOption = None
@@ -110,7 +111,8 @@ def route_writes(app: FastAPI, writes: Writes, Caller: Any, root: str) -> None:
         )
         return await send(request, "replace", tenant, command)
 
-    @app.get(OPERATIONS + "/{request_id}", operation_id="getReferralOperation",
+    @app.api_route(OPERATIONS + "/{request_id}", methods=["GET", "HEAD"],
+             operation_id="getReferralOperation",
              tags=["referrals"], responses=OPERATION, response_class=Response)  # fmt: skip
     async def get_referral_operation(
         principal: Caller,
