@@ -101,8 +101,12 @@ async def test_every_documented_patch_and_put_is_accepted_read_back_and_publishe
         assert patched.content == b""
         etag = patched.headers["etag"]
         answered.append(patched.headers["request-id"])
+    notes = [{"op": "replace", "path": "/details/notes", "value": "Closed as won."}]
+    shown = await http.patch(location, json=notes, headers={**A, "Prefer": "return=representation"})
     read = await http.get(location, headers=A)
-    assert (read.headers["etag"], read.json()["substatus"]) == (etag, "Won")
+    assert (shown.status_code, shown.content) == (200, read.content)
+    assert (read.headers["etag"], read.json()["substatus"]) == (shown.headers["etag"], "Won")
+    assert shown.headers["etag"] != etag
 
     put = corpus("update-referral-put-request.json")
     base = {**corpus("create-shared-referral-request.json"), "id": put["id"]}
@@ -124,7 +128,7 @@ async def test_every_documented_patch_and_put_is_accepted_read_back_and_publishe
         read = await http.get(first.headers["location"], headers=A)
         assert read.content == replaced.content
 
-    events = await collect(settings, [settings.events_topic], lambda got: len(got) >= 8)
+    events = await collect(settings, [settings.events_topic], lambda got: len(got) >= 9)
     assert [len(caused_by(events, request_id)) for request_id in answered] == [1] * 7
     assert caused_by(events, answered[0])[0].json["referral"] == loads(created.content)
 
