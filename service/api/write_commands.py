@@ -3,7 +3,8 @@ structured envelope ``referrals send`` builds), addressed to the caller's tenant
 topic. Pure: no I/O.
 
 - The command id is the request's ``MS-RequestId``, ``request-id`` or ``Idempotency-Key``
-  (the first given), else a fresh UUID; with the tenant it is the idempotency key.
+  (the first given), else the id the request log made; with the tenant it is the
+  idempotency key. ``MS-CorrelationId`` is the command's ``correlationid``.
 - A create names its referral by the document's ``id``; without one, by a UUID derived
   from the tenant and the command id, so a retried create is the very same command.
 - A replace drops the read-only ``links`` (Partner Center asks clients to remove it).
@@ -52,6 +53,16 @@ def request_id(headers: Mapping[str, str]) -> str | None:
     return None
 
 
+def attribute_problem(value: str, limit: int) -> str | None:
+    """Why ``value`` cannot be a command's attribute (its id, its correlation id): the
+    service dead-letters one that is too long or holds control characters."""
+    if len(value) > limit:
+        return f"is longer than {limit} characters"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return "holds control characters"
+    return None
+
+
 def commands_topic(settings: Settings, tenant_id: str | None) -> str:
     """The tenant's own topic in multi-tenant mode; else the shared commands topic, where
     the API's ``tenantid`` is trusted (the API is the service's own producer)."""
@@ -72,6 +83,7 @@ def _command(
     referral_id: str,
     data: Any,
     if_match: str | None = None,
+    correlation_id: str | None = None,
 ) -> WriteCommand:
     envelope = command_envelope(
         kind.value,
@@ -81,17 +93,25 @@ def _command(
         data,
         ifmatch=if_match,
         tenantid=tenant_id,
+        correlationid=correlation_id,
     )
     return WriteCommand(envelope, commands_topic(settings, tenant_id), tenant_id)
 
 
 def create(
-    settings: Settings, command_id: str, tenant_id: str | None, document: Any
+    settings: Settings,
+    command_id: str,
+    tenant_id: str | None,
+    document: Any,
+    correlation_id: str | None = None,
 ) -> WriteCommand:
     given = document.get("id") if isinstance(document, Mapping) else None
     referral_id = given if isinstance(given, str) and given else None
     referral_id = referral_id or created_referral_id(tenant_id, command_id)
-    return _command(settings, CommandType.CREATE, command_id, tenant_id, referral_id, document)
+    return _command(
+        settings, CommandType.CREATE, command_id, tenant_id, referral_id, document,
+        correlation_id=correlation_id,
+    )  # fmt: skip
 
 
 def patch(
@@ -101,10 +121,12 @@ def patch(
     referral_id: str,
     operations: Any,
     if_match: str | None,
+    correlation_id: str | None = None,
 ) -> WriteCommand:
     return _command(
-        settings, CommandType.PATCH, command_id, tenant_id, referral_id, operations, if_match
-    )
+        settings, CommandType.PATCH, command_id, tenant_id, referral_id, operations, if_match,
+        correlation_id,
+    )  # fmt: skip
 
 
 def replace(
@@ -114,9 +136,11 @@ def replace(
     referral_id: str,
     document: Any,
     if_match: str,
+    correlation_id: str | None = None,
 ) -> WriteCommand:
     if isinstance(document, Mapping):
         document = {k: v for k, v in document.items() if k not in READ_ONLY}
     return _command(
-        settings, CommandType.REPLACE, command_id, tenant_id, referral_id, document, if_match
-    )
+        settings, CommandType.REPLACE, command_id, tenant_id, referral_id, document, if_match,
+        correlation_id,
+    )  # fmt: skip

@@ -63,11 +63,10 @@ def route_writes(app: FastAPI, writes: Writes, Caller: Any, root: str) -> None:
     ) -> Response:
         """Create a referral: the document as Partner Center's create sends it."""
         tenant = _writer(principal, tenant_id)
+        command_id, correlation = _ids(request, settings.max_attribute_length)
         document = await _body(request, settings.max_command_bytes)
-        command_id = _command_id(request)
-        return await send(
-            request, "create", tenant, write_commands.create(settings, command_id, tenant, document)
-        )
+        command = write_commands.create(settings, command_id, tenant, document, correlation)
+        return await send(request, "create", tenant, command)
 
     @app.patch(REFERRALS + "/{referral_id}", operation_id="updateReferral", tags=["referrals"],
                responses=PATCHED, openapi_extra=write_body("PatchOperation", many=True),
@@ -82,11 +81,12 @@ def route_writes(app: FastAPI, writes: Writes, Caller: Any, root: str) -> None:
     ) -> Response:
         """Change a referral with a JSON Patch (``add``, ``replace``); ``If-Match`` optional."""
         tenant = _writer(principal, tenant_id)
+        command_id, correlation = _ids(request, settings.max_attribute_length)
         operations = await _body(request, settings.max_command_bytes)
         if isinstance(operations, list) and len(operations) > settings.max_patch_operations:
             raise invalid(f"a patch has at most {settings.max_patch_operations} operations", "body")
         command = write_commands.patch(
-            settings, _command_id(request), tenant, referral_id, operations, if_match
+            settings, command_id, tenant, referral_id, operations, if_match, correlation
         )
         return await send(request, "patch", tenant, command)
 
@@ -105,9 +105,10 @@ def route_writes(app: FastAPI, writes: Writes, Caller: Any, root: str) -> None:
         tenant = _writer(principal, tenant_id)
         if not if_match:
             raise ApiError(412, "preconditionFailed", "a replace needs the If-Match header", "ETag")
+        command_id, correlation = _ids(request, settings.max_attribute_length)
         document = await _body(request, settings.max_command_bytes)
         command = write_commands.replace(
-            settings, _command_id(request), tenant, referral_id, document, if_match
+            settings, command_id, tenant, referral_id, document, if_match, correlation
         )
         return await send(request, "replace", tenant, command)
 
@@ -139,8 +140,17 @@ def _reader(principal: Any, asked: str | None) -> str | None:
     return str(principal.tenant_id)
 
 
-def _command_id(request: Request) -> str:
-    return write_commands.request_id(request.headers) or str(uuid.uuid4())
+def _ids(request: Request, limit: int) -> tuple[str, str | None]:
+    """The command id (the request's, else the one the request log made) and the
+    correlation id (``MS-CorrelationId``), each refused when no command could carry it."""
+    given = write_commands.request_id(request.headers)
+    command_id = given or getattr(request.state, "request_id", None) or str(uuid.uuid4())
+    correlation = request.headers.get("ms-correlationid") or None
+    for name, value in (("request id", command_id), ("MS-CorrelationId", correlation)):
+        problem = value and write_commands.attribute_problem(value, limit)
+        if problem:
+            raise invalid(f"the {name} {problem}", name)
+    return command_id, correlation
 
 
 async def _body(request: Request, limit: int) -> Any:

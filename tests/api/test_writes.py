@@ -86,8 +86,9 @@ async def test_every_documented_patch_and_put_is_accepted_read_back_and_publishe
 ) -> None:
     settings, http = either_service
     document = corpus("create-shared-referral-request.json")
-    created = await http.post(REFERRALS, json=document, headers=A)
+    created = await http.post(REFERRALS, json=document, headers={**A, "MS-CorrelationId": "crm-7"})
     assert created.status_code == 201, created.text
+    assert created.headers["request-id"] == created.headers["ms-requestid"]  # one id, made
     referral = created.json()
     location, etag = created.headers["location"], created.headers["etag"]
     assert (location, etag) == (f"{REFERRALS}/{referral['id']}", referral["eTag"])
@@ -130,7 +131,9 @@ async def test_every_documented_patch_and_put_is_accepted_read_back_and_publishe
 
     events = await collect(settings, [settings.events_topic], lambda got: len(got) >= 9)
     assert [len(caused_by(events, request_id)) for request_id in answered] == [1] * 7
-    assert caused_by(events, answered[0])[0].json["referral"] == loads(created.content)
+    [create_event] = caused_by(events, answered[0])
+    assert create_event.json["referral"] == loads(created.content)
+    assert create_event.header("ce_correlationid") == "crm-7"
 
 
 async def test_a_retry_with_the_same_request_id_gets_the_same_answer_and_one_event(
@@ -195,6 +198,8 @@ async def test_refusals_answer_in_partner_centers_body_and_a_tenant_cannot_touch
     )
     assert (unconditional.status_code, unconditional.json()["error"]["target"]) == (412, "ETag")
     assert (again.status_code, again.json()["error"]["code"]) == (409, "conflict")
+    unusable = await http.post(REFERRALS, json=document, headers={**B, "request-id": "x" * 300})
+    assert (unusable.status_code, unusable.json()["error"]["target"]) == (400, "request id")
     assert (read_only.status_code, read_only.json()["error"]["code"]) == (403, "accessDenied")
 
     # Tenant A: B's referral is answered exactly as a missing one, by every write.
