@@ -111,6 +111,8 @@ class Writes:
         if earlier is not None:
             return earlier
         future = self.waiter.awaiting(key)
+        if future is None and self.waiter.waiting(key):  # sent, answered 202: not again
+            future = self._expect(key)
         if future is None:
             future = await self._send(command)
         return await self._wait(key, future, wait_seconds)
@@ -130,10 +132,7 @@ class Writes:
 
     async def _send(self, command: WriteCommand) -> asyncio.Future[CommandOutcome]:
         sender = await self._connected_producer()
-        try:
-            future = self.waiter.expect(command.key)
-        except TooManyWaiting as error:
-            raise WritesUnavailable(str(error)) from None
+        future = self._expect(command.key)
         record = command_record(command.envelope)
         try:
             sent = await asyncio.wait_for(
@@ -148,6 +147,12 @@ class Writes:
             raise WritesUnavailable("the broker did not take the command") from None
         self.waiter.sent_at(command.key, (sent.topic, sent.partition, sent.offset))
         return future
+
+    def _expect(self, key: CommandKey) -> asyncio.Future[CommandOutcome]:
+        try:
+            return self.waiter.expect(key)
+        except TooManyWaiting as error:
+            raise WritesUnavailable(str(error)) from None
 
     async def _wait(
         self, key: CommandKey, future: asyncio.Future[CommandOutcome], wait_seconds: float

@@ -270,3 +270,20 @@ async def test_writes_answer_503_while_the_broker_is_away_and_reads_still_answer
     assert write.headers["retry-after"] == "5"
     assert write.json()["error"]["code"] == "serviceUnavailable"
     assert read.status_code == 404
+
+
+async def test_in_multi_tenant_mode_a_write_goes_to_the_callers_own_topic(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    topic = f"commands-org-a-{uuid.uuid4().hex[:8]}"
+    async with serving(broker, tmp_path / "r.db", tenant_topics={"org-a": topic}) as up:
+        settings, http = up
+        document = corpus("create-shared-referral-request.json")
+        mine = await http.post(REFERRALS, json=document, headers=A)
+        theirs = await http.post(REFERRALS, json=document, headers=B)  # no topic of its own
+        sent = await collect(settings, [topic, settings.commands_topic], lambda got: len(got) >= 2)
+    assert (mine.status_code, theirs.status_code) == (201, 201)
+    by_id = {loads(record.value)["id"]: record for record in sent}
+    assert by_id[mine.headers["request-id"]].topic == topic
+    assert by_id[theirs.headers["request-id"]].topic == settings.commands_topic
+    assert loads(by_id[theirs.headers["request-id"]].value)["tenantid"] == "org-b"
