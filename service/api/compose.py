@@ -23,8 +23,8 @@ OFF_WARNING = (
     " _AUDIENCE and REFERRALS_API_JWKS_URL (or _FILE)"
 )
 DEV_WARNING = (
-    "the read API runs WITHOUT AUTHENTICATION (development mode): anyone who reaches"
-    " its port reads every tenant's referrals"
+    "the API runs WITHOUT AUTHENTICATION (development mode): anyone who reaches"
+    " its port reads and writes every tenant's referrals"
 )
 
 

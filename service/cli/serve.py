@@ -48,9 +48,12 @@ referral lifecycle service (embedded): broker {bootstrap}, store {database}
   dead letters:    referrals dlq list
   show a referral: referrals show <referral id>
   metrics:         http://{http_host}:{http_port}/metrics   readiness: /readyz
-  read API:        {api_url}/v1.0/engagements/referrals/<referral id>
+  API:             {api_url}/v1.0/engagements/referrals/<referral id>
                    curl '{api_url}/v1.0/engagements/referrals?$top=10'
-                   WITHOUT AUTHENTICATION (development mode): every tenant's referrals
+                   curl -H 'Content-Type: application/json' -d @examples/referral.json \
+                        {api_url}/v1.0/engagements/referrals      (a write: 201)
+                   WITHOUT AUTHENTICATION (development mode): every tenant's referrals,
+                   read and written
 
 Ctrl-C stops the service, then the broker.
 """
