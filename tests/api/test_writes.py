@@ -245,7 +245,7 @@ async def test_a_write_past_the_wait_is_accepted_and_its_status_url_resolves(
     assert read.json() == referral
 
 
-async def test_writes_answer_503_while_the_broker_is_away_and_reads_still_answer(
+async def test_writes_answer_503_while_the_broker_is_away_and_the_limits_hold_before_it(
     tmp_path: Path,
 ) -> None:
     settings = isolated_settings(
@@ -253,7 +253,10 @@ async def test_writes_answer_503_while_the_broker_is_away_and_reads_still_answer
         tmp_path / "referrals.db",
         api_port=free_port(),
         api_keys=SecretStr(json.dumps(KEYS)),
+        max_command_bytes=1024,
+        max_patch_operations=2,
     )
+    replace = {"op": "replace", "path": "/name", "value": "y"}
     store = open_store(settings.database_url.get_secret_value())
     await store.open()
     server = read_api(settings, store)
@@ -263,6 +266,9 @@ async def test_writes_answer_503_while_the_broker_is_away_and_reads_still_answer
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             write = await http.post(REFERRALS, json={"name": "x"}, headers=A)
             read = await http.get(f"{REFERRALS}/x", headers=A)
+            large = await http.post(REFERRALS, json={"name": "x" * 1024}, headers=A)
+            many = await http.patch(f"{REFERRALS}/x", json=[replace] * 3, headers=A)
+            garbled = await http.post(REFERRALS, content=b'{"name": ', headers=A)
     finally:
         await server.stop()
         await store.close()
@@ -270,6 +276,10 @@ async def test_writes_answer_503_while_the_broker_is_away_and_reads_still_answer
     assert write.headers["retry-after"] == "5"
     assert write.json()["error"]["code"] == "serviceUnavailable"
     assert read.status_code == 404
+    assert (large.status_code, large.json()["error"]["target"]) == (413, "body")
+    assert (many.status_code, many.json()["error"]["target"]) == (400, "body")
+    assert "at most 2 operations" in many.json()["error"]["message"]
+    assert (garbled.status_code, garbled.json()["error"]["code"]) == (400, "invalidRequest")
 
 
 async def test_in_multi_tenant_mode_a_write_goes_to_the_callers_own_topic(
