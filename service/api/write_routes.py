@@ -21,6 +21,7 @@ from service.api import metadata, write_commands
 from service.api.errors import CONTENT_TYPE, ApiError, invalid
 from service.api.operation_status import operation_response
 from service.api.write_answers import WriteKind, answer
+from service.api.write_commands import WriteCommand
 from service.api.write_flow import Pending, Writes, WritesUnavailable
 from service.api.write_openapi import CREATED, OPERATION, PATCHED, REPLACED, write_body
 from service.jsonio import JsonRefused, dumps, loads
@@ -34,40 +35,72 @@ TenantOption = Annotated[str | None, Query(alias="tenantId", max_length=256)]
 
 def route_writes(app: FastAPI, writes: Writes, Caller: Any, root: str) -> None:
     """The write routes over ``writes`` (``Caller``: the authenticated principal)."""
-    settings = writes.settings
+    sender = _Sender(writes, root)
+    _route_create(app, sender, Caller)
+    _route_update(app, sender, Caller)
+    _route_replace(app, sender, Caller)
 
-    async def send(
-        request: Request, kind: WriteKind, tenant: str | None, command: write_commands.WriteCommand
+    @app.api_route(OPERATIONS + "/{request_id}", methods=["GET", "HEAD"],
+                   operation_id="getReferralOperation", tags=["referrals"], responses=OPERATION,
+                   response_class=Response)  # fmt: skip
+    async def get_referral_operation(
+        principal: Caller,
+        request_id: Annotated[str, Path(min_length=1, max_length=256)],
+        tenant_id: TenantOption = None,
     ) -> Response:
-        wait = settings.api_write_wait_seconds
+        """What became of a write: running, succeeded (with the referral) or failed."""
+        tenant = _reader(principal, tenant_id)
+        return await operation_response(writes, root, REFERRALS, tenant, request_id)
+
+
+class _Sender:
+    """Sends a write's command, awaits its outcome and answers with it."""
+
+    def __init__(self, writes: Writes, root: str) -> None:
+        self.writes, self.settings, self.root = writes, writes.settings, root
+
+    def ids(self, request: Request) -> tuple[str, str | None]:
+        return _ids(request, self.settings.max_attribute_length)
+
+    async def body(self, request: Request) -> Any:
+        return await _body(request, self.settings.max_command_bytes)
+
+    async def __call__(
+        self, request: Request, kind: WriteKind, tenant: str | None, command: WriteCommand
+    ) -> Response:
         try:
-            settled = await writes.submit(command, wait)
+            settled = await self.writes.submit(command, self.settings.api_write_wait_seconds)
         except WritesUnavailable as error:
             retry = {"Retry-After": RETRY_AFTER}
             message = f"{error}; try again"
             raise ApiError(503, "serviceUnavailable", message, headers=retry) from None
         request_id = {"request-id": str(command.envelope["id"])}
         if isinstance(settled, Pending):
-            return _accepted(root, command, request_id)
-        location = f"{root}{REFERRALS}/{command.referral_id}"
+            return _accepted(self.root, command, request_id)
+        location = f"{self.root}{REFERRALS}/{command.referral_id}"
         representation = "return=representation" in (request.headers.get("prefer") or "")
-        response = await answer(settled, kind, writes.store, tenant, location, representation)
+        store = self.writes.store
+        response = await answer(settled, kind, store, tenant, location, representation)
         response.headers.update(request_id)
         return response
 
+
+def _route_create(app: FastAPI, send: _Sender, Caller: Any) -> None:
     @app.post(REFERRALS, operation_id="createReferral", tags=["referrals"], responses=CREATED,
-              status_code=201,
-              openapi_extra=write_body("Referral"), response_class=Response)  # fmt: skip
+              status_code=201, openapi_extra=write_body("Referral"),
+              response_class=Response)  # fmt: skip
     async def create_referral(
         principal: Caller, request: Request, tenant_id: TenantOption = None
     ) -> Response:
         """Create a referral: the document as Partner Center's create sends it."""
         tenant = _writer(principal, tenant_id)
-        command_id, correlation = _ids(request, settings.max_attribute_length)
-        document = await _body(request, settings.max_command_bytes)
-        command = write_commands.create(settings, command_id, tenant, document, correlation)
+        command_id, correlation = send.ids(request)
+        document = await send.body(request)
+        command = write_commands.create(send.settings, command_id, tenant, document, correlation)
         return await send(request, "create", tenant, command)
 
+
+def _route_update(app: FastAPI, send: _Sender, Caller: Any) -> None:
     @app.patch(REFERRALS + "/{referral_id}", operation_id="updateReferral", tags=["referrals"],
                responses=PATCHED, openapi_extra=write_body("PatchOperation", many=True),
                response_class=Response)  # fmt: skip
@@ -79,17 +112,21 @@ def route_writes(app: FastAPI, writes: Writes, Caller: Any, root: str) -> None:
         if_match: Annotated[str | None, Header(alias="If-Match", max_length=256)] = None,
         prefer: Annotated[str | None, Header(alias="Prefer", max_length=256)] = None,
     ) -> Response:
-        """Change a referral with a JSON Patch (``add``, ``replace``); ``If-Match`` optional."""
+        """Change a referral with a JSON Patch (``add``, ``replace``); ``If-Match`` optional;
+        ``Prefer: return=representation`` answers with the referral."""
         tenant = _writer(principal, tenant_id)
-        command_id, correlation = _ids(request, settings.max_attribute_length)
-        operations = await _body(request, settings.max_command_bytes)
-        if isinstance(operations, list) and len(operations) > settings.max_patch_operations:
-            raise invalid(f"a patch has at most {settings.max_patch_operations} operations", "body")
+        command_id, correlation = send.ids(request)
+        operations = await send.body(request)
+        most = send.settings.max_patch_operations
+        if isinstance(operations, list) and len(operations) > most:
+            raise invalid(f"a patch has at most {most} operations", "body")
         command = write_commands.patch(
-            settings, command_id, tenant, referral_id, operations, if_match, correlation
+            send.settings, command_id, tenant, referral_id, operations, if_match, correlation
         )
         return await send(request, "patch", tenant, command)
 
+
+def _route_replace(app: FastAPI, send: _Sender, Caller: Any) -> None:
     @app.put(REFERRALS + "/{referral_id}", operation_id="replaceReferral", tags=["referrals"],
              responses=REPLACED, openapi_extra=write_body("Referral"),
              response_class=Response)  # fmt: skip
@@ -105,24 +142,12 @@ def route_writes(app: FastAPI, writes: Writes, Caller: Any, root: str) -> None:
         tenant = _writer(principal, tenant_id)
         if not if_match:
             raise ApiError(412, "preconditionFailed", "a replace needs the If-Match header", "ETag")
-        command_id, correlation = _ids(request, settings.max_attribute_length)
-        document = await _body(request, settings.max_command_bytes)
+        command_id, correlation = send.ids(request)
+        document = await send.body(request)
         command = write_commands.replace(
-            settings, command_id, tenant, referral_id, document, if_match, correlation
+            send.settings, command_id, tenant, referral_id, document, if_match, correlation
         )
         return await send(request, "replace", tenant, command)
-
-    @app.api_route(OPERATIONS + "/{request_id}", methods=["GET", "HEAD"],
-             operation_id="getReferralOperation",
-             tags=["referrals"], responses=OPERATION, response_class=Response)  # fmt: skip
-    async def get_referral_operation(
-        principal: Caller,
-        request_id: Annotated[str, Path(min_length=1, max_length=256)],
-        tenant_id: TenantOption = None,
-    ) -> Response:
-        """What became of a write: running, succeeded (with the referral) or failed."""
-        tenant = _reader(principal, tenant_id)
-        return await operation_response(writes, root, REFERRALS, tenant, request_id)
 
 
 def _writer(principal: Any, asked: str | None) -> str | None:
@@ -169,7 +194,7 @@ async def _body(request: Request, limit: int) -> Any:
         raise invalid(str(error), "body") from None
 
 
-def _accepted(root: str, command: write_commands.WriteCommand, headers: dict[str, str]) -> Response:
+def _accepted(root: str, command: WriteCommand, headers: dict[str, str]) -> Response:
     status_url = f"{root}{OPERATIONS}/{command.envelope['id']}"
     body = {"id": command.envelope["id"], "status": "running", "statusUrl": status_url}
     return Response(
