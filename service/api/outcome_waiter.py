@@ -17,9 +17,10 @@ from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from service.client.connection import headers_of, partitions_of, reader
+from service.client.connection import header_text, headers_of, partitions_of, reader
 from service.client.reader import place_at_end
 from service.codec import read_cloudevent
+from service.command_reading import is_structured
 from service.dead_letters import ERROR_CODE, ORIGINAL_OFFSET, ORIGINAL_PARTITION, ORIGINAL_TOPIC
 from service.settings import Settings
 from state import CommandKey
@@ -171,12 +172,18 @@ class OutcomeWaiter:
         if record.topic == self._settings.dlq_topic:
             self._take_dead_letter(record)
             return
-        event = read_cloudevent(record.value, headers_of(record))
+        headers = headers_of(record)
+        if not is_structured(headers):  # binary: the headers say whose it is, unparsed
+            cause = header_text(record, "ce_causationid")
+            tenant = header_text(record, "ce_tenantid")
+            if cause is None or not self._expected(CommandKey(tenant or None, cause)):
+                return
+        event = read_cloudevent(record.value, headers)
         cause = event.get("causationid")
         if not isinstance(cause, str):
             return
         key = CommandKey(event.get("tenantid") or None, cause)
-        if key not in self._pending and key not in self._recent and key not in self._late:
+        if not self._expected(key):
             return
         outcome = self._recent.get(key) or CommandOutcome()
         if record.topic == self._settings.rejections_topic:
@@ -184,6 +191,9 @@ class OutcomeWaiter:
         else:
             outcome.events.append(event)
         self._settle(key, outcome)
+
+    def _expected(self, key: CommandKey) -> bool:
+        return key in self._pending or key in self._recent or key in self._late
 
     def _take_dead_letter(self, record: Any) -> None:
         headers = {name: bytes(raw).decode(errors="replace") for name, raw in headers_of(record)}

@@ -146,3 +146,17 @@ def test_a_rejection_maps_to_partner_centers_status_and_code() -> None:
     assert mapped("conflict") == (409, "conflict", None)
     assert mapped("accessDenied") == (403, "accessDenied", None)
     assert mapped("illegalTransition") == (400, "invalidRequest", None)
+
+
+async def test_the_waiter_reads_outcomes_in_structured_mode_too() -> None:
+    waiter = OutcomeWaiter(SETTINGS)
+    mine = waiter.expect(CommandKey("org-a", "c-1"))
+    envelope = {
+        "specversion": "1.0", "id": "e", "type": "referral.created", "source": "s",
+        "causationid": "c-1", "tenantid": "org-a", "data": {"referral": {"id": "r"}},
+    }  # fmt: skip
+    structured = [("content-type", b"application/cloudevents+json")]
+
+    waiter._take(Record(SETTINGS.events_topic, dumps(envelope), structured))
+
+    assert (await asyncio.wait_for(mine, 1)).referral == {"id": "r"}
