@@ -8,11 +8,14 @@ topic. Pure: no I/O.
 - A create names its referral by the document's ``id``; without one, by a UUID derived
   from the tenant and the command id, so a retried create is the very same command.
 - A replace drops the read-only ``links`` (Partner Center asks clients to remove it).
+- A request traced (its server span current) gives the command its trace context
+  (``traceparent``, ``tracestate``), so the service's span of the command continues it.
 """
 
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import replace as replaced
 from typing import Any, Final
 
 from service.codec import command_envelope
@@ -61,6 +64,12 @@ def attribute_problem(value: str, limit: int) -> str | None:
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
         return "holds control characters"
     return None
+
+
+def traced(command: WriteCommand, context: Mapping[str, str]) -> WriteCommand:
+    """``command`` carrying the W3C trace context ``context`` holds (an injected carrier)."""
+    given = {name: context[name] for name in ("traceparent", "tracestate") if context.get(name)}
+    return replaced(command, envelope={**command.envelope, **given}) if given else command
 
 
 def commands_topic(settings: Settings, tenant_id: str | None) -> str:

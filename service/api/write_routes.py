@@ -16,6 +16,7 @@ from typing import Annotated, Any, Final
 
 from fastapi import FastAPI, Header, Path, Query, Request
 from fastapi.responses import Response
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from service.api import metadata, write_commands
 from service.api.errors import CONTENT_TYPE, ApiError, invalid
@@ -29,6 +30,7 @@ from service.jsonio import JsonRefused, dumps, loads
 REFERRALS: Final = f"{metadata.SERVICE_ROOT}/{metadata.ENTITY_SET}"
 OPERATIONS: Final = f"{metadata.SERVICE_ROOT}/referralOperations"
 RETRY_AFTER: Final = "5"
+_PROPAGATOR: Final = TraceContextTextMapPropagator()
 ReferralId = Annotated[str, Path(min_length=1, max_length=256)]
 TenantOption = Annotated[str | None, Query(alias="tenantId", max_length=256)]
 
@@ -68,6 +70,9 @@ class _Sender:
     async def __call__(
         self, request: Request, kind: WriteKind, tenant: str | None, command: WriteCommand
     ) -> Response:
+        carrier: dict[str, str] = {}
+        _PROPAGATOR.inject(carrier)  # the request's span, when the API is traced
+        command = write_commands.traced(command, carrier)
         try:
             settled = await self.writes.submit(command, self.settings.api_write_wait_seconds)
         except WritesUnavailable as error:

@@ -12,7 +12,7 @@ from service.api import write_commands
 from service.api.outcome_waiter import OutcomeWaiter, TooManyWaiting
 from service.api.write_answers import Rejected
 from service.codec import WireLimits, command_record
-from service.command_reading import decode_command
+from service.command_reading import decode_command, read_command
 from service.jsonio import dumps
 from service.settings import Settings
 from state import Command, CommandKey, CommandType
@@ -160,3 +160,16 @@ async def test_the_waiter_reads_outcomes_in_structured_mode_too() -> None:
     waiter._take(Record(SETTINGS.events_topic, dumps(envelope), structured))
 
     assert (await asyncio.wait_for(mine, 1)).referral == {"id": "r"}
+
+
+def test_a_traced_request_gives_its_command_the_trace_context() -> None:
+    made = write_commands.create(SETTINGS, "req-1", "org-a", {"id": "r"})
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+    carried = write_commands.traced(made, {"traceparent": parent, "other": "x"})
+
+    assert carried.envelope == {**made.envelope, "traceparent": parent}
+    assert write_commands.traced(made, {}) is made
+    record = command_record(carried.envelope)
+    _, context = read_command(record.value, record.headers, WireLimits())
+    assert context == (("traceparent", parent),)  # what the service's span continues
