@@ -29,7 +29,7 @@ from state import CommandKey
 
 log = logging.getLogger(__name__)
 #: How often a write that awaits its outcome also asks the store (a no-op leaves no record).
-STORE_LOOK_SECONDS: Final = 0.5
+STORE_LOOK_SECONDS: Final = 0.25
 #: How long a write waits for the first connection to the broker (made at the first write).
 CONNECT_SECONDS: Final = 15.0
 #: How long the broker may take to acknowledge a command before the write answers 503.

@@ -176,6 +176,8 @@ async def test_refusals_answer_in_partner_centers_body_and_a_tenant_cannot_touch
     closed = await http.patch(location, json=won, headers={**B, "If-Match": etag})
     assert closed.status_code == 204, closed.text
 
+    same = await http.patch(location, json=won, headers=B)  # changes nothing: no event
+    assert (same.status_code, same.headers["etag"]) == (204, closed.headers["etag"])
     stale = await http.patch(location, json=won, headers={**B, "If-Match": etag})
     reopen = [{"op": "replace", "path": "/status", "value": "Active"},
               {"op": "replace", "path": "/substatus", "value": "Accepted"}]  # fmt: skip
