@@ -164,6 +164,9 @@ class Settings(BaseSettings):
     #: The API's public base URL (https://host[/prefix]) its links start with; none:
     #: links are relative to the server's root. Never taken from a request's Host.
     api_public_url: str | None = None
+    #: How long a write waits for its command's outcome before answering 202 with a
+    #: status URL (``service.api.write_flow``).
+    api_write_wait_seconds: float = Field(default=10.0, gt=0, le=120)
     #: Webhooks (``service.webhooks``): a failing delivery is retried with exponential
     #: backoff (full jitter, from the initial delay up to the max) for the retry period,
     #: then its registration is marked failing and its deliveries parked.

@@ -29,6 +29,8 @@ from service.api.logging import RequestLog
 from service.api.openapi import MAX_PAGE, REFERRAL, REFERRAL_LIST, with_components
 from service.api.paging import decode_token, encode_token, query_digest
 from service.api.webhooks import WebhookOptions, route_webhooks
+from service.api.write_flow import Writes
+from service.api.write_routes import route_writes
 from service.jsonio import dumps, encoded
 from service.store import Store
 from service.store.query import FIELDS, Column, Filter, ReferralQuery
@@ -49,9 +51,11 @@ def build_api(
     authenticate: Authenticate,
     public_url: str | None = None,
     webhooks: WebhookOptions | None = None,
+    writes: Writes | None = None,
 ) -> FastAPI:
     """The app; its links start with ``public_url`` (no trailing slash), else are relative.
-    ``webhooks``: the registration routes' options (``service.api.webhooks``)."""
+    ``webhooks``: the registration routes' options (``service.api.webhooks``); ``writes``:
+    the write routes' sender (``service.api.write_routes``), none: reads only."""
     root = (public_url or "").rstrip("/")
     app = FastAPI(
         title="Referral lifecycle service: read API",
@@ -69,6 +73,8 @@ def build_api(
     _route_one(app, store, caller)
     _route_list(app, store, caller, root)
     route_webhooks(app, store, caller, webhooks or WebhookOptions())
+    if writes is not None:
+        route_writes(app, writes, caller, root)
     return app
 
 

@@ -13,6 +13,7 @@ from service.api.auth import Authenticate, Authenticator, authenticator, open_ac
 from service.api.server import ApiServer
 from service.api.telemetry import ApiTelemetry
 from service.api.webhooks import webhook_options
+from service.api.write_flow import Writes
 from service.settings import Settings
 from service.store import Store
 
@@ -22,8 +23,8 @@ OFF_WARNING = (
     " _AUDIENCE and REFERRALS_API_JWKS_URL (or _FILE)"
 )
 DEV_WARNING = (
-    "the read API runs WITHOUT AUTHENTICATION (development mode): anyone who reaches"
-    " its port reads every tenant's referrals"
+    "the API runs WITHOUT AUTHENTICATION (development mode): anyone who reaches"
+    " its port reads and writes every tenant's referrals"
 )
 
 
@@ -44,10 +45,12 @@ def read_api(
     if check is open_access:
         log.warning(DEV_WARNING)
     observed = telemetry or ApiTelemetry.configured(registry)
-    app = build_api(store, check, settings.api_public_url, webhook_options(settings))
+    writes = Writes(settings, store)
+    app = build_api(store, check, settings.api_public_url, webhook_options(settings), writes)
     observed.instrument(app)
 
     async def stopped() -> None:
+        await writes.stop()
         observed.close()
         if isinstance(check, Authenticator):
             await check.close()

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import Field
 from starlette.exceptions import HTTPException
+from starlette.routing import Match, Route
 from typing_extensions import TypedDict  # pydantic reads it for the schema on Python 3.11
 
 from service.errors import ServiceError
@@ -35,12 +36,28 @@ _BY_STATUS: Final = {
 }
 
 
+class ProblemDetail(TypedDict):
+    """One problem of a refused write: where (a JSON Pointer into the body), and what."""
+
+    code: str
+    message: str
+    target: NotRequired[str]
+
+
+class InnerError(TypedDict):
+    """The service's own code for a refused write (the Kafka rejection's ``code``)."""
+
+    code: str
+
+
 class ErrorDetail(TypedDict):
     """What went wrong: a stable code, a message for people, and what it is about."""
 
     code: Annotated[str, Field(description="Stable: a client may branch on it.")]
     message: str
     target: NotRequired[Annotated[str, Field(description="The query option or field.")]]
+    details: NotRequired[list[ProblemDetail]]
+    innerError: NotRequired[InnerError]
 
 
 class ErrorBody(TypedDict):
@@ -90,6 +107,15 @@ def error_response(error: ApiError) -> Response:
     return Response(body, error.status, headers, media_type=CONTENT_TYPE)
 
 
+def _allowed(request: Request) -> str:
+    """Every method the routes of the request's path take."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
     """Every error the app can end in becomes the Partner Center error body."""
 
@@ -97,11 +123,15 @@ def install(app: FastAPI) -> None:
         assert isinstance(error, ApiError)
         return error_response(error)
 
-    async def http_error(_: Request, error: Exception) -> Response:
+    async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)
         code = _BY_STATUS.get(error.status_code, "invalidRequest")
-        # Kept: the router's 405 names the allowed methods in ``Allow``.
-        problem = ApiError(error.status_code, code, str(error.detail), headers=error.headers)
+        # The router's 405 names the methods of the first route of the path; a path served
+        # by several routes (reads and writes) takes the methods of them all.
+        headers = error.headers
+        if error.status_code == 405:
+            headers = {**(headers or {}), "Allow": _allowed(request)}
+        problem = ApiError(error.status_code, code, str(error.detail), headers=headers)
         return error_response(problem)
 
     async def validation_error(_: Request, error: Exception) -> Response:

@@ -29,6 +29,8 @@ class RequestLog:
         request_id = _id(headers.get("ms-requestid")) or str(uuid.uuid4())
         correlation_id = _id(headers.get("ms-correlationid"))
         started, status = time.perf_counter(), 500
+        # A write without a request id of its own takes this one as its command id.
+        scope.setdefault("state", {})["request_id"] = request_id
 
         async def sending(message: Message) -> None:
             nonlocal status

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute
 from typing_extensions import TypedDict  # pydantic reads it for the schema on Python 3.11
 
 from service.api.errors import ErrorBody
+from service.api.write_models import PatchOperation, ReferralOperation
 from service.schemas import shape_schema
 from state import Referral
 
@@ -50,7 +51,13 @@ def _components() -> dict[str, Any]:
     page, page_definitions = shape_schema(ReferralPage, _TEMPLATE)
     error, error_definitions = shape_schema(ErrorBody, _TEMPLATE)
     referral, referral_definitions = shape_schema(Referral, _TEMPLATE)
+    operation, operation_definitions = shape_schema(ReferralOperation, _TEMPLATE)
+    patch, patch_definitions = shape_schema(PatchOperation, _TEMPLATE)
     schemas = {
+        **operation_definitions,
+        **patch_definitions,
+        "ReferralOperation": operation,
+        "PatchOperation": patch,
         **page_definitions,
         **error_definitions,
         **referral_definitions,

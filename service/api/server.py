@@ -22,9 +22,10 @@ class ApiServer:
         port: int,
         forwarded_allow_ips: str = "",
         on_stop: Callable[[], Awaitable[None]] | None = None,
+        on_start: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.host, self.requested_port = host, port
-        self._on_stop = on_stop
+        self._on_start, self._on_stop = on_start, on_stop
         config = uvicorn.Config(
             app,
             host=host,
@@ -66,6 +67,8 @@ class ApiServer:
         self._socket = listening
         await self._server.startup(sockets=[listening])
         self._ticking = asyncio.create_task(self._server.main_loop())
+        if self._on_start is not None:
+            await self._on_start()
 
     async def stop(self) -> None:
         if self._socket is None:

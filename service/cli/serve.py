@@ -48,15 +48,18 @@ referral lifecycle service (embedded): broker {bootstrap}, store {database}
   dead letters:    referrals dlq list
   show a referral: referrals show <referral id>
   metrics:         http://{http_host}:{http_port}/metrics   readiness: /readyz
-{read_api}
+{api}
 Ctrl-C stops the service, then the broker.
 """
-READ_API_LINES = """\
-  read API:        {api_url}/v1.0/engagements/referrals/<referral id>
+API_LINES = """\
+  API:             {api_url}/v1.0/engagements/referrals/<referral id>
                    curl '{api_url}/v1.0/engagements/referrals?$top=10'
-                   WITHOUT AUTHENTICATION (development mode): every tenant's referrals
+                   curl -H 'Content-Type: application/json' -d @examples/referral.json \\
+                        {api_url}/v1.0/engagements/referrals      (a write: 201)
+                   WITHOUT AUTHENTICATION (development mode): every tenant's referrals,
+                   read and written
 """
-READ_API_OFF = "  read API:        off (REFERRALS_API_ENABLED=false)\n"
+API_OFF = "  API:             off (REFERRALS_API_ENABLED=false)\n"
 STOPPING = "referrals: stopping: finishing the batch and committing, then stopping the broker"
 
 
@@ -144,11 +147,11 @@ def _banner(settings: Settings, fresh: FreshStart) -> str:
         content_type=STRUCTURED_CONTENT_TYPE,
         http_host=settings.http_host,
         http_port=settings.http_port,
-        read_api=READ_API_LINES.format(
+        api=API_LINES.format(
             api_url=f"http://{settings.api_bind_host}:{settings.api_port}"
         )
         if settings.api_enabled
-        else READ_API_OFF,
+        else API_OFF,
     )
 
 

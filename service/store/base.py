@@ -122,6 +122,11 @@ class Store(WebhookStore, Protocol):
 
     async def seen(self, keys: Collection[CommandKey]) -> set[CommandKey]: ...
 
+    async def processed(self, key: CommandKey) -> ProcessedCommand | None:
+        """The record of the command ``key`` names, if it was processed (the write API
+        answers a retry and a status request from it)."""
+        ...
+
     async def load_batch(
         self,
         referrals: Collection[ReferralKey],

@@ -24,6 +24,7 @@ from service.store.base import (
     ExpiryCandidate,
     ExpiryPosition,
     OutboxEntry,
+    ProcessedCommand,
     Publish,
     in_pages,
 )
@@ -95,6 +96,18 @@ class PostgresStore(PostgresWebhooks):
             *key_columns(keys),
         )
         return {CommandKey(tenant_of(row["tenant_id"]), row["command_id"]) for row in rows}
+
+    async def processed(self, key: CommandKey) -> ProcessedCommand | None:
+        rows = await self._pool.fetch(
+            "SELECT referral_id, outcome FROM processed_commands"
+            " WHERE tenant_id = $1 AND command_id = $2",
+            tenant_column(key.tenant_id),
+            key.command_id,
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return ProcessedCommand(key.command_id, row["referral_id"], row["outcome"], key.tenant_id)
 
     async def load_batch(
         self,

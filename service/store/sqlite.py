@@ -31,6 +31,7 @@ from service.store.base import (
     ExpiryCandidate,
     ExpiryPosition,
     OutboxEntry,
+    ProcessedCommand,
     Publish,
     in_pages,
 )
@@ -70,6 +71,9 @@ class SqliteStore(SqliteWebhooks):
 
     async def seen(self, keys: Collection[CommandKey]) -> set[CommandKey]:
         return self._db.read_here(lambda db: reads.seen(db, keys))
+
+    async def processed(self, key: CommandKey) -> ProcessedCommand | None:
+        return self._db.read_here(lambda db: reads.processed(db, key))
 
     async def load_batch(
         self,

@@ -7,7 +7,13 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from service.fast.referral import AnyRecord
-from service.store.base import COUNT_BY_STATE, ExpiryCandidate, ExpiryPosition, OutboxEntry
+from service.store.base import (
+    COUNT_BY_STATE,
+    ExpiryCandidate,
+    ExpiryPosition,
+    OutboxEntry,
+    ProcessedCommand,
+)
 from service.store.query import (
     All,
     Dialect,
@@ -37,6 +43,9 @@ _VERSIONS_BY_KEY = f"SELECT r.tenant_id, r.id, r.version FROM {{keys}} {_ON_KEY}
 _SEEN_BY_KEY = (
     "SELECT p.tenant_id, p.command_id FROM {keys} JOIN processed_commands p"
     " ON (p.tenant_id, p.command_id) = (k.t, k.i)"
+)
+_PROCESSED = (
+    "SELECT referral_id, outcome FROM processed_commands WHERE tenant_id = ? AND command_id = ?"
 )
 _OUTBOX_ROWS = "SELECT seq, source_partition, topic, key, value, headers, kind FROM outbox"
 #: An outbox row not marked published (``sqlite_outbox``).
@@ -71,6 +80,11 @@ def _consumed(
 def seen(db: sqlite3.Connection, keys: Collection[CommandKey]) -> set[CommandKey]:
     rows = _by_pairs(db, _SEEN_BY_KEY, keys)
     return {CommandKey(tenant_of(tenant), command_id) for tenant, command_id in rows}
+
+
+def processed(db: sqlite3.Connection, key: CommandKey) -> ProcessedCommand | None:
+    row = db.execute(_PROCESSED, (tenant_column(key.tenant_id), key.command_id)).fetchone()
+    return None if row is None else ProcessedCommand(key.command_id, row[0], row[1], key.tenant_id)
 
 
 def batch_inputs(

@@ -58,22 +58,23 @@ async def test_head_of_the_other_routes_is_their_get_without_the_body(
     _same_but_the_request_id(got, head)
 
 
+ONE_REFERRAL = ["GET", "HEAD", "PATCH", "PUT"]
+
+
 @pytest.mark.parametrize(
-    ("method", "path"),
+    ("method", "path", "allowed"),
     [
-        ("POST", REFERRALS),
-        ("DELETE", f"{REFERRALS}/contoso-1"),
-        ("PATCH", f"{REFERRALS}/contoso-1"),
-        ("PUT", "/v1.0/engagements/$metadata"),
+        ("DELETE", REFERRALS, ["GET", "HEAD", "POST"]),
+        ("DELETE", f"{REFERRALS}/contoso-1", ONE_REFERRAL),
+        ("POST", f"{REFERRALS}/contoso-1", ONE_REFERRAL),
+        ("PUT", "/v1.0/engagements/$metadata", ["GET", "HEAD"]),
+        ("POST", "/v1.0/engagements/referralOperations/r-1", ["GET", "HEAD"]),
     ],
 )
 async def test_a_method_a_route_does_not_take_is_405_naming_the_allowed_ones(
-    sqlite_api: Api, method: str, path: str
+    sqlite_api: Api, method: str, path: str, allowed: list[str]
 ) -> None:
     response = await sqlite_api.client.request(method, path, headers=AUTH)
     assert response.status_code == 405
-    assert sorted(allowed.strip() for allowed in response.headers["allow"].split(",")) == [
-        "GET",
-        "HEAD",
-    ]
+    assert sorted(name.strip() for name in response.headers["allow"].split(",")) == allowed
     assert response.json()["error"]["code"] == "methodNotAllowed"

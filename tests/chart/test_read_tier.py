@@ -96,22 +96,36 @@ def _assert_a_tier_of_its_own(rendered: Rendered, values: dict[str, Any]) -> Non
     assert not selects(pdb["spec"]["selector"], consumer_pods)
     assert api["resources"]["requests"]
     assert api["securityContext"]["readOnlyRootFilesystem"] is True
-    _assert_only_the_database_url_is_mounted(rendered)
-    _assert_the_network_policy_keeps_it_off_kafka(rendered, values)
+    _assert_only_the_database_url_and_the_kafka_credentials_are_mounted(rendered, values)
+    _assert_the_network_policy_lets_it_reach_kafka(rendered, values)
 
 
-def _assert_only_the_database_url_is_mounted(rendered: Rendered) -> None:
+def _assert_only_the_database_url_and_the_kafka_credentials_are_mounted(
+    rendered: Rendered, values: dict[str, Any]
+) -> None:
+    """The write API produces commands: the Kafka client's secrets, never the expiry's."""
     [secrets] = [v for v in rendered.api_workload()["volumes"] if v["name"] == "secrets"]
     files = [
         item["path"]
         for source in secrets["projected"]["sources"]
         for item in source["secret"]["items"]
     ]
-    assert files == ["REFERRALS_DATABASE_URL"]
+    consumer = [v for v in rendered.workload()["volumes"] if v["name"] == "secrets"]
+    consumer_files = [
+        item["path"]
+        for volume in consumer
+        for source in volume["projected"]["sources"]
+        for item in source["secret"]["items"]
+    ]
+    assert files[0] == "REFERRALS_DATABASE_URL"
+    assert files == [name for name in consumer_files if name != "REFERRALS_EXPIRY_SECRET"]
     assert rendered.api_env()["REFERRALS_SECRETS_DIR"] == "/etc/referrals/secrets"
+    consumer_tls = [m for m in rendered.container()["volumeMounts"] if m["name"] == "kafka-tls"]
+    api_tls = [m for m in rendered.api_container()["volumeMounts"] if m["name"] == "kafka-tls"]
+    assert api_tls == consumer_tls
 
 
-def _assert_the_network_policy_keeps_it_off_kafka(
+def _assert_the_network_policy_lets_it_reach_kafka(
     rendered: Rendered, values: dict[str, Any]
 ) -> None:
     if not values.get("networkPolicy", {}).get("enabled"):
@@ -124,7 +138,8 @@ def _assert_the_network_policy_keeps_it_off_kafka(
     extra = values.get("networkPolicy", {}).get("egress", {}).get("extraRules", [])
     egress = [rule for rule in policy["spec"].get("egress", []) if rule not in extra]
     opened = {port["port"] for rule in egress for port in rule["ports"]}
-    assert not opened & kafka_ports
+    if values.get("networkPolicy", {}).get("egress", {}).get("enabled", True):
+        assert kafka_ports <= opened
 
 
 def _assert_beside_the_consumer(rendered: Rendered) -> None:

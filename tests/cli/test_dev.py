@@ -71,7 +71,9 @@ async def test_a_signal_stops_the_service_then_the_broker_cleanly(
         api = f"http://127.0.0.1:{settings.api_port}/v1.0/engagements/referrals"
         async with httpx.AsyncClient(timeout=10) as http:  # development mode: no credentials
             read = await http.get(f"{api}/dev-0")
+            written = await http.post(api, json={**referral, "id": "dev-rest"})
         assert (read.status_code, read.json()["id"]) == (200, "dev-0")
+        assert (written.status_code, written.json()["id"]) == (201, "dev-rest")
         # Ctrl-C in a terminal signals the foreground group; a closing terminal's shell
         # hangs up the jobs it knows, so the process it started.
         (os.killpg if to_group else os.kill)(dev.pid, sig)
@@ -94,7 +96,7 @@ async def test_a_signal_stops_the_service_then_the_broker_cleanly(
     store = open_store(settings.database_url.get_secret_value())
     await store.open()
     try:
-        assert sum((await store.count_by_state()).values()) == 50
+        assert sum((await store.count_by_state()).values()) == 51
         assert await store.outbox_backlog() == 0  # every event was published before the stop
     finally:
         await store.close()

@@ -196,6 +196,17 @@ async def test_a_command_id_is_scoped_by_tenant(store: Store) -> None:
         await store.write(BatchWrite(processed=[ProcessedCommand("c1", "x", "applied", "org-a")]))
 
 
+async def test_a_processed_command_is_read_back_in_its_tenant_only(store: Store) -> None:
+    await store.write(BatchWrite(processed=[ProcessedCommand("c1", "r1", "applied", "org-a")]))
+    await store.write(BatchWrite(processed=[ProcessedCommand("c1", None, "rejected")]))
+
+    assert await store.processed(CommandKey("org-a", "c1")) == ProcessedCommand(
+        "c1", "r1", "applied", "org-a"
+    )
+    assert await store.processed(CommandKey(None, "c1")) == ProcessedCommand("c1", None, "rejected")
+    assert await store.processed(CommandKey("org-b", "c1")) is None
+
+
 async def test_an_update_from_a_stale_version_fails_and_writes_nothing(store: Store) -> None:
     record = created("r1")
     await store.write(BatchWrite(referrals=[ReferralWrite(record, 0)]))

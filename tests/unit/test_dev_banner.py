@@ -5,14 +5,14 @@ from service.cli.serve import _banner
 from service.settings import Settings
 
 
-def test_the_banner_shows_the_read_api_it_serves() -> None:
+def test_the_banner_shows_the_api_it_serves() -> None:
     banner = _banner(Settings(api_port=8123), FreshStart())
-    assert "read API:        http://127.0.0.1:8123/v1.0/engagements/referrals/" in banner
+    assert "API:             http://127.0.0.1:8123/v1.0/engagements/referrals/" in banner
     assert "WITHOUT AUTHENTICATION" in banner
 
 
-def test_the_banner_says_the_read_api_is_off_when_it_is() -> None:
+def test_the_banner_says_the_api_is_off_when_it_is() -> None:
     banner = _banner(Settings(api_port=8123, api_enabled=False), FreshStart())
-    assert "read API:        off (REFERRALS_API_ENABLED=false)" in banner
+    assert "API:             off (REFERRALS_API_ENABLED=false)" in banner
     assert "8123" not in banner
     assert "WITHOUT AUTHENTICATION" not in banner
