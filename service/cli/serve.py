@@ -147,9 +147,7 @@ def _banner(settings: Settings, fresh: FreshStart) -> str:
         content_type=STRUCTURED_CONTENT_TYPE,
         http_host=settings.http_host,
         http_port=settings.http_port,
-        api=API_LINES.format(
-            api_url=f"http://{settings.api_bind_host}:{settings.api_port}"
-        )
+        api=API_LINES.format(api_url=f"http://{settings.api_bind_host}:{settings.api_port}")
         if settings.api_enabled
         else API_OFF,
     )
