@@ -14,9 +14,9 @@ RUN_STAMP := $(RUN_VENV)/.installed-$(shell cat pyproject.toml $(RUN_LOCK) | sha
 COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
 	--generate-hashes --annotation-style line --custom-compile-command "make lock"
 
-# The suite mostly waits on brokers, stores and child processes: two test processes (each
+# The suite mostly waits on brokers, stores and child processes: four test processes (each
 # with a broker of its own) finish it in far less time than one, even on two cores.
-TEST_PROCESSES ?= 2
+TEST_PROCESSES ?= 4
 
 .DEFAULT_GOAL := help
 
