@@ -18,7 +18,7 @@ import signal
 import socket
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Final
 
 import click
 
@@ -58,6 +58,8 @@ API_LINES = """\
                         {api_url}/v1.0/engagements/referrals      (a write: 201)
                    WITHOUT AUTHENTICATION (development mode): every tenant's referrals,
                    read and written
+  webhooks:        {api_url}/webhooks/v1/registration (an http:// receiver on this
+                   machine is accepted here, in development only)
 """
 API_OFF = "  API:             off (REFERRALS_API_ENABLED=false)\n"
 STOPPING = "referrals: stopping: finishing the batch and committing, then stopping the broker"
@@ -116,11 +118,21 @@ def dev(cli: Cli, /, port: int | None, workers: int | None) -> ExitStatus:
     broker_binary()  # the embedded extra is there, before the last run's store is touched
     fresh = run(start_fresh(settings.database_url.get_secret_value()))
     with EmbeddedBroker(port=port, die_with_parent=True) as broker:
-        settings = settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap_servers})
+        settings = _for_development(settings, broker.bootstrap_servers)
         say(_banner(settings, fresh))
         tune_garbage_collection()
         run(_serve_until_signalled(settings))
     return ExitStatus.OK
+
+
+#: What development changes unless the environment sets it: a webhook receiver on this
+#: machine, over plain HTTP, is what one tries webhooks with.
+_DEVELOPMENT: Final = {"webhook_allow_http": True, "webhook_allow_private_targets": True}
+
+
+def _for_development(settings: Settings, bootstrap: str) -> Settings:
+    chosen = {k: v for k, v in _DEVELOPMENT.items() if k not in settings.model_fields_set}
+    return settings.model_copy(update={**chosen, "kafka_bootstrap_servers": bootstrap})
 
 
 def say(line: str) -> None:
