@@ -101,6 +101,14 @@ _INLINE: dict[str, dict[str, Any]] = {
         },
         "networkPolicy": {"enabled": True},
     },
+    "webhooks-for-development-to-receivers-inside-the-network": {
+        "api": {"enabled": True, "auth": {"apiKeys": {"existingSecret": "referral-api-keys"}}},
+        "webhooks": {"allowHttp": True, "allowPrivateTargets": True, "retryPeriod": "PT1H"},
+        "networkPolicy": {
+            "enabled": True,
+            "egress": {"webhooks": {"ports": [80, 443], "ipBlocks": [{"cidr": "10.20.0.0/16"}]}},
+        },
+    },
 }
 
 SCENARIOS: dict[str, dict[str, Any]] = {

@@ -45,7 +45,7 @@ def test_chart_metadata_is_complete() -> None:
 def test_schema_refuses_unknown_keys_at_top_level_and_in_small_objects() -> None:
     schema = json.loads((CHART_DIR / "values.schema.json").read_text())
     assert schema["additionalProperties"] is False
-    for key in ("image", "store", "kafka", "config", "pdb", "autoscaling", "metrics"):
+    for key in ("image", "store", "kafka", "config", "webhooks", "pdb", "autoscaling", "metrics"):
         assert schema["properties"][key]["additionalProperties"] is False, key
 
 

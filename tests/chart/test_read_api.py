@@ -76,9 +76,16 @@ def test_the_ingress_routes_only_the_api_to_its_service() -> None:
     ingress = render_scenario("read-api-with-jwt-keys-ingress-and-network-policy").one("Ingress")
     rule = ingress["spec"]["rules"][0]
     assert rule["host"] == "referrals.example.com"
-    [path] = rule["http"]["paths"]
-    assert path["path"] == "/v1.0/engagements/referrals"
-    assert path["backend"]["service"] == {"name": f"{FULLNAME}-api", "port": {"name": "api"}}
+    paths = rule["http"]["paths"]
+    # The reads and writes, a write's status URL (a 202's Location), webhook registration.
+    assert [p["path"] for p in paths] == [
+        "/v1.0/engagements/referrals",
+        "/v1.0/engagements/referralOperations",
+        "/webhooks/v1/registration",
+    ]
+    for path in paths:
+        assert path["pathType"] == "Prefix"
+        assert path["backend"]["service"] == {"name": f"{FULLNAME}-api", "port": {"name": "api"}}
     assert ingress["spec"]["tls"][0]["secretName"] == "referrals-tls"
 
 

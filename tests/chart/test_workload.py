@@ -346,7 +346,7 @@ def test_the_helm_test_can_be_turned_off() -> None:
     assert not [m for m in rendered if "tests/" in m.template]
 
 
-def test_network_policy_opens_the_http_port_and_egress_to_dns_kafka_and_postgresql() -> None:
+def test_network_policy_opens_the_http_port_and_egress_to_dns_kafka_postgresql_webhooks() -> None:
     rendered = render({**POSTGRESQL, "networkPolicy": {"enabled": True}})
     policy = rendered.one("NetworkPolicy")["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
@@ -358,6 +358,7 @@ def test_network_policy_opens_the_http_port_and_egress_to_dns_kafka_and_postgres
         {(53, "UDP"), (53, "TCP")},
         {(9092, "TCP"), (9093, "TCP")},
         {(5432, "TCP")},
+        {(443, "TCP")},  # webhook receivers, outside the cluster's ranges
     ]
 
 
