@@ -29,8 +29,10 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from service.api.errors import ErrorBody
 from service.api.openapi import ReferralPage
 from service.api.webhook_models import (
+    WebhookEvent,
     WebhookRegistration,
     WebhookRegistrationRequest,
+    WebhookRegistrationState,
     WebhookRegistrationWithSecret,
     WebhookTestEvent,
 )
@@ -40,6 +42,8 @@ from service.jsonio import loads
 from service.schemas import shape_schema
 from service.settings import Settings
 from service.store import open_store
+from service.store.webhooks import ACTIVE, FAILING
+from service.webhooks.notices import EVENTS
 from state import Referral
 from tests.support.stored_referrals import BASE_TIME, created, minutes, store_new
 
@@ -278,6 +282,11 @@ def test_the_webhook_operations_answer_named_bodies_and_name_the_permission_chan
     changes = {name for name, hook in hooks.items() if "write permission" in hook["description"]}
     assert changes == set(WEBHOOK_OPERATIONS) - {"getWebhookRegistration"}
     assert all(hook["tags"] == ["webhooks"] for hook in hooks.values())
+
+
+def test_the_webhook_schemas_name_the_events_and_states_the_service_knows() -> None:
+    assert [event.value for event in WebhookEvent] == list(EVENTS)
+    assert {state.value for state in WebhookRegistrationState} == {ACTIVE, FAILING}
 
 
 def test_the_writes_document_the_headers_they_read_and_those_they_answer_with(
