@@ -1,7 +1,8 @@
 """``/openapi.json``: the routes' parameters as FastAPI reads them, and every body as a
 named component schema generated from the models, as the contract's JSON Schemas and
 AsyncAPI document are (``service.schemas``): ``Referral`` (the model), ``ReferralPage``
-(the OData collection) and ``ErrorBody``. Each operation lists only the answers the API
+(the OData collection), ``ErrorBody``, the writes' (``write_models``) and the webhook
+registration's (``webhook_models``). Each operation lists only the answers the API
 gives (no 422: a malformed parameter is a 400 ``invalidRequest``), and both credentials
 the API takes are security schemes of their own, either one enough.
 
@@ -19,6 +20,7 @@ from pydantic import Field
 from starlette.routing import BaseRoute
 from typing_extensions import TypedDict  # pydantic reads it for the schema on Python 3.11
 
+from service.api import webhook_models
 from service.api.errors import ErrorBody
 from service.api.write_models import PatchOperation, ReferralOperation
 from service.schemas import shape_schema
@@ -47,24 +49,30 @@ ReferralPage = TypedDict(
 ReferralPage.__doc__ = "A page of referrals: an OData collection, continued by its nextLink."
 
 
+#: Every body the document names, by its name.
+NAMED_SHAPES: Final[dict[str, Any]] = {
+    "Referral": Referral,
+    "ReferralPage": ReferralPage,
+    "ErrorBody": ErrorBody,
+    "ReferralOperation": ReferralOperation,
+    "PatchOperation": PatchOperation,
+    **{
+        shape.__name__: shape
+        for shape in (
+            webhook_models.WebhookRegistrationRequest,
+            webhook_models.WebhookRegistration,
+            webhook_models.WebhookRegistrationWithSecret,
+            webhook_models.WebhookTestEvent,
+        )
+    },
+}
+
+
 def _components() -> dict[str, Any]:
-    page, page_definitions = shape_schema(ReferralPage, _TEMPLATE)
-    error, error_definitions = shape_schema(ErrorBody, _TEMPLATE)
-    referral, referral_definitions = shape_schema(Referral, _TEMPLATE)
-    operation, operation_definitions = shape_schema(ReferralOperation, _TEMPLATE)
-    patch, patch_definitions = shape_schema(PatchOperation, _TEMPLATE)
-    schemas = {
-        **operation_definitions,
-        **patch_definitions,
-        "ReferralOperation": operation,
-        "PatchOperation": patch,
-        **page_definitions,
-        **error_definitions,
-        **referral_definitions,
-        "Referral": referral,
-        "ReferralPage": page,
-        "ErrorBody": error,
-    }
+    schemas: dict[str, Any] = {}
+    for name, shape in NAMED_SHAPES.items():
+        schema, definitions = shape_schema(shape, _TEMPLATE)
+        schemas |= definitions | {name: schema}
     return dict(sorted(schemas.items()))
 
 
@@ -76,12 +84,15 @@ SECURITY_SCHEMES: Final[dict[str, Any]] = {
         "type": "http",
         "scheme": "bearer",
         "bearerFormat": "JWT",
-        "description": "An OAuth2/OIDC access token of the configured issuer and audience.",
+        "description": "An OAuth2/OIDC access token of the configured issuer and audience;"
+        " the write role (REFERRALS_API_WRITE_ROLE, by default Referrals.ReadWrite) in its"
+        " roles claim gives write permission.",
     },
     "apiKey": {
         "type": "http",
         "scheme": "bearer",
-        "description": "A static API key (REFERRALS_API_KEYS), sent as the bearer value.",
+        "description": "A static API key (REFERRALS_API_KEYS), sent as the bearer value; a"
+        ' key given "write": true has write permission.',
     },
 }
 _EITHER_CREDENTIAL: Final[list[dict[str, list[str]]]] = [{name: []} for name in SECURITY_SCHEMES]

@@ -6,7 +6,8 @@ at most ``test_events_per_minute`` a tenant, as Partner Center allows).
 The tenant is the caller's (an all-tenants caller names one with ``tenantId``). Reading
 needs the read API's authentication; changing needs write permission (``auth``). The
 signing secret is answered once, by POST and by PUT (which rotates it), never by GET.
-The routes are not in ``/openapi.json`` yet: the README documents them.
+``/openapi.json`` documents them (``webhook_models``, ``webhook_openapi``); the body is read
+as given and judged here, so that a refusal names what is wrong in Partner Center's words.
 """
 
 import time
@@ -18,9 +19,18 @@ from typing import Annotated, Any, Final
 
 from fastapi import Body, FastAPI, Query
 from fastapi.responses import Response
+from pydantic import WithJsonSchema
 
 from service.api.auth import Principal
 from service.api.errors import CONTENT_TYPE, ApiError, error_body, invalid
+from service.api.webhook_models import MAX_URL
+from service.api.webhook_openapi import (
+    DELETED,
+    REGISTERED,
+    REPLACED,
+    SHOWN,
+    TEST_EVENT,
+)
 from service.jsonio import dumps
 from service.settings import Settings
 from service.store import Store
@@ -31,7 +41,9 @@ from service.webhooks.targets import TargetPolicy, UnsafeTarget, checked
 from state.fields import format_utc
 
 PATH: Final = "/webhooks/v1/registration"
-_MAX_URL: Final = 2048
+_REQUEST_SCHEMA: Final = {"$ref": "#/components/schemas/WebhookRegistrationRequest"}
+#: Every route's tag; the answers are built here (``response_class`` keeps FastAPI's out).
+_DOCUMENTED: Final[dict[str, Any]] = {"tags": ["webhooks"], "response_class": Response}
 
 
 #: Registration safety as outside development: https, public addresses only.
@@ -93,8 +105,8 @@ async def _validated(given: Any, policy: TargetPolicy) -> tuple[str, tuple[str, 
     if not isinstance(given, dict):
         raise invalid("the body must be a JSON object", "body")
     url, events = given.get("WebhookUrl"), given.get("WebhookEvents")
-    if not isinstance(url, str) or not url or len(url) > _MAX_URL:
-        raise invalid(f"WebhookUrl must be a URL of at most {_MAX_URL} characters", "WebhookUrl")
+    if not isinstance(url, str) or not url or len(url) > MAX_URL:
+        raise invalid(f"WebhookUrl must be a URL of at most {MAX_URL} characters", "WebhookUrl")
     if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
         raise invalid("WebhookEvents must be a non-empty list of event names", "WebhookEvents")
     unknown = sorted(set(events) - set(EVENTS))
@@ -113,7 +125,8 @@ def route_webhooks(app: FastAPI, store: Store, Caller: Any, options: WebhookOpti
     """Mount the registration routes (``Caller``: the authenticated principal)."""
     limit = ValidationEventLimit(options.test_events_per_minute)
     TenantId = Annotated[str | None, Query(alias="tenantId", max_length=256)]
-    Given = Annotated[Any, Body()]
+    # Read as given (judged by ``_validated``), documented as the named request schema.
+    Given = Annotated[Any, Body(), WithJsonSchema(_REQUEST_SCHEMA)]
 
     async def save(
         principal: Principal, tenant_id: str | None, given: Any, create: bool
@@ -126,34 +139,49 @@ def route_webhooks(app: FastAPI, store: Store, Caller: Any, options: WebhookOpti
         await store.save_registration(registration)
         return _answer(registration, 201 if create else 200, secret=True)
 
-    @app.post(PATH, response_class=Response, include_in_schema=False)
-    async def register(principal: Caller, given: Given, tenant_id: TenantId = None) -> Response:
-        """Register the tenant's webhook; the answer holds its signing secret, once."""
+    @app.post(PATH, operation_id="createWebhookRegistration", status_code=201,
+              responses=REGISTERED, **_DOCUMENTED)  # fmt: skip
+    async def create_webhook_registration(
+        principal: Caller, given: Given, tenant_id: TenantId = None
+    ) -> Response:
+        """Register the tenant's webhook; the answer holds its signing secret, once.
+        Needs write permission (see the security schemes)."""
         return await save(principal, tenant_id, given, create=True)
 
-    @app.put(PATH, response_class=Response, include_in_schema=False)
-    async def replace(principal: Caller, given: Given, tenant_id: TenantId = None) -> Response:
-        """Replace the tenant's webhook and rotate its signing secret (answered once)."""
+    @app.put(PATH, operation_id="replaceWebhookRegistration", responses=REPLACED,
+             **_DOCUMENTED)  # fmt: skip
+    async def replace_webhook_registration(
+        principal: Caller, given: Given, tenant_id: TenantId = None
+    ) -> Response:
+        """Replace the tenant's webhook and rotate its signing secret (answered once); a
+        failing registration becomes active again. Needs write permission (see the
+        security schemes)."""
         return await save(principal, tenant_id, given, create=False)
 
-    @app.get(PATH, response_class=Response, include_in_schema=False)
-    async def show(principal: Caller, tenant_id: TenantId = None) -> Response:
+    @app.get(PATH, operation_id="getWebhookRegistration", responses=SHOWN, **_DOCUMENTED)
+    async def get_webhook_registration(principal: Caller, tenant_id: TenantId = None) -> Response:
         """The tenant's webhook registration, without its secret."""
         found = await store.registration(_tenant(principal, tenant_id, write=False))
         if found is None:
             raise ApiError(404, "itemNotFound", "the tenant has no webhook registration")
         return _answer(found)
 
-    @app.delete(PATH, response_class=Response, include_in_schema=False)
-    async def remove(principal: Caller, tenant_id: TenantId = None) -> Response:
-        """Delete the tenant's registration and its undelivered notifications."""
+    @app.delete(PATH, operation_id="deleteWebhookRegistration", status_code=204,
+                responses=DELETED, **_DOCUMENTED)  # fmt: skip
+    async def delete_webhook_registration(
+        principal: Caller, tenant_id: TenantId = None
+    ) -> Response:
+        """Delete the tenant's registration and its undelivered notifications.
+        Needs write permission (see the security schemes)."""
         if not await store.delete_registration(_tenant(principal, tenant_id, write=True)):
             raise ApiError(404, "itemNotFound", "the tenant has no webhook registration")
         return Response(status_code=204)
 
-    @app.post(PATH + "/validationEvents", response_class=Response, include_in_schema=False)
-    async def test_event(principal: Caller, tenant_id: TenantId = None) -> Response:
-        """Send a ``test-created`` notification to the tenant's registered URL."""
+    @app.post(PATH + "/validationEvents", operation_id="sendWebhookTestEvent",
+              responses=TEST_EVENT, **_DOCUMENTED)  # fmt: skip
+    async def send_webhook_test_event(principal: Caller, tenant_id: TenantId = None) -> Response:
+        """Send a ``test-created`` notification to the tenant's registered URL (2 a minute
+        unless configured). Needs write permission (see the security schemes)."""
         tenant = _tenant(principal, tenant_id, write=True)
         if await store.registration(tenant) is None:
             raise ApiError(404, "itemNotFound", "the tenant has no webhook registration")

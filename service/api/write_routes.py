@@ -24,7 +24,7 @@ from service.api.operation_status import operation_response
 from service.api.write_answers import WriteKind, answer
 from service.api.write_commands import WriteCommand
 from service.api.write_flow import Pending, Writes, WritesUnavailable
-from service.api.write_openapi import CREATED, OPERATION, PATCHED, REPLACED, write_body
+from service.api.write_openapi import CREATED, OPERATION, PATCHED, REPLACED, write_request
 from service.jsonio import JsonRefused, dumps, loads
 
 REFERRALS: Final = f"{metadata.SERVICE_ROOT}/{metadata.ENTITY_SET}"
@@ -33,6 +33,22 @@ RETRY_AFTER: Final = "5"
 _PROPAGATOR: Final = TraceContextTextMapPropagator()
 ReferralId = Annotated[str, Path(min_length=1, max_length=256)]
 TenantOption = Annotated[str | None, Query(alias="tenantId", max_length=256)]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=256,
+        description="The referral's eTag as last read: a write of a changed referral is 412",
+    ),
+]
+Prefer = Annotated[
+    str | None,
+    Header(
+        alias="Prefer",
+        max_length=256,
+        description="return=representation: a patch is answered 200 with the referral, not 204",
+    ),
+]
 
 
 def route_writes(app: FastAPI, writes: Writes, Caller: Any, root: str) -> None:
@@ -92,7 +108,7 @@ class _Sender:
 
 def _route_create(app: FastAPI, send: _Sender, Caller: Any) -> None:
     @app.post(REFERRALS, operation_id="createReferral", tags=["referrals"], responses=CREATED,
-              status_code=201, openapi_extra=write_body("Referral"),
+              status_code=201, openapi_extra=write_request("Referral"),
               response_class=Response)  # fmt: skip
     async def create_referral(
         principal: Caller, request: Request, tenant_id: TenantOption = None
@@ -107,15 +123,15 @@ def _route_create(app: FastAPI, send: _Sender, Caller: Any) -> None:
 
 def _route_update(app: FastAPI, send: _Sender, Caller: Any) -> None:
     @app.patch(REFERRALS + "/{referral_id}", operation_id="updateReferral", tags=["referrals"],
-               responses=PATCHED, openapi_extra=write_body("PatchOperation", many=True),
+               responses=PATCHED, openapi_extra=write_request("PatchOperation", many=True),
                response_class=Response)  # fmt: skip
     async def update_referral(
         principal: Caller,
         request: Request,
         referral_id: ReferralId,
         tenant_id: TenantOption = None,
-        if_match: Annotated[str | None, Header(alias="If-Match", max_length=256)] = None,
-        prefer: Annotated[str | None, Header(alias="Prefer", max_length=256)] = None,
+        if_match: IfMatch = None,
+        prefer: Prefer = None,
     ) -> Response:
         """Change a referral with a JSON Patch (``add``, ``replace``); ``If-Match`` optional;
         ``Prefer: return=representation`` answers with the referral."""
@@ -133,14 +149,14 @@ def _route_update(app: FastAPI, send: _Sender, Caller: Any) -> None:
 
 def _route_replace(app: FastAPI, send: _Sender, Caller: Any) -> None:
     @app.put(REFERRALS + "/{referral_id}", operation_id="replaceReferral", tags=["referrals"],
-             responses=REPLACED, openapi_extra=write_body("Referral"),
+             responses=REPLACED, openapi_extra=write_request("Referral"),
              response_class=Response)  # fmt: skip
     async def replace_referral(
         principal: Caller,
         request: Request,
         referral_id: ReferralId,
         tenant_id: TenantOption = None,
-        if_match: Annotated[str | None, Header(alias="If-Match", max_length=256)] = None,
+        if_match: IfMatch = None,
     ) -> Response:
         """Replace a referral with the whole document (``links`` ignored); ``If-Match``
         required."""

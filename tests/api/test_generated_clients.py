@@ -1,6 +1,7 @@
 """Generic generators on ``/openapi.json``, as an integrator runs them: ``openapi-python-client``
 makes a client whose classes are the document's named schemas, and that client reads real
-stored referrals from the running API (SQLite file store) as typed objects;
+stored referrals from the running API (SQLite file store) as typed objects and registers a
+webhook, read back as one;
 ``datamodel-codegen`` makes the same models. Each generator runs once (about a second)."""
 
 import asyncio
@@ -14,13 +15,15 @@ from types import ModuleType
 import pytest
 
 from service.jsonio import dumps, loads
-from tests.support.read_api import Api
+from tests.support.read_api import Api, Signer
 from tests.support.stored_referrals import BASE_TIME as T
 from tests.support.stored_referrals import created, minutes, store_new
 
 PACKAGE = "generated_referrals_client"
 #: No formatting hook: the generated code is used as generated.
 CONFIG = {"package_name_override": PACKAGE, "post_hooks": []}
+#: A public address: registration judges it without a lookup (nothing is sent to it here).
+WEBHOOK_URL = "https://93.184.215.14/hook"
 
 
 def _tool(name: str) -> str:
@@ -101,6 +104,37 @@ async def test_a_generated_client_reads_stored_referrals_as_typed_objects(
     assert page.odata_context.endswith("/v1.0/engagements/$metadata#referrals")
     assert isinstance(missing, models.ErrorBody)
     assert missing.error.code == "itemNotFound"
+
+
+async def test_a_generated_client_registers_a_webhook_and_reads_it_back_typed(
+    sqlite_api: Api, client_package: ModuleType, signer: Signer
+) -> None:
+    models = importlib.import_module(f"{PACKAGE}.models")
+    create = importlib.import_module(f"{PACKAGE}.api.webhooks.create_webhook_registration")
+    show = importlib.import_module(f"{PACKAGE}.api.webhooks.get_webhook_registration")
+    token = signer.token(tid="org-a", roles=["Referrals.ReadWrite"])
+    client = client_package.AuthenticatedClient(base_url=sqlite_api.server.url, token=token)
+    events = [models.WebhookEvent.REFERRAL_CREATED]
+    asked = models.WebhookRegistrationRequest(webhook_url=WEBHOOK_URL, webhook_events=events)
+    async with client:
+        created = await create.asyncio_detailed(client=client, body=asked)
+        again = await create.asyncio(client=client, body=asked)
+        shown = await show.asyncio(client=client)
+
+    assert created.status_code == 201
+    assert isinstance(created.parsed, models.WebhookRegistrationWithSecret)
+    assert created.parsed.signing_secret.startswith("whsec_")
+    assert isinstance(again, models.ErrorBody)
+    assert again.error.code == "conflict"
+    assert isinstance(shown, models.WebhookRegistration)
+    assert (shown.webhook_url, shown.webhook_events, shown.state) == (
+        WEBHOOK_URL,
+        events,
+        models.WebhookRegistrationState.ACTIVE,
+    )
+    stored = await sqlite_api.store.registration("org-a")
+    assert stored is not None
+    assert stored.secret == created.parsed.signing_secret
 
 
 async def test_datamodel_codegen_makes_the_named_models(sqlite_api: Api, tmp_path: Path) -> None:
