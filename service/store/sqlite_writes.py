@@ -36,8 +36,9 @@ _UPDATE_REFERRAL = (
     " WHERE tenant_id = ? AND id = ? AND version = ?"
 )
 _INSERT_PROCESSED = (
-    "INSERT INTO processed_commands (tenant_id, command_id, referral_id, outcome, processed_at)"
-    " VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO processed_commands"
+    " (tenant_id, command_id, referral_id, outcome, rejection, processed_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
 )
 _DELETE_TEAM = "DELETE FROM referral_team WHERE tenant_id = ? AND referral_id = ?"
 _INSERT_TEAM = "INSERT INTO referral_team (email, tenant_id, referral_id) VALUES (?, ?, ?)"
@@ -88,7 +89,7 @@ class BatchRows:
             rows.teams += [(email, tenant, record.referral_id) for email in emails]
         now = time.time()
         rows.processed = [
-            (tenant_column(p.tenant_id), p.command_id, p.referral_id, p.outcome, now)
+            (tenant_column(p.tenant_id), p.command_id, p.referral_id, p.outcome, p.rejection, now)
             for p in batch.processed
         ]
         rows.outbox = [
