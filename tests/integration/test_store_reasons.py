@@ -13,7 +13,7 @@ import pytest
 from service.payloads import rejection_reason
 from service.store import BatchWrite, PostgresStore, ProcessedCommand, SqliteStore, Store
 from service.store.migrations import MIGRATIONS, migrate
-from service.store.sqlite_schema import SCHEMA_VERSION
+from service.store.sqlite_schema import _PROCESSED_V2, SCHEMA_VERSION
 from state import CommandKey, FieldProblem, Rejected, RejectionCode
 
 REASON = rejection_reason(
@@ -57,8 +57,9 @@ async def test_a_sqlite_file_of_schema_6_keeps_its_records_and_then_their_reason
     fresh = SqliteStore(path)
     await fresh.open()
     await fresh.close()
-    with contextlib.closing(sqlite3.connect(path)) as db, db:  # as schema 6 had it
-        db.execute("ALTER TABLE processed_commands DROP COLUMN rejection")
+    with contextlib.closing(sqlite3.connect(path)) as db, db:  # the table as schema 6 had it
+        db.execute("DROP TABLE processed_commands")
+        db.execute(_PROCESSED_V2.format(table="processed_commands"))
         db.execute("UPDATE schema_version SET version = 6")
         db.execute("INSERT INTO processed_commands VALUES ('', 'before', 'r1', 'rejected', 0)")
 
