@@ -81,7 +81,7 @@ async def test_a_postgresql_database_before_reasons_keeps_its_records_and_then_t
     try:
         await db.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY,"
                          " applied_at timestamptz NOT NULL DEFAULT now())")  # fmt: skip
-        for version, statements in enumerate(MIGRATIONS[:-1], start=1):
+        for version, statements in enumerate(MIGRATIONS[:8], start=1):  # before reasons (9)
             for statement in statements:
                 await db.execute(statement)
             await db.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
