@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from state import EventType, ReferralStatus, ReferralSubstatus
+from state import EventType, ReferralStatus, ReferralSubstatus, Rejected
 from state.values import value_object
 
 
@@ -49,3 +49,5 @@ class Outcome:
     events: tuple[EventFacts, ...] = ()
     #: Decided by the fast path (``service.fast``), not by the models.
     fast: bool = False
+    #: A rejected command's rejection, whose reason the store keeps.
+    rejection: Rejected | None = None

@@ -8,6 +8,7 @@ from typing import Any
 
 from typing_extensions import TypedDict  # pydantic reads it for the contract on Python 3.11
 
+from service.jsonio import dumps
 from state import (
     Command,
     ReferralEvent,
@@ -82,8 +83,19 @@ def rejection_payload(command: Command, rejected: Rejected) -> RejectionPayload:
         "tenantId": command.tenant_id,
         "code": rejected.code,
         "message": rejected.message,
-        "details": [
-            {"target": problem.target, "code": problem.code, "message": problem.message}
-            for problem in rejected.details
-        ],
+        "details": _problems(rejected),
     }
+
+
+def rejection_reason(rejected: Rejected) -> str:
+    """A rejection's reason as the store keeps it beside the command's record: the fields
+    of its payload that say why, as JSON text (the write API answers with them)."""
+    reason = {"code": rejected.code, "message": rejected.message, "details": _problems(rejected)}
+    return dumps(reason).decode()
+
+
+def _problems(rejected: Rejected) -> list[FieldProblemPayload]:
+    return [
+        {"target": problem.target, "code": problem.code, "message": problem.message}
+        for problem in rejected.details
+    ]

@@ -1,12 +1,12 @@
 """``GET /v1.0/engagements/referralOperations/{requestId}``: what became of a write that was
 answered 202, or of any write by its request id, in the caller's tenant.
 
-Known from the outcome waiter's memory (the last outcomes this process saw, exact: the
-referral's eTag, a rejection's reason), else from the store's processed-command record
-(durable for ``REFERRALS_PROCESSED_RETENTION``: that it applied and to which referral, or
-that it was rejected, not why). A command this process sent and still awaits is
-``running``; one sent before a restart of the API and not processed yet is not known here
-(404) until the service has processed it.
+Known from the outcome waiter's memory (the last outcomes this process saw: the referral's
+eTag, a rejection's reason), else from the store's processed-command record (durable for
+``REFERRALS_PROCESSED_RETENTION``: that it applied and to which referral, or a rejection
+with its reason, answered as from memory). A command this process sent and still awaits
+is ``running``; one sent before a restart of the API and not processed yet is not known
+here (404) until the service has processed it.
 """
 
 from typing import Any
@@ -14,9 +14,11 @@ from typing import Any
 from fastapi.responses import Response
 
 from service.api.errors import CONTENT_TYPE, ApiError
-from service.api.write_answers import Rejected, refused
+from service.api.outcome_waiter import CommandOutcome
+from service.api.write_answers import Rejected, refused, stored_outcome
 from service.api.write_flow import Writes
 from service.jsonio import dumps
+from service.store import ProcessedCommand
 from state import CommandKey
 
 
@@ -25,28 +27,43 @@ async def operation_response(
 ) -> Response:
     key = CommandKey(tenant, request_id)
     body: dict[str, Any] = {"id": request_id}
-    recent = writes.waiter.recent(key)
-    if recent is not None:
-        error = refused(recent)
-        if error is None:
-            referral = recent.referral or {}
-            body |= {"status": "succeeded", "eTag": str(referral.get("eTag", ""))}
-            body["resourceLocation"] = f"{root}{referrals}/{referral.get('id', '')}"
-        else:
-            body |= {"status": "failed", "error": _error(error)}
-    elif (stored := await writes.store.processed(key)) is None:
-        if not writes.waiter.waiting(key):
-            raise ApiError(404, "itemNotFound", "no write with this request id")
+    outcome = writes.waiter.recent(key)
+    stored = None if outcome is not None else await writes.store.processed(key)
+    if stored is not None:
+        outcome = stored_outcome(stored)
+    if outcome is not None:
+        body |= _from_outcome(outcome, root + referrals)
+    elif stored is not None:
+        body |= _from_record(stored, root + referrals)
+    elif writes.waiter.waiting(key):
         body["status"] = "running"
     else:
-        if stored.outcome in ("rejected", "dead-lettered") or stored.referral_id is None:
-            message = "the command was refused; its reason is no longer held here"
-            body |= {"status": "failed", "error": {"code": "invalidRequest", "message": message}}
-        else:
-            body |= {"status": "succeeded"}
-            body["resourceLocation"] = f"{root}{referrals}/{stored.referral_id}"
+        raise ApiError(404, "itemNotFound", "no write with this request id")
     headers = {"Retry-After": "1"} if body["status"] == "running" else {}
     return Response(dumps(body), 200, headers, media_type=CONTENT_TYPE)
+
+
+def _from_outcome(outcome: CommandOutcome, referrals: str) -> dict[str, Any]:
+    """The status of a command whose outcome is known exactly (in memory or stored)."""
+    error = refused(outcome)
+    if error is not None:
+        return {"status": "failed", "error": _error(error)}
+    referral = outcome.referral or {}
+    return {
+        "status": "succeeded",
+        "eTag": str(referral.get("eTag", "")),
+        "resourceLocation": f"{referrals}/{referral.get('id', '')}",
+    }
+
+
+def _from_record(stored: ProcessedCommand, referrals: str) -> dict[str, Any]:
+    """The status of a command known only by its record: it applied (to which referral),
+    or it was refused and the record does not say why (written before reasons were kept,
+    or a dead letter)."""
+    if stored.outcome in ("rejected", "dead-lettered") or stored.referral_id is None:
+        message = "the command was refused; its reason is not held here"
+        return {"status": "failed", "error": {"code": "invalidRequest", "message": message}}
+    return {"status": "succeeded", "resourceLocation": f"{referrals}/{stored.referral_id}"}
 
 
 def _error(error: ApiError) -> dict[str, Any]:

@@ -4,8 +4,9 @@ each command this process sent, keyed by its tenant and command id.
 
 Memory is bounded: at most ``max_pending`` commands are awaited at once (a write beyond
 answers 503), and the outcomes of the last ``max_recent`` commands are kept so that a retry
-or a status request is answered as the first attempt was, including a rejection's reason,
-which the store does not keep (``service.api.write_flow``).
+or a status request is answered as the first attempt was, without asking the store (which
+keeps what became of each command, a rejection's reason too, for the retention period:
+``service.api.write_flow``).
 """
 
 import asyncio

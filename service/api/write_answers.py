@@ -8,8 +8,9 @@
   ``invalidRequest`` 400, ``itemNotFound`` 404, ``preconditionFailed`` 412 (target
   ``ETag``), ``conflict`` 409, ``accessDenied`` 403, ``illegalTransition`` 400 naming the
   rule; ``details`` lists the rejection's, ``innerError.code`` is the rejection's code.
-- A rejection no longer held (the store records that a command was rejected, not why):
-  400 ``invalidRequest`` saying so.
+- Answered from the store's record, a rejection is answered alike: the store keeps its
+  reason (``ProcessedCommand.rejection``). A record written before reasons were kept says
+  only that it was rejected: 400 ``invalidRequest`` saying so.
 """
 
 import re
@@ -20,8 +21,8 @@ from fastapi.responses import Response
 from service.api.errors import CONTENT_TYPE, ApiError, error_response
 from service.api.outcome_waiter import CommandOutcome
 from service.api.write_flow import Settled
-from service.jsonio import dumps
-from service.store import Store
+from service.jsonio import dumps, loads
+from service.store import ProcessedCommand, Store
 from state.lifecycle import MAY_MOVE_TO
 
 WriteKind = Literal["create", "patch", "replace"]
@@ -79,6 +80,14 @@ def rejected_response(error: Rejected) -> Response:
     return Response(dumps(body), error.status, media_type=CONTENT_TYPE)
 
 
+def stored_outcome(stored: ProcessedCommand) -> CommandOutcome | None:
+    """The outcome the store's record tells exactly, as the waiter would hold it: a
+    rejection with its reason; None when the record alone does not say it."""
+    if stored.rejection is None:
+        return None
+    return CommandOutcome(rejection=loads(stored.rejection))
+
+
 def refused(outcome: CommandOutcome) -> ApiError | None:
     """The error an outcome answers with; None when it applied."""
     if outcome.rejection is not None:
@@ -99,13 +108,16 @@ async def answer(
     representation: bool,
 ) -> Response:
     """The response to a write whose command settled as ``settled``."""
-    if settled.outcome is not None:
-        error = refused(settled.outcome)
+    outcome = settled.outcome
+    if outcome is None and settled.stored is not None:
+        outcome = stored_outcome(settled.stored)
+    if outcome is not None:
+        error = refused(outcome)
         if isinstance(error, Rejected):
             return rejected_response(error)
         if error is not None:
             return error_response(error)
-        referral = settled.outcome.referral
+        referral = outcome.referral
         body = dumps(referral) if referral is not None else None
         etag = str(referral.get("eTag") or "") if referral is not None else ""
     else:
@@ -126,11 +138,11 @@ async def _stored_answer(
 ) -> tuple[bytes | None, str]:
     stored = settled.stored
     assert stored is not None
-    if stored.outcome == "rejected":
+    if stored.outcome == "rejected":  # recorded before the store kept reasons
         raise ApiError(
             400,
             "invalidRequest",
-            "the command of this request id was rejected; its reason is no longer held here"
+            "the command of this request id was rejected; its reason is not held here"
             " (the rejections topic has it, causationid = the request id)",
         )
     if stored.outcome == "dead-lettered" or stored.referral_id is None:

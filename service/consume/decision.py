@@ -18,6 +18,7 @@ from service.fast.recording import FastContext, FastDecision
 from service.fast.referral import AnyRecord, model_record
 from service.jsonio import dumps
 from service.outcomes import Outcome, OutcomeKind
+from service.payloads import rejection_reason
 from service.settings import EventMode, Settings
 from service.store import BatchWrite, OutboxEntry, ProcessedCommand, ReferralWrite
 from state import (
@@ -176,7 +177,8 @@ class _Deciding:
             self.structured,
             item.trace,
         )
-        return Outcome(kind, OutcomeKind.REJECTED, str(decision.code)), [rejection], None
+        outcome = Outcome(kind, OutcomeKind.REJECTED, str(decision.code), rejection=decision)
+        return outcome, [rejection], None
 
     def _apply(
         self,
@@ -204,6 +206,7 @@ class _Deciding:
                 key.referral_id if storable else None,
                 str(outcome.outcome),
                 identity.tenant_id,
+                None if outcome.rejection is None else rejection_reason(outcome.rejection),
             )
         )
 

@@ -101,6 +101,10 @@ class Recording:
             self.trace,
         )
         outcome = Outcome(
-            str(self.command.type), OutcomeKind.REJECTED, str(rejected.code), fast=True
+            str(self.command.type),
+            OutcomeKind.REJECTED,
+            str(rejected.code),
+            fast=True,
+            rejection=rejected,
         )
         return outcome, [record], None

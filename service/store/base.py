@@ -39,6 +39,9 @@ class ProcessedCommand:
     referral_id: str | None
     outcome: str
     tenant_id: str | None = None
+    #: A rejected command's reason as JSON text (``service.payloads.rejection_reason``),
+    #: kept so that the write API answers with it after a restart; None for the others.
+    rejection: str | None = None
 
 
 @value_object

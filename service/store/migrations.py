@@ -163,6 +163,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX webhook_deliveries_by_referral ON webhook_deliveries"
         " (tenant_id, referral_id, seq)",
     ),
+    # A rejected command's reason, kept beside its record (NULL for the others and for
+    # the records written before): the write API answers with it after a restart.
+    ("ALTER TABLE processed_commands ADD COLUMN rejection text",),
 )
 
 

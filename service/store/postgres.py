@@ -99,7 +99,7 @@ class PostgresStore(PostgresWebhooks):
 
     async def processed(self, key: CommandKey) -> ProcessedCommand | None:
         rows = await self._pool.fetch(
-            "SELECT referral_id, outcome FROM processed_commands"
+            "SELECT referral_id, outcome, rejection FROM processed_commands"
             " WHERE tenant_id = $1 AND command_id = $2",
             tenant_column(key.tenant_id),
             key.command_id,
@@ -107,7 +107,9 @@ class PostgresStore(PostgresWebhooks):
         if not rows:
             return None
         row = rows[0]
-        return ProcessedCommand(key.command_id, row["referral_id"], row["outcome"], key.tenant_id)
+        return ProcessedCommand(
+            key.command_id, row["referral_id"], row["outcome"], key.tenant_id, row["rejection"]
+        )
 
     async def load_batch(
         self,

@@ -62,7 +62,7 @@ _REFERRAL_ARRAYS = len(_ROW_TYPES)
 _NEW, _CHANGED = 1, 1 + _REFERRAL_ARRAYS
 _EXPECTED = _CHANGED + _REFERRAL_ARRAYS
 _PROCESSED = _EXPECTED + 1
-_NOTICES = _PROCESSED + 4
+_NOTICES = _PROCESSED + 5
 _COUNTS = _NOTICES + 4
 _OUTBOX = _COUNTS + 3
 #: A batch's state: the new referrals (none may exist yet), the changed ones (each still
@@ -79,8 +79,8 @@ _STATE = (
     " WHERE r.tenant_id = u.tenant_id AND r.id = u.id AND r.version = u.expected"
     " RETURNING 1),"
     " processed AS (INSERT INTO processed_commands"
-    " (tenant_id, command_id, referral_id, outcome)"
-    f" SELECT * FROM unnest({_marks(_PROCESSED, ('text',) * 4)})"
+    " (tenant_id, command_id, referral_id, outcome, rejection)"
+    f" SELECT * FROM unnest({_marks(_PROCESSED, ('text',) * 5)})"
     " ON CONFLICT (tenant_id, command_id) DO NOTHING RETURNING 1),"
     # The webhook deliveries of the batch's events, for the registrations that ask for
     # them: a join with an empty table where none exists, in the same round trip.
@@ -144,6 +144,7 @@ async def write_batch(db: Db, batch: BatchWrite) -> list[OutboxEntry]:
         [p.command_id for p in batch.processed],
         [p.referral_id for p in batch.processed],
         [p.outcome for p in batch.processed],
+        [p.rejection for p in batch.processed],
         *_notice_columns(batch.outbox),
         len(new),
         len(changed),

@@ -45,7 +45,8 @@ _SEEN_BY_KEY = (
     " ON (p.tenant_id, p.command_id) = (k.t, k.i)"
 )
 _PROCESSED = (
-    "SELECT referral_id, outcome FROM processed_commands WHERE tenant_id = ? AND command_id = ?"
+    "SELECT referral_id, outcome, rejection FROM processed_commands"
+    " WHERE tenant_id = ? AND command_id = ?"
 )
 _OUTBOX_ROWS = "SELECT seq, source_partition, topic, key, value, headers, kind FROM outbox"
 #: An outbox row not marked published (``sqlite_outbox``).
@@ -84,7 +85,9 @@ def seen(db: sqlite3.Connection, keys: Collection[CommandKey]) -> set[CommandKey
 
 def processed(db: sqlite3.Connection, key: CommandKey) -> ProcessedCommand | None:
     row = db.execute(_PROCESSED, (tenant_column(key.tenant_id), key.command_id)).fetchone()
-    return None if row is None else ProcessedCommand(key.command_id, row[0], row[1], key.tenant_id)
+    if row is None:
+        return None
+    return ProcessedCommand(key.command_id, row[0], row[1], key.tenant_id, row[2])
 
 
 def batch_inputs(

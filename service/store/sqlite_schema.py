@@ -12,7 +12,7 @@ from typing import Final
 from service.errors import ConfigurationError
 from service.store.columns import READ_COLUMNS, READ_INDEXES, TEAM_EMAILS, ReadColumn, Storage
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 #: The referrals table as version 2 made it (the step to version 3 adds the read columns).
 _REFERRALS_V2: Final = """
 CREATE TABLE IF NOT EXISTS {table} (
@@ -31,7 +31,8 @@ _REFERRALS: Final = _REFERRALS_V2.replace(
     "".join(f"    {column.name} {column.sqlite_type},\n" for column in READ_COLUMNS)
     + "    PRIMARY KEY",
 )
-_PROCESSED: Final = """
+#: The processed commands as version 2 made them (the step to version 7 adds the reason).
+_PROCESSED_V2: Final = """
 CREATE TABLE IF NOT EXISTS {table} (
     tenant_id TEXT NOT NULL DEFAULT '',
     command_id TEXT NOT NULL,
@@ -41,6 +42,7 @@ CREATE TABLE IF NOT EXISTS {table} (
     PRIMARY KEY (tenant_id, command_id)
 );
 """
+_PROCESSED: Final = _PROCESSED_V2.replace("    PRIMARY KEY", "    rejection TEXT,\n    PRIMARY KEY")
 #: Who is on each referral's team, by e-mail: a team filter reads its few referrals from here.
 _TEAM: Final = """
 CREATE TABLE IF NOT EXISTS referral_team (
@@ -127,7 +129,7 @@ _TENANT_SCOPED_IDS: Final = f"""
 INSERT INTO referrals_v2 (tenant_id, id, version, status, substatus, expiration, document)
     SELECT coalesce(tenant_id, ''), id, version, status, substatus, expiration, document
     FROM referrals;
-{_PROCESSED.format(table="processed_commands_v2")}
+{_PROCESSED_V2.format(table="processed_commands_v2")}
 INSERT INTO processed_commands_v2 (tenant_id, command_id, referral_id, outcome, processed_at)
     SELECT coalesce((SELECT r.tenant_id FROM referrals r WHERE r.id = p.referral_id), ''),
         p.command_id, p.referral_id, p.outcome, p.processed_at
@@ -169,6 +171,8 @@ def _read_columns_added(version: int) -> str:
 #: changes: the version is there so that an older service, which cannot read packed
 #: headers, refuses the file instead of failing on its rows.
 _PACKED_HEADERS: Final = ""
+#: From version 7 a rejected command's reason is kept beside its record (NULL before).
+_REJECTION_REASONS: Final = "ALTER TABLE processed_commands ADD COLUMN rejection TEXT;"
 #: The step that brings a file from the version before each key to that version.
 _UPGRADES: Final = {
     2: _TENANT_SCOPED_IDS,
@@ -176,6 +180,7 @@ _UPGRADES: Final = {
     4: _PACKED_HEADERS,
     5: _PUBLISHED,
     6: _WEBHOOKS,
+    7: _REJECTION_REASONS,
 }
 
 

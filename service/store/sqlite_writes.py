@@ -39,6 +39,13 @@ _INSERT_PROCESSED = (
     "INSERT INTO processed_commands (tenant_id, command_id, referral_id, outcome, processed_at)"
     " VALUES (?, ?, ?, ?, ?)"
 )
+#: A rejected command's record, with its reason: a statement of its own, so that the other
+#: records bind no NULL for it (measured 0.35 µs a row, a sixth of the insert).
+_INSERT_REJECTED = (
+    "INSERT INTO processed_commands"
+    " (tenant_id, command_id, referral_id, outcome, processed_at, rejection)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
 _DELETE_TEAM = "DELETE FROM referral_team WHERE tenant_id = ? AND referral_id = ?"
 _INSERT_TEAM = "INSERT INTO referral_team (email, tenant_id, referral_id) VALUES (?, ?, ?)"
 _INSERT_OUTBOX = (
@@ -59,6 +66,7 @@ class BatchRows:
     replaced_teams: list[tuple[str, str]] = field(default_factory=list)
     teams: list[tuple[object, ...]] = field(default_factory=list)
     processed: list[tuple[object, ...]] = field(default_factory=list)
+    rejected: list[tuple[object, ...]] = field(default_factory=list)
     outbox: list[tuple[object, ...]] = field(default_factory=list)
     entries: list[OutboxEntry] = field(default_factory=list)
 
@@ -90,6 +98,12 @@ class BatchRows:
         rows.processed = [
             (tenant_column(p.tenant_id), p.command_id, p.referral_id, p.outcome, now)
             for p in batch.processed
+            if p.rejection is None
+        ]
+        rows.rejected = [
+            (tenant_column(p.tenant_id), p.command_id, p.referral_id, p.outcome, now, p.rejection)
+            for p in batch.processed
+            if p.rejection is not None
         ]
         rows.outbox = [
             (entry.source_partition, entry.record.topic, entry.record.key, entry.record.value,
@@ -108,6 +122,8 @@ def write_batch(db: sqlite3.Connection, rows: BatchRows) -> list[OutboxEntry]:
         _write_referrals(db, rows)
         try:
             db.executemany(_INSERT_PROCESSED, rows.processed)
+            if rows.rejected:
+                db.executemany(_INSERT_REJECTED, rows.rejected)
         except sqlite3.IntegrityError:
             raise StaleWrite("a command of the batch was processed meanwhile") from None
         stored = _write_outbox(db, rows)

@@ -299,3 +299,41 @@ async def test_in_multi_tenant_mode_a_write_goes_to_the_callers_own_topic(
     assert by_id[mine.headers["request-id"]].topic == topic
     assert by_id[theirs.headers["request-id"]].topic == settings.commands_topic
     assert loads(by_id[theirs.headers["request-id"]].value)["tenantid"] == "org-b"
+
+
+async def test_a_rejections_status_is_the_same_from_a_new_api_process_as_from_memory(
+    service: tuple[Settings, httpx.AsyncClient],
+) -> None:
+    settings, http = service
+    created = await http.post(
+        REFERRALS, json=corpus("create-shared-referral-request.json"), headers=A
+    )
+    location, etag = created.headers["location"], created.headers["etag"]
+    notes = [{"op": "replace", "path": "/details/notes", "value": "first"}]
+    moved = await http.patch(location, json=notes, headers={**A, "If-Match": etag})
+    stale = await http.patch(location, json=notes, headers={**A, "If-Match": etag})
+    assert (moved.status_code, stale.status_code) == (204, 412), stale.text
+    request_id = stale.headers["request-id"]
+    status_url = f"/v1.0/engagements/referralOperations/{request_id}"
+    from_memory = await http.get(status_url, headers=A)
+
+    # Another API process over the same store: its waiter has seen no outcome.
+    store = open_store(settings.database_url.get_secret_value())
+    await store.open()
+    server = read_api(settings.model_copy(update={"api_port": free_port()}), store)
+    assert server is not None
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as other:
+            from_store = await other.get(status_url, headers=A)
+            retried = await other.patch(
+                location, json=notes, headers={**A, "If-Match": etag, "request-id": request_id}
+            )
+    finally:
+        await server.stop()
+        await store.close()
+
+    assert from_memory.status_code == from_store.status_code == 200
+    assert from_store.json() == from_memory.json()
+    assert from_store.json() == {"id": request_id, "status": "failed", **stale.json()}
+    assert (retried.status_code, retried.content) == (412, stale.content)

@@ -74,7 +74,7 @@ async def test_outbox_rows_of_a_database_before_key_digests_get_them(postgres_ur
             "CREATE TABLE schema_migrations (version integer PRIMARY KEY,"
             " applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        for version, statements in enumerate(MIGRATIONS[:-1], start=1):
+        for version, statements in enumerate(MIGRATIONS[:6], start=1):  # before digests (7)
             for statement in statements:
                 await db.execute(statement)
             await db.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)

@@ -74,7 +74,8 @@ def decide_stream(
         ]
         left.outcomes += [(o.command_type, str(o.outcome), o.code) for o in decided.outcomes]
         left.processed += [
-            (p.tenant_id, p.command_id, p.referral_id, p.outcome) for p in decided.write.processed
+            (p.tenant_id, p.command_id, p.referral_id, p.outcome, p.rejection)
+            for p in decided.write.processed
         ]
         stored.update({w.record.key: w.record for w in decided.write.referrals})
         seen.update(CommandKey(p.tenant_id, p.command_id) for p in decided.write.processed)

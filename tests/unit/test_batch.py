@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from service.codec import WireLimits
+from service.codec import WireLimits, read_cloudevent
 from service.consume.decision import decide_batch, policy_of
 from service.consume.ownership import Partitions
 from service.consume.records import (
@@ -17,7 +17,7 @@ from service.consume.records import (
     read_record,
     referral_keys,
 )
-from service.jsonio import dumps
+from service.jsonio import dumps, loads
 from service.kafka import PolledRecord
 from service.settings import Settings
 from service.tenancy import Tenancy
@@ -114,6 +114,25 @@ def test_undecodable_records_and_refusals_each_get_one_outgoing_record_in_batch_
         (None, "referral.accept-missing", "rejected"),
         (ADDRESS_TENANT, "commands/0/2", "dead-lettered"),
     ]
+
+
+def test_a_rejected_commands_record_keeps_the_reason_its_rejection_carries() -> None:
+    create = {"name": "r"}
+    batch = read(envelope("referral.create", "r1", create), envelope("referral.accept", "gone"),
+                 envelope("referral.create", "r1", create, command_id="again"))  # fmt: skip
+    decided = decide_batch(batch, {}, set(), NOW, SETTINGS, POLICY)
+
+    rejections = [
+        e.record for e in decided.write.outbox if e.record.topic == SETTINGS.rejections_topic
+    ]
+    carried = [read_cloudevent(r.value, r.headers)["data"] for r in rejections]
+    reasons = [p.rejection for p in decided.write.processed]
+    assert reasons[0] is None
+    assert [loads(reason or "null") for reason in reasons[1:]] == [
+        {"code": data["code"], "message": data["message"], "details": data["details"]}
+        for data in carried
+    ]
+    assert [data["code"] for data in carried] == ["itemNotFound", "conflict"]
 
 
 def test_a_record_dead_lettered_before_a_crash_is_not_dead_lettered_again() -> None:

@@ -9,13 +9,16 @@ from typing import Any
 import pytest
 
 from service.api import write_commands
-from service.api.outcome_waiter import OutcomeWaiter, TooManyWaiting
-from service.api.write_answers import Rejected
+from service.api.outcome_waiter import CommandOutcome, OutcomeWaiter, TooManyWaiting
+from service.api.write_answers import Rejected, refused, rejected_response, stored_outcome
 from service.codec import WireLimits, command_record
 from service.command_reading import decode_command, read_command
-from service.jsonio import dumps
+from service.jsonio import dumps, loads
+from service.payloads import rejection_payload, rejection_reason
 from service.settings import Settings
-from state import Command, CommandKey, CommandType
+from service.store import ProcessedCommand
+from state import Command, CommandKey, CommandType, FieldProblem, RejectionCode
+from state import Rejected as StateRejected
 
 SETTINGS = Settings(tenant_topics={"org-a": "commands-org-a"})
 
@@ -146,6 +149,26 @@ def test_a_rejection_maps_to_partner_centers_status_and_code() -> None:
     assert mapped("conflict") == (409, "conflict", None)
     assert mapped("accessDenied") == (403, "accessDenied", None)
     assert mapped("illegalTransition") == (400, "invalidRequest", None)
+
+
+def test_a_stored_reason_is_refused_as_the_rejection_it_was_taken_from() -> None:
+    rejected = StateRejected(
+        RejectionCode.ILLEGAL_TRANSITION,
+        "a referral in Closed/Won cannot move to Active/Accepted",
+        (FieldProblem("/status", "illegal", "Closed moves only to Closed"),),
+    )
+    command = Command(type=CommandType.ACCEPT, command_id="c1", referral_id="r1")
+    carried = loads(dumps(rejection_payload(command, rejected)))  # as the waiter reads it
+    stored = ProcessedCommand("c1", "r1", "rejected", None, rejection_reason(rejected))
+
+    exact = stored_outcome(stored)
+    from_memory = refused(CommandOutcome(rejection=carried))
+    from_store = refused(exact) if exact is not None else None
+
+    assert isinstance(from_memory, Rejected)
+    assert isinstance(from_store, Rejected)
+    assert rejected_response(from_store).body == rejected_response(from_memory).body
+    assert stored_outcome(ProcessedCommand("c1", "r1", "rejected")) is None  # kept no reason
 
 
 async def test_the_waiter_reads_outcomes_in_structured_mode_too() -> None:
