@@ -8,7 +8,7 @@ example, each with an id of its own) three ways, each after a warm-up:
 - ``http``: ``POST /v1.0/engagements/referrals``, ``--in-flight`` requests at a time, each
   answered 201 once its event is read back (what a REST client sees);
 - ``kafka, awaited``: the same commands produced to the commands topic by this process and
-  awaited one by one through the API's own waiter (``service.api.write_flow``), the same
+  awaited one by one through the API's own waiter (``service.api.writes.flow``), the same
   number in flight: the REST path without HTTP, authentication and JSON parsing;
 - ``kafka, batch``: the same commands all sent at once and awaited together, as
   ``referrals send`` does (no latency per command: only the rate).
@@ -33,8 +33,8 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from service.api import write_commands
-from service.api.write_flow import Settled, Writes
+from service.api.writes import commands as write_commands
+from service.api.writes.flow import Settled, Writes
 from service.broker import EmbeddedBroker, free_port
 from service.client.outcomes import AnswerKind, outgoing, send_and_wait
 from service.jsonio import loads

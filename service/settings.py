@@ -165,7 +165,7 @@ class Settings(BaseSettings):
     #: links are relative to the server's root. Never taken from a request's Host.
     api_public_url: str | None = None
     #: How long a write waits for its command's outcome before answering 202 with a
-    #: status URL (``service.api.write_flow``).
+    #: status URL (``service.api.writes.flow``).
     api_write_wait_seconds: float = Field(default=10.0, gt=0, le=120)
     #: Webhooks (``service.webhooks``): a failing delivery is retried with exponential
     #: backoff (full jitter, from the initial delay up to the max) for the retry period,

@@ -24,13 +24,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from service.api import errors, metadata
 from service.api.auth import Authenticate, Principal
 from service.api.errors import CONTENT_TYPE, invalid, not_found
-from service.api.filters import FilterError, parse_filter, parse_orderby
+from service.api.filters.parsing import FilterError, parse_filter, parse_orderby
 from service.api.logging import RequestLog
 from service.api.openapi import MAX_PAGE, REFERRAL, REFERRAL_LIST, with_components
 from service.api.paging import decode_token, encode_token, query_digest
-from service.api.webhooks import WebhookOptions, route_webhooks
-from service.api.write_flow import Writes
-from service.api.write_routes import route_writes
+from service.api.webhooks.routes import WebhookOptions, route_webhooks
+from service.api.writes.flow import Writes
+from service.api.writes.routes import route_writes
 from service.jsonio import dumps, encoded
 from service.store import Store
 from service.store.query import FIELDS, Column, Filter, ReferralQuery
@@ -54,8 +54,8 @@ def build_api(
     writes: Writes | None = None,
 ) -> FastAPI:
     """The app; its links start with ``public_url`` (no trailing slash), else are relative.
-    ``webhooks``: the registration routes' options (``service.api.webhooks``); ``writes``:
-    the write routes' sender (``service.api.write_routes``), none: reads only."""
+    ``webhooks``: the registration routes' options (``service.api.webhooks.routes``); ``writes``:
+    the write routes' sender (``service.api.writes.routes``), none: reads only."""
     root = (public_url or "").rstrip("/")
     app = FastAPI(
         title="Referral lifecycle service: read API",

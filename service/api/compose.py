@@ -12,8 +12,8 @@ from service.api.app import build_api
 from service.api.auth import Authenticate, Authenticator, authenticator, open_access
 from service.api.server import ApiServer
 from service.api.telemetry import ApiTelemetry
-from service.api.webhooks import webhook_options
-from service.api.write_flow import Writes
+from service.api.webhooks.routes import webhook_options
+from service.api.writes.flow import Writes
 from service.settings import Settings
 from service.store import Store
 

@@ -1,7 +1,7 @@
 """``/openapi.json``: the routes' parameters as FastAPI reads them, and every body as a
 named component schema generated from the models, as the contract's JSON Schemas and
 AsyncAPI document are (``service.schemas``): ``Referral`` (the model), ``ReferralPage``
-(the OData collection), ``ErrorBody``, the writes' (``write_models``) and the webhook
+(the OData collection), ``ErrorBody``, the writes' (``writes.models``) and the webhook
 registration's (``webhook_models``). Each operation lists only the answers the API
 gives (no 422: a malformed parameter is a 400 ``invalidRequest``), and both credentials
 the API takes are security schemes of their own, either one enough.
@@ -20,9 +20,9 @@ from pydantic import Field
 from starlette.routing import BaseRoute
 from typing_extensions import TypedDict  # pydantic reads it for the schema on Python 3.11
 
-from service.api import webhook_models
 from service.api.errors import ErrorBody
-from service.api.write_models import PatchOperation, ReferralOperation
+from service.api.webhooks import models as webhook_models
+from service.api.writes.models import PatchOperation, ReferralOperation
 from service.schemas import shape_schema
 from state import Referral
 

@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from service.api.errors import ErrorBody
 from service.api.openapi import ReferralPage
-from service.api.webhook_models import (
+from service.api.webhooks.models import (
     WebhookEvent,
     WebhookRegistration,
     WebhookRegistrationRequest,
@@ -36,7 +36,7 @@ from service.api.webhook_models import (
     WebhookRegistrationWithSecret,
     WebhookTestEvent,
 )
-from service.api.write_models import PatchOperation, ReferralOperation
+from service.api.writes.models import PatchOperation, ReferralOperation
 from service.broker import free_port
 from service.jsonio import loads
 from service.schemas import shape_schema

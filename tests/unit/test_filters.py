@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.api.filter_errors import SUPPORTED
-from service.api.filters import FilterError, parse_filter
+from service.api.filters.errors import SUPPORTED
+from service.api.filters.parsing import FilterError, parse_filter
 from service.store.query import All, Any, Comparison, Dialect, Not, TeamMember, compile_filter
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.api.webhooks import ValidationEventLimit
+from service.api.webhooks.routes import ValidationEventLimit
 from service.codec import OutgoingRecord
 from service.jsonio import loads
 from service.webhooks.dispatcher import backoff

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from service.api import write_commands
-from service.api.outcome_waiter import CommandOutcome, OutcomeWaiter, TooManyWaiting
-from service.api.write_answers import Rejected, refused, rejected_response, stored_outcome
+from service.api.writes import commands as write_commands
+from service.api.writes.answers import Rejected, refused, rejected_response, stored_outcome
+from service.api.writes.waiter import CommandOutcome, OutcomeWaiter, TooManyWaiting
 from service.codec import WireLimits, command_record
 from service.command_reading import decode_command, read_command
 from service.jsonio import dumps, loads

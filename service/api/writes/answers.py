@@ -19,8 +19,8 @@ from typing import Any, Final, Literal
 from fastapi.responses import Response
 
 from service.api.errors import CONTENT_TYPE, ApiError, error_response
-from service.api.outcome_waiter import CommandOutcome
-from service.api.write_flow import Settled
+from service.api.writes.flow import Settled
+from service.api.writes.waiter import CommandOutcome
 from service.jsonio import dumps, loads
 from service.store import ProcessedCommand, Store
 from state.lifecycle import MAY_MOVE_TO

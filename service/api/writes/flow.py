@@ -1,5 +1,5 @@
 """How the API sends a write's command and learns its outcome: one plain producer and one
-outcome waiter (``service.api.outcome_waiter``) per process, connected in the background so
+outcome waiter (``service.api.writes.waiter``) per process, connected in the background so
 that the API serves reads (and answers writes 503) while the broker is away.
 
 A command id already processed in the caller's tenant is never sent again: its answer comes
@@ -18,8 +18,8 @@ from typing import Final
 
 from aiokafka import AIOKafkaProducer
 
-from service.api.outcome_waiter import CommandOutcome, OutcomeWaiter, TooManyWaiting
-from service.api.write_commands import WriteCommand
+from service.api.writes.commands import WriteCommand
+from service.api.writes.waiter import CommandOutcome, OutcomeWaiter, TooManyWaiting
 from service.client.connection import producer
 from service.codec import command_record
 from service.settings import Settings

@@ -14,9 +14,9 @@ from typing import Any
 from fastapi.responses import Response
 
 from service.api.errors import CONTENT_TYPE, ApiError
-from service.api.outcome_waiter import CommandOutcome
-from service.api.write_answers import Rejected, refused, stored_outcome
-from service.api.write_flow import Writes
+from service.api.writes.answers import Rejected, refused, stored_outcome
+from service.api.writes.flow import Writes
+from service.api.writes.waiter import CommandOutcome
 from service.jsonio import dumps
 from service.store import ProcessedCommand
 from state import CommandKey

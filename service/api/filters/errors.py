@@ -9,7 +9,7 @@ a client that tries one is told which one, not only where the parser stopped.
 
 from typing import Final
 
-from service.api.filter_tokens import Token
+from service.api.filters.tokens import Token
 from service.store.query import FIELDS
 
 OPERATORS: Final = ("eq", "ne", "gt", "ge", "lt", "le")

@@ -1,5 +1,5 @@
 """The webhook registration routes' part of ``/openapi.json``: the answers each really sends
-(``service.api.webhooks``), their bodies the named schemas of ``service.api.webhook_models``."""
+(``routes``), their bodies the named schemas of ``models``."""
 
 from typing import Final
 

@@ -1,6 +1,6 @@
 """The ``$filter`` and ``$orderby`` grammar: OData text in, the store's expression tree out.
 
-A recursive-descent parser over ``filter_tokens`` for the subset Partner Center's examples
+A recursive-descent parser over ``tokens`` for the subset Partner Center's examples
 use::
 
     filter     := or
@@ -11,7 +11,7 @@ use::
     comparison := FIELD ("eq"|"ne"|"gt"|"ge"|"lt"|"le") (STRING | DATETIME | "null")
 
 Anything else is a ``FilterError`` whose message names the problem: the OData construct
-the service leaves out (``filter_errors``) with what it supports, or what was expected
+the service leaves out (``errors``) with what it supports, or what was expected
 where. Enum fields take their values case-insensitively and compare on the canonical
 spelling.
 """
@@ -21,14 +21,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Final, cast
 
-from service.api.filter_errors import (
+from service.api.filters.errors import (
     KEYWORDS,
     OPERATORS,
     SUPPORTED,
     misplaced_value,
     unsupported,
 )
-from service.api.filter_tokens import FilterError, Token, tokens
+from service.api.filters.tokens import FilterError, Token, tokens
 from service.store.query import (
     FIELDS,
     ORDER_FIELDS,

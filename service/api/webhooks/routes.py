@@ -6,7 +6,7 @@ at most ``test_events_per_minute`` a tenant, as Partner Center allows).
 The tenant is the caller's (an all-tenants caller names one with ``tenantId``). Reading
 needs the read API's authentication; changing needs write permission (``auth``). The
 signing secret is answered once, by POST and by PUT (which rotates it), never by GET.
-``/openapi.json`` documents them (``webhook_models``, ``webhook_openapi``); the body is read
+``/openapi.json`` documents them (``models``, ``openapi``); the body is read
 as given and judged here, so that a refusal names what is wrong in Partner Center's words.
 """
 
@@ -23,8 +23,8 @@ from pydantic import WithJsonSchema
 
 from service.api.auth import Principal
 from service.api.errors import CONTENT_TYPE, ApiError, error_body, invalid
-from service.api.webhook_models import MAX_URL
-from service.api.webhook_openapi import (
+from service.api.webhooks.models import MAX_URL
+from service.api.webhooks.openapi import (
     DELETED,
     REGISTERED,
     REPLACED,

@@ -6,7 +6,7 @@ Memory is bounded: at most ``max_pending`` commands are awaited at once (a write
 answers 503), and the outcomes of the last ``max_recent`` commands are kept so that a retry
 or a status request is answered as the first attempt was, without asking the store (which
 keeps what became of each command, a rejection's reason too, for the retention period:
-``service.api.write_flow``).
+``service.api.writes.flow``).
 """
 
 import asyncio

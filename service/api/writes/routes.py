@@ -3,7 +3,7 @@
 ``PUT .../referrals/{id}`` (the whole document; ``If-Match`` required: without it 412
 ``preconditionFailed``, nothing sent), and ``GET .../referralOperations/{requestId}``, the
 status of a write answered 202. Each write becomes one command (``write_commands``), sent
-and awaited (``write_flow``), answered as ``write_answers`` says.
+and awaited (``flow``), answered as ``answers`` says.
 
 Writes need write permission (``Principal.can_write``), act as the caller's tenant (an
 all-tenants caller names one with ``tenantId``), and are held to the command limits: a body
@@ -18,13 +18,14 @@ from fastapi import FastAPI, Header, Path, Query, Request
 from fastapi.responses import Response
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from service.api import metadata, write_commands
+from service.api import metadata
 from service.api.errors import CONTENT_TYPE, ApiError, invalid
-from service.api.operation_status import operation_response
-from service.api.write_answers import WriteKind, answer
-from service.api.write_commands import WriteCommand
-from service.api.write_flow import Pending, Writes, WritesUnavailable
-from service.api.write_openapi import CREATED, OPERATION, PATCHED, REPLACED, write_request
+from service.api.writes import commands as write_commands
+from service.api.writes.answers import WriteKind, answer
+from service.api.writes.commands import WriteCommand
+from service.api.writes.flow import Pending, Writes, WritesUnavailable
+from service.api.writes.openapi import CREATED, OPERATION, PATCHED, REPLACED, write_request
+from service.api.writes.status import operation_response
 from service.jsonio import JsonRefused, dumps, loads
 
 REFERRALS: Final = f"{metadata.SERVICE_ROOT}/{metadata.ENTITY_SET}"

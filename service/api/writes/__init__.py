@@ -1,0 +1,2 @@
+"""The API's writes: POST, PATCH and PUT of referrals as commands on Kafka, answered with
+their outcome."""
