@@ -2,7 +2,7 @@
 named component schema generated from the models, as the contract's JSON Schemas and
 AsyncAPI document are (``service.schemas``): ``Referral`` (the model), ``ReferralPage``
 (the OData collection), ``ErrorBody``, the writes' (``writes.models``) and the webhook
-registration's (``webhook_models``). Each operation lists only the answers the API
+registration's (``webhooks.models``). Each operation lists only the answers the API
 gives (no 422: a malformed parameter is a 400 ``invalidRequest``), and both credentials
 the API takes are security schemes of their own, either one enough.
 

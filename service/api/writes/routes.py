@@ -2,7 +2,7 @@
 ``PATCH .../referrals/{id}`` (JSON Patch, ``add``/``replace``; ``If-Match`` used when sent),
 ``PUT .../referrals/{id}`` (the whole document; ``If-Match`` required: without it 412
 ``preconditionFailed``, nothing sent), and ``GET .../referralOperations/{requestId}``, the
-status of a write answered 202. Each write becomes one command (``write_commands``), sent
+status of a write answered 202. Each write becomes one command (``commands``), sent
 and awaited (``flow``), answered as ``answers`` says.
 
 Writes need write permission (``Principal.can_write``), act as the caller's tenant (an
