@@ -18,12 +18,15 @@ from pathlib import Path
 
 from bench.pipeline import Options, parse, run_passthrough, run_service
 from bench.postgres import fresh_database, probe
-from bench.report import LATENCY, WARMUP
+from bench.report_model import LATENCY, WARMUP
+from bench.rounds import ServiceRun
 from bench.workload import command_stream
 from service.broker import EmbeddedBroker
 
 _HERE = Path(__file__).resolve().parent.parent
 _STAGES = ("load", "decide", "write", "publish", "commit")
+#: One worker: the stages of one consume loop, not two sharing the cores.
+_ONE_WORKER = ServiceRun("PostgreSQL", 1, 1)
 
 
 def _arguments(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
@@ -47,7 +50,7 @@ def _one(
     assert options.postgres_url is not None
     _service_from(tree)
     with fresh_database(options.postgres_url) as (_, url):
-        result, _ = run_service(bootstrap, workdir, streams, options, "PostgreSQL", url)
+        result, _ = run_service(bootstrap, workdir, streams, options, _ONE_WORKER, 0, url)
     stats = result.stats.get(LATENCY, {})
     shown = {"p50": result.phases[LATENCY].percentile_ms(50)}
     shown["p99"] = result.phases[LATENCY].percentile_ms(99)
