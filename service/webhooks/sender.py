@@ -4,6 +4,7 @@ resolution and the connection made to the checked address (the URL's host kept f
 and read times and at most ``max_response_bytes`` of the answer read."""
 
 import asyncio
+import ssl
 import time
 from dataclasses import dataclass
 
@@ -32,13 +33,20 @@ class Sent:
 
 
 class Sender:
-    def __init__(self, policy: TargetPolicy, limits: SendLimits) -> None:
+    def __init__(
+        self, policy: TargetPolicy, limits: SendLimits, verify: ssl.SSLContext | None = None
+    ) -> None:
+        """``verify``: the certificates trusted (default: the system's)."""
         self.policy, self.limits = policy, limits
         timeout = httpx.Timeout(
             limits.read_seconds, connect=limits.connect_seconds, pool=limits.connect_seconds
         )
         self._client = httpx.AsyncClient(
-            timeout=timeout, follow_redirects=False, trust_env=False, http2=False
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+            http2=False,
+            verify=verify if verify is not None else True,
         )
 
     async def close(self) -> None:
