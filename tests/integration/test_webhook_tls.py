@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from service.webhooks.sender import Sender, SendLimits
+from service.webhooks.sender import Sender, SendLimits, Sent
 from service.webhooks.targets import TargetPolicy
 
 #: localhost, because the target check resolves the name (allowed here as a private target).
@@ -86,42 +86,36 @@ def tls_receiver(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tup
         server.server_close()
 
 
-def _sender(certificate: Path) -> Sender:
-    """A sender trusting the test's certificate, to private targets (127.0.0.1)."""
-    return Sender(
+async def _send_to(receiver: tuple[int, Path]) -> Sent:
+    """One notification to ``https://localhost:PORT/hook`` by a sender trusting the test's
+    certificate, private targets (127.0.0.1) allowed."""
+    port, certificate = receiver
+    sender = Sender(
         TargetPolicy(allow_private=True),
         SendLimits(connect_seconds=3, read_seconds=3),
         ssl.create_default_context(cafile=str(certificate)),
     )
+    try:
+        return await sender.send(
+            f"https://{NAME}:{port}/hook", "s", "d1", "referral-created", b"{}"
+        )
+    finally:
+        await sender.close()
 
 
 @pytest.mark.parametrize("tls_receiver", [NAME], indirect=True)
 async def test_a_receiver_whose_certificate_is_the_names_gets_the_notification(
     tls_receiver: tuple[int, Path],
 ) -> None:
-    port, certificate = tls_receiver
-    sender = _sender(certificate)
-    try:
-        sent = await sender.send(
-            f"https://{NAME}:{port}/hook", "s", "d1", "referral-created", b"{}"
-        )
-    finally:
-        await sender.close()
+    sent = await _send_to(tls_receiver)
     assert sent.ok, sent.error
     assert _Receiver.asked == [NAME]
-    assert _Receiver.seen == [f"{NAME}:{port}"]
+    assert _Receiver.seen == [f"{NAME}:{tls_receiver[0]}"]
 
 
 @pytest.mark.parametrize("tls_receiver", ["other.example"], indirect=True)
 async def test_a_certificate_for_another_name_is_refused(tls_receiver: tuple[int, Path]) -> None:
-    port, certificate = tls_receiver
-    sender = _sender(certificate)
-    try:
-        sent = await sender.send(
-            f"https://{NAME}:{port}/hook", "s", "d1", "referral-created", b"{}"
-        )
-    finally:
-        await sender.close()
+    sent = await _send_to(tls_receiver)
     assert not sent.ok
     assert sent.error == "ConnectError"
     assert _Receiver.asked == [NAME]  # the name was asked for, and its certificate refused
