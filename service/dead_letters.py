@@ -24,7 +24,7 @@ record as it came.
 """
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
 from service.codec import OutgoingRecord
@@ -131,6 +131,16 @@ def encode_minimal_dead_letter(
     )
     room = max(min(max_bytes, MINIMAL_BYTES) - record_bytes(hashed_key, b"", marks), 0)
     return OutgoingRecord(topic, hashed_key, whole[:room], marks, KIND)
+
+
+def command_address(headers: Mapping[str, str]) -> tuple[str, int, int] | None:
+    """Where the command a dead letter replaces was read (topic, partition, offset), from
+    the letter's headers decoded; None when they do not say (a publish-refused letter)."""
+    try:
+        partition, offset = int(headers[ORIGINAL_PARTITION]), int(headers[ORIGINAL_OFFSET])
+    except (KeyError, ValueError):
+        return None
+    return headers.get(ORIGINAL_TOPIC, ""), partition, offset
 
 
 def record_bytes(key: bytes | None, value: bytes | None, headers: Iterable[Header]) -> int:

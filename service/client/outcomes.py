@@ -30,7 +30,7 @@ from service.client.connection import (
 from service.client.reader import place_at_end
 from service.client.tracing import NO_TRACING, SendTracing, Sent
 from service.codec import CommandRecord, command_record, read_cloudevent
-from service.dead_letters import ERROR_CODE, ORIGINAL_OFFSET, ORIGINAL_PARTITION, ORIGINAL_TOPIC
+from service.dead_letters import ERROR_CODE, command_address
 from service.settings import Settings
 
 POLL_MS = 200
@@ -174,11 +174,11 @@ class _Matcher:
         self.settings = settings
         self.outcomes = list(outcomes)
         self._by_id: dict[str, list[CommandAnswer]] = defaultdict(list)
-        self._by_origin: dict[tuple[str, str, str], CommandAnswer] = {}
+        self._by_origin: dict[tuple[str, int, int], CommandAnswer] = {}
         for outcome in self.outcomes:
             if outcome.command_id is not None:
                 self._by_id[outcome.command_id].append(outcome)
-            where = (str(outcome.topic), str(outcome.partition), str(outcome.offset))
+            where = (str(outcome.topic), outcome.partition, outcome.offset)
             self._by_origin[where] = outcome
 
     @property
@@ -203,12 +203,8 @@ class _Matcher:
 
     def _take_dead_letter(self, record: Any) -> None:
         headers = {name: bytes(raw).decode(errors="replace") for name, raw in headers_of(record)}
-        origin = (
-            headers.get(ORIGINAL_TOPIC, ""),
-            headers.get(ORIGINAL_PARTITION, ""),
-            headers.get(ORIGINAL_OFFSET, ""),
-        )
-        outcome = self._by_origin.get(origin)
+        origin = command_address(headers)
+        outcome = None if origin is None else self._by_origin.get(origin)
         if outcome is not None:
             outcome.dead_letter = headers
 

@@ -22,7 +22,7 @@ from service.client.connection import header_text, headers_of, partitions_of, re
 from service.client.reader import place_at_end
 from service.codec import read_cloudevent
 from service.command_reading import is_structured
-from service.dead_letters import ERROR_CODE, ORIGINAL_OFFSET, ORIGINAL_PARTITION, ORIGINAL_TOPIC
+from service.dead_letters import ERROR_CODE, command_address
 from service.settings import Settings
 from state import CommandKey
 
@@ -198,15 +198,8 @@ class OutcomeWaiter:
 
     def _take_dead_letter(self, record: Any) -> None:
         headers = {name: bytes(raw).decode(errors="replace") for name, raw in headers_of(record)}
-        try:
-            address = (
-                headers.get(ORIGINAL_TOPIC, ""),
-                int(headers.get(ORIGINAL_PARTITION, "")),
-                int(headers.get(ORIGINAL_OFFSET, "")),
-            )
-        except ValueError:
-            return
-        key = self._by_address.get(address)
+        address = command_address(headers)
+        key = None if address is None else self._by_address.get(address)
         if key is not None:
             self._settle(key, CommandOutcome(dead_letter_code=headers.get(ERROR_CODE, "")))
 
