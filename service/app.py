@@ -65,7 +65,8 @@ async def serve(
     )
     health = Health(stall_seconds=settings.stall_seconds)
     try:
-        async with started(settings, registry, health, stop, api_auth) as (store, _):
+        starting = started(settings, registry, health, stop, api_auth, single_process=True)
+        async with starting as (store, _):
             if not stop.is_set():
                 await consume(settings, store, metrics, health, stop, tracing)
     finally:

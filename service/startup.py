@@ -22,6 +22,7 @@ from service.http import HttpServer
 from service.kafka import ensure_topics
 from service.settings import Settings
 from service.store import PostgresBounds, Store, open_store
+from service.workers.count import usable_cpus
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +41,17 @@ async def started(
     readiness: StartingUp,
     stop: asyncio.Event,
     api_auth: Authenticate | None,
+    *,
+    single_process: bool = False,
 ) -> AsyncIterator[tuple[Store, int]]:
     """The HTTP port, the store (migrated as the settings say), the read API and the topics,
     each retried until it answers or ``stop`` is set; yields the store and the most
-    partitions of a commands topic (0 when stopped first). All are closed at the end."""
+    partitions of a commands topic (0 when stopped first). All are closed at the end.
+    ``single_process``: as ``store_of`` takes it."""
     http = HttpServer(settings.http_host, settings.http_port, registry, readiness)
     await http.start()
     log.info("service starting", extra={"settings": settings.describe(), "http_port": http.port})
-    store = store_of(settings)
+    store = store_of(settings, single_process=single_process)
     api: ApiServer | None = None
     try:
         enabled = settings.api_enabled
@@ -81,8 +85,10 @@ async def start_api(api: ApiServer | None) -> None:
         log.info("read API listening", extra={"url": api.url})
 
 
-def store_of(settings: Settings) -> Store:
-    """The store the settings name, with PostgreSQL's waits bounded by them."""
+def store_of(settings: Settings, *, single_process: bool = False) -> Store:
+    """The store the settings name, with PostgreSQL's waits bounded by them.
+    ``single_process``: the consume loop runs in this process, the only one deciding, so a
+    SQLite store writes beside its decisions when there is a core to spare for it."""
     bounds = PostgresBounds(
         connect=settings.database_connect_timeout_seconds,
         acquire=settings.database_acquire_timeout_seconds,
@@ -90,7 +96,8 @@ def store_of(settings: Settings) -> Store:
         migration=settings.database_migration_timeout_seconds,
     )
     url = settings.database_url.get_secret_value()
-    return open_store(url, settings.database_pool_size, bounds)
+    beside = single_process and usable_cpus() > 1
+    return open_store(url, settings.database_pool_size, bounds, sqlite_writes_beside=beside)
 
 
 async def until_up(

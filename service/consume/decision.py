@@ -4,6 +4,7 @@ Pure: the caller passes in what the store holds of the batch's referrals and com
 result is the one transaction to write and the outcomes to report as metrics.
 """
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -76,6 +77,32 @@ def decide_batch(
     deciding = _Deciding(current, seen, now, settings, policy)
     for item in incoming:
         deciding.take(item)
+    return deciding.result()
+
+
+#: Records decided between two turns of the event loop (``decide_batch_in_turns``): 64 take
+#: 2 to 4 ms, about what a turn of the batch in flight's landing needs the loop for.
+DECISION_TURN = 64
+
+
+async def decide_batch_in_turns(
+    incoming: list[Incoming],
+    current: Mapping[ReferralKey, AnyRecord],
+    seen: set[CommandKey],
+    now: datetime,
+    settings: Settings,
+    policy: Policy,
+) -> DecidedBatch:
+    """``decide_batch``, letting the event loop run every ``DECISION_TURN`` records, so
+    that the batch in flight lands while this one is decided: the end of its write is seen,
+    its publish sent, its acknowledgements read and its offsets committed at once, not
+    after the whole decision."""
+    deciding = _Deciding(current, seen, now, settings, policy)
+    for start in range(0, len(incoming), DECISION_TURN):
+        if start:
+            await asyncio.sleep(0)
+        for item in incoming[start : start + DECISION_TURN]:
+            deciding.take(item)
     return deciding.result()
 
 

@@ -140,6 +140,7 @@ class ConsumeLoop:
             decision = await self._ready(await tried(self.stages.decide(incoming)))
         if isinstance(decision, Ready):
             self.landing.launch(polled.next_offsets(), incoming, decision, started)
+            await asyncio.sleep(0)  # its landing starts before the next batch is read
             return
         await self.recovery.settle(incoming, decision)
         self.metrics.batch_seconds.observe(time.monotonic() - started)

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
 
-from service.consume.decision import Assumed, DecidedBatch, decide_batch, policy_of
+from service.consume.decision import Assumed, DecidedBatch, decide_batch_in_turns, policy_of
 from service.consume.ownership import Partitions
 from service.consume.publisher import OutboxPublisher
 from service.consume.recent import RecentReferrals
@@ -96,7 +96,7 @@ class BatchStages:
         with failing_as(Stage.STORE):
             current, seen = await self._load(incoming, assumed)
         now = self.clock()
-        decided = self._decided(incoming, current, seen, now)
+        decided = await self._decided(incoming, current, seen, now)
         poisoned = {address_key(item) for item, _ in decided.poisoned}
         if poisoned:
             # Dead-lettered before a crash? Only such a batch asks (no other pays for it).
@@ -104,13 +104,13 @@ class BatchStages:
                 _, again = await self.store.load_batch(set(), poisoned - assumed.commands, {})
             again |= poisoned & assumed.commands
             if again:
-                decided = self._decided(incoming, current, seen | again, now)
+                decided = await self._decided(incoming, current, seen | again, now)
         for item, cause in decided.poisoned:
             with self.tracing.command(item):
                 _log_poison(item, cause)
         return decided
 
-    def _decided(
+    async def _decided(
         self,
         incoming: list[Incoming],
         current: dict[ReferralKey, AnyRecord],
@@ -118,7 +118,9 @@ class BatchStages:
         now: datetime,
     ) -> DecidedBatch:
         with failing_as(Stage.DECIDE), self.metrics.timed("decide"):
-            return decide_batch(incoming, current, seen, now, self.settings, self.policy)
+            return await decide_batch_in_turns(
+                incoming, current, seen, now, self.settings, self.policy
+            )
 
     async def _load(
         self, incoming: list[Incoming], assumed: Assumed

@@ -22,11 +22,18 @@ def store_backend(url: str) -> str:
     return "postgresql" if scheme == "postgres" else scheme
 
 
-def open_store(url: str, pool_size: int = 5, bounds: PostgresBounds | None = None) -> Store:
+def open_store(
+    url: str,
+    pool_size: int = 5,
+    bounds: PostgresBounds | None = None,
+    *,
+    sqlite_writes_beside: bool = False,
+) -> Store:
     """The backend for a ``REFERRALS_DATABASE_URL``; call ``await store.open()`` next
-    (``open(migrate=False)`` for a reader). ``bounds``: PostgreSQL's waits."""
+    (``open(migrate=False)`` for a reader). ``bounds``: PostgreSQL's waits;
+    ``sqlite_writes_beside``: a SQLite store's choice (``SqliteStore``)."""
     if url.startswith("sqlite://"):
-        return SqliteStore(sqlite_path(url))
+        return SqliteStore(sqlite_path(url), writes_beside=sqlite_writes_beside)
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresStore(url, pool_size, bounds)
     scheme = url.partition("://")[0] or url

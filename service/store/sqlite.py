@@ -19,9 +19,11 @@ publish cost 1.3 to 3.8 µs of CPU per command more than a store that assumed it
 import contextlib
 import secrets
 import sqlite3
+import sys
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Final
 
 from service.fast.referral import AnyRecord
 from service.store import sqlite_reads as reads
@@ -44,20 +46,31 @@ from state import CommandKey, ReferralKey, ReferralRecord
 
 __all__ = ["SqliteStore", "sqlite_path"]
 
+#: How long a thread may keep the interpreter's lock while another waits for it, where a
+#: batch is written beside the decision: the store's thread takes the lock back after each
+#: of a write's dozen statements, and at the default 5 ms each wait held the write up by
+#: about half (``docs/performance.md``).
+WRITER_SWITCH_INTERVAL: Final = 0.0005
+
 
 class SqliteStore(SqliteWebhooks):
-    #: A write's statements each bind a chunk of rows at once, but its SQLite work beside
-    #: a decision still competes with it for the interpreter's lock and, on two cores
-    #: shared with the broker, for the cores: beside was measured no faster than in turn.
-    writes_beside_decisions = False
+    """``writes_beside``: a batch is written on the store's thread while the loop decides
+    the next, each table by one statement over its rows packed (``sqlite_packed``), since a
+    statement per row would wait for the interpreter's lock at every row; that costs CPU
+    (the rows go through JSON), so it pays where the process has a core to spare (a single
+    process, not one of several workers). Otherwise a batch is written before the next is
+    decided, a table by one ``executemany``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, writes_beside: bool = False) -> None:
         self.path = path
+        self.writes_beside_decisions = writes_beside
         self._db = SqliteConnections(path)
         self._outbox = SqliteOutbox(self._db)
         super().__init__(self._db)
 
     async def open(self, migrate: bool = True) -> None:
+        if self.writes_beside_decisions:
+            sys.setswitchinterval(WRITER_SWITCH_INTERVAL)
         await self._db.open(migrate)
 
     async def close(self) -> None:
@@ -85,7 +98,8 @@ class SqliteStore(SqliteWebhooks):
 
     async def write(self, batch: BatchWrite) -> list[OutboxEntry]:
         rows = BatchRows.of(batch)
-        return await self._db.run(lambda db: write_batch(db, rows))
+        packed = self.writes_beside_decisions
+        return await self._db.run(lambda db: write_batch(db, rows, packed=packed))
 
     async def pending(self, partitions: Collection[int] | None = None) -> list[OutboxEntry]:
         return await self._outbox.pending(partitions)

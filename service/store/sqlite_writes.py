@@ -1,14 +1,18 @@
 """How a batch becomes SQLite statements: its rows are built on the consume loop's thread,
-then written on the store's thread in one transaction, one ``executemany`` per table; the
-webhook deliveries of its events too, where any registration exists."""
+then written on the store's thread in one transaction, one statement per table over the
+table's rows packed (``sqlite_packed``), or one ``executemany`` per table for a batch whose
+rows cannot be packed exactly; the webhook deliveries of its events too, where any
+registration exists."""
 
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Final
 
 from service.errors import StaleWrite
+from service.store import sqlite_packed
 from service.store.base import BatchWrite, OutboxEntry
 from service.store.columns import READ_COLUMN_NAMES, read_values, team_emails_of
 from service.store.rows import (
@@ -24,41 +28,84 @@ from service.store.webhooks_sqlite import ANY_REGISTRATION, enqueue
 from service.webhooks.notices import notices_of
 from state.fields import format_utc
 
-_REFERRAL_COLUMNS = ("version", "status", "substatus", "expiration", "document",
-                     *READ_COLUMN_NAMES, "tenant_id", "id")  # fmt: skip
-_INSERT_REFERRAL = (
-    f"INSERT INTO referrals ({', '.join(_REFERRAL_COLUMNS)})"
-    f" VALUES ({', '.join('?' * len(_REFERRAL_COLUMNS))})"
-)
+_REFERRALS: Final = sqlite_packed.Table(
+    ("version", "status", "substatus", "expiration", "document", *READ_COLUMN_NAMES,
+     "tenant_id", "id"),
+    byte_columns=(4,),
+)  # fmt: skip
 #: A referral's row at a new version, where it is still at the version it was read at.
-_UPDATE_REFERRAL = (
-    f"UPDATE referrals SET {', '.join(f'{name} = ?' for name in _REFERRAL_COLUMNS[:-2])}"
-    " WHERE tenant_id = ? AND id = ? AND version = ?"
-)
-_INSERT_PROCESSED = (
-    "INSERT INTO processed_commands (tenant_id, command_id, referral_id, outcome, processed_at)"
-    " VALUES (?, ?, ?, ?, ?)"
-)
+_UPDATED: Final = sqlite_packed.Table((*_REFERRALS.columns, "expected"), _REFERRALS.byte_columns)
+_PROCESSED: Final = sqlite_packed.Table(("tenant_id", "command_id", "referral_id", "outcome"))
 #: A rejected command's record, with its reason: a statement of its own, so that the other
-#: records bind no NULL for it (measured 0.35 µs a row, a sixth of the insert).
-_INSERT_REJECTED = (
-    "INSERT INTO processed_commands"
-    " (tenant_id, command_id, referral_id, outcome, processed_at, rejection)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
+#: records carry no NULL for it (measured 0.35 µs a row, a sixth of the insert).
+_REJECTED: Final = sqlite_packed.Table((*_PROCESSED.columns, "rejection"))
+_TEAM_OF: Final = sqlite_packed.Table(("tenant_id", "referral_id"))
+_TEAM: Final = sqlite_packed.Table(("email", "tenant_id", "referral_id"))
+_OUTBOX: Final = sqlite_packed.Table(
+    ("source_partition", "topic", "key", "value", "headers", "kind"), byte_columns=(2, 3, 4)
 )
-_DELETE_TEAM = "DELETE FROM referral_team WHERE tenant_id = ? AND referral_id = ?"
-_INSERT_TEAM = "INSERT INTO referral_team (email, tenant_id, referral_id) VALUES (?, ?, ?)"
-_INSERT_OUTBOX = (
-    "INSERT INTO outbox (source_partition, topic, key, value, headers, kind, created_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One table's statement: over its rows packed, and a row at a time (``executemany``,
+    for rows that cannot be packed); ``timed``: the batch's time is bound after the rows'
+    values, once."""
+
+    table: sqlite_packed.Table
+    packed: str
+    by_row: str
+    timed: bool = False
+
+
+def _inserting(table: sqlite_packed.Table, name: str, timed_column: str | None = None) -> _Step:
+    extra = {timed_column: "?3"} if timed_column else {}
+    columns = (*table.columns, *extra)
+    by_row = f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    return _Step(table, sqlite_packed.insert(table, name, extra), by_row, timed=bool(extra))
+
+
+_INSERT_REFERRAL: Final = _inserting(_REFERRALS, "referrals")
+_UPDATE_REFERRAL: Final = _Step(
+    _UPDATED,
+    f"UPDATE referrals SET {', '.join(f'{c} = r.{c}' for c in _REFERRALS.columns[:-2])}"
+    f" FROM (SELECT {_UPDATED.select(aliased=True)} FROM json_each(?2)) AS r"
+    " WHERE referrals.tenant_id = r.tenant_id AND referrals.id = r.id"
+    " AND referrals.version = r.expected",
+    f"UPDATE referrals SET {', '.join(f'{c} = ?' for c in _REFERRALS.columns[:-2])}"
+    " WHERE tenant_id = ? AND id = ? AND version = ?",
 )
+_DELETE_TEAM: Final = _Step(
+    _TEAM_OF,
+    "DELETE FROM referral_team WHERE (tenant_id, referral_id) IN"
+    f" (SELECT {_TEAM_OF.select()} FROM json_each(?2))",
+    "DELETE FROM referral_team WHERE tenant_id = ? AND referral_id = ?",
+)
+_INSERT_TEAM: Final = _inserting(_TEAM, "referral_team")
+_INSERT_PROCESSED: Final = _inserting(_PROCESSED, "processed_commands", "processed_at")
+_INSERT_REJECTED: Final = _inserting(_REJECTED, "processed_commands", "processed_at")
+_INSERT_OUTBOX: Final = _inserting(_OUTBOX, "outbox", "created_at")
+
+
+def _run(
+    db: sqlite3.Connection, step: _Step, rows: Sequence[tuple[object, ...]], now: float, pack: bool
+) -> int:
+    """Run a step over its rows, packed when ``pack`` and they can be; the rows it changed."""
+    if not rows:
+        return 0
+    extra = (now,) if step.timed else ()
+    rows_packed = sqlite_packed.pack(step.table, rows) if pack else None
+    if rows_packed is not None:
+        return db.execute(step.packed, (rows_packed.blob, rows_packed.rows, *extra)).rowcount
+        return db.execute(step.packed, (rows_packed.blob, rows_packed.rows, *extra)).rowcount
+    return db.executemany(step.by_row, [(*row, *extra) for row in rows]).rowcount
 
 
 @dataclass(slots=True)
 class BatchRows:
     """A batch's rows, built on the consume loop's thread, so that the store's thread only
-    runs statements: one ``executemany`` per table, measured cheaper than multi-row VALUES
-    chunks (no flat parameter lists built, one statement compiled per table)."""
+    packs them and runs a statement per table; ``now``: the time the batch's processed
+    commands and outbox rows are recorded at."""
 
     created: list[tuple[object, ...]] = field(default_factory=list)
     updated: list[tuple[object, ...]] = field(default_factory=list)
@@ -69,6 +116,7 @@ class BatchRows:
     rejected: list[tuple[object, ...]] = field(default_factory=list)
     outbox: list[tuple[object, ...]] = field(default_factory=list)
     entries: list[OutboxEntry] = field(default_factory=list)
+    now: float = 0.0
 
     @classmethod
     def of(cls, batch: BatchWrite) -> "BatchRows":
@@ -94,39 +142,41 @@ class BatchRows:
                 rows.replaced_teams.append((tenant, record.referral_id))
             emails = team_emails_of(values)
             rows.teams += [(email, tenant, record.referral_id) for email in emails]
-        now = time.time()
+        rows.now = time.time()
         rows.processed = [
-            (tenant_column(p.tenant_id), p.command_id, p.referral_id, p.outcome, now)
+            (tenant_column(p.tenant_id), p.command_id, p.referral_id, p.outcome)
             for p in batch.processed
             if p.rejection is None
         ]
         rows.rejected = [
-            (tenant_column(p.tenant_id), p.command_id, p.referral_id, p.outcome, now, p.rejection)
+            (tenant_column(p.tenant_id), p.command_id, p.referral_id, p.outcome, p.rejection)
             for p in batch.processed
             if p.rejection is not None
         ]
         rows.outbox = [
             (entry.source_partition, entry.record.topic, entry.record.key, entry.record.value,
-             headers_packed(entry.record.headers), entry.record.kind, now)
+             headers_packed(entry.record.headers), entry.record.kind)
             for entry in batch.outbox
         ]  # fmt: skip
         rows.entries = list(batch.outbox)
         return rows
 
 
-def write_batch(db: sqlite3.Connection, rows: BatchRows) -> list[OutboxEntry]:
+def write_batch(
+    db: sqlite3.Connection, rows: BatchRows, *, packed: bool = False
+) -> list[OutboxEntry]:
     """The batch in one transaction, with the deletion of the outbox rows marked published;
-    its outbox entries with their sequence numbers."""
+    its outbox entries with their sequence numbers. ``packed``: each table by one statement
+    over its rows packed, where they can be (``sqlite_packed``)."""
     with transaction(db):
         delete_published(db)
-        _write_referrals(db, rows)
+        _write_referrals(db, rows, packed)
         try:
-            db.executemany(_INSERT_PROCESSED, rows.processed)
-            if rows.rejected:
-                db.executemany(_INSERT_REJECTED, rows.rejected)
+            _run(db, _INSERT_PROCESSED, rows.processed, rows.now, packed)
+            _run(db, _INSERT_REJECTED, rows.rejected, rows.now, packed)
         except sqlite3.IntegrityError:
             raise StaleWrite("a command of the batch was processed meanwhile") from None
-        stored = _write_outbox(db, rows)
+        stored = _write_outbox(db, rows, packed)
         if stored and db.execute(ANY_REGISTRATION).fetchone()[0]:
             _enqueue_notices(db, rows)
         return stored
@@ -169,27 +219,26 @@ def seq_runs(seqs: Iterable[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def _write_referrals(db: sqlite3.Connection, rows: BatchRows) -> None:
+def _write_referrals(db: sqlite3.Connection, rows: BatchRows, pack: bool) -> None:
     """New referrals inserted, the others updated only where still at the version they
     were read at, and the team rows of the updated ones replaced."""
     try:
-        db.executemany(_INSERT_REFERRAL, rows.created)
+        _run(db, _INSERT_REFERRAL, rows.created, rows.now, pack)
     except sqlite3.IntegrityError:
         raise StaleWrite("a referral of the batch was created meanwhile") from None
-    if rows.updated:
-        updated = db.executemany(_UPDATE_REFERRAL, rows.updated).rowcount
-        if updated != len(rows.updated):
-            stale = len(rows.updated) - updated
-            raise StaleWrite(f"{stale} referral(s) of the batch moved past the version read")
-    db.executemany(_DELETE_TEAM, rows.replaced_teams)
-    db.executemany(_INSERT_TEAM, rows.teams)
+    updated = _run(db, _UPDATE_REFERRAL, rows.updated, rows.now, pack)
+    if updated != len(rows.updated):
+        stale = len(rows.updated) - updated
+        raise StaleWrite(f"{stale} referral(s) of the batch moved past the version read")
+    _run(db, _DELETE_TEAM, rows.replaced_teams, rows.now, pack)
+    _run(db, _INSERT_TEAM, rows.teams, rows.now, pack)
 
 
-def _write_outbox(db: sqlite3.Connection, rows: BatchRows) -> list[OutboxEntry]:
+def _write_outbox(db: sqlite3.Connection, rows: BatchRows, pack: bool) -> list[OutboxEntry]:
     """The batch's records in one statement, numbered in the order they are given."""
     if not rows.outbox:
         return []
-    db.executemany(_INSERT_OUTBOX, rows.outbox)
+    _run(db, _INSERT_OUTBOX, rows.outbox, rows.now, pack)
     (last,) = db.execute("SELECT last_insert_rowid()").fetchone()
     first = last - len(rows.outbox) + 1
     # New seqs are above every earlier one, so n of them up to the last are these rows.

@@ -41,13 +41,17 @@ async def one_record_batches(
         )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=["sqlite", "sqlite-beside", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    """An opened store of each backend: a SQLite file, a fresh PostgreSQL database."""
+    """An opened store of each backend: a SQLite file (written in turn, or beside the
+    decisions with its rows packed), a fresh PostgreSQL database."""
     async with contextlib.AsyncExitStack() as stack:
         backend: Store
-        if request.param == "sqlite":
-            backend = SqliteStore(tmp_path / "store.db")
+        if request.param.startswith("sqlite"):
+            beside = request.param == "sqlite-beside"
+            backend = SqliteStore(tmp_path / "store.db", writes_beside=beside)
         else:
             backend = PostgresStore(await stack.enter_async_context(fresh_postgres_database()))
         await backend.open()

@@ -1,7 +1,8 @@
 """The SQLite store writes generated batches whole or not at all, whatever their size.
 
-Its write runs one ``executemany`` per table (inserts, version-guarded updates, team
-rows, outbox rows numbered from the last row id); batches here are of many sizes, mix
+Its write runs one statement per table (inserts, version-guarded updates, team rows,
+outbox rows numbered from the last row id), over the rows packed where it writes beside the
+decisions, else an ``executemany``; both ways are played. Batches here are of many sizes, mix
 creates and updates over two tenants, and sometimes hold a stale update, a create of a
 stored referral or a command already processed. A write either fails with StaleWrite and
 leaves the file as it was, or stores exactly what the batch said, its outbox rows in order.
@@ -73,8 +74,8 @@ def _renamed(record: ReferralRecord) -> ReferralRecord:
     return decision.record
 
 
-async def _play(path: Path, plans: list[Plan]) -> None:
-    store = SqliteStore(path)
+async def _play(path: Path, plans: list[Plan], beside: bool) -> None:
+    store = SqliteStore(path, writes_beside=beside)
     await store.open()
     try:
         stored: dict[ReferralKey, ReferralRecord] = {}
@@ -158,5 +159,6 @@ def _spoil(
 @settings(max_examples=25, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
 def test_a_generated_batch_is_stored_whole_or_refused_whole(plans: list[Plan]) -> None:
-    with tempfile.TemporaryDirectory() as directory:
-        asyncio.run(_play(Path(directory) / "batches.db", plans))
+    for beside in (False, True):
+        with tempfile.TemporaryDirectory() as directory:
+            asyncio.run(_play(Path(directory) / "batches.db", plans, beside))
