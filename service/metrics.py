@@ -344,12 +344,16 @@ class Metrics:
             and (source, sub) != (event.status, event.substatus)
         ):
             moves[source, sub, event.status, event.substatus] += 1
+        accepting = event.type is EventType.ACCEPTED
+        closing = event.type in _CLOSINGS and event.previous_status != event.status
+        if not (accepting or closing):
+            return  # the timestamps are parsed only for the events timed
         created, accepted, closed = event.lifetime()
         if created is None:
             return
-        if event.type is EventType.ACCEPTED and accepted is not None:
+        if accepting and accepted is not None:
             self.time_to_accept.observe((accepted - created).total_seconds())
-        if event.type in _CLOSINGS and event.previous_status != event.status:
+        if closing:
             assert closed is not None
             lifetime = (closed - created).total_seconds()
             self.time_to_close.labels(_closing_outcome(event.type)).observe(lifetime)

@@ -57,6 +57,7 @@ class OutboxPublisher:
         self.metrics = metrics
         self.health = health
         self._refusals: Counter[int] = Counter()
+        self._partitions = PartitionCache()
 
     async def publish(self, entries: list[OutboxEntry] | None) -> None:
         """Publish the entries (``None``: the whole outbox backlog), each after the older
@@ -140,7 +141,7 @@ class OutboxPublisher:
                 known = partitions[record.topic] = sorted(
                     await self.producer.partitions_for(record.topic)
                 )
-            partition = _PARTITIONER(record.key, known, known)
+            partition = self._partitions.of(record.topic, record.key, known)
             groups.setdefault((record.topic, partition), []).append(index)
         return groups
 
@@ -249,6 +250,32 @@ def _append(batch: BatchBuilder, record: OutgoingRecord) -> object:
 
 #: The partitioner ``AIOKafkaProducer.send`` uses by default: the key's murmur2 hash.
 _PARTITIONER: Final = DefaultPartitioner()
+
+
+class PartitionCache:
+    """The default partitioner's answers for recent keys: its murmur2 is Python, about as
+    dear as a decision's whole reading of a record, and a referral's key comes back with
+    each of its events. Bounded by entries (cleared when full) and by key size, so that
+    neither many nor large hostile keys make it grow."""
+
+    ENTRIES: Final = 65_536
+    LARGEST_KEY: Final = 128
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, int, bytes], int] = {}
+
+    def of(self, topic: str, key: bytes | None, partitions: list[int]) -> int:
+        """The partition a send would choose for the key among ``partitions`` (all of the
+        topic's, sorted)."""
+        if key is None or len(key) > self.LARGEST_KEY:
+            return int(_PARTITIONER(key, partitions, partitions))
+        entry = (topic, len(partitions), key)
+        found = self._known.get(entry)
+        if found is None:
+            if len(self._known) >= self.ENTRIES:
+                self._known.clear()
+            found = self._known[entry] = int(_PARTITIONER(key, partitions, partitions))
+        return found
 
 
 def _as_service_error(error: Exception) -> ServiceError:
