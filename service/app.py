@@ -65,7 +65,7 @@ async def serve(
     )
     health = Health(stall_seconds=settings.stall_seconds)
     try:
-        starting = started(settings, registry, health, stop, api_auth, single_process=True)
+        starting = started(settings, registry, health, stop, api_auth, deciding_processes=1)
         async with starting as (store, _):
             if not stop.is_set():
                 await consume(settings, store, metrics, health, stop, tracing)

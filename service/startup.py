@@ -42,16 +42,16 @@ async def started(
     stop: asyncio.Event,
     api_auth: Authenticate | None,
     *,
-    single_process: bool = False,
+    deciding_processes: int = 0,
 ) -> AsyncIterator[tuple[Store, int]]:
     """The HTTP port, the store (migrated as the settings say), the read API and the topics,
     each retried until it answers or ``stop`` is set; yields the store and the most
     partitions of a commands topic (0 when stopped first). All are closed at the end.
-    ``single_process``: as ``store_of`` takes it."""
+    ``deciding_processes``: as ``store_of`` takes it."""
     http = HttpServer(settings.http_host, settings.http_port, registry, readiness)
     await http.start()
     log.info("service starting", extra={"settings": settings.describe(), "http_port": http.port})
-    store = store_of(settings, single_process=single_process)
+    store = store_of(settings, deciding_processes=deciding_processes)
     api: ApiServer | None = None
     try:
         enabled = settings.api_enabled
@@ -85,10 +85,11 @@ async def start_api(api: ApiServer | None) -> None:
         log.info("read API listening", extra={"url": api.url})
 
 
-def store_of(settings: Settings, *, single_process: bool = False) -> Store:
+def store_of(settings: Settings, *, deciding_processes: int = 0) -> Store:
     """The store the settings name, with PostgreSQL's waits bounded by them.
-    ``single_process``: the consume loop runs in this process, the only one deciding, so a
-    SQLite store writes beside its decisions when there is a core to spare for it."""
+    ``deciding_processes``: how many processes of this service run a consume loop on this
+    machine (0: this one runs none); a SQLite store writes beside the decisions when the
+    machine has a core more than them (``SqliteStore``)."""
     bounds = PostgresBounds(
         connect=settings.database_connect_timeout_seconds,
         acquire=settings.database_acquire_timeout_seconds,
@@ -96,7 +97,7 @@ def store_of(settings: Settings, *, single_process: bool = False) -> Store:
         migration=settings.database_migration_timeout_seconds,
     )
     url = settings.database_url.get_secret_value()
-    beside = single_process and usable_cpus() > 1
+    beside = 0 < deciding_processes < usable_cpus()
     return open_store(url, settings.database_pool_size, bounds, sqlite_writes_beside=beside)
 
 

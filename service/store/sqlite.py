@@ -57,9 +57,9 @@ class SqliteStore(SqliteWebhooks):
     """``writes_beside``: a batch is written on the store's thread while the loop decides
     the next, each table by one statement over its rows packed (``sqlite_packed``), since a
     statement per row would wait for the interpreter's lock at every row; that costs CPU
-    (the rows go through JSON), so it pays where the process has a core to spare (a single
-    process, not one of several workers). Otherwise a batch is written before the next is
-    decided, a table by one ``executemany``."""
+    (the rows go through JSON), so it pays where the machine has a core more than the
+    processes deciding (``startup.store_of``). Otherwise a batch is written before the next
+    is decided, a table by one ``executemany``."""
 
     def __init__(self, path: Path, writes_beside: bool = False) -> None:
         self.path = path

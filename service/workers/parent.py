@@ -109,7 +109,7 @@ def _supervisor(
     return Supervisor(
         count,
         directory,
-        worker_environment(settings, directory / "metrics"),
+        worker_environment(settings.model_copy(update={"workers": count}), directory / "metrics"),
         backoff_seconds=(settings.retry_initial_seconds, settings.retry_max_seconds),
         shutdown_seconds=settings.shutdown_timeout_seconds,
         on_end=ended,
@@ -119,5 +119,6 @@ def _supervisor(
 
 def worker_environment(settings: Settings, metrics_directory: Path) -> dict[str, str]:
     """The parent's environment with its settings as ``REFERRALS_*`` variables (those given
-    on its command line included) and the workers' metrics directory."""
+    on its command line included, ``workers`` the count started) and the workers' metrics
+    directory."""
     return {**settings.child_environment(), MULTIPROCESS_DIRECTORY: str(metrics_directory)}

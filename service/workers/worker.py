@@ -48,7 +48,7 @@ async def serve_worker(
     health = Health(stall_seconds=settings.stall_seconds)
     reporting = asyncio.create_task(keep_reporting(directory, index, health))
     tracing = Tracing.from_environment(settings.consumer_group)
-    store = store_of(settings)
+    store = store_of(settings, deciding_processes=settings.workers)
     try:
         await until_up("store", lambda: store.open(migrate=False), settings, stop)
         health.store_ok = health.broker_ok = True  # the broker answered the parent
