@@ -8,10 +8,11 @@ is processed again here, through recovery, before the next one goes: what was de
 beside it then no longer stands, unless it was written already.
 
 Where a batch is written is the store's choice, made once (``Preparation``): PostgreSQL's
-writes are a server's work, so a batch is written in flight, beside the next decision;
-SQLite's are this process's, so a batch is written in the loop before it goes, and the next
-one is written while the broker acknowledges the first one's events (if they do not land,
-what both stored is the outbox's backlog, published in order before anything else).
+writes are a server's work, and SQLite's where a core is spare for its thread, so a batch is
+written in flight, beside the next decision; otherwise SQLite's are this process's, so a
+batch is written in the loop before it goes, and the next one is written while the broker
+acknowledges the first one's events (if they do not land, what both stored is the outbox's
+backlog, published in order before anything else).
 """
 
 import asyncio

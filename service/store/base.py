@@ -108,9 +108,9 @@ FORGET_PAGE = 5000
 
 class Store(WebhookStore, Protocol):
     #: Whether a batch may be written while the consume loop decides the next one: true
-    #: where a write waits on a server, false where it needs this interpreter between its
-    #: statements (SQLite, whose write beside a decision was measured no faster); then the
-    #: batch is written before the next is decided, and only its publish runs beside.
+    #: where a write waits on a server, and for SQLite where the machine has a core to spare
+    #: for its thread (``SqliteStore``); otherwise the batch is written before the next is
+    #: decided, and only its publish runs beside.
     writes_beside_decisions: bool
 
     async def open(self, migrate: bool = True) -> None:
