@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from service import startup
 from service.broker import EmbeddedBroker
 from service.settings import Settings
 from service.store import PostgresStore, SqliteStore, Store
@@ -25,14 +26,22 @@ async def service(settings: Settings) -> AsyncIterator[Settings]:
         yield ready
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=["sqlite", "sqlite-in-flight", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
 async def one_record_batches(
-    request: pytest.FixtureRequest, broker: EmbeddedBroker, tmp_path: Path
+    request: pytest.FixtureRequest,
+    broker: EmbeddedBroker,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Settings]:
     """Settings on each store with one record a batch, so consecutive commands are batches
     of their own, one in flight while the next is decided (on SQLite the write is the
-    loop's, on PostgreSQL it is in flight too)."""
-    if request.param == "sqlite":
+    loop's where no core is spare, in flight where one is; on PostgreSQL in flight). The
+    service must run in this process (``running``), where the cores it sees are set."""
+    if request.param.startswith("sqlite"):
+        cpus = 2 if request.param == "sqlite-in-flight" else 1
+        monkeypatch.setattr(startup, "usable_cpus", lambda: cpus)
         yield isolated_settings(broker.bootstrap_servers, tmp_path / "r.db", max_batch_size=1)
         return
     async with fresh_postgres_database() as url:
