@@ -74,7 +74,7 @@ def decide_batch(
 ) -> DecidedBatch:
     """Decide each record in order, each seeing what those before it changed. ``seen``: the
     commands, and the addresses of the records, processed already."""
-    deciding = _Deciding(current, seen, now, settings, policy)
+    deciding = Deciding(current, seen, now, settings, policy)
     for item in incoming:
         deciding.take(item)
     return deciding.result()
@@ -85,19 +85,11 @@ def decide_batch(
 DECISION_TURN = 64
 
 
-async def decide_batch_in_turns(
-    incoming: list[Incoming],
-    current: Mapping[ReferralKey, AnyRecord],
-    seen: set[CommandKey],
-    now: datetime,
-    settings: Settings,
-    policy: Policy,
-) -> DecidedBatch:
-    """``decide_batch``, letting the event loop run every ``DECISION_TURN`` records, so
-    that the batch in flight lands while this one is decided: the end of its write is seen,
-    its publish sent, its acknowledgements read and its offsets committed at once, not
-    after the whole decision."""
-    deciding = _Deciding(current, seen, now, settings, policy)
+async def decide_batch_in_turns(incoming: list[Incoming], deciding: "Deciding") -> DecidedBatch:
+    """``decide_batch`` on a ``Deciding`` of the batch's inputs, letting the event loop run
+    every ``DECISION_TURN`` records, so that the batch in flight lands while this one is
+    decided: the end of its write is seen, its publish sent, its acknowledgements read and
+    its offsets committed at once, not after the whole decision."""
     for start in range(0, len(incoming), DECISION_TURN):
         if start:
             await asyncio.sleep(0)
@@ -106,7 +98,7 @@ async def decide_batch_in_turns(
     return deciding.result()
 
 
-class _Deciding:
+class Deciding:
     """One batch's decision as it goes: the referrals as the records so far left them."""
 
     def __init__(

@@ -12,7 +12,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
 
-from service.consume.decision import Assumed, DecidedBatch, decide_batch_in_turns, policy_of
+from service.consume.decision import (
+    Assumed,
+    DecidedBatch,
+    Deciding,
+    decide_batch_in_turns,
+    policy_of,
+)
 from service.consume.ownership import Partitions
 from service.consume.publisher import OutboxPublisher
 from service.consume.recent import RecentReferrals
@@ -118,9 +124,8 @@ class BatchStages:
         now: datetime,
     ) -> DecidedBatch:
         with failing_as(Stage.DECIDE), self.metrics.timed("decide"):
-            return await decide_batch_in_turns(
-                incoming, current, seen, now, self.settings, self.policy
-            )
+            deciding = Deciding(current, seen, now, self.settings, self.policy)
+            return await decide_batch_in_turns(incoming, deciding)
 
     async def _load(
         self, incoming: list[Incoming], assumed: Assumed
