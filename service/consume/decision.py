@@ -80,16 +80,14 @@ def decide_batch(
     return deciding.result()
 
 
-#: Records decided between two turns of the event loop (``decide_batch_in_turns``): 64 take
-#: 2 to 4 ms, about what a turn of the batch in flight's landing needs the loop for.
+#: Records decided between two turns of the event loop: 64 take 2 to 4 ms.
 DECISION_TURN = 64
 
 
 async def decide_batch_in_turns(incoming: list[Incoming], deciding: "Deciding") -> DecidedBatch:
     """``decide_batch`` on a ``Deciding`` of the batch's inputs, letting the event loop run
-    every ``DECISION_TURN`` records, so that the batch in flight lands while this one is
-    decided: the end of its write is seen, its publish sent, its acknowledgements read and
-    its offsets committed at once, not after the whole decision."""
+    every ``DECISION_TURN`` records, so that the batch in flight lands meanwhile: its
+    write's end seen, its publish sent and acknowledged, its offsets committed."""
     for start in range(0, len(incoming), DECISION_TURN):
         if start:
             await asyncio.sleep(0)
