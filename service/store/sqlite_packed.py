@@ -4,12 +4,12 @@
 
 Why: the sqlite3 module lets go of the interpreter's lock around every row that
 ``executemany`` steps and must take it back after, so beside a busy consume loop each row
-waited up to the interpreter's switch interval (5 ms): 1,500 rows took 8 to 11 s instead of
-25 ms in a probe. One statement a table is one step of SQLite's own, so a batch's write
+waited up to the interpreter's switch interval (5 ms): 1,500 rows took up to 13 s instead of
+24 to 53 ms in a probe. One statement a table is one step of SQLite's own, so a batch's write
 takes the lock back a dozen times and can run beside the next decision.
 
 Rows that JSON cannot carry exactly (a text holding NUL or a lone surrogate, an integer
-beyond 53 bits) make ``pack`` answer None, and the batch goes by ``executemany``
+beyond 53 bits) make ``pack`` answer None, and that table's rows go by ``executemany``
 (``sqlite_writes``); a property test writes generated rows both ways and compares every
 stored value and its type.
 """

@@ -88,24 +88,26 @@ _INSERT_OUTBOX: Final = _inserting(_OUTBOX, "outbox", "created_at")
 
 
 def _run(
-    db: sqlite3.Connection, step: _Step, rows: Sequence[tuple[object, ...]], now: float, pack: bool
+    db: sqlite3.Connection, step: _Step, rows: Sequence[tuple[object, ...]], pack: bool
 ) -> int:
-    """Run a step over its rows, packed when ``pack`` and they can be; the rows it changed."""
+    """Run a step over its rows, packed when ``pack`` and they can be, else as they are; the
+    rows it changed."""
     if not rows:
         return 0
-    extra = (now,) if step.timed else ()
-    rows_packed = sqlite_packed.pack(step.table, rows) if pack else None
-    if rows_packed is not None:
-        return db.execute(step.packed, (rows_packed.blob, rows_packed.rows, *extra)).rowcount
-        return db.execute(step.packed, (rows_packed.blob, rows_packed.rows, *extra)).rowcount
-    return db.executemany(step.by_row, [(*row, *extra) for row in rows]).rowcount
+    if pack:
+        # A timed row ends with the batch's time, the same in every row: bound once.
+        values, extra = ([row[:-1] for row in rows], (rows[0][-1],)) if step.timed else (rows, ())
+        rows_packed = sqlite_packed.pack(step.table, values)
+        if rows_packed is not None:
+            return db.execute(step.packed, (rows_packed.blob, rows_packed.rows, *extra)).rowcount
+    return db.executemany(step.by_row, rows).rowcount
 
 
 @dataclass(slots=True)
 class BatchRows:
     """A batch's rows, built on the consume loop's thread, so that the store's thread only
-    packs them and runs a statement per table; ``now``: the time the batch's processed
-    commands and outbox rows are recorded at."""
+    packs them (where it does) and runs a statement per table; a processed command's and an
+    outbox row's last value is the batch's time."""
 
     created: list[tuple[object, ...]] = field(default_factory=list)
     updated: list[tuple[object, ...]] = field(default_factory=list)
@@ -116,7 +118,6 @@ class BatchRows:
     rejected: list[tuple[object, ...]] = field(default_factory=list)
     outbox: list[tuple[object, ...]] = field(default_factory=list)
     entries: list[OutboxEntry] = field(default_factory=list)
-    now: float = 0.0
 
     @classmethod
     def of(cls, batch: BatchWrite) -> "BatchRows":
@@ -142,20 +143,20 @@ class BatchRows:
                 rows.replaced_teams.append((tenant, record.referral_id))
             emails = team_emails_of(values)
             rows.teams += [(email, tenant, record.referral_id) for email in emails]
-        rows.now = time.time()
+        now = time.time()
         rows.processed = [
-            (tenant_column(p.tenant_id), p.command_id, p.referral_id, p.outcome)
+            (tenant_column(p.tenant_id), p.command_id, p.referral_id, p.outcome, now)
             for p in batch.processed
             if p.rejection is None
         ]
         rows.rejected = [
-            (tenant_column(p.tenant_id), p.command_id, p.referral_id, p.outcome, p.rejection)
+            (tenant_column(p.tenant_id), p.command_id, p.referral_id, p.outcome, p.rejection, now)
             for p in batch.processed
             if p.rejection is not None
         ]
         rows.outbox = [
             (entry.source_partition, entry.record.topic, entry.record.key, entry.record.value,
-             headers_packed(entry.record.headers), entry.record.kind)
+             headers_packed(entry.record.headers), entry.record.kind, now)
             for entry in batch.outbox
         ]  # fmt: skip
         rows.entries = list(batch.outbox)
@@ -172,8 +173,8 @@ def write_batch(
         delete_published(db)
         _write_referrals(db, rows, packed)
         try:
-            _run(db, _INSERT_PROCESSED, rows.processed, rows.now, packed)
-            _run(db, _INSERT_REJECTED, rows.rejected, rows.now, packed)
+            _run(db, _INSERT_PROCESSED, rows.processed, packed)
+            _run(db, _INSERT_REJECTED, rows.rejected, packed)
         except sqlite3.IntegrityError:
             raise StaleWrite("a command of the batch was processed meanwhile") from None
         stored = _write_outbox(db, rows, packed)
@@ -223,22 +224,22 @@ def _write_referrals(db: sqlite3.Connection, rows: BatchRows, pack: bool) -> Non
     """New referrals inserted, the others updated only where still at the version they
     were read at, and the team rows of the updated ones replaced."""
     try:
-        _run(db, _INSERT_REFERRAL, rows.created, rows.now, pack)
+        _run(db, _INSERT_REFERRAL, rows.created, pack)
     except sqlite3.IntegrityError:
         raise StaleWrite("a referral of the batch was created meanwhile") from None
-    updated = _run(db, _UPDATE_REFERRAL, rows.updated, rows.now, pack)
+    updated = _run(db, _UPDATE_REFERRAL, rows.updated, pack)
     if updated != len(rows.updated):
         stale = len(rows.updated) - updated
         raise StaleWrite(f"{stale} referral(s) of the batch moved past the version read")
-    _run(db, _DELETE_TEAM, rows.replaced_teams, rows.now, pack)
-    _run(db, _INSERT_TEAM, rows.teams, rows.now, pack)
+    _run(db, _DELETE_TEAM, rows.replaced_teams, pack)
+    _run(db, _INSERT_TEAM, rows.teams, pack)
 
 
 def _write_outbox(db: sqlite3.Connection, rows: BatchRows, pack: bool) -> list[OutboxEntry]:
     """The batch's records in one statement, numbered in the order they are given."""
     if not rows.outbox:
         return []
-    _run(db, _INSERT_OUTBOX, rows.outbox, rows.now, pack)
+    _run(db, _INSERT_OUTBOX, rows.outbox, pack)
     (last,) = db.execute("SELECT last_insert_rowid()").fetchone()
     first = last - len(rows.outbox) + 1
     # New seqs are above every earlier one, so n of them up to the last are these rows.

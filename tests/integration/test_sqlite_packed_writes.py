@@ -60,7 +60,8 @@ def batches(draw: st.DrawFn) -> tuple[list[tuple[object, ...]], BatchRows]:
     creates some referrals and updates others, at the version read or not."""
     count = draw(st.integers(0, 6))
     before = [draw(_referral_row(n)) for n in range(count)]
-    rows = BatchRows(now=draw(st.floats(0, 2e9)))
+    rows = BatchRows()
+    now = draw(st.floats(0, 2e9))  # the batch's time, every timed row's last value
     for n, row in enumerate(before):
         if draw(st.booleans()):
             changed = (*draw(_referral_row(n))[:-2], *row[-2:])  # the same referral
@@ -71,13 +72,14 @@ def batches(draw: st.DrawFn) -> tuple[list[tuple[object, ...]], BatchRows]:
     # Keys unique within the batch, as a decision makes them (a repeat is refused either way).
     team = st.tuples(TEXTS, st.sampled_from(["", "t1"]), TEXTS)
     rows.teams = draw(st.lists(team, max_size=4, unique=True))
-    processed = st.tuples(st.just(""), TEXTS, st.one_of(st.none(), TEXTS), TEXTS)
+    processed = st.tuples(st.just(""), TEXTS, st.one_of(st.none(), TEXTS), TEXTS, st.just(now))
     rows.processed = draw(st.lists(processed, max_size=4, unique_by=lambda row: row[1]))
-    rejected = st.tuples(st.just("t1"), TEXTS, st.none(), TEXTS, TEXTS)
+    rejected = st.tuples(st.just("t1"), TEXTS, st.none(), TEXTS, TEXTS, st.just(now))
     rows.rejected = draw(st.lists(rejected, max_size=3, unique_by=lambda row: row[1]))
     rows.outbox = draw(
         st.lists(
-            st.tuples(INTEGERS, TEXTS, BYTES, BYTES, st.binary(max_size=40), TEXTS), max_size=6
+            st.tuples(INTEGERS, TEXTS, BYTES, BYTES, st.binary(max_size=40), TEXTS, st.just(now)),
+            max_size=6,
         )
     )
     rows.entries = [
@@ -86,7 +88,7 @@ def batches(draw: st.DrawFn) -> tuple[list[tuple[object, ...]], BatchRows]:
     ]  # what the write hands back, numbered
     if draw(st.integers(0, 4)) == 0:
         spoiled = draw(UNSTORABLE)
-        rows.processed.append(("", "spoiled", spoiled, "applied"))
+        rows.processed.append(("", "spoiled", spoiled, "applied", now))
     return before, rows
 
 
@@ -106,7 +108,7 @@ def _written(path: Path, before: Sequence[tuple[object, ...]], rows: BatchRows, 
     db = sqlite3.connect(path, isolation_level=None)
     try:
         prepare(db, path)
-        earlier = BatchRows(created=list(before), now=1.0)
+        earlier = BatchRows(created=list(before))
         with contextlib.suppress(*REFUSALS):  # rows that cannot be held: neither file has them
             write_batch(db, earlier)
         try:
