@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from service.api.auth import Authenticate
 from service.api.compose import read_api
 from service.api.operations import following, operations_port
+from service.consume.commits import OffsetCommits
 from service.consume.landing import Landing, preparation
 from service.consume.loop import ConsumeLoop
 from service.consume.ownership import Partitions
@@ -200,7 +201,8 @@ def consume_loop(
         settings, store, publisher, recent, partitions, metrics, health, tracing, clock
     )
     recovery = Recovery(settings, stages, partitions, metrics, health, tracing, stopping)
-    landing = Landing(consumer, stages, recovery, partitions, metrics, health)
+    commits = OffsetCommits(consumer, metrics, health)
+    landing = Landing(commits, stages, recovery, partitions, metrics)
     ready = preparation(store, stages)
     guard = PollGuard(consumer, RawFetcher(client_options(settings)), settings.max_batch_size)
     return ConsumeLoop(

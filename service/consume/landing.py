@@ -1,9 +1,10 @@
 """Landing: the batch in flight, and publish and offset commits in order.
 
 A decided batch is sent on its way: its publish (and its write, where the store writes in
-flight) runs while the loop decides the next batch, then its offset commit starts. One
-batch is in flight at most, and one offset commit, so offsets land in order; a batch has
-landed before a partition is let go and before the loop ends. A batch in flight that failed
+flight) runs while the loop decides the next batch, then its offsets are handed over to be
+committed (``commits``: in order, without holding up the next batch). One batch is in
+flight at most; a batch has landed, and its offsets are committed, before a partition is
+let go and before the loop ends. A batch in flight that failed
 is processed again here, through recovery, before the next one goes: what was decided
 beside it then no longer stands, unless it was written already.
 
@@ -20,22 +21,17 @@ import logging
 import time
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
-
+from service.consume.commits import OffsetCommits, Offsets
 from service.consume.decision import Assumed, DecidedBatch
 from service.consume.ownership import Partitions
 from service.consume.records import Incoming
 from service.consume.recovery import Recovery
 from service.consume.stages import BatchStages, tried
 from service.errors import RecordFailed, is_outage
-from service.health import Health
 from service.metrics import Metrics
 from service.store import OutboxEntry, Store
 
 log = logging.getLogger(__name__)
-#: Per partition, the offset to commit once a batch has landed.
-Offsets = dict[TopicPartition, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +69,7 @@ def preparation(store: Store, stages: BatchStages) -> Preparation:
 @dataclass(frozen=True, slots=True)
 class InFlight:
     """The last batch, landing in ``task``: its write (unless written already) and publish,
-    then the start of its offset commit."""
+    then its offsets handed over."""
 
     offsets: Offsets
     incoming: list[Incoming]
@@ -86,22 +82,18 @@ class Landing:
 
     def __init__(
         self,
-        consumer: AIOKafkaConsumer,
+        commits: OffsetCommits,
         stages: BatchStages,
         recovery: Recovery,
         partitions: Partitions,
         metrics: Metrics,
-        health: Health,
     ) -> None:
-        self.consumer = consumer
+        self.commits = commits
         self.stages = stages
         self.recovery = recovery
         self.partitions = partitions
         self.metrics = metrics
-        self.health = health
         self._in_flight: InFlight | None = None
-        #: The offset commit of the last batch that landed, while it is in flight.
-        self._committing: asyncio.Task[None] | None = None
 
     def assumed(self) -> Assumed | None:
         """What a decision beside the batch in flight takes as stored; None when no batch
@@ -138,7 +130,7 @@ class Landing:
                 log.warning("batch failed; processing it again", extra={"error": str(error)})
             self.partitions.failed()
             await self.recovery.handle(in_flight.incoming)
-        await self.commit_next(in_flight.offsets)
+        self.commits.hand_over(in_flight.offsets)
         return False
 
     async def landed(self) -> None:
@@ -159,41 +151,18 @@ class Landing:
             log.warning("offset commit failed", extra={"error": str(error)})
 
     async def committed(self) -> None:
-        """Return once the offset commit in flight, if any, has ended (raising what it
+        """Return once every offset handed over has been committed (raising what a commit
         raised, other than a refusal by Kafka, which it logs)."""
-        if self._committing is not None:
-            await asyncio.shield(self._committing)
-
-    async def commit_next(self, offsets: Offsets) -> None:
-        """Start committing a batch's offsets once the commit before it has ended: one is in
-        flight at most, so they land in order, and the next batch does not wait for it."""
-        await self.committed()
-        self._committing = asyncio.create_task(self._commit(offsets))
+        await self.commits.committed()
 
     async def _land(
         self, offsets: Offsets, incoming: list[Incoming], ready: Ready, started: float
     ) -> None:
-        """Write the batch (unless written already) and publish it, then start its offset
-        commit: what lands while the next batch is decided."""
+        """Write the batch (unless written already) and publish it, then hand its offsets
+        over to be committed: what lands while the next batch is decided."""
         stored = ready.stored
         if stored is None:
             stored = await self.stages.write(ready.decided)
         await self.stages.publish(incoming, ready.decided, stored)
         self.metrics.batch_seconds.observe(time.monotonic() - started)
-        await self.commit_next(offsets)
-
-    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
-        """Commit a batch's offsets. A commit Kafka refuses is covered by a later one, or
-        the batch is redelivered and its commands recognised as processed."""
-        try:
-            with self.metrics.timed("commit"):
-                await self.consumer.commit(offsets)
-        except (CommitFailedError, IllegalStateError) as error:
-            # The partition moved to another replica; it continues from the last commit and
-            # recognises the commands this batch already applied.
-            log.warning("offset commit refused after rebalance", extra={"error": str(error)})
-        except KafkaError as error:
-            log.warning(
-                "offset commit failed; a later commit covers it", extra={"error": str(error)}
-            )
-        self.health.progressed()
+        self.commits.hand_over(offsets)

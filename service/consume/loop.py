@@ -144,7 +144,7 @@ class ConsumeLoop:
             return
         await self.recovery.settle(incoming, decision)
         self.metrics.batch_seconds.observe(time.monotonic() - started)
-        await self.landing.commit_next(polled.next_offsets())
+        self.landing.commits.hand_over(polled.next_offsets())
 
     def _read(self, polled: Polled) -> list[Incoming]:
         """The polled records read, then a placeholder for each the client could not."""
