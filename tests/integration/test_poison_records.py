@@ -160,7 +160,7 @@ async def test_a_batch_that_failed_is_isolated_without_being_attempted_again_who
     not repeated on the same inputs: its batch goes straight to isolation, and the record is
     tried once, then alone for each of the bounded attempts."""
     import service.consume.decision
-    import service.consume.landing
+    import service.consume.commits
     import service.consume.publisher
     import service.store.postgres_writes
     import service.store.sqlite_writes
@@ -201,13 +201,13 @@ async def test_a_batch_that_failed_is_isolated_without_being_attempted_again_who
 
     # A batch's offset commit starts once it has landed, so no batch is in flight then.
     first_commit = asyncio.Event()
-    real_commit = service.consume.landing.Landing._commit
+    real_commit = service.consume.commits.OffsetCommits._commit
 
     async def commit(self: Any, offsets: Any) -> None:
         await real_commit(self, offsets)
         first_commit.set()
 
-    monkeypatch.setattr(service.consume.landing.Landing, "_commit", commit)
+    monkeypatch.setattr(service.consume.commits.OffsetCommits, "_commit", commit)
     monkeypatch.setattr(service.consume.decision, "decide", decide)
     if stage == "decide":
         fast = fast_path_failing_for_poison(service.consume.decision.decide_fast)
