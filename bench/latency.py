@@ -1,11 +1,14 @@
-"""The latency phase on PostgreSQL alone, in alternating rounds: ``python -m bench.pg_latency``.
+"""The latency phase alone, one worker, in alternating rounds: ``python -m bench.latency
+[--store sqlite|postgresql] [--rounds N] [--tree PATH ...]``.
 
-Each round runs, on one broker, the service on a fresh PostgreSQL database for every code
-tree given (``--tree``, a checkout whose ``service`` package the child runs; default this
-one), then the passthrough, each fed the warm-up and the latency phase of ``make bench``
-(``bench.pipeline``'s functions, its options' defaults). The order of the trees alternates
-from round to round; each round's p99s are divided by that round's passthrough p99, and the
-mean time of each stage of a batch is shown beside them.
+Each round runs, on one broker, the service for every code tree given (``--tree``, a
+checkout whose ``service`` package the child runs; default this one) on a fresh store (a
+SQLite file, or a fresh PostgreSQL database), then the passthrough, each fed the warm-up
+and the latency phase of ``make bench`` (``bench.pipeline``'s functions, its options'
+defaults). The order of the trees alternates from round to round; each round's p99s are
+divided by that round's passthrough p99, and the mean time of each stage of a batch is
+shown beside them. A latency change is judged here, on several rounds, rather than on one
+``make bench``: at 200 commands/s the p99 moves by a third from one minute to the next.
 """
 
 import argparse
@@ -25,12 +28,13 @@ from service.broker import EmbeddedBroker
 
 _HERE = Path(__file__).resolve().parent.parent
 _STAGES = ("load", "decide", "write", "publish", "commit")
-#: One worker: the stages of one consume loop, not two sharing the cores.
-_ONE_WORKER = ServiceRun("PostgreSQL", 1, 1)
+#: One worker of each store: the stages of one consume loop, not two sharing the cores.
+_ONE_WORKER = {"sqlite": ServiceRun("SQLite", 1, 1), "postgresql": ServiceRun("PostgreSQL", 1, 1)}
 
 
 def _arguments(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
-    parser = argparse.ArgumentParser(prog="python -m bench.pg_latency", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__)
+    parser.add_argument("--store", choices=sorted(_ONE_WORKER), default="postgresql")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--tree", action="append", type=Path, help="a checkout to run the service from"
@@ -45,12 +49,22 @@ def _service_from(tree: Path) -> None:
 
 
 def _one(
-    label: str, tree: Path, bootstrap: str, workdir: Path, streams: dict, options: Options
+    label: str,
+    store: str,
+    tree: Path,
+    bootstrap: str,
+    workdir: Path,
+    streams: dict,
+    options: Options,
 ) -> dict[str, float]:
-    assert options.postgres_url is not None
     _service_from(tree)
-    with fresh_database(options.postgres_url) as (_, url):
-        result, _ = run_service(bootstrap, workdir, streams, options, _ONE_WORKER, 0, url)
+    run = _ONE_WORKER[store]
+    if store == "sqlite":
+        result, _ = run_service(bootstrap, workdir, streams, options, run)
+    else:
+        assert options.postgres_url is not None
+        with fresh_database(options.postgres_url) as (_, url):
+            result, _ = run_service(bootstrap, workdir, streams, options, run, 0, url)
     stats = result.stats.get(LATENCY, {})
     shown = {"p50": result.phases[LATENCY].percentile_ms(50)}
     shown["p99"] = result.phases[LATENCY].percentile_ms(99)
@@ -66,8 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, rest = _arguments(argv)
     options = parse([*rest, "--no-write"])
     trees = [tree.resolve() for tree in args.tree or [_HERE]]
-    assert options.postgres_url is not None, "this bench is the PostgreSQL run"
-    probe(options.postgres_url)
+    if args.store == "postgresql":
+        assert options.postgres_url is not None, "the PostgreSQL run needs a server"
+        probe(options.postgres_url)
     streams = {
         WARMUP: command_stream(options.seed - 1, options.warmup_referrals, "warm"),
         LATENCY: command_stream(
@@ -75,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
     }
     ratios: dict[str, list[float]] = {str(tree): [] for tree in trees}
-    with tempfile.TemporaryDirectory(prefix="referrals-pg-latency-") as temporary:
+    with tempfile.TemporaryDirectory(prefix="referrals-latency-") as temporary:
         workdir = Path(temporary)
         broker = EmbeddedBroker(log_path=workdir / "tansu.log")
         try:
@@ -83,8 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for round_ in range(args.rounds):
                 order = trees if round_ % 2 == 0 else trees[::-1]
                 shown = {
-                    str(tree): _one(str(tree), tree, broker.bootstrap_servers, workdir, streams,
-                                    options)
+                    str(tree): _one(str(tree), args.store, tree, broker.bootstrap_servers,
+                                    workdir, streams, options)
                     for tree in order
                 }  # fmt: skip
                 _service_from(_HERE)
