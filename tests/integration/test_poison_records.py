@@ -159,8 +159,8 @@ async def test_a_batch_that_failed_is_isolated_without_being_attempted_again_who
     or in order once that batch landed; written in the loop or in flight), the failure is
     not repeated on the same inputs: its batch goes straight to isolation, and the record is
     tried once, then alone for each of the bounded attempts."""
-    import service.consume.decision
     import service.consume.commits
+    import service.consume.decision
     import service.consume.publisher
     import service.store.postgres_writes
     import service.store.sqlite_writes
