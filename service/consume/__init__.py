@@ -3,8 +3,9 @@
 Read it top-down, one timeline a module; each uses only the ones below it:
 
 - ``loop``: poll a batch, decide it beside the batch in flight, hand it over.
-- ``landing``: the batch in flight; publish and offset commits in order; where a batch is
-  written (the store's choice, made once).
+- ``landing``: the batch in flight and its publish; where a batch is written (the store's
+  choice, made once).
+- ``commits``: offset commits in order, one in flight, handed over without waiting.
 - ``recovery``: a failed batch again: outages retried with backoff, a poison record
   isolated and dead-lettered.
 - ``stages``: the stages of one batch (load and decide, write, publish, drain the outbox,
