@@ -1,12 +1,12 @@
-"""Landing: the batch in flight, and publish and offset commits in order.
+"""Landing: the batch in flight, its publish, then its offsets handed over.
 
 A decided batch is sent on its way: its publish (and its write, where the store writes in
 flight) runs while the loop decides the next batch, then its offsets are handed over to be
 committed (``commits``: in order, without holding up the next batch). One batch is in
 flight at most; a batch has landed, and its offsets are committed, before a partition is
-let go and before the loop ends. A batch in flight that failed
-is processed again here, through recovery, before the next one goes: what was decided
-beside it then no longer stands, unless it was written already.
+let go and before the loop ends. A batch in flight that failed is processed again here,
+through recovery, before the next one goes: what was decided beside it then no longer
+stands, unless it was written already.
 
 Where a batch is written is the store's choice, made once (``Preparation``): PostgreSQL's
 writes are a server's work, and SQLite's where a core is spare for its thread, so a batch is
@@ -146,14 +146,9 @@ class Landing:
             if self._in_flight is in_flight:
                 self._in_flight = None
         try:
-            await self.committed()
+            await self.commits.committed()
         except Exception as error:
             log.warning("offset commit failed", extra={"error": str(error)})
-
-    async def committed(self) -> None:
-        """Return once every offset handed over has been committed (raising what a commit
-        raised, other than a refusal by Kafka, which it logs)."""
-        await self.commits.committed()
 
     async def _land(
         self, offsets: Offsets, incoming: list[Incoming], ready: Ready, started: float
