@@ -254,8 +254,11 @@ class Deciding:
             )
 
     def result(self) -> DecidedBatch:
+        current = self.current
         self.decided.write.referrals = [
-            ReferralWrite(self.latest[key], self.current[key].version if key in self.current else 0)
+            ReferralWrite(self.latest[key], previous.version, previous)
+            if (previous := current.get(key)) is not None
+            else ReferralWrite(self.latest[key], 0)
             for key in sorted(self.changed, key=_sortable)
         ]
         return self.decided

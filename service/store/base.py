@@ -31,6 +31,9 @@ class ReferralWrite:
     #: In either form (``service.fast.referral``).
     record: AnyRecord
     expected_version: int  # 0 for a referral that did not exist when loaded
+    #: The referral as read, at ``expected_version``, when known: a store may then write
+    #: only the columns that differ from it (None: every column).
+    previous: AnyRecord | None = None
 
 
 @value_object

@@ -6,7 +6,7 @@ registration exists."""
 
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
@@ -14,27 +14,20 @@ from typing import Final
 from service.errors import StaleWrite
 from service.store import sqlite_packed
 from service.store.base import BatchWrite, OutboxEntry
-from service.store.columns import READ_COLUMN_NAMES, read_values, team_emails_of
-from service.store.rows import (
-    expiration_of,
-    headers_packed,
-    read_row,
-    referral_document,
-    tenant_column,
-    time_text,
-)
+from service.store.columns import read_values, team_emails_of
+from service.store.rows import headers_packed, tenant_column
 from service.store.sqlite_connection import transaction
+from service.store.sqlite_steps import Step, inserting, run_step
+from service.store.sqlite_updates import (
+    REFERRALS,
+    referral_row,
+    update_referrals,
+    written_columns,
+)
 from service.store.webhooks_sqlite import ANY_REGISTRATION, enqueue
 from service.webhooks.notices import notices_of
 from state.fields import format_utc
 
-_REFERRALS: Final = sqlite_packed.Table(
-    ("version", "status", "substatus", "expiration", "document", *READ_COLUMN_NAMES,
-     "tenant_id", "id"),
-    byte_columns=(4,),
-)  # fmt: skip
-#: A referral's row at a new version, where it is still at the version it was read at.
-_UPDATED: Final = sqlite_packed.Table((*_REFERRALS.columns, "expected"), _REFERRALS.byte_columns)
 _PROCESSED: Final = sqlite_packed.Table(("tenant_id", "command_id", "referral_id", "outcome"))
 #: A rejected command's record, with its reason: a statement of its own, so that the other
 #: records carry no NULL for it (measured 0.35 µs a row, a sixth of the insert).
@@ -44,63 +37,17 @@ _TEAM: Final = sqlite_packed.Table(("email", "tenant_id", "referral_id"))
 _OUTBOX: Final = sqlite_packed.Table(
     ("source_partition", "topic", "key", "value", "headers", "kind"), byte_columns=(2, 3, 4)
 )
-
-
-@dataclass(frozen=True, slots=True)
-class _Step:
-    """One table's statement: over its rows packed, and a row at a time (``executemany``,
-    for rows that cannot be packed); ``timed``: the batch's time is bound after the rows'
-    values, once."""
-
-    table: sqlite_packed.Table
-    packed: str
-    by_row: str
-    timed: bool = False
-
-
-def _inserting(table: sqlite_packed.Table, name: str, timed_column: str | None = None) -> _Step:
-    extra = {timed_column: "?3"} if timed_column else {}
-    columns = (*table.columns, *extra)
-    by_row = f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    return _Step(table, sqlite_packed.insert(table, name, extra), by_row, timed=bool(extra))
-
-
-_INSERT_REFERRAL: Final = _inserting(_REFERRALS, "referrals")
-_UPDATE_REFERRAL: Final = _Step(
-    _UPDATED,
-    f"UPDATE referrals SET {', '.join(f'{c} = r.{c}' for c in _REFERRALS.columns[:-2])}"
-    f" FROM (SELECT {_UPDATED.select(aliased=True)} FROM json_each(?2)) AS r"
-    " WHERE referrals.tenant_id = r.tenant_id AND referrals.id = r.id"
-    " AND referrals.version = r.expected",
-    f"UPDATE referrals SET {', '.join(f'{c} = ?' for c in _REFERRALS.columns[:-2])}"
-    " WHERE tenant_id = ? AND id = ? AND version = ?",
-)
-_DELETE_TEAM: Final = _Step(
+_INSERT_REFERRAL: Final = inserting(REFERRALS, "referrals")
+_DELETE_TEAM: Final = Step(
     _TEAM_OF,
     "DELETE FROM referral_team WHERE (tenant_id, referral_id) IN"
     f" (SELECT {_TEAM_OF.select()} FROM json_each(?2))",
     "DELETE FROM referral_team WHERE tenant_id = ? AND referral_id = ?",
 )
-_INSERT_TEAM: Final = _inserting(_TEAM, "referral_team")
-_INSERT_PROCESSED: Final = _inserting(_PROCESSED, "processed_commands", "processed_at")
-_INSERT_REJECTED: Final = _inserting(_REJECTED, "processed_commands", "processed_at")
-_INSERT_OUTBOX: Final = _inserting(_OUTBOX, "outbox", "created_at")
-
-
-def _run(
-    db: sqlite3.Connection, step: _Step, rows: Sequence[tuple[object, ...]], pack: bool
-) -> int:
-    """Run a step over its rows, packed when ``pack`` and they can be, else as they are; the
-    rows it changed."""
-    if not rows:
-        return 0
-    if pack:
-        # A timed row ends with the batch's time, the same in every row: bound once.
-        values, extra = ([row[:-1] for row in rows], (rows[0][-1],)) if step.timed else (rows, ())
-        rows_packed = sqlite_packed.pack(step.table, values)
-        if rows_packed is not None:
-            return db.execute(step.packed, (rows_packed.blob, rows_packed.rows, *extra)).rowcount
-    return db.executemany(step.by_row, rows).rowcount
+_INSERT_TEAM: Final = inserting(_TEAM, "referral_team")
+_INSERT_PROCESSED: Final = inserting(_PROCESSED, "processed_commands", "processed_at")
+_INSERT_REJECTED: Final = inserting(_REJECTED, "processed_commands", "processed_at")
+_INSERT_OUTBOX: Final = inserting(_OUTBOX, "outbox", "created_at")
 
 
 @dataclass(slots=True)
@@ -110,7 +57,10 @@ class BatchRows:
     outbox row's last value is the batch's time."""
 
     created: list[tuple[object, ...]] = field(default_factory=list)
+    #: Each a referral's row, then the version it was read at.
     updated: list[tuple[object, ...]] = field(default_factory=list)
+    #: The columns each update names (``sqlite_updates``); one without an entry names all.
+    written: list[tuple[int, ...]] = field(default_factory=list)
     #: (tenant column, referral id) of the referrals whose team rows are replaced.
     replaced_teams: list[tuple[str, str]] = field(default_factory=list)
     teams: list[tuple[object, ...]] = field(default_factory=list)
@@ -126,20 +76,12 @@ class BatchRows:
             record = write.record
             values = read_values(record.referral)
             tenant = tenant_column(record.tenant_id)
-            row = (
-                record.version,
-                str(record.state.status),
-                str(record.state.substatus),
-                expiration_of(record),
-                referral_document(record),
-                *read_row(values, time_text),
-                tenant,
-                record.referral_id,
-            )
+            row = referral_row(record, values)
             if write.expected_version == 0:
                 rows.created.append(row)
             else:
                 rows.updated.append((*row, write.expected_version))
+                rows.written.append(written_columns(row, write.previous))
                 rows.replaced_teams.append((tenant, record.referral_id))
             emails = team_emails_of(values)
             rows.teams += [(email, tenant, record.referral_id) for email in emails]
@@ -173,8 +115,8 @@ def write_batch(
         delete_published(db)
         _write_referrals(db, rows, packed)
         try:
-            _run(db, _INSERT_PROCESSED, rows.processed, packed)
-            _run(db, _INSERT_REJECTED, rows.rejected, packed)
+            run_step(db, _INSERT_PROCESSED, rows.processed, packed)
+            run_step(db, _INSERT_REJECTED, rows.rejected, packed)
         except sqlite3.IntegrityError:
             raise StaleWrite("a command of the batch was processed meanwhile") from None
         stored = _write_outbox(db, rows, packed)
@@ -224,22 +166,22 @@ def _write_referrals(db: sqlite3.Connection, rows: BatchRows, pack: bool) -> Non
     """New referrals inserted, the others updated only where still at the version they
     were read at, and the team rows of the updated ones replaced."""
     try:
-        _run(db, _INSERT_REFERRAL, rows.created, pack)
+        run_step(db, _INSERT_REFERRAL, rows.created, pack)
     except sqlite3.IntegrityError:
         raise StaleWrite("a referral of the batch was created meanwhile") from None
-    updated = _run(db, _UPDATE_REFERRAL, rows.updated, pack)
+    updated = update_referrals(db, rows.updated, rows.written, pack)
     if updated != len(rows.updated):
         stale = len(rows.updated) - updated
         raise StaleWrite(f"{stale} referral(s) of the batch moved past the version read")
-    _run(db, _DELETE_TEAM, rows.replaced_teams, pack)
-    _run(db, _INSERT_TEAM, rows.teams, pack)
+    run_step(db, _DELETE_TEAM, rows.replaced_teams, pack)
+    run_step(db, _INSERT_TEAM, rows.teams, pack)
 
 
 def _write_outbox(db: sqlite3.Connection, rows: BatchRows, pack: bool) -> list[OutboxEntry]:
     """The batch's records in one statement, numbered in the order they are given."""
     if not rows.outbox:
         return []
-    _run(db, _INSERT_OUTBOX, rows.outbox, pack)
+    run_step(db, _INSERT_OUTBOX, rows.outbox, pack)
     (last,) = db.execute("SELECT last_insert_rowid()").fetchone()
     first = last - len(rows.outbox) + 1
     # New seqs are above every earlier one, so n of them up to the last are these rows.

@@ -2,10 +2,11 @@
 exactly what the same batch written a row at a time stores: every value and its SQLite
 type, the outbox rows in order, the same refusal when one is refused.
 
-The rows are generated at the level the store's thread sees them (``BatchRows``), with the
-values JSON cannot carry as they are: texts with NUL, lone surrogates, control characters
-and characters beyond the BMP, empty and missing bytes, any bytes in keys, values and
-headers, integers of every size.
+The rows are generated at the level the store's thread sees them (``BatchRows``, updates
+naming every column or some: ``sqlite_updates``), with the values JSON cannot carry as
+they are: texts with NUL, lone surrogates, control characters and characters beyond the
+BMP, empty and missing bytes, any bytes in keys, values and headers, integers of every
+size.
 """
 
 import contextlib
@@ -23,6 +24,7 @@ from service.errors import StaleWrite
 from service.store import OutboxEntry, sqlite_packed
 from service.store.columns import READ_COLUMNS, Storage
 from service.store.sqlite_schema import prepare
+from service.store.sqlite_updates import EVERY_COLUMN
 from service.store.sqlite_writes import BatchRows, write_batch
 
 #: Texts of any storable code point (NUL, control characters, beyond the BMP), some that
@@ -40,6 +42,11 @@ UNSTORABLE = st.sampled_from(["\ud800", "a\udfffb", 2**63, -(2**64)])
 #: How SQLite, the store and the sqlite3 module refuse what a row cannot hold.
 REFUSALS = (sqlite3.Error, StaleWrite, OverflowError, UnicodeEncodeError)
 TABLES = ("referrals", "referral_team", "processed_commands", "outbox")
+#: The columns an update names: every one, or the version, the document and any others.
+NAMED = st.one_of(
+    st.just(EVERY_COLUMN),
+    st.sets(st.sampled_from(EVERY_COLUMN)).map(lambda named: tuple(sorted({0, 4} | named))),
+)
 
 
 def _referral_row(index: int) -> st.SearchStrategy[tuple[object, ...]]:
@@ -67,6 +74,7 @@ def batches(draw: st.DrawFn) -> tuple[list[tuple[object, ...]], BatchRows]:
             changed = (*draw(_referral_row(n))[:-2], *row[-2:])  # the same referral
             expected = row[0] if draw(st.integers(0, 5)) else draw(INTEGERS)
             rows.updated.append((*changed, expected))
+            rows.written.append(draw(NAMED))
             rows.replaced_teams.append((str(row[-2]), str(row[-1])))
     rows.created = [draw(_referral_row(n)) for n in range(count, count + draw(st.integers(0, 4)))]
     # Keys unique within the batch, as a decision makes them (a repeat is refused either way).
