@@ -1,5 +1,5 @@
-"""The latency phase alone, one worker, in alternating rounds: ``python -m bench.latency
-[--store sqlite|postgresql] [--rounds N] [--tree PATH ...]``.
+"""The latency phase alone, in alternating rounds: ``python -m bench.latency
+[--store sqlite|postgresql] [--workers N] [--rounds N] [--tree PATH ...]``.
 
 Each round runs, on one broker, the service for every code tree given (``--tree``, a
 checkout whose ``service`` package the child runs; default this one) on a fresh store (a
@@ -28,13 +28,19 @@ from service.broker import EmbeddedBroker
 
 _HERE = Path(__file__).resolve().parent.parent
 _STAGES = ("load", "decide", "write", "publish", "commit")
-#: One worker of each store: the stages of one consume loop, not two sharing the cores.
-_ONE_WORKER = {"sqlite": ServiceRun("SQLite", 1, 1), "postgresql": ServiceRun("PostgreSQL", 1, 1)}
+_STORES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
 def _arguments(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__)
-    parser.add_argument("--store", choices=sorted(_ONE_WORKER), default="postgresql")
+    parser.add_argument("--store", choices=sorted(_STORES), default="postgresql")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (default 1: the stages of one consume loop, not two sharing"
+        " the cores)",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--tree", action="append", type=Path, help="a checkout to run the service from"
@@ -50,7 +56,7 @@ def _service_from(tree: Path) -> None:
 
 def _one(
     label: str,
-    store: str,
+    run: ServiceRun,
     tree: Path,
     bootstrap: str,
     workdir: Path,
@@ -58,8 +64,7 @@ def _one(
     options: Options,
 ) -> dict[str, float]:
     _service_from(tree)
-    run = _ONE_WORKER[store]
-    if store == "sqlite":
+    if run.store == "SQLite":
         result, _ = run_service(bootstrap, workdir, streams, options, run)
     else:
         assert options.postgres_url is not None
@@ -80,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, rest = _arguments(argv)
     options = parse([*rest, "--no-write"])
     trees = [tree.resolve() for tree in args.tree or [_HERE]]
+    if args.workers < 1:
+        raise SystemExit("--workers must be positive")
+    run = ServiceRun(_STORES[args.store], args.workers, args.workers)
     if args.store == "postgresql":
         assert options.postgres_url is not None, "the PostgreSQL run needs a server"
         probe(options.postgres_url)
@@ -98,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for round_ in range(args.rounds):
                 order = trees if round_ % 2 == 0 else trees[::-1]
                 shown = {
-                    str(tree): _one(str(tree), args.store, tree, broker.bootstrap_servers,
+                    str(tree): _one(str(tree), run, tree, broker.bootstrap_servers,
                                     workdir, streams, options)
                     for tree in order
                 }  # fmt: skip
