@@ -115,7 +115,7 @@ async def test_a_record_that_makes_the_code_fail_is_isolated_and_dead_lettered(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, stage: str
 ) -> None:
     import service.consume.decision
-    import service.store.sqlite_writes
+    import service.store.sqlite_updates
 
     calls: list[str] = []
     if stage == "decide":
@@ -127,8 +127,10 @@ async def test_a_record_that_makes_the_code_fail_is_isolated_and_dead_lettered(
         fast = fast_path_failing_for_poison(service.consume.decision.decide_fast)
         monkeypatch.setattr(service.consume.decision, "decide_fast", fast)
     else:
-        failing = failing_for_poison_documents(service.store.sqlite_writes.referral_document, calls)
-        monkeypatch.setattr(service.store.sqlite_writes, "referral_document", failing)
+        failing = failing_for_poison_documents(
+            service.store.sqlite_updates.referral_document, calls
+        )
+        monkeypatch.setattr(service.store.sqlite_updates, "referral_document", failing)
     before, after = f"before-{uuid.uuid4()}", f"after-{uuid.uuid4()}"
     poison = dumps(command("referral.create", f"poison-{uuid.uuid4()}", {"name": "poison"}))
     async with running(settings), Producer(settings) as producer:
@@ -163,7 +165,7 @@ async def test_a_batch_that_failed_is_isolated_without_being_attempted_again_who
     import service.consume.decision
     import service.consume.publisher
     import service.store.postgres_writes
-    import service.store.sqlite_writes
+    import service.store.sqlite_updates
 
     settings = one_record_batches
     decided_poison = asyncio.Event()
@@ -221,7 +223,7 @@ async def test_a_batch_that_failed_is_isolated_without_being_attempted_again_who
             return real_fast(current, command_, value, data, *rest)
 
         monkeypatch.setattr(service.consume.decision, "decide_fast", decide_fast)
-    for store in (service.store.sqlite_writes, service.store.postgres_writes):
+    for store in (service.store.sqlite_updates, service.store.postgres_writes):
         failing = failing_for_poison_documents(store.referral_document)
         monkeypatch.setattr(store, "referral_document", failing)
     monkeypatch.setattr(service.consume.publisher.OutboxPublisher, "publish", publish)

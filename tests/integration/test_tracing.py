@@ -133,7 +133,7 @@ async def test_log_lines_about_a_poison_command_carry_its_trace(
     """A decision that fails is dead-lettered in its batch; a write that fails isolates the
     batch first. Either way the dead letter's line carries the command's trace."""
     import service.consume.decision
-    import service.store.sqlite_writes
+    import service.store.sqlite_updates
 
     if stage == "decide":
         failing = failing_for_poison(service.consume.decision.decide, [])
@@ -141,8 +141,8 @@ async def test_log_lines_about_a_poison_command_carry_its_trace(
         fast = fast_path_failing_for_poison(service.consume.decision.decide_fast)
         monkeypatch.setattr(service.consume.decision, "decide_fast", fast)
     else:
-        failing = failing_for_poison_documents(service.store.sqlite_writes.referral_document, [])
-        monkeypatch.setattr(service.store.sqlite_writes, "referral_document", failing)
+        failing = failing_for_poison_documents(service.store.sqlite_updates.referral_document, [])
+        monkeypatch.setattr(service.store.sqlite_updates, "referral_document", failing)
     caplog.set_level(logging.WARNING, logger="service")
     provider, _ = _traced()
     async with running(settings, Tracing(provider, settings.consumer_group)):
