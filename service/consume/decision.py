@@ -254,11 +254,8 @@ class Deciding:
             )
 
     def result(self) -> DecidedBatch:
-        current = self.current
         self.decided.write.referrals = [
-            ReferralWrite(self.latest[key], previous.version, previous)
-            if (previous := current.get(key)) is not None
-            else ReferralWrite(self.latest[key], 0)
+            ReferralWrite.over(self.latest[key], self.current.get(key))
             for key in sorted(self.changed, key=_sortable)
         ]
         return self.decided

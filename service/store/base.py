@@ -35,6 +35,11 @@ class ReferralWrite:
     #: only the columns that differ from it (None: every column).
     previous: AnyRecord | None = None
 
+    @classmethod
+    def over(cls, record: AnyRecord, previous: AnyRecord | None) -> "ReferralWrite":
+        """A write of ``record`` over the referral as read (None: a new referral)."""
+        return cls(record, previous.version if previous is not None else 0, previous)
+
 
 @value_object
 class ProcessedCommand:

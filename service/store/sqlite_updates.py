@@ -2,13 +2,13 @@
 differ from the row as it was read.
 
 SQLite rewrites an index's entry for every column an ``UPDATE`` names, whether its value
-changed or not: naming all sixteen columns touched all eight indexes of the referrals table
-on every change (measured: an update of a 1.8 KB document cost twice as much as one naming
-the version, the document and the update time). A change knows the referral as read at the
-version it is guarded by (``ReferralWrite.previous``); the columns whose values differ from
-that row's, which the same code computed when it was written, are the ones named, and the
-batch's updates go by one statement per set of columns named. An update without the
-referral as read names every column.
+changed or not: naming all fourteen columns but the key rewrote the entries of all seven
+indexes on them at every change (measured: an update of a 1.8 KB document cost twice as
+much as one naming the version, the document and the update time). A change knows the
+referral as read at the version it is guarded by (``ReferralWrite.previous``); the columns
+whose values differ from that row's, which the same code computed when it was written, are
+the ones named, and the batch's updates go by one statement per set of columns named. An
+update without the referral as read names every column.
 """
 
 import functools
