@@ -39,6 +39,8 @@ _SETTABLE: Final = REFERRALS.columns[:-2]
 _ALWAYS: Final = (0, 4)
 _COMPARED: Final = tuple(index for index in range(len(_SETTABLE)) if index not in _ALWAYS)
 EVERY_COLUMN: Final = tuple(range(len(_SETTABLE)))
+#: The column of the team's e-mails, which the team rows (``referral_team``) index.
+TEAM_EMAILS_COLUMN: Final = _SETTABLE.index("team_emails")
 
 
 def referral_row(record: AnyRecord, values: tuple[object, ...]) -> tuple[object, ...]:

@@ -20,6 +20,7 @@ from service.store.sqlite_connection import transaction
 from service.store.sqlite_steps import Step, inserting, run_step
 from service.store.sqlite_updates import (
     REFERRALS,
+    TEAM_EMAILS_COLUMN,
     referral_row,
     update_referrals,
     written_columns,
@@ -61,7 +62,8 @@ class BatchRows:
     updated: list[tuple[object, ...]] = field(default_factory=list)
     #: The columns each update names (``sqlite_updates``); one without an entry names all.
     written: list[tuple[int, ...]] = field(default_factory=list)
-    #: (tenant column, referral id) of the referrals whose team rows are replaced.
+    #: (tenant column, referral id) of the updated referrals whose team rows are replaced:
+    #: those whose team's e-mails changed, or are not known to be the same.
     replaced_teams: list[tuple[str, str]] = field(default_factory=list)
     teams: list[tuple[object, ...]] = field(default_factory=list)
     processed: list[tuple[object, ...]] = field(default_factory=list)
@@ -80,8 +82,11 @@ class BatchRows:
             if write.expected_version == 0:
                 rows.created.append(row)
             else:
+                written = written_columns(row, write.previous)
                 rows.updated.append((*row, write.expected_version))
-                rows.written.append(written_columns(row, write.previous))
+                rows.written.append(written)
+                if TEAM_EMAILS_COLUMN not in written:
+                    continue  # its team rows are those of the referral as read
                 rows.replaced_teams.append((tenant, record.referral_id))
             emails = team_emails_of(values)
             rows.teams += [(email, tenant, record.referral_id) for email in emails]

@@ -1,15 +1,19 @@
 """An update that names only the columns that differ from the referral as read
-(``sqlite_updates``) stores exactly the row that naming every column stores.
+(``sqlite_updates``) stores exactly the row that naming every column stores, and rewrites a
+referral's team rows only when the e-mails they hold change.
 
 Generated command streams (every kind of command, near misses of the canonical form, two
-tenants; ``tests/support/command_streams.py``) are decided a batch at a time, the clock
-moving between batches, and every batch is written to two SQLite files: as decided (the
-referral as read known, so only the differing columns named) and with the referral as read
-withheld (every column named). Both files hold the same rows, value for value and type for
-type, after every batch, packed or a row at a time.
+tenants: ``tests/support/command_streams.py``; and changes of a referral's team among
+e-mails that differ only in case) are decided a batch at a time, the clock moving between
+batches, and every batch is written to two SQLite files: as decided (the referral as read
+known, so only the differing columns named) and with the referral as read withheld (every
+column named). Both files hold the same rows, value for value and type for type, after every
+batch, packed or a row at a time; and each referral's team rows are the e-mails its row
+lists.
 """
 
 import dataclasses
+import json
 import sqlite3
 import tempfile
 from collections import Counter
@@ -20,7 +24,7 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, seed, settings
 from hypothesis import strategies as st
 
-from service.codec import WireLimits
+from service.codec import WireLimits, command_envelope, command_record
 from service.consume.decision import decide_batch, policy_of
 from service.consume.records import read_record
 from service.kafka import PolledRecord
@@ -32,6 +36,41 @@ from state import CommandKey, ReferralKey
 from tests.support.command_streams import NOW, TENANCY, streams
 
 TABLES = ("referrals", "referral_team")
+#: E-mails the team rows store lower-cased: two of them the same row.
+EMAILS = ("a@x.example", "A@x.example", "b@x.example")
+
+
+@st.composite
+def team_changes(draw: st.DrawFn) -> list[PolledRecord]:
+    """A referral created with a team, then patches of its team and moves between them."""
+    members = st.lists(
+        st.sampled_from(EMAILS).map(lambda email: {"email": email}), min_size=0, max_size=2
+    )
+    commands = [("referral.create", {"name": "r", "team": draw(members)})]
+    for _ in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(["team", "team", "member", "referral.accept", "note"]))
+        if kind == "team":
+            commands.append(
+                ("referral.patch", [{"op": "replace", "path": "/team", "value": draw(members)}])
+            )
+        elif kind == "member":
+            email = draw(st.sampled_from(EMAILS))
+            commands.append(
+                ("referral.patch", [{"op": "add", "path": "/team/-", "value": {"email": email}}])
+            )
+        elif kind == "note":
+            note = [{"op": "add", "path": "/details/notes", "value": f"n{len(commands)}"}]
+            commands.append(("referral.patch", note))
+        else:
+            commands.append((kind, None))
+    records = []
+    for number, (kind, data) in enumerate(commands):
+        envelope = command_envelope(kind, f"t-{number}", "urn:test", "r-team", data)
+        record = command_record(envelope, structured=draw(st.booleans()))
+        records.append(
+            PolledRecord("commands", 0, number, 0, record.key, record.value, record.headers)
+        )
+    return records
 
 
 def _rows(db: sqlite3.Connection) -> dict[str, list[tuple[object, ...]]]:
@@ -43,6 +82,25 @@ def _rows(db: sqlite3.Connection) -> dict[str, list[tuple[object, ...]]]:
     return found
 
 
+def _teams_as_stored(db: sqlite3.Connection) -> None:
+    """Each referral's team rows are the e-mails its row lists, and no other referral has
+    any."""
+    listed = {
+        (tenant, referral_id): sorted(json.loads(emails))
+        for tenant, referral_id, emails in db.execute(
+            "SELECT tenant_id, id, team_emails FROM referrals"
+        )
+    }
+    rows: dict[tuple[str, str], list[str]] = {}
+    for email, tenant, referral_id in db.execute(
+        "SELECT email, tenant_id, referral_id FROM referral_team"
+    ):
+        rows.setdefault((tenant, referral_id), []).append(email)
+    assert {key: sorted(emails) for key, emails in rows.items()} == {
+        key: emails for key, emails in listed.items() if emails
+    }
+
+
 def _opened(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None)
     prepare(db, path)
@@ -50,7 +108,7 @@ def _opened(path: Path) -> sqlite3.Connection:
 
 
 @given(
-    stream=streams(),
+    stream=streams() | team_changes(),
     sizes=st.lists(st.integers(1, 5), min_size=1, max_size=4),
     packed=st.booleans(),
 )
@@ -87,6 +145,7 @@ def test_naming_the_changed_columns_stores_what_naming_every_column_stores(
                 write_batch(changed_only, rows, packed=packed)
                 write_batch(every, BatchRows.of(withheld), packed=packed)
                 assert _rows(changed_only) == _rows(every)
+                _teams_as_stored(changed_only)
                 stored.update({w.record.key: w.record for w in write.referrals})
                 seen.update(CommandKey(p.tenant_id, p.command_id) for p in write.processed)
         finally:
