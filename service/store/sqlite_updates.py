@@ -35,8 +35,9 @@ REFERRALS: Final = sqlite_packed.Table(
 )  # fmt: skip
 #: The columns an update may name, by their index in a row: all but the key.
 _SETTABLE: Final = REFERRALS.columns[:-2]
+_DOCUMENT: Final = _SETTABLE.index("document")
 #: Named by every update: a change always writes a new version, and the document holds it.
-_ALWAYS: Final = (0, 4)
+_ALWAYS: Final = (_SETTABLE.index("version"), _DOCUMENT)
 _COMPARED: Final = tuple(index for index in range(len(_SETTABLE)) if index not in _ALWAYS)
 EVERY_COLUMN: Final = tuple(range(len(_SETTABLE)))
 #: The column of the team's e-mails, which the team rows (``referral_team``) index.
@@ -81,7 +82,7 @@ def _updating(columns: tuple[int, ...]) -> Step:
     """The step updating these columns of rows still at the version they were read at."""
     named = tuple(_SETTABLE[index] for index in columns)
     table = sqlite_packed.Table(
-        (*named, "tenant_id", "id", "expected"), byte_columns=(columns.index(4),)
+        (*named, "tenant_id", "id", "expected"), byte_columns=(columns.index(_DOCUMENT),)
     )
     packed = (
         f"UPDATE referrals SET {', '.join(f'{c} = r.{c}' for c in named)}"
@@ -103,11 +104,10 @@ def update_referrals(
     pack: bool,
 ) -> int:
     """Update each row (its columns, its key, then the version it was read at) where it is
-    still at that version, naming the columns ``written`` gives for it (every one for a
-    row without an entry); the rows updated."""
+    still at that version, naming the columns ``written`` gives for it, row for row; the
+    rows updated."""
     groups: dict[tuple[int, ...], list[tuple[object, ...]]] = {}
-    for index, row in enumerate(updated):
-        columns = written[index] if index < len(written) else EVERY_COLUMN
+    for row, columns in zip(updated, written, strict=True):
         groups.setdefault(columns, []).append(
             (*(row[column] for column in columns), *row[len(_SETTABLE) :])
         )

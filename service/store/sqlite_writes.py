@@ -60,7 +60,7 @@ class BatchRows:
     created: list[tuple[object, ...]] = field(default_factory=list)
     #: Each a referral's row, then the version it was read at.
     updated: list[tuple[object, ...]] = field(default_factory=list)
-    #: The columns each update names (``sqlite_updates``); one without an entry names all.
+    #: The columns each update names (``sqlite_updates``), one entry per update.
     written: list[tuple[int, ...]] = field(default_factory=list)
     #: (tenant column, referral id) of the updated referrals whose team rows are replaced:
     #: those whose team's e-mails changed, or are not known to be the same.
