@@ -8,6 +8,7 @@ same process's monotonic clock.
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 import time
 from collections import Counter, deque
@@ -18,6 +19,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from bench.cpu import CpuSnapshot, used_between
 from bench.workload import Record
 from service.codec import STRUCTURED_CONTENT_TYPE
 
@@ -169,6 +171,8 @@ class PhaseResult:
     latencies: list[float]
     by_topic: dict[str, int]
     output_bytes: int
+    #: Where the machine's CPU went while a backlog drained (``bench.cpu``), in seconds.
+    cpu: dict[str, float] = field(default_factory=dict)
 
     @property
     def mean_output_bytes(self) -> float:
@@ -198,6 +202,7 @@ async def run_phase(
     within: float,
     check_alive: Callable[[], None],
     hold: tuple[Callable[[], None], Callable[[], None]] | None = None,
+    cpu: Callable[[], CpuSnapshot] | None = None,
 ) -> PhaseResult:
     """Send ``stream`` (as fast as possible, or at ``rate`` records/s) and wait until every
     record for which ``counts_output`` holds has its output record read back.
@@ -207,10 +212,14 @@ async def run_phase(
     first, so the rate is the process's, not the benchmark's send rate.
 
     ``check_alive`` raises when the process under test has gone; it is called while
-    waiting, so a dead child fails the phase at once instead of at the deadline."""
+    waiting, so a dead child fails the phase at once instead of at the deadline.
+
+    ``cpu`` (with ``hold``) takes a snapshot of the CPU used so far, taken as the process
+    under test resumes and once the last outcome is read: the phase's result says where
+    the machine's CPU went while the backlog drained."""
     if hold is not None:
         return await _backlog_phase(
-            producer, reader, topic, stream, counts_output, within, hold, check_alive
+            producer, reader, topic, stream, counts_output, within, hold, check_alive, cpu
         )
     tracker = Tracker()
     reader.tracker = tracker
@@ -250,9 +259,11 @@ async def _backlog_phase(
     within: float,
     hold: tuple[Callable[[], None], Callable[[], None]],
     check_alive: Callable[[], None],
+    cpu: Callable[[], CpuSnapshot] | None,
 ) -> PhaseResult:
     pause, resume = hold
     tracker = Tracker()
+    before = None
     pause()
     try:
         queued = time.monotonic()
@@ -268,10 +279,14 @@ async def _backlog_phase(
                 tracker.expect(record.command_id, started)
         tracker.close()
         reader.tracker = tracker
+        before = cpu() if cpu is not None else None
     finally:
         resume()
     await _outcomes(tracker, reader, check_alive, started + within, within)
-    return _result(reader, tracker, stream, started, produced)
+    result = _result(reader, tracker, stream, started, produced)
+    if cpu is None or before is None:
+        return result
+    return dataclasses.replace(result, cpu=used_between(before, cpu()))
 
 
 async def _outcomes(

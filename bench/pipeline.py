@@ -27,9 +27,11 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import snapshot as cpu_snapshot
 from bench.decision import measure as measure_decision
 from bench.decision import profile as profile_decision
 from bench.measure import COMMAND_ID, OUTCOME_ID, Identify, OutcomeReader, run_phase
@@ -136,6 +138,7 @@ async def _measure(
                 within=phase_timeout(phase, stream, options),
                 check_alive=child.check_alive,
                 hold=(child.pause, child.resume) if phase == THROUGHPUT else None,
+                cpu=partial(cpu_snapshot, child.members) if phase == THROUGHPUT else None,
             )
             child.check_alive()
             print(

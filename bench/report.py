@@ -8,6 +8,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.cpu import BENCHMARK, REST, STEAL, UNDER_TEST
+from bench.measure import PhaseResult
 from bench.report_model import LATENCY, THROUGHPUT, RunResult
 from bench.targets import TARGETS
 
@@ -177,10 +179,12 @@ def bound_rows(services: Sequence[RunResult], passthrough: RunResult) -> list[tu
         if (result := run.phases.get(THROUGHPUT)) and result.per_second else "n/a"
         for run in runs
     )))  # fmt: skip
+    table += cpu_rows("", "a command", [run.phases.get(THROUGHPUT) for run in runs])
     base = passthrough.phases.get(THROUGHPUT)
     if base is not None and base.per_second:
         record = 1e6 / base.per_second
         table.append(("passthrough, all of a record", *(_fmt(record) for _ in runs)))
+        table += cpu_rows("passthrough, ", "a record", [base for _ in runs])
         for target in TARGETS:
             held = [target.holds_for(run) for run in runs]
             if target.figure == "ratio" and target.phase == THROUGHPUT and any(held):
@@ -190,6 +194,40 @@ def bound_rows(services: Sequence[RunResult], passthrough: RunResult) -> list[tu
                     *(_fmt(budget) if holds else "" for holds in held),
                 ))  # fmt: skip
     return [("stage", *(run.name for run in runs)), *table]
+
+
+#: The roles of a drain's CPU (``bench.cpu``) as the bound shows them.
+CPU_ROLES = (
+    (UNDER_TEST, "its own processes"),
+    (BENCHMARK, "the benchmark's reader"),
+    (REST, "the rest of the machine (broker, PostgreSQL, kernel)"),
+)
+
+
+def cpu_rows(who: str, unit: str, phases: Sequence[PhaseResult | None]) -> list[tuple[str, ...]]:
+    """CPU of each role per ``unit`` while the backlog drained, in µs, then the cores busy
+    and those the hypervisor took meanwhile; none where no phase was measured so."""
+    if not any(phase is not None and phase.cpu for phase in phases):
+        return []
+
+    def per_record(phase: PhaseResult | None, role: str) -> str:
+        if phase is None or not phase.cpu or not phase.records:
+            return "n/a"
+        return _fmt(1e6 * phase.cpu.get(role, math.nan) / phase.records)
+
+    def cores(phase: PhaseResult | None, *roles: str) -> str:
+        if phase is None or not phase.cpu or not phase.cpu.get("wall"):
+            return "n/a"
+        return _fmt(sum(phase.cpu.get(role, 0.0) for role in roles) / phase.cpu["wall"], 2)
+
+    busy = [role for role, _ in CPU_ROLES]
+    return [
+        *((f"{who}CPU of {unit}: {label}", *(per_record(phase, role) for phase in phases))
+          for role, label in CPU_ROLES),
+        (f"{who}cores busy while it drained", *(cores(phase, *busy) for phase in phases)),
+        (f"{who}cores the hypervisor took meanwhile (steal)",
+         *(cores(phase, STEAL) for phase in phases)),
+    ]  # fmt: skip
 
 
 def latency_bound_rows(

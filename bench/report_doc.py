@@ -172,7 +172,12 @@ def _bounds(report: Report) -> list[str]:
             " one consume loop on SQLite the stages run one after another on one Python thread;"
             " on PostgreSQL a batch's write and publish overlap the next batch's load and"
             " decision; with N workers N loops run at once, so a command's wall time can be"
-            " less than the sum of its stages:",
+            " less than the sum of its stages. Below them, where the machine's CPU went while"
+            " the backlog drained (`bench.cpu`, from /proc): the run's own processes, the"
+            " benchmark's reader and the rest of the machine (the broker, a local PostgreSQL"
+            " server, the kernel), per command, and the cores busy in all, beside the same for"
+            " the passthrough: a run with no core to spare is bound by every process's CPU per"
+            " command, not by its own stages alone:",
             "",
             markdown_table(bounds[1:], columns=bounds[0], text_columns=1),
             "",

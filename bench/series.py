@@ -12,6 +12,7 @@ import re
 import statistics
 from collections.abc import Sequence
 
+from bench.cpu import added
 from bench.measure import PhaseResult
 from bench.report_model import LATENCY, THROUGHPUT, RunResult
 
@@ -144,6 +145,7 @@ def pooled(rounds: Sequence[RunResult]) -> RunResult:
             latencies=[latency for r in results for latency in r.latencies],
             by_topic={},
             output_bytes=sum(r.output_bytes for r in results),
+            cpu=added(r.cpu for r in results),
         )
     for phase in dict.fromkeys(phase for run in rounds for phase in run.stats):
         stats = [run.stats[phase] for run in rounds if phase in run.stats]

@@ -18,7 +18,6 @@ Run: ``.venv/bin/python -m bench.store_write [--store sqlite|postgresql] [--roun
 import argparse
 import asyncio
 import dataclasses
-import os
 import tempfile
 import time
 from collections.abc import Collection, Sequence
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import asyncpg
 
+from bench.cpu import cpu_seconds
 from bench.decision import NOW, _polled
 from bench.postgres import admin_url, fresh_database
 from bench.workload import command_stream
@@ -142,19 +142,7 @@ async def _server_cpu(url: str) -> dict[int, float]:
         )
     finally:
         await db.close()
-    return _cpu_seconds([pid for (pid,) in rows])
-
-
-def _cpu_seconds(pids: list[int]) -> dict[int, float]:
-    ticks = os.sysconf("SC_CLK_TCK")
-    seconds: dict[int, float] = {}
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        seconds[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-    return seconds
+    return cpu_seconds([pid for (pid,) in rows])
 
 
 def one_round(name: str, writes: Sequence[BatchWrite], commands: int) -> WriteCost:

@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.cpu import cpu_seconds
 from bench.postgres import admin_url, fresh_database
 from bench.preload import run_preload
-from bench.store_write import _cpu_seconds, _server_cpu, decided_writes
+from bench.store_write import _server_cpu, decided_writes
 from service.runtime import tune_garbage_collection
 from service.store import BatchWrite, OutboxEntry, Store, open_store, store_backend
 from state import CommandKey
@@ -108,7 +109,7 @@ async def one_round(url: str, writes: Sequence[BatchWrite], commands: int) -> Ro
         before = await _server_cpu(url) if postgres else {}
         landed = await land(store, writes, commands)
         if postgres:
-            after = _cpu_seconds(list(before))
+            after = cpu_seconds(list(before))
             used = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
             landed.server = used * 1e6 / commands
         landed.scans = await scans(store)

@@ -1,5 +1,8 @@
 """The benchmark report holds each run to the targets and says what a command costs."""
 
+from dataclasses import replace
+
+from bench.cpu import BENCHMARK, REST, STEAL, UNDER_TEST
 from bench.measure import PhaseResult
 from bench.report import bound_rows, latency_bound_rows
 from bench.report_doc import Report, markdown
@@ -66,6 +69,35 @@ def test_the_bound_is_each_stage_per_command_beside_the_passthrough_and_the_budg
     assert by_stage["all of a command, measured (1 / records per second)"] == ("500.0",)
     assert by_stage["passthrough, all of a record"] == ("100.0",)
     assert by_stage["budget of a command at 0.25x (SQLite, 1 worker)"] == ("400.0",)
+
+
+def test_the_bound_says_where_the_machine_cpu_went_for_the_service_and_the_passthrough() -> None:
+    services, passthrough = _runs()
+    drained = {UNDER_TEST: 0.1, BENCHMARK: 0.02, REST: 0.01, STEAL: 0.05, "wall": 0.5}
+    services[0].phases[THROUGHPUT] = replace(services[0].phases[THROUGHPUT], cpu=drained)
+    copied = {UNDER_TEST: 0.03, BENCHMARK: 0.01, REST: 0.005, STEAL: 0.0, "wall": 0.1}
+    passthrough.phases[THROUGHPUT] = replace(passthrough.phases[THROUGHPUT], cpu=copied)
+
+    _, *table = bound_rows(services, passthrough)
+    by_row = {row[0]: row[1:] for row in table}
+
+    assert by_row["CPU of a command: its own processes"] == ("100.0",)  # 0.1 s, 1,000
+    assert by_row["CPU of a command: the benchmark's reader"] == ("20.0",)
+    assert by_row["CPU of a command: the rest of the machine (broker, PostgreSQL, kernel)"] == (
+        "10.0",
+    )
+    assert by_row["cores busy while it drained"] == ("0.26",)
+    assert by_row["cores the hypervisor took meanwhile (steal)"] == ("0.10",)
+    assert by_row["passthrough, CPU of a record: its own processes"] == ("30.0",)
+    assert by_row["passthrough, cores busy while it drained"] == ("0.45",)
+
+
+def test_without_a_cpu_account_the_bound_has_no_cpu_rows() -> None:
+    services, passthrough = _runs()
+
+    _, *table = bound_rows(services, passthrough)
+
+    assert not [row for row in table if "CPU" in row[0] or "cores" in row[0]]
 
 
 def test_the_latency_bound_is_each_stage_per_batch_beside_the_p99s_the_target_compares() -> None:

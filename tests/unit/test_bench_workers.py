@@ -1,6 +1,8 @@
 """The benchmark's runs with worker processes: which runs a set of counts makes, the order of
 the rounds, each run's ratio over the passthrough of its own round, and the targets."""
 
+from dataclasses import replace
+
 import pytest
 
 from bench.measure import PhaseResult
@@ -179,6 +181,8 @@ def test_the_rounds_pooled_add_up_records_and_time_and_average_the_metrics() -> 
     services, _ = _rounds()
     for index, run in enumerate(services):
         run.stats[THROUGHPUT] = {"mean batch ms": 10.0 * (index + 1)}
+        drained = replace(run.phases[THROUGHPUT], cpu={"under test": 0.5, "wall": 1.0})
+        run.phases[THROUGHPUT] = drained
 
     merged = pooled(services)
 
@@ -187,6 +191,7 @@ def test_the_rounds_pooled_add_up_records_and_time_and_average_the_metrics() -> 
     assert tput.seconds == pytest.approx(sum(r.phases[THROUGHPUT].seconds for r in services))
     assert len(merged.phases[LATENCY].latencies) == 30
     assert merged.stats[THROUGHPUT] == {"mean batch ms": pytest.approx(20.0)}
+    assert merged.phases[THROUGHPUT].cpu == {"under test": 1.5, "wall": 3.0}  # added up
     assert merged.workers == 2
 
 
