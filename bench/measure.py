@@ -263,7 +263,6 @@ async def _backlog_phase(
 ) -> PhaseResult:
     pause, resume = hold
     tracker = Tracker()
-    before = None
     pause()
     try:
         queued = time.monotonic()
