@@ -1,5 +1,5 @@
 """Where the machine's CPU went while a backlog drained: the process under test, the
-benchmark's own process (its reader), and the rest of the machine (the broker, a local
+benchmark's own process (its reader), the broker, and the rest of the machine (a local
 PostgreSQL server, the kernel's work), with what the hypervisor took (steal).
 
 On a machine whose few cores the broker and the benchmark share with the service, a
@@ -12,13 +12,14 @@ thread of it), and the machine's in ``/proc/stat``.
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROC = Path("/proc")
 TICKS = os.sysconf("SC_CLK_TCK")
 #: The roles of a drain's CPU, in the order a report shows them.
-UNDER_TEST, BENCHMARK, REST, STEAL = "under test", "benchmark", "rest", "steal"
+UNDER_TEST, BENCHMARK, BROKER = "under test", "benchmark", "broker"
+REST, STEAL = "rest", "steal"
 #: /proc/stat's cpu line: user nice system idle iowait irq softirq steal (guest time is in
 #: user already).
 _BUSY_FIELDS, _STEAL_FIELD = (0, 1, 2, 5, 6), 7
@@ -34,6 +35,22 @@ def cpu_seconds(pids: Iterable[int]) -> dict[int, float]:
             continue  # gone meanwhile
         seconds[pid] = (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
     return seconds
+
+
+def processes_given(argument: str) -> list[int]:
+    """The live processes with ``argument`` among their command line's arguments (the
+    broker: its listener URL, which names its port)."""
+    found = []
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            arguments = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if argument.encode() in arguments:
+            found.append(int(entry.name))
+    return found
 
 
 def _machine_seconds() -> tuple[float, float]:
@@ -53,32 +70,38 @@ class CpuSnapshot:
     benchmark: float
     busy: float
     steal: float
+    broker: dict[int, float] = field(default_factory=dict)
 
 
-def snapshot(under_test: Callable[[], Iterable[int]]) -> CpuSnapshot:
+def snapshot(under_test: Callable[[], Iterable[int]], broker: Iterable[int] = ()) -> CpuSnapshot:
     """The CPU so far of the processes under test (``under_test()``: their pids), of this
-    process and of the machine."""
+    process, of the broker's processes and of the machine."""
     busy, steal = _machine_seconds()
     own = cpu_seconds([os.getpid()]).get(os.getpid(), 0.0)
-    return CpuSnapshot(time.monotonic(), cpu_seconds(under_test()), own, busy, steal)
+    tested, serving = cpu_seconds(under_test()), cpu_seconds(broker)
+    return CpuSnapshot(time.monotonic(), tested, own, busy, steal, serving)
 
 
 def used_between(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
     """CPU seconds by role between two snapshots, and the wall seconds between them
     (``wall``). A process under test counts from its first snapshot it appears in (one
     started meanwhile, from zero)."""
-    tested = sum(
-        seconds - before.under_test.get(pid, 0.0) for pid, seconds in after.under_test.items()
-    )
+    tested = _used(before.under_test, after.under_test)
+    serving = _used(before.broker, after.broker)
     own = after.benchmark - before.benchmark
     busy = after.busy - before.busy
     return {
         UNDER_TEST: tested,
         BENCHMARK: own,
-        REST: max(busy - tested - own, 0.0),
+        BROKER: serving,
+        REST: max(busy - tested - own - serving, 0.0),
         STEAL: after.steal - before.steal,
         "wall": after.at - before.at,
     }
+
+
+def _used(before: Mapping[int, float], after: Mapping[int, float]) -> float:
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def added(uses: Iterable[Mapping[str, float]]) -> dict[str, float]:

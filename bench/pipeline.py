@@ -31,6 +31,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import processes_given
 from bench.cpu import snapshot as cpu_snapshot
 from bench.decision import measure as measure_decision
 from bench.decision import profile as profile_decision
@@ -126,6 +127,7 @@ async def _measure(
         await asyncio.wait_for(producer.start(), 30)
         await reader.start()
         settled = await scrape(metrics_port)
+        broker = processes_given(f"tcp://{settings.kafka_bootstrap_servers}")
         for phase, stream in streams.items():
             before = settled
             measured = await run_phase(
@@ -138,7 +140,7 @@ async def _measure(
                 within=phase_timeout(phase, stream, options),
                 check_alive=child.check_alive,
                 hold=(child.pause, child.resume) if phase == THROUGHPUT else None,
-                cpu=partial(cpu_snapshot, child.members) if phase == THROUGHPUT else None,
+                cpu=partial(cpu_snapshot, child.members, broker) if phase == THROUGHPUT else None,
             )
             child.check_alive()
             print(

@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.cpu import BENCHMARK, REST, STEAL, UNDER_TEST
+from bench.cpu import BENCHMARK, BROKER, REST, STEAL, UNDER_TEST
 from bench.measure import PhaseResult
 from bench.report_model import LATENCY, THROUGHPUT, RunResult
 from bench.targets import TARGETS
@@ -200,7 +200,8 @@ def bound_rows(services: Sequence[RunResult], passthrough: RunResult) -> list[tu
 CPU_ROLES = (
     (UNDER_TEST, "its own processes"),
     (BENCHMARK, "the benchmark's reader"),
-    (REST, "the rest of the machine (broker, PostgreSQL, kernel)"),
+    (BROKER, "the broker"),
+    (REST, "the rest of the machine (PostgreSQL, kernel)"),
 )
 
 

@@ -174,8 +174,9 @@ def _bounds(report: Report) -> list[str]:
             " decision; with N workers N loops run at once, so a command's wall time can be"
             " less than the sum of its stages. Below them, where the machine's CPU went while"
             " the backlog drained (`bench.cpu`, from /proc): the run's own processes, the"
-            " benchmark's reader and the rest of the machine (the broker, a local PostgreSQL"
-            " server, the kernel), per command, and the cores busy in all, beside the same for"
+            " benchmark's reader, the broker (the process listening on the bootstrap address)"
+            " and the rest of the machine (a local PostgreSQL server, the kernel), per command,"
+            " and the cores busy in all, beside the same for"
             " the passthrough: a run with no core to spare is bound by every process's CPU per"
             " command, not by its own stages alone:",
             "",

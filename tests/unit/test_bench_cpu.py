@@ -1,13 +1,25 @@
 """The benchmark's account of where the machine's CPU went while a backlog drained, read
 from /proc for real processes."""
 
+import os
 import subprocess
 import sys
 import time
 
 import pytest
 
-from bench.cpu import BENCHMARK, REST, STEAL, UNDER_TEST, added, cpu_seconds, snapshot, used_between
+from bench.cpu import (
+    BENCHMARK,
+    BROKER,
+    REST,
+    STEAL,
+    UNDER_TEST,
+    added,
+    cpu_seconds,
+    processes_given,
+    snapshot,
+    used_between,
+)
 
 #: Spins until it has used this much CPU, says so, then waits for its stdin to close.
 _SPIN = (
@@ -46,6 +58,30 @@ def test_a_process_under_test_is_charged_the_cpu_it_used_and_the_benchmark_its_o
     assert used[REST] >= 0.0
     assert used[STEAL] >= 0.0
     assert used["wall"] >= max(used[UNDER_TEST], used[BENCHMARK]) / 2  # two cores at most
+
+
+def test_the_broker_is_found_by_its_listener_and_charged_apart_from_the_rest() -> None:
+    listener = f"tcp://127.0.0.1:{os.getpid()}"
+    broker = subprocess.Popen(
+        [sys.executable, "-c", _SPIN.format(seconds=0.3), "--listener-url", listener],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        found = processes_given(listener)
+        before = snapshot(lambda: [], found)
+        assert broker.stdout is not None
+        assert broker.stdout.readline() == "spun\n"
+        used = used_between(before, snapshot(lambda: [], found))
+    finally:
+        broker.communicate(timeout=30)
+
+    assert found == [broker.pid]
+    assert processes_given(listener + "0") == []  # a whole argument, not a prefix
+    assert 0.2 <= used[BROKER] <= 0.3 + 0.1
+    assert used[UNDER_TEST] == 0.0
+    assert used[REST] >= 0.0
 
 
 def test_a_process_gone_or_unknown_is_left_out() -> None:

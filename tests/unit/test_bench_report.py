@@ -2,7 +2,7 @@
 
 from dataclasses import replace
 
-from bench.cpu import BENCHMARK, REST, STEAL, UNDER_TEST
+from bench.cpu import BENCHMARK, BROKER, REST, STEAL, UNDER_TEST
 from bench.measure import PhaseResult
 from bench.report import bound_rows, latency_bound_rows
 from bench.report_doc import Report, markdown
@@ -73,9 +73,11 @@ def test_the_bound_is_each_stage_per_command_beside_the_passthrough_and_the_budg
 
 def test_the_bound_says_where_the_machine_cpu_went_for_the_service_and_the_passthrough() -> None:
     services, passthrough = _runs()
-    drained = {UNDER_TEST: 0.1, BENCHMARK: 0.02, REST: 0.01, STEAL: 0.05, "wall": 0.5}
+    drained = {UNDER_TEST: 0.1, BENCHMARK: 0.02, BROKER: 0.008, REST: 0.01, STEAL: 0.05,
+               "wall": 0.5}  # fmt: skip
     services[0].phases[THROUGHPUT] = replace(services[0].phases[THROUGHPUT], cpu=drained)
-    copied = {UNDER_TEST: 0.03, BENCHMARK: 0.01, REST: 0.005, STEAL: 0.0, "wall": 0.1}
+    copied = {UNDER_TEST: 0.03, BENCHMARK: 0.01, BROKER: 0.002, REST: 0.005, STEAL: 0.0,
+              "wall": 0.1}  # fmt: skip
     passthrough.phases[THROUGHPUT] = replace(passthrough.phases[THROUGHPUT], cpu=copied)
 
     _, *table = bound_rows(services, passthrough)
@@ -83,13 +85,13 @@ def test_the_bound_says_where_the_machine_cpu_went_for_the_service_and_the_passt
 
     assert by_row["CPU of a command: its own processes"] == ("100.0",)  # 0.1 s, 1,000
     assert by_row["CPU of a command: the benchmark's reader"] == ("20.0",)
-    assert by_row["CPU of a command: the rest of the machine (broker, PostgreSQL, kernel)"] == (
-        "10.0",
-    )
-    assert by_row["cores busy while it drained"] == ("0.26",)
+    assert by_row["CPU of a command: the broker"] == ("8.0",)
+    assert by_row["CPU of a command: the rest of the machine (PostgreSQL, kernel)"] == ("10.0",)
+    assert by_row["cores busy while it drained"] == ("0.28",)
     assert by_row["cores the hypervisor took meanwhile (steal)"] == ("0.10",)
     assert by_row["passthrough, CPU of a record: its own processes"] == ("30.0",)
-    assert by_row["passthrough, cores busy while it drained"] == ("0.45",)
+    assert by_row["passthrough, CPU of a record: the broker"] == ("2.0",)
+    assert by_row["passthrough, cores busy while it drained"] == ("0.47",)
 
 
 def test_without_a_cpu_account_the_bound_has_no_cpu_rows() -> None:
