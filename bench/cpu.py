@@ -40,7 +40,7 @@ def cpu_seconds(pids: Iterable[int]) -> dict[int, float]:
 def processes_given(argument: str) -> list[int]:
     """The live processes with ``argument`` among their command line's arguments (the
     broker: its listener URL, which names its port)."""
-    found = []
+    wanted, found = argument.encode(), []
     for entry in PROC.iterdir():
         if not entry.name.isdigit():
             continue
@@ -48,7 +48,7 @@ def processes_given(argument: str) -> list[int]:
             arguments = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue  # gone meanwhile, or not ours to read
-        if argument.encode() in arguments:
+        if wanted in arguments:
             found.append(int(entry.name))
     return found
 
@@ -86,8 +86,8 @@ def used_between(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
     """CPU seconds by role between two snapshots, and the wall seconds between them
     (``wall``). A process under test counts from its first snapshot it appears in (one
     started meanwhile, from zero)."""
-    tested = _used(before.under_test, after.under_test)
-    serving = _used(before.broker, after.broker)
+    tested = used_seconds(before.under_test, after.under_test)
+    serving = used_seconds(before.broker, after.broker)
     own = after.benchmark - before.benchmark
     busy = after.busy - before.busy
     return {
@@ -100,7 +100,9 @@ def used_between(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
     }
 
 
-def _used(before: Mapping[int, float], after: Mapping[int, float]) -> float:
+def used_seconds(before: Mapping[int, float], after: Mapping[int, float]) -> float:
+    """CPU seconds the processes of ``after`` used since ``before`` (``cpu_seconds`` of
+    each); one not in ``before`` counts from zero."""
     return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 

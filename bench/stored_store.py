@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.cpu import cpu_seconds
+from bench.cpu import cpu_seconds, used_seconds
 from bench.postgres import admin_url, fresh_database
 from bench.preload import run_preload
 from bench.store_write import _server_cpu, decided_writes
@@ -109,8 +109,7 @@ async def one_round(url: str, writes: Sequence[BatchWrite], commands: int) -> Ro
         before = await _server_cpu(url) if postgres else {}
         landed = await land(store, writes, commands)
         if postgres:
-            after = cpu_seconds(list(before))
-            used = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+            used = used_seconds(before, cpu_seconds(list(before)))
             landed.server = used * 1e6 / commands
         landed.scans = await scans(store)
     finally:
