@@ -9,6 +9,12 @@ defaults). The order of the trees alternates from round to round; each round's p
 divided by that round's passthrough p99, and the mean time of each stage of a batch is
 shown beside them. A latency change is judged here, on several rounds, rather than on one
 ``make bench``: at 200 commands/s the p99 moves by a third from one minute to the next.
+
+``--floor`` adds, each round, the passthrough storing each batch in the store first
+(``bench.passthrough --stored-first``: one durable write a batch, then the sends): the
+latency no design that stores a batch's changes before their events go can go below here.
+On PostgreSQL it adds the same with the service's four round trips a batch made of trivial
+statements (``--round-trips 4``): what the pattern costs before any of the service's work.
 """
 
 import argparse
@@ -23,7 +29,7 @@ from bench.pipeline import Options, parse, run_passthrough, run_service
 from bench.postgres import fresh_database, probe
 from bench.report_model import LATENCY, WARMUP
 from bench.rounds import ServiceRun
-from bench.workload import command_stream
+from bench.workload import Record, command_stream
 from service.broker import EmbeddedBroker
 
 _HERE = Path(__file__).resolve().parent.parent
@@ -44,6 +50,11 @@ def _arguments(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--tree", action="append", type=Path, help="a checkout to run the service from"
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="each round, also the passthrough with one durable write a batch in the store",
     )
     return parser.parse_known_args(argv)
 
@@ -81,6 +92,31 @@ def _one(
     return shown
 
 
+#: The passthroughs storing first, by name: their round trips a batch.
+FLOORS = {"stored first (the floor)": 1, "stored first, 4 round trips": 4}
+
+
+def _floor(
+    store: str,
+    round_trips: int,
+    bootstrap: str,
+    workdir: Path,
+    streams: dict[str, list[Record]],
+    options: Options,
+) -> float:
+    """The latency phase's p99 of the passthrough storing each batch first."""
+    if store == "SQLite":
+        path = str(workdir / f"floor-{os.urandom(4).hex()}.sqlite")
+        passed = run_passthrough(bootstrap, workdir, streams, options, stored_first=path)
+    else:
+        assert options.postgres_url is not None
+        with fresh_database(options.postgres_url) as (_, url):
+            passed = run_passthrough(
+                bootstrap, workdir, streams, options, stored_first=url, round_trips=round_trips
+            )
+    return passed.phases[LATENCY].percentile_ms(99)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args, rest = _arguments(argv)
     options = parse([*rest, "--no-write"])
@@ -98,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
     }
     ratios: dict[str, list[float]] = {str(tree): [] for tree in trees}
+    floors = dict(FLOORS) if args.floor else {}
+    if run.store == "SQLite":  # a file of this process: no round trips to a server to count
+        floors = {name: trips for name, trips in floors.items() if trips == 1}
+    ratios.update({name: [] for name in floors})
     with tempfile.TemporaryDirectory(prefix="referrals-latency-") as temporary:
         workdir = Path(temporary)
         broker = EmbeddedBroker(log_path=workdir / "tansu.log")
@@ -118,6 +158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     ratios[tree].append(figures["p99"] / base)
                     stages = " ".join(f"{name} {value:.2f}" for name, value in figures.items())
                     print(f"  {tree}: x{figures['p99'] / base:.2f}  {stages}", flush=True)
+                for name, trips in floors.items():
+                    floor = _floor(
+                        run.store, trips, broker.bootstrap_servers, workdir, streams, options
+                    )
+                    ratios[name].append(floor / base)
+                    print(f"  {name}: x{floor / base:.2f}  p99 {floor:.2f}", flush=True)
         finally:
             broker.stop()
     for tree, values in ratios.items():

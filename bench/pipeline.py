@@ -276,12 +276,18 @@ def run_passthrough(
     options: Options,
     round_index: int = 0,
     slot: int = 0,
+    stored_first: str | None = None,
+    round_trips: int = 1,
 ) -> RunResult:
+    """The passthrough's run; ``stored_first``: the store it writes each batch to before
+    sending it, in ``round_trips`` (``bench.passthrough --stored-first``)."""
     settings = settings_for("passthrough", bootstrap, workdir, options)
     ready_file = workdir / f"passthrough-{uuid.uuid4().hex[:8]}.ready"
+    storing = ["--stored-first", stored_first, "--round-trips", str(round_trips)]
+    storing = storing if stored_first else []
     child = Child(
         "passthrough",
-        ["bench.passthrough", "--ready-file", str(ready_file)],
+        ["bench.passthrough", "--ready-file", str(ready_file), *storing],
         settings.child_environment(),
         workdir / f"passthrough-r{round_index + 1}-{slot}.log",
     )
