@@ -1,0 +1,142 @@
+"""A large store against an empty one, in the same rounds: ``python -m bench.stored_pairs
+[--store sqlite|postgresql] [--workers N] [--stored N] [--rounds N] [--referrals N]``.
+
+``bench.pipeline --stored`` holds a run with a million referrals stored to a report made at
+another time, and this machine's speed moves more than the store's size does between two
+runs minutes apart. Here one store is filled once (``bench.preload``: ``--stored``
+referrals, then left at rest) and kept; each round then runs the service on it and on an
+empty store (the order alternating), then the passthrough, all on one broker and fed the
+same records (the round's own, so that the kept store never sees a referral twice). Each
+round's figure is the throughput on the large store over the throughput on the empty one;
+the median of the rounds is what the "flat to 1,000,000 stored" target is held to (≥ 0.9).
+"""
+
+import argparse
+import statistics
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from bench.pipeline import Options, parse, run_passthrough, run_service
+from bench.postgres import fresh_database, probe
+from bench.preload import run_preload
+from bench.report_model import THROUGHPUT, WARMUP, RunResult
+from bench.rounds import ServiceRun
+from bench.workload import Record, command_stream
+from service.broker import EmbeddedBroker
+
+_STORES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+#: The flat target: the large store's throughput over the empty one's, at the median.
+FLAT = 0.9
+
+
+def _arguments(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(prog="python -m bench.stored_pairs", description=__doc__)
+    parser.add_argument("--store", choices=sorted(_STORES), default="sqlite")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--stored", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    return parser.parse_known_args(argv)
+
+
+def _streams(options: Options, round_: int) -> dict[str, list[Record]]:
+    """The round's records: warm-up and throughput phases whose referral and command ids are
+    the round's own (the kept store has seen the rounds before)."""
+    seed = options.seed + 7919 * round_
+    streams = {
+        WARMUP: command_stream(seed - 1, options.warmup_referrals, f"warm{round_}"),
+        THROUGHPUT: command_stream(seed, options.referrals, f"tput{round_}", options.in_flight),
+    }
+    return {phase: stream for phase, stream in streams.items() if stream}
+
+
+@contextmanager
+def _database(store: str, workdir: Path, name: str, options: Options) -> Iterator[str]:
+    """A new store's URL: a SQLite file in ``workdir``, or a fresh PostgreSQL database
+    dropped after the block."""
+    if store == "SQLite":
+        yield f"sqlite:///{workdir / f'{name}.db'}"
+        return
+    assert options.postgres_url is not None
+    with fresh_database(options.postgres_url) as (_, url):
+        yield url
+
+
+_STAGES = ("load", "decide", "write", "publish", "commit", "batch")
+
+
+def _stages(result: RunResult) -> str:
+    """The mean time of each stage of a batch in the throughput phase (the service's own
+    histograms), to say where a difference went."""
+    stats = result.stats.get(THROUGHPUT, {})
+    shown = [f"{name} {stats.get(f'mean {name} ms', float('nan')):.2f}" for name in _STAGES]
+    return " ".join(shown) + f" ms; {stats.get('mean commands/batch', float('nan')):.0f} a batch"
+
+
+def pair_ratio(stored: RunResult, empty: RunResult) -> float:
+    """The round's figure: throughput on the large store over that on the empty one."""
+    return stored.phases[THROUGHPUT].per_second / empty.phases[THROUGHPUT].per_second
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, rest = _arguments(argv)
+    options = parse([*rest, "--no-write"])
+    run = ServiceRun(_STORES[args.store], args.workers, args.workers)
+    if run.store == "PostgreSQL":
+        assert options.postgres_url is not None, "the PostgreSQL run needs a server"
+        probe(options.postgres_url)
+    ratios: list[float] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="referrals-stored-pairs-") as temporary,
+        ExitStack() as kept,
+    ):
+        workdir = Path(temporary)
+        large = kept.enter_context(_database(run.store, workdir, "large", options))
+        took = run_preload(large, args.stored)
+        print(f"{args.stored:,} referrals stored, then left at rest ({took:.0f} s)", flush=True)
+        broker = kept.enter_context(EmbeddedBroker(log_path=workdir / "tansu.log"))
+        for round_ in range(args.rounds):
+            streams = _streams(options, round_)
+            order = ("large", "empty") if round_ % 2 == 0 else ("empty", "large")
+            results: dict[str, RunResult] = {}
+            for which in order:
+                with ExitStack() as stack:
+                    url = (
+                        large
+                        if which == "large"
+                        else stack.enter_context(
+                            _database(run.store, workdir, f"empty-{round_}", options)
+                        )
+                    )
+                    results[which], _ = run_service(
+                        broker.bootstrap_servers, workdir, streams, options, run, round_, url
+                    )
+            passed = run_passthrough(broker.bootstrap_servers, workdir, streams, options, round_)
+            ratios.append(pair_ratio(results["large"], results["empty"]))
+            shown = {name: result.phases[THROUGHPUT].per_second for name, result in results.items()}
+            base = passed.phases[THROUGHPUT].per_second
+            print(
+                f"round {round_ + 1}: large {shown['large']:,.0f} cmd/s, empty"
+                f" {shown['empty']:,.0f} (passthrough {base:,.0f} records/s):"
+                f" {ratios[-1]:.2f}",
+                flush=True,
+            )
+            for which in ("large", "empty"):
+                print(f"  {which}: {_stages(results[which])}", flush=True)
+            for result in (*results.values(), passed):
+                for note in result.notes:
+                    print(f"  NOTE {result.name}: {note}", file=sys.stderr)
+    median = statistics.median(ratios)
+    listed = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+    verdict = "met" if median >= FLAT else "not met"
+    print(
+        f"{run.name}, {args.stored:,} stored over empty: {listed} (median {median:.2f};"
+        f" target ≥ {FLAT}: {verdict})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
