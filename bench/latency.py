@@ -26,20 +26,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.pipeline import Options, parse, run_passthrough, run_service
-from bench.postgres import fresh_database, probe
+from bench.postgres import probe
 from bench.report_model import LATENCY, WARMUP
 from bench.rounds import ServiceRun
+from bench.scrape import stage_means
+from bench.stores import STORES, new_store
 from bench.workload import Record, command_stream
 from service.broker import EmbeddedBroker
 
 _HERE = Path(__file__).resolve().parent.parent
-_STAGES = ("load", "decide", "write", "publish", "commit")
-_STORES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
 def _arguments(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__)
-    parser.add_argument("--store", choices=sorted(_STORES), default="postgresql")
+    parser.add_argument("--store", choices=sorted(STORES), default="postgresql")
     parser.add_argument(
         "--workers",
         type=int,
@@ -75,18 +75,11 @@ def _one(
     options: Options,
 ) -> dict[str, float]:
     _service_from(tree)
-    if run.store == "SQLite":
-        result, _ = run_service(bootstrap, workdir, streams, options, run)
-    else:
-        assert options.postgres_url is not None
-        with fresh_database(options.postgres_url) as (_, url):
-            result, _ = run_service(bootstrap, workdir, streams, options, run, 0, url)
-    stats = result.stats.get(LATENCY, {})
+    with new_store(run.store, workdir, f"service-{os.urandom(4).hex()}", options) as url:
+        result, _ = run_service(bootstrap, workdir, streams, options, run, 0, url)
     shown = {"p50": result.phases[LATENCY].percentile_ms(50)}
     shown["p99"] = result.phases[LATENCY].percentile_ms(99)
-    shown.update({stage: stats.get(f"mean {stage} ms", float("nan")) for stage in _STAGES})
-    shown["batch"] = stats.get("mean batch ms", float("nan"))
-    shown["per batch"] = stats.get("mean commands/batch", float("nan"))
+    shown.update(stage_means(result.stats.get(LATENCY, {})))
     for note in result.notes:
         print(f"  NOTE {label}: {note}", file=sys.stderr)
     return shown
@@ -105,15 +98,11 @@ def _floor(
     options: Options,
 ) -> float:
     """The latency phase's p99 of the passthrough storing each batch first."""
-    if store == "SQLite":
-        path = str(workdir / f"floor-{os.urandom(4).hex()}.sqlite")
-        passed = run_passthrough(bootstrap, workdir, streams, options, stored_first=path)
-    else:
-        assert options.postgres_url is not None
-        with fresh_database(options.postgres_url) as (_, url):
-            passed = run_passthrough(
-                bootstrap, workdir, streams, options, stored_first=url, round_trips=round_trips
-            )
+    with new_store(store, workdir, f"floor-{os.urandom(4).hex()}", options) as url:
+        stored_first = url.removeprefix("sqlite:///")  # the passthrough takes SQLite's path
+        passed = run_passthrough(
+            bootstrap, workdir, streams, options, stored_first=stored_first, round_trips=round_trips
+        )
     return passed.phases[LATENCY].percentile_ms(99)
 
 
@@ -123,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     trees = [tree.resolve() for tree in args.tree or [_HERE]]
     if args.workers < 1:
         raise SystemExit("--workers must be positive")
-    run = ServiceRun(_STORES[args.store], args.workers, args.workers)
+    run = ServiceRun(STORES[args.store], args.workers, args.workers)
     if args.store == "postgresql":
         assert options.postgres_url is not None, "the PostgreSQL run needs a server"
         probe(options.postgres_url)

@@ -27,7 +27,7 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import asyncpg
 
@@ -81,7 +81,7 @@ class PostgresStoring:
     """One connection; one statement a batch, its commit waiting for the WAL's flush
     (``pattern``: with the service's three other round trips around it)."""
 
-    def __init__(self, connection: Any, pattern: bool) -> None:
+    def __init__(self, connection: asyncpg.Connection, pattern: bool) -> None:
         self.connection, self.pattern = connection, pattern
 
     @classmethod

@@ -107,3 +107,15 @@ def batch_stats(
         if name.startswith(prefix) and batches:
             stats[f"mean {name.removeprefix(prefix)} ms"] = 1000 * delta(name) / batches
     return stats
+
+
+#: The stages of a batch the consume loop times, and the batch itself.
+STAGES = ("load", "decide", "write", "publish", "commit", "batch")
+
+
+def stage_means(stats: dict[str, float]) -> dict[str, float]:
+    """The mean time of each of ``STAGES`` in a phase's ``batch_stats``, in ms (NaN where
+    no batch timed it), and the commands a batch held (``per batch``)."""
+    means = {stage: stats.get(f"mean {stage} ms", float("nan")) for stage in STAGES}
+    means["per batch"] = stats.get("mean commands/batch", float("nan"))
+    return means

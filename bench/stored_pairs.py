@@ -15,26 +15,27 @@ import argparse
 import statistics
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 from bench.pipeline import Options, parse, run_passthrough, run_service
-from bench.postgres import fresh_database, probe
+from bench.postgres import probe
 from bench.preload import run_preload
 from bench.report_model import THROUGHPUT, WARMUP, RunResult
 from bench.rounds import ServiceRun
+from bench.scrape import stage_means
+from bench.stores import STORES, new_store
 from bench.workload import Record, command_stream
 from service.broker import EmbeddedBroker
 
-_STORES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 #: The flat target: the large store's throughput over the empty one's, at the median.
 FLAT = 0.9
 
 
 def _arguments(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="python -m bench.stored_pairs", description=__doc__)
-    parser.add_argument("--store", choices=sorted(_STORES), default="sqlite")
+    parser.add_argument("--store", choices=sorted(STORES), default="sqlite")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--stored", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
@@ -52,27 +53,13 @@ def _streams(options: Options, round_: int) -> dict[str, list[Record]]:
     return {phase: stream for phase, stream in streams.items() if stream}
 
 
-@contextmanager
-def _database(store: str, workdir: Path, name: str, options: Options) -> Iterator[str]:
-    """A new store's URL: a SQLite file in ``workdir``, or a fresh PostgreSQL database
-    dropped after the block."""
-    if store == "SQLite":
-        yield f"sqlite:///{workdir / f'{name}.db'}"
-        return
-    assert options.postgres_url is not None
-    with fresh_database(options.postgres_url) as (_, url):
-        yield url
-
-
-_STAGES = ("load", "decide", "write", "publish", "commit", "batch")
-
-
 def _stages(result: RunResult) -> str:
     """The mean time of each stage of a batch in the throughput phase (the service's own
     histograms), to say where a difference went."""
-    stats = result.stats.get(THROUGHPUT, {})
-    shown = [f"{name} {stats.get(f'mean {name} ms', float('nan')):.2f}" for name in _STAGES]
-    return " ".join(shown) + f" ms; {stats.get('mean commands/batch', float('nan')):.0f} a batch"
+    means = stage_means(result.stats.get(THROUGHPUT, {}))
+    per_batch = means.pop("per batch")
+    shown = " ".join(f"{name} {value:.2f}" for name, value in means.items())
+    return f"{shown} ms; {per_batch:.0f} a batch"
 
 
 def pair_ratio(stored: RunResult, empty: RunResult) -> float:
@@ -83,7 +70,7 @@ def pair_ratio(stored: RunResult, empty: RunResult) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     args, rest = _arguments(argv)
     options = parse([*rest, "--no-write"])
-    run = ServiceRun(_STORES[args.store], args.workers, args.workers)
+    run = ServiceRun(STORES[args.store], args.workers, args.workers)
     if run.store == "PostgreSQL":
         assert options.postgres_url is not None, "the PostgreSQL run needs a server"
         probe(options.postgres_url)
@@ -93,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ExitStack() as kept,
     ):
         workdir = Path(temporary)
-        large = kept.enter_context(_database(run.store, workdir, "large", options))
+        large = kept.enter_context(new_store(run.store, workdir, "large", options))
         took = run_preload(large, args.stored)
         print(f"{args.stored:,} referrals stored, then left at rest ({took:.0f} s)", flush=True)
         broker = kept.enter_context(EmbeddedBroker(log_path=workdir / "tansu.log"))
@@ -107,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         large
                         if which == "large"
                         else stack.enter_context(
-                            _database(run.store, workdir, f"empty-{round_}", options)
+                            new_store(run.store, workdir, f"empty-{round_}", options)
                         )
                     )
                     results[which], _ = run_service(
