@@ -99,9 +99,8 @@ def _floor(
 ) -> float:
     """The latency phase's p99 of the passthrough storing each batch first."""
     with new_store(store, workdir, f"floor-{os.urandom(4).hex()}", options) as url:
-        stored_first = url.removeprefix("sqlite:///")  # the passthrough takes SQLite's path
         passed = run_passthrough(
-            bootstrap, workdir, streams, options, stored_first=stored_first, round_trips=round_trips
+            bootstrap, workdir, streams, options, stored_first=url, round_trips=round_trips
         )
     return passed.phases[LATENCY].percentile_ms(99)
 

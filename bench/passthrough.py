@@ -7,13 +7,14 @@ sends every record to the events topic, waits for all acknowledgements, then com
 batch's offsets: the service's loop with the decoding, the store and the state machine
 taken out.
 
-``--stored-first URL`` (a SQLite file's path, or a PostgreSQL URL) makes it the floor of
-any design with the service's guarantee, that what a batch changed is stored before its
-events go: each batch's records are inserted in one transaction committed durably (SQLite
-``synchronous=FULL`` on a thread of its own, PostgreSQL a synchronous commit), one round
-trip, before they are sent. ``--round-trips 4`` gives it the service's pattern on
-PostgreSQL with trivial statements: a read of the batch's keys before the insert, then a
-transaction begun with a row lock before the sends and ended with a delete after them.
+``--stored-first URL`` (a store's URL as the service takes it, SQLite or PostgreSQL) makes
+it the floor of any design with the service's guarantee, that what a batch changed is
+stored before its events go: each batch's records are inserted in one transaction
+committed durably (SQLite ``synchronous=FULL`` on a thread of its own, PostgreSQL a
+synchronous commit), one round trip, before they are sent. ``--round-trips 4`` gives it
+the service's pattern on PostgreSQL with trivial statements: a read of the batch's keys
+before the insert, then a transaction begun with a row lock before the sends and ended
+with a delete after them.
 
 Run by the benchmark as ``python -m bench.passthrough --ready-file PATH``; the file
 appears once partitions are assigned. SIGTERM stops it.
@@ -33,6 +34,7 @@ import asyncpg
 
 from service.kafka import ensure_topics, make_consumer, make_producer
 from service.settings import Settings
+from service.store.sqlite_connection import sqlite_path
 
 _TABLE = "CREATE TABLE IF NOT EXISTS passed (key BYTEA, value BYTEA)"
 
@@ -113,7 +115,7 @@ async def storing(url: str | None, round_trips: int = 1) -> Storing | None:
         return None
     if url.startswith("postgresql://"):
         return await PostgresStoring.connect(url, round_trips == 4)
-    return SqliteStoring(url)
+    return SqliteStoring(str(sqlite_path(url)))
 
 
 async def passthrough(
@@ -177,7 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--stored-first",
         metavar="URL",
-        help="store each batch durably before sending it: a SQLite file or a PostgreSQL URL",
+        help="store each batch durably before sending it, in the store at this URL (SQLite or"
+        " PostgreSQL)",
     )
     parser.add_argument(
         "--round-trips",

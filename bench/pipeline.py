@@ -283,8 +283,9 @@ def run_passthrough(
     sending it, in ``round_trips`` (``bench.passthrough --stored-first``)."""
     settings = settings_for("passthrough", bootstrap, workdir, options)
     ready_file = workdir / f"passthrough-{uuid.uuid4().hex[:8]}.ready"
-    storing = ["--stored-first", stored_first, "--round-trips", str(round_trips)]
-    storing = storing if stored_first else []
+    storing = (
+        ["--stored-first", stored_first, "--round-trips", str(round_trips)] if stored_first else []
+    )
     child = Child(
         "passthrough",
         ["bench.passthrough", "--ready-file", str(ready_file), *storing],

@@ -16,7 +16,7 @@ import statistics
 import sys
 import tempfile
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 
 from bench.pipeline import Options, parse, run_passthrough, run_service
@@ -89,14 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             order = ("large", "empty") if round_ % 2 == 0 else ("empty", "large")
             results: dict[str, RunResult] = {}
             for which in order:
-                with ExitStack() as stack:
-                    url = (
-                        large
-                        if which == "large"
-                        else stack.enter_context(
-                            new_store(run.store, workdir, f"empty-{round_}", options)
-                        )
-                    )
+                kept_or_new = (
+                    nullcontext(large)
+                    if which == "large"
+                    else new_store(run.store, workdir, f"empty-{round_}", options)
+                )
+                with kept_or_new as url:
                     results[which], _ = run_service(
                         broker.bootstrap_servers, workdir, streams, options, run, round_, url
                     )

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from bench.passthrough import passthrough
 from service.broker import EmbeddedBroker
 from service.settings import Settings
+from service.store.sqlite_connection import sqlite_path
 from tests.support.kafka_io import Producer, collect
 from tests.support.postgres import fresh_postgres_database
 from tests.support.services import isolated_settings
@@ -35,7 +36,8 @@ class Floor:
                 return [tuple(row) for row in await db.fetch(sql)]
             finally:
                 await db.close()
-        with contextlib.closing(sqlite3.connect(self.url, isolation_level=None)) as db:
+        path = sqlite_path(self.url)
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
             return db.execute(sql).fetchall()
 
     async def stored(self) -> set[object]:
@@ -59,7 +61,7 @@ class Floor:
 )
 async def floor(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Floor]:
     if request.param == "sqlite":
-        yield Floor(str(tmp_path / "floor.sqlite"), 1)
+        yield Floor(f"sqlite:///{tmp_path / 'floor.sqlite'}", 1)
         return
     async with fresh_postgres_database() as url:
         yield Floor(url, int(request.param[-1]))
