@@ -29,6 +29,17 @@ _SPIN = (
     "sys.stdin.read()\n"
 )
 
+#: Says it is up (its command line is readable in /proc from then on: exec sets it up after
+#: Popen has returned), spins for this much CPU more, says so, then waits for stdin to close.
+_UP_THEN_SPIN = (
+    "import sys, time\n"
+    "start = time.process_time()\n"
+    "print('up', flush=True)\n"
+    "while time.process_time() - start < {seconds}: pass\n"
+    "print('spun', flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
 
 def _spin_for(seconds: float) -> None:
     """Use ``seconds`` of this process's CPU."""
@@ -63,15 +74,16 @@ def test_a_process_under_test_is_charged_the_cpu_it_used_and_the_benchmark_its_o
 def test_the_broker_is_found_by_its_listener_and_charged_apart_from_the_rest() -> None:
     listener = f"tcp://127.0.0.1:{os.getpid()}"
     broker = subprocess.Popen(
-        [sys.executable, "-c", _SPIN.format(seconds=0.3), "--listener-url", listener],
+        [sys.executable, "-c", _UP_THEN_SPIN.format(seconds=0.3), "--listener-url", listener],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
+        assert broker.stdout is not None
+        assert broker.stdout.readline() == "up\n"
         found = processes_given(listener)
         before = snapshot(lambda: [], found)
-        assert broker.stdout is not None
         assert broker.stdout.readline() == "spun\n"
         used = used_between(before, snapshot(lambda: [], found))
     finally:
