@@ -53,11 +53,6 @@ FORGET_PROCESSED = (
 )
 
 
-#: Connections of the consume loop's batch statements (a batch's load beside the write of
-#: the batch in flight), apart from the pool of everything else.
-BATCH_CONNECTIONS = 2
-
-
 class PostgresStore(PostgresWebhooks):
     #: A batch's write is the server's work: the loop decides the next batch meanwhile.
     writes_beside_decisions = True
@@ -65,21 +60,13 @@ class PostgresStore(PostgresWebhooks):
     def __init__(self, url: str, pool_size: int = 5, bounds: PostgresBounds | None = None) -> None:
         self.url = url
         self.pool_size = pool_size
-        bounds = bounds or PostgresBounds()
-        self._pool = PostgresPool(url, pool_size, bounds)
-        # A batch's load and write are two statements, each the same whatever the batch;
-        # planned for each call's arrays they took the server longer to plan than to run
-        # (one command: 0.44 ms of 0.94), and their one plan (each key found through its
-        # primary key) is the right one for any batch and any store size. The read API's
-        # queries, whose plans depend on their values, keep custom plans in the other pool.
-        self._batches = PostgresPool(url, BATCH_CONNECTIONS, bounds, generic_plans=True, lazy=True)
+        self._pool = PostgresPool(url, pool_size, bounds or PostgresBounds())
         self._outbox = PostgresOutbox(self._pool)
         super().__init__(self._pool)
 
     async def open(self, migrate: bool = True) -> None:
         try:
             await self._pool.open()
-            await self._batches.open()
             async with self._pool.connection() as db:
                 if migrate:
                     await migrations.migrate(db, self._pool.bounds.migration)
@@ -90,7 +77,6 @@ class PostgresStore(PostgresWebhooks):
             raise
 
     async def close(self) -> None:
-        await self._batches.close()
         await self._pool.close()
 
     async def load(self, keys: Collection[ReferralKey]) -> dict[ReferralKey, ReferralRecord]:
@@ -133,7 +119,7 @@ class PostgresStore(PostgresWebhooks):
     ) -> tuple[dict[ReferralKey, AnyRecord], set[CommandKey]]:
         keys = list(referrals)
         known = [cached[key].version if key in cached else 0 for key in keys]
-        rows = await self._batches.fetch(
+        rows = await self._pool.fetch(
             "SELECT false AS command, r.tenant_id, r.id,"
             " CASE WHEN r.version = k.version THEN NULL ELSE r.document END AS document"
             " FROM referrals r JOIN unnest($1::text[], $2::text[], $3::bigint[])"
@@ -160,7 +146,7 @@ class PostgresStore(PostgresWebhooks):
         return loaded, seen
 
     async def write(self, batch: BatchWrite) -> list[OutboxEntry]:
-        async with self._batches.connection() as db:
+        async with self._pool.connection() as db:
             return await write_batch(db, batch)
 
     async def pending(self, partitions: Collection[int] | None = None) -> list[OutboxEntry]:

@@ -46,38 +46,21 @@ class PostgresBounds:
 
 
 class PostgresPool:
-    """``size`` connections at most; ``generic_plans``: its sessions plan each prepared
-    statement once (``plan_cache_mode``), for statements whose best plan does not depend on
-    their parameters' values; ``lazy``: no connection is opened before the first use."""
-
-    def __init__(
-        self,
-        url: str,
-        size: int,
-        bounds: PostgresBounds,
-        *,
-        generic_plans: bool = False,
-        lazy: bool = False,
-    ) -> None:
+    def __init__(self, url: str, size: int, bounds: PostgresBounds) -> None:
         self.url = url
         self.size = size
         self.bounds = bounds
-        self.generic_plans = generic_plans
-        self.lazy = lazy
         self._pool: Pool[Record] | None = None
 
     async def open(self) -> None:
-        settings = {"lock_timeout": self.bounds.lock_timeout}
-        if self.generic_plans:
-            settings["plan_cache_mode"] = "force_generic_plan"
         with translated(Component.STORE):
             self._pool = await asyncpg.create_pool(
                 self.url,
-                min_size=0 if self.lazy else 1,
+                min_size=1,
                 max_size=self.size,
                 timeout=self.bounds.connect,
                 command_timeout=self.bounds.statement,
-                server_settings=settings,
+                server_settings={"lock_timeout": self.bounds.lock_timeout},
                 reset=_keep_session,
             )
 
