@@ -166,11 +166,14 @@ class PostgresStore(PostgresWebhooks):
 
     async def query(self, query: ReferralQuery, *, count: bool = False) -> Page:
         dialect = _dialect()
+        where, order = condition(query, dialect), ordering(query, dialect)
+        # The limit as a parameter: a statement without one has a single plan, which a new
+        # database's empty table would make a scan and sort (``PostgresPool`` says why).
+        params = [*dialect.params, int(query.limit)]
         rows = await self._pool.fetch(
             f"SELECT document, {query.order.name} AS position, tenant_id, id FROM referrals"
-            f" WHERE {condition(query, dialect)} ORDER BY {ordering(query, dialect)}"
-            f" LIMIT {int(query.limit)}",
-            *dialect.params,
+            f" WHERE {where} ORDER BY {order} LIMIT ${len(params)}",
+            *params,
         )
         total = None
         if count:
