@@ -15,6 +15,11 @@ shown beside them. A latency change is judged here, on several rounds, rather th
 latency no design that stores a batch's changes before their events go can go below here.
 On PostgreSQL it adds the same with the service's four round trips a batch made of trivial
 statements (``--round-trips 4``): what the pattern costs before any of the service's work.
+
+``--after-backlog`` drains ``make bench``'s backlog (its throughput phase, ``--referrals``)
+on each run's store before the latency phase, as ``make bench`` does: the latency phase then
+meets tables a backlog filled, not those the warm-up alone left (a plan PostgreSQL kept
+from a new database's empty tables showed only there).
 """
 
 import argparse
@@ -27,7 +32,7 @@ from pathlib import Path
 
 from bench.pipeline import Options, parse, run_passthrough, run_service
 from bench.postgres import probe
-from bench.report_model import LATENCY, WARMUP
+from bench.report_model import LATENCY, THROUGHPUT, WARMUP
 from bench.rounds import ServiceRun
 from bench.scrape import stage_means
 from bench.stores import STORES, new_store
@@ -50,6 +55,11 @@ def _arguments(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--tree", action="append", type=Path, help="a checkout to run the service from"
+    )
+    parser.add_argument(
+        "--after-backlog",
+        action="store_true",
+        help="drain make bench's backlog on each run's store before the latency phase",
     )
     parser.add_argument(
         "--floor",
@@ -115,12 +125,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.store == "postgresql":
         assert options.postgres_url is not None, "the PostgreSQL run needs a server"
         probe(options.postgres_url)
-    streams = {
-        WARMUP: command_stream(options.seed - 1, options.warmup_referrals, "warm"),
-        LATENCY: command_stream(
-            options.seed + 1, options.latency_referrals, "lat", options.in_flight
-        ),
-    }
+    streams = {WARMUP: command_stream(options.seed - 1, options.warmup_referrals, "warm")}
+    if args.after_backlog:
+        streams[THROUGHPUT] = command_stream(
+            options.seed, options.referrals, "tput", options.in_flight
+        )
+    streams[LATENCY] = command_stream(
+        options.seed + 1, options.latency_referrals, "lat", options.in_flight
+    )
     ratios: dict[str, list[float]] = {str(tree): [] for tree in trees}
     floors = dict(FLOORS) if args.floor else {}
     if run.store == "SQLite":  # a file of this process: no round trips to a server to count
