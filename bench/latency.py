@@ -30,13 +30,14 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.options import phase_streams
 from bench.pipeline import Options, parse, run_passthrough, run_service
 from bench.postgres import probe
 from bench.report_model import LATENCY, THROUGHPUT, WARMUP
 from bench.rounds import ServiceRun
 from bench.scrape import stage_means
 from bench.stores import STORES, new_store
-from bench.workload import Record, command_stream
+from bench.workload import Record
 from service.broker import EmbeddedBroker
 
 _HERE = Path(__file__).resolve().parent.parent
@@ -125,14 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.store == "postgresql":
         assert options.postgres_url is not None, "the PostgreSQL run needs a server"
         probe(options.postgres_url)
-    streams = {WARMUP: command_stream(options.seed - 1, options.warmup_referrals, "warm")}
-    if args.after_backlog:
-        streams[THROUGHPUT] = command_stream(
-            options.seed, options.referrals, "tput", options.in_flight
-        )
-    streams[LATENCY] = command_stream(
-        options.seed + 1, options.latency_referrals, "lat", options.in_flight
-    )
+    phases = (WARMUP, THROUGHPUT, LATENCY) if args.after_backlog else (WARMUP, LATENCY)
+    streams = phase_streams(options, phases)
     ratios: dict[str, list[float]] = {str(tree): [] for tree in trees}
     floors = dict(FLOORS) if args.floor else {}
     if run.store == "SQLite":  # a file of this process: no round trips to a server to count

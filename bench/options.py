@@ -1,12 +1,14 @@
 """The options of ``python -m bench.pipeline``."""
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.postgres import ADMIN_URL_VARIABLE, DEFAULT_ADMIN_URL, admin_url
+from bench.report_model import LATENCY, THROUGHPUT, WARMUP
 from bench.rounds import DEFAULT_SET, parse_workers
+from bench.workload import Record, command_stream
 from service.settings import EventMode, Settings
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -178,3 +180,28 @@ def parse(argv: Sequence[str] | None) -> Options:
         rounds=rounds,
         compare_with=compare_with if args.stored else None,
     )
+
+
+def phase_streams(
+    options: Options,
+    phases: Collection[str] = (WARMUP, THROUGHPUT, LATENCY),
+    round_: int | None = None,
+) -> dict[str, list[Record]]:
+    """The records ``make bench`` feeds each of ``phases``, in its order (an empty warm-up
+    left out); with ``round_``, that round's own seed and ids, for a store kept between
+    rounds that must never see a referral twice."""
+    seed = options.seed if round_ is None else options.seed + 7919 * round_
+    tag = "" if round_ is None else str(round_)
+    streams = {
+        WARMUP: lambda: command_stream(seed - 1, options.warmup_referrals, f"warm{tag}"),
+        THROUGHPUT: lambda: command_stream(
+            seed, options.referrals, f"tput{tag}", options.in_flight
+        ),
+        LATENCY: lambda: command_stream(
+            seed + 1, options.latency_referrals, f"lat{tag}", options.in_flight
+        ),
+    }
+    made = {phase: make() for phase, make in streams.items() if phase in phases}
+    if not made.get(WARMUP, True):
+        del made[WARMUP]
+    return made

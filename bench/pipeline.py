@@ -36,7 +36,7 @@ from bench.cpu import snapshot as cpu_snapshot
 from bench.decision import measure as measure_decision
 from bench.decision import profile as profile_decision
 from bench.measure import COMMAND_ID, OUTCOME_ID, Identify, OutcomeReader, run_phase
-from bench.options import Options, parse
+from bench.options import Options, parse, phase_streams
 from bench.postgres import (
     ADMIN_URL_VARIABLE,
     PostgresUnavailable,
@@ -59,7 +59,7 @@ from bench.scrape import all_assigned, batch_stats, scrape, scrape_settled
 from bench.series import SUMMARY_COLUMNS, read_figures, summary_rows
 from bench.shown import settings_shown, workload_shown
 from bench.targets import stored_rows, target_rows
-from bench.workload import Record, command_stream, summary
+from bench.workload import Record, summary
 from service.broker import EmbeddedBroker, free_port
 from service.kafka import make_producer
 from service.settings import Settings
@@ -357,15 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     host = machine()  # before the run: the load average says whether the machine was idle
     started, clock = datetime.now(UTC), time.monotonic()
-    streams = {
-        WARMUP: command_stream(options.seed - 1, options.warmup_referrals, "warm"),
-        THROUGHPUT: command_stream(options.seed, options.referrals, "tput", options.in_flight),
-        LATENCY: command_stream(
-            options.seed + 1, options.latency_referrals, "lat", options.in_flight
-        ),
-    }
-    if not streams[WARMUP]:
-        del streams[WARMUP]
+    streams = phase_streams(options)
     try:
         server = None if options.postgres_url is None else probe(options.postgres_url)
         with _workdir(options.workdir) as workdir:

@@ -24,14 +24,14 @@ from collections.abc import Sequence
 from contextlib import ExitStack, nullcontext
 from pathlib import Path
 
-from bench.pipeline import Options, parse, run_passthrough, run_service
+from bench.options import phase_streams
+from bench.pipeline import parse, run_passthrough, run_service
 from bench.postgres import probe
 from bench.preload import at_rest, run_preload
 from bench.report_model import THROUGHPUT, WARMUP, RunResult
 from bench.rounds import ServiceRun
 from bench.scrape import stage_means
 from bench.stores import STORES, new_store
-from bench.workload import Record, command_stream
 from service.broker import EmbeddedBroker
 
 #: The flat target: the large store's throughput over the empty one's, at the median.
@@ -45,17 +45,6 @@ def _arguments(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
     parser.add_argument("--stored", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     return parser.parse_known_args(argv)
-
-
-def _streams(options: Options, round_: int) -> dict[str, list[Record]]:
-    """The round's records: warm-up and throughput phases whose referral and command ids are
-    the round's own (the kept store has seen the rounds before)."""
-    seed = options.seed + 7919 * round_
-    streams = {
-        WARMUP: command_stream(seed - 1, options.warmup_referrals, f"warm{round_}"),
-        THROUGHPUT: command_stream(seed, options.referrals, f"tput{round_}", options.in_flight),
-    }
-    return {phase: stream for phase, stream in streams.items() if stream}
 
 
 def _stages(result: RunResult) -> str:
@@ -92,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for round_ in range(args.rounds):
             if round_:
                 asyncio.run(at_rest(large))
-            streams = _streams(options, round_)
+            streams = phase_streams(options, (WARMUP, THROUGHPUT), round_)
             order = ("large", "empty") if round_ % 2 == 0 else ("empty", "large")
             results: dict[str, RunResult] = {}
             for which in order:

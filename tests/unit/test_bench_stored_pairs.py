@@ -2,9 +2,9 @@
 each round's referral and command ids are its own, the same for both runs of the round."""
 
 from bench.measure import PhaseResult
-from bench.options import parse
-from bench.report_model import THROUGHPUT, WARMUP, RunResult
-from bench.stored_pairs import _streams, pair_ratio
+from bench.options import parse, phase_streams
+from bench.report_model import LATENCY, THROUGHPUT, WARMUP, RunResult
+from bench.stored_pairs import pair_ratio
 from bench.workload import Record
 
 
@@ -22,15 +22,23 @@ def _apart(sets: list[set[str]] | list[set[bytes]]) -> bool:
 
 def test_each_round_has_ids_of_its_own() -> None:
     options = parse(["--referrals", "40", "--warmup-referrals", "5", "--no-write"])
-    rounds = [_streams(options, n) for n in range(3)]
+    rounds = [phase_streams(options, (WARMUP, THROUGHPUT), n) for n in range(3)]
     for phase in (WARMUP, THROUGHPUT):
         referrals = [_referral_ids(streams[phase]) for streams in rounds]
         assert all(referrals)
         assert _apart(referrals)
     commands = [_command_ids(streams) for streams in rounds]
     assert _apart(commands)
-    again = _streams(options, 1)
+    again = phase_streams(options, (WARMUP, THROUGHPUT), 1)
     assert _command_ids(again) == commands[1]  # both runs of a round get the same records
+
+
+def test_make_bench_s_phases_come_in_its_order_an_empty_warm_up_left_out() -> None:
+    options = parse(["--referrals", "20", "--latency-referrals", "5", "--no-write"])
+    assert list(phase_streams(options)) == [WARMUP, THROUGHPUT, LATENCY]
+    assert list(phase_streams(options, (LATENCY, WARMUP))) == [WARMUP, LATENCY]
+    cold = parse(["--referrals", "20", "--warmup-referrals", "0", "--no-write"])
+    assert list(phase_streams(cold)) == [THROUGHPUT, LATENCY]
 
 
 def test_the_round_figure_is_the_large_store_over_the_empty_one() -> None:
