@@ -10,9 +10,10 @@ command's ``tenantid`` attribute said. The decision acts as ``tenant_id`` only, 
 a command that declares another tenant than the one established.
 """
 
+import re
 from dataclasses import field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
@@ -62,8 +63,19 @@ class TextExtent:
 
     @classmethod
     def of(cls, text: bytes) -> "TextExtent":
-        controls = b"\\u00" in text or b"\\b" in text or b"\\f" in text
+        controls = text.find(b"\\") >= 0 and CONTROL_ESCAPE.search(text) is not None
         return cls(len(text), text.count(b"{") + text.count(b"["), controls)
+
+
+def json_escape(starts: bytes) -> re.Pattern[bytes]:
+    """An escape in a JSON text that begins with one of ``starts`` (alternatives, as a
+    pattern): a backslash after an even run of them, since each pair is an escaped
+    backslash (``\\\\b`` is a backslash and a ``b``, not a backspace)."""
+    return re.compile(rb"(?<!\\)(?:\\\\)*\\(?:" + starts + rb")")
+
+
+#: An escape that may write a control character: ``\\u00XX``, ``\\b`` or ``\\f``.
+CONTROL_ESCAPE: Final = json_escape(rb"u00|b|f")
 
 
 @value_object(kw_only=True)

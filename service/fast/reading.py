@@ -21,6 +21,7 @@ from service.command_reading import STRUCTURED_CONTENT_TYPE, TraceContext, WireL
 from service.fast.command_data import canonical
 from service.tenancy import Tenancy
 from state import Command, CommandType
+from state.commands import json_escape
 from state.limits import identifiers_fit
 
 _COMMAND_TYPES: Final = {member.value: member for member in CommandType}
@@ -92,8 +93,12 @@ def read_fast(
 
 
 def _escapes_unicode(value: bytes) -> bool:
-    # ``find`` of one byte is a memchr, many times cheaper than looking for two bytes.
-    return value.find(b"\\") >= 0 and b"\\u" in value
+    # ``find`` of one byte is a memchr, many times cheaper than looking for an escape.
+    return value.find(b"\\") >= 0 and _UNICODE_ESCAPE.search(value) is not None
+
+
+#: A ``\\u`` escape (an escaped backslash before a ``u`` is none).
+_UNICODE_ESCAPE: Final = json_escape(rb"u")
 
 
 def _scan(

@@ -8,6 +8,7 @@ must be the same. Seeded and bounded (hypothesis); the streams are
 ``tests/support/command_streams.py``'s.
 """
 
+import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
@@ -144,3 +145,40 @@ def test_a_referral_in_either_form_makes_the_same_store_row() -> None:
         assert referral_document(record) == referral_document(model)
         assert record.state == model.state
         assert record.version == model.version
+
+
+def _stream_of(patch_value: str) -> list[PolledRecord]:
+    """A create of ``r-1`` and a patch of one of its text leaves to ``patch_value``."""
+    leaf = [{"op": "add", "path": "/customerProfile/address/addressLine2", "value": patch_value}]
+    records = (
+        command_record(command_envelope("referral.create", "c-1", "urn:test", "r-1", BASE)),
+        command_record(command_envelope("referral.patch", "c-2", "urn:test", "r-1", leaf)),
+    )
+    return [
+        PolledRecord("commands", 0, n, 0, r.key, r.value, list(r.headers))
+        for n, r in enumerate(records)
+    ]
+
+
+@pytest.mark.parametrize("mode", list(EventMode))
+@pytest.mark.parametrize("text", ["\\b", "\\f", "\\u", "\\u0041", "a\\\\b", "\\\\\\f", "\\"])
+def test_an_escaped_backslash_before_b_f_or_u_is_no_escape_and_is_decided_fast(
+    text: str, mode: EventMode
+) -> None:
+    stream = _stream_of(text)
+    assert b"\\\\" in stream[1].value  # the backslash written as an escape of its own
+
+    models, fast = both_ways(stream, Settings(event_mode=mode), NOW, (2,), TENANCY)
+
+    assert fast.decided_fast == len(stream)
+    assert fast.comparable() == models.comparable()
+
+
+@pytest.mark.parametrize("text", ["\b", "\f", "\x01", "a\\\b", "\\\\\f"])
+def test_a_control_character_s_escape_is_handed_to_the_models(text: str) -> None:
+    stream = _stream_of(text)
+
+    models, fast = both_ways(stream, Settings(), NOW, (2,), TENANCY)
+
+    assert fast.decided_fast == 1  # the create; the patch's refusal is the models'
+    assert fast.comparable() == models.comparable()

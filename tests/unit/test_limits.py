@@ -157,3 +157,22 @@ def test_a_small_command_is_proven_within_by_its_text_alone() -> None:
     deep = nested(LIMITS.max_depth + 1)
     assert data_problem(deep, LIMITS) is not None
     assert data_problem(deep, LIMITS, TextExtent(10, 1, may_escape_controls=False)) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "controls"),
+    [
+        (rb'"\b"', True),
+        (rb'"\f"', True),
+        (rb'"\u0001"', True),
+        (rb'"\\\b"', True),  # an escaped backslash, then a backspace
+        (rb'"\\b"', False),  # a backslash and a b
+        (rb'"\\f\\u0001"', False),
+        (rb'"\\\\b"', False),
+        (rb'"a\nb\tc"', False),  # the control characters the limits allow
+    ],
+)
+def test_the_extent_sees_an_escape_of_a_control_character_and_only_that(
+    text: bytes, controls: bool
+) -> None:
+    assert TextExtent.of(text).may_escape_controls is controls
