@@ -6,6 +6,7 @@ Center's body; an illegal move a 400 naming the rule; a tenant cannot touch anot
 
 import contextlib
 import json
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from service.api.compose import read_api
 from service.broker import EmbeddedBroker, free_port
 from service.jsonio import dumps, loads
 from service.settings import Settings
-from service.store import open_store
+from service.store import open_store, sqlite_path
 from tests.support.kafka_io import collect
 from tests.support.read_api import REFERRALS
 from tests.support.services import isolated_settings, running
@@ -226,9 +227,19 @@ async def test_a_write_past_the_wait_is_accepted_and_its_status_url_resolves(
     service: tuple[Settings, httpx.AsyncClient],
 ) -> None:
     settings, http = service
-    accepted = await http.post(
-        REFERRALS, json=corpus("create-shared-referral-request.json"), headers=A
-    )
+    # The store's write lock held meanwhile: the consume loop cannot settle the command
+    # within the wait, however quickly it reads it (its write waits; reads do not).
+    with contextlib.closing(
+        sqlite3.connect(sqlite_path(settings.database_url.get_secret_value()))
+    ) as holder:
+        holder.isolation_level = None
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            accepted = await http.post(
+                REFERRALS, json=corpus("create-shared-referral-request.json"), headers=A
+            )
+        finally:
+            holder.execute("ROLLBACK")
     assert accepted.status_code == 202, accepted.text
     status_url = accepted.headers["location"]
     assert status_url == accepted.json()["statusUrl"]
