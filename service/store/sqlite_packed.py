@@ -20,10 +20,13 @@ from typing import Final
 
 import orjson
 
+from state.commands import json_escape
+
 #: Integers beyond 53 bits raise, so that none reaches SQLite's JSON as a REAL.
 _OPTIONS: Final = orjson.OPT_STRICT_INTEGER
-#: How orjson escapes a NUL, which SQLite's JSON would cut a text short at.
-_ESCAPED_NUL: Final = b"\\u0000"
+#: How orjson escapes a NUL, which SQLite's JSON would cut a text short at (a backslash
+#: written out before ``u0000`` is none).
+_ESCAPED_NUL: Final = json_escape(rb"u0000")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +98,7 @@ def _encoded(rows: Sequence[Sequence[object]], blob: bytes) -> PackedRows | None
         text = orjson.dumps(rows, option=_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError: a surrogate, a big integer, another type
         return None
-    if _ESCAPED_NUL in text:
+    if text.find(b"\\") >= 0 and _ESCAPED_NUL.search(text) is not None:
         return None
     return PackedRows(text, blob)
 

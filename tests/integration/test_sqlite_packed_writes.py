@@ -154,7 +154,8 @@ def test_a_packed_write_stores_what_a_row_at_a_time_stores(
         ((2**53 - 1, None), True),
         (("text", "not bytes"), False),
         (("x", b"\x00"), True),  # a NUL byte in bytes is a byte like any
-        (("\\u0000", b""), False),  # spelled out, it looks like one: a row at a time
+        (("\\u0000", b""), True),  # a backslash before u0000 spelled out is no NUL
+        (("\\\x00", b""), False),  # a backslash, then a NUL
     ],
 )
 def test_pack_hands_back_what_json_cannot_carry(row: tuple[object, ...], packable: bool) -> None:
