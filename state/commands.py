@@ -11,6 +11,7 @@ a command that declares another tenant than the one established.
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import field
 from enum import StrEnum
 from typing import Any, Final, Literal
@@ -63,15 +64,21 @@ class TextExtent:
 
     @classmethod
     def of(cls, text: bytes) -> "TextExtent":
-        controls = text.find(b"\\") >= 0 and CONTROL_ESCAPE.search(text) is not None
+        controls = CONTROL_ESCAPE(text)
         return cls(len(text), text.count(b"{") + text.count(b"["), controls)
 
 
-def json_escape(starts: bytes) -> re.Pattern[bytes]:
-    """An escape in a JSON text that begins with one of ``starts`` (alternatives, as a
-    pattern): a backslash after an even run of them, since each pair is an escaped
+def json_escape(starts: bytes) -> Callable[[bytes], bool]:
+    """Whether a JSON text holds an escape that begins with one of ``starts`` (alternatives,
+    as a pattern): a backslash after an even run of them, since each pair is an escaped
     backslash (``\\\\b`` is a backslash and a ``b``, not a backspace)."""
-    return re.compile(rb"(?<!\\)(?:\\\\)*\\(?:" + starts + rb")")
+    pattern = re.compile(rb"(?<!\\)(?:\\\\)*\\(?:" + starts + rb")")
+
+    def holds(text: bytes) -> bool:
+        # ``find`` of one byte is a memchr, many times cheaper than the pattern's search.
+        return text.find(b"\\") >= 0 and pattern.search(text) is not None
+
+    return holds
 
 
 #: An escape that may write a control character: ``\\u00XX``, ``\\b`` or ``\\f``.

@@ -51,7 +51,7 @@ def within(value: bytes, limits: Limits) -> bool:
         len(value) <= limits.max_string_length
         and (len(value) + 1) // 2 <= limits.max_array_items
         and value.count(b"{") + value.count(b"[") <= limits.max_depth
-        and (value.find(b"\\") < 0 or _BACKSPACE_OR_FORM_FEED.search(value) is None)
+        and not _BACKSPACE_OR_FORM_FEED(value)
     )
 
 

@@ -92,13 +92,8 @@ def read_fast(
     return _read(envelope, topic, limits, tenancy, plain_trace)
 
 
-def _escapes_unicode(value: bytes) -> bool:
-    # ``find`` of one byte is a memchr, many times cheaper than looking for an escape.
-    return value.find(b"\\") >= 0 and _UNICODE_ESCAPE.search(value) is not None
-
-
 #: A ``\\u`` escape (an escaped backslash before a ``u`` is none).
-_UNICODE_ESCAPE: Final = json_escape(rb"u")
+_escapes_unicode: Final = json_escape(rb"u")
 
 
 def _scan(

@@ -98,7 +98,7 @@ def _encoded(rows: Sequence[Sequence[object]], blob: bytes) -> PackedRows | None
         text = orjson.dumps(rows, option=_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError: a surrogate, a big integer, another type
         return None
-    if text.find(b"\\") >= 0 and _ESCAPED_NUL.search(text) is not None:
+    if _ESCAPED_NUL(text):
         return None
     return PackedRows(text, blob)
 
