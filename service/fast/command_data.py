@@ -16,7 +16,7 @@ from msgspec import UNSET
 
 from service.fast.schema import ENCODE
 from state import ReferralStatus, ReferralSubstatus
-from state.commands import json_escape
+from state.commands import CONTROL_ESCAPE
 from state.limits import Limits
 
 T = TypeVar("T")
@@ -40,10 +40,6 @@ OPERATIONS: Final = msgspec.json.Decoder(list[PatchOperation]).decode
 MOVE_DATA: Final = msgspec.json.Decoder(MoveData).decode
 
 
-#: A ``\\b`` or ``\\f`` escape: a control character, which the limits refuse.
-_BACKSPACE_OR_FORM_FEED: Final = json_escape(rb"b|f")
-
-
 def within(value: bytes, limits: Limits) -> bool:
     """Whether the record's text alone proves its data within the limits (as
     ``state.limits`` reads a ``TextExtent``; a ``\\u`` never reaches here)."""
@@ -51,7 +47,7 @@ def within(value: bytes, limits: Limits) -> bool:
         len(value) <= limits.max_string_length
         and (len(value) + 1) // 2 <= limits.max_array_items
         and value.count(b"{") + value.count(b"[") <= limits.max_depth
-        and not _BACKSPACE_OR_FORM_FEED(value)
+        and not CONTROL_ESCAPE(value)
     )
 
 
