@@ -5,12 +5,19 @@ their own (``PostgresBounds``), so a database that stops answering (its host gon
 black-holed network path) becomes ``StoreUnavailable`` within seconds instead of a wait
 without end; readiness then reports the store unreachable. A connection whose statement
 ran out of time is dropped, not given back: its server may never answer it again.
+
+The session settings the store needs (``session_settings``) go as connection startup
+parameters. A connection pooler may refuse them (PgBouncer: "unsupported startup
+parameter") or be told to drop them (``ignore_startup_parameters``); once the pool is open
+the store asks the server what it took, and a setting that did not arrive is logged with
+the statement that sets it on the role instead (README, "Behind a connection pooler").
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -24,6 +31,8 @@ if TYPE_CHECKING:  # the stubs' generics are not subscriptable at run time
     from asyncpg.pool import Pool
 
     from service.store.migrations import Db
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +76,40 @@ class PostgresPool:
                 max_size=self.size,
                 timeout=self.bounds.connect,
                 command_timeout=self.bounds.statement,
-                server_settings={
-                    "lock_timeout": self.bounds.lock_timeout,
-                    "plan_cache_mode": "force_custom_plan",
-                },
+                server_settings=self.startup_parameters(),
                 reset=_keep_session,
             )
+        await self._check_settings()
+
+    def session_settings(self) -> dict[str, str]:
+        """What every session of the store runs with: statements planned at each call (the
+        class docstring says why) and row locks waited for within the statement's bound."""
+        return {"lock_timeout": self.bounds.lock_timeout, "plan_cache_mode": "force_custom_plan"}
+
+    def startup_parameters(self) -> dict[str, str]:
+        """The session settings sent when a connection opens."""
+        return self.session_settings()
+
+    async def _check_settings(self) -> None:
+        """Log each session setting the server did not take (a pooler dropped it)."""
+        wanted = self.session_settings()
+        async with self.connection() as db:
+            rows = await db.fetch(
+                "SELECT name, setting, unit FROM pg_settings WHERE name = ANY($1::text[])",
+                list(wanted),
+            )
+        found = {row["name"]: _with_unit(row["setting"], row["unit"]) for row in rows}
+        for name, value in wanted.items():
+            if found.get(name) != value:
+                log.warning(
+                    "a PostgreSQL session setting of the store is not in effect",
+                    extra={
+                        "setting": name,
+                        "wanted": value,
+                        "found": found.get(name),
+                        "fix": f"ALTER ROLE <the service's role> SET {name} = '{value}'",
+                    },
+                )
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -106,3 +143,8 @@ async def _keep_session(db: Db) -> None:
     state (its settings are SET LOCAL, its advisory lock transaction-scoped, and asyncpg
     rolls back a transaction left open), so the default reset's extra round trip (RESET
     ALL, UNLISTEN *, CLOSE ALL) on every release is saved."""
+
+
+def _with_unit(setting: str, unit: str | None) -> str:
+    """A setting as the store writes it (``lock_timeout``: milliseconds, ``7500ms``)."""
+    return f"{setting}{unit}" if unit == "ms" else setting
