@@ -238,6 +238,15 @@ class Metrics:
         )
         for outcome in ("kept", "dropped"):
             self.decided_ahead.labels(outcome)
+        self.batch_loads = Counter(
+            "referrals_batch_loads",
+            "Batches by how what they name was found: read from the store, or skipped (every"
+            " referral and command held by this replica, the write holding them to it).",
+            ["kind"],
+            registry=registry,
+        )
+        for kind in ("read", "skipped"):
+            self.batch_loads.labels(kind)
         self.decisions = Counter(
             "referrals_decisions",
             "Commands decided (applied, no-op or rejected), by the path that decided them: the"

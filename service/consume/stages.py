@@ -8,7 +8,7 @@ batch in flight.
 """
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TypeVar
 
@@ -32,14 +32,14 @@ from service.consume.records import (
 from service.consume.tracing import Tracing
 from service.dead_letter_codes import DeadLetterCode
 from service.dead_letters import encode_dead_letter, encode_minimal_dead_letter
-from service.errors import RecordFailed, Stage, failing_as, is_outage
+from service.errors import RecordFailed, Stage, StaleWrite, failing_as, is_outage
 from service.fast.referral import AnyRecord
 from service.health import Health
 from service.metrics import Metrics
 from service.outcomes import OutcomeKind
 from service.settings import Settings
-from service.store import BatchWrite, OutboxEntry, ProcessedCommand, Store
-from state import CommandKey, ReferralKey
+from service.store import BatchWrite, OutboxEntry, ProcessedCommand, ReadReferral, Store
+from state import CommandKey, CommandType, ReferralKey, referral_key
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -85,24 +85,56 @@ class BatchStages:
         self.tracing = tracing
         self.clock = clock
         self.policy = policy_of(settings)
+        #: Whether the next batch's load asks the store (after a write was refused).
+        self._read_next = False
+
+    def _held(
+        self,
+        incoming: list[Incoming],
+        wanted: set[ReferralKey],
+        cached: Mapping[ReferralKey, AnyRecord],
+        assumed: Assumed,
+    ) -> bool:
+        """Whether the batch can be decided on what this loop holds: every record a command,
+        none processed here lately, and each referral held or created by the batch's first
+        command on it (the write refuses the batch if the store says otherwise)."""
+        if not self.recent.capacity or any(item.command is None for item in incoming):
+            return False
+        if self.recent.processed_any(command_keys(incoming)):
+            return False
+        first: dict[ReferralKey, CommandType] = {}
+        for item in incoming:
+            assert item.command is not None
+            first.setdefault(referral_key(item.command), item.command.type)
+        return all(
+            key in cached or key in assumed.referrals or first.get(key) is CommandType.CREATE
+            for key in wanted
+        )
 
     async def process(self, incoming: list[Incoming]) -> None:
-        """One attempt at a batch in order: any backlog first, then every stage."""
+        """One attempt at a batch in order: any backlog first, then every stage, on what the
+        store holds."""
         await self.drain()
         if incoming:
-            decided = await self.decide(incoming)
+            decided = await self.decide(incoming, read_store=True)
             stored = await self.write(decided)
             await self.publish(incoming, decided, stored)
 
     async def decide(
-        self, incoming: list[Incoming], assumed: Assumed | None = None
+        self, incoming: list[Incoming], assumed: Assumed | None = None, *, read_store: bool = False
     ) -> DecidedBatch:
-        """Load what the batch names, then decide it, taking ``assumed`` as stored."""
+        """Load what the batch names, then decide it, taking ``assumed`` as stored; the
+        store is not asked when this loop holds all of it (``RecentReferrals``), unless
+        ``read_store``."""
         assumed = assumed or Assumed()
+        wanted = referral_keys(incoming, self.settings.max_attribute_length)
         with failing_as(Stage.STORE):
-            current, seen = await self._load(incoming, assumed)
+            current, seen = await self._load(incoming, wanted, assumed, read_store)
+        read = _as_read(wanted, current)
         now = self.clock()
         decided = await self._decided(incoming, current, seen, now)
+        written = {write.record.key for write in decided.write.referrals}
+        decided.write.read = [referral for key, referral in read.items() if key not in written]
         poisoned = {address_key(item) for item, _ in decided.poisoned}
         if poisoned:
             # Dead-lettered before a crash? Only such a batch asks (no other pays for it).
@@ -128,13 +160,23 @@ class BatchStages:
             return await decide_batch_in_turns(incoming, deciding)
 
     async def _load(
-        self, incoming: list[Incoming], assumed: Assumed
+        self,
+        incoming: list[Incoming],
+        wanted: set[ReferralKey],
+        assumed: Assumed,
+        read_store: bool,
     ) -> tuple[dict[ReferralKey, AnyRecord], set[CommandKey]]:
-        wanted = referral_keys(incoming, self.settings.max_attribute_length)
         commands = command_keys(incoming) | dead_letter_keys(incoming)
         recent = self.recent.view()
         # Only what this batch names: the cache changes as the batch in flight lands.
         cached = {key: recent[key] for key in wanted if key in recent}
+        if not (read_store or self._read_next) and self._held(incoming, wanted, cached, assumed):
+            self.metrics.batch_loads.labels("skipped").inc()
+            current = {key: assumed.referrals.get(key) or cached[key]
+                       for key in wanted if key in cached or key in assumed.referrals}  # fmt: skip
+            return current, set()
+        self._read_next = False
+        self.metrics.batch_loads.labels("read").inc()
         with self.metrics.timed("load"):
             current, seen = await self.store.load_batch(
                 wanted - assumed.referrals.keys(), commands - assumed.commands, cached
@@ -146,9 +188,18 @@ class BatchStages:
     async def write(self, decided: DecidedBatch) -> list[OutboxEntry]:
         """The batch's one transaction; the outbox entries it stored."""
         writing = self.tracing.span("referrals store write", len(decided.write.outbox))
-        with failing_as(Stage.STORE), writing, self.metrics.timed("write"):
-            stored = await self.store.write(decided.write)
+        try:
+            with failing_as(Stage.STORE), writing, self.metrics.timed("write"):
+                stored = await self.store.write(decided.write)
+        except StaleWrite:
+            # What this loop held was not what the store holds: decide on the store's.
+            self.recent.forget()
+            self._read_next = True
+            raise
         self.recent.keep(write.record for write in decided.write.referrals)
+        self.recent.keep_commands(
+            CommandKey(p.tenant_id, p.command_id) for p in decided.write.processed
+        )
         self.health.store_ok = True
         return stored
 
@@ -206,6 +257,17 @@ class BatchStages:
         command_type = item.command.type.value if item.command else ""
         self.metrics.report_poison(failure.stage, command_type)
         _log_poison(item, failure.describe())
+
+
+def _as_read(
+    wanted: set[ReferralKey], current: Mapping[ReferralKey, AnyRecord]
+) -> dict[ReferralKey, ReadReferral]:
+    """Each referral the decision reads, at the version it reads (0: absent)."""
+    return {
+        key: ReadReferral(key.tenant_id, key.referral_id, record.version if record else 0)
+        for key in wanted
+        for record in (current.get(key),)
+    }
 
 
 def _log_poison(item: Incoming, cause: str) -> None:

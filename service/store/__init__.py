@@ -8,6 +8,7 @@ from service.store.base import (
     OutboxEntry,
     ProcessedCommand,
     Publish,
+    ReadReferral,
     ReferralWrite,
     Store,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "PostgresStore",
     "ProcessedCommand",
     "Publish",
+    "ReadReferral",
     "ReferralWrite",
     "SqliteStore",
     "Store",

@@ -12,7 +12,7 @@ tenant-less ones (``None``) form a namespace of their own.
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from service.codec import OutgoingRecord
 from service.fast.referral import AnyRecord
@@ -98,11 +98,21 @@ class ExpiryCandidate:
         return ExpiryPosition(self.expiration, self.tenant_id, self.referral_id)
 
 
+class ReadReferral(NamedTuple):
+    """A referral a batch's decision read and does not write, at the version it read (0:
+    absent): the write is refused (StaleWrite) unless the store still holds that version."""
+
+    tenant_id: str | None
+    referral_id: str
+    version: int
+
+
 @dataclass(slots=True)
 class BatchWrite:
     referrals: list[ReferralWrite] = field(default_factory=list)
     processed: list[ProcessedCommand] = field(default_factory=list)
     outbox: list[OutboxEntry] = field(default_factory=list)
+    read: list[ReadReferral] = field(default_factory=list)
 
 
 #: Publishes outbox entries, oldest first; returns the sequence numbers now published.
@@ -152,7 +162,9 @@ class Store(WebhookStore, Protocol):
     async def write(self, batch: BatchWrite) -> list[OutboxEntry]:
         """Commit the batch atomically; return its outbox entries with their sequence numbers.
 
-        Raises StaleWrite when a referral's stored version is not the expected one.
+        Raises StaleWrite, writing nothing, when a referral's stored version is not the
+        expected one (those it writes and those it only ``read``), a referral it creates
+        exists, or a command it records as processed was already.
         """
         ...
 

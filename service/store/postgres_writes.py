@@ -63,8 +63,9 @@ _NEW, _CHANGED = 1, 1 + _REFERRAL_ARRAYS
 _EXPECTED = _CHANGED + _REFERRAL_ARRAYS
 _PROCESSED = _EXPECTED + 1
 _NOTICES = _PROCESSED + 5
-_COUNTS = _NOTICES + 4
-_OUTBOX = _COUNTS + 3
+_READ = _NOTICES + 4
+_COUNTS = _READ + 3
+_OUTBOX = _COUNTS + 4
 #: A batch's state: the new referrals (none may exist yet), the changed ones (each still
 #: at the version it was read at) and the processed commands (none seen before).
 _STATE = (
@@ -90,7 +91,12 @@ _STATE = (
     " CASE r.state WHEN 'failing' THEN 'parked' ELSE 'pending' END"
     f" FROM unnest({_marks(_NOTICES, ('text',) * 4)}) WITH ORDINALITY"
     " AS n(tenant_id, referral_id, event, changed_at, k) JOIN webhook_registrations r"
-    " ON r.tenant_id = n.tenant_id AND n.event = ANY(r.events) ORDER BY n.k)"
+    " ON r.tenant_id = n.tenant_id AND n.event = ANY(r.events) ORDER BY n.k),"
+    # The referrals the decision read and the batch does not write, still as it read them
+    # (version 0: absent); the statement's one snapshot is the one the other parts see.
+    " read AS (SELECT 1 FROM unnest("
+    f"${_READ}::text[], ${_READ + 1}::text[], ${_READ + 2}::bigint[]) AS k(tenant_id, id, version)"
+    " LEFT JOIN referrals r USING (tenant_id, id) WHERE COALESCE(r.version, 0) = k.version)"
 )
 #: When another replica wrote one of the state's rows first, the statement refuses itself
 #: (so nothing of it is written), naming the part that fell short.
@@ -101,7 +107,9 @@ _REFUSAL = (
     f" WHEN (SELECT count(*) FROM changed) <> ${_COUNTS + 1} THEN"
     " 'a referral of the batch moved on meanwhile (another replica)'"
     f" WHEN (SELECT count(*) FROM processed) <> ${_COUNTS + 2} THEN"
-    " 'a command of the batch was processed meanwhile (another replica)' END) AS stale"
+    " 'a command of the batch was processed meanwhile (another replica)'"
+    f" WHEN (SELECT count(*) FROM read) <> ${_COUNTS + 3} THEN"
+    " 'a referral the batch read moved on meanwhile' END) AS stale"
 )
 #: A small batch in one statement, its own transaction, so one round trip: the state and
 #: the outbox rows, numbered in batch order from the sequence; it answers with their seqs.
@@ -146,9 +154,13 @@ async def write_batch(db: Db, batch: BatchWrite) -> list[OutboxEntry]:
         [p.outcome for p in batch.processed],
         [p.rejection for p in batch.processed],
         *_notice_columns(batch.outbox),
+        [tenant_column(r.tenant_id) for r in batch.read],
+        [r.referral_id for r in batch.read],
+        [r.version for r in batch.read],
         len(new),
         len(changed),
         len(batch.processed),
+        len(batch.read),
     )
     if len(batch.outbox) < COPY_FROM:
         return await _write_in_one(db, batch.outbox, state)

@@ -17,6 +17,7 @@ from service.store.base import BatchWrite, OutboxEntry
 from service.store.columns import read_values, team_emails_of
 from service.store.rows import headers_packed, tenant_column
 from service.store.sqlite_connection import transaction
+from service.store.sqlite_reads import power_of_two_chunks
 from service.store.sqlite_steps import Step, inserting, run_step
 from service.store.sqlite_updates import (
     REFERRALS,
@@ -70,6 +71,8 @@ class BatchRows:
     rejected: list[tuple[object, ...]] = field(default_factory=list)
     outbox: list[tuple[object, ...]] = field(default_factory=list)
     entries: list[OutboxEntry] = field(default_factory=list)
+    #: (tenant column, referral id, version read) of the referrals read and not written.
+    read: list[tuple[str, str, int]] = field(default_factory=list)
 
     @classmethod
     def of(cls, batch: BatchWrite) -> "BatchRows":
@@ -107,6 +110,7 @@ class BatchRows:
             for entry in batch.outbox
         ]  # fmt: skip
         rows.entries = list(batch.outbox)
+        rows.read = [(tenant_column(r.tenant_id), r.referral_id, r.version) for r in batch.read]
         return rows
 
 
@@ -118,6 +122,8 @@ def write_batch(
     over its rows packed, where they can be (``sqlite_packed``)."""
     with transaction(db):
         delete_published(db)
+        if rows.read and not _still_as_read(db, rows.read):
+            raise StaleWrite("a referral the batch read moved on meanwhile")
         _write_referrals(db, rows, packed)
         try:
             run_step(db, _INSERT_PROCESSED, rows.processed, packed)
@@ -128,6 +134,21 @@ def write_batch(
         if stored and db.execute(ANY_REGISTRATION).fetchone()[0]:
             _enqueue_notices(db, rows)
         return stored
+
+
+def _still_as_read(db: sqlite3.Connection, read: list[tuple[str, str, int]]) -> bool:
+    """Whether each referral is stored at the version read (0: absent)."""
+    found = 0
+    for chunk in power_of_two_chunks(read):
+        marks = ",".join("(?, ?, ?)" for _ in chunk)
+        (count,) = db.execute(
+            f"SELECT count(*) FROM (VALUES {marks}) AS k LEFT JOIN referrals r"
+            " ON r.tenant_id = k.column1 AND r.id = k.column2"
+            " WHERE coalesce(r.version, 0) = k.column3",
+            [value for row in chunk for value in row],
+        ).fetchone()
+        found += count
+    return found == len(read)
 
 
 def _enqueue_notices(db: sqlite3.Connection, rows: BatchRows) -> None:

@@ -1,7 +1,7 @@
 """The in-memory referrals kept between batches: bounded, least recently used out."""
 
 from service.consume.recent import RecentReferrals
-from state import ReferralRecord
+from state import CommandKey, ReferralRecord
 from tests.support.builders import created_in
 
 
@@ -28,3 +28,17 @@ def test_forgetting_empties_it_and_capacity_zero_keeps_nothing() -> None:
     off = RecentReferrals(capacity=0)
     off.keep([record("a")])
     assert dict(off.view()) == {}
+
+
+def test_commands_processed_here_are_held_oldest_out_and_forgotten_with_the_referrals() -> None:
+    recent = RecentReferrals(capacity=2)
+    a, b, c = CommandKey(None, "a"), CommandKey("t", "a"), CommandKey(None, "c")
+    recent.keep_commands([a, b])
+    assert recent.processed_any([b]) and not recent.processed_any([CommandKey("u", "a")])
+    recent.keep_commands([c])  # a, the oldest, goes
+    assert not recent.processed_any([a]) and recent.processed_any([a, c])
+    recent.forget()
+    assert not recent.processed_any([b, c])
+    off = RecentReferrals(capacity=0)
+    off.keep_commands([a])
+    assert not off.processed_any([a])

@@ -1,0 +1,124 @@
+"""A batch whose referrals the loop holds (it wrote them last) is decided without asking the
+store; its write holds each referral it read to the version read and each command to being
+new. When the store holds something else (another replica wrote meanwhile), the batch is
+decided again on what the store holds, so every outcome is the one the store's state gives.
+
+Each test writes behind the running service's back, as another replica would, through a
+store of its own on the same database."""
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+
+from service.settings import Settings
+from service.store import BatchWrite, ProcessedCommand, ReferralWrite, Store, open_store
+from state import Applied, Command, CommandType, ReferralKey, decide
+from tests.support.http_probes import http_get
+from tests.support.kafka_io import Producer, Received, collect, command
+from tests.support.replica_scenarios import unique
+from tests.support.services import running
+
+pytestmark = pytest.mark.broker
+
+
+@asynccontextmanager
+async def _another_replica(settings: Settings) -> AsyncIterator[Store]:
+    store = open_store(settings.database_url.get_secret_value())
+    await store.open(migrate=False)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def _metric(metrics: bytes, line: str) -> float:
+    for row in metrics.decode().splitlines():
+        if row.startswith(line + " "):
+            return float(row.rsplit(" ", 1)[1])
+    raise AssertionError(f"{line} is not exported")
+
+
+def _outcomes(got: list[Received]) -> list[tuple[str, int | None]]:
+    return [(r.header("ce_type"), (r.json or {}).get("version")) for r in unique(got)]
+
+
+async def _renamed_behind_the_back(settings: Settings, rid: str) -> str:
+    """Another replica's patch of the referral (version 1 to 2); its new eTag."""
+    async with _another_replica(settings) as store:
+        key = ReferralKey(None, rid)
+        stored = (await store.load([key]))[key]
+        patch = [{"op": "replace", "path": "/name", "value": "Renamed elsewhere"}]
+        change = Command(
+            type=CommandType.PATCH, command_id=f"elsewhere-{rid}", referral_id=rid, data=patch
+        )
+        decision = decide(stored, change, stored.referral.updated_date_time)
+        assert isinstance(decision, Applied)
+        await store.write(BatchWrite(referrals=[ReferralWrite(decision.record, 1)]))
+        etag = decision.record.referral.e_tag
+        assert isinstance(etag, str)
+        return etag
+
+
+async def test_a_refusal_decided_on_a_referral_held_here_is_decided_again_on_the_store_s(
+    one_record_batches: Settings,
+) -> None:
+    settings = one_record_batches
+    rid = f"ref-{uuid.uuid4()}"
+    topics = [settings.events_topic, settings.rejections_topic]
+    async with running(settings):
+        async with Producer(settings) as producer:
+            await producer.structured(command("referral.create", rid, {"name": "Contoso"}))
+            await collect(settings, topics, lambda got: len(unique(got)) == 1)
+            etag = await _renamed_behind_the_back(settings, rid)
+            # Held here at version 1, this eTag is stale; in the store it is the current one.
+            patch = [{"op": "add", "path": "/externalReferenceId", "value": "ext-1"}]
+            await producer.structured(command("referral.patch", rid, patch, ifmatch=etag))
+            got = await collect(settings, topics, lambda got: len(unique(got)) == 2)
+        _, metrics = await http_get(settings.http_port, "/metrics")
+
+    assert _outcomes(got) == [("referral.created", 1), ("referral.updated", 3)]
+    assert unique(got)[1].json["referral"]["name"] == "Renamed elsewhere"
+    # The first batch after the assignment reads the store (it goes in order, after the
+    # outbox's backlog); the patch was decided on what the loop held, then on the store's.
+    assert _metric(metrics, 'referrals_batch_loads_total{kind="skipped"}') == 1
+    assert _metric(metrics, 'referrals_batch_loads_total{kind="read"}') == 2
+
+
+async def test_a_change_decided_on_a_referral_held_here_is_decided_again_on_the_store_s(
+    one_record_batches: Settings,
+) -> None:
+    settings = one_record_batches
+    rid = f"ref-{uuid.uuid4()}"
+    topics = [settings.events_topic, settings.rejections_topic]
+    async with running(settings), Producer(settings) as producer:
+        await producer.structured(command("referral.create", rid, {"name": "Contoso"}))
+        await collect(settings, topics, lambda got: len(unique(got)) == 1)
+        await _renamed_behind_the_back(settings, rid)
+        await producer.structured(command("referral.accept", rid))
+        got = await collect(settings, topics, lambda got: len(unique(got)) == 2)
+
+    assert _outcomes(got) == [("referral.created", 1), ("referral.accepted", 3)]
+    assert unique(got)[1].json["referral"]["name"] == "Renamed elsewhere"
+
+
+async def test_a_command_processed_elsewhere_is_a_duplicate_though_not_held_here(
+    one_record_batches: Settings,
+) -> None:
+    settings = one_record_batches
+    rid, again = f"ref-{uuid.uuid4()}", str(uuid.uuid4())
+    topics = [settings.events_topic, settings.rejections_topic]
+    async with running(settings), Producer(settings) as producer:
+        await producer.structured(command("referral.create", rid, {"name": "Contoso"}))
+        await collect(settings, topics, lambda got: len(unique(got)) == 1)
+        # Processed by another replica: its outcome is stored, this loop never saw it.
+        async with _another_replica(settings) as store:
+            done = ProcessedCommand(again, rid, "applied")
+            await store.write(BatchWrite(processed=[done]))
+        await producer.structured(command("referral.accept", rid, command_id=again))
+        await producer.structured(command("referral.accept", rid))
+        got = await collect(settings, topics, lambda got: len(unique(got)) == 2)
+
+    assert _outcomes(got) == [("referral.created", 1), ("referral.accepted", 2)]
+    assert unique(got)[1].header("ce_causationid") != again
