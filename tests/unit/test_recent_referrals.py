@@ -34,9 +34,11 @@ def test_commands_processed_here_are_held_oldest_out_and_forgotten_with_the_refe
     recent = RecentReferrals(capacity=2)
     a, b, c = CommandKey(None, "a"), CommandKey("t", "a"), CommandKey(None, "c")
     recent.keep_commands([a, b])
-    assert recent.processed_any([b]) and not recent.processed_any([CommandKey("u", "a")])
+    assert recent.processed_any([b])
+    assert not recent.processed_any([CommandKey("u", "a")])
     recent.keep_commands([c])  # a, the oldest, goes
-    assert not recent.processed_any([a]) and recent.processed_any([a, c])
+    assert not recent.processed_any([a])
+    assert recent.processed_any([a, c])
     recent.forget()
     assert not recent.processed_any([b, c])
     off = RecentReferrals(capacity=0)
