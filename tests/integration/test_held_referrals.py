@@ -9,6 +9,7 @@ store of its own on the same database."""
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import pytest
 
@@ -53,7 +54,7 @@ async def _renamed_behind_the_back(settings: Settings, rid: str) -> str:
         change = Command(
             type=CommandType.PATCH, command_id=f"elsewhere-{rid}", referral_id=rid, data=patch
         )
-        decision = decide(stored, change, stored.referral.updated_date_time)
+        decision = decide(stored, change, datetime.now(UTC))
         assert isinstance(decision, Applied)
         await store.write(BatchWrite(referrals=[ReferralWrite(decision.record, 1)]))
         etag = decision.record.referral.e_tag
@@ -61,21 +62,30 @@ async def _renamed_behind_the_back(settings: Settings, rid: str) -> str:
         return etag
 
 
+@asynccontextmanager
+async def _a_referral_created(settings: Settings) -> AsyncIterator[tuple[Producer, str]]:
+    """The service running, and a referral it created (its event read back)."""
+    rid = f"ref-{uuid.uuid4()}"
+    async with running(settings), Producer(settings) as producer:
+        await producer.structured(command("referral.create", rid, {"name": "Contoso"}))
+        await collect(settings, _topics(settings), lambda got: len(unique(got)) == 1)
+        yield producer, rid
+
+
+def _topics(settings: Settings) -> list[str]:
+    return [settings.events_topic, settings.rejections_topic]
+
+
 async def test_a_refusal_decided_on_a_referral_held_here_is_decided_again_on_the_store_s(
     one_record_batches: Settings,
 ) -> None:
     settings = one_record_batches
-    rid = f"ref-{uuid.uuid4()}"
-    topics = [settings.events_topic, settings.rejections_topic]
-    async with running(settings):
-        async with Producer(settings) as producer:
-            await producer.structured(command("referral.create", rid, {"name": "Contoso"}))
-            await collect(settings, topics, lambda got: len(unique(got)) == 1)
-            etag = await _renamed_behind_the_back(settings, rid)
-            # Held here at version 1, this eTag is stale; in the store it is the current one.
-            patch = [{"op": "add", "path": "/externalReferenceId", "value": "ext-1"}]
-            await producer.structured(command("referral.patch", rid, patch, ifmatch=etag))
-            got = await collect(settings, topics, lambda got: len(unique(got)) == 2)
+    async with _a_referral_created(settings) as (producer, rid):
+        etag = await _renamed_behind_the_back(settings, rid)
+        # Held here at version 1, this eTag is stale; in the store it is the current one.
+        patch = [{"op": "add", "path": "/externalReferenceId", "value": "ext-1"}]
+        await producer.structured(command("referral.patch", rid, patch, ifmatch=etag))
+        got = await collect(settings, _topics(settings), lambda got: len(unique(got)) == 2)
         _, metrics = await http_get(settings.http_port, "/metrics")
 
     assert _outcomes(got) == [("referral.created", 1), ("referral.updated", 3)]
@@ -90,14 +100,10 @@ async def test_a_change_decided_on_a_referral_held_here_is_decided_again_on_the_
     one_record_batches: Settings,
 ) -> None:
     settings = one_record_batches
-    rid = f"ref-{uuid.uuid4()}"
-    topics = [settings.events_topic, settings.rejections_topic]
-    async with running(settings), Producer(settings) as producer:
-        await producer.structured(command("referral.create", rid, {"name": "Contoso"}))
-        await collect(settings, topics, lambda got: len(unique(got)) == 1)
+    async with _a_referral_created(settings) as (producer, rid):
         await _renamed_behind_the_back(settings, rid)
         await producer.structured(command("referral.accept", rid))
-        got = await collect(settings, topics, lambda got: len(unique(got)) == 2)
+        got = await collect(settings, _topics(settings), lambda got: len(unique(got)) == 2)
 
     assert _outcomes(got) == [("referral.created", 1), ("referral.accepted", 3)]
     assert unique(got)[1].json["referral"]["name"] == "Renamed elsewhere"
@@ -107,18 +113,15 @@ async def test_a_command_processed_elsewhere_is_a_duplicate_though_not_held_here
     one_record_batches: Settings,
 ) -> None:
     settings = one_record_batches
-    rid, again = f"ref-{uuid.uuid4()}", str(uuid.uuid4())
-    topics = [settings.events_topic, settings.rejections_topic]
-    async with running(settings), Producer(settings) as producer:
-        await producer.structured(command("referral.create", rid, {"name": "Contoso"}))
-        await collect(settings, topics, lambda got: len(unique(got)) == 1)
+    again = str(uuid.uuid4())
+    async with _a_referral_created(settings) as (producer, rid):
         # Processed by another replica: its outcome is stored, this loop never saw it.
         async with _another_replica(settings) as store:
             done = ProcessedCommand(again, rid, "applied")
             await store.write(BatchWrite(processed=[done]))
         await producer.structured(command("referral.accept", rid, command_id=again))
         await producer.structured(command("referral.accept", rid))
-        got = await collect(settings, topics, lambda got: len(unique(got)) == 2)
+        got = await collect(settings, _topics(settings), lambda got: len(unique(got)) == 2)
 
     assert _outcomes(got) == [("referral.created", 1), ("referral.accepted", 2)]
     assert unique(got)[1].header("ce_causationid") != again
