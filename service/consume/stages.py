@@ -92,6 +92,7 @@ class BatchStages:
         self,
         incoming: list[Incoming],
         wanted: set[ReferralKey],
+        commands: set[CommandKey],
         cached: Mapping[ReferralKey, AnyRecord],
         assumed: Assumed,
     ) -> bool:
@@ -100,7 +101,7 @@ class BatchStages:
         command on it (the write refuses the batch if the store says otherwise)."""
         if not self.recent.capacity or any(item.command is None for item in incoming):
             return False
-        if self.recent.processed_any(command_keys(incoming)):
+        if self.recent.processed_any(commands):
             return False
         first: dict[ReferralKey, CommandType] = {}
         for item in incoming:
@@ -170,11 +171,11 @@ class BatchStages:
         recent = self.recent.view()
         # Only what this batch names: the cache changes as the batch in flight lands.
         cached = {key: recent[key] for key in wanted if key in recent}
-        if not (read_store or self._read_next) and self._held(incoming, wanted, cached, assumed):
+        skip = not (read_store or self._read_next)
+        if skip and self._held(incoming, wanted, commands, cached, assumed):
             self.metrics.batch_loads.labels("skipped").inc()
-            current = {key: assumed.referrals.get(key) or cached[key]
-                       for key in wanted if key in cached or key in assumed.referrals}  # fmt: skip
-            return current, set()
+            ahead = {key: assumed.referrals[key] for key in wanted & assumed.referrals.keys()}
+            return {**cached, **ahead}, set()
         self._read_next = False
         self.metrics.batch_loads.labels("read").inc()
         with self.metrics.timed("load"):
