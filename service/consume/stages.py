@@ -131,11 +131,8 @@ class BatchStages:
         wanted = referral_keys(incoming, self.settings.max_attribute_length)
         with failing_as(Stage.STORE):
             current, seen = await self._load(incoming, wanted, assumed, read_store)
-        read = _as_read(wanted, current)
         now = self.clock()
         decided = await self._decided(incoming, current, seen, now)
-        written = {write.record.key for write in decided.write.referrals}
-        decided.write.read = [referral for key, referral in read.items() if key not in written]
         poisoned = {address_key(item) for item, _ in decided.poisoned}
         if poisoned:
             # Dead-lettered before a crash? Only such a batch asks (no other pays for it).
@@ -144,6 +141,8 @@ class BatchStages:
             again |= poisoned & assumed.commands
             if again:
                 decided = await self._decided(incoming, current, seen | again, now)
+        written = {write.record.key for write in decided.write.referrals}
+        decided.write.read = _as_read(wanted - written, current)
         for item, cause in decided.poisoned:
             with self.tracing.command(item):
                 _log_poison(item, cause)
@@ -261,14 +260,14 @@ class BatchStages:
 
 
 def _as_read(
-    wanted: set[ReferralKey], current: Mapping[ReferralKey, AnyRecord]
-) -> dict[ReferralKey, ReadReferral]:
-    """Each referral the decision reads, at the version it reads (0: absent)."""
-    return {
-        key: ReadReferral(key.tenant_id, key.referral_id, record.version if record else 0)
-        for key in wanted
-        for record in (current.get(key),)
-    }
+    keys: set[ReferralKey], current: Mapping[ReferralKey, AnyRecord]
+) -> list[ReadReferral]:
+    """The referrals of ``keys`` as the decision read them (``current``, which deciding
+    leaves as it is), each at its version (0: absent)."""
+    return [
+        ReadReferral(key.tenant_id, key.referral_id, current[key].version if key in current else 0)
+        for key in keys
+    ]
 
 
 def _log_poison(item: Incoming, cause: str) -> None:
