@@ -2,10 +2,11 @@
 that the next batch need not read them again.
 
 A batch whose every referral is held here (or is created by the batch's first command on
-it) and none of whose commands was processed here lately is decided without asking the
-store (``BatchStages``): its write holds every referral it read to the version read, and
-every command to being new, and is refused whole otherwise (``StaleWrite``), after which
-the batch is decided again on what the store holds. Without that skip, the store says
+it) is decided without asking the store (``BatchStages``), its commands processed here
+lately taken as seen (their outcomes were stored) and the others as new: its write holds
+every referral it read to the version read, and every command it takes as new to being
+new, and is refused whole otherwise (``StaleWrite``), after which the batch is decided
+again on what the store holds. Without that skip, the store says
 which version of each referral is stored, and a cached record is used only when it is
 exactly that version (a version is written once). So the cache can be stale without being
 wrong. It holds at most ``capacity`` referrals and as many command ids, least recently
@@ -13,7 +14,7 @@ used first out, and is emptied whenever the group moves partitions or a write is
 """
 
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from service.fast.referral import AnyRecord
 from state import CommandKey, ReferralKey
@@ -47,10 +48,10 @@ class RecentReferrals:
         while len(held) > self.capacity:
             held.popitem(last=False)
 
-    def processed_any(self, commands: Collection[CommandKey]) -> bool:
-        """Whether any of the commands was processed here lately (a duplicate, likely)."""
+    def processed(self, commands: Iterable[CommandKey]) -> set[CommandKey]:
+        """The commands processed here lately (duplicates: their outcomes are stored)."""
         held = self._commands
-        return any(command in held for command in commands)
+        return {command for command in commands if command in held}
 
     def forget(self) -> None:
         self._records.clear()

@@ -92,16 +92,13 @@ class BatchStages:
         self,
         incoming: list[Incoming],
         wanted: set[ReferralKey],
-        commands: set[CommandKey],
         cached: Mapping[ReferralKey, AnyRecord],
         assumed: Assumed,
     ) -> bool:
         """Whether the batch can be decided on what this loop holds: every record a command,
-        none processed here lately, and each referral held or created by the batch's first
-        command on it (the write refuses the batch if the store says otherwise)."""
+        and each referral held or created by the batch's first command on it (the write
+        refuses the batch if the store says otherwise)."""
         if not self.recent.capacity or any(item.command is None for item in incoming):
-            return False
-        if self.recent.processed_any(commands):
             return False
         first: dict[ReferralKey, CommandType] = {}
         for item in incoming:
@@ -171,10 +168,13 @@ class BatchStages:
         # Only what this batch names: the cache changes as the batch in flight lands.
         cached = {key: recent[key] for key in wanted if key in recent}
         skip = not (read_store or self._read_next)
-        if skip and self._held(incoming, wanted, commands, cached, assumed):
+        if skip and self._held(incoming, wanted, cached, assumed):
             self.metrics.batch_loads.labels("skipped").inc()
             ahead = {key: assumed.referrals[key] for key in wanted & assumed.referrals.keys()}
-            return {**cached, **ahead}, set()
+            # A command processed here lately, or in flight, is a duplicate; any other is
+            # taken as new.
+            seen = self.recent.processed(commands) | (assumed.commands & commands)
+            return {**cached, **ahead}, seen
         self._read_next = False
         self.metrics.batch_loads.labels("read").inc()
         with self.metrics.timed("load"):

@@ -125,3 +125,30 @@ async def test_a_command_processed_elsewhere_is_a_duplicate_though_not_held_here
 
     assert _outcomes(got) == [("referral.created", 1), ("referral.accepted", 2)]
     assert unique(got)[1].header("ce_causationid") != again
+
+
+async def test_a_duplicate_of_a_command_processed_here_is_found_without_reading_the_store(
+    one_record_batches: Settings,
+) -> None:
+    settings = one_record_batches
+    rid, accepted = f"ref-{uuid.uuid4()}", str(uuid.uuid4())
+    async with running(settings), Producer(settings) as producer:
+        await producer.structured(command("referral.create", rid, {"name": "Contoso"}))
+        await producer.structured(command("referral.accept", rid, command_id=accepted))
+        await collect(settings, _topics(settings), lambda got: len(unique(got)) == 2)
+        _, before = await http_get(settings.http_port, "/metrics")
+        await producer.structured(command("referral.accept", rid, command_id=accepted))
+        await producer.structured(command("referral.win", rid))
+        got = await collect(settings, _topics(settings), lambda got: len(unique(got)) == 3)
+        _, after = await http_get(settings.http_port, "/metrics")
+
+    assert _outcomes(got) == [
+        ("referral.created", 1),
+        ("referral.accepted", 2),
+        ("referral.won", 3),
+    ]
+    duplicates = 'referrals_commands_total{code="",outcome="duplicate",type="referral.accept"}'
+    assert _metric(after, duplicates) == 1
+    # The duplicate's batch and the one after it were decided on what the loop held.
+    reads = 'referrals_batch_loads_total{kind="read"}'
+    assert _metric(after, reads) == _metric(before, reads)

@@ -34,13 +34,13 @@ def test_commands_processed_here_are_held_oldest_out_and_forgotten_with_the_refe
     recent = RecentReferrals(capacity=2)
     a, b, c = CommandKey(None, "a"), CommandKey("t", "a"), CommandKey(None, "c")
     recent.keep_commands([a, b])
-    assert recent.processed_any([b])
-    assert not recent.processed_any([CommandKey("u", "a")])
+    assert recent.processed([b, c]) == {b}
+    assert recent.processed([CommandKey("u", "a")]) == set()
     recent.keep_commands([c])  # a, the oldest, goes
-    assert not recent.processed_any([a])
-    assert recent.processed_any([a, c])
+    assert recent.processed([a]) == set()
+    assert recent.processed([a, c]) == {c}
     recent.forget()
-    assert not recent.processed_any([b, c])
+    assert recent.processed([b, c]) == set()
     off = RecentReferrals(capacity=0)
     off.keep_commands([a])
-    assert not off.processed_any([a])
+    assert off.processed([a]) == set()
