@@ -240,12 +240,13 @@ class Metrics:
             self.decided_ahead.labels(outcome)
         self.batch_loads = Counter(
             "referrals_batch_loads",
-            "Batches by how what they name was found: read from the store, or skipped (every"
-            " referral and command held by this replica, the write holding them to it).",
+            "Batches by how what they name was found: read from the store, partly read (only"
+            " the referrals this replica does not hold), or skipped (every referral held);"
+            " the write holds what was taken without reading to the store's state.",
             ["kind"],
             registry=registry,
         )
-        for kind in ("read", "skipped"):
+        for kind in ("read", "partial", "skipped"):
             self.batch_loads.labels(kind)
         self.decisions = Counter(
             "referrals_decisions",

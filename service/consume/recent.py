@@ -1,12 +1,12 @@
 """The referrals this replica read or wrote last, and the commands it processed last, so
 that the next batch need not read them again.
 
-A batch whose every referral is held here (or is created by the batch's first command on
-it) is decided without asking the store (``BatchStages``), its commands processed here
-lately taken as seen (their outcomes were stored) and the others as new: its write holds
-every referral it read to the version read, and every command it takes as new to being
-new, and is refused whole otherwise (``StaleWrite``), after which the batch is decided
-again on what the store holds. Without that skip, the store says
+A batch asks the store only for the referrals not held here and not created by the
+batch's first command on them (``BatchStages``), none when it holds them all; its commands
+processed here lately are taken as seen (their outcomes were stored) and the others as new.
+Its write holds every referral it read to the version read, and every command it takes as
+new to being new, and is refused whole otherwise (``StaleWrite``), after which the batch is
+decided again on what the store holds. Without that skip, the store says
 which version of each referral is stored, and a cached record is used only when it is
 exactly that version (a version is written once). So the cache can be stale without being
 wrong. It holds at most ``capacity`` referrals and as many command ids, least recently

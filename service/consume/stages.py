@@ -88,26 +88,30 @@ class BatchStages:
         #: Whether the next batch's load asks the store (after a write was refused).
         self._read_next = False
 
-    def _held(
+    def _unheld(
         self,
         incoming: list[Incoming],
         wanted: set[ReferralKey],
         cached: Mapping[ReferralKey, AnyRecord],
         assumed: Assumed,
-    ) -> bool:
-        """Whether the batch can be decided on what this loop holds: every record a command,
-        and each referral held or created by the batch's first command on it (the write
-        refuses the batch if the store says otherwise)."""
+    ) -> set[ReferralKey] | None:
+        """The referrals of the batch this loop does not hold, the only ones the store is
+        asked for: neither held nor created by the batch's first command on them (the write
+        refuses the batch if the store holds other than what the loop took). None when
+        the batch is read whole: a record that is no command, found by its address."""
         if not self.recent.capacity or any(item.command is None for item in incoming):
-            return False
+            return None
         first: dict[ReferralKey, CommandType] = {}
         for item in incoming:
             assert item.command is not None
             first.setdefault(referral_key(item.command), item.command.type)
-        return all(
-            key in cached or key in assumed.referrals or first.get(key) is CommandType.CREATE
+        return {
+            key
             for key in wanted
-        )
+            if key not in cached
+            and key not in assumed.referrals
+            and first.get(key) is not CommandType.CREATE
+        }
 
     async def process(self, incoming: list[Incoming]) -> None:
         """One attempt at a batch in order: any backlog first, then every stage, on what the
@@ -122,8 +126,8 @@ class BatchStages:
         self, incoming: list[Incoming], assumed: Assumed | None = None, *, read_store: bool = False
     ) -> DecidedBatch:
         """Load what the batch names, then decide it, taking ``assumed`` as stored; the
-        store is not asked when this loop holds all of it (``RecentReferrals``), unless
-        ``read_store``."""
+        store is asked only for the referrals this loop does not hold (``RecentReferrals``),
+        or for all of it with ``read_store``."""
         assumed = assumed or Assumed()
         wanted = referral_keys(incoming, self.settings.max_attribute_length)
         with failing_as(Stage.STORE):
@@ -167,14 +171,14 @@ class BatchStages:
         recent = self.recent.view()
         # Only what this batch names: the cache changes as the batch in flight lands.
         cached = {key: recent[key] for key in wanted if key in recent}
-        skip = not (read_store or self._read_next)
-        if skip and self._held(incoming, wanted, cached, assumed):
-            self.metrics.batch_loads.labels("skipped").inc()
-            ahead = {key: assumed.referrals[key] for key in wanted & assumed.referrals.keys()}
-            # A command processed here lately, or in flight, is a duplicate; any other is
-            # taken as new.
-            seen = self.recent.processed(commands) | (assumed.commands & commands)
-            return {**cached, **ahead}, seen
+        ahead = {key: assumed.referrals[key] for key in wanted & assumed.referrals.keys()}
+        if not (read_store or self._read_next):
+            unheld = self._unheld(incoming, wanted, cached, assumed)
+            if unheld is not None:
+                # A command processed here lately, or in flight, is a duplicate; any other
+                # is taken as new.
+                seen = self.recent.processed(commands) | (assumed.commands & commands)
+                return {**cached, **await self._load_unheld(unheld), **ahead}, seen
         self._read_next = False
         self.metrics.batch_loads.labels("read").inc()
         with self.metrics.timed("load"):
@@ -182,8 +186,18 @@ class BatchStages:
                 wanted - assumed.referrals.keys(), commands - assumed.commands, cached
             )
         self.recent.keep(current.values())
-        current.update({key: assumed.referrals[key] for key in wanted & assumed.referrals.keys()})
-        return current, seen | (assumed.commands & commands)
+        return {**current, **ahead}, seen | (assumed.commands & commands)
+
+    async def _load_unheld(self, unheld: set[ReferralKey]) -> dict[ReferralKey, AnyRecord]:
+        """The stored referrals of ``unheld`` (none asked for: the load skipped)."""
+        if not unheld:
+            self.metrics.batch_loads.labels("skipped").inc()
+            return {}
+        self.metrics.batch_loads.labels("partial").inc()
+        with self.metrics.timed("load"):
+            found, _ = await self.store.load_batch(unheld, set(), {})
+        self.recent.keep(found.values())
+        return found
 
     async def write(self, decided: DecidedBatch) -> list[OutboxEntry]:
         """The batch's one transaction; the outbox entries it stored."""

@@ -152,3 +152,42 @@ async def test_a_duplicate_of_a_command_processed_here_is_found_without_reading_
     # The duplicate's batch and the one after it were decided on what the loop held.
     reads = 'referrals_batch_loads_total{kind="read"}'
     assert _metric(after, reads) == _metric(before, reads)
+
+
+async def _created_behind_the_back(settings: Settings, rid: str) -> None:
+    """Another replica's create of the referral (version 1)."""
+    async with _another_replica(settings) as store:
+        create = Command(
+            type=CommandType.CREATE, command_id=f"elsewhere-{rid}", referral_id=rid,
+            data={"name": "Created elsewhere"},
+        )  # fmt: skip
+        decision = decide(None, create, datetime.now(UTC))
+        assert isinstance(decision, Applied)
+        await store.write(BatchWrite(referrals=[ReferralWrite(decision.record, 0)]))
+
+
+async def test_only_the_referrals_not_held_here_are_read_and_each_is_found_as_stored(
+    one_record_batches: Settings,
+) -> None:
+    settings = one_record_batches
+    absent, elsewhere = f"ref-{uuid.uuid4()}", f"ref-{uuid.uuid4()}"
+    async with _a_referral_created(settings) as (producer, rid):
+        _, before = await http_get(settings.http_port, "/metrics")
+        await _created_behind_the_back(settings, elsewhere)
+        await producer.structured(command("referral.accept", absent))
+        await producer.structured(command("referral.accept", elsewhere))
+        await producer.structured(command("referral.accept", rid))
+        got = await collect(settings, _topics(settings), lambda got: len(unique(got)) == 4)
+        _, after = await http_get(settings.http_port, "/metrics")
+
+    by_subject = {r.header("ce_subject"): r for r in unique(got)}
+    assert by_subject[absent].json["code"] == "itemNotFound"
+    assert _outcomes([by_subject[elsewhere], by_subject[rid]]) == [("referral.accepted", 2)] * 2
+    assert by_subject[elsewhere].json["referral"]["name"] == "Created elsewhere"
+
+    def grew(kind: str) -> float:
+        line = f'referrals_batch_loads_total{{kind="{kind}"}}'
+        return _metric(after, line) - _metric(before, line)
+
+    # The two referrals not held here were each read alone; none was refused a write.
+    assert (grew("partial"), grew("read"), grew("skipped")) == (2, 0, 1)
