@@ -169,6 +169,10 @@ _TABLE: tuple[tuple[_Kinds, _Make], ...] = (
     (asyncpg.exceptions._base.DataError, lambda e: StoreRefused(f"PostgreSQL refused: {e}")),
     (asyncpg.PostgresError, _postgres),
     (asyncpg.InterfaceError, lambda e: StoreUnavailable(f"PostgreSQL failed: {e}")),
+    # The client's own state with the server broke (a session the server ended while idle
+    # in a transaction, a message out of turn): the connection is dropped, the work retried.
+    (asyncpg.exceptions._base.InternalClientError,
+     lambda e: StoreUnavailable(f"PostgreSQL connection broken: {e}")),
     (_KAFKA_RECORD_REFUSALS, lambda e: BrokerRefused(f"Kafka refused the record: {e}")),
     (kafka.KafkaError, lambda e: BrokerUnavailable(f"Kafka failed: {e}")),
 )  # fmt: skip

@@ -129,8 +129,10 @@ class PostgresPool:
             async with self._pool.acquire(timeout=self.bounds.acquire) as db:
                 try:
                     yield db
-                except TimeoutError:
-                    db.terminate()  # not given back to wait for the server's answer
+                except (TimeoutError, asyncpg.exceptions._base.InternalClientError):
+                    # Not given back to wait for the server's answer, or in a state the
+                    # client no longer follows.
+                    db.terminate()
                     raise
 
     async def fetch(self, sql: str, *args: object) -> list[Record]:
