@@ -4,7 +4,7 @@ any key, and stays bounded whatever keys come."""
 from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 
-from service.consume.publisher import _PARTITIONER, PartitionCache
+from service.consume.partition_cache import _PARTITIONER, PartitionCache
 
 
 @given(
