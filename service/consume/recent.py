@@ -6,11 +6,12 @@ batch's first command on them (``BatchStages``), none when it holds them all; it
 processed here lately are taken as seen (their outcomes were stored) and the others as new.
 Its write holds every referral it read to the version read, and every command it takes as
 new to being new, and is refused whole otherwise (``StaleWrite``), after which the batch is
-decided again on what the store holds. Without that skip, the store says
-which version of each referral is stored, and a cached record is used only when it is
-exactly that version (a version is written once). So the cache can be stale without being
-wrong. It holds at most ``capacity`` referrals and as many command ids, least recently
-used first out, and is emptied whenever the group moves partitions or a write is refused.
+decided again on what the store holds. A batch read whole (after a refusal, or in order
+after a failure) asks the store which version of each referral is stored, and a cached
+record is used only when it is exactly that version (a version is written once). So the
+cache can be stale without being wrong. It holds at most ``capacity`` referrals and as many
+command ids, least recently used first out, and is emptied whenever the group moves
+partitions or a write is refused.
 """
 
 from collections import OrderedDict
