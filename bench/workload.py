@@ -126,9 +126,10 @@ def _lifecycle(rng: random.Random, referral_id: str, number: int) -> list[tuple[
     return steps
 
 
-def _encode(
+def encoded_command(
     rng: random.Random, command_id: str, kind: str, referral_id: str, data: Any, outcome: str
 ) -> Record:
+    """One command as the benchmark sends it (structured or binary CloudEvents, at random)."""
     envelope = command_envelope(
         kind, command_id, SOURCE, referral_id, data, correlationid=f"bench-{referral_id}"
     )
@@ -150,7 +151,9 @@ def command_stream(seed: int, referrals: int, prefix: str, in_flight: int = 100)
         referral_id = f"{prefix}-{number:06d}"
         steps = _lifecycle(rng, referral_id, number)
         return [
-            _encode(rng, str(uuid.UUID(int=rng.getrandbits(128))), kind, referral_id, data, out)
+            encoded_command(
+                rng, str(uuid.UUID(int=rng.getrandbits(128))), kind, referral_id, data, out
+            )
             for kind, data, out in steps
         ]
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from bench.workload import Record, _encode, command_stream
+from bench.workload import Record, command_stream, encoded_command
 from service.codec import OutgoingRecord, WireLimits
 from service.consume.decision import DecidedBatch
 from service.consume.ownership import Partitions
@@ -124,7 +124,9 @@ def plan(seed: int) -> list[Step]:
             steps.append(Elsewhere(moved, kind, later))
         if rng.random() < 0.4:  # most often on what the other replica just changed
             move = rng.choice((*MOVES, CommandType.ACCEPT))  # accept: a no-op if Active
-            batch.insert(0, _encode(rng, f"moved-{rng.randrange(10**9)}", move, moved, None, "?"))
+            batch.insert(
+                0, encoded_command(rng, f"moved-{rng.randrange(10**9)}", move, moved, None, "?")
+            )
         steps.append(batch)
     return steps
 
