@@ -8,8 +8,8 @@ key go to one partition, which the producer sends to in order, as record batches
 partition at a time (a batch the broker fails as a whole is sent again a record at a
 time). An entry that fails because the broker is away keeps its row; the caller retries.
 An entry the broker acknowledged whose row the store then failed to mark (an outage
-between the two) is remembered: handed over again, it counts as published without being
-sent a second time, so an outage at that moment costs no duplicate event.
+between the two) is remembered (``acknowledged``): handed over again, it counts as
+published without being sent a second time, so an outage then costs no duplicate event.
 An entry the broker refuses for what it is (too large, invalid) is counted; once refused
 ``attempts`` times it is rerouted to the dead-letter topic (``x-error-code:
 publish-refused``, cut to fit) and its row deleted, so it never holds up the rows behind it.
@@ -20,13 +20,13 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Final
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from service import dead_letters
 from service.codec import OutgoingRecord
+from service.consume.acknowledged import Acknowledged, Settled
 from service.consume.partition_cache import PartitionCache
 from service.dead_letter_codes import DeadLetterCode
 from service.dead_letters import encode_dead_letter
@@ -36,10 +36,6 @@ from service.metrics import Metrics
 from service.store import OutboxEntry, Store
 
 log = logging.getLogger(__name__)
-
-#: Acknowledged entries remembered at most while their marks fail (an outage holds the
-#: batches behind it, so this bounds only what a long run of failed marks could gather).
-REMEMBERED: Final = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,60 +61,35 @@ class OutboxPublisher:
         self.health = health
         self._refusals: Counter[int] = Counter()
         self._partitions = PartitionCache()
-        #: Acknowledged records whose rows are not marked yet, by seq; the record too, so
-        #: that a row stored later under a seq reused is never taken for one of these.
-        self._acknowledged: dict[int, OutgoingRecord] = {}
+        self._acknowledged = Acknowledged()
 
     async def publish(self, entries: list[OutboxEntry] | None) -> None:
         """Publish the entries (``None``: the whole outbox backlog), each after the older
         unpublished entries of its referral; raises BrokerUnavailable or BrokerRefused for
         what is left."""
         left: list[ServiceError] = []
-        handed: list[OutboxEntry] = []
+        settled: Settled = []
 
         async def settle(batch: list[OutboxEntry]) -> list[int]:
             if entries is None and batch:
                 log.info("publishing outbox backlog", extra={"records": len(batch)})
-            owed = self._owed(batch)
+            owed = self._acknowledged.owed(batch)
             fresh = [entry for entry in batch if entry.seq not in owed] if owed else batch
             published, errors = await self._publish_now(fresh)
             left.extend(errors)
-            done = {*owed, *published}
-            handed.extend(entry for entry in batch if entry.seq in done)
-            return [*owed, *published]
+            done = [*owed, *published]
+            settled.append((batch, done))
+            return done
 
         try:
             await self.store.publish_in_order(entries, settle)
         except BaseException:
-            self._remember(handed)
+            self._acknowledged.remember(settled)
             raise
         if self._acknowledged:
-            self._forget(handed, everything=entries is None)
+            self._acknowledged.forget(settled, everything=entries is None)
         if left:
             raise left[0]
-
-    def _owed(self, batch: list[OutboxEntry]) -> set[int]:
-        """The seqs of ``batch`` acknowledged already, their marks owed."""
-        if not self._acknowledged:
-            return set()
-        known = self._acknowledged
-        return {entry.seq for entry in batch if known.get(entry.seq) == entry.record}
-
-    def _remember(self, handed: list[OutboxEntry]) -> None:
-        """Remember acknowledged entries whose marks may not have been made (the store
-        failed after ``settle``); past ``REMEMBERED`` they are let go: a duplicate, never a
-        loss."""
-        if len(self._acknowledged) + len(handed) > REMEMBERED:
-            self._acknowledged.clear()
-        self._acknowledged.update((entry.seq, entry.record) for entry in handed)
-
-    def _forget(self, handed: list[OutboxEntry], *, everything: bool) -> None:
-        """Marks made: forget what was handed (``everything``: after a whole drain, which
-        handed over every unpublished row there is)."""
-        if everything:
-            self._acknowledged.clear()
-        for entry in handed:
-            self._acknowledged.pop(entry.seq, None)
 
     async def _publish_now(
         self, entries: list[OutboxEntry]

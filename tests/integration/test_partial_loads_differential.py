@@ -158,7 +158,8 @@ async def one_run(
 ) -> tuple[list[bytes], list[object]]:
     """The planned steps through the stages; the records published (each as its topic,
     key, value and headers) and the stored referrals they name, as (id, version, document)."""
-    limits = WireLimits(Settings().max_command_bytes, Settings().max_attribute_length)
+    settings = Settings()
+    limits = WireLimits(settings.max_command_bytes, settings.max_attribute_length)
     store, other = opening(), opening()
     await store.open()
     await other.open(migrate=False)
@@ -220,16 +221,11 @@ async def test_sqlite_a_loop_holding_referrals_decides_as_one_reading_everything
 
 @asynccontextmanager
 async def databases() -> AsyncIterator[Callable[[str], Opening]]:
-    """A fresh PostgreSQL database per name, all dropped after the block."""
-    async with fresh_postgres_database() as first, fresh_postgres_database() as second:
-        urls = iter([first, second] * len(SEEDS))
-        made: dict[str, str] = {}
-
-        def opening_for(name: str) -> Opening:
-            made[name] = next(urls)
-            return lambda: PostgresStore(made[name])
-
-        yield opening_for
+    """Two fresh PostgreSQL databases, dropped after the block: one for the runs reading
+    whole, one for those holding (each seed's referrals and commands have ids of their own,
+    so the seeds' runs share them)."""
+    async with fresh_postgres_database() as whole, fresh_postgres_database() as held:
+        yield lambda name: lambda: PostgresStore(whole if name.startswith("whole") else held)
 
 
 @pytest.mark.postgres

@@ -84,10 +84,10 @@ async def a_mark_lost_then_recovered(
         failing = FailingAfterSettle(store, breaker)
         publisher = OutboxPublisher(
             producer,
-            failing,
+            failing,  # type: ignore[arg-type]
             reroute,
             Metrics(CollectorRegistry()),
-            Health(stall_seconds=60),  # type: ignore[arg-type]
+            Health(stall_seconds=60),
         )
         first = await store.write(BatchWrite(outbox=[OutboxEntry(0, event(settings, "r", 1))]))
         with pytest.raises(StoreUnavailable):
@@ -103,7 +103,7 @@ async def a_mark_lost_then_recovered(
         await producer.stop()
 
     assert await store.outbox_backlog() == 0
-    got = await collect(settings, [settings.events_topic], lambda got: ended(got))
+    got = await collect(settings, [settings.events_topic], ended)
     assert [r.json["version"] for r in got[:-1]] == [1, 2]
 
 
