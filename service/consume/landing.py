@@ -14,11 +14,20 @@ written in flight, beside the next decision; otherwise SQLite's are this process
 batch is written in the loop before it goes, and the next one is written while the broker
 acknowledges the first one's events (if they do not land, what both stored is the outbox's
 backlog, published in order before anything else).
+
+The chain of a backlog's batches (a write, its publish, the next write...) bounds how fast
+it drains, so a landing holds nothing else: the write's rows are built before it starts
+(``Preparation``), and what follows a landed batch (its referrals kept for the next
+decisions, its outcomes counted: ``BatchStages.settle``) is done by the loop once the next
+batch is on its way, or at once when the loop is waiting for records.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from service.consume.commits import OffsetCommits, Offsets
@@ -27,7 +36,7 @@ from service.consume.ownership import Partitions
 from service.consume.records import Incoming
 from service.consume.recovery import Recovery
 from service.consume.stages import BatchStages, tried
-from service.errors import RecordFailed, is_outage
+from service.errors import RecordFailed, Stage, failing_as, is_outage
 from service.metrics import Metrics
 from service.store import OutboxEntry, Store
 
@@ -44,9 +53,18 @@ class Ready:
 
 
 class Preparation:
-    """Readies a decided batch where the store writes in flight: nothing to do yet."""
+    """Readies a decided batch where the store writes in flight: what its write needs is
+    built here (``Store.prepare``), while the batch before it lands."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     async def ready(self, decided: DecidedBatch) -> Ready | RecordFailed | None:
+        try:
+            with failing_as(Stage.STORE):  # what the write would fail on, it fails on here
+                self.store.prepare(decided.write)
+        except RecordFailed as failure:
+            return failure
         return Ready(decided)
 
 
@@ -54,6 +72,7 @@ class WriteFirst(Preparation):
     """Readies a decided batch by writing it here, before it goes (SQLite)."""
 
     def __init__(self, stages: BatchStages) -> None:
+        super().__init__(stages.store)
         self.stages = stages
 
     async def ready(self, decided: DecidedBatch) -> Ready | RecordFailed | None:
@@ -63,7 +82,7 @@ class WriteFirst(Preparation):
 
 def preparation(store: Store, stages: BatchStages) -> Preparation:
     """The store's choice of where a batch is written, made once."""
-    return Preparation() if store.writes_beside_decisions else WriteFirst(stages)
+    return Preparation(store) if store.writes_beside_decisions else WriteFirst(stages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +113,9 @@ class Landing:
         self.partitions = partitions
         self.metrics = metrics
         self._in_flight: InFlight | None = None
+        #: Batches that landed and are yet to be settled, oldest first.
+        self._unsettled: deque[tuple[list[Incoming], DecidedBatch]] = deque()
+        self._waiting_for_records = False
 
     def assumed(self) -> Assumed | None:
         """What a decision beside the batch in flight takes as stored; None when no batch
@@ -133,6 +155,21 @@ class Landing:
         self.commits.hand_over(in_flight.offsets)
         return False
 
+    def settle(self) -> None:
+        """Settle the batches that landed since the last call (``BatchStages.settle``)."""
+        while self._unsettled:
+            self.stages.settle(*self._unsettled.popleft())
+
+    @contextlib.contextmanager
+    def waiting_for_records(self) -> Iterator[None]:
+        """While the loop waits for records, a batch that lands is settled at once."""
+        self.settle()
+        self._waiting_for_records = True
+        try:
+            yield
+        finally:
+            self._waiting_for_records = False
+
     async def landed(self) -> None:
         """Return once the batch in flight, if any, has landed and the last offset commit
         has ended. A batch that failed is let go uncommitted, so its records are delivered
@@ -145,6 +182,7 @@ class Landing:
                 log.warning("batch let go uncommitted", extra={"error": str(error)})
             if self._in_flight is in_flight:
                 self._in_flight = None
+        self.settle()
         try:
             await self.commits.committed()
         except Exception as error:
@@ -158,6 +196,9 @@ class Landing:
         stored = ready.stored
         if stored is None:
             stored = await self.stages.write(ready.decided)
-        await self.stages.publish(incoming, ready.decided, stored)
+        await self.stages.publish(stored)
         self.metrics.batch_seconds.observe(time.monotonic() - started)
         self.commits.hand_over(offsets)
+        self._unsettled.append((incoming, ready.decided))
+        if self._waiting_for_records:
+            self.settle()

@@ -117,7 +117,8 @@ class ConsumeLoop:
         committed, first."""
         try:
             while not self.stopping.is_set():
-                polled = await self.guard.poll(500, self.settings.max_batch_size)
+                with self.landing.waiting_for_records():
+                    polled = await self.guard.poll(500, self.settings.max_batch_size)
                 async with self._batch_lock:
                     with self.tracing.batch(polled.count()):
                         await self._step(polled)
@@ -133,6 +134,8 @@ class ConsumeLoop:
         ahead = await self._decide_ahead(incoming)
         landed = await self.landing.land()
         decision = self._still_standing(ahead, landed)
+        if not isinstance(decision, Ready):
+            self.landing.settle()  # before the batch is decided, or handled, in order
         if not incoming:
             await self.recovery.handle(incoming)  # publishes a backlog the outbox may hold
             return
@@ -141,6 +144,7 @@ class ConsumeLoop:
         if isinstance(decision, Ready):
             self.landing.launch(polled.next_offsets(), incoming, decision, started)
             await asyncio.sleep(0)  # its landing starts before the next batch is read
+            self.landing.settle()  # the batch before it, off the chain of landings
             return
         await self.recovery.settle(incoming, decision)
         self.metrics.batch_seconds.observe(time.monotonic() - started)

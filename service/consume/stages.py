@@ -120,7 +120,8 @@ class BatchStages:
         if incoming:
             decided = await self.decide(incoming, read_store=True)
             stored = await self.write(decided)
-            await self.publish(incoming, decided, stored)
+            await self.publish(stored)
+            self.settle(incoming, decided)
 
     async def decide(
         self, incoming: list[Incoming], assumed: Assumed | None = None, *, read_store: bool = False
@@ -210,20 +211,22 @@ class BatchStages:
             self.recent.forget()
             self._read_next = True
             raise
+        self.health.store_ok = True
+        return stored
+
+    async def publish(self, stored: list[OutboxEntry]) -> None:
+        """Publish what a batch stored."""
+        publishing = self.tracing.span("referrals publish", len(stored))
+        with failing_as(Stage.PUBLISH), publishing, self.metrics.timed("publish"):
+            await self.publisher.publish(stored)
+
+    def settle(self, incoming: list[Incoming], decided: DecidedBatch) -> None:
+        """What follows a batch that landed (written and published): its referrals and
+        commands held for the next decisions, its outcomes counted."""
         self.recent.keep(write.record for write in decided.write.referrals)
         self.recent.keep_commands(
             CommandKey(p.tenant_id, p.command_id) for p in decided.write.processed
         )
-        self.health.store_ok = True
-        return stored
-
-    async def publish(
-        self, incoming: list[Incoming], decided: DecidedBatch, stored: list[OutboxEntry]
-    ) -> None:
-        """Publish what the batch stored, then count its outcomes."""
-        publishing = self.tracing.span("referrals publish", len(stored))
-        with failing_as(Stage.PUBLISH), publishing, self.metrics.timed("publish"):
-            await self.publisher.publish(stored)
         oldest = min((item.timestamp_ms for item in incoming), default=None)
         self.metrics.report(decided.outcomes, oldest)
 

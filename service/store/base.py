@@ -113,6 +113,8 @@ class BatchWrite:
     processed: list[ProcessedCommand] = field(default_factory=list)
     outbox: list[OutboxEntry] = field(default_factory=list)
     read: list[ReadReferral] = field(default_factory=list)
+    #: What the store built for the write ahead of it (``Store.prepare``), if anything.
+    prepared: object = field(default=None, compare=False, repr=False)
 
 
 #: Publishes outbox entries, oldest first; returns the sequence numbers now published.
@@ -157,6 +159,12 @@ class Store(WebhookStore, Protocol):
         """``load`` and ``seen`` in one round trip. A referral stored at the version of its
         record in ``cached`` is not read again: that record is returned (a version is written
         once, so the same version is the same referral)."""
+        ...
+
+    def prepare(self, batch: BatchWrite) -> None:
+        """Build what the write of ``batch`` needs before it is due (the batch is final):
+        done while the batch before it lands, it is off the chain of writes and publishes
+        that bounds a backlog's drain. ``write`` builds whatever was not prepared."""
         ...
 
     async def write(self, batch: BatchWrite) -> list[OutboxEntry]:

@@ -31,6 +31,7 @@ from service.store.base import (
 from service.store.postgres_outbox import PostgresOutbox
 from service.store.postgres_pool import PostgresBounds, PostgresPool
 from service.store.postgres_writes import key_columns, write_batch
+from service.store.postgres_writes import prepare as prepare_write
 from service.store.query import Dialect, Page, ReferralQuery, condition, ordering
 from service.store.rows import (
     consumed_from_row,
@@ -144,6 +145,9 @@ class PostgresStore(PostgresWebhooks):
                 record = consumed_from_row(row["document"], row["tenant_id"])
                 loaded[record.key] = record
         return loaded, seen
+
+    def prepare(self, batch: BatchWrite) -> None:
+        batch.prepared = prepare_write(batch)
 
     async def write(self, batch: BatchWrite) -> list[OutboxEntry]:
         async with self._pool.connection() as db:

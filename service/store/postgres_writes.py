@@ -7,6 +7,7 @@ are part of the state's statement."""
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -141,10 +142,37 @@ _OUTBOX_COLUMNS = ("seq", "source_partition", "topic", "key", "value", "headers"
 COPY_FROM = 128
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedWrite:
+    """A batch's arrays, as the write binds them, built ahead of it (``prepare``)."""
+
+    state: tuple[object, ...]
+
+
+def prepare(batch: BatchWrite) -> PreparedWrite:
+    return PreparedWrite(_state(batch))
+
+
 async def write_batch(db: Db, batch: BatchWrite) -> list[OutboxEntry]:
+    prepared = batch.prepared
+    state = (prepared if isinstance(prepared, PreparedWrite) else prepare(batch)).state
+    if len(batch.outbox) < COPY_FROM:
+        return await _write_in_one(db, batch.outbox, state)
+    async with db.transaction():
+        row = await db.fetchrow(_WRITE_STATE, *state, len(batch.outbox))
+        assert row is not None
+        stored = _numbered(batch.outbox, sorted(row["seqs"]))
+        await db.copy_records_to_table(
+            "outbox", columns=_OUTBOX_COLUMNS, records=map(_outbox_row, stored)
+        )
+    return stored
+
+
+def _state(batch: BatchWrite) -> tuple[object, ...]:
+    """The arrays and counts every write binds, its outbox aside."""
     new = [w.record for w in batch.referrals if w.expected_version == 0]
     changed = [w for w in batch.referrals if w.expected_version != 0]
-    state = (
+    return (
         *_columns(new),
         *_columns(w.record for w in changed),
         [w.expected_version for w in changed],
@@ -162,16 +190,6 @@ async def write_batch(db: Db, batch: BatchWrite) -> list[OutboxEntry]:
         len(batch.processed),
         len(batch.read),
     )
-    if len(batch.outbox) < COPY_FROM:
-        return await _write_in_one(db, batch.outbox, state)
-    async with db.transaction():
-        row = await db.fetchrow(_WRITE_STATE, *state, len(batch.outbox))
-        assert row is not None
-        stored = _numbered(batch.outbox, sorted(row["seqs"]))
-        await db.copy_records_to_table(
-            "outbox", columns=_OUTBOX_COLUMNS, records=map(_outbox_row, stored)
-        )
-    return stored
 
 
 async def _write_in_one(

@@ -96,8 +96,12 @@ class SqliteStore(SqliteWebhooks):
     ) -> tuple[dict[ReferralKey, AnyRecord], set[CommandKey]]:
         return self._db.read_here(lambda db: reads.batch_inputs(db, referrals, commands, cached))
 
+    def prepare(self, batch: BatchWrite) -> None:
+        batch.prepared = BatchRows.of(batch)
+
     async def write(self, batch: BatchWrite) -> list[OutboxEntry]:
-        rows = BatchRows.of(batch)
+        prepared = batch.prepared
+        rows = prepared if isinstance(prepared, BatchRows) else BatchRows.of(batch)
         packed = self.writes_beside_decisions
         return await self._db.run(lambda db: write_batch(db, rows, packed=packed))
 

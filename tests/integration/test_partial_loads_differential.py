@@ -86,7 +86,8 @@ async def land(stages: BatchStages, incoming: list[Incoming]) -> None:
     except StaleWrite:
         decided = await stages.decide(incoming, read_store=True)
         stored = await stages.write(decided)
-    await stages.publish(incoming, decided, stored)
+    await stages.publish(stored)
+    stages.settle(incoming, decided)
 
 
 @dataclass(frozen=True)
