@@ -4,9 +4,10 @@ The same generated stream (creates, patches, moves, refusals of unknown referral
 duplicates) goes in random batches through the batch stages twice, on a store of each
 kind: once with no cache (every batch read whole from the store), once with the cache (a
 batch asks only for the referrals it does not hold, and takes commands it did not process
-lately as new). Between batches another replica, the same in both runs, renames, accepts
-or declines a stored referral and processes a command the stream sends later, and moves
-are sent on referrals named before (no-ops and refusals decided on what the loop holds).
+lately as new) and each write built ahead of it (``Store.prepare``). Between batches
+another replica, the same in both runs, renames, accepts or declines a stored referral
+and processes a command the stream sends later, and moves are sent on referrals named
+before (no-ops and refusals decided on what the loop holds).
 Every published record and every stored referral must be the same, byte for byte. Seeded
 and bounded.
 """
@@ -77,10 +78,13 @@ def stages_over(store: Store, publisher: Acknowledging, cache: int) -> BatchStag
     )
 
 
-async def land(stages: BatchStages, incoming: list[Incoming]) -> None:
+async def land(stages: BatchStages, incoming: list[Incoming], prepare: bool) -> None:
     """A batch as the loop lands it: decided on what the loop holds, and on the store's
-    state when the write refuses that."""
+    state when the write refuses that; ``prepare``: its write built ahead, as the loop does
+    where the store writes beside the decisions."""
     decided: DecidedBatch = await stages.decide(incoming)
+    if prepare:
+        stages.store.prepare(decided.write)
     try:
         stored = await stages.write(decided)
     except StaleWrite:
@@ -177,7 +181,7 @@ async def one_run(
                 for n, r in enumerate(step)
             ]
             offset += len(step)
-            await land(stages, [read_record(record, limits) for record in polled])
+            await land(stages, [read_record(record, limits) for record in polled], bool(cache))
         keys = {
             ReferralKey(None, record.key.decode())
             for step in steps
