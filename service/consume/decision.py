@@ -46,13 +46,26 @@ class DecidedBatch:
     poisoned: list[tuple[Incoming, str]] = field(default_factory=list)
     #: How many commands the fast path decided (``service.fast``); the models, the rest.
     fast: int = 0
+    _processed_keys: frozenset[CommandKey] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def assumed(self) -> "Assumed":
         """What the next batch, decided while this one lands, takes as stored."""
         return Assumed(
             {write.record.key: write.record for write in self.write.referrals},
-            {CommandKey(p.tenant_id, p.command_id) for p in self.write.processed},
+            self.processed_keys(),
         )
+
+    def processed_keys(self) -> frozenset[CommandKey]:
+        """The commands the batch records as processed, built once: the next decision and
+        the cache of recent commands both ask (the batch is final once decided)."""
+        if self._processed_keys is None:
+            processed = self.write.processed
+            self._processed_keys = frozenset(
+                CommandKey(p.tenant_id, p.command_id) for p in processed
+            )
+        return self._processed_keys
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,8 +144,7 @@ class ConsumeLoop:
         if isinstance(decision, Ready):
             self.landing.launch(polled.next_offsets(), incoming, decision, started)
             await asyncio.sleep(0)  # its landing starts before the next batch is read
-            self.landing.settle()  # the batch before it, off the chain of landings
-            return
+            return  # the batch before it is settled as the loop waits for records
         await self.recovery.settle(incoming, decision)
         self.metrics.batch_seconds.observe(time.monotonic() - started)
         self.landing.commits.hand_over(polled.next_offsets())

@@ -224,9 +224,7 @@ class BatchStages:
         """What follows a batch that landed (written and published): its referrals and
         commands held for the next decisions, its outcomes counted."""
         self.recent.keep(write.record for write in decided.write.referrals)
-        self.recent.keep_commands(
-            CommandKey(p.tenant_id, p.command_id) for p in decided.write.processed
-        )
+        self.recent.keep_commands(decided.processed_keys())
         oldest = min((item.timestamp_ms for item in incoming), default=None)
         self.metrics.report(decided.outcomes, oldest)
 
