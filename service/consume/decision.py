@@ -1,7 +1,9 @@
 """Deciding one polled batch: dedupe, decide, and what to write.
 
 Pure: the caller passes in what the store holds of the batch's referrals and commands. The
-result is the one transaction to write and the outcomes to report as metrics.
+result is the one transaction to write and the outcomes to report as metrics. A little over
+300 lines: the decision, what it yields and what the next decision takes from it are read
+together.
 """
 
 import asyncio
